@@ -1,0 +1,191 @@
+//! `git worker doctor`: check the installation and the registry.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::{JSON_VERSION, find_debris, print_json};
+use crate::cli::DoctorArgs;
+use crate::exit::Outcome;
+use crate::git::{self, Repo};
+use crate::registry;
+
+/// Oldest git this suite is tested with features from (`merge-tree --write-tree`).
+const MIN_GIT: (u32, u32, u32) = (2, 38, 0);
+const BINARIES: &[&str] = &["git-worker", "git-handoff", "git-review-gate"];
+
+struct Check {
+    name: String,
+    ok: bool,
+    detail: String,
+    fix: Option<String>,
+}
+
+fn ok(name: &str, detail: impl Into<String>) -> Check {
+    Check {
+        name: name.to_string(),
+        ok: true,
+        detail: detail.into(),
+        fix: None,
+    }
+}
+
+fn problem(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check {
+        name: name.to_string(),
+        ok: false,
+        detail: detail.into(),
+        fix: Some(fix.into()),
+    }
+}
+
+pub fn doctor(repo: Option<&Repo>, args: &DoctorArgs) -> Result<Outcome> {
+    let mut checks = Vec::new();
+    checks.push(match git::version() {
+        Ok(version) if version >= MIN_GIT => ok(
+            "git",
+            format!("git {}.{}.{}", version.0, version.1, version.2),
+        ),
+        Ok(version) => problem(
+            "git",
+            format!(
+                "git {}.{}.{} is older than {}.{}",
+                version.0, version.1, version.2, MIN_GIT.0, MIN_GIT.1
+            ),
+            "upgrade git",
+        ),
+        Err(err) => problem("git", format!("{err:#}"), "install git"),
+    });
+    for binary in BINARIES {
+        checks.push(match which::which(binary) {
+            Ok(path) => ok(binary, format!("{binary} is {}", path.display())),
+            Err(_) => problem(
+                binary,
+                format!("{binary} is not on PATH"),
+                "install the git-orch suite from its sources (README, \"Install\")",
+            ),
+        });
+    }
+    checks.push(match find_man_page("git-worker") {
+        Some(path) => ok("man", format!("man page {}", path.display())),
+        None => problem(
+            "man",
+            "the git-worker man page is not installed, so `git worker --help` cannot show it",
+            "from the git-orch sources: mkdir -p ~/.local/share/man/man1 && cp man/*.1 ~/.local/share/man/man1/ \
+             (any <prefix>/share/man/man1 whose <prefix>/bin is on PATH)",
+        ),
+    });
+
+    match repo {
+        None => checks.push(ok(
+            "repository",
+            "not in a git repository: registry checks skipped",
+        )),
+        Some(repo) => registry_checks(repo, &mut checks)?,
+    }
+
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if args.json {
+        let items: Vec<_> = checks
+            .iter()
+            .map(|c| json!({ "check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix }))
+            .collect();
+        print_json(&json!({ "version": JSON_VERSION, "ok": failed == 0, "checks": items }))?;
+    } else {
+        for check in &checks {
+            println!(
+                "{:<8} {}",
+                if check.ok { "ok" } else { "problem" },
+                check.detail
+            );
+            if let Some(fix) = &check.fix {
+                println!("{:<8} fix: {fix}", "");
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!(
+            "{failed} problem{} found",
+            if failed == 1 { "" } else { "s" }
+        );
+        return Ok(Outcome::CheckFailed);
+    }
+    Ok(Outcome::Success)
+}
+
+fn registry_checks(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
+    if let Err(err) = repo.check_ref_storage() {
+        checks.push(problem(
+            "refs",
+            format!("{err:#}"),
+            "git refs migrate --ref-format=files",
+        ));
+        return Ok(());
+    }
+    let entries = registry::list(repo)?;
+    let total = entries.len();
+    let mut bad = 0;
+    for entry in &entries {
+        if let Err(err) = entry {
+            bad += 1;
+            checks.push(problem("registry", format!("{err:#}"), "inspect it with `git log -p <ref>`; delete it with `git update-ref -d <ref>` if it is beyond repair"));
+        }
+    }
+    if bad == 0 {
+        checks.push(ok(
+            "registry",
+            format!(
+                "registry format {}: {total} live worker{}",
+                registry::FORMAT,
+                if total == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    if total > 0 && repo.config_bool("extensions.worktreeConfig")? != Some(true) {
+        checks.push(problem(
+            "worktree-config",
+            "extensions.worktreeConfig is off, so worker checkouts cannot tell they are workers",
+            "git config extensions.worktreeConfig true",
+        ));
+    }
+    let debris = find_debris(repo)?;
+    if debris.is_empty() {
+        checks.push(ok(
+            "debris",
+            "no debris from crashed spawns or deleted checkouts",
+        ));
+    }
+    for item in debris {
+        checks.push(problem("debris", item.describe(), "git worker prune"));
+    }
+    Ok(())
+}
+
+/// Where `man` would find `name`'s page: MANPATH, then `<dir>/../share/man`
+/// for each PATH entry (how man-db derives its search path), then the
+/// system directories.
+fn find_man_page(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(manpath) = std::env::var_os("MANPATH") {
+        dirs.extend(std::env::split_paths(&manpath));
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if let Some(parent) = dir.parent() {
+                dirs.push(parent.join("share/man"));
+                dirs.push(parent.join("man"));
+            }
+        }
+    }
+    dirs.push(PathBuf::from("/usr/local/share/man"));
+    dirs.push(PathBuf::from("/usr/share/man"));
+    dirs.iter()
+        .flat_map(|dir| {
+            [
+                dir.join(format!("man1/{name}.1")),
+                dir.join(format!("man1/{name}.1.gz")),
+            ]
+        })
+        .find(|page| Path::new(page).is_file())
+}

@@ -1,0 +1,376 @@
+//! `git worker list`, `show` and `current`: reading the registry.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use serde_json::json;
+
+use super::{JSON_VERSION, age, print_json, require_worker, short};
+use crate::cli::{CurrentArgs, ListArgs, ShowArgs};
+use crate::contract::{parse_label, quote, validate_id};
+use crate::exit::{Hint, Outcome, render};
+use crate::git::Repo;
+use crate::registry::{self, Entry, State};
+
+/// A worker with what this machine can tell about it.
+struct View {
+    entry: Entry,
+    archived: bool,
+    /// Tip of the worker's branch, if the branch exists.
+    head: Option<String>,
+    ahead: Option<usize>,
+    path: Option<PathBuf>,
+    /// `None` when the checkout is not on this machine.
+    dirty: Option<bool>,
+    exists: bool,
+}
+
+impl View {
+    fn new(repo: &Repo, entry: Entry, archived: bool) -> Result<View> {
+        let contract = &entry.contract;
+        let head = repo.ref_target(&format!("refs/heads/{}", contract.branch))?;
+        let base = repo.resolve_commit(&contract.base).ok().flatten();
+        let ahead = match (head, base) {
+            (Some(head), Some(base)) => repo.ahead(head, base).ok(),
+            _ => None,
+        };
+        let path = registry::load_local(repo, &contract.id)?.map(|local| local.path);
+        let exists = path.as_deref().is_some_and(|p| p.join(".git").exists());
+        let dirty = if exists {
+            path.as_deref()
+                .and_then(|p| Repo::checkout_is_dirty(p).ok())
+        } else {
+            None
+        };
+        Ok(View {
+            entry,
+            archived,
+            head: head.map(|h| h.to_string()),
+            ahead,
+            path,
+            dirty,
+            exists,
+        })
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let c = &self.entry.contract;
+        let s = &self.entry.status;
+        json!({
+            "id": c.id,
+            "state": s.state,
+            "reason": s.reason,
+            "archived": self.archived,
+            "branch": c.branch,
+            "head": self.head,
+            "base": c.base,
+            "base_ref": c.base_ref,
+            "ahead": self.ahead,
+            "dirty": self.dirty,
+            "path": self.path,
+            "checkout_exists": self.exists,
+            "created": s.created,
+            "updated": s.updated,
+            "allow": c.allow,
+            "deny": c.deny,
+            "verify": c.verify,
+            "require_change": c.require_change,
+            "description": c.description,
+            "labels": c.labels,
+            "format": self.entry.format,
+            "ref": self.entry.refname,
+        })
+    }
+}
+
+pub fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
+    let state = match &args.state {
+        None => None,
+        Some(name) => Some(
+            State::ALL
+                .iter()
+                .copied()
+                .find(|s| s.as_str() == name)
+                .ok_or_else(|| {
+                    Hint::new(format!("unknown state {}", quote(name)))
+                        .hint("states: spawning, active")
+                })?,
+        ),
+    };
+    let labels = args
+        .labels
+        .iter()
+        .map(|l| parse_label(l))
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut views = Vec::new();
+    let mut corrupt = 0;
+    for entry in registry::list(repo)? {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                eprint!("{}", render(&err));
+                corrupt += 1;
+                continue;
+            }
+        };
+        if state.is_some_and(|s| s != entry.status.state) {
+            continue;
+        }
+        if !labels
+            .iter()
+            .all(|(k, v)| entry.contract.labels.get(k) == Some(v))
+        {
+            continue;
+        }
+        views.push(View::new(repo, entry, false)?);
+    }
+
+    if args.json {
+        let workers: Vec<_> = views.iter().map(View::json).collect();
+        print_json(&json!({ "version": JSON_VERSION, "workers": workers }))?;
+    } else {
+        print_table(&views)?;
+    }
+    if corrupt > 0 {
+        bail!("{corrupt} registry entries could not be read (listed above)");
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_table(views: &[View]) -> Result<()> {
+    use std::io::Write as _;
+    if views.is_empty() {
+        eprintln!("no workers; create one with `git worker spawn <id>`");
+        return Ok(());
+    }
+    let now = registry::now();
+    let header = [
+        "ID", "STATE", "BRANCH", "BASE", "AGE", "AHEAD", "DIRTY", "PATH",
+    ]
+    .map(String::from);
+    let mut rows = vec![header];
+    for v in views {
+        let c = &v.entry.contract;
+        rows.push([
+            c.id.clone(),
+            v.entry.status.state.to_string(),
+            c.branch.clone(),
+            format!("{}@{}", c.base_ref, short(&c.base)),
+            age(v.entry.status.created, now),
+            v.ahead.map_or("-".to_string(), |a| a.to_string()),
+            match v.dirty {
+                Some(true) => "yes".to_string(),
+                Some(false) => "no".to_string(),
+                None => "-".to_string(),
+            },
+            match (&v.path, v.exists) {
+                (Some(path), true) => path.display().to_string(),
+                (Some(path), false) => format!("{} (missing)", path.display()),
+                (None, _) => "-".to_string(),
+            },
+        ]);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i == row.len() - 1 {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
+    validate_id(&args.id)?;
+    let (entry, archived) = match registry::load(repo, &args.id)? {
+        Some(entry) => (entry, false),
+        None => match registry::archived(repo, &args.id)?.pop() {
+            Some(entry) => (entry, true),
+            None => return Err(not_registered(&args.id)),
+        },
+    };
+    let history = registry::history(repo, entry.tip)?;
+    let view = View::new(repo, entry, archived)?;
+    if args.json {
+        let events: Vec<_> = history
+            .iter()
+            .map(|l| {
+                json!({
+                    "time": l.event.time, "actor": l.event.actor, "kind": l.event.kind,
+                    "clock": l.event.clock, "commit": l.commit.to_string(), "author": l.author,
+                    "data": l.event.data,
+                })
+            })
+            .collect();
+        print_json(&json!({ "version": JSON_VERSION, "worker": view.json(), "events": events }))?;
+        return Ok(Outcome::Success);
+    }
+    let mut text = describe(&view);
+    text.push_str("\nevents:\n");
+    for logged in &history {
+        let details: Vec<String> = logged
+            .event
+            .data
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
+        text.push_str(&format!(
+            "  {}  {:<11}  {:<10}  {}\n",
+            timestamp(logged.event.time),
+            match logged.event.actor {
+                registry::Actor::Coordinator => "coordinator",
+                registry::Actor::Worker => "worker",
+            },
+            logged.event.kind,
+            details.join(" ")
+        ));
+    }
+    print!("{text}");
+    Ok(Outcome::Success)
+}
+
+pub fn current(repo: &Repo, args: &CurrentArgs) -> Result<Outcome> {
+    let id = require_worker(repo, "current")?;
+    let Some(entry) = registry::load(repo, &id)? else {
+        return Err(Hint::new(format!("this checkout belongs to worker '{id}', which is not registered"))
+            .hint("the coordinator may have removed it; ask the coordinator, or run `git worker show` there")
+            .into());
+    };
+    let view = View::new(repo, entry, false)?;
+    if args.json {
+        print_json(&json!({ "version": JSON_VERSION, "worker": view.json() }))?;
+    } else {
+        print!("{}", describe(&view));
+    }
+    Ok(Outcome::Success)
+}
+
+fn not_registered(id: &str) -> anyhow::Error {
+    Hint::new(format!("worker '{id}' is not registered"))
+        .hint("`git worker list` shows the registered workers")
+        .into()
+}
+
+/// The contract, state and location of a worker, as text.
+fn describe(v: &View) -> String {
+    let c = &v.entry.contract;
+    let s = &v.entry.status;
+    let none = || "-".to_string();
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            none()
+        } else {
+            items.join(", ")
+        }
+    };
+    let mut lines = vec![format!(
+        "worker {} ({}{})",
+        c.id,
+        s.state,
+        if v.archived { ", archived" } else { "" }
+    )];
+    let mut field =
+        |name: &str, value: String| lines.push(format!("{:<16}{}", format!("{name}:"), value));
+    if !s.reason.is_empty() {
+        field("reason", s.reason.clone());
+    }
+    field(
+        "branch",
+        match (&v.head, v.ahead) {
+            (Some(head), Some(ahead)) => {
+                format!("{} at {} ({} ahead of base)", c.branch, short(head), ahead)
+            }
+            (Some(head), None) => format!("{} at {}", c.branch, short(head)),
+            (None, _) => format!("{} (deleted)", c.branch),
+        },
+    );
+    field("base", format!("{} ({})", c.base_ref, c.base));
+    field(
+        "checkout",
+        match (&v.path, v.exists, v.dirty) {
+            (Some(path), true, Some(true)) => format!("{} (dirty)", path.display()),
+            (Some(path), true, _) => format!("{} (clean)", path.display()),
+            (Some(path), false, _) => format!("{} (missing)", path.display()),
+            (None, _, _) => "not on this machine".to_string(),
+        },
+    );
+    field("created", timestamp(s.created));
+    field("updated", timestamp(s.updated));
+    if !c.description.is_empty() {
+        field("description", c.description.clone());
+    }
+    field(
+        "allow",
+        if c.allow.is_empty() {
+            "everything".to_string()
+        } else {
+            list(&c.allow)
+        },
+    );
+    field("deny", list(&c.deny));
+    field("verify", list(&c.verify));
+    field(
+        "require-change",
+        if c.require_change { "yes" } else { "no" }.to_string(),
+    );
+    if !c.labels.is_empty() {
+        field(
+            "labels",
+            c.labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
+/// `2026-11-21 09:18:12Z` from unix seconds (UTC, no dependency needed).
+pub fn timestamp(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timestamp;
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(timestamp(0), "1970-01-01 00:00:00Z");
+        assert_eq!(timestamp(981_173_106), "2001-02-03 04:05:06Z");
+        assert_eq!(timestamp(1_795_000_000), "2026-11-18 07:46:40Z");
+        assert_eq!(timestamp(951_782_400), "2000-02-29 00:00:00Z");
+    }
+}

@@ -1,0 +1,121 @@
+//! One function per subcommand, each returning an [`Outcome`].
+
+mod doctor;
+mod list;
+mod prune;
+mod rm;
+mod spawn;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::config::KEY_WORKER;
+use crate::exit::{Hint, Outcome};
+use crate::git::Repo;
+
+pub use prune::{Debris, find_debris};
+
+/// Version of every `--json` document this binary prints.
+pub const JSON_VERSION: u32 = 1;
+
+pub fn run(cli: Cli) -> Result<Outcome> {
+    if let Command::Doctor(args) = &cli.command {
+        // doctor also checks the installation, so it runs outside a repository too.
+        return doctor::doctor(Repo::discover().ok().as_ref(), args);
+    }
+    let repo = Repo::discover()?;
+    match cli.command {
+        Command::Spawn(args) => spawn::spawn(&repo, args),
+        Command::List(args) => list::list(&repo, &args),
+        Command::Show(args) => list::show(&repo, &args),
+        Command::Current(args) => list::current(&repo, &args),
+        Command::Rm(args) => rm::rm(&repo, &args),
+        Command::Prune(args) => prune::prune(&repo, &args),
+        Command::Doctor(_) => unreachable!("handled above"),
+    }
+}
+
+/// Which side of the coordination this checkout is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Coordinator,
+    Worker(String),
+}
+
+/// A checkout is a worker's when its own `config.worktree` (or, for a
+/// clone, its local config) names the worker in `orch.worker`.
+pub fn role(repo: &Repo) -> Result<Role> {
+    Ok(match repo.worktree_config_string(KEY_WORKER)? {
+        Some(id) if !id.is_empty() => Role::Worker(id),
+        _ => Role::Coordinator,
+    })
+}
+
+/// Refuse coordinator commands in a worker's checkout.
+pub fn require_coordinator(repo: &Repo, command: &str) -> Result<()> {
+    if let Role::Worker(id) = role(repo)? {
+        let mut err = Hint::new(format!(
+            "'git worker {command}' is a coordinator command, and this is the checkout of worker '{id}'"
+        ));
+        if let Some(main) = repo.main_workdir() {
+            err = err.hint(format!(
+                "run it in the coordinator's checkout: {}",
+                main.display()
+            ));
+        }
+        return Err(err.hint("workers can run: git worker current").into());
+    }
+    Ok(())
+}
+
+/// Refuse worker commands outside a worker's checkout; returns the worker id.
+pub fn require_worker(repo: &Repo, command: &str) -> Result<String> {
+    match role(repo)? {
+        Role::Worker(id) => Ok(id),
+        Role::Coordinator => Err(Hint::new(format!(
+            "'git worker {command}' only works in a worker's checkout, and this is not one"
+        ))
+        .hint("`git worker list` shows each worker's checkout in its PATH column")
+        .into()),
+    }
+}
+
+/// "3m", "2h", "4d": how long ago `then` was.
+pub fn age(then: i64, now: i64) -> String {
+    let secs = (now - then).max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// The first 7 hex digits of an object id, as git abbreviates.
+pub fn short(oid: &str) -> &str {
+    oid.get(..7).unwrap_or(oid)
+}
+
+/// Print a JSON document on stdout.
+pub fn print_json(value: &serde_json::Value) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_are_compact() {
+        assert_eq!(age(100, 100), "0s");
+        assert_eq!(age(0, 59), "59s");
+        assert_eq!(age(0, 60), "1m");
+        assert_eq!(age(0, 7200), "2h");
+        assert_eq!(age(0, 86_400 * 3), "3d");
+        assert_eq!(age(10, 0), "0s");
+    }
+}

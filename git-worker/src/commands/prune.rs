@@ -1,0 +1,204 @@
+//! `git worker prune`: remove debris of crashed spawns and vanished checkouts.
+//! [`find_debris`] is shared with `doctor`, which reports the same things.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::require_coordinator;
+use super::rm::unlanded;
+use super::spawn::{delete_branch, remove_worktree};
+use crate::cli::PruneArgs;
+use crate::exit::Outcome;
+use crate::git::Repo;
+use crate::registry::{self, Actor, Change, SpawnJournal, State};
+
+/// Something left behind that `prune` removes.
+#[derive(Debug)]
+pub enum Debris {
+    /// A spawn whose process is gone: its journal, and what it created.
+    CrashedSpawn { id: String, journal: SpawnJournal },
+    /// A live worker whose checkout on this machine no longer exists.
+    VanishedCheckout { id: String, path: PathBuf },
+    /// Local facts of a worker that is no longer registered.
+    StaleLocal { id: String },
+    /// git's record of a linked worktree whose directory is gone.
+    StaleWorktree { line: String },
+}
+
+impl Debris {
+    pub fn describe(&self) -> String {
+        match self {
+            Debris::CrashedSpawn { id, journal } => format!(
+                "crashed spawn of '{id}' (pid {}, branch '{}', checkout '{}')",
+                journal.pid,
+                journal.branch,
+                journal.path.display()
+            ),
+            Debris::VanishedCheckout { id, path } => {
+                format!("worker '{id}' whose checkout '{}' is gone", path.display())
+            }
+            Debris::StaleLocal { id } => format!("local facts of unregistered worker '{id}'"),
+            Debris::StaleWorktree { line } => format!("stale worktree record: {line}"),
+        }
+    }
+}
+
+pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
+    let mut out = Vec::new();
+    let journals = registry::journal_ids(repo)?;
+    for id in &journals {
+        let journal =
+            registry::read_journal(&registry::journal_path(repo, id))?.unwrap_or_default();
+        // A journal without a pid is being written right now, or is garbage
+        // from a crash while writing it; only the second is debris, and its
+        // file is older than any spawn takes to write one line.
+        if journal.pid == 0 && !is_old(&registry::journal_path(repo, id)) {
+            continue;
+        }
+        if journal.pid != 0 && registry::pid_alive(journal.pid) {
+            continue;
+        }
+        out.push(Debris::CrashedSpawn {
+            id: id.clone(),
+            journal,
+        });
+    }
+    for id in registry::local_ids(repo)? {
+        if journals.contains(&id) {
+            continue;
+        }
+        let Some(local) = registry::load_local(repo, &id)? else {
+            continue;
+        };
+        match registry::load(repo, &id) {
+            Ok(None) => out.push(Debris::StaleLocal { id }),
+            Ok(Some(entry))
+                if entry.status.state != State::Spawning && !local.path.join(".git").exists() =>
+            {
+                out.push(Debris::VanishedCheckout {
+                    id,
+                    path: local.path,
+                });
+            }
+            _ => {}
+        }
+    }
+    let stale = repo
+        .git(["worktree", "prune", "--dry-run", "--verbose"])
+        .output()?;
+    for line in stale.stdout.lines().chain(stale.stderr.lines()) {
+        if line.starts_with("Removing ") {
+            out.push(Debris::StaleWorktree {
+                line: line.trim_start_matches("Removing ").to_string(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn is_old(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_secs() > 60)
+}
+
+pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
+    require_coordinator(repo, "prune")?;
+    let debris = find_debris(repo)?;
+    if debris.is_empty() {
+        eprintln!("nothing to prune");
+        return Ok(Outcome::Success);
+    }
+    let mut worktrees_pruned = false;
+    for item in &debris {
+        if args.dry_run {
+            println!("would remove {}", item.describe());
+            continue;
+        }
+        match item {
+            Debris::CrashedSpawn { id, journal } => undo_spawn(repo, id, journal)?,
+            Debris::VanishedCheckout { id, .. } => {
+                let entry = registry::load(repo, id)?;
+                let mut kept = false;
+                if let Some(entry) = &entry {
+                    repo.git(["worktree", "prune"]).run()?;
+                    if unlanded(repo, &entry.contract)?.is_some() {
+                        kept = true;
+                        eprintln!(
+                            "kept branch '{}' of '{id}': it has unlanded commits",
+                            entry.contract.branch
+                        );
+                    } else if let Some(head) =
+                        repo.ref_target(&format!("refs/heads/{}", entry.contract.branch))?
+                    {
+                        delete_branch(repo, &entry.contract.branch, &head.to_string())?;
+                    }
+                    registry::archive(repo, id, || {
+                        Change::new("pruned", Actor::Coordinator, State::Removed)
+                            .reason("its checkout was deleted")
+                            .with("branch_kept", kept)
+                    })?;
+                }
+                registry::remove_local(repo, id)?;
+            }
+            Debris::StaleLocal { id } => registry::remove_local(repo, id)?,
+            Debris::StaleWorktree { .. } => {
+                if !worktrees_pruned {
+                    repo.git(["worktree", "prune"]).run()?;
+                    worktrees_pruned = true;
+                }
+            }
+        }
+        println!("removed {}", item.describe());
+    }
+    Ok(Outcome::Success)
+}
+
+/// Roll back what a killed spawn created, using its journal.
+fn undo_spawn(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
+    let entry = registry::load(repo, id)?;
+    let half_made = entry
+        .as_ref()
+        .is_none_or(|e| e.status.state == State::Spawning);
+    if half_made {
+        if !journal.path.as_os_str().is_empty() && is_our_worktree(repo, &journal.path) {
+            remove_worktree(repo, &journal.path)?;
+        } else {
+            repo.git(["worktree", "prune"]).run()?;
+        }
+        if journal.created_parent
+            && let Some(parent) = journal.path.parent()
+        {
+            let _ = std::fs::remove_dir(parent);
+        }
+        if let Some(entry) = &entry {
+            delete_branch(repo, &entry.contract.branch, &entry.contract.base)?;
+            registry::discard(repo, id, entry.tip)?;
+        }
+        registry::remove_local(repo, id)?;
+    }
+    registry::end_spawn(repo, id)
+}
+
+/// Whether `path` is a linked worktree of this repository (so removing it
+/// removes nothing of the user's).
+fn is_our_worktree(repo: &Repo, path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path.join(".git")) else {
+        // The directory may exist half-populated by a killed `worktree add`:
+        // it was created by the spawn, since the spawn checked it did not exist.
+        return path.exists() && !path.join(".git").exists();
+    };
+    let Some(gitdir) = text.strip_prefix("gitdir:").map(str::trim) else {
+        return false;
+    };
+    let worktrees = repo.common_dir().join("worktrees");
+    let gitdir = Path::new(gitdir);
+    gitdir.starts_with(&worktrees)
+        || std::fs::canonicalize(gitdir)
+            .ok()
+            .zip(std::fs::canonicalize(&worktrees).ok())
+            .is_some_and(|(g, w)| g.starts_with(w))
+}

@@ -1,0 +1,145 @@
+//! `git worker rm`: remove a worker's checkout, branch and live entry, and
+//! archive its history.
+//!
+//! Removal rolls forward: each step (`rm:worktree`, `rm:branch`,
+//! `rm:archive`) leaves a state that running `rm` again, or `prune`, finishes.
+
+use anyhow::{Context as _, Result};
+
+use super::require_coordinator;
+use super::spawn::remove_worktree;
+use crate::cli::RmArgs;
+use crate::contract::{Contract, validate_id};
+use crate::exit::{Hint, Outcome, render};
+use crate::git::Repo;
+use crate::interrupt::{self, checkpoint};
+use crate::registry::{self, Actor, Change, State};
+
+pub fn rm(repo: &Repo, args: &RmArgs) -> Result<Outcome> {
+    require_coordinator(repo, "rm")?;
+    for id in &args.ids {
+        validate_id(id)?;
+    }
+    let _signals = interrupt::guard()?;
+    let mut failed = Vec::new();
+    for id in &args.ids {
+        match rm_one(repo, id, args) {
+            Ok(()) => eprintln!("removed worker '{id}'"),
+            Err(err) if args.ids.len() == 1 => return Err(err),
+            Err(err) => {
+                eprint!("{}", render(&err.context(format!("cannot remove '{id}'"))));
+                failed.push(id.clone());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} workers were not removed ({})",
+            failed.len(),
+            args.ids.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
+    let Some(entry) = registry::load(repo, id)? else {
+        let mut err = Hint::new(format!("worker '{id}' is not registered"));
+        if !registry::archived(repo, id)?.is_empty() {
+            err = err.hint(format!(
+                "it was removed already; its history: git worker show {id}"
+            ));
+        }
+        return Err(err
+            .hint("`git worker list` shows the registered workers")
+            .into());
+    };
+    if entry.status.state == State::Spawning {
+        return Err(Hint::new(format!("worker '{id}' is still being spawned"))
+            .hint("if that spawn crashed, `git worker prune` removes it")
+            .into());
+    }
+    let contract = &entry.contract;
+    let path = registry::load_local(repo, id)?.map(|local| local.path);
+    let checkout = path.as_deref().filter(|p| p.join(".git").exists());
+    let branch_ref = format!("refs/heads/{}", contract.branch);
+    let head = repo.ref_target(&branch_ref)?;
+
+    if !args.force {
+        if let Some(checkout) = checkout
+            && Repo::checkout_is_dirty(checkout)?
+        {
+            return Err(Hint::new(format!(
+                "worker '{id}' has uncommitted or untracked changes in '{}'",
+                checkout.display()
+            ))
+            .hint("commit or hand them off first, or discard them with --force")
+            .into());
+        }
+        if !args.keep_branch
+            && let Some(count) = unlanded(repo, contract)?
+        {
+            return Err(Hint::new(format!(
+                "worker '{id}' has {count} commit{} on '{}' that {} not on '{}' or HEAD",
+                if count == 1 { "" } else { "s" },
+                contract.branch,
+                if count == 1 { "is" } else { "are" },
+                contract.base_ref
+            ))
+            .hint(
+                "land them first, keep the branch with --keep-branch, or delete them with --force",
+            )
+            .into());
+        }
+    }
+
+    if let Some(path) = &path {
+        remove_worktree(repo, path)
+            .with_context(|| format!("cannot remove the checkout of '{id}'"))?;
+    }
+    checkpoint("rm:worktree")?;
+
+    if !args.keep_branch
+        && let Some(head) = head
+    {
+        repo.git(["update-ref", "-d", &branch_ref, &head.to_string()])
+            .run()
+            .with_context(|| format!("cannot delete branch '{}'", contract.branch))?;
+    }
+    checkpoint("rm:branch")?;
+
+    registry::archive(repo, id, || {
+        Change::new("removed", Actor::Coordinator, State::Removed)
+            .with("branch_kept", args.keep_branch)
+            .with("forced", args.force)
+            .with("head", head.map(|h| h.to_string()).unwrap_or_default())
+    })?;
+    registry::remove_local(repo, id)?;
+    checkpoint("rm:archive")?;
+    Ok(())
+}
+
+/// `Some(n)` when the worker's branch has `n` commits that are neither on
+/// the current value of its base ref nor on HEAD (work that would be lost).
+pub fn unlanded(repo: &Repo, contract: &Contract) -> Result<Option<usize>> {
+    let Some(head) = repo.ref_target(&format!("refs/heads/{}", contract.branch))? else {
+        return Ok(None);
+    };
+    let base = repo.resolve_commit(&contract.base)?;
+    if base == Some(head) {
+        return Ok(None);
+    }
+    for target in [contract.base_ref.as_str(), "HEAD"] {
+        if let Some(tip) = repo.resolve_commit(target).ok().flatten()
+            && repo.is_ancestor(head, tip)?
+        {
+            return Ok(None);
+        }
+    }
+    let count = match base {
+        Some(base) => repo.ahead(head, base)?,
+        None => 1,
+    };
+    Ok(if count == 0 { None } else { Some(count) })
+}

@@ -1,0 +1,737 @@
+//! `git worker spawn`: a branch, a linked worktree and a registry entry per
+//! id, created as a transaction.
+//!
+//! Steps, each followed by a checkpoint (`spawn:<step>`) where a signal or an
+//! injected fault stops the spawn and rolls back every earlier step:
+//!
+//! 1. `lock`: the spawn journal `<common>/orch/local/<id>.spawning`, created
+//!    exclusively, names the pid, path and branch (for `prune` after a crash);
+//! 2. `claim`: the registry entry, created with compare-and-swap, state `spawning`;
+//! 3. `branch`: `refs/heads/<prefix><id>` at the base, create-only;
+//! 4. `worktree`: `git worktree add` with parallel checkout;
+//! 5. `config`: `orch.worker` in the worktree's own config, local facts file;
+//! 6. `activate`: the `spawned` event, state `active`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+
+use super::{JSON_VERSION, print_json, require_coordinator, short};
+use crate::cli::SpawnArgs;
+use crate::config::{KEY_WORKER, Settings};
+use crate::contract::{Contract, TaskFile, parse_label, quote, validate_id};
+use crate::exit::{Hint, Outcome, render};
+use crate::git::{Git, Oid, Repo};
+use crate::interrupt::{self, checkpoint};
+use crate::registry::{self, Actor, Change, Local, SpawnJournal, State};
+
+/// What spawning one id came to.
+struct Spawned {
+    id: String,
+    branch: String,
+    path: PathBuf,
+    base: String,
+    base_ref: String,
+    existed: bool,
+}
+
+pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
+    require_coordinator(repo, "spawn")?;
+    repo.check_ref_storage()?;
+    let settings = Settings::load(repo)?;
+    let task = match &args.task {
+        Some(path) => TaskFile::load(path)?,
+        None => TaskFile::default(),
+    };
+
+    let ids = ids(&args, &task)?;
+    let template = contract_template(&args, &task, &settings)?;
+    let root = match &args.worktree_dir {
+        Some(dir) => absolute(dir)?,
+        None => settings.worktree_root(repo)?,
+    };
+    let requested = args
+        .base
+        .clone()
+        .or(task.base.clone())
+        .or(settings.base.clone());
+    let (base_ref, base) = resolve_base(repo, requested, args.fetch)?;
+    warn_missing_companions();
+
+    let mut spawned = Vec::new();
+    let mut failures = Vec::new();
+    for id in &ids {
+        let mut contract = template.clone();
+        contract.id = id.clone();
+        contract.branch = format!("{}{}", settings.prefix, id);
+        contract.base = base.to_string();
+        contract.base_ref = base_ref.clone();
+        match spawn_one(repo, &contract, &root.join(id)) {
+            Ok(done) => {
+                if done.existed {
+                    eprintln!("worker '{id}' already exists with the same contract");
+                } else {
+                    eprintln!(
+                        "spawned worker '{id}' on branch '{}' from {} ({})",
+                        done.branch,
+                        done.base_ref,
+                        short(&done.base)
+                    );
+                }
+                spawned.push(done);
+            }
+            Err(err) if ids.len() == 1 => return Err(err),
+            Err(err) => {
+                eprint!("{}", render(&err.context(format!("cannot spawn '{id}'"))));
+                failures.push(id.clone());
+            }
+        }
+    }
+
+    if args.json {
+        let workers: Vec<_> = spawned
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id, "branch": s.branch, "path": s.path, "base": s.base,
+                    "base_ref": s.base_ref, "created": !s.existed,
+                })
+            })
+            .collect();
+        print_json(
+            &serde_json::json!({ "version": JSON_VERSION, "workers": workers, "failed": failures }),
+        )?;
+    } else {
+        for s in &spawned {
+            println!("{}", s.path.display());
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{} of {} workers were not spawned ({}); the others were",
+            failures.len(),
+            ids.len(),
+            failures.join(", ")
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+fn ids(args: &SpawnArgs, task: &TaskFile) -> Result<Vec<String>> {
+    let mut ids = args.ids.clone();
+    if let Some(task_id) = &task.id {
+        validate_id(task_id).context("in the task file")?;
+        if ids.is_empty() {
+            ids.push(task_id.clone());
+        } else if ids.len() > 1 || ids[0] != *task_id {
+            bail!(
+                "the task file is for worker '{task_id}', not {}",
+                ids.iter().map(|i| quote(i)).collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    if ids.is_empty() {
+        return Err(Hint::new("no worker id given")
+            .hint("usage: git worker spawn <ID>... [--base <REV>] [--allow <GLOB>]...")
+            .into());
+    }
+    for id in &ids {
+        validate_id(id)?;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for id in &ids {
+        if !seen.insert(id) {
+            bail!("worker id '{id}' is given twice");
+        }
+    }
+    Ok(ids)
+}
+
+/// The contract every id gets: flags over the task file over the settings.
+fn contract_template(args: &SpawnArgs, task: &TaskFile, settings: &Settings) -> Result<Contract> {
+    let pick =
+        |flag: &Vec<String>, file: &Option<Vec<String>>, default: &Vec<String>| -> Vec<String> {
+            if !flag.is_empty() {
+                flag.clone()
+            } else {
+                file.clone().unwrap_or_else(|| default.clone())
+            }
+        };
+    let mut labels = task.labels.clone();
+    for label in &args.labels {
+        let (key, value) = parse_label(label)?;
+        labels.insert(key, value);
+    }
+    let require_change = if args.no_require_change {
+        false
+    } else if args.require_change {
+        true
+    } else {
+        task.require_change.unwrap_or(settings.require_change)
+    };
+    let contract = Contract {
+        id: "x".to_string(),
+        branch: String::new(),
+        base: String::new(),
+        base_ref: String::new(),
+        allow: pick(&args.allow, &task.allow, &settings.allow),
+        deny: pick(&args.deny, &task.deny, &settings.deny),
+        verify: pick(&args.verify, &task.verify, &settings.verify),
+        require_change,
+        description: args
+            .description
+            .clone()
+            .or(task.description.clone())
+            .unwrap_or_default(),
+        labels,
+    };
+    contract.validate()?;
+    Ok(contract)
+}
+
+fn absolute(dir: &Path) -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    Ok(crate::config::normalize(&cwd.join(dir)))
+}
+
+/// The base to spawn from: what was asked, else the default branch found locally.
+fn resolve_base(repo: &Repo, requested: Option<String>, fetch: bool) -> Result<(String, Oid)> {
+    let name = match requested {
+        Some(name) => name,
+        None => default_branch(repo)?,
+    };
+    if fetch {
+        fetch_base(repo, &name)?;
+    }
+    match repo.resolve_commit(&name)? {
+        Some(oid) => Ok((name, oid)),
+        None => Err(missing_base(repo, &name, fetch)),
+    }
+}
+
+/// The repository's default branch, found without the network: the local
+/// branch `origin/HEAD` names, else `main`, else `master`, else HEAD.
+fn default_branch(repo: &Repo) -> Result<String> {
+    if let Some(target) = repo.symbolic_target("refs/remotes/origin/HEAD")?
+        && let Some(name) = target.strip_prefix("refs/remotes/origin/")
+        && repo.branch_exists(name)?
+    {
+        return Ok(name.to_string());
+    }
+    for name in ["main", "master"] {
+        if repo.branch_exists(name)? {
+            return Ok(name.to_string());
+        }
+    }
+    if repo.resolve_commit("HEAD")?.is_some() {
+        return Ok("HEAD".to_string());
+    }
+    Err(
+        Hint::new("the repository has no commits yet, so there is no base to spawn from")
+            .hint("make a first commit, or pass --base <rev>")
+            .into(),
+    )
+}
+
+fn missing_base(repo: &Repo, name: &str, fetched: bool) -> anyhow::Error {
+    let mut err = Hint::new(format!("base {} does not exist", quote(name)));
+    let names = repo.ref_short_names().unwrap_or_default();
+    let close = close_matches(name, &names);
+    if !close.is_empty() {
+        err = err.hint(format!(
+            "did you mean {}?",
+            close
+                .iter()
+                .map(|c| quote(c))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ));
+    }
+    if !fetched && name.contains('/') {
+        err = err.hint("if it exists on a remote, add --fetch to fetch it first");
+    }
+    err.hint("list branches with `git branch -a`").into()
+}
+
+/// Names within a small edit distance of `name`, closest first.
+fn close_matches(name: &str, names: &[String]) -> Vec<String> {
+    let mut scored: Vec<(usize, &String)> = names
+        .iter()
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .filter(|(distance, candidate)| {
+            *distance <= 2.max(name.len() / 4) && *distance < candidate.len().max(name.len())
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                previous
+            } else {
+                1 + previous.min(row[j]).min(row[j + 1])
+            };
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// `--fetch`: fetch the remote the base lives on, telling network failures
+/// apart from a branch the remote does not have.
+fn fetch_base(repo: &Repo, name: &str) -> Result<()> {
+    let remotes: Vec<String> = repo
+        .git(["remote"])
+        .read()?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let (remote, branch) = match remotes.iter().find(|r| name.starts_with(&format!("{r}/"))) {
+        Some(remote) => (remote.clone(), Some(name[remote.len() + 1..].to_string())),
+        None => {
+            let upstream = repo.config_string(&format!("branch.{name}.remote"))?;
+            match upstream.or_else(|| remotes.iter().find(|r| *r == "origin").cloned()) {
+                Some(remote) => (remote, None),
+                None => {
+                    return Err(Hint::new(format!(
+                        "--fetch: no remote to fetch base {} from",
+                        quote(name)
+                    ))
+                    .hint(
+                        "add a remote with `git remote add origin <url>`, or spawn without --fetch",
+                    )
+                    .into());
+                }
+            }
+        }
+    };
+    let out = repo
+        .git(["fetch", "--quiet", "--no-write-fetch-head", &remote])
+        .output()?;
+    if out.status == 0 {
+        return Ok(());
+    }
+    let stderr = out.stderr.trim().to_string();
+    if is_network_error(&stderr) {
+        let local = repo.resolve_commit(name).ok().flatten();
+        let mut err = Hint::new(format!(
+            "cannot reach remote '{remote}' to fetch base {}: {stderr}",
+            quote(name)
+        ));
+        err = match local {
+            Some(oid) => err.hint(format!(
+                "spawn from the local copy instead: drop --fetch ({name} is at {} here)",
+                short(&oid.to_string())
+            )),
+            None => err.hint(
+                "spawn from a local branch instead: drop --fetch and pass --base <local-branch>",
+            ),
+        };
+        return Err(err.into());
+    }
+    if stderr.contains("couldn't find remote ref")
+        || stderr.contains("does not appear to be a git repository")
+    {
+        let what = branch
+            .map(|b| format!("branch '{b}'"))
+            .unwrap_or_else(|| "the repository".to_string());
+        return Err(
+            Hint::new(format!("remote '{remote}' does not have {what}: {stderr}"))
+                .hint("check the name with `git ls-remote --heads <remote>`")
+                .into(),
+        );
+    }
+    bail!("fetch from '{remote}' failed: {stderr}")
+}
+
+fn is_network_error(stderr: &str) -> bool {
+    const SIGNS: &[&str] = &[
+        "Could not resolve host",
+        "unable to access",
+        "Connection refused",
+        "unable to connect",
+        "Could not read from remote repository",
+        "Connection timed out",
+        "Network is unreachable",
+        "No route to host",
+        "the remote end hung up",
+        "Operation timed out",
+        "Temporary failure in name resolution",
+    ];
+    SIGNS.iter().any(|sign| stderr.contains(sign))
+}
+
+/// Companions are separate binaries: say how to install them instead of
+/// silently working without them.
+fn warn_missing_companions() {
+    let missing: Vec<&str> = ["git-handoff", "git-review-gate"]
+        .into_iter()
+        .filter(|binary| which::which(binary).is_err())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "warning: {} {} not on PATH: workers cannot hand off or be reviewed until {}\n\
+             hint: install the whole git-orch suite (README, \"Install\"), then check with `git worker doctor`",
+            missing.join(" and "),
+            if missing.len() == 1 { "is" } else { "are" },
+            if missing.len() == 1 {
+                "it is installed"
+            } else {
+                "they are installed"
+            },
+        );
+    }
+}
+
+fn spawn_one(repo: &Repo, contract: &Contract, path: &Path) -> Result<Spawned> {
+    let id = &contract.id;
+    let done = |existed: bool| Spawned {
+        id: id.clone(),
+        branch: contract.branch.clone(),
+        path: path.to_path_buf(),
+        base: contract.base.clone(),
+        base_ref: contract.base_ref.clone(),
+        existed,
+    };
+    if !crate::git::valid_refname(&format!("refs/heads/{}", contract.branch)) {
+        bail!("branch name '{}' is not valid", contract.branch);
+    }
+    if let Some(existing) = registry::load(repo, id)? {
+        check_existing(repo, &existing, contract)?;
+        let local = registry::load_local(repo, id)?;
+        let mut out = done(true);
+        if let Some(local) = local {
+            out.path = local.path;
+        }
+        out.base_ref = existing.contract.base_ref;
+        return Ok(out);
+    }
+    if repo.branch_exists(&contract.branch)? {
+        return Err(
+            Hint::new(format!("branch '{}' already exists", contract.branch))
+                .hint(format!(
+                    "choose another id, or delete the branch first: git branch -D {}",
+                    contract.branch
+                ))
+                .into(),
+        );
+    }
+    if path.symlink_metadata().is_ok() {
+        return Err(Hint::new(format!("path '{}' already exists", path.display()))
+            .hint("remove it, or choose another directory with --worktree-dir or orch.worktreeDir")
+            .into());
+    }
+
+    let parent = path.parent().context("worktree path has no parent")?;
+    let journal = SpawnJournal {
+        pid: std::process::id(),
+        path: path.to_path_buf(),
+        branch: contract.branch.clone(),
+        created_parent: !parent.exists(),
+    };
+    let _signals = interrupt::guard()?;
+    if let Err(other) = registry::begin_spawn(repo, id, &journal)? {
+        return Err(in_progress(id, other.pid));
+    }
+    let mut undo = Undo {
+        journal,
+        ..Undo::default()
+    };
+    match transaction(repo, contract, path, &mut undo) {
+        Ok(()) => {
+            registry::end_spawn(repo, id)?;
+            Ok(done(false))
+        }
+        Err(err) => {
+            let rollback = undo.rollback(repo, contract);
+            let _ = registry::end_spawn(repo, id);
+            let err = match rollback {
+                Ok(()) => err.context(format!("spawn of '{id}' rolled back; nothing was left behind")),
+                Err(rollback) => err.context(format!(
+                    "spawn of '{id}' failed and could not be fully rolled back ({rollback:#}); run `git worker prune`"
+                )),
+            };
+            Err(err)
+        }
+    }
+}
+
+fn in_progress(id: &str, pid: u32) -> anyhow::Error {
+    if registry::pid_alive(pid) {
+        Hint::new(format!(
+            "worker '{id}' is being spawned by another process (pid {pid})"
+        ))
+        .hint("wait for it to finish, then run `git worker show` to see the result")
+        .into()
+    } else {
+        Hint::new(format!(
+            "an earlier spawn of '{id}' was killed before it finished"
+        ))
+        .hint("remove what it left with `git worker prune`, then spawn again")
+        .into()
+    }
+}
+
+/// An existing entry is fine when its contract is the one asked for.
+fn check_existing(repo: &Repo, existing: &registry::Entry, contract: &Contract) -> Result<()> {
+    let id = &contract.id;
+    if existing.status.state == State::Spawning {
+        let journal = registry::read_journal(&registry::journal_path(repo, id))?;
+        return Err(match journal {
+            Some(journal) => in_progress(id, journal.pid),
+            None => Hint::new(format!(
+                "worker '{id}' is being spawned elsewhere, or its spawn crashed on another machine"
+            ))
+            .hint(format!("inspect it with `git worker show {id}`"))
+            .into(),
+        });
+    }
+    let differences = existing.contract.differences(contract);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    let mut err = Hint::new(format!(
+        "worker '{id}' already exists with a different contract (differs in: {})",
+        differences.join(", ")
+    ));
+    if differences.contains(&"base") {
+        err = err.hint(format!(
+            "it was spawned from {} and {} is now at {}",
+            short(&existing.contract.base),
+            contract.base_ref,
+            short(&contract.base)
+        ));
+    }
+    Err(err
+        .hint(format!(
+            "see its contract with `git worker show {id}`; remove it with `git worker rm {id}`"
+        ))
+        .into())
+}
+
+/// What a spawn has done so far, to be undone in reverse on failure.
+#[derive(Default)]
+struct Undo {
+    journal: SpawnJournal,
+    claim: Option<Oid>,
+    branch: bool,
+    worktree: bool,
+    local: bool,
+}
+
+fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -> Result<()> {
+    let id = &contract.id;
+    checkpoint("spawn:lock")?;
+
+    let claim = Change::new("spawning", Actor::Coordinator, State::Spawning)
+        .with("branch", contract.branch.as_str())
+        .with("base", contract.base.as_str());
+    let claimed = match registry::create(repo, contract, claim)? {
+        Ok(entry) => entry,
+        Err(existing) => {
+            check_existing(repo, &existing, contract)?;
+            bail!("worker '{id}' was created by another process while this spawn ran");
+        }
+    };
+    undo.claim = Some(claimed.tip);
+    checkpoint("spawn:claim")?;
+
+    let base = contract.base.as_str();
+    repo.git(["update-ref", "-m", "git-worker: spawn"])
+        .arg(format!("refs/heads/{}", contract.branch))
+        .args([base, &Oid::ZERO_SHA1.to_string()])
+        .run()
+        .with_context(|| format!("cannot create branch '{}'", contract.branch))?;
+    undo.branch = true;
+    checkpoint("spawn:branch")?;
+
+    // Parallel checkout (checkout.workers=0: one worker per core) makes a
+    // large checkout several times faster on slow filesystems.
+    let added = repo
+        .git(["-c", "checkout.workers=0", "worktree", "add", "--quiet"])
+        .arg(path)
+        .arg(&contract.branch)
+        .output()?;
+    // Whatever git left behind on failure is ours to remove.
+    undo.worktree = true;
+    if added.status != 0 {
+        bail!(
+            "cannot create worktree '{}': {}",
+            path.display(),
+            added.stderr.trim()
+        );
+    }
+    checkpoint("spawn:worktree")?;
+
+    enable_worktree_config(repo)?;
+    Git::new(path)
+        .args(["config", "--worktree", KEY_WORKER, id])
+        .run()
+        .context("cannot mark the checkout as the worker's")?;
+    let worktree = worktree_name(path).unwrap_or_default();
+    undo.local = true;
+    registry::save_local(
+        repo,
+        id,
+        &Local {
+            path: path.to_path_buf(),
+            worktree,
+        },
+    )?;
+    checkpoint("spawn:config")?;
+
+    let activated = registry::update(repo, &registry::live_ref(id), |entry| {
+        if entry.tip != claimed.tip {
+            bail!("registry entry of '{id}' changed while it was being spawned");
+        }
+        Ok(Some(
+            Change::new("spawned", Actor::Coordinator, State::Active)
+                .with("branch", contract.branch.as_str())
+                .with("base", contract.base.as_str())
+                .with("base_ref", contract.base_ref.as_str()),
+        ))
+    })?;
+    undo.claim = Some(activated.tip);
+    checkpoint("spawn:activate")?;
+    Ok(())
+}
+
+/// `extensions.worktreeConfig` lets each worker checkout have its own config
+/// (`orch.worker`, later its hooks) without touching the coordinator's.
+/// Concurrent spawns race for the config lock, so retry.
+fn enable_worktree_config(repo: &Repo) -> Result<()> {
+    for attempt in 0..50u32 {
+        if repo.config_bool("extensions.worktreeConfig")? == Some(true) {
+            return Ok(());
+        }
+        let out = repo
+            .git(["config", "extensions.worktreeConfig", "true"])
+            .output()?;
+        if out.status == 0 {
+            return Ok(());
+        }
+        if !out.stderr.contains("lock") {
+            bail!(
+                "cannot enable extensions.worktreeConfig: {}",
+                out.stderr.trim()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2 + u64::from(attempt)));
+    }
+    bail!("cannot enable extensions.worktreeConfig: the config file stayed locked")
+}
+
+/// The linked worktree's admin name, from the `gitdir:` line of `<path>/.git`.
+pub fn worktree_name(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path.join(".git")).ok()?;
+    let gitdir = text.strip_prefix("gitdir:")?.trim();
+    Path::new(gitdir).file_name()?.to_str().map(str::to_string)
+}
+
+impl Undo {
+    /// Undo in reverse order. Every step is attempted; the first error is returned.
+    fn rollback(&self, repo: &Repo, contract: &Contract) -> Result<()> {
+        let mut first: Option<anyhow::Error> = None;
+        let mut keep = |result: Result<()>| {
+            if let Err(err) = result
+                && first.is_none()
+            {
+                first = Some(err);
+            }
+        };
+        if self.local {
+            keep(registry::remove_local(repo, &contract.id));
+        }
+        if self.worktree {
+            keep(remove_worktree(repo, &self.journal.path));
+        }
+        if self.journal.created_parent
+            && let Some(parent) = self.journal.path.parent()
+        {
+            // Only if empty: other workers may have been spawned into it meanwhile.
+            let _ = std::fs::remove_dir(parent);
+        }
+        if self.branch {
+            keep(delete_branch(repo, &contract.branch, &contract.base));
+        }
+        if let Some(tip) = self.claim {
+            keep(registry::discard(repo, &contract.id, tip).map(drop));
+        }
+        match first {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Remove a worktree git may or may not have registered, and its directory.
+pub fn remove_worktree(repo: &Repo, path: &Path) -> Result<()> {
+    if path.exists() {
+        let out = repo
+            .git(["worktree", "remove", "--force", "--force"])
+            .arg(path)
+            .output()?;
+        if out.status != 0 && path.exists() {
+            std::fs::remove_dir_all(path)
+                .with_context(|| format!("cannot remove '{}'", path.display()))?;
+        }
+    }
+    repo.git(["worktree", "prune"]).run()
+}
+
+/// Delete `branch` if it still points at `expected` (a branch that moved has
+/// someone's commits on it and is left alone).
+pub fn delete_branch(repo: &Repo, branch: &str, expected: &str) -> Result<()> {
+    let refname = format!("refs/heads/{branch}");
+    match repo.ref_target(&refname)? {
+        None => Ok(()),
+        Some(oid) if oid.to_string() == expected => {
+            repo.git(["update-ref", "-d", &refname, expected]).run()
+        }
+        Some(oid) => bail!(
+            "branch '{branch}' moved to {} since it was created; left in place",
+            short(&oid.to_string())
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        let names = vec![
+            "main".to_string(),
+            "master".to_string(),
+            "feature/login".to_string(),
+        ];
+        assert_eq!(close_matches("mian", &names), vec!["main"]);
+        assert_eq!(close_matches("feature/logn", &names), vec!["feature/login"]);
+        assert!(close_matches("zzzzzz", &names).is_empty());
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("main", "main"), 0);
+        assert_eq!(edit_distance("mian", "main"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("master", "mastr"), 1);
+    }
+
+    #[test]
+    fn network_errors_are_recognised() {
+        assert!(is_network_error(
+            "fatal: unable to connect to 127.0.0.1:\n127.0.0.1[0: 127.0.0.1]: errno=Connection refused"
+        ));
+        assert!(!is_network_error("fatal: couldn't find remote ref nope"));
+    }
+}

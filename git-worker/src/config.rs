@@ -1,0 +1,262 @@
+//! Settings: team defaults in a tracked `.orch.toml`, personal overrides in
+//! git config `orch.*`, command-line flags over both.
+//!
+//! Precedence, highest first: command-line flag, git config (`orch.*`, any
+//! level git reads: worktree, local, global, system), `.orch.toml` at the
+//! root of the coordinator's checkout, built-in default. List settings
+//! (`verify`, `allow`, `deny`) are replaced as a whole by a higher level,
+//! never merged.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::Deserialize;
+
+use crate::contract::{quote, toml_message, validate_glob, validate_verify};
+use crate::exit::Hint;
+use crate::git::Repo;
+
+/// The tracked team configuration file, at the root of the repository.
+pub const FILE: &str = ".orch.toml";
+
+pub const KEY_BASE: &str = "orch.base";
+pub const KEY_PREFIX: &str = "orch.prefix";
+pub const KEY_WORKTREE_DIR: &str = "orch.worktreeDir";
+pub const KEY_VERIFY: &str = "orch.verify";
+pub const KEY_ALLOW: &str = "orch.allow";
+pub const KEY_DENY: &str = "orch.deny";
+pub const KEY_REQUIRE_CHANGE: &str = "orch.requireChange";
+/// Set in a worker checkout's own `config.worktree`: the id of the worker it belongs to.
+pub const KEY_WORKER: &str = "orch.worker";
+
+pub const DEFAULT_PREFIX: &str = "orch/";
+pub const DEFAULT_WORKTREE_DIR: &str = "../{repo}.worktrees";
+
+/// `.orch.toml`. Unknown keys are errors, so typos do not pass silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct TeamFile {
+    base: Option<String>,
+    prefix: Option<String>,
+    worktree_dir: Option<String>,
+    verify: Option<Vec<String>>,
+    allow: Option<Vec<String>>,
+    deny: Option<Vec<String>>,
+    require_change: Option<bool>,
+}
+
+/// Effective settings after applying every level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub base: Option<String>,
+    pub prefix: String,
+    /// Where worker checkouts go; `{repo}` is the repository's directory name.
+    pub worktree_dir: String,
+    pub verify: Vec<String>,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub require_change: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            base: None,
+            prefix: DEFAULT_PREFIX.to_string(),
+            worktree_dir: DEFAULT_WORKTREE_DIR.to_string(),
+            verify: Vec::new(),
+            allow: Vec::new(),
+            deny: Vec::new(),
+            require_change: true,
+        }
+    }
+}
+
+impl Settings {
+    pub fn load(repo: &Repo) -> Result<Settings> {
+        let mut settings = Settings::default();
+        if let Some(top) = repo.main_workdir() {
+            let path = top.join(FILE);
+            if let Some(team) = read_team_file(&path)? {
+                settings.apply_team(team);
+            }
+        }
+        settings.apply_git(repo)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn apply_team(&mut self, team: TeamFile) {
+        if team.base.is_some() {
+            self.base = team.base;
+        }
+        if let Some(prefix) = team.prefix {
+            self.prefix = prefix;
+        }
+        if let Some(dir) = team.worktree_dir {
+            self.worktree_dir = dir;
+        }
+        if let Some(verify) = team.verify {
+            self.verify = verify;
+        }
+        if let Some(allow) = team.allow {
+            self.allow = allow;
+        }
+        if let Some(deny) = team.deny {
+            self.deny = deny;
+        }
+        if let Some(require) = team.require_change {
+            self.require_change = require;
+        }
+    }
+
+    fn apply_git(&mut self, repo: &Repo) -> Result<()> {
+        if let Some(base) = repo.config_string(KEY_BASE)? {
+            self.base = Some(base);
+        }
+        if let Some(prefix) = repo.config_string(KEY_PREFIX)? {
+            self.prefix = prefix;
+        }
+        if let Some(dir) = repo.config_string(KEY_WORKTREE_DIR)? {
+            self.worktree_dir = dir;
+        }
+        for (key, list) in [
+            (KEY_VERIFY, &mut self.verify),
+            (KEY_ALLOW, &mut self.allow),
+            (KEY_DENY, &mut self.deny),
+        ] {
+            let values = repo.config_multi(key)?;
+            if !values.is_empty() {
+                *list = values;
+            }
+        }
+        if let Some(require) = repo.config_bool(KEY_REQUIRE_CHANGE)? {
+            self.require_change = require;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        validate_prefix(&self.prefix)?;
+        for glob in self.allow.iter().chain(&self.deny) {
+            validate_glob(glob)
+                .context("in the configured defaults (orch.allow / orch.deny / .orch.toml)")?;
+        }
+        for command in &self.verify {
+            validate_verify(command)?;
+        }
+        Ok(())
+    }
+
+    /// The directory worker checkouts go in, absolute.
+    pub fn worktree_root(&self, repo: &Repo) -> Result<PathBuf> {
+        let top = repo.main_workdir().ok_or_else(|| {
+            Hint::new("this repository has no working tree")
+                .hint("spawn workers from a non-bare clone")
+        })?;
+        let name = top.file_name().and_then(|n| n.to_str()).unwrap_or("repo");
+        let dir = self.worktree_dir.replace("{repo}", name);
+        let dir = Path::new(&dir);
+        let joined = if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            top.join(dir)
+        };
+        Ok(normalize(&joined))
+    }
+}
+
+fn read_team_file(path: &Path) -> Result<Option<TeamFile>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("cannot read '{}'", path.display())),
+    };
+    toml::from_str(&text).map(Some).map_err(|err| {
+        Hint::new(format!(
+            "invalid {FILE} '{}': {}",
+            path.display(),
+            toml_message(&err)
+        ))
+        .hint(format!(
+            "{FILE} accepts: base, prefix, worktree-dir, verify, allow, deny, require-change"
+        ))
+        .into()
+    })
+}
+
+/// A branch prefix must make valid branch names (`orch/` + id).
+pub fn validate_prefix(prefix: &str) -> Result<()> {
+    let probe = format!("refs/heads/{prefix}x");
+    if prefix.starts_with('/')
+        || prefix.contains("..")
+        || prefix.contains("//")
+        || !git2_valid(&probe)
+    {
+        return Err(
+            Hint::new(format!("invalid branch prefix {}", quote(prefix)))
+                .hint("set orch.prefix (or prefix in .orch.toml) to something like 'orch/'")
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+fn git2_valid(refname: &str) -> bool {
+    !refname
+        .chars()
+        .any(|c| c.is_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
+        && !refname.contains("@{")
+        && !refname.ends_with(".lock")
+        && !refname.split('/').any(|part| part.starts_with('.'))
+}
+
+/// Remove `.` and `..` components without touching the filesystem.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_relative_worktree_dirs() {
+        assert_eq!(
+            normalize(Path::new("/a/b/../b.worktrees/./x")),
+            PathBuf::from("/a/b.worktrees/x")
+        );
+    }
+
+    #[test]
+    fn team_file_rejects_unknown_keys() {
+        let err = toml::from_str::<TeamFile>("prefx = 'x/'").unwrap_err();
+        assert!(err.message().contains("prefx"), "{err}");
+        let team: TeamFile = toml::from_str("prefix = 'agents/'\nverify = ['make test']").unwrap();
+        let mut settings = Settings::default();
+        settings.apply_team(team);
+        assert_eq!(settings.prefix, "agents/");
+        assert_eq!(settings.verify, vec!["make test"]);
+        assert!(settings.require_change);
+    }
+
+    #[test]
+    fn prefixes_must_make_branch_names() {
+        validate_prefix("orch/").unwrap();
+        validate_prefix("agents-").unwrap();
+        validate_prefix("").unwrap();
+        for bad in ["/x", "a..b/", "a b/", "x~/", ".hidden/", "a//b"] {
+            assert!(validate_prefix(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,715 @@
+//! Every interaction with git goes through this module.
+//!
+//! Reads, object writes and compare-and-swap ref updates use git2 in-process:
+//! typed, no output parsing, about a millisecond per registry event. Anything
+//! that must behave exactly like the user's git (worktrees, branches, config
+//! files, fetch, multi-ref transactions) runs the `git` CLI through [`Git`],
+//! so hooks, credentials, parallel checkout and lock-file waits work as usual.
+//! Keeping all of it here means every git operation can be audited in one place.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::exit::Hint;
+
+pub use git2::Oid;
+
+/// Environment variables git exports to hooks and subprocesses. They win over
+/// `-C`, so they are removed when running git against another checkout.
+const REPO_ENV: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_PREFIX",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+];
+
+/// git2's `Display` appends `; class=...; code=...`: keep only the message.
+pub fn clean(err: git2::Error) -> anyhow::Error {
+    anyhow::anyhow!("{}", err.message().trim_end_matches('.').to_string())
+}
+
+/// The `git` executable, found once on PATH.
+pub fn git_program() -> Result<&'static Path> {
+    static GIT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    GIT.get_or_init(|| which::which("git").ok())
+        .as_deref()
+        .ok_or_else(|| {
+            Hint::new("git is not installed or not on PATH")
+                .hint("install git 2.38 or newer")
+                .into()
+        })
+}
+
+/// Whether `name` is a valid full ref name (`refs/heads/...`).
+pub fn valid_refname(name: &str) -> bool {
+    git2::Reference::is_valid_name(name)
+}
+
+/// An open repository: git2 for reads and registry writes, the CLI for the rest.
+pub struct Repo {
+    inner: git2::Repository,
+}
+
+/// One entry of a tree to write.
+pub enum TreeEntry {
+    Blob(Vec<u8>),
+    Tree(Oid),
+}
+
+/// What the registry needs to know about one commit.
+pub struct CommitInfo {
+    pub id: Oid,
+    pub tree: Oid,
+    pub parents: Vec<Oid>,
+    pub message: String,
+    pub time: i64,
+    pub author: String,
+}
+
+/// The result of a compare-and-swap ref update.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cas {
+    Updated,
+    /// Another writer changed the ref first (or holds its lock): re-read and retry.
+    Raced,
+}
+
+impl Repo {
+    /// The repository of the current directory, honouring `GIT_DIR` and the
+    /// other variables git exports to hooks, as git itself does.
+    pub fn discover() -> Result<Repo> {
+        match git2::Repository::open_from_env() {
+            Ok(inner) => Ok(Repo { inner }),
+            Err(err) => Err(open_error(err)),
+        }
+    }
+
+    /// The repository at `path` exactly (no upward search).
+    pub fn open(path: &Path) -> Result<Repo> {
+        match git2::Repository::open(path) {
+            Ok(inner) => Ok(Repo { inner }),
+            Err(err) => {
+                Err(open_error(err)
+                    .context(format!("cannot open repository at '{}'", path.display())))
+            }
+        }
+    }
+
+    /// `.git` of the main worktree (shared by every linked worktree).
+    pub fn common_dir(&self) -> &Path {
+        self.inner.commondir()
+    }
+
+    /// The git directory of this checkout (`.git/worktrees/<name>` in a linked worktree).
+    pub fn git_dir(&self) -> &Path {
+        self.inner.path()
+    }
+
+    /// The top of this checkout's working tree, if any.
+    pub fn workdir(&self) -> Option<&Path> {
+        self.inner.workdir()
+    }
+
+    /// The working tree of the main worktree: the coordinator's checkout.
+    pub fn main_workdir(&self) -> Option<PathBuf> {
+        if self.inner.is_worktree() {
+            let common = self.common_dir();
+            // `<top>/.git` for a normal repository; anything else is bare.
+            if common.file_name() == Some(OsStr::new(".git")) {
+                return common.parent().map(Path::to_path_buf);
+            }
+            return None;
+        }
+        self.workdir().map(Path::to_path_buf)
+    }
+
+    pub fn is_linked_worktree(&self) -> bool {
+        self.inner.is_worktree()
+    }
+
+    pub fn is_bare(&self) -> bool {
+        self.inner.is_bare()
+    }
+
+    /// A `git` command run in this checkout (its working tree, or its git dir when bare).
+    pub fn git<I, S>(&self, args: I) -> Git
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let dir = self
+            .workdir()
+            .unwrap_or_else(|| self.git_dir())
+            .to_path_buf();
+        Git::new(&dir).args(args)
+    }
+
+    // ----- config -----
+
+    fn config(&self) -> Result<git2::Config> {
+        self.inner
+            .config()
+            .map_err(clean)
+            .context("failed to read git config")
+    }
+
+    /// The last value of a config key, if set and valid UTF-8.
+    pub fn config_string(&self, key: &str) -> Result<Option<String>> {
+        match self.config()?.get_string(key) {
+            Ok(value) => Ok(Some(value)),
+            Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(err) => {
+                Err(clean(err)).with_context(|| format!("invalid value for config '{key}'"))
+            }
+        }
+    }
+
+    /// Every value of a multi-valued config key, in order.
+    pub fn config_multi(&self, key: &str) -> Result<Vec<String>> {
+        let config = self.config()?;
+        let mut values = Vec::new();
+        let mut entries = config.multivar(key, None).map_err(clean)?;
+        while let Some(entry) = entries.next() {
+            let entry = entry.map_err(clean)?;
+            if let Ok(value) = entry.value() {
+                values.push(value.to_string());
+            }
+        }
+        Ok(values)
+    }
+
+    pub fn config_bool(&self, key: &str) -> Result<Option<bool>> {
+        match self.config()?.get_bool(key) {
+            Ok(value) => Ok(Some(value)),
+            Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(err) => {
+                Err(clean(err)).with_context(|| format!("invalid boolean for config '{key}'"))
+            }
+        }
+    }
+
+    /// A key set in this worktree's own `config.worktree` (never the shared config).
+    pub fn worktree_config_string(&self, key: &str) -> Result<Option<String>> {
+        let config = self.config()?;
+        match config.open_level(git2::ConfigLevel::Worktree) {
+            Ok(level) => match level.get_string(key) {
+                Ok(value) => Ok(Some(value)),
+                Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
+                Err(err) => Err(clean(err)),
+            },
+            Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(err) => Err(clean(err)),
+        }
+    }
+
+    // ----- revisions and refs -----
+
+    /// The commit `rev` names, or `None` if it names nothing.
+    pub fn resolve_commit(&self, rev: &str) -> Result<Option<Oid>> {
+        let object = match self.inner.revparse_single(rev) {
+            Ok(object) => object,
+            Err(err)
+                if matches!(
+                    err.code(),
+                    git2::ErrorCode::NotFound | git2::ErrorCode::InvalidSpec
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(err) if err.code() == git2::ErrorCode::Ambiguous => {
+                bail!("revision '{rev}' is ambiguous")
+            }
+            Err(err) => return Err(clean(err)).with_context(|| format!("cannot resolve '{rev}'")),
+        };
+        match object.peel_to_commit() {
+            Ok(commit) => Ok(Some(commit.id())),
+            Err(_) => bail!("'{rev}' does not name a commit"),
+        }
+    }
+
+    /// The object a ref points to directly, or `None` if the ref does not exist.
+    pub fn ref_target(&self, name: &str) -> Result<Option<Oid>> {
+        match self.inner.find_reference(name) {
+            Ok(reference) => Ok(reference.target()),
+            Err(err)
+                if matches!(
+                    err.code(),
+                    git2::ErrorCode::NotFound | git2::ErrorCode::InvalidSpec
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(clean(err)).with_context(|| format!("cannot read ref '{name}'")),
+        }
+    }
+
+    /// Where a symbolic ref points (`refs/remotes/origin/HEAD` -> `refs/remotes/origin/main`).
+    pub fn symbolic_target(&self, name: &str) -> Result<Option<String>> {
+        match self.inner.find_reference(name) {
+            Ok(reference) => Ok(reference
+                .symbolic_target()
+                .ok()
+                .flatten()
+                .map(str::to_string)),
+            Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(err) => Err(clean(err)).with_context(|| format!("cannot read ref '{name}'")),
+        }
+    }
+
+    /// Every ref whose name starts with `prefix`, with the object it points to.
+    pub fn refs_under(&self, prefix: &str) -> Result<Vec<(String, Oid)>> {
+        let glob = format!("{prefix}*");
+        let mut out = Vec::new();
+        for reference in self.inner.references_glob(&glob).map_err(clean)? {
+            let reference = reference.map_err(clean)?;
+            if let (Ok(name), Some(target)) = (reference.name(), reference.target())
+                && name.starts_with(prefix)
+            {
+                out.push((name.to_string(), target));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Short names of local branches, remote-tracking branches and tags.
+    pub fn ref_short_names(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for reference in self.inner.references().map_err(clean)? {
+            let reference = reference.map_err(clean)?;
+            if let Ok(name) = reference.name()
+                && !name.starts_with("refs/orch/")
+                && let Ok(short) = reference.shorthand()
+            {
+                out.push(short.to_string());
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    pub fn branch_exists(&self, branch: &str) -> Result<bool> {
+        Ok(self.ref_target(&format!("refs/heads/{branch}"))?.is_some())
+    }
+
+    /// Number of commits reachable from `tip` and not from `base`.
+    pub fn ahead(&self, tip: Oid, base: Oid) -> Result<usize> {
+        if tip == base {
+            return Ok(0);
+        }
+        let (ahead, _) = self.inner.graph_ahead_behind(tip, base).map_err(clean)?;
+        Ok(ahead)
+    }
+
+    /// Whether `ancestor` is reachable from `tip` (or equal to it).
+    pub fn is_ancestor(&self, ancestor: Oid, tip: Oid) -> Result<bool> {
+        Ok(ancestor == tip
+            || self
+                .inner
+                .graph_descendant_of(tip, ancestor)
+                .map_err(clean)?)
+    }
+
+    // ----- objects -----
+
+    pub fn write_blob(&self, data: &[u8]) -> Result<Oid> {
+        self.inner
+            .blob(data)
+            .map_err(clean)
+            .context("failed to write blob")
+    }
+
+    /// Write a tree from named entries (blobs are written first).
+    pub fn write_tree(&self, entries: &BTreeMap<String, TreeEntry>) -> Result<Oid> {
+        let mut builder = self.inner.treebuilder(None).map_err(clean)?;
+        for (name, entry) in entries {
+            let (oid, mode) = match entry {
+                TreeEntry::Blob(data) => (self.write_blob(data)?, 0o100644),
+                TreeEntry::Tree(oid) => (*oid, 0o040000),
+            };
+            builder.insert(name, oid, mode).map_err(clean)?;
+        }
+        builder
+            .write()
+            .map_err(clean)
+            .context("failed to write tree")
+    }
+
+    /// The blobs at the top level of a tree, and the ids of its subtrees.
+    pub fn read_tree(
+        &self,
+        tree: Oid,
+    ) -> Result<(BTreeMap<String, Vec<u8>>, BTreeMap<String, Oid>)> {
+        let tree = self.inner.find_tree(tree).map_err(clean)?;
+        let mut blobs = BTreeMap::new();
+        let mut trees = BTreeMap::new();
+        for entry in tree.iter() {
+            let Ok(name) = entry.name() else { continue };
+            match entry.kind() {
+                Some(git2::ObjectType::Blob) => {
+                    let blob = self.inner.find_blob(entry.id()).map_err(clean)?;
+                    blobs.insert(name.to_string(), blob.content().to_vec());
+                }
+                Some(git2::ObjectType::Tree) => {
+                    trees.insert(name.to_string(), entry.id());
+                }
+                _ => {}
+            }
+        }
+        Ok((blobs, trees))
+    }
+
+    /// Create a commit object (no ref is updated).
+    pub fn create_commit(&self, tree: Oid, parents: &[Oid], message: &str) -> Result<Oid> {
+        let signature = self.signature()?;
+        let tree = self.inner.find_tree(tree).map_err(clean)?;
+        let parents = parents
+            .iter()
+            .map(|oid| self.inner.find_commit(*oid).map_err(clean))
+            .collect::<Result<Vec<_>>>()?;
+        let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
+        self.inner
+            .commit(None, &signature, &signature, message, &tree, &parent_refs)
+            .map_err(clean)
+            .context("failed to write commit")
+    }
+
+    pub fn commit_info(&self, oid: Oid) -> Result<CommitInfo> {
+        let commit = self
+            .inner
+            .find_commit(oid)
+            .map_err(clean)
+            .with_context(|| format!("{oid} is not a commit"))?;
+        Ok(CommitInfo {
+            id: oid,
+            tree: commit.tree_id(),
+            parents: commit.parent_ids().collect(),
+            message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+            time: commit.time().seconds(),
+            author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+        })
+    }
+
+    /// The identity registry commits are written with: git's environment
+    /// variables, then `user.name`/`user.email`, then a neutral fallback.
+    fn signature(&self) -> Result<git2::Signature<'static>> {
+        let pick = |env: &str, key: &str, fallback: &str| -> String {
+            std::env::var(env)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| self.config_string(key).ok().flatten())
+                .unwrap_or_else(|| fallback.to_string())
+        };
+        let name = pick("GIT_COMMITTER_NAME", "user.name", "git-worker");
+        let email = pick("GIT_COMMITTER_EMAIL", "user.email", "git-worker@localhost");
+        git2::Signature::now(&name, &email).map_err(clean)
+    }
+
+    // ----- compare-and-swap -----
+
+    /// Point `name` at `new` if it currently points at `expected` (`None`:
+    /// must not exist). A lost race, or a lock held by a concurrent writer
+    /// (libgit2 does not wait for locks, git does), is [`Cas::Raced`].
+    pub fn cas_ref(&self, name: &str, new: Oid, expected: Option<Oid>, log: &str) -> Result<Cas> {
+        let current = expected.unwrap_or(Oid::ZERO_SHA1);
+        match self.inner.reference_matching(name, new, true, current, log) {
+            Ok(_) => Ok(Cas::Updated),
+            Err(err) if is_race(&err) => Ok(Cas::Raced),
+            Err(err) => Err(clean(err)).with_context(|| format!("cannot update ref '{name}'")),
+        }
+    }
+
+    /// Delete `name` if it still points at `expected`.
+    pub fn cas_delete(&self, name: &str, expected: Oid) -> Result<Cas> {
+        let mut reference = match self.inner.find_reference(name) {
+            Ok(reference) => reference,
+            Err(err) if err.code() == git2::ErrorCode::NotFound => return Ok(Cas::Raced),
+            Err(err) => return Err(clean(err)),
+        };
+        if reference.target() != Some(expected) {
+            return Ok(Cas::Raced);
+        }
+        // git2's delete checks the value it read under the ref lock.
+        match reference.delete() {
+            Ok(()) => Ok(Cas::Updated),
+            Err(err) if is_race(&err) => Ok(Cas::Raced),
+            Err(err) => Err(clean(err)).with_context(|| format!("cannot delete ref '{name}'")),
+        }
+    }
+
+    /// Apply several ref updates all-or-nothing (`git update-ref --stdin`
+    /// transaction; git2's transactions are not atomic across refs).
+    /// Each update is `(ref, new or None to delete, expected old or None for "must not exist")`.
+    pub fn update_refs_atomically(
+        &self,
+        updates: &[(String, Option<Oid>, Option<Oid>)],
+    ) -> Result<Cas> {
+        let mut script = String::from("start\n");
+        for (name, new, old) in updates {
+            let old = old.unwrap_or(Oid::ZERO_SHA1);
+            match new {
+                Some(new) => script.push_str(&format!("update {name} {new} {old}\n")),
+                None => script.push_str(&format!("delete {name} {old}\n")),
+            }
+        }
+        script.push_str("prepare\ncommit\n");
+        let out = self
+            .git(["update-ref", "--stdin"])
+            .stdin(script.into_bytes())
+            .output()?;
+        if out.status == 0 {
+            return Ok(Cas::Updated);
+        }
+        if out.stderr.contains("but expected")
+            || out.stderr.contains("unable to lock")
+            || out.stderr.contains("reference already exists")
+        {
+            return Ok(Cas::Raced);
+        }
+        bail!("git update-ref failed: {}", out.stderr.trim())
+    }
+
+    // ----- working trees -----
+
+    /// Whether the checkout at `path` has staged, unstaged or untracked (not ignored) changes.
+    pub fn checkout_is_dirty(path: &Path) -> Result<bool> {
+        let repo = git2::Repository::open(path)
+            .map_err(clean)
+            .with_context(|| format!("cannot open checkout '{}'", path.display()))?;
+        let mut options = git2::StatusOptions::new();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(false)
+            .include_ignored(false)
+            .exclude_submodules(true);
+        let statuses = repo.statuses(Some(&mut options)).map_err(clean)?;
+        Ok(!statuses.is_empty())
+    }
+
+    /// Linked worktrees git knows about: admin name -> (path, branch ref).
+    pub fn worktrees(&self) -> Result<BTreeMap<String, PathBuf>> {
+        let mut out = BTreeMap::new();
+        for name in self
+            .inner
+            .worktrees()
+            .map_err(clean)?
+            .iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(worktree) = self.inner.find_worktree(name) {
+                out.insert(name.to_string(), worktree.path().to_path_buf());
+            }
+        }
+        Ok(out)
+    }
+
+    /// `refStorage` other than files: libgit2 cannot read reftable.
+    pub fn check_ref_storage(&self) -> Result<()> {
+        if let Some(storage) = self.config_string("extensions.refStorage")?
+            && storage != "files"
+        {
+            bail!("ref storage '{storage}' is not supported")
+        }
+        Ok(())
+    }
+}
+
+fn is_race(err: &git2::Error) -> bool {
+    matches!(
+        err.code(),
+        git2::ErrorCode::Modified | git2::ErrorCode::Locked | git2::ErrorCode::Exists
+    )
+}
+
+fn open_error(err: git2::Error) -> anyhow::Error {
+    if err.code() == git2::ErrorCode::NotFound {
+        return Hint::new("not a git repository (or any of the parent directories)")
+            .hint("run this inside a git repository, or create one with `git init`")
+            .into();
+    }
+    if err.message().contains("refstorage") {
+        return Hint::new(
+            "this repository uses the reftable ref storage, which git-worker cannot read yet",
+        )
+        .hint("convert it with `git refs migrate --ref-format=files`")
+        .into();
+    }
+    clean(err)
+}
+
+/// The output of a finished git process.
+pub struct Output {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A `git` invocation, built up and then run with [`Git::read`], [`Git::run`] or [`Git::output`].
+#[must_use]
+pub struct Git {
+    dir: PathBuf,
+    args: Vec<OsString>,
+    isolate: bool,
+    stdin: Option<Vec<u8>>,
+    env: Vec<(OsString, OsString)>,
+}
+
+impl Git {
+    /// git run in `dir`, with the repository variables of any enclosing git
+    /// process (hooks) removed, so `dir` decides which repository it acts on.
+    pub fn new(dir: &Path) -> Git {
+        Git {
+            dir: dir.to_path_buf(),
+            args: Vec::new(),
+            isolate: true,
+            stdin: None,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Git {
+        self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Git
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    pub fn stdin(mut self, data: Vec<u8>) -> Git {
+        self.stdin = Some(data);
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Git {
+        self.env
+            .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        self
+    }
+
+    /// Keep GIT_DIR and friends (for commands that must act on the caller's repository).
+    pub fn inherit_repo_env(mut self) -> Git {
+        self.isolate = false;
+        self
+    }
+
+    fn display(&self) -> String {
+        let args: Vec<String> = self
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        format!("git {}", args.join(" "))
+    }
+
+    /// Run and collect the output; a non-zero exit is not an error here.
+    pub fn output(self) -> Result<Output> {
+        let program = git_program()?;
+        let mut expr = duct::cmd(program, &self.args)
+            .dir(&self.dir)
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked();
+        if self.isolate {
+            for var in REPO_ENV {
+                expr = expr.env_remove(var);
+            }
+        }
+        for (key, value) in &self.env {
+            expr = expr.env(key, value);
+        }
+        expr = match &self.stdin {
+            Some(data) => expr.stdin_bytes(data.clone()),
+            None => expr.stdin_null(),
+        };
+        let output = expr
+            .run()
+            .with_context(|| format!("failed to run {}", self.display()))?;
+        Ok(Output {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+
+    /// Run; on failure the error carries git's own stderr.
+    pub fn read(self) -> Result<String> {
+        let display = self.display();
+        let out = self.output()?;
+        if out.status != 0 {
+            bail!("{display} failed: {}", out.stderr.trim());
+        }
+        Ok(out.stdout.trim_end_matches('\n').to_string())
+    }
+
+    pub fn run(self) -> Result<()> {
+        self.read().map(drop)
+    }
+}
+
+/// Write `data` to `path` atomically: a temporary file in the same directory, then rename.
+pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().context("path has no parent directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(OsStr::to_str).unwrap_or("file"),
+        std::process::id()
+    ));
+    let mut file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write '{}'", tmp.display()))?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write '{}'", path.display()))
+}
+
+/// The installed git's version as (major, minor, patch).
+pub fn version() -> Result<(u32, u32, u32)> {
+    let out = Git::new(Path::new(".")).arg("--version").read()?;
+    parse_version(&out).with_context(|| format!("cannot parse git version from '{out}'"))
+}
+
+fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let version = text.split_whitespace().nth(2)?;
+    let mut parts = version.split('.').map(|p| {
+        p.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+    });
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    Some((major, minor, patch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_git_versions() {
+        assert_eq!(parse_version("git version 2.47.3"), Some((2, 47, 3)));
+        assert_eq!(
+            parse_version("git version 2.39.5.windows.1"),
+            Some((2, 39, 5))
+        );
+        assert_eq!(parse_version("git version 2.50.0-rc1"), Some((2, 50, 0)));
+        assert_eq!(parse_version("nonsense"), None);
+    }
+}

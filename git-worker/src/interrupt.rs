@@ -1,0 +1,90 @@
+//! Interruption and fault injection for multi-step commands.
+//!
+//! A transactional command calls [`guard`] before its first step and
+//! [`checkpoint`] after every step. SIGINT, SIGTERM and SIGHUP are caught
+//! while the guard lives, and the next checkpoint turns them into an
+//! [`Interrupted`] error, so the command rolls back what it did instead of
+//! dying half-way.
+//!
+//! For tests, and for anyone who wants to see the rollback work, three
+//! environment variables inject a fault right after a named step
+//! (`spawn:claim`, `spawn:branch`, ...; `git worker` lists them in its man
+//! page):
+//!
+//! * `GIT_WORKER_FAIL_AFTER=<step>`: fail with an error;
+//! * `GIT_WORKER_SIGNAL_AFTER=<step>`: send the process SIGTERM;
+//! * `GIT_WORKER_KILL_AFTER=<step>`: send the process SIGKILL (no rollback
+//!   possible: what is left is for `git worker prune`).
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Result;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGKILL, SIGTERM};
+
+use crate::exit::Interrupted;
+
+pub const FAIL_AFTER: &str = "GIT_WORKER_FAIL_AFTER";
+pub const SIGNAL_AFTER: &str = "GIT_WORKER_SIGNAL_AFTER";
+pub const KILL_AFTER: &str = "GIT_WORKER_KILL_AFTER";
+
+fn received() -> &'static Arc<AtomicUsize> {
+    static FLAG: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
+    FLAG.get_or_init(|| Arc::new(AtomicUsize::new(0)))
+}
+
+/// While alive, termination signals are recorded instead of killing the process.
+pub struct Guard {
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+/// Catch SIGINT, SIGTERM and SIGHUP until the returned guard is dropped.
+pub fn guard() -> Result<Guard> {
+    let mut ids = Vec::new();
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        let id =
+            signal_hook::flag::register_usize(signal, Arc::clone(received()), signal as usize)?;
+        ids.push(id);
+    }
+    Ok(Guard { ids })
+}
+
+/// The signal received since the guard was taken, if any.
+pub fn pending() -> Option<i32> {
+    match received().load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(signal as i32),
+    }
+}
+
+/// Call after each step of a transaction: injects the configured fault, and
+/// reports a signal received during the step.
+pub fn checkpoint(step: &str) -> Result<()> {
+    let matches = |var: &str| std::env::var(var).is_ok_and(|value| value == step);
+    if matches(FAIL_AFTER) {
+        anyhow::bail!("injected failure after step '{step}' ({FAIL_AFTER})");
+    }
+    if matches(KILL_AFTER) {
+        let _ = signal_hook::low_level::raise(SIGKILL);
+    }
+    if matches(SIGNAL_AFTER) {
+        let _ = signal_hook::low_level::raise(SIGTERM);
+    }
+    match pending() {
+        Some(signal) => Err(Interrupted {
+            signal,
+            what: format!("stopped after step '{step}'"),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,722 @@
+//! The registry: the one place that owns the `refs/orch/` format.
+//!
+//! Every worker is a ref, `refs/orch/workers/<id>`, whose commit history is
+//! the worker's append-only event log (one commit per event, the event as
+//! JSON in the commit message) and whose tip tree holds the worker's current
+//! contract and state:
+//!
+//! ```text
+//! refs/orch/workers/<id>          live entry
+//!   <tip>^{tree}/format           "1": the format version of this entry
+//!   <tip>^{tree}/contract.toml    the task contract (base sha, globs, verify, ...)
+//!   <tip>^{tree}/state.toml       state, reason, times, Lamport clock
+//! refs/orch/archive/<id>/<sha>    history of a removed worker (tip = its last event)
+//! ```
+//!
+//! Every write builds a new commit on top of the tip it read and moves the
+//! ref with a compare-and-swap update, retried with jittered backoff on a
+//! lost race, so concurrent writers never lose an event. Each event carries a
+//! Lamport clock (one more than the highest parent), so logs appended on two
+//! machines can later be merged with a merge commit and replayed in a stable
+//! order. Machine-local facts (absolute worktree paths, pids) never enter the
+//! refs: they live under `<git-common-dir>/orch/local/`. The full format is
+//! documented in `docs/registry-format.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::contract::Contract;
+use crate::exit::Hint;
+use crate::git::{Cas, CommitInfo, Oid, Repo, TreeEntry};
+
+/// The registry format this binary writes. It reads this version and every older one.
+pub const FORMAT: u32 = 1;
+pub const WORKERS: &str = "refs/orch/workers/";
+pub const ARCHIVE: &str = "refs/orch/archive/";
+/// The refspec that shares the whole registry through a remote.
+pub const REFSPEC: &str = "+refs/orch/*:refs/orch/*";
+
+/// Attempts of a compare-and-swap write before giving up.
+const CAS_ATTEMPTS: u32 = 200;
+
+/// The lifecycle state of a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// A spawn is in progress (or crashed: see `git worker prune`).
+    Spawning,
+    /// Spawned: the worker has its branch and checkout.
+    Active,
+    /// Removed; only archived entries are in this state.
+    Removed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Spawning => "spawning",
+            State::Active => "active",
+            State::Removed => "removed",
+        }
+    }
+
+    pub const ALL: &'static [State] = &[State::Spawning, State::Active, State::Removed];
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who wrote an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Actor {
+    Coordinator,
+    Worker,
+}
+
+/// `state.toml`: the current state, derived from the events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Status {
+    pub state: State,
+    /// Why the worker is in this state (blocked reasons, removal reasons).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Unix time of the first event.
+    pub created: i64,
+    /// Unix time of the latest event.
+    pub updated: i64,
+    /// Lamport clock of the latest event.
+    pub clock: u64,
+}
+
+/// One event of a worker's log, stored as JSON in the body of its commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Format version of the event.
+    pub v: u32,
+    pub kind: String,
+    /// Unix time.
+    pub time: i64,
+    pub actor: Actor,
+    /// Lamport clock: one more than the highest clock of the parents.
+    pub clock: u64,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An event read back from the log, with the commit that holds it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub commit: Oid,
+    pub author: String,
+    pub event: Event,
+}
+
+/// A worker as the registry knows it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The ref that holds it (`refs/orch/workers/<id>` or an archive ref).
+    pub refname: String,
+    pub tip: Oid,
+    pub format: u32,
+    pub contract: Contract,
+    pub status: Status,
+}
+
+impl Entry {
+    pub fn id(&self) -> &str {
+        &self.contract.id
+    }
+}
+
+/// A new event to append, with the state it leads to.
+pub struct Change {
+    pub kind: &'static str,
+    pub actor: Actor,
+    pub data: serde_json::Map<String, serde_json::Value>,
+    pub state: State,
+    pub reason: String,
+    /// A replacement contract, if the event changes it.
+    pub contract: Option<Contract>,
+}
+
+impl Change {
+    pub fn new(kind: &'static str, actor: Actor, state: State) -> Change {
+        Change {
+            kind,
+            actor,
+            data: serde_json::Map::new(),
+            state,
+            reason: String::new(),
+            contract: None,
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Change {
+        self.data.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn reason(mut self, reason: impl Into<String>) -> Change {
+        self.reason = reason.into();
+        self
+    }
+}
+
+pub fn live_ref(id: &str) -> String {
+    format!("{WORKERS}{id}")
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+// ----- reading -----
+
+/// Decode the entry stored at `tip`, naming `refname` in errors.
+pub fn decode(repo: &Repo, refname: &str, tip: Oid) -> Result<Entry> {
+    let corrupt = |what: String| -> anyhow::Error {
+        Hint::new(format!("registry entry '{refname}' is corrupt: {what}"))
+            .hint(format!(
+                "inspect it with `git log -p {refname}`; `git worker doctor` lists every problem"
+            ))
+            .into()
+    };
+    let commit = repo
+        .commit_info(tip)
+        .map_err(|err| corrupt(format!("{err:#}")))?;
+    let (files, _) = repo
+        .read_tree(commit.tree)
+        .map_err(|err| corrupt(format!("{err:#}")))?;
+    let text = |name: &str| -> Result<String> {
+        let bytes = files
+            .get(name)
+            .ok_or_else(|| corrupt(format!("'{name}' is missing")))?;
+        String::from_utf8(bytes.clone()).map_err(|_| corrupt(format!("'{name}' is not UTF-8")))
+    };
+    let format: u32 = text("format")?
+        .trim()
+        .parse()
+        .map_err(|_| corrupt("'format' is not a number".to_string()))?;
+    if format > FORMAT {
+        return Err(Hint::new(format!(
+            "registry entry '{refname}' has format {format}, newer than this git-worker understands ({FORMAT})"
+        ))
+        .hint("upgrade git-worker")
+        .into());
+    }
+    if format == 0 {
+        return Err(corrupt("format 0 does not exist".to_string()));
+    }
+    let contract: Contract = toml::from_str(&text("contract.toml")?).map_err(|err| {
+        corrupt(format!(
+            "contract.toml: {}",
+            crate::contract::toml_message(&err)
+        ))
+    })?;
+    let status: Status = toml::from_str(&text("state.toml")?).map_err(|err| {
+        corrupt(format!(
+            "state.toml: {}",
+            crate::contract::toml_message(&err)
+        ))
+    })?;
+    Ok(Entry {
+        refname: refname.to_string(),
+        tip,
+        format,
+        contract,
+        status,
+    })
+}
+
+/// The live entry of `id`, if any.
+pub fn load(repo: &Repo, id: &str) -> Result<Option<Entry>> {
+    let refname = live_ref(id);
+    match repo.ref_target(&refname)? {
+        Some(tip) => decode(repo, &refname, tip).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Every live entry, by id. Corrupt entries are returned as errors in place.
+pub fn list(repo: &Repo) -> Result<Vec<Result<Entry>>> {
+    Ok(repo
+        .refs_under(WORKERS)?
+        .into_iter()
+        .map(|(name, tip)| decode(repo, &name, tip))
+        .collect())
+}
+
+/// Archived entries of `id`, newest last.
+pub fn archived(repo: &Repo, id: &str) -> Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    for (name, tip) in repo.refs_under(&format!("{ARCHIVE}{id}/"))? {
+        out.push(decode(repo, &name, tip)?);
+    }
+    out.sort_by_key(|entry| (entry.status.updated, entry.status.clock));
+    Ok(out)
+}
+
+/// Parse the event stored in a registry commit message.
+pub fn parse_event(message: &str) -> Option<Event> {
+    let body = message.split_once("\n\n").map(|(_, body)| body)?;
+    serde_json::from_str(body.trim()).ok()
+}
+
+/// The whole log of an entry, oldest first, ordered by Lamport clock (then
+/// time, then commit id) so that merged logs replay deterministically.
+pub fn history(repo: &Repo, tip: Oid) -> Result<Vec<Logged>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![tip];
+    let mut out = Vec::new();
+    while let Some(oid) = stack.pop() {
+        if !seen.insert(oid) {
+            continue;
+        }
+        let CommitInfo {
+            id,
+            parents,
+            message,
+            author,
+            ..
+        } = repo.commit_info(oid)?;
+        stack.extend(parents);
+        if let Some(event) = parse_event(&message) {
+            out.push(Logged {
+                commit: id,
+                author,
+                event,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.event.clock, a.event.time, a.commit.as_bytes()).cmp(&(
+            b.event.clock,
+            b.event.time,
+            b.commit.as_bytes(),
+        ))
+    });
+    Ok(out)
+}
+
+// ----- writing -----
+
+fn event_commit(
+    repo: &Repo,
+    contract: &Contract,
+    status: &Status,
+    event: &Event,
+    parents: &[Oid],
+) -> Result<Oid> {
+    let mut tree = BTreeMap::new();
+    tree.insert(
+        "format".to_string(),
+        TreeEntry::Blob(format!("{FORMAT}\n").into_bytes()),
+    );
+    tree.insert(
+        "contract.toml".to_string(),
+        TreeEntry::Blob(
+            toml::to_string(contract)
+                .context("cannot encode contract")?
+                .into_bytes(),
+        ),
+    );
+    tree.insert(
+        "state.toml".to_string(),
+        TreeEntry::Blob(
+            toml::to_string(status)
+                .context("cannot encode state")?
+                .into_bytes(),
+        ),
+    );
+    let tree = repo.write_tree(&tree)?;
+    let json = serde_json::to_string(event).context("cannot encode event")?;
+    let message = format!("{} {}\n\n{json}\n", event.kind, contract.id);
+    repo.create_commit(tree, parents, &message)
+}
+
+/// Sleep a little longer after each lost race, with jitter so that racing
+/// writers spread out (libgit2 fails at once on a held lock; git waits).
+fn backoff(attempt: u32) {
+    let seed = u64::from(std::process::id())
+        ^ SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(0);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(attempt);
+    x ^= x >> 29;
+    let cap = 200u64.min(1u64 << attempt.min(7)) * 1000; // up to 128 ms
+    std::thread::sleep(Duration::from_micros(500 + x % cap));
+}
+
+/// Create the entry of `contract.id` with its first event. Returns the
+/// existing entry instead if one is already there (or appears concurrently).
+pub fn create(
+    repo: &Repo,
+    contract: &Contract,
+    change: Change,
+) -> Result<std::result::Result<Entry, Entry>> {
+    let refname = live_ref(&contract.id);
+    for attempt in 0..CAS_ATTEMPTS {
+        if let Some(existing) = load(repo, &contract.id)? {
+            return Ok(Err(existing));
+        }
+        let time = now();
+        let event = Event {
+            v: FORMAT,
+            kind: change.kind.to_string(),
+            time,
+            actor: change.actor,
+            clock: 1,
+            data: change.data.clone(),
+        };
+        let status = Status {
+            state: change.state,
+            reason: change.reason.clone(),
+            created: time,
+            updated: time,
+            clock: 1,
+        };
+        let tip = event_commit(repo, contract, &status, &event, &[])?;
+        match repo.cas_ref(&refname, tip, None, "git-worker: create")? {
+            Cas::Updated => {
+                return Ok(Ok(Entry {
+                    refname,
+                    tip,
+                    format: FORMAT,
+                    contract: contract.clone(),
+                    status,
+                }));
+            }
+            Cas::Raced => backoff(attempt),
+        }
+    }
+    bail!(
+        "gave up creating registry entry '{refname}' after {CAS_ATTEMPTS} attempts: too much contention"
+    )
+}
+
+/// Append one event to the entry at `refname`. `decide` sees the current
+/// entry (re-read after every lost race) and returns the change to make, or
+/// `None` to make none. Returns the entry as written, or as found.
+pub fn update(
+    repo: &Repo,
+    refname: &str,
+    mut decide: impl FnMut(&Entry) -> Result<Option<Change>>,
+) -> Result<Entry> {
+    for attempt in 0..CAS_ATTEMPTS {
+        let Some(tip) = repo.ref_target(refname)? else {
+            bail!("registry entry '{refname}' disappeared");
+        };
+        let entry = decode(repo, refname, tip)?;
+        let Some(change) = decide(&entry)? else {
+            return Ok(entry);
+        };
+        let time = now().max(entry.status.updated);
+        let clock = entry.status.clock + 1;
+        let contract = change
+            .contract
+            .clone()
+            .unwrap_or_else(|| entry.contract.clone());
+        let event = Event {
+            v: FORMAT,
+            kind: change.kind.to_string(),
+            time,
+            actor: change.actor,
+            clock,
+            data: change.data.clone(),
+        };
+        let status = Status {
+            state: change.state,
+            reason: change.reason.clone(),
+            created: entry.status.created,
+            updated: time,
+            clock,
+        };
+        let new = event_commit(repo, &contract, &status, &event, &[tip])?;
+        match repo.cas_ref(refname, new, Some(tip), "git-worker: append")? {
+            Cas::Updated => {
+                return Ok(Entry {
+                    refname: refname.to_string(),
+                    tip: new,
+                    format: FORMAT,
+                    contract,
+                    status,
+                });
+            }
+            Cas::Raced => backoff(attempt),
+        }
+    }
+    bail!(
+        "gave up appending to registry entry '{refname}' after {CAS_ATTEMPTS} attempts: too much contention"
+    )
+}
+
+/// Move a live entry to the archive after appending its final event, in one
+/// atomic ref transaction, so its history stays readable.
+pub fn archive(repo: &Repo, id: &str, change: impl Fn() -> Change) -> Result<Entry> {
+    let refname = live_ref(id);
+    for attempt in 0..CAS_ATTEMPTS {
+        let Some(tip) = repo.ref_target(&refname)? else {
+            bail!("worker '{id}' is not registered");
+        };
+        let entry = decode(repo, &refname, tip)?;
+        let change = change();
+        let time = now().max(entry.status.updated);
+        let clock = entry.status.clock + 1;
+        let event = Event {
+            v: FORMAT,
+            kind: change.kind.to_string(),
+            time,
+            actor: change.actor,
+            clock,
+            data: change.data,
+        };
+        let status = Status {
+            state: change.state,
+            reason: change.reason,
+            created: entry.status.created,
+            updated: time,
+            clock,
+        };
+        let new = event_commit(repo, &entry.contract, &status, &event, &[tip])?;
+        let archive_ref = format!("{ARCHIVE}{id}/{new}");
+        let updates = [
+            (archive_ref.clone(), Some(new), None),
+            (refname.clone(), None, Some(tip)),
+        ];
+        match repo.update_refs_atomically(&updates)? {
+            Cas::Updated => {
+                return Ok(Entry {
+                    refname: archive_ref,
+                    tip: new,
+                    format: FORMAT,
+                    contract: entry.contract,
+                    status,
+                });
+            }
+            Cas::Raced => backoff(attempt),
+        }
+    }
+    bail!("gave up archiving worker '{id}' after {CAS_ATTEMPTS} attempts: too much contention")
+}
+
+/// Delete a live entry that never became a worker (a rolled-back spawn),
+/// provided it is still at `tip`.
+pub fn discard(repo: &Repo, id: &str, tip: Oid) -> Result<bool> {
+    Ok(repo.cas_delete(&live_ref(id), tip)? == Cas::Updated)
+}
+
+// ----- machine-local facts -----
+
+/// Facts about a worker that only hold on this machine. Kept out of the refs
+/// so that a fetch of `refs/orch/*` never carries another machine's paths.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Local {
+    /// Absolute path of the worker's checkout.
+    pub path: PathBuf,
+    /// Name of its linked worktree under `<git-common-dir>/worktrees/`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub worktree: String,
+}
+
+/// A spawn in progress on this machine: created exclusively, so it is also
+/// the per-machine lock of the id. A crashed spawn leaves it behind for
+/// `git worker prune`, which uses it to find the debris.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SpawnJournal {
+    pub pid: u32,
+    pub path: PathBuf,
+    pub branch: String,
+    /// Whether the spawn created the worktree directory's parent.
+    #[serde(default)]
+    pub created_parent: bool,
+}
+
+pub fn local_dir(repo: &Repo) -> PathBuf {
+    repo.common_dir().join("orch").join("local")
+}
+
+fn local_path(repo: &Repo, id: &str) -> PathBuf {
+    local_dir(repo).join(format!("{id}.toml"))
+}
+
+pub fn journal_path(repo: &Repo, id: &str) -> PathBuf {
+    local_dir(repo).join(format!("{id}.spawning"))
+}
+
+pub fn load_local(repo: &Repo, id: &str) -> Result<Option<Local>> {
+    let path = local_path(repo, id);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("cannot parse '{}'", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("cannot read '{}'", path.display())),
+    }
+}
+
+pub fn save_local(repo: &Repo, id: &str, local: &Local) -> Result<()> {
+    let text = toml::to_string(local).context("cannot encode local facts")?;
+    crate::git::write_atomically(&local_path(repo, id), text.as_bytes())
+}
+
+pub fn remove_local(repo: &Repo, id: &str) -> Result<()> {
+    remove_file_if_exists(&local_path(repo, id))
+}
+
+/// Ids with a local facts file on this machine.
+pub fn local_ids(repo: &Repo) -> Result<Vec<String>> {
+    files_with_extension(&local_dir(repo), "toml")
+}
+
+/// Ids with a spawn journal on this machine.
+pub fn journal_ids(repo: &Repo) -> Result<Vec<String>> {
+    files_with_extension(&local_dir(repo), "spawning")
+}
+
+fn files_with_extension(dir: &Path, ext: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(err) => return Err(err).with_context(|| format!("cannot read '{}'", dir.display())),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) == Some(ext)
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+            && !stem.starts_with('.')
+        {
+            out.push(stem.to_string());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Take the spawn lock of `id` on this machine. `Err(Some(journal))` when
+/// another spawn holds it (alive or crashed).
+pub fn begin_spawn(
+    repo: &Repo,
+    id: &str,
+    journal: &SpawnJournal,
+) -> Result<std::result::Result<(), SpawnJournal>> {
+    let path = journal_path(repo, id);
+    std::fs::create_dir_all(local_dir(repo))
+        .with_context(|| format!("cannot create '{}'", local_dir(repo).display()))?;
+    let text = toml::to_string(journal).context("cannot encode spawn journal")?;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(mut file) => {
+            use std::io::Write as _;
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("cannot write '{}'", path.display()))?;
+            Ok(Ok(()))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => match read_journal(&path)? {
+            Some(other) => Ok(Err(other)),
+            // The other spawn has not written its journal yet: it is alive.
+            None => Ok(Err(SpawnJournal::default())),
+        },
+        Err(err) => Err(err).with_context(|| format!("cannot create '{}'", path.display())),
+    }
+}
+
+pub fn update_journal(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
+    let text = toml::to_string(journal).context("cannot encode spawn journal")?;
+    crate::git::write_atomically(&journal_path(repo, id), text.as_bytes())
+}
+
+pub fn read_journal(path: &Path) -> Result<Option<SpawnJournal>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().is_empty() => Ok(None),
+        Ok(text) => Ok(toml::from_str(&text).ok()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("cannot read '{}'", path.display())),
+    }
+}
+
+pub fn end_spawn(repo: &Repo, id: &str) -> Result<()> {
+    remove_file_if_exists(&journal_path(repo, id))
+}
+
+fn remove_file_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("cannot remove '{}'", path.display())),
+    }
+}
+
+/// Whether process `pid` is alive on this machine.
+pub fn pid_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return true;
+    }
+    if cfg!(target_os = "linux") {
+        return Path::new(&format!("/proc/{pid}")).exists();
+    }
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_commit_messages() {
+        let mut data = serde_json::Map::new();
+        data.insert("base".into(), "abc".into());
+        let event = Event {
+            v: 1,
+            kind: "spawned".into(),
+            time: 5,
+            actor: Actor::Coordinator,
+            clock: 2,
+            data,
+        };
+        let message = format!("spawned w1\n\n{}\n", serde_json::to_string(&event).unwrap());
+        assert_eq!(parse_event(&message), Some(event));
+        assert_eq!(parse_event("no body"), None);
+        assert_eq!(parse_event("subject\n\nnot json"), None);
+    }
+
+    #[test]
+    fn status_toml_is_stable() {
+        let status = Status {
+            state: State::Active,
+            reason: String::new(),
+            created: 1,
+            updated: 2,
+            clock: 3,
+        };
+        let text = toml::to_string(&status).unwrap();
+        assert_eq!(
+            text,
+            "state = \"active\"\ncreated = 1\nupdated = 2\nclock = 3\n"
+        );
+        assert_eq!(toml::from_str::<Status>(&text).unwrap(), status);
+    }
+}

@@ -1,0 +1,356 @@
+//! The test harness: temporary repositories driven through the real `git`
+//! and the real binaries, in a hermetic environment (no user or system
+//! config, fixed identity and dates, `LC_ALL=C`).
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The workspace root (the parent of `tests/`).
+pub fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// `target/<profile>/`, after building every binary of the workspace once
+/// per run: `cargo test` only builds binaries of the package under test, and
+/// this package has none.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "--workspace", "--bins"])
+            .current_dir(workspace_root());
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        assert!(
+            build.status().expect("failed to run cargo build").success(),
+            "cargo build failed"
+        );
+        let exe = std::env::current_exe().unwrap(); // target/<profile>/deps/e2e-<hash>
+        exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+    })
+}
+
+/// Scratch space: tmpfs when there is one (creating files on a VM's disk
+/// costs about half a millisecond each), else the system temp dir.
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = tempfile::Builder::new()
+            .prefix("git-orch-test-")
+            .tempdir_in(shm)
+        {
+            return dir;
+        }
+    }
+    tempfile::Builder::new()
+        .prefix("git-orch-test-")
+        .tempdir()
+        .unwrap()
+}
+
+/// A temporary directory holding a repository at `<root>/repo` and a home at `<root>/home`.
+pub struct TestRepo {
+    root: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl TestRepo {
+    /// An empty repository on branch `main`.
+    pub fn new() -> TestRepo {
+        let root = scratch();
+        std::fs::create_dir_all(root.path().join("home")).unwrap();
+        let path = root.path().join("repo");
+        let repo = TestRepo { root, path };
+        repo.cmd_in(
+            repo.root(),
+            "git",
+            ["init", "--quiet", "--initial-branch=main", "repo"],
+        )
+        .success();
+        repo
+    }
+
+    /// A repository with one commit on `main` (a README).
+    pub fn with_commit() -> TestRepo {
+        let repo = TestRepo::new();
+        repo.write("README.md", "hello\n");
+        repo.git(["add", "."]).success();
+        repo.git(["commit", "--quiet", "-m", "initial"]).success();
+        repo
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where spawn puts worker `id`'s checkout by default.
+    pub fn worktree(&self, id: &str) -> PathBuf {
+        self.root().join("repo.worktrees").join(id)
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        write_file(&self.path.join(rel), content);
+    }
+
+    /// `git <args>` in the repository.
+    pub fn git<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> Run {
+        self.cmd_in(&self.path, "git", args)
+    }
+
+    /// `git <args>` in `dir`.
+    pub fn git_in<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, dir: &Path, args: I) -> Run {
+        self.cmd_in(dir, "git", args)
+    }
+
+    /// `git worker <args>` in the repository.
+    pub fn worker<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> Run {
+        self.git(["worker"]).args(args)
+    }
+
+    /// Any program, run in `dir` with the hermetic environment.
+    pub fn cmd_in<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(
+        &self,
+        dir: &Path,
+        program: &str,
+        args: I,
+    ) -> Run {
+        let mut cmd = Command::new(program);
+        cmd.args(args).current_dir(dir).env_clear();
+        for (key, value) in hermetic_env(self.root()) {
+            cmd.env(key, value);
+        }
+        Run {
+            cmd,
+            root: self.root().to_path_buf(),
+            stdin: None,
+        }
+    }
+
+    /// The full object id `rev` names.
+    pub fn rev(&self, rev: &str) -> String {
+        self.git(["rev-parse", "--verify", "--quiet", rev])
+            .success()
+            .stdout
+            .trim()
+            .to_string()
+    }
+
+    /// Every ref with its value, and every worktree, branch and file under
+    /// the root: a fingerprint of everything a command could have changed.
+    pub fn snapshot(&self) -> String {
+        let refs = self
+            .git(["for-each-ref", "--format=%(refname) %(objectname)"])
+            .success()
+            .stdout;
+        let worktrees = self
+            .git(["worktree", "list", "--porcelain"])
+            .success()
+            .stdout;
+        let config = std::fs::read_to_string(self.path.join(".git/config")).unwrap_or_default();
+        let mut files = Vec::new();
+        list_files(self.root(), self.root(), &mut files);
+        files.retain(|f| !f.contains("/.git/objects/") && !f.starts_with("home/"));
+        format!("{refs}\n{worktrees}\n{config}\n{}", files.join("\n"))
+    }
+}
+
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        // Index and logs change when git merely looks (stat refresh) or writes reflogs.
+        if rel.ends_with(".git/index") || rel.contains("/logs/") || rel.ends_with("ORIG_HEAD") {
+            continue;
+        }
+        if path.is_dir() && !path.is_symlink() {
+            out.push(format!("{rel}/"));
+            list_files(root, &path, out);
+        } else {
+            out.push(rel);
+        }
+    }
+    out.sort();
+}
+
+pub fn write_file(path: &Path, content: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+/// The environment every test process gets: the binaries under test first
+/// on PATH, no user or system git config, a fixed identity and date.
+pub fn hermetic_env(root: &Path) -> Vec<(String, String)> {
+    let system_path = std::env::var("PATH").unwrap_or_default();
+    vec![
+        (
+            "PATH".into(),
+            format!("{}:{system_path}", bin_dir().display()),
+        ),
+        ("HOME".into(), root.join("home").display().to_string()),
+        ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+        ("GIT_CONFIG_GLOBAL".into(), "/dev/null".into()),
+        ("GIT_AUTHOR_NAME".into(), "Test User".into()),
+        ("GIT_AUTHOR_EMAIL".into(), "test@example.com".into()),
+        ("GIT_AUTHOR_DATE".into(), "2001-02-03T04:05:06Z".into()),
+        ("GIT_COMMITTER_NAME".into(), "Test User".into()),
+        ("GIT_COMMITTER_EMAIL".into(), "test@example.com".into()),
+        ("GIT_COMMITTER_DATE".into(), "2001-02-03T04:05:06Z".into()),
+        ("LC_ALL".into(), "C".into()),
+        ("TZ".into(), "UTC".into()),
+    ]
+}
+
+/// A command about to run.
+pub struct Run {
+    cmd: Command,
+    root: PathBuf,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Run {
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Run {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Run {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Run {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Run {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Run {
+        self.stdin = Some(data.into());
+        self
+    }
+
+    /// Start without waiting (for concurrency tests).
+    pub fn spawn(mut self) -> Pending {
+        self.cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        Pending {
+            child: self.cmd.spawn().unwrap(),
+            root: self.root,
+        }
+    }
+
+    pub fn output(mut self) -> Output {
+        use std::io::Write as _;
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let mut child = self
+            .cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", self.cmd));
+        if let Some(data) = self.stdin.take() {
+            child.stdin.take().unwrap().write_all(&data).unwrap();
+        }
+        Output::new(child.wait_with_output().unwrap(), &self.root)
+    }
+
+    /// Run and assert exit status 0.
+    #[track_caller]
+    pub fn success(self) -> Output {
+        let out = self.output();
+        assert_eq!(out.code, 0, "expected success:\n{out}");
+        out
+    }
+
+    /// Run and assert the exit status.
+    #[track_caller]
+    pub fn code(self, code: i32) -> Output {
+        let out = self.output();
+        assert_eq!(out.code, code, "expected exit status {code}:\n{out}");
+        out
+    }
+}
+
+pub struct Pending {
+    child: std::process::Child,
+    root: PathBuf,
+}
+
+impl Pending {
+    pub fn wait(self) -> Output {
+        Output::new(self.child.wait_with_output().unwrap(), &self.root)
+    }
+}
+
+/// What a command printed, with the temp root replaced by `$ROOT`.
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl Output {
+    fn new(out: std::process::Output, root: &Path) -> Output {
+        let clean = |bytes: &[u8]| {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            let root = root.display().to_string();
+            text.replace(&root, "$ROOT")
+        };
+        use std::os::unix::process::ExitStatusExt as _;
+        let code = out
+            .status
+            .code()
+            .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+        Output {
+            stdout: clean(&out.stdout),
+            stderr: clean(&out.stderr),
+            code,
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self}"))
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.stdout)?;
+        if !self.stderr.is_empty() {
+            write!(f, "----- stderr -----\n{}", self.stderr)?;
+        }
+        if self.code != 0 {
+            write!(f, "[exit status: {}]", self.code)?;
+        }
+        Ok(())
+    }
+}
