@@ -32,7 +32,7 @@ const REPO_ENV: &[&str] = &[
 
 /// git2's `Display` appends `; class=...; code=...`: keep only the message.
 pub fn clean(err: git2::Error) -> anyhow::Error {
-    anyhow::anyhow!("{}", err.message().trim_end_matches('.').to_string())
+    anyhow::anyhow!("{}", err.message().trim_end_matches('.'))
 }
 
 /// The `git` executable, found once on PATH.
@@ -61,6 +61,13 @@ pub struct Repo {
 pub enum TreeEntry {
     Blob(Vec<u8>),
     Tree(Oid),
+}
+
+/// The top level of a tree: blobs by name with their content, subtrees by name.
+#[derive(Debug, Default)]
+pub struct TreeContents {
+    pub blobs: BTreeMap<String, Vec<u8>>,
+    pub trees: BTreeMap<String, Oid>,
 }
 
 /// What the registry needs to know about one commit.
@@ -344,27 +351,25 @@ impl Repo {
     }
 
     /// The blobs at the top level of a tree, and the ids of its subtrees.
-    pub fn read_tree(
-        &self,
-        tree: Oid,
-    ) -> Result<(BTreeMap<String, Vec<u8>>, BTreeMap<String, Oid>)> {
+    pub fn read_tree(&self, tree: Oid) -> Result<TreeContents> {
         let tree = self.inner.find_tree(tree).map_err(clean)?;
-        let mut blobs = BTreeMap::new();
-        let mut trees = BTreeMap::new();
+        let mut contents = TreeContents::default();
         for entry in tree.iter() {
             let Ok(name) = entry.name() else { continue };
             match entry.kind() {
                 Some(git2::ObjectType::Blob) => {
                     let blob = self.inner.find_blob(entry.id()).map_err(clean)?;
-                    blobs.insert(name.to_string(), blob.content().to_vec());
+                    contents
+                        .blobs
+                        .insert(name.to_string(), blob.content().to_vec());
                 }
                 Some(git2::ObjectType::Tree) => {
-                    trees.insert(name.to_string(), entry.id());
+                    contents.trees.insert(name.to_string(), entry.id());
                 }
                 _ => {}
             }
         }
-        Ok((blobs, trees))
+        Ok(contents)
     }
 
     /// Create a commit object (no ref is updated).
@@ -665,7 +670,6 @@ impl Git {
 /// Write `data` to `path` atomically: a temporary file in the same directory, then rename.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().context("path has no parent directory")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         path.file_name().and_then(OsStr::to_str).unwrap_or("file"),

@@ -196,9 +196,10 @@ pub fn decode(repo: &Repo, refname: &str, tip: Oid) -> Result<Entry> {
     let commit = repo
         .commit_info(tip)
         .map_err(|err| corrupt(format!("{err:#}")))?;
-    let (files, _) = repo
+    let files = repo
         .read_tree(commit.tree)
-        .map_err(|err| corrupt(format!("{err:#}")))?;
+        .map_err(|err| corrupt(format!("{err:#}")))?
+        .blobs;
     let text = |name: &str| -> Result<String> {
         let bytes = files
             .get(name)
@@ -544,6 +545,10 @@ pub struct SpawnJournal {
     /// Whether the spawn created the worktree directory's parent.
     #[serde(default)]
     pub created_parent: bool,
+    /// Whether the spawn turned `extensions.worktreeConfig` on (recorded
+    /// before it does, so a crash cannot hide it).
+    #[serde(default)]
+    pub enables_worktree_config: bool,
 }
 
 pub fn local_dir(repo: &Repo) -> PathBuf {
@@ -575,7 +580,20 @@ pub fn save_local(repo: &Repo, id: &str, local: &Local) -> Result<()> {
 }
 
 pub fn remove_local(repo: &Repo, id: &str) -> Result<()> {
-    remove_file_if_exists(&local_path(repo, id))
+    remove_file_if_exists(&local_path(repo, id))?;
+    tidy_local_dir(repo);
+    Ok(())
+}
+
+/// Remove `<common>/orch/local` and `<common>/orch` once they are empty, so
+/// that a repository whose workers are all gone is as it was.
+fn tidy_local_dir(repo: &Repo) {
+    let local = local_dir(repo);
+    if std::fs::remove_dir(&local).is_ok()
+        && let Some(orch) = local.parent()
+    {
+        let _ = std::fs::remove_dir(orch);
+    }
 }
 
 /// Ids with a local facts file on this machine.
@@ -655,7 +673,9 @@ pub fn read_journal(path: &Path) -> Result<Option<SpawnJournal>> {
 }
 
 pub fn end_spawn(repo: &Repo, id: &str) -> Result<()> {
-    remove_file_if_exists(&journal_path(repo, id))
+    remove_file_if_exists(&journal_path(repo, id))?;
+    tidy_local_dir(repo);
+    Ok(())
 }
 
 fn remove_file_if_exists(path: &Path) -> Result<()> {

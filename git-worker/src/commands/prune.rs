@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::require_coordinator;
 use super::rm::unlanded;
-use super::spawn::{delete_branch, remove_worktree};
+use super::spawn::{delete_branch, disable_worktree_config_if_unused, remove_worktree};
 use crate::cli::PruneArgs;
 use crate::exit::Outcome;
 use crate::git::Repo;
@@ -179,6 +179,9 @@ fn undo_spawn(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
             registry::discard(repo, id, entry.tip)?;
         }
         registry::remove_local(repo, id)?;
+        if journal.enables_worktree_config {
+            disable_worktree_config_if_unused(repo, id)?;
+        }
     }
     registry::end_spawn(repo, id)
 }

@@ -436,6 +436,7 @@ fn spawn_one(repo: &Repo, contract: &Contract, path: &Path) -> Result<Spawned> {
         path: path.to_path_buf(),
         branch: contract.branch.clone(),
         created_parent: !parent.exists(),
+        enables_worktree_config: false,
     };
     let _signals = interrupt::guard()?;
     if let Err(other) = registry::begin_spawn(repo, id, &journal)? {
@@ -525,6 +526,7 @@ struct Undo {
     branch: bool,
     worktree: bool,
     local: bool,
+    enabled_worktree_config: bool,
 }
 
 fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -> Result<()> {
@@ -571,7 +573,11 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
     }
     checkpoint("spawn:worktree")?;
 
-    enable_worktree_config(repo)?;
+    if repo.config_bool("extensions.worktreeConfig")? != Some(true) {
+        undo.journal.enables_worktree_config = true;
+        registry::update_journal(repo, id, &undo.journal)?;
+    }
+    undo.enabled_worktree_config = enable_worktree_config(repo)?;
     Git::new(path)
         .args(["config", "--worktree", KEY_WORKER, id])
         .run()
@@ -606,17 +612,18 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
 
 /// `extensions.worktreeConfig` lets each worker checkout have its own config
 /// (`orch.worker`, later its hooks) without touching the coordinator's.
-/// Concurrent spawns race for the config lock, so retry.
-fn enable_worktree_config(repo: &Repo) -> Result<()> {
+/// Concurrent spawns race for the config lock, so retry. Returns whether
+/// this call turned it on.
+fn enable_worktree_config(repo: &Repo) -> Result<bool> {
     for attempt in 0..50u32 {
         if repo.config_bool("extensions.worktreeConfig")? == Some(true) {
-            return Ok(());
+            return Ok(false);
         }
         let out = repo
             .git(["config", "extensions.worktreeConfig", "true"])
             .output()?;
         if out.status == 0 {
-            return Ok(());
+            return Ok(true);
         }
         if !out.stderr.contains("lock") {
             bail!(
@@ -627,6 +634,18 @@ fn enable_worktree_config(repo: &Repo) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(2 + u64::from(attempt)));
     }
     bail!("cannot enable extensions.worktreeConfig: the config file stayed locked")
+}
+
+/// Turn `extensions.worktreeConfig` off again after a failed first spawn,
+/// unless another worker (live or being spawned) may rely on it.
+pub fn disable_worktree_config_if_unused(repo: &Repo, id: &str) -> Result<()> {
+    let others = !repo.refs_under(registry::WORKERS)?.is_empty()
+        || registry::journal_ids(repo)?.iter().any(|other| other != id);
+    if !others {
+        repo.git(["config", "--unset", "extensions.worktreeConfig"])
+            .run()?;
+    }
+    Ok(())
 }
 
 /// The linked worktree's admin name, from the `gitdir:` line of `<path>/.git`.
@@ -664,6 +683,9 @@ impl Undo {
         }
         if let Some(tip) = self.claim {
             keep(registry::discard(repo, &contract.id, tip).map(drop));
+        }
+        if self.enabled_worktree_config {
+            keep(disable_worktree_config_if_unused(repo, &contract.id));
         }
         match first {
             Some(err) => Err(err),
