@@ -981,3 +981,14 @@ fn doctor_finds_installed_man_pages_through_path() {
         "{out}"
     );
 }
+
+#[test]
+fn the_readme_demo_runs() {
+    let repo = TestRepo::new();
+    let script = crate::support::workspace_root().join("share/git-worker/demo.sh");
+    let out = repo.cmd_in(repo.root(), "sh", [script.as_os_str(), repo.root().join("demo").as_os_str()]).success();
+    assert!(out.stdout.contains("$ git worker list"), "{out}");
+    assert!(out.stdout.contains("auth     active  orch/auth"), "{out}");
+    assert!(out.stdout.contains("removed worker") || out.stderr.contains("removed worker 'billing'"), "{out}");
+    assert!(out.stderr.contains("no workers"), "{out}");
+}
