@@ -986,9 +986,64 @@ fn doctor_finds_installed_man_pages_through_path() {
 fn the_readme_demo_runs() {
     let repo = TestRepo::new();
     let script = crate::support::workspace_root().join("share/git-worker/demo.sh");
-    let out = repo.cmd_in(repo.root(), "sh", [script.as_os_str(), repo.root().join("demo").as_os_str()]).success();
+    let out = repo
+        .cmd_in(
+            repo.root(),
+            "sh",
+            [script.as_os_str(), repo.root().join("demo").as_os_str()],
+        )
+        .success();
     assert!(out.stdout.contains("$ git worker list"), "{out}");
     assert!(out.stdout.contains("auth     active  orch/auth"), "{out}");
-    assert!(out.stdout.contains("removed worker") || out.stderr.contains("removed worker 'billing'"), "{out}");
+    assert!(
+        out.stdout.contains("removed worker") || out.stderr.contains("removed worker 'billing'"),
+        "{out}"
+    );
     assert!(out.stderr.contains("no workers"), "{out}");
+}
+
+#[test]
+fn list_cache_follows_every_registry_change_and_survives_corruption() {
+    let repo = TestRepo::with_commit();
+    repo.worker(["spawn", "a", "--description", "first"])
+        .success();
+    let first = repo.worker(["list", "--json"]).success().json();
+    assert_eq!(first["workers"][0]["description"], "first");
+    assert!(repo.path().join(".git/orch/cache.json").is_file());
+    // The entry changes under the cache: a new contract for the same id.
+    repo.worker(["rm", "a"]).success();
+    repo.worker(["spawn", "a", "--description", "second"])
+        .success();
+    let second = repo.worker(["list", "--json"]).success().json();
+    assert_eq!(second["workers"][0]["description"], "second");
+    // A corrupt cache is ignored and rewritten.
+    write_file(&repo.path().join(".git/orch/cache.json"), "{not json");
+    let third = repo.worker(["list", "--json"]).success().json();
+    assert_eq!(third["workers"][0]["description"], "second");
+    // A cache claiming a different tip is not believed.
+    let cache = std::fs::read_to_string(repo.path().join(".git/orch/cache.json")).unwrap();
+    let tip = repo.rev("refs/orch/workers/a");
+    write_file(
+        &repo.path().join(".git/orch/cache.json"),
+        &cache
+            .replace(&tip, &"0".repeat(40))
+            .replace("second", "forged"),
+    );
+    let fourth = repo.worker(["list", "--json"]).success().json();
+    assert_eq!(fourth["workers"][0]["description"], "second");
+}
+
+#[test]
+fn list_no_status_skips_the_checkouts() {
+    let repo = TestRepo::with_commit();
+    repo.worker(["spawn", "a"]).success();
+    write_file(&repo.worktree("a").join("dirt.txt"), "x\n");
+    let json = repo
+        .worker(["list", "--json", "--no-status"])
+        .success()
+        .json();
+    assert_eq!(json["workers"][0]["dirty"], serde_json::Value::Null);
+    assert_eq!(json["workers"][0]["path"], "$ROOT/repo.worktrees/a");
+    let json = repo.worker(["list", "--json"]).success().json();
+    assert_eq!(json["workers"][0]["dirty"], true);
 }

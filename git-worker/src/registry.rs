@@ -251,12 +251,103 @@ pub fn load(repo: &Repo, id: &str) -> Result<Option<Entry>> {
 }
 
 /// Every live entry, by id. Corrupt entries are returned as errors in place.
+///
+/// Decoding an entry reads five objects; with a thousand workers, mostly
+/// loose, that is most of the time `list` takes. A commit never changes, so
+/// decoded entries are kept in a machine-local cache keyed by ref and tip
+/// (`<common>/orch/cache.json`): an entry is decoded again only when its tip
+/// moved. The cache is derived data: a missing, stale or unreadable cache
+/// only costs time.
 pub fn list(repo: &Repo) -> Result<Vec<Result<Entry>>> {
-    Ok(repo
-        .refs_under(WORKERS)?
-        .into_iter()
-        .map(|(name, tip)| decode(repo, &name, tip))
-        .collect())
+    list_refs(repo, repo.refs_under(WORKERS)?)
+}
+
+/// [`list`] for live-entry refs the caller has read already.
+pub fn list_refs(repo: &Repo, refs: Vec<(String, Oid)>) -> Result<Vec<Result<Entry>>> {
+    let path = cache_path(repo);
+    if refs.is_empty() {
+        let _ = std::fs::remove_file(&path);
+        tidy_local_dir(repo);
+        return Ok(Vec::new());
+    }
+    let mut cache = read_cache(&path);
+    let mut changed = cache.len() != refs.len();
+    let mut out = Vec::with_capacity(refs.len());
+    let mut fresh = BTreeMap::new();
+    for (name, tip) in refs {
+        match cache.remove(&name) {
+            Some(cached) if cached.tip == tip.to_string() => {
+                out.push(Ok(cached.entry(&name, tip)));
+                fresh.insert(name, cached);
+            }
+            _ => {
+                changed = true;
+                let entry = decode(repo, &name, tip);
+                if let Ok(entry) = &entry {
+                    fresh.insert(name, Cached::of(entry));
+                }
+                out.push(entry);
+            }
+        }
+    }
+    if changed {
+        // Best effort: a concurrent writer's cache is as good as ours.
+        if let Ok(json) = serde_json::to_vec(&CacheFile {
+            v: FORMAT,
+            entries: fresh,
+        }) {
+            let _ = crate::git::write_atomically(&path, &json);
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    v: u32,
+    entries: BTreeMap<String, Cached>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    tip: String,
+    format: u32,
+    contract: Contract,
+    status: Status,
+}
+
+impl Cached {
+    fn of(entry: &Entry) -> Cached {
+        Cached {
+            tip: entry.tip.to_string(),
+            format: entry.format,
+            contract: entry.contract.clone(),
+            status: entry.status.clone(),
+        }
+    }
+
+    fn entry(&self, refname: &str, tip: Oid) -> Entry {
+        Entry {
+            refname: refname.to_string(),
+            tip,
+            format: self.format,
+            contract: self.contract.clone(),
+            status: self.status.clone(),
+        }
+    }
+}
+
+fn cache_path(repo: &Repo) -> PathBuf {
+    repo.common_dir().join("orch").join("cache.json")
+}
+
+fn read_cache(path: &Path) -> BTreeMap<String, Cached> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<CacheFile>(&bytes).ok())
+        .filter(|cache| cache.v == FORMAT)
+        .map(|cache| cache.entries)
+        .unwrap_or_default()
 }
 
 /// Archived entries of `id`, newest last.

@@ -1,5 +1,6 @@
 //! `git worker list`, `show` and `current`: reading the registry.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
@@ -9,7 +10,7 @@ use super::{JSON_VERSION, age, print_json, require_worker, short};
 use crate::cli::{CurrentArgs, ListArgs, ShowArgs};
 use crate::contract::{parse_label, quote, validate_id};
 use crate::exit::{Hint, Outcome, render};
-use crate::git::Repo;
+use crate::git::{Oid, Repo};
 use crate::registry::{self, Entry, State};
 
 /// A worker with what this machine can tell about it.
@@ -26,22 +27,27 @@ struct View {
 }
 
 impl View {
-    fn new(repo: &Repo, entry: Entry, archived: bool) -> Result<View> {
+    /// `branches`: every branch tip, when the caller read them all at once.
+    fn new(
+        repo: &Repo,
+        entry: Entry,
+        archived: bool,
+        branches: Option<&HashMap<String, Oid>>,
+    ) -> Result<View> {
         let contract = &entry.contract;
-        let head = repo.ref_target(&format!("refs/heads/{}", contract.branch))?;
-        let base = repo.resolve_commit(&contract.base).ok().flatten();
+        let refname = format!("refs/heads/{}", contract.branch);
+        let head = match branches {
+            Some(branches) => branches.get(&refname).copied(),
+            None => repo.ref_target(&refname)?,
+        };
+        let base = Oid::from_str(&contract.base).ok();
         let ahead = match (head, base) {
             (Some(head), Some(base)) => repo.ahead(head, base).ok(),
             _ => None,
         };
         let path = registry::load_local(repo, &contract.id)?.map(|local| local.path);
         let exists = path.as_deref().is_some_and(|p| p.join(".git").exists());
-        let dirty = if exists {
-            path.as_deref()
-                .and_then(|p| Repo::checkout_is_dirty(p).ok())
-        } else {
-            None
-        };
+        let dirty = None;
         Ok(View {
             entry,
             archived,
@@ -51,6 +57,15 @@ impl View {
             dirty,
             exists,
         })
+    }
+
+    /// The checkout's status, when it is on this machine.
+    fn check_status(&mut self) {
+        if self.exists
+            && let Some(path) = &self.path
+        {
+            self.dirty = Repo::checkout_is_dirty(path).ok();
+        }
     }
 
     fn json(&self) -> serde_json::Value {
@@ -105,7 +120,13 @@ pub fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
 
     let mut views = Vec::new();
     let mut corrupt = 0;
-    for entry in registry::list(repo)? {
+    // One read of the registry refs and the branches for all workers.
+    let (workers, branches): (Vec<_>, Vec<_>) = repo
+        .refs_under_any(&[registry::WORKERS, "refs/heads/"])?
+        .into_iter()
+        .partition(|(name, _)| name.starts_with(registry::WORKERS));
+    let branches: HashMap<String, Oid> = branches.into_iter().collect();
+    for entry in registry::list_refs(repo, workers)? {
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
@@ -123,9 +144,12 @@ pub fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
         {
             continue;
         }
-        views.push(View::new(repo, entry, false)?);
+        views.push(View::new(repo, entry, false, Some(&branches))?);
     }
 
+    if !args.no_status {
+        check_statuses(&mut views);
+    }
     if args.json {
         let workers: Vec<_> = views.iter().map(View::json).collect();
         print_json(&json!({ "version": JSON_VERSION, "workers": workers }))?;
@@ -136,6 +160,20 @@ pub fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
         bail!("{corrupt} registry entries could not be read (listed above)");
     }
     Ok(Outcome::Success)
+}
+
+/// Status of every checkout, on as many threads as there are cores: each
+/// check reads one checkout's index and stats its files, independently.
+fn check_statuses(views: &mut [View]) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = views.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for part in views.chunks_mut(chunk) {
+            scope.spawn(|| part.iter_mut().for_each(View::check_status));
+        }
+    });
 }
 
 fn print_table(views: &[View]) -> Result<()> {
@@ -199,7 +237,8 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
         },
     };
     let history = registry::history(repo, entry.tip)?;
-    let view = View::new(repo, entry, archived)?;
+    let mut view = View::new(repo, entry, archived, None)?;
+    view.check_status();
     if args.json {
         let events: Vec<_> = history
             .iter()
@@ -248,7 +287,8 @@ pub fn current(repo: &Repo, args: &CurrentArgs) -> Result<Outcome> {
             .hint("the coordinator may have removed it; ask the coordinator, or run `git worker show` there")
             .into());
     };
-    let view = View::new(repo, entry, false)?;
+    let mut view = View::new(repo, entry, false, None)?;
+    view.check_status();
     if args.json {
         print_json(&json!({ "version": JSON_VERSION, "worker": view.json() }))?;
     } else {
