@@ -1,4 +1,5 @@
 //! The end-to-end suite: one test binary, one module per command group.
 
+mod generated;
 mod support;
 mod worker;

@@ -1,0 +1,73 @@
+# Generated from the clap definitions by tests/generated.rs; do not edit.
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_git_worker_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_git_worker_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_git_worker_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_git_worker_using_subcommand
+    set -l cmd (__fish_git_worker_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c git-worker -n "__fish_git_worker_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-worker -n "__fish_git_worker_needs_command" -s V -l version -d 'Print version'
+complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "spawn" -d 'Create workers: a branch, a linked worktree and a registry entry each'
+complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "list" -d 'List workers: id, state, branch, base, age, commits ahead, dirty, path'
+complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "show" -d 'Show a worker: contract, state, location and event history'
+complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "current" -d 'In a worker\'s checkout: show its own contract and state'
+complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "rm" -d 'Remove workers: worktree, branch and live registry entry'
+complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "prune" -d 'Remove what crashed spawns and vanished checkouts left behind'
+complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "doctor" -d 'Check the installation and the registry; exit 1 if anything is wrong'
+complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l base -d 'Commit or branch to start from (default: the repository\'s default branch, found locally)' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l allow -d 'Path glob the worker may change (repeatable; relative to the repository root)' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l deny -d 'Path glob the worker must not change, even inside an allowed glob (repeatable)' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l verify -d 'Command that verifies the worker\'s change (repeatable; run by the coordinator)' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l label -d 'Label the worker (repeatable)' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l description -d 'What the worker is asked to do' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l task -d 'Read the contract from a TOML task file (flags given as well override it)' -r -F
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l worktree-dir -d 'Directory for worker checkouts (default: orch.worktreeDir, else ../<repo>.worktrees)' -r -F
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l fetch -d 'Fetch the base\'s remote before resolving it (the only time spawn uses the network)'
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l require-change -d 'Require the worker\'s result to change something (the default)'
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l no-require-change -d 'Accept a result that changes nothing'
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l json -d 'Print the result as JSON'
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l state -d 'Only workers in this state (spawning, active)' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l label -d 'Only workers with this label (repeatable; all must match)' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l json -d 'Print JSON ({"version": 1, "workers": [...]})'
+complete -c git-worker -n "__fish_git_worker_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-worker -n "__fish_git_worker_using_subcommand show" -l json -d 'Print JSON'
+complete -c git-worker -n "__fish_git_worker_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-worker -n "__fish_git_worker_using_subcommand current" -l json -d 'Print JSON'
+complete -c git-worker -n "__fish_git_worker_using_subcommand current" -s h -l help -d 'Print help'
+complete -c git-worker -n "__fish_git_worker_using_subcommand rm" -s f -l force -d 'Remove even with uncommitted changes or unlanded commits (they are lost)'
+complete -c git-worker -n "__fish_git_worker_using_subcommand rm" -l keep-branch -d 'Keep the worker\'s branch'
+complete -c git-worker -n "__fish_git_worker_using_subcommand rm" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-worker -n "__fish_git_worker_using_subcommand prune" -s n -l dry-run -d 'Only print what would be removed'
+complete -c git-worker -n "__fish_git_worker_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-worker -n "__fish_git_worker_using_subcommand doctor" -l json -d 'Print JSON'
+complete -c git-worker -n "__fish_git_worker_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor help" -f -a "spawn" -d 'Create workers: a branch, a linked worktree and a registry entry each'
+complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor help" -f -a "list" -d 'List workers: id, state, branch, base, age, commits ahead, dirty, path'
+complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor help" -f -a "show" -d 'Show a worker: contract, state, location and event history'
+complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor help" -f -a "current" -d 'In a worker\'s checkout: show its own contract and state'
+complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor help" -f -a "rm" -d 'Remove workers: worktree, branch and live registry entry'
+complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor help" -f -a "prune" -d 'Remove what crashed spawns and vanished checkouts left behind'
+complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor help" -f -a "doctor" -d 'Check the installation and the registry; exit 1 if anything is wrong'
+complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
