@@ -597,7 +597,11 @@ fn list_shows_state_ahead_dirty_and_path_and_filters() {
         .json();
     assert_eq!(json["workers"].as_array().unwrap().len(), 0);
     let out = repo.worker(["list", "--state", "bogus"]).code(2);
-    assert!(out.stderr.contains("unknown state 'bogus'"), "{out}");
+    assert!(
+        out.stderr
+            .contains("invalid value 'bogus' for '--state <STATE>'"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueHint};
 
 /// Run many coding agents in parallel on one repository
 ///
@@ -38,7 +38,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// The registry format is described in docs/registry-format.md.
 #[derive(Debug, Parser)]
-#[command(name = "git-worker", version, about, long_about, max_term_width = 100)]
+#[command(name = "git-worker", version, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -79,7 +79,7 @@ pub struct SpawnArgs {
     pub ids: Vec<String>,
 
     /// Commit or branch to start from (default: the repository's default branch, found locally)
-    #[arg(long, value_name = "REV")]
+    #[arg(long, value_name = "REV", value_hint = ValueHint::Other)]
     pub base: Option<String>,
 
     /// Fetch the base's remote before resolving it (the only time spawn uses the network)
@@ -115,11 +115,11 @@ pub struct SpawnArgs {
     pub description: Option<String>,
 
     /// Read the contract from a TOML task file (flags given as well override it)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub task: Option<PathBuf>,
 
     /// Directory for worker checkouts (default: orch.worktreeDir, else ../<repo>.worktrees)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub worktree_dir: Option<PathBuf>,
 
     /// Print the result as JSON
@@ -138,8 +138,8 @@ pub struct ListArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Only workers in this state (spawning, active)
-    #[arg(long, value_name = "STATE")]
+    /// Only workers in this state
+    #[arg(long, value_name = "STATE", value_parser = ["spawning", "active"])]
     pub state: Option<String>,
 
     /// Only workers with this label (repeatable; all must match)

@@ -35,22 +35,24 @@ complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "rm" -d 'Remov
 complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "prune" -d 'Remove what crashed spawns and vanished checkouts left behind'
 complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "doctor" -d 'Check the installation and the registry; exit 1 if anything is wrong'
 complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l base -d 'Commit or branch to start from (default: the repository\'s default branch, found locally)' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l base -d 'Commit or branch to start from (default: the repository\'s default branch, found locally)' -r -f
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l allow -d 'Path glob the worker may change (repeatable; relative to the repository root)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l deny -d 'Path glob the worker must not change, even inside an allowed glob (repeatable)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l verify -d 'Command that verifies the worker\'s change (repeatable; run by the coordinator)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l label -d 'Label the worker (repeatable)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l description -d 'What the worker is asked to do' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l task -d 'Read the contract from a TOML task file (flags given as well override it)' -r -F
-complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l worktree-dir -d 'Directory for worker checkouts (default: orch.worktreeDir, else ../<repo>.worktrees)' -r -F
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l worktree-dir -d 'Directory for worker checkouts (default: orch.worktreeDir, else ../<repo>.worktrees)' -r -f -a "(__fish_complete_directories)"
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l fetch -d 'Fetch the base\'s remote before resolving it (the only time spawn uses the network)'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l require-change -d 'Require the worker\'s result to change something (the default)'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l no-require-change -d 'Accept a result that changes nothing'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l json -d 'Print the result as JSON'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l state -d 'Only workers in this state (spawning, active)' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l state -d 'Only workers in this state' -r -f -a "spawning\t''
+active\t''"
 complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l label -d 'Only workers with this label (repeatable; all must match)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l json -d 'Print JSON ({"version": 1, "workers": [...]})'
+complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l no-status -d 'Skip the status of each checkout (DIRTY shows "-"): read only refs and the registry'
 complete -c git-worker -n "__fish_git_worker_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-worker -n "__fish_git_worker_using_subcommand show" -l json -d 'Print JSON'
 complete -c git-worker -n "__fish_git_worker_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
