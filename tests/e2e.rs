@@ -1,5 +1,8 @@
 //! The end-to-end suite: one test binary, one module per command group.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod contracts;
 mod generated;
 mod support;
 mod worker;

@@ -53,6 +53,9 @@ pub enum Command {
     Rm(RmArgs),
     Prune(PruneArgs),
     Doctor(DoctorArgs),
+    Check(CheckArgs),
+    Hook(HookArgs),
+    Hub(HubArgs),
 }
 
 /// Create workers: a branch, a linked worktree and a registry entry each
@@ -218,4 +221,99 @@ pub struct DoctorArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+
+    /// Repair what can be repaired: reinstall missing or outdated worker
+    /// hooks, and remove debris as `git worker prune` does
+    #[arg(long)]
+    pub fix: bool,
+}
+
+/// Check what workers changed against their contracts; exit 1 on violations
+///
+/// Judges everything worker ID has changed since its base, whatever the
+/// hooks saw: the commits on its branch and, when its checkout is on this
+/// machine, staged, unstaged and untracked files there. Each path (both
+/// sides of a rename, deletions, mode changes, symlinks and their targets,
+/// submodules) must match an allowed glob (if there are any) and no denied
+/// glob. Without ID: the worker whose checkout this is, else every worker.
+///
+/// The contract is the coordinator's: when the one in the registry differs
+/// from what this coordinator recorded at spawn (after a fetch, say), the
+/// difference is reported and the recorded one is used.
+///
+/// GLOBS are gitignore-like, relative to the repository root: a pattern
+/// without '/' matches at any depth ('*.md'); one with '/' is anchored
+/// ('src/auth/**'); '*' stays within a directory, '**' crosses them; a
+/// pattern also covers everything below what it names ('docs/' = 'docs/**'
+/// at any depth). Denied globs win over allowed ones.
+///
+/// Exit 0 when every path keeps the contract, 1 when some do not (each is
+/// listed with the rule it breaks), 2 on error.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: Option<String>,
+
+    /// Judge the changes between two commits instead (A..B) by ID's contract
+    #[arg(long, value_name = "A..B")]
+    pub range: Option<String>,
+
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run a git hook (the shims in hooks/ call this)
+///
+/// pre-commit: in a worker's checkout, refuses a commit whose staged paths
+/// leave the worker's contract, naming each path, the globs and what to do;
+/// then runs the repository's own pre-commit hook. pre-receive: in a shared
+/// repository, refuses pushes of worker branches whose changes since their
+/// base leave the contract, worker branches without a contract, and any
+/// update under refs/orch/ that rewrites history or deletes a worker's log;
+/// then runs the repository's own pre-receive hook. Any other NAME runs the
+/// repository's own hook of that name (from core.hooksPath set outside the
+/// worktree, else .git/hooks), so a worker's checkout keeps the
+/// repository's hooks.
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// Hook name, as git calls it
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Arguments git passed to the hook
+    #[arg(
+        value_name = "ARG",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<String>,
+}
+
+/// Shared (hub) repositories that enforce contracts on push
+#[derive(Debug, Args)]
+pub struct HubArgs {
+    #[command(subcommand)]
+    pub command: HubCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HubCommand {
+    Init(HubInitArgs),
+}
+
+/// Prepare a bare repository as a hub: its pre-receive hook enforces contracts
+///
+/// Creates the bare repository at PATH if needed, installs the hub hooks
+/// (pre-receive enforcing worker contracts and an append-only refs/orch/,
+/// chaining to the repository's own hooks) through core.hooksPath, and
+/// prints the URL to add as a remote. Push the registry to it with
+/// `git push <remote> 'refs/orch/*:refs/orch/*'` before workers push their
+/// branches: a worker branch without a contract is refused.
+#[derive(Debug, Args)]
+pub struct HubInitArgs {
+    /// Where the bare repository is (or goes)
+    #[arg(value_name = "PATH", value_hint = ValueHint::DirPath)]
+    pub path: PathBuf,
 }

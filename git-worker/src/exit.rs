@@ -21,6 +21,8 @@ pub enum Outcome {
     Success,
     /// Ran fine, but the check failed. The command already explained why on stderr.
     CheckFailed,
+    /// Pass on another program's exit status (a chained git hook's).
+    Code(u8),
 }
 
 /// An error message together with hints that tell the user how to fix it.
@@ -85,6 +87,7 @@ pub fn report(result: anyhow::Result<Outcome>) -> ExitCode {
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::CheckFailed) => ExitCode::from(1),
+        Ok(Outcome::Code(code)) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprint!("{}", render(&err));

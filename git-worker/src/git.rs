@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use anyhow::{Context as _, Result, bail};
 
 use crate::exit::Hint;
+use crate::policy::{ChangeKind, PathChange};
 
 pub use git2::Oid;
 
@@ -200,6 +201,42 @@ impl Repo {
                 Err(clean(err)).with_context(|| format!("invalid boolean for config '{key}'"))
             }
         }
+    }
+
+    /// Every value of `key` from all config levels except the worktree's.
+    pub fn config_values_outside_worktree(&self, key: &str) -> Result<Vec<String>> {
+        let config = self.config()?;
+        let mut values = Vec::new();
+        let mut entries = config.multivar(key, None).map_err(clean)?;
+        while let Some(entry) = entries.next() {
+            let entry = entry.map_err(clean)?;
+            if entry.level() != git2::ConfigLevel::Worktree
+                && let Ok(value) = entry.value()
+            {
+                values.push(value.to_string());
+            }
+        }
+        Ok(values)
+    }
+
+    /// Set keys in the worktree-level config (`config.worktree`) of the
+    /// linked worktree at `path`, in-process (`git config --worktree`).
+    pub fn set_worktree_config(path: &Path, pairs: &[(&str, &str)]) -> Result<()> {
+        let repo = git2::Repository::open(path)
+            .map_err(clean)
+            .with_context(|| format!("cannot open checkout '{}'", path.display()))?;
+        let config = repo.config().map_err(clean)?;
+        let mut level = config
+            .open_level(git2::ConfigLevel::Worktree)
+            .map_err(clean)
+            .context("the worktree has no config.worktree (is extensions.worktreeConfig on?)")?;
+        for (key, value) in pairs {
+            level
+                .set_str(key, value)
+                .map_err(clean)
+                .with_context(|| format!("cannot set '{key}'"))?;
+        }
+        Ok(())
     }
 
     /// A key set in this worktree's own `config.worktree` (never the shared config).
@@ -427,6 +464,150 @@ impl Repo {
         let name = pick("GIT_COMMITTER_NAME", "user.name", "git-worker");
         let email = pick("GIT_COMMITTER_EMAIL", "user.email", "git-worker@localhost");
         git2::Signature::now(&name, &email).map_err(clean)
+    }
+
+    // ----- changes -----
+
+    /// The tree of a commit.
+    pub fn commit_tree(&self, commit: Oid) -> Result<Oid> {
+        Ok(self.commit_info(commit)?.tree)
+    }
+
+    /// The commit HEAD points to, or `None` on an unborn branch.
+    pub fn head_commit(&self) -> Result<Option<Oid>> {
+        match self.inner.head() {
+            Ok(head) => Ok(head.peel_to_commit().ok().map(|c| c.id())),
+            Err(err)
+                if matches!(
+                    err.code(),
+                    git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(clean(err)).context("cannot read HEAD"),
+        }
+    }
+
+    fn tree(&self, tree: Option<Oid>) -> Result<Option<git2::Tree<'_>>> {
+        tree.map(|oid| self.inner.find_tree(oid).map_err(clean))
+            .transpose()
+    }
+
+    fn diff_options() -> git2::DiffOptions {
+        let mut options = git2::DiffOptions::new();
+        // No rename detection: a rename is a deletion plus an addition, so
+        // both of its paths are judged.
+        options
+            .include_typechange(true)
+            .skip_binary_check(true)
+            .ignore_submodules(false);
+        options
+    }
+
+    /// Paths changed from tree `old` to tree `new` (`None`: the empty tree).
+    pub fn diff_trees(&self, old: Option<Oid>, new: Option<Oid>) -> Result<Vec<PathChange>> {
+        let (old, new) = (self.tree(old)?, self.tree(new)?);
+        let diff = self
+            .inner
+            .diff_tree_to_tree(old.as_ref(), new.as_ref(), Some(&mut Self::diff_options()))
+            .map_err(clean)?;
+        self.changes(&diff)
+    }
+
+    /// Staged paths: the index (`GIT_INDEX_FILE` when git sets it for a hook)
+    /// against tree `old`.
+    pub fn diff_tree_to_index(&self, old: Option<Oid>) -> Result<Vec<PathChange>> {
+        let old = self.tree(old)?;
+        let index = self
+            .inner
+            .index()
+            .map_err(clean)
+            .context("cannot read the index")?;
+        let diff = self
+            .inner
+            .diff_tree_to_index(old.as_ref(), Some(&index), Some(&mut Self::diff_options()))
+            .map_err(clean)?;
+        self.changes(&diff)
+    }
+
+    /// Everything in this checkout against tree `old`: committed, staged,
+    /// unstaged and untracked (not ignored) changes.
+    pub fn diff_tree_to_workdir(&self, old: Option<Oid>) -> Result<Vec<PathChange>> {
+        let old = self.tree(old)?;
+        let mut options = Self::diff_options();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        let diff = self
+            .inner
+            .diff_tree_to_workdir_with_index(old.as_ref(), Some(&mut options))
+            .map_err(clean)?;
+        self.changes(&diff)
+    }
+
+    fn changes(&self, diff: &git2::Diff<'_>) -> Result<Vec<PathChange>> {
+        let mut out = Vec::new();
+        for delta in diff.deltas() {
+            let (file, kind) = match delta.status() {
+                git2::Delta::Added | git2::Delta::Untracked | git2::Delta::Copied => {
+                    (delta.new_file(), ChangeKind::Added)
+                }
+                git2::Delta::Deleted => (delta.old_file(), ChangeKind::Deleted),
+                git2::Delta::Typechange => (delta.new_file(), ChangeKind::TypeChanged),
+                git2::Delta::Renamed => {
+                    // Only with rename detection, which is off; judge both sides anyway.
+                    if let Some(old) = delta.old_file().path_bytes() {
+                        out.push(PathChange {
+                            path: old.to_vec(),
+                            kind: ChangeKind::Deleted,
+                            symlink_target: None,
+                            submodule: false,
+                        });
+                    }
+                    (delta.new_file(), ChangeKind::Added)
+                }
+                _ => (delta.new_file(), ChangeKind::Modified),
+            };
+            let Some(path) = file.path_bytes() else {
+                continue;
+            };
+            let mut change = PathChange {
+                path: path.to_vec(),
+                kind,
+                symlink_target: None,
+                submodule: false,
+            };
+            if kind != ChangeKind::Deleted {
+                match file.mode() {
+                    git2::FileMode::Link => {
+                        change.symlink_target = Some(self.symlink_target(&file)?)
+                    }
+                    git2::FileMode::Commit => change.submodule = true,
+                    _ => {}
+                }
+            }
+            out.push(change);
+        }
+        Ok(out)
+    }
+
+    /// Where a symlink points: from its blob, or from the working tree when
+    /// the diff did not hash it.
+    fn symlink_target(&self, file: &git2::DiffFile<'_>) -> Result<Vec<u8>> {
+        if !file.id().is_zero()
+            && let Ok(blob) = self.inner.find_blob(file.id())
+        {
+            return Ok(blob.content().to_vec());
+        }
+        let workdir = self
+            .workdir()
+            .context("symlink in a repository without a working tree")?;
+        let path = file.path().context("symlink without a path")?;
+        let target = std::fs::read_link(workdir.join(path))
+            .with_context(|| format!("cannot read symlink '{}'", path.display()))?;
+        Ok(target.as_os_str().as_encoded_bytes().to_vec())
     }
 
     // ----- compare-and-swap -----
@@ -686,8 +867,18 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
         path.file_name().and_then(OsStr::to_str).unwrap_or("file"),
         std::process::id()
     ));
-    let mut file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write '{}'", tmp.display()))?;
+    // Retried: a concurrent writer may remove the directory once it is empty.
+    let mut file = loop {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create '{}'", dir.display()))?;
+        match std::fs::File::create(&tmp) {
+            Ok(file) => break file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot write '{}'", tmp.display()));
+            }
+        }
+    };
     file.write_all(data)?;
     file.sync_all()?;
     drop(file);

@@ -622,6 +622,10 @@ pub struct Local {
     /// Name of its linked worktree under `<git-common-dir>/worktrees/`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub worktree: String,
+    /// The contract as this coordinator recorded it at spawn: the authority
+    /// when the one in the refs differs (say, after a fetch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<Contract>,
 }
 
 /// A spawn in progress on this machine: created exclusively, so it is also
@@ -680,10 +684,12 @@ pub fn remove_local(repo: &Repo, id: &str) -> Result<()> {
 /// that a repository whose workers are all gone is as it was.
 fn tidy_local_dir(repo: &Repo) {
     let local = local_dir(repo);
-    if std::fs::remove_dir(&local).is_ok()
-        && let Some(orch) = local.parent()
-    {
-        let _ = std::fs::remove_dir(orch);
+    if std::fs::remove_dir(&local).is_ok() {
+        // No worker is left on this machine: its hook shims go too.
+        crate::hooks::uninstall(repo);
+        if let Some(orch) = local.parent() {
+            let _ = std::fs::remove_dir(orch);
+        }
     }
 }
 

@@ -7,8 +7,10 @@ use serde_json::json;
 
 use super::{JSON_VERSION, find_debris, print_json};
 use crate::cli::DoctorArgs;
+use crate::config::KEY_WORKER;
 use crate::exit::Outcome;
 use crate::git::{self, Repo};
+use crate::hooks;
 use crate::registry;
 
 /// Oldest git this suite is tested with features from (`merge-tree --write-tree`).
@@ -82,7 +84,12 @@ pub fn doctor(repo: Option<&Repo>, args: &DoctorArgs) -> Result<Outcome> {
             "repository",
             "not in a git repository: registry checks skipped",
         )),
-        Some(repo) => registry_checks(repo, &mut checks)?,
+        Some(repo) => {
+            if args.fix {
+                fix(repo)?;
+            }
+            registry_checks(repo, &mut checks)?
+        }
     }
 
     let failed = checks.iter().filter(|c| !c.ok).count();
@@ -149,6 +156,7 @@ fn registry_checks(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
             "git config extensions.worktreeConfig true",
         ));
     }
+    hook_checks(repo, checks)?;
     let debris = find_debris(repo)?;
     if debris.is_empty() {
         checks.push(ok(
@@ -158,6 +166,81 @@ fn registry_checks(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
     }
     for item in debris {
         checks.push(problem("debris", item.describe(), "git worker prune"));
+    }
+    Ok(())
+}
+
+/// Live workers whose checkout is on this machine: `(id, checkout)`.
+fn local_checkouts(repo: &Repo) -> Result<Vec<(String, std::path::PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in registry::list(repo)?.into_iter().flatten() {
+        if let Some(local) = registry::load_local(repo, entry.id())?
+            && local.path.join(".git").exists()
+        {
+            out.push((entry.id().to_string(), local.path));
+        }
+    }
+    Ok(out)
+}
+
+/// What a worker checkout's own config says, and what it should say.
+fn checkout_problems(repo: &Repo, id: &str, checkout: &Path) -> Result<Vec<String>> {
+    let worktree = Repo::open(checkout)?;
+    let hooks = hooks::hooks_dir(repo);
+    let mut out = Vec::new();
+    if worktree.worktree_config_string(KEY_WORKER)?.as_deref() != Some(id) {
+        out.push(format!(
+            "the checkout of '{id}' does not know it is worker '{id}' (orch.worker)"
+        ));
+    }
+    let configured = worktree.worktree_config_string("core.hooksPath")?;
+    if configured.as_deref().map(Path::new) != Some(hooks.as_path()) {
+        out.push(format!(
+            "the checkout of '{id}' does not use the worker hooks (core.hooksPath)"
+        ));
+    }
+    Ok(out)
+}
+
+fn hook_checks(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
+    let checkouts = local_checkouts(repo)?;
+    if checkouts.is_empty() {
+        return Ok(());
+    }
+    let mut problems = hooks::problems(repo, false)?;
+    for (id, checkout) in &checkouts {
+        problems.extend(checkout_problems(repo, id, checkout)?);
+    }
+    if problems.is_empty() {
+        checks.push(ok(
+            "hooks",
+            format!("worker hooks installed for {} checkout(s)", checkouts.len()),
+        ));
+    }
+    for problem_text in problems {
+        checks.push(problem("hooks", problem_text, "git worker doctor --fix"));
+    }
+    Ok(())
+}
+
+/// `--fix`: reinstall hooks and worker config, then remove debris.
+fn fix(repo: &Repo) -> Result<()> {
+    super::require_coordinator(repo, "doctor --fix")?;
+    let checkouts = local_checkouts(repo)?;
+    if !checkouts.is_empty() {
+        let dir = hooks::install(repo, false)?;
+        for (id, checkout) in &checkouts {
+            if !checkout_problems(repo, id, checkout)?.is_empty() {
+                Repo::set_worktree_config(
+                    checkout,
+                    &[(KEY_WORKER, id), ("core.hooksPath", &dir.to_string_lossy())],
+                )?;
+                eprintln!("fixed: hooks and config of worker '{id}'");
+            }
+        }
+    }
+    if !find_debris(repo)?.is_empty() {
+        let _pruned = super::prune::prune(repo, &crate::cli::PruneArgs { dry_run: false })?;
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! One function per subcommand, each returning an [`Outcome`].
 
+mod check;
 mod doctor;
+mod hook;
 mod list;
 mod prune;
 mod rm;
@@ -19,9 +21,13 @@ pub use prune::{Debris, find_debris};
 pub const JSON_VERSION: u32 = 1;
 
 pub fn run(cli: Cli) -> Result<Outcome> {
-    if let Command::Doctor(args) = &cli.command {
+    match &cli.command {
         // doctor also checks the installation, so it runs outside a repository too.
-        return doctor::doctor(Repo::discover().ok().as_ref(), args);
+        Command::Doctor(args) => return doctor::doctor(Repo::discover().ok().as_ref(), args),
+        Command::Hub(args) => match &args.command {
+            crate::cli::HubCommand::Init(args) => return hook::hub_init(args),
+        },
+        _ => {}
     }
     let repo = Repo::discover()?;
     match cli.command {
@@ -31,7 +37,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Current(args) => list::current(&repo, &args),
         Command::Rm(args) => rm::rm(&repo, &args),
         Command::Prune(args) => prune::prune(&repo, &args),
-        Command::Doctor(_) => unreachable!("handled above"),
+        Command::Check(args) => check::check(&repo, &args),
+        Command::Hook(args) => hook::hook(&repo, &args),
+        Command::Doctor(_) | Command::Hub(_) => unreachable!("handled above"),
     }
 }
 

@@ -21,7 +21,7 @@ use crate::cli::SpawnArgs;
 use crate::config::{KEY_WORKER, Settings};
 use crate::contract::{Contract, TaskFile, parse_label, quote, validate_id};
 use crate::exit::{Hint, Outcome, render};
-use crate::git::{Git, Oid, Repo};
+use crate::git::{Oid, Repo};
 use crate::interrupt::{self, checkpoint};
 use crate::registry::{self, Actor, Change, Local, SpawnJournal, State};
 
@@ -578,20 +578,25 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
         registry::update_journal(repo, id, &undo.journal)?;
     }
     undo.enabled_worktree_config = enable_worktree_config(repo)?;
-    Git::new(path)
-        .args(["config", "--worktree", KEY_WORKER, id])
-        .run()
-        .context("cannot mark the checkout as the worker's")?;
+    // The checkout's own config: it is worker `id`, and its hooks are ours
+    // (chaining to the repository's own).
+    let hooks = crate::hooks::install(repo, false)?;
+    Repo::set_worktree_config(
+        path,
+        &[
+            (KEY_WORKER, id.as_str()),
+            ("core.hooksPath", &hooks.to_string_lossy()),
+        ],
+    )
+    .context("cannot configure the worker's checkout")?;
     let worktree = worktree_name(path).unwrap_or_default();
     undo.local = true;
-    registry::save_local(
-        repo,
-        id,
-        &Local {
-            path: path.to_path_buf(),
-            worktree,
-        },
-    )?;
+    let local = Local {
+        path: path.to_path_buf(),
+        worktree,
+        contract: Some(contract.clone()),
+    };
+    registry::save_local(repo, id, &local)?;
     checkpoint("spawn:config")?;
 
     let activated = registry::update(repo, &registry::live_ref(id), |entry| {

@@ -1,0 +1,153 @@
+//! `git worker check`: the binding contract check, on what is really there.
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use super::{JSON_VERSION, Role, print_json, role};
+use crate::cli::CheckArgs;
+use crate::contract::validate_id;
+use crate::enforce::{self, Judgement};
+use crate::exit::{Hint, Outcome, render};
+use crate::git::Repo;
+use crate::policy::display_path;
+use crate::registry::{self, Entry};
+
+pub fn check(repo: &Repo, args: &CheckArgs) -> Result<Outcome> {
+    let id = match (&args.id, role(repo)?) {
+        (Some(id), _) => Some(id.clone()),
+        (None, Role::Worker(id)) => Some(id),
+        (None, Role::Coordinator) => None,
+    };
+    let entries: Vec<Entry> = match &id {
+        Some(id) => {
+            validate_id(id)?;
+            vec![registry::load(repo, id)?.ok_or_else(|| {
+                Hint::new(format!("worker '{id}' is not registered"))
+                    .hint("`git worker list` shows the registered workers")
+            })?]
+        }
+        None => {
+            let mut entries = Vec::new();
+            for entry in registry::list(repo)? {
+                match entry {
+                    Ok(entry) => entries.push(entry),
+                    Err(err) => eprint!("{}", render(&err)),
+                }
+            }
+            entries
+        }
+    };
+    let range = match &args.range {
+        None => None,
+        Some(_) if id.is_none() => {
+            return Err(
+                Hint::new("--range needs a worker id, whose contract judges the range")
+                    .hint("git worker check <ID> --range <A>..<B>")
+                    .into(),
+            );
+        }
+        Some(range) => Some(parse_range(repo, range)?),
+    };
+
+    let mut judgements = Vec::new();
+    for entry in &entries {
+        judgements.push(
+            enforce::judge(repo, entry, range)
+                .with_context(|| format!("cannot check worker '{}'", entry.id()))?,
+        );
+    }
+    let failed = judgements.iter().any(|j| !j.violations.is_empty());
+
+    if args.json {
+        let workers: Vec<_> = judgements.iter().map(to_json).collect();
+        print_json(&json!({ "version": JSON_VERSION, "ok": !failed, "workers": workers }))?;
+    } else {
+        for judgement in &judgements {
+            print_text(judgement);
+        }
+        if judgements.is_empty() {
+            eprintln!("no workers to check");
+        }
+    }
+    Ok(if failed {
+        Outcome::CheckFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+fn parse_range(repo: &Repo, range: &str) -> Result<(crate::git::Oid, crate::git::Oid)> {
+    let Some((from, to)) = range.split_once("..") else {
+        return Err(Hint::new(format!("invalid range '{range}'"))
+            .hint("write it as <A>..<B>, e.g. main..orch/auth")
+            .into());
+    };
+    let resolve = |rev: &str| -> Result<crate::git::Oid> {
+        let rev = if rev.is_empty() { "HEAD" } else { rev };
+        repo.resolve_commit(rev)?.ok_or_else(|| {
+            Hint::new(format!("revision '{rev}' does not exist"))
+                .hint("list branches with `git branch -a`")
+                .into()
+        })
+    };
+    Ok((resolve(from)?, resolve(to)?))
+}
+
+fn mismatch_warning(judgement: &Judgement) -> Option<String> {
+    (!judgement.contract_mismatch.is_empty()).then(|| {
+        format!(
+            "warning: the contract of '{}' in the registry differs from the one recorded at spawn (in: {}); \
+             enforcing the recorded one",
+            judgement.id,
+            judgement.contract_mismatch.join(", ")
+        )
+    })
+}
+
+fn print_text(judgement: &Judgement) {
+    if let Some(warning) = mismatch_warning(judgement) {
+        eprintln!("{warning}");
+    }
+    let changed = judgement.changes.len();
+    let paths = if changed == 1 { "path" } else { "paths" };
+    if judgement.violations.is_empty() {
+        println!(
+            "worker '{}': {changed} changed {paths}, all within the contract",
+            judgement.id
+        );
+        return;
+    }
+    let count = judgement.violations.len();
+    println!(
+        "worker '{}': {count} of {changed} changed {paths} break the contract:",
+        judgement.id
+    );
+    print!(
+        "{}",
+        enforce::explain(&judgement.violations, &judgement.contract)
+    );
+}
+
+fn to_json(judgement: &Judgement) -> serde_json::Value {
+    let violations: Vec<_> = judgement
+        .violations
+        .iter()
+        .map(|v| {
+            json!({
+                "path": display_path(&v.path),
+                "change": v.kind.as_str(),
+                "rule": v.rule_name(),
+                "reason": v.reason(),
+            })
+        })
+        .collect();
+    json!({
+        "id": judgement.id,
+        "ok": judgement.violations.is_empty(),
+        "changed": judgement.changes.len(),
+        "violations": violations,
+        "allow": judgement.contract.allow,
+        "deny": judgement.contract.deny,
+        "contract_mismatch": judgement.contract_mismatch,
+    })
+}

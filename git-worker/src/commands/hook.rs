@@ -1,0 +1,273 @@
+//! `git worker hook <name>`: what the shims in `hooks/` run, and
+//! `git worker hub init`, which installs them in a shared repository.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+
+use super::{Role, role};
+use crate::cli::{HookArgs, HubInitArgs};
+use crate::config::DEFAULT_PREFIX;
+use crate::contract::Contract;
+use crate::enforce;
+use crate::exit::{Hint, Outcome};
+use crate::git::{Git, Oid, Repo};
+use crate::hooks;
+use crate::policy::Policy;
+use crate::registry::{self, ARCHIVE, WORKERS};
+
+pub fn hook(repo: &Repo, args: &HookArgs) -> Result<Outcome> {
+    match args.name.as_str() {
+        "pre-commit" => pre_commit(repo, &args.args),
+        "pre-receive" => pre_receive(repo, &args.args),
+        name => chain(repo, name, &args.args, None),
+    }
+}
+
+/// Run the repository's own hook and pass its status on.
+fn chain(repo: &Repo, name: &str, args: &[String], stdin: Option<&[u8]>) -> Result<Outcome> {
+    Ok(match hooks::run_original(repo, name, args, stdin)? {
+        0 => Outcome::Success,
+        code => Outcome::Code(u8::try_from(code).unwrap_or(1).max(1)),
+    })
+}
+
+fn pre_commit(repo: &Repo, args: &[String]) -> Result<Outcome> {
+    if let Role::Worker(id) = role(repo)? {
+        let Some(entry) = registry::load(repo, &id)? else {
+            eprintln!(
+                "error: commit refused: this checkout belongs to worker '{id}', which is not registered"
+            );
+            eprintln!("hint: the coordinator may have removed it; ask the coordinator");
+            return Ok(Outcome::CheckFailed);
+        };
+        let (contract, _) = enforce::authoritative_contract(repo, &entry)?;
+        let head_tree = repo
+            .head_commit()?
+            .map(|commit| repo.commit_tree(commit))
+            .transpose()?;
+        let staged = repo.diff_tree_to_index(head_tree)?;
+        let violations = Policy::of(&contract)?.check(&staged);
+        if !violations.is_empty() {
+            let count = violations.len();
+            eprintln!(
+                "error: commit refused: worker '{id}' may not change {count} of the staged paths:"
+            );
+            eprint!("{}", enforce::explain(&violations, &contract));
+            eprintln!("hint: unstage them with `git restore --staged <path>...`");
+            eprintln!(
+                "hint: if the task needs them, ask the coordinator: git worker notify --level blocking \"<what you need and why>\""
+            );
+            return Ok(Outcome::CheckFailed);
+        }
+    }
+    chain(repo, "pre-commit", args, None)
+}
+
+/// One line of pre-receive input.
+struct Update {
+    old: Oid,
+    new: Oid,
+    refname: String,
+}
+
+fn pre_receive(repo: &Repo, args: &[String]) -> Result<Outcome> {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .context("cannot read the pushed refs")?;
+    let mut updates = Vec::new();
+    for line in String::from_utf8_lossy(&input).lines() {
+        let mut parts = line.splitn(3, ' ');
+        let (Some(old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next())
+        else {
+            bail!("unexpected pre-receive input: {line}");
+        };
+        updates.push(Update {
+            old: Oid::from_str(old)?,
+            new: Oid::from_str(new)?,
+            refname: refname.to_string(),
+        });
+    }
+    let refusals = judge_push(repo, &updates)?;
+    if !refusals.is_empty() {
+        for refusal in &refusals {
+            eprintln!("error: {refusal}");
+        }
+        eprintln!(
+            "hint: worker branches may only change the paths their contract allows (git worker check <id>)"
+        );
+        return Ok(Outcome::CheckFailed);
+    }
+    chain(repo, "pre-receive", args, Some(&input))
+}
+
+/// Every reason to refuse this push, one line each.
+fn judge_push(repo: &Repo, updates: &[Update]) -> Result<Vec<String>> {
+    let mut refusals = Vec::new();
+    // Contracts by branch: the hub's registry, plus entries this push creates.
+    let mut contracts: HashMap<String, Contract> = HashMap::new();
+    for (name, tip) in repo.refs_under(WORKERS)? {
+        if let Ok(entry) = registry::decode(repo, &name, tip) {
+            contracts.insert(entry.contract.branch.clone(), entry.contract);
+        }
+    }
+    for update in updates
+        .iter()
+        .filter(|u| u.refname.starts_with(WORKERS) && u.old.is_zero() && !u.new.is_zero())
+    {
+        match registry::decode(repo, &update.refname, update.new) {
+            Ok(entry) => {
+                contracts.insert(entry.contract.branch.clone(), entry.contract);
+            }
+            Err(err) => refusals.push(format!("{}: {err:#}", update.refname)),
+        }
+    }
+    let prefix = repo
+        .config_string(crate::config::KEY_PREFIX)?
+        .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
+
+    for update in updates {
+        let name = &update.refname;
+        if name.starts_with("refs/orch/") {
+            if let Some(refusal) = judge_registry_update(repo, update, updates)? {
+                refusals.push(refusal);
+            }
+        } else if let Some(branch) = name.strip_prefix("refs/heads/") {
+            if update.new.is_zero() {
+                continue;
+            }
+            match contracts.get(branch) {
+                Some(contract) => refusals.extend(judge_branch(repo, name, contract, update.new)?),
+                None if !prefix.is_empty() && branch.starts_with(&prefix) => refusals.push(format!(
+                    "{name}: no worker contract names branch '{branch}'; push the registry (refs/orch/*) first"
+                )),
+                None => {}
+            }
+        }
+    }
+    Ok(refusals)
+}
+
+fn judge_branch(repo: &Repo, refname: &str, contract: &Contract, new: Oid) -> Result<Vec<String>> {
+    let Ok(base) = Oid::from_str(&contract.base) else {
+        return Ok(vec![format!(
+            "{refname}: the contract of '{}' has no valid base",
+            contract.id
+        )]);
+    };
+    let changes = match enforce::range_changes(repo, base, new) {
+        Ok(changes) => changes,
+        Err(err) => {
+            return Ok(vec![format!(
+                "{refname}: cannot compare with the base of '{}': {err:#}",
+                contract.id
+            )]);
+        }
+    };
+    let violations = Policy::of(contract)?.check(&changes);
+    let allowed = if contract.allow.is_empty() {
+        "everything".to_string()
+    } else {
+        contract.allow.join(" ")
+    };
+    Ok(violations
+        .iter()
+        .map(|v| {
+            format!(
+                "{refname}: '{}' {}; {} (worker '{}', allowed: {allowed}{})",
+                crate::policy::display_path(&v.path),
+                v.kind.as_str(),
+                v.reason(),
+                contract.id,
+                if contract.deny.is_empty() {
+                    String::new()
+                } else {
+                    format!(", denied: {}", contract.deny.join(" "))
+                },
+            )
+        })
+        .collect())
+}
+
+/// The registry is append-only: fast-forwards and creations only; a
+/// worker's log may only leave `refs/orch/workers/` for the archive, and a
+/// contract never changes once recorded.
+fn judge_registry_update(repo: &Repo, update: &Update, all: &[Update]) -> Result<Option<String>> {
+    let name = &update.refname;
+    if update.new.is_zero() {
+        if let Some(id) = name.strip_prefix(WORKERS) {
+            let archived = all.iter().any(|other| {
+                other.refname.starts_with(&format!("{ARCHIVE}{id}/"))
+                    && !other.new.is_zero()
+                    && repo.is_ancestor(update.old, other.new).unwrap_or(false)
+            });
+            if archived {
+                return Ok(None);
+            }
+            return Ok(Some(format!(
+                "{name}: deleting the event log of worker '{id}' is not allowed (archive it with `git worker rm`)"
+            )));
+        }
+        return Ok(Some(format!(
+            "{name}: deleting registry refs is not allowed (refs/orch/ is append-only)"
+        )));
+    }
+    if update.old.is_zero() {
+        return Ok(None);
+    }
+    if !repo.is_ancestor(update.old, update.new).unwrap_or(false) {
+        return Ok(Some(format!(
+            "{name}: rewrites history (not a fast-forward; refs/orch/ is append-only)"
+        )));
+    }
+    if name.starts_with(WORKERS) {
+        let old = registry::decode(repo, name, update.old);
+        let new = registry::decode(repo, name, update.new);
+        match (old, new) {
+            (Ok(old), Ok(new)) if old.contract != new.contract => {
+                return Ok(Some(format!(
+                    "{name}: changes the contract of worker '{}' (in: {}); contracts are set once, by the coordinator",
+                    new.contract.id,
+                    old.contract.differences(&new.contract).join(", ")
+                )));
+            }
+            (_, Err(err)) => return Ok(Some(format!("{name}: {err:#}"))),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+pub fn hub_init(args: &HubInitArgs) -> Result<Outcome> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let path = crate::config::normalize(&cwd.join(&args.path));
+    if !path.exists() {
+        let parent = path.parent().unwrap_or(Path::new("/"));
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create '{}'", parent.display()))?;
+        Git::new(parent)
+            .args(["init", "--bare", "--quiet"])
+            .arg(&path)
+            .run()?;
+    }
+    let hub = Repo::open(&path)?;
+    if !hub.is_bare() {
+        return Err(
+            Hint::new(format!("'{}' is not a bare repository", path.display()))
+                .hint("a hub receives pushes: create it with `git worker hub init <new-path>`")
+                .into(),
+        );
+    }
+    let dir = hooks::install(&hub, true)?;
+    hub.git(["config", "core.hooksPath"]).arg(&dir).run()?;
+    eprintln!("hub ready: pushes of worker branches are checked against their contracts");
+    eprintln!("hint: git remote add hub {}", path.display());
+    eprintln!(
+        "hint: git push hub 'refs/orch/*:refs/orch/*'   (the registry first, then worker branches)"
+    );
+    println!("{}", path.display());
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,257 @@
+//! Hook installation and chaining.
+//!
+//! A worker's checkout gets its own hooks without touching the
+//! coordinator's: spawn points the worker's `config.worktree`
+//! `core.hooksPath` at `<git-common-dir>/orch/hooks`, which holds the shims
+//! of `hooks/` (embedded in the binary, so the install location does not
+//! matter). Every shim hands over to `git worker hook <name>`, which checks
+//! what it must and then runs the repository's own hook of that name, found
+//! where git would have found it without the override (`core.hooksPath` set
+//! at any other level, which is where husky puts it, else
+//! `<git-common-dir>/hooks`, which is where the pre-commit framework puts
+//! it). So the repository's hooks keep running, chained, and can still
+//! refuse.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, Result};
+
+use crate::git::Repo;
+
+/// The shims, as shipped in `hooks/`.
+const PRE_COMMIT: &str = include_str!("../../hooks/pre-commit");
+const PRE_RECEIVE: &str = include_str!("../../hooks/pre-receive");
+const CHAIN: &str = include_str!("../../hooks/chain");
+
+/// Client-side hooks a worker's checkout always gets a chaining shim for
+/// (githooks(5)), besides pre-commit.
+const CHAINED: &[&str] = &[
+    "applypatch-msg",
+    "pre-applypatch",
+    "post-applypatch",
+    "pre-merge-commit",
+    "prepare-commit-msg",
+    "commit-msg",
+    "post-commit",
+    "pre-rebase",
+    "post-checkout",
+    "post-merge",
+    "pre-push",
+    "post-rewrite",
+    "sendemail-validate",
+    "pre-auto-gc",
+    "push-to-checkout",
+    "p4-changelist",
+    "p4-prepare-changelist",
+    "p4-post-changelist",
+    "p4-pre-submit",
+];
+
+/// Hooks git runs on every ref update or index write: a shim (a process)
+/// for them only when the repository has such a hook to chain to.
+const HOT: &[&str] = &["reference-transaction", "post-index-change"];
+
+/// Hooks a shared (hub) repository gets.
+const SERVER: &[&str] = &[
+    "pre-receive",
+    "update",
+    "post-receive",
+    "post-update",
+    "proc-receive",
+    "push-to-checkout",
+];
+
+/// Where the shims live for every worker of this repository.
+pub fn hooks_dir(repo: &Repo) -> PathBuf {
+    repo.common_dir().join("orch").join("hooks")
+}
+
+fn shim(name: &str) -> &'static str {
+    match name {
+        "pre-commit" => PRE_COMMIT,
+        "pre-receive" => PRE_RECEIVE,
+        _ => CHAIN,
+    }
+}
+
+/// The shims a checkout of this repository needs: `(name, content)`.
+pub fn wanted(repo: &Repo, server: bool) -> Result<Vec<(&'static str, &'static str)>> {
+    let mut names: Vec<&'static str> = if server {
+        SERVER.to_vec()
+    } else {
+        CHAINED.to_vec()
+    };
+    if !server {
+        names.push("pre-commit");
+        let original = original_dir(repo)?;
+        names.extend(
+            HOT.iter()
+                .copied()
+                .filter(|name| is_executable(&original.join(name))),
+        );
+    }
+    names.sort_unstable();
+    Ok(names.into_iter().map(|name| (name, shim(name))).collect())
+}
+
+/// Write (or refresh) the shims; returns the directory. Idempotent, and
+/// safe to run concurrently: each file is replaced atomically.
+pub fn install(repo: &Repo, server: bool) -> Result<PathBuf> {
+    let dir = hooks_dir(repo);
+    for (name, content) in wanted(repo, server)? {
+        let path = dir.join(name);
+        if std::fs::read(&path).is_ok_and(|old| old == content.as_bytes()) && is_executable(&path) {
+            continue;
+        }
+        crate::git::write_atomically(&path, content.as_bytes())?;
+        set_executable(&path)?;
+    }
+    Ok(dir)
+}
+
+/// Shims that are missing or differ from this binary's.
+pub fn problems(repo: &Repo, server: bool) -> Result<Vec<String>> {
+    let dir = hooks_dir(repo);
+    let mut out = Vec::new();
+    for (name, content) in wanted(repo, server)? {
+        let path = dir.join(name);
+        match std::fs::read(&path) {
+            Err(_) => out.push(format!("hook '{}' is missing", path.display())),
+            Ok(old) if old != content.as_bytes() => {
+                out.push(format!("hook '{}' is out of date", path.display()))
+            }
+            Ok(_) if !is_executable(&path) => {
+                out.push(format!("hook '{}' is not executable", path.display()))
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Remove the shims once no worker on this machine uses them.
+pub fn uninstall(repo: &Repo) {
+    let dir = hooks_dir(repo);
+    let names = CHAINED
+        .iter()
+        .chain(HOT)
+        .chain(SERVER)
+        .chain(["pre-commit"].iter());
+    for name in names {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    let _ = std::fs::remove_dir(&dir);
+}
+
+/// Where git would look for hooks without our override: `core.hooksPath`
+/// from any config level but the worktree's (unless it names our own
+/// directory), else `<git-common-dir>/hooks`.
+pub fn original_dir(repo: &Repo) -> Result<PathBuf> {
+    let ours = hooks_dir(repo);
+    let base = repo
+        .workdir()
+        .unwrap_or_else(|| repo.git_dir())
+        .to_path_buf();
+    for value in repo
+        .config_values_outside_worktree("core.hooksPath")?
+        .into_iter()
+        .rev()
+    {
+        let path = expand_home(&value);
+        let path = if path.is_absolute() {
+            path
+        } else {
+            base.join(path)
+        };
+        if !same_dir(&path, &ours) {
+            return Ok(path);
+        }
+    }
+    Ok(repo.common_dir().join("hooks"))
+}
+
+fn expand_home(value: &str) -> PathBuf {
+    match (value.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(value),
+    }
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b
+        || std::fs::canonicalize(a)
+            .ok()
+            .zip(std::fs::canonicalize(b).ok())
+            .is_some_and(|(a, b)| a == b)
+}
+
+/// Run the repository's own hook `name` with `args`, feeding it `stdin` when
+/// given (else it inherits ours); its exit status, or 0 when there is none.
+pub fn run_original(repo: &Repo, name: &str, args: &[String], stdin: Option<&[u8]>) -> Result<i32> {
+    let dir = original_dir(repo)?;
+    let path = dir.join(name);
+    if !is_executable(&path) || same_dir(&dir, &hooks_dir(repo)) {
+        return Ok(0);
+    }
+    let mut command = Command::new(&path);
+    command.args(args);
+    command.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::inherit()
+    });
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot run hook '{}'", path.display()))?;
+    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        use std::io::Write as _;
+        // A hook may exit without reading its input: that is not our error.
+        let _ = pipe.write_all(data);
+    }
+    let status = child
+        .wait()
+        .with_context(|| format!("hook '{}' failed to run", path.display()))?;
+    Ok(status.code().unwrap_or(1))
+}
+
+fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+fn set_executable(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot make '{}' executable", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shims_hand_over_to_git_worker_hook() {
+        assert!(PRE_COMMIT.contains("exec git-worker hook pre-commit \"$@\""));
+        assert!(PRE_RECEIVE.contains("exec git-worker hook pre-receive \"$@\""));
+        assert!(CHAIN.contains("exec git-worker hook \"${0##*/}\" \"$@\""));
+        for shim in [PRE_COMMIT, PRE_RECEIVE, CHAIN] {
+            assert!(shim.starts_with("#!/bin/sh\n"));
+            assert!(
+                shim.contains("exit 2"),
+                "a missing binary must be an error, not a silent pass"
+            );
+        }
+    }
+}
