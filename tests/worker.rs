@@ -1051,3 +1051,33 @@ fn list_no_status_skips_the_checkouts() {
     let json = repo.worker(["list", "--json"]).success().json();
     assert_eq!(json["workers"][0]["dirty"], true);
 }
+
+#[test]
+fn the_same_id_can_live_and_die_twice_in_one_second() {
+    let repo = TestRepo::with_commit();
+    for _ in 0..3 {
+        repo.worker(["spawn", "w"]).success();
+        repo.worker(["rm", "w"]).success();
+    }
+    let archives = repo
+        .git([
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/orch/archive/w/",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(archives.lines().count(), 3, "{archives}");
+    // Each life has its own first event, even with equal content in the same second.
+    let mut roots: Vec<String> = archives
+        .lines()
+        .map(|r| {
+            repo.git(["rev-list", "--max-parents=0", r])
+                .success()
+                .stdout
+        })
+        .collect();
+    roots.sort();
+    roots.dedup();
+    assert_eq!(roots.len(), 3, "{roots:?}");
+}

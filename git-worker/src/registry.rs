@@ -100,6 +100,10 @@ pub struct Status {
 /// One event of a worker's log, stored as JSON in the body of its commit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    /// Random, unique: two events are never the same commit, even with the
+    /// same content in the same second (and merged logs can be deduplicated).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     /// Format version of the event.
     pub v: u32,
     pub kind: String,
@@ -169,6 +173,20 @@ impl Change {
         self.reason = reason.into();
         self
     }
+}
+
+/// 64 random bits as hex, from the OS-seeded hasher keys std uses for HashMap.
+pub fn event_id() -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
 }
 
 pub fn live_ref(id: &str) -> String {
@@ -466,6 +484,7 @@ pub fn create(
         }
         let time = now();
         let event = Event {
+            id: event_id(),
             v: FORMAT,
             kind: change.kind.to_string(),
             time,
@@ -522,6 +541,7 @@ pub fn update(
             .clone()
             .unwrap_or_else(|| entry.contract.clone());
         let event = Event {
+            id: event_id(),
             v: FORMAT,
             kind: change.kind.to_string(),
             time,
@@ -568,6 +588,7 @@ pub fn archive(repo: &Repo, id: &str, change: impl Fn() -> Change) -> Result<Ent
         let time = now().max(entry.status.updated);
         let clock = entry.status.clock + 1;
         let event = Event {
+            id: event_id(),
             v: FORMAT,
             kind: change.kind.to_string(),
             time,
@@ -807,6 +828,7 @@ mod tests {
         let mut data = serde_json::Map::new();
         data.insert("base".into(), "abc".into());
         let event = Event {
+            id: event_id(),
             v: 1,
             kind: "spawned".into(),
             time: 5,
@@ -818,6 +840,13 @@ mod tests {
         assert_eq!(parse_event(&message), Some(event));
         assert_eq!(parse_event("no body"), None);
         assert_eq!(parse_event("subject\n\nnot json"), None);
+    }
+
+    #[test]
+    fn event_ids_are_unique() {
+        let ids: std::collections::HashSet<_> = (0..1000).map(|_| event_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(ids.iter().all(|id| id.len() == 16));
     }
 
     #[test]
