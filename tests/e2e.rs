@@ -1,3 +1,4 @@
 //! The end-to-end suite: one test binary, one module per command group.
 
 mod support;
+mod worker_input;
