@@ -6,3 +6,5 @@ mod contracts;
 mod generated;
 mod support;
 mod worker;
+mod worker_concurrency;
+mod worker_input;
