@@ -458,10 +458,10 @@ fn usage_errors_exit_2_with_clap_messages() {
             "{args:?}:\n{out}"
         );
     }
-    // Not a usage error for clap, but the same for the user.
+    // States are an enumerated value: clap lists the valid ones.
     assert_rejected(
         &repo,
         &["list", "--state", "bogus"],
-        &["unknown state 'bogus'"],
+        &["invalid value 'bogus' for '--state <STATE>'"],
     );
 }
