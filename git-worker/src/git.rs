@@ -676,6 +676,28 @@ impl Repo {
 
     // ----- working trees -----
 
+    /// Serialize changes to linked worktrees among processes. git itself is
+    /// not safe here: `git worktree add` reads every other worktree's admin
+    /// files and dies on one that a concurrent add is still writing
+    /// ("failed to read .../commondir"), and `git worktree prune` deletes
+    /// another add's half-made admin directory. The lock is an flock on the
+    /// git common directory: it needs no file of its own, and the kernel
+    /// releases it when the process dies, however it dies. Never take it
+    /// twice in one process: the second acquisition would wait forever.
+    pub fn lock_worktrees(&self) -> Result<WorktreesLock> {
+        let dir = std::fs::File::open(self.common_dir())
+            .with_context(|| format!("cannot open '{}'", self.common_dir().display()))?;
+        dir.lock()
+            .with_context(|| format!("cannot lock '{}'", self.common_dir().display()))?;
+        Ok(WorktreesLock { _dir: dir })
+    }
+
+    /// `git worktree prune`, under the worktree lock.
+    pub fn prune_worktrees(&self) -> Result<()> {
+        let _lock = self.lock_worktrees()?;
+        self.git(["worktree", "prune"]).run()
+    }
+
     /// Whether the checkout at `path` has staged, unstaged or untracked (not ignored) changes.
     pub fn checkout_is_dirty(path: &Path) -> Result<bool> {
         let repo = git2::Repository::open(path)
@@ -741,6 +763,11 @@ fn open_error(err: git2::Error) -> anyhow::Error {
         .into();
     }
     clean(err)
+}
+
+/// Held while linked worktrees are being created or removed; see [`Repo::lock_worktrees`].
+pub struct WorktreesLock {
+    _dir: std::fs::File,
 }
 
 /// The output of a finished git process.

@@ -84,9 +84,11 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
             _ => {}
         }
     }
-    let stale = repo
-        .git(["worktree", "prune", "--dry-run", "--verbose"])
-        .output()?;
+    let stale = {
+        let _lock = repo.lock_worktrees()?;
+        repo.git(["worktree", "prune", "--dry-run", "--verbose"])
+            .output()?
+    };
     for line in stale.stdout.lines().chain(stale.stderr.lines()) {
         if line.starts_with("Removing ") {
             out.push(Debris::StaleWorktree {
@@ -124,7 +126,7 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
                 let entry = registry::load(repo, id)?;
                 let mut kept = false;
                 if let Some(entry) = &entry {
-                    repo.git(["worktree", "prune"]).run()?;
+                    repo.prune_worktrees()?;
                     if unlanded(repo, &entry.contract)?.is_some() {
                         kept = true;
                         eprintln!(
@@ -147,7 +149,7 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
             Debris::StaleLocal { id } => registry::remove_local(repo, id)?,
             Debris::StaleWorktree { .. } => {
                 if !worktrees_pruned {
-                    repo.git(["worktree", "prune"]).run()?;
+                    repo.prune_worktrees()?;
                     worktrees_pruned = true;
                 }
             }
@@ -165,14 +167,9 @@ fn undo_spawn(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
         .is_none_or(|e| e.status.state == State::Spawning);
     if half_made {
         if !journal.path.as_os_str().is_empty() && is_our_worktree(repo, &journal.path) {
-            remove_worktree(repo, &journal.path)?;
+            remove_worktree(repo, &journal.path, journal.created_parent)?;
         } else {
-            repo.git(["worktree", "prune"]).run()?;
-        }
-        if journal.created_parent
-            && let Some(parent) = journal.path.parent()
-        {
-            let _ = std::fs::remove_dir(parent);
+            repo.prune_worktrees()?;
         }
         if let Some(entry) = &entry {
             delete_branch(repo, &entry.contract.branch, &entry.contract.base)?;

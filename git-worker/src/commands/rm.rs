@@ -95,7 +95,7 @@ fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
     }
 
     if let Some(path) = &path {
-        remove_worktree(repo, path)
+        remove_worktree(repo, path, false)
             .with_context(|| format!("cannot remove the checkout of '{id}'"))?;
     }
     checkpoint("rm:worktree")?;

@@ -404,32 +404,6 @@ fn spawn_one(repo: &Repo, contract: &Contract, path: &Path) -> Result<Spawned> {
     if !crate::git::valid_refname(&format!("refs/heads/{}", contract.branch)) {
         bail!("branch name '{}' is not valid", contract.branch);
     }
-    if let Some(existing) = registry::load(repo, id)? {
-        check_existing(repo, &existing, contract)?;
-        let local = registry::load_local(repo, id)?;
-        let mut out = done(true);
-        if let Some(local) = local {
-            out.path = local.path;
-        }
-        out.base_ref = existing.contract.base_ref;
-        return Ok(out);
-    }
-    if repo.branch_exists(&contract.branch)? {
-        return Err(
-            Hint::new(format!("branch '{}' already exists", contract.branch))
-                .hint(format!(
-                    "choose another id, or delete the branch first: git branch -D {}",
-                    contract.branch
-                ))
-                .into(),
-        );
-    }
-    if path.symlink_metadata().is_ok() {
-        return Err(Hint::new(format!("path '{}' already exists", path.display()))
-            .hint("remove it, or choose another directory with --worktree-dir or orch.worktreeDir")
-            .into());
-    }
-
     let parent = path.parent().context("worktree path has no parent")?;
     let journal = SpawnJournal {
         pid: std::process::id(),
@@ -439,9 +413,47 @@ fn spawn_one(repo: &Repo, contract: &Contract, path: &Path) -> Result<Spawned> {
         enables_worktree_config: false,
     };
     let _signals = interrupt::guard()?;
-    if let Err(other) = registry::begin_spawn(repo, id, &journal)? {
-        return Err(in_progress(id, other.pid));
+    // The per-id lock comes first: a concurrent spawn of the same id then
+    // either finds it held ("being spawned") or finds the finished entry,
+    // never a half-made one.
+    take_spawn_lock(repo, id, &journal)?;
+    let checked = (|| {
+        if let Some(existing) = registry::load(repo, id)? {
+            check_existing(&existing, contract)?;
+            let mut out = done(true);
+            if let Some(local) = registry::load_local(repo, id)? {
+                out.path = local.path;
+            }
+            out.base_ref = existing.contract.base_ref;
+            return Ok(Some(out));
+        }
+        if repo.branch_exists(&contract.branch)? {
+            return Err(anyhow::Error::from(
+                Hint::new(format!("branch '{}' already exists", contract.branch)).hint(format!(
+                    "it is not a worker's branch; choose another id, or rename the branch: git branch -m {} <new-name>",
+                    contract.branch
+                )),
+            ));
+        }
+        if path.symlink_metadata().is_ok() {
+            return Err(Hint::new(format!("path '{}' already exists", path.display()))
+                .hint("remove it, or choose another directory with --worktree-dir or orch.worktreeDir")
+                .into());
+        }
+        Ok(None)
+    })();
+    match checked {
+        Ok(None) => {}
+        Ok(Some(existing)) => {
+            registry::end_spawn(repo, id)?;
+            return Ok(existing);
+        }
+        Err(err) => {
+            let _ = registry::end_spawn(repo, id);
+            return Err(err);
+        }
     }
+
     let mut undo = Undo {
         journal,
         ..Undo::default()
@@ -465,35 +477,52 @@ fn spawn_one(repo: &Repo, contract: &Contract, path: &Path) -> Result<Spawned> {
     }
 }
 
-fn in_progress(id: &str, pid: u32) -> anyhow::Error {
-    if registry::pid_alive(pid) {
-        Hint::new(format!(
-            "worker '{id}' is being spawned by another process (pid {pid})"
-        ))
-        .hint("wait for it to finish, then run `git worker show` to see the result")
-        .into()
-    } else {
-        Hint::new(format!(
-            "an earlier spawn of '{id}' was killed before it finished"
-        ))
-        .hint("remove what it left with `git worker prune`, then spawn again")
-        .into()
+/// Take the per-id spawn lock (the journal). When another spawn holds it:
+/// alive, it is in progress; dead with its journal still there, it crashed;
+/// gone meanwhile, it finished, and the lock is tried again.
+fn take_spawn_lock(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
+    let path = registry::journal_path(repo, id);
+    for _ in 0..100 {
+        let Err(other) = registry::begin_spawn(repo, id, journal)? else {
+            return Ok(());
+        };
+        if other.pid == 0 || registry::pid_alive(other.pid) {
+            return Err(Hint::new(format!(
+                "worker '{id}' is being spawned by another process (pid {})",
+                other.pid
+            ))
+            .hint("wait for it to finish, then run `git worker show` to see the result")
+            .into());
+        }
+        // Dead: a crash only if its journal outlived it (a finished spawn
+        // removes the journal before it exits).
+        match registry::read_journal(&path)? {
+            Some(again) if again.pid == other.pid => return Err(crashed(id)),
+            _ => continue,
+        }
     }
+    bail!("cannot take the spawn lock of '{id}': it keeps changing hands")
+}
+
+fn crashed(id: &str) -> anyhow::Error {
+    Hint::new(format!(
+        "an earlier spawn of '{id}' was killed before it finished"
+    ))
+    .hint("remove what it left with `git worker prune`, then spawn again")
+    .into()
 }
 
 /// An existing entry is fine when its contract is the one asked for.
-fn check_existing(repo: &Repo, existing: &registry::Entry, contract: &Contract) -> Result<()> {
+/// Called with the spawn lock of the id held, so a `spawning` entry is not
+/// a spawn in progress on this machine.
+fn check_existing(existing: &registry::Entry, contract: &Contract) -> Result<()> {
     let id = &contract.id;
     if existing.status.state == State::Spawning {
-        let journal = registry::read_journal(&registry::journal_path(repo, id))?;
-        return Err(match journal {
-            Some(journal) => in_progress(id, journal.pid),
-            None => Hint::new(format!(
-                "worker '{id}' is being spawned elsewhere, or its spawn crashed on another machine"
-            ))
-            .hint(format!("inspect it with `git worker show {id}`"))
-            .into(),
-        });
+        return Err(Hint::new(format!(
+            "worker '{id}' is half-spawned: its spawn runs on another machine, or crashed there"
+        ))
+        .hint(format!("inspect it with `git worker show {id}`"))
+        .into());
     }
     let differences = existing.contract.differences(contract);
     if differences.is_empty() {
@@ -539,7 +568,7 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
     let claimed = match registry::create(repo, contract, claim)? {
         Ok(entry) => entry,
         Err(existing) => {
-            check_existing(repo, &existing, contract)?;
+            check_existing(&existing, contract)?;
             bail!("worker '{id}' was created by another process while this spawn ran");
         }
     };
@@ -556,7 +585,9 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
     checkpoint("spawn:branch")?;
 
     // Parallel checkout (checkout.workers=0: one worker per core) makes a
-    // large checkout several times faster on slow filesystems.
+    // large checkout several times faster on slow filesystems. Worktree
+    // changes are serialized among processes (see Repo::lock_worktrees).
+    let worktrees_lock = repo.lock_worktrees()?;
     let added = repo
         .git(["-c", "checkout.workers=0", "worktree", "add", "--quiet"])
         .arg(path)
@@ -571,6 +602,7 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
             added.stderr.trim()
         );
     }
+    drop(worktrees_lock);
     checkpoint("spawn:worktree")?;
 
     if repo.config_bool("extensions.worktreeConfig")? != Some(true) {
@@ -674,14 +706,12 @@ impl Undo {
         if self.local {
             keep(registry::remove_local(repo, &contract.id));
         }
-        if self.worktree {
-            keep(remove_worktree(repo, &self.journal.path));
-        }
-        if self.journal.created_parent
-            && let Some(parent) = self.journal.path.parent()
-        {
-            // Only if empty: other workers may have been spawned into it meanwhile.
-            let _ = std::fs::remove_dir(parent);
+        if self.worktree || self.journal.created_parent {
+            keep(remove_worktree(
+                repo,
+                &self.journal.path,
+                self.journal.created_parent,
+            ));
         }
         if self.branch {
             keep(delete_branch(repo, &contract.branch, &contract.base));
@@ -699,8 +729,11 @@ impl Undo {
     }
 }
 
-/// Remove a worktree git may or may not have registered, and its directory.
-pub fn remove_worktree(repo: &Repo, path: &Path) -> Result<()> {
+/// Remove a worktree git may or may not have registered, its directory and,
+/// with `parent_too`, its parent directory if that is now empty (other
+/// workers may have been spawned into it meanwhile). Under the worktree lock.
+pub fn remove_worktree(repo: &Repo, path: &Path, parent_too: bool) -> Result<()> {
+    let _lock = repo.lock_worktrees()?;
     if path.exists() {
         let out = repo
             .git(["worktree", "remove", "--force", "--force"])
@@ -710,6 +743,9 @@ pub fn remove_worktree(repo: &Repo, path: &Path) -> Result<()> {
             std::fs::remove_dir_all(path)
                 .with_context(|| format!("cannot remove '{}'", path.display()))?;
         }
+    }
+    if parent_too && let Some(parent) = path.parent() {
+        let _ = std::fs::remove_dir(parent);
     }
     repo.git(["worktree", "prune"]).run()
 }
