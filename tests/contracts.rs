@@ -180,17 +180,51 @@ fn the_repositorys_own_pre_commit_hook_still_runs_and_can_refuse() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("user hook says no"), "{out}");
 
-    // Other hooks are chained too (commit-msg).
+    // Other hooks are chained too (commit-msg). One added after the spawn is
+    // reported by doctor and chained by --fix.
     write_file(
         &repo.path().join(".git/hooks/commit-msg"),
         "#!/bin/sh\ngrep -q '^JIRA-' \"$1\" || { echo 'needs a ticket' >&2; exit 1; }\n",
     );
     chmod_x(&repo.path().join(".git/hooks/commit-msg"));
+    let doctor = repo.worker(["doctor"]).code(1);
+    assert!(
+        doctor
+            .stdout
+            .contains("the repository's commit-msg hook is not chained for workers"),
+        "{doctor}"
+    );
+    repo.worker(["doctor", "--fix"]).code(1);
     write_file(&wt.join("src/lib.rs"), "fn c() {}\n");
     repo.git_in(&wt, ["add", "."]).success();
     let out = commit(&repo, &wt, "no ticket");
     assert!(out.stderr.contains("needs a ticket"), "{out}");
     assert_eq!(commit(&repo, &wt, "JIRA-1 with ticket").code, 0);
+}
+
+#[test]
+fn hooks_present_at_spawn_are_chained_and_absent_ones_cost_nothing() {
+    let repo = TestRepo::with_commit();
+    let marker = repo.root().join("post-commit-ran");
+    write_file(
+        &repo.path().join(".git/hooks/post-commit"),
+        &format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    );
+    chmod_x(&repo.path().join(".git/hooks/post-commit"));
+    repo.worker(["spawn", "w"]).success();
+    let hooks: std::collections::BTreeSet<String> =
+        std::fs::read_dir(repo.path().join(".git/orch/hooks"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    assert_eq!(
+        hooks.into_iter().collect::<Vec<_>>(),
+        ["post-commit", "pre-commit"]
+    );
+    let wt = repo.worktree("w");
+    repo.git_in(&wt, ["commit", "--quiet", "--allow-empty", "-m", "x"])
+        .success();
+    assert!(marker.exists());
 }
 
 #[test]

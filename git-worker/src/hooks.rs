@@ -24,8 +24,11 @@ const PRE_COMMIT: &str = include_str!("../../hooks/pre-commit");
 const PRE_RECEIVE: &str = include_str!("../../hooks/pre-receive");
 const CHAIN: &str = include_str!("../../hooks/chain");
 
-/// Client-side hooks a worker's checkout always gets a chaining shim for
-/// (githooks(5)), besides pre-commit.
+/// Client-side hooks (githooks(5)) a worker's checkout gets a chaining shim
+/// for when the repository has that hook. A shim for a hook the repository
+/// does not have would cost a process per commit for nothing (four hooks
+/// run per commit), so they follow what exists: spawn installs them, and
+/// `git worker doctor` reports a hook added later, which `--fix` chains.
 const CHAINED: &[&str] = &[
     "applypatch-msg",
     "pre-applypatch",
@@ -48,8 +51,6 @@ const CHAINED: &[&str] = &[
     "p4-pre-submit",
 ];
 
-/// Hooks git runs on every ref update or index write: a shim (a process)
-/// for them only when the repository has such a hook to chain to.
 const HOT: &[&str] = &["reference-transaction", "post-index-change"];
 
 /// Hooks a shared (hub) repository gets.
@@ -80,17 +81,16 @@ pub fn wanted(repo: &Repo, server: bool) -> Result<Vec<(&'static str, &'static s
     let mut names: Vec<&'static str> = if server {
         SERVER.to_vec()
     } else {
-        CHAINED.to_vec()
-    };
-    if !server {
-        names.push("pre-commit");
         let original = original_dir(repo)?;
-        names.extend(
-            HOT.iter()
-                .copied()
-                .filter(|name| is_executable(&original.join(name))),
-        );
-    }
+        let mut names: Vec<&'static str> = CHAINED
+            .iter()
+            .chain(HOT)
+            .copied()
+            .filter(|name| is_executable(&original.join(name)))
+            .collect();
+        names.push("pre-commit");
+        names
+    };
     names.sort_unstable();
     Ok(names.into_iter().map(|name| (name, shim(name))).collect())
 }
@@ -117,7 +117,13 @@ pub fn problems(repo: &Repo, server: bool) -> Result<Vec<String>> {
     for (name, content) in wanted(repo, server)? {
         let path = dir.join(name);
         match std::fs::read(&path) {
-            Err(_) => out.push(format!("hook '{}' is missing", path.display())),
+            Err(_) if name == "pre-commit" => {
+                out.push(format!("hook '{}' is missing", path.display()))
+            }
+            Err(_) => out.push(format!(
+                "the repository's {name} hook is not chained for workers ('{}' is missing)",
+                path.display()
+            )),
             Ok(old) if old != content.as_bytes() => {
                 out.push(format!("hook '{}' is out of date", path.display()))
             }
