@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 
 use crate::env::{Cmd, Env};
-use crate::measure::{Stats, Variant, measure};
+use crate::measure::{SEQ, Stats, Variant, measure};
 use crate::repo::{self, Subject};
 
 pub const NAMES: &[&str] = &["spawn", "list", "rm"];
@@ -52,9 +52,27 @@ impl Outcome {
 }
 
 pub struct Settings {
+    /// Use the same worker id (`w`) and branch (`x`) in every run instead of
+    /// a new one per run (see `ids`).
+    pub reuse_id: bool,
     pub warmup: usize,
     pub runs: usize,
     pub workers: usize,
+}
+
+/// The worker id and git branch name each run of spawn and rm uses. By
+/// default a new pair per run (`w1`, `x1`, `w2`, ...): `git worker rm`
+/// archives a worker under a ref named after its last event commit, and
+/// spawning and removing the same id with the same contract twice within one
+/// second produces the same commit, so the second rm waits (up to a second)
+/// for the clock to tick. That is a real cost of reusing an id at once, but
+/// not the cost of rm; `--reuse-id` measures it.
+fn ids(s: &Settings) -> (String, String) {
+    if s.reuse_id {
+        ("w".to_string(), "x".to_string())
+    } else {
+        (format!("w{SEQ}"), format!("x{SEQ}"))
+    }
 }
 
 /// Where `git worker spawn` puts checkouts by default: `../<repo>.worktrees`.
@@ -75,20 +93,21 @@ fn worker(repo: &Path, args: &[&str]) -> Cmd {
 pub fn spawn(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Result<()> {
     let repo = &subject.path;
     let base = subject.base.as_str();
-    let path = worktree_root(repo)?.join("x").display().to_string();
+    let (w, x) = ids(s);
+    let path = worktree_root(repo)?.join(&x).display().to_string();
     let git_cleanup = vec![
         Cmd::git(repo, ["worktree", "remove", "--force", &path]),
-        Cmd::git(repo, ["branch", "-D", "x"]),
+        Cmd::git(repo, ["branch", "-D", &x]),
     ];
     let variants = vec![
         Variant::new(
             "spawn/ours",
-            vec![worker(repo, &["spawn", "w", "--base", base])],
+            vec![worker(repo, &["spawn", &w, "--base", base])],
         )
-        .cleanup(vec![worker(repo, &["rm", "--force", "w"])]),
+        .cleanup(vec![worker(repo, &["rm", "--force", &w])]),
         Variant::new(
             "spawn/git",
-            vec![Cmd::git(repo, ["worktree", "add", "-b", "x", &path, base])],
+            vec![Cmd::git(repo, ["worktree", "add", "-b", &x, &path, base])],
         )
         .cleanup(git_cleanup.clone()),
         Variant::new(
@@ -101,7 +120,7 @@ pub fn spawn(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> R
                     "worktree",
                     "add",
                     "-b",
-                    "x",
+                    &x,
                     &path,
                     base,
                 ],
@@ -126,8 +145,9 @@ pub fn spawn(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> R
 pub fn rm(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Result<()> {
     let repo = &subject.path;
     let base = subject.base.as_str();
-    let path = worktree_root(repo)?.join("x").display().to_string();
-    let ours_prepare = vec![worker(repo, &["spawn", "w", "--base", base])];
+    let (w, x) = ids(s);
+    let path = worktree_root(repo)?.join(&x).display().to_string();
+    let ours_prepare = vec![worker(repo, &["spawn", &w, "--base", base])];
     // The same checkout as spawn makes (it passes checkout.workers=0 too).
     let git_prepare = vec![Cmd::git(
         repo,
@@ -138,15 +158,15 @@ pub fn rm(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Resu
             "add",
             "--quiet",
             "-b",
-            "x",
+            &x,
             &path,
             base,
         ],
     )];
-    let branch_d = Cmd::git(repo, ["branch", "-D", "x"]);
+    let branch_d = Cmd::git(repo, ["branch", "-D", &x]);
     let variants = vec![
-        Variant::new("rm/ours", vec![worker(repo, &["rm", "w"])]).prepare(ours_prepare.clone()),
-        Variant::new("rm/ours-force", vec![worker(repo, &["rm", "--force", "w"])])
+        Variant::new("rm/ours", vec![worker(repo, &["rm", &w])]).prepare(ours_prepare.clone()),
+        Variant::new("rm/ours-force", vec![worker(repo, &["rm", "--force", &w])])
             .prepare(ours_prepare),
         Variant::new(
             "rm/git",

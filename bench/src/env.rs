@@ -162,7 +162,7 @@ fn quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%{}$".contains(c));
     if plain {
         word.to_string()
     } else {

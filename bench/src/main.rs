@@ -38,6 +38,8 @@ options:
   --only <name>     run only this benchmark: spawn, list or rm (repeatable, or comma-separated)
   --scratch <dir>   make the scratch directory in <dir> (default: /dev/shm if it
                     exists, else the system temp dir); use a disk directory to measure on disk
+  --reuse-id        use the same worker id (w) and branch (x) in every spawn/rm run,
+                    instead of a new one per run (w1, x1, w2, ...)
   --keep            keep the scratch directory (its path is printed)
   --json            print the figures as JSON instead of the table
   -h, --help        print this help
@@ -54,6 +56,7 @@ struct Options {
     scratch: Option<PathBuf>,
     keep: bool,
     json: bool,
+    reuse_id: bool,
 }
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>> {
@@ -68,6 +71,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>> {
         scratch: None,
         keep: false,
         json: false,
+        reuse_id: false,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -108,6 +112,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>> {
                 }
             }
             "--keep" => o.keep = true,
+            "--reuse-id" => o.reuse_id = true,
             "--json" => o.json = true,
             other => bail!("unknown argument '{other}'\n\n{USAGE}"),
         }
@@ -268,6 +273,7 @@ fn run() -> Result<()> {
     ];
 
     let settings = Settings {
+        reuse_id: options.reuse_id,
         warmup: options.warmup,
         runs: options.runs,
         workers: options.workers,
@@ -320,7 +326,7 @@ fn run() -> Result<()> {
             serde_json::to_string_pretty(&doc).context("cannot encode JSON")?
         );
     } else {
-        print!("{}", report::text(&context, &outcome));
+        print!("{}", report::text(&context, &root, &outcome));
     }
     Ok(())
 }

@@ -1,10 +1,17 @@
 //! Timing: variants measured round by round, interleaved.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
 use crate::env::{Cmd, Env};
+
+/// Placeholder in a variant's commands, replaced by a number that is new for
+/// every run of every variant (so that runs can use distinct worker ids).
+pub const SEQ: &str = "{n}";
+
+static NEXT_SEQ: AtomicUsize = AtomicUsize::new(1);
 
 /// One thing to time: untimed `prepare`, timed `timed` (their times are
 /// summed), untimed `cleanup` that must restore the state before `prepare`.
@@ -38,16 +45,21 @@ impl Variant {
     }
 
     fn once(&self, env: &Env) -> Result<Duration> {
+        let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed).to_string();
+        let numbered = |cmd: &Cmd| Cmd {
+            argv: cmd.argv.iter().map(|a| a.replace(SEQ, &seq)).collect(),
+            dir: cmd.dir.clone(),
+        };
         for cmd in &self.prepare {
-            env.run(cmd)
+            env.run(&numbered(cmd))
                 .with_context(|| format!("{}: prepare", self.key))?;
         }
         let mut total = Duration::ZERO;
         for cmd in &self.timed {
-            total += env.time(cmd).with_context(|| self.key.clone())?;
+            total += env.time(&numbered(cmd)).with_context(|| self.key.clone())?;
         }
         for cmd in &self.cleanup {
-            env.run(cmd)
+            env.run(&numbered(cmd))
                 .with_context(|| format!("{}: cleanup", self.key))?;
         }
         Ok(total)

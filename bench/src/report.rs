@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
 use serde_json::json;
 
@@ -75,7 +76,8 @@ fn table(rows: &[Vec<String>]) -> String {
     text
 }
 
-pub fn text(context: &[(String, String)], outcome: &Outcome) -> String {
+/// `scratch` is shown as `$SCRATCH` in the list of commands.
+pub fn text(context: &[(String, String)], scratch: &Path, outcome: &Outcome) -> String {
     let mut out = String::new();
     for (name, value) in context.iter().chain(&outcome.facts) {
         let _ = writeln!(out, "{:<18}{value}", format!("{name}:"));
@@ -122,11 +124,17 @@ pub fn text(context: &[(String, String)], outcome: &Outcome) -> String {
     out.push_str(&table(&rows));
     out.push('\n');
 
-    out.push_str("variants (timed commands; prepare and cleanup are not timed):\n");
+    let _ = writeln!(
+        out,
+        "variants (timed commands; prepare and cleanup are not timed; \
+         $SCRATCH = {}, {{n}} = a number new for every run):",
+        scratch.display()
+    );
+    let scratch = scratch.display().to_string();
     for v in &outcome.variants {
         let join = |cmds: &[crate::env::Cmd]| {
             cmds.iter()
-                .map(ToString::to_string)
+                .map(|c| c.to_string().replace(&scratch, "$SCRATCH"))
                 .collect::<Vec<_>>()
                 .join(" && ")
         };
