@@ -86,14 +86,29 @@ fn file_text(rel: &str, seed: u64) -> String {
 }
 
 /// A clone of the user's repository, so that the benchmarks never touch it:
-/// `git clone --local --no-checkout` (hard links objects where it can).
+/// `git clone --local --no-checkout`, which hard-links the objects, or copies
+/// them (`--no-hardlinks`) when the scratch directory is on another
+/// filesystem (git does not fall back by itself).
 pub fn clone(env: &Env, source: &Path, dir: &Path) -> Result<Subject> {
+    use std::os::unix::fs::MetadataExt as _;
     let source = source
         .canonicalize()
         .with_context(|| format!("cannot find repository '{}'", source.display()))?;
     let parent = dir.parent().context("clone target has no parent")?;
+    let device = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.dev())
+            .with_context(|| format!("cannot stat '{}'", path.display()))
+    };
+    let mut clone = Cmd::git(parent, ["clone", "--quiet", "--local", "--no-checkout"]);
+    let how = if device(&source)? == device(parent)? {
+        "git clone --local --no-checkout"
+    } else {
+        clone = clone.arg("--no-hardlinks");
+        "git clone --local --no-checkout --no-hardlinks, as the scratch directory is on another filesystem"
+    };
     env.run(
-        &Cmd::git(parent, ["clone", "--quiet", "--local", "--no-checkout"])
+        &clone
             .arg(source.display().to_string())
             .arg(dir.display().to_string()),
     )?;
@@ -121,8 +136,7 @@ pub fn clone(env: &Env, source: &Path, dir: &Path) -> Result<Subject> {
         path: dir.to_path_buf(),
         base: base.clone(),
         origin: format!(
-            "clone of {} (git clone --local --no-checkout; the original is not modified): \
-             {files} files at {base}",
+            "clone of {} ({how}; the original is not modified): {files} files at {base}",
             source.display()
         ),
     })
