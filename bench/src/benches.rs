@@ -1,0 +1,296 @@
+//! The benchmarks: what `git worker` does, next to what plain git does.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::env::{Cmd, Env};
+use crate::measure::{SEQ, Stats, Variant, measure};
+use crate::repo::{self, Subject};
+
+pub const NAMES: &[&str] = &["spawn", "list", "rm"];
+
+/// Files in the repository the list benchmark spawns its workers in.
+pub const LIST_REPO_FILES: usize = 20;
+/// Ids per `git worker spawn` call when building the list benchmark's workers.
+const SPAWN_BATCH: usize = 100;
+
+/// A row of the report: our variant against git's, with a target ratio
+/// (`None`: for information only).
+pub struct Row {
+    pub benchmark: String,
+    pub ours: String,
+    pub git: String,
+    pub target: Option<f64>,
+}
+
+/// What a benchmark measured.
+#[derive(Default)]
+pub struct Outcome {
+    pub variants: Vec<Variant>,
+    pub stats: Vec<Stats>,
+    pub rows: Vec<Row>,
+    /// Extra facts for the report (`name`, `value`).
+    pub facts: Vec<(String, String)>,
+}
+
+impl Outcome {
+    fn add(&mut self, variants: Vec<Variant>, stats: Vec<Stats>) {
+        self.variants.extend(variants);
+        self.stats.extend(stats);
+    }
+
+    fn row(&mut self, benchmark: &str, ours: &str, git: &str, target: Option<f64>) {
+        self.rows.push(Row {
+            benchmark: benchmark.to_string(),
+            ours: ours.to_string(),
+            git: git.to_string(),
+            target,
+        });
+    }
+}
+
+pub struct Settings {
+    /// Use the same worker id (`w`) and branch (`x`) in every run instead of
+    /// a new one per run (see `ids`).
+    pub reuse_id: bool,
+    pub warmup: usize,
+    pub runs: usize,
+    pub workers: usize,
+}
+
+/// The worker id and git branch name each run of spawn and rm uses. By
+/// default a new pair per run (`w1`, `x1`, `w2`, ...): `git worker rm`
+/// archives a worker under a ref named after its last event commit, and
+/// spawning and removing the same id with the same contract twice within one
+/// second produces the same commit, so the second rm waits (up to a second)
+/// for the clock to tick. That is a real cost of reusing an id at once, but
+/// not the cost of rm; `--reuse-id` measures it.
+fn ids(s: &Settings) -> (String, String) {
+    if s.reuse_id {
+        ("w".to_string(), "x".to_string())
+    } else {
+        (format!("w{SEQ}"), format!("x{SEQ}"))
+    }
+}
+
+/// Where `git worker spawn` puts checkouts by default: `../<repo>.worktrees`.
+fn worktree_root(repo: &Path) -> Result<PathBuf> {
+    let name = repo
+        .file_name()
+        .context("repository path has no name")?
+        .to_string_lossy();
+    let parent = repo.parent().context("repository path has no parent")?;
+    Ok(parent.join(format!("{name}.worktrees")))
+}
+
+fn worker(repo: &Path, args: &[&str]) -> Cmd {
+    Cmd::git(repo, std::iter::once("worker").chain(args.iter().copied()))
+}
+
+/// spawn: `git worker spawn` against `git worktree add -b`.
+pub fn spawn(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Result<()> {
+    let repo = &subject.path;
+    let base = subject.base.as_str();
+    let (w, x) = ids(s);
+    let path = worktree_root(repo)?.join(&x).display().to_string();
+    let git_cleanup = vec![
+        Cmd::git(repo, ["worktree", "remove", "--force", &path]),
+        Cmd::git(repo, ["branch", "-D", &x]),
+    ];
+    let variants = vec![
+        Variant::new(
+            "spawn/ours",
+            vec![worker(repo, &["spawn", &w, "--base", base])],
+        )
+        .cleanup(vec![worker(repo, &["rm", "--force", &w])]),
+        Variant::new(
+            "spawn/git",
+            vec![Cmd::git(repo, ["worktree", "add", "-b", &x, &path, base])],
+        )
+        .cleanup(git_cleanup.clone()),
+        Variant::new(
+            "spawn/git-workers0",
+            vec![Cmd::git(
+                repo,
+                [
+                    "-c",
+                    "checkout.workers=0",
+                    "worktree",
+                    "add",
+                    "-b",
+                    &x,
+                    &path,
+                    base,
+                ],
+            )],
+        )
+        .cleanup(git_cleanup),
+    ];
+    eprintln!("spawn: {} variants", variants.len());
+    let stats = measure(env, &variants, s.warmup, s.runs)?;
+    out.add(variants, stats);
+    out.row("spawn", "spawn/ours", "spawn/git", Some(1.0));
+    out.row(
+        "spawn vs checkout.workers=0 (info)",
+        "spawn/ours",
+        "spawn/git-workers0",
+        None,
+    );
+    Ok(())
+}
+
+/// rm: `git worker rm` against `git worktree remove --force` + `git branch -D`.
+pub fn rm(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Result<()> {
+    let repo = &subject.path;
+    let base = subject.base.as_str();
+    let (w, x) = ids(s);
+    let path = worktree_root(repo)?.join(&x).display().to_string();
+    let ours_prepare = vec![worker(repo, &["spawn", &w, "--base", base])];
+    // The same checkout as spawn makes (it passes checkout.workers=0 too).
+    let git_prepare = vec![Cmd::git(
+        repo,
+        [
+            "-c",
+            "checkout.workers=0",
+            "worktree",
+            "add",
+            "--quiet",
+            "-b",
+            &x,
+            &path,
+            base,
+        ],
+    )];
+    let branch_d = Cmd::git(repo, ["branch", "-D", &x]);
+    let variants = vec![
+        Variant::new("rm/ours", vec![worker(repo, &["rm", &w])]).prepare(ours_prepare.clone()),
+        Variant::new("rm/ours-force", vec![worker(repo, &["rm", "--force", &w])])
+            .prepare(ours_prepare),
+        Variant::new(
+            "rm/git",
+            vec![
+                Cmd::git(repo, ["worktree", "remove", "--force", &path]),
+                branch_d.clone(),
+            ],
+        )
+        .prepare(git_prepare.clone()),
+        Variant::new(
+            "rm/git-checked",
+            vec![Cmd::git(repo, ["worktree", "remove", &path]), branch_d],
+        )
+        .prepare(git_prepare),
+    ];
+    eprintln!("rm: {} variants", variants.len());
+    let stats = measure(env, &variants, s.warmup, s.runs)?;
+    out.add(variants, stats);
+    out.row("rm", "rm/ours", "rm/git", Some(1.1));
+    out.row("rm --force (info)", "rm/ours-force", "rm/git", None);
+    out.row(
+        "rm vs checked remove (info)",
+        "rm/ours",
+        "rm/git-checked",
+        None,
+    );
+    Ok(())
+}
+
+/// Worker ids `w0000`, `w0001`, ... wide enough for `count`.
+pub fn worker_ids(count: usize) -> Vec<String> {
+    let width = count.saturating_sub(1).to_string().len().max(4);
+    (0..count).map(|i| format!("w{i:0width$}")).collect()
+}
+
+/// list: `git worker list` with many workers against one `for-each-ref`.
+/// The workers live in a small repository of their own: a thousand
+/// checkouts of the big one would be millions of files.
+pub fn list(env: &Env, scratch: &Path, s: &Settings, out: &mut Outcome) -> Result<()> {
+    let dir = scratch.join("list").join("repo");
+    eprintln!(
+        "list: generating a {LIST_REPO_FILES}-file repository and spawning {} workers",
+        s.workers
+    );
+    let started = Instant::now();
+    let subject = repo::generate(env, &dir, LIST_REPO_FILES)?;
+    let ids = worker_ids(s.workers);
+    for (n, batch) in ids.chunks(SPAWN_BATCH).enumerate() {
+        let mut cmd = worker(&dir, &["spawn", "--base", &subject.base]);
+        cmd.argv.extend(batch.iter().cloned());
+        env.run(&cmd)?;
+        eprint!(
+            "\r  spawned {}/{}",
+            (n * SPAWN_BATCH + batch.len()),
+            ids.len()
+        );
+    }
+    eprintln!();
+    let setup = started.elapsed().as_secs_f64();
+    eprintln!("  setup took {setup:.1} s");
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.read(&worker(&dir, &["list", "--json"]))?)
+            .context("`git worker list --json` printed invalid JSON")?;
+    let count = listed["workers"].as_array().map_or(0, Vec::len);
+    if count != s.workers {
+        bail!(
+            "`git worker list --json` shows {count} workers, {} were spawned",
+            s.workers
+        );
+    }
+
+    let variants = vec![
+        Variant::new("list/ours", vec![worker(&dir, &["list"])]),
+        Variant::new("list/ours-json", vec![worker(&dir, &["list", "--json"])]),
+        Variant::new(
+            "list/git",
+            vec![Cmd::git(
+                &dir,
+                [
+                    "for-each-ref",
+                    "--format=%(refname) %(objectname)",
+                    "refs/orch",
+                ],
+            )],
+        ),
+    ];
+    eprintln!("list: {} variants", variants.len());
+    let stats = measure(env, &variants, s.warmup, s.runs)?;
+    out.add(variants, stats);
+    let n = s.workers;
+    out.row(
+        &format!("list, {n} workers"),
+        "list/ours",
+        "list/git",
+        Some(2.0),
+    );
+    out.row(
+        &format!("list --json, {n} workers"),
+        "list/ours-json",
+        "list/git",
+        Some(2.0),
+    );
+    out.facts.push((
+        "list setup".to_string(),
+        format!(
+            "{setup:.1} s ({LIST_REPO_FILES}-file repository, {n} workers spawned in calls of {SPAWN_BATCH} ids)"
+        ),
+    ));
+    out.facts
+        .push(("list repository".to_string(), dir.display().to_string()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_zero_padded_and_sort_in_order() {
+        assert_eq!(worker_ids(3), vec!["w0000", "w0001", "w0002"]);
+        assert_eq!(worker_ids(1000)[999], "w0999");
+        assert_eq!(worker_ids(10_000)[9_999], "w9999");
+        assert_eq!(worker_ids(10_001)[10_000], "w10000");
+        assert_eq!(worker_ids(10_001)[0], "w00000");
+    }
+}
