@@ -9,7 +9,7 @@ use crate::env::{Cmd, Env};
 use crate::measure::{SEQ, Stats, Variant, measure};
 use crate::repo::{self, Subject};
 
-pub const NAMES: &[&str] = &["spawn", "list", "rm"];
+pub const NAMES: &[&str] = &["spawn", "list", "rm", "hook"];
 
 /// Files in the repository the list benchmark spawns its workers in.
 pub const LIST_REPO_FILES: usize = 20;
@@ -196,6 +196,62 @@ pub fn rm(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Resu
     Ok(())
 }
 
+/// hook: a commit in a worker's checkout, where the pre-commit hook checks
+/// the staged paths against the contract, against the same commit with
+/// hooks switched off; one file and 1,000 files.
+pub fn hook(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Result<()> {
+    let repo = &subject.path;
+    let id = "hookbench";
+    env.run(&worker(
+        repo,
+        &["spawn", id, "--base", &subject.base, "--allow", "d*/**", "--deny", "secret/**"],
+    ))?;
+    let wt = worktree_root(repo)?.join(id);
+    let files_of = |count: usize| -> Vec<String> {
+        (0..count)
+            .map(|i| format!("d{:03}/f{:02}.txt", i / 50, i % 50))
+            .collect()
+    };
+    let mut variants = Vec::new();
+    for count in [1usize, 1000] {
+        let files = files_of(count).join(" ");
+        // Change and stage the files (untimed), commit (timed), undo (untimed).
+        let prepare = vec![Cmd::new(
+            &wt,
+            [
+                "sh".to_string(),
+                "-c".to_string(),
+                format!("for f in {files}; do echo change >> \"$f\"; done && git add -- {files}"),
+            ],
+        )];
+        let cleanup = vec![Cmd::git(&wt, ["reset", "--quiet", "--hard", "HEAD~1"])];
+        variants.push(
+            Variant::new(&format!("hook/ours-{count}"), vec![Cmd::git(&wt, ["commit", "--quiet", "-m", "bench"])])
+                .prepare(prepare.clone())
+                .cleanup(cleanup.clone()),
+        );
+        variants.push(
+            Variant::new(
+                &format!("hook/none-{count}"),
+                vec![Cmd::git(&wt, ["-c", "core.hooksPath=/dev/null", "commit", "--quiet", "-m", "bench"])],
+            )
+            .prepare(prepare)
+            .cleanup(cleanup),
+        );
+    }
+    eprintln!("hook: {} variants", variants.len());
+    let stats = measure(env, &variants, s.warmup, s.runs)?;
+    out.add(variants, stats);
+    out.row("hook, 1-file commit", "hook/ours-1", "hook/none-1", None);
+    out.row("hook, 1,000-file commit", "hook/ours-1000", "hook/none-1000", Some(1.2));
+    out.facts.push((
+        "hook target".to_string(),
+        "1-file commit: at most 5 ms added (absolute difference of the medians above)".to_string(),
+    ));
+    env.run(&worker(repo, &["rm", "--force", id]))?;
+    Ok(())
+}
+
 /// Worker ids `w0000`, `w0001`, ... wide enough for `count`.
 pub fn worker_ids(count: usize) -> Vec<String> {
     let width = count.saturating_sub(1).to_string().len().max(4);
@@ -243,6 +299,10 @@ pub fn list(env: &Env, scratch: &Path, s: &Settings, out: &mut Outcome) -> Resul
         Variant::new("list/ours", vec![worker(&dir, &["list"])]),
         Variant::new("list/ours-json", vec![worker(&dir, &["list", "--json"])]),
         Variant::new(
+            "list/ours-no-status",
+            vec![worker(&dir, &["list", "--no-status"])],
+        ),
+        Variant::new(
             "list/git",
             vec![Cmd::git(
                 &dir,
@@ -267,6 +327,12 @@ pub fn list(env: &Env, scratch: &Path, s: &Settings, out: &mut Outcome) -> Resul
     out.row(
         &format!("list --json, {n} workers"),
         "list/ours-json",
+        "list/git",
+        Some(2.0),
+    );
+    out.row(
+        &format!("list --no-status, {n} workers"),
+        "list/ours-no-status",
         "list/git",
         Some(2.0),
     );

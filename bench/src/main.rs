@@ -35,7 +35,7 @@ options:
   --workers <n>     workers for the list benchmark (default 1000)
   --runs <n>        timed runs per variant; the median is reported (default 10)
   --warmup <n>      untimed warm-up runs per variant (default 2)
-  --only <name>     run only this benchmark: spawn, list or rm (repeatable, or comma-separated)
+  --only <name>     run only this benchmark: spawn, list, rm or hook (repeatable, or comma-separated)
   --scratch <dir>   make the scratch directory in <dir> (default: /dev/shm if it
                     exists, else the system temp dir); use a disk directory to measure on disk
   --reuse-id        use the same worker id (w) and branch (x) in every spawn/rm run,
@@ -279,7 +279,7 @@ fn run() -> Result<()> {
         workers: options.workers,
     };
     let mut outcome = Outcome::default();
-    if selected("spawn") || selected("rm") {
+    if selected("spawn") || selected("rm") || selected("hook") {
         let dir = root.join("repo");
         let subject = match &options.repo {
             Some(source) => {
@@ -301,6 +301,9 @@ fn run() -> Result<()> {
         }
         if selected("rm") {
             benches::rm(&env, &subject, &settings, &mut outcome)?;
+        }
+        if selected("hook") {
+            benches::hook(&env, &subject, &settings, &mut outcome)?;
         }
     }
     if selected("list") {

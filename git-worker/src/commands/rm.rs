@@ -103,9 +103,12 @@ fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
     if !args.keep_branch
         && let Some(head) = head
     {
-        repo.git(["update-ref", "-d", &branch_ref, &head.to_string()])
-            .run()
-            .with_context(|| format!("cannot delete branch '{}'", contract.branch))?;
+        // In-process and compare-and-swap: a commit made meanwhile is not lost.
+        if repo.cas_delete(&branch_ref, head)? == crate::git::Cas::Raced {
+            return Err(Hint::new(format!("branch '{}' moved while '{id}' was being removed", contract.branch))
+                .hint(format!("its checkout is gone, the branch is kept; run `git worker rm {id}` again"))
+                .into());
+        }
     }
     checkpoint("rm:branch")?;
 

@@ -739,7 +739,14 @@ pub fn remove_worktree(repo: &Repo, path: &Path, parent_too: bool) -> Result<()>
             .git(["worktree", "remove", "--force", "--force"])
             .arg(path)
             .output()?;
-        if out.status != 0 && path.exists() {
+        if out.status == 0 && !path.exists() {
+            // git removed the checkout and its admin directory: nothing to prune.
+            if parent_too && let Some(parent) = path.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+            return Ok(());
+        }
+        if path.exists() {
             std::fs::remove_dir_all(path)
                 .with_context(|| format!("cannot remove '{}'", path.display()))?;
         }
@@ -756,9 +763,10 @@ pub fn delete_branch(repo: &Repo, branch: &str, expected: &str) -> Result<()> {
     let refname = format!("refs/heads/{branch}");
     match repo.ref_target(&refname)? {
         None => Ok(()),
-        Some(oid) if oid.to_string() == expected => {
-            repo.git(["update-ref", "-d", &refname, expected]).run()
-        }
+        Some(oid) if oid.to_string() == expected => match repo.cas_delete(&refname, oid)? {
+            crate::git::Cas::Updated => Ok(()),
+            crate::git::Cas::Raced => bail!("branch '{branch}' moved while being deleted; left in place"),
+        },
         Some(oid) => bail!(
             "branch '{branch}' moved to {} since it was created; left in place",
             short(&oid.to_string())
