@@ -1081,3 +1081,22 @@ fn the_same_id_can_live_and_die_twice_in_one_second() {
     roots.dedup();
     assert_eq!(roots.len(), 3, "{roots:?}");
 }
+
+#[test]
+fn corrupt_local_facts_are_a_clear_error() {
+    let repo = TestRepo::with_commit();
+    repo.worker(["spawn", "w"]).success();
+    write_file(&repo.path().join(".git/orch/local.json"), "{oops");
+    let out = repo.worker(["list"]).code(2);
+    assert!(
+        out.stderr
+            .contains("error: cannot parse '$ROOT/repo/.git/orch/local.json'"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("hint: it holds this machine's checkout paths"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("panicked"), "{out}");
+}

@@ -204,7 +204,16 @@ pub fn hook(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Re
     let id = "hookbench";
     env.run(&worker(
         repo,
-        &["spawn", id, "--base", &subject.base, "--allow", "d*/**", "--deny", "secret/**"],
+        &[
+            "spawn",
+            id,
+            "--base",
+            &subject.base,
+            "--allow",
+            "d*/**",
+            "--deny",
+            "secret/**",
+        ],
     ))?;
     let wt = worktree_root(repo)?.join(id);
     let files_of = |count: usize| -> Vec<String> {
@@ -226,14 +235,27 @@ pub fn hook(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Re
         )];
         let cleanup = vec![Cmd::git(&wt, ["reset", "--quiet", "--hard", "HEAD~1"])];
         variants.push(
-            Variant::new(&format!("hook/ours-{count}"), vec![Cmd::git(&wt, ["commit", "--quiet", "-m", "bench"])])
-                .prepare(prepare.clone())
-                .cleanup(cleanup.clone()),
+            Variant::new(
+                &format!("hook/ours-{count}"),
+                vec![Cmd::git(&wt, ["commit", "--quiet", "-m", "bench"])],
+            )
+            .prepare(prepare.clone())
+            .cleanup(cleanup.clone()),
         );
         variants.push(
             Variant::new(
                 &format!("hook/none-{count}"),
-                vec![Cmd::git(&wt, ["-c", "core.hooksPath=/dev/null", "commit", "--quiet", "-m", "bench"])],
+                vec![Cmd::git(
+                    &wt,
+                    [
+                        "-c",
+                        "core.hooksPath=/dev/null",
+                        "commit",
+                        "--quiet",
+                        "-m",
+                        "bench",
+                    ],
+                )],
             )
             .prepare(prepare)
             .cleanup(cleanup),
@@ -243,7 +265,12 @@ pub fn hook(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Re
     let stats = measure(env, &variants, s.warmup, s.runs)?;
     out.add(variants, stats);
     out.row("hook, 1-file commit", "hook/ours-1", "hook/none-1", None);
-    out.row("hook, 1,000-file commit", "hook/ours-1000", "hook/none-1000", Some(1.2));
+    out.row(
+        "hook, 1,000-file commit",
+        "hook/ours-1000",
+        "hook/none-1000",
+        Some(1.2),
+    );
     out.facts.push((
         "hook target".to_string(),
         "1-file commit: at most 5 ms added (absolute difference of the medians above)".to_string(),

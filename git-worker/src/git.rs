@@ -676,25 +676,27 @@ impl Repo {
 
     // ----- working trees -----
 
-    /// Serialize changes to linked worktrees among processes. git itself is
-    /// not safe here: `git worktree add` reads every other worktree's admin
-    /// files and dies on one that a concurrent add is still writing
-    /// ("failed to read .../commondir"), and `git worktree prune` deletes
-    /// another add's half-made admin directory. The lock is an flock on the
-    /// git common directory: it needs no file of its own, and the kernel
-    /// releases it when the process dies, however it dies. Never take it
-    /// twice in one process: the second acquisition would wait forever.
-    pub fn lock_worktrees(&self) -> Result<WorktreesLock> {
+    /// Serialize, among processes on this machine, changes to linked
+    /// worktrees and to the machine-local state under `<common>/orch`
+    /// (local facts, hook shims). git itself is not safe here: `git worktree
+    /// add` reads every other worktree's admin files and dies on one that a
+    /// concurrent add is still writing ("failed to read .../commondir"), and
+    /// `git worktree prune` deletes another add's half-made admin directory.
+    /// The lock is an flock on the git common directory: it needs no file of
+    /// its own, and the kernel releases it when the process dies, however it
+    /// dies. Never take it twice in one process: the second acquisition
+    /// would wait forever.
+    pub fn lock_machine(&self) -> Result<MachineLock> {
         let dir = std::fs::File::open(self.common_dir())
             .with_context(|| format!("cannot open '{}'", self.common_dir().display()))?;
         dir.lock()
             .with_context(|| format!("cannot lock '{}'", self.common_dir().display()))?;
-        Ok(WorktreesLock { _dir: dir })
+        Ok(MachineLock { _dir: dir })
     }
 
     /// `git worktree prune`, under the worktree lock.
     pub fn prune_worktrees(&self) -> Result<()> {
-        let _lock = self.lock_worktrees()?;
+        let _lock = self.lock_machine()?;
         self.git(["worktree", "prune"]).run()
     }
 
@@ -765,8 +767,8 @@ fn open_error(err: git2::Error) -> anyhow::Error {
     clean(err)
 }
 
-/// Held while linked worktrees are being created or removed; see [`Repo::lock_worktrees`].
-pub struct WorktreesLock {
+/// Held while worktrees or machine-local state change; see [`Repo::lock_machine`].
+pub struct MachineLock {
     _dir: std::fs::File,
 }
 

@@ -285,7 +285,7 @@ pub fn list_refs(repo: &Repo, refs: Vec<(String, Oid)>) -> Result<Vec<Result<Ent
     let path = cache_path(repo);
     if refs.is_empty() {
         let _ = std::fs::remove_file(&path);
-        tidy_local_dir(repo);
+        tidy_local_dir(repo)?;
         return Ok(Vec::new());
     }
     let mut cache = read_cache(&path);
@@ -671,52 +671,90 @@ pub fn local_dir(repo: &Repo) -> PathBuf {
     repo.common_dir().join("orch").join("local")
 }
 
-fn local_path(repo: &Repo, id: &str) -> PathBuf {
-    local_dir(repo).join(format!("{id}.toml"))
+/// `<common>/orch/local.json`: the machine-local facts of every worker on
+/// this machine, in one file so `list` reads them with one read.
+fn locals_path(repo: &Repo) -> PathBuf {
+    repo.common_dir().join("orch").join("local.json")
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct LocalsFile {
+    v: u32,
+    workers: BTreeMap<String, Local>,
 }
 
 pub fn journal_path(repo: &Repo, id: &str) -> PathBuf {
     local_dir(repo).join(format!("{id}.spawning"))
 }
 
-pub fn load_local(repo: &Repo, id: &str) -> Result<Option<Local>> {
-    let path = local_path(repo, id);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text)
-            .map(Some)
-            .with_context(|| format!("cannot parse '{}'", path.display())),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+/// The machine-local facts of every worker on this machine.
+pub fn load_locals(repo: &Repo) -> Result<BTreeMap<String, Local>> {
+    let path = locals_path(repo);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<LocalsFile>(&bytes)
+            .map(|file| file.workers)
+            .map_err(|err| {
+                Hint::new(format!("cannot parse '{}': {err}", path.display()))
+                    .hint("it holds this machine's checkout paths; move it aside, then `git worker doctor` shows what is affected")
+                    .into()
+            }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
         Err(err) => Err(err).with_context(|| format!("cannot read '{}'", path.display())),
     }
 }
 
+pub fn load_local(repo: &Repo, id: &str) -> Result<Option<Local>> {
+    Ok(load_locals(repo)?.remove(id))
+}
+
+/// Read-modify-write of the local facts, under the machine lock.
+fn update_locals(repo: &Repo, change: impl FnOnce(&mut BTreeMap<String, Local>)) -> Result<()> {
+    let _lock = repo.lock_machine()?;
+    let mut workers = load_locals(repo)?;
+    change(&mut workers);
+    let path = locals_path(repo);
+    if workers.is_empty() {
+        return remove_file_if_exists(&path);
+    }
+    let json = serde_json::to_vec_pretty(&LocalsFile { v: FORMAT, workers })
+        .context("cannot encode local facts")?;
+    crate::git::write_atomically(&path, &json)
+}
+
 pub fn save_local(repo: &Repo, id: &str, local: &Local) -> Result<()> {
-    let text = toml::to_string(local).context("cannot encode local facts")?;
-    crate::git::write_atomically(&local_path(repo, id), text.as_bytes())
+    update_locals(repo, |workers| {
+        workers.insert(id.to_string(), local.clone());
+    })
 }
 
 pub fn remove_local(repo: &Repo, id: &str) -> Result<()> {
-    remove_file_if_exists(&local_path(repo, id))?;
-    tidy_local_dir(repo);
-    Ok(())
+    update_locals(repo, |workers| {
+        workers.remove(id);
+    })?;
+    tidy_local_dir(repo)
 }
 
-/// Remove `<common>/orch/local` and `<common>/orch` once they are empty, so
-/// that a repository whose workers are all gone is as it was.
-fn tidy_local_dir(repo: &Repo) {
+/// Once no worker is left on this machine (no local facts, no spawn in
+/// progress), remove the hook shims and the `<common>/orch` directories, so
+/// the repository is as it was. Under the machine lock, so a concurrent
+/// spawn installing hooks is never undone.
+fn tidy_local_dir(repo: &Repo) -> Result<()> {
+    let _lock = repo.lock_machine()?;
     let local = local_dir(repo);
-    if std::fs::remove_dir(&local).is_ok() {
-        // No worker is left on this machine: its hook shims go too.
+    let _ = std::fs::remove_dir(&local);
+    // A bare repository's hooks are a hub's, not workers'.
+    if !local.exists() && !locals_path(repo).exists() && !repo.is_bare() {
         crate::hooks::uninstall(repo);
         if let Some(orch) = local.parent() {
             let _ = std::fs::remove_dir(orch);
         }
     }
+    Ok(())
 }
 
-/// Ids with a local facts file on this machine.
+/// Ids with local facts on this machine.
 pub fn local_ids(repo: &Repo) -> Result<Vec<String>> {
-    files_with_extension(&local_dir(repo), "toml")
+    Ok(load_locals(repo)?.into_keys().collect())
 }
 
 /// Ids with a spawn journal on this machine.
@@ -752,14 +790,22 @@ pub fn begin_spawn(
     journal: &SpawnJournal,
 ) -> Result<std::result::Result<(), SpawnJournal>> {
     let path = journal_path(repo, id);
-    std::fs::create_dir_all(local_dir(repo))
-        .with_context(|| format!("cannot create '{}'", local_dir(repo).display()))?;
     let text = toml::to_string(journal).context("cannot encode spawn journal")?;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-    {
+    // A finishing spawn removes the directory once it is empty, possibly
+    // between our create_dir_all and open: then create it again.
+    let mut opened = Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+    for _ in 0..100 {
+        std::fs::create_dir_all(local_dir(repo))
+            .with_context(|| format!("cannot create '{}'", local_dir(repo).display()))?;
+        opened = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path);
+        if !matches!(&opened, Err(err) if err.kind() == std::io::ErrorKind::NotFound) {
+            break;
+        }
+    }
+    match opened {
         Ok(mut file) => {
             use std::io::Write as _;
             file.write_all(text.as_bytes())
@@ -792,8 +838,7 @@ pub fn read_journal(path: &Path) -> Result<Option<SpawnJournal>> {
 
 pub fn end_spawn(repo: &Repo, id: &str) -> Result<()> {
     remove_file_if_exists(&journal_path(repo, id))?;
-    tidy_local_dir(repo);
-    Ok(())
+    tidy_local_dir(repo)
 }
 
 fn remove_file_if_exists(path: &Path) -> Result<()> {

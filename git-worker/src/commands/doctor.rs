@@ -228,6 +228,7 @@ fn fix(repo: &Repo) -> Result<()> {
     super::require_coordinator(repo, "doctor --fix")?;
     let checkouts = local_checkouts(repo)?;
     if !checkouts.is_empty() {
+        let _lock = repo.lock_machine()?;
         let dir = hooks::install(repo, false)?;
         for (id, checkout) in &checkouts {
             if !checkout_problems(repo, id, checkout)?.is_empty() {

@@ -1,6 +1,6 @@
 //! `git worker list`, `show` and `current`: reading the registry.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
@@ -27,12 +27,14 @@ struct View {
 }
 
 impl View {
-    /// `branches`: every branch tip, when the caller read them all at once.
+    /// `branches` and `locals`: every branch tip and every worker's local
+    /// facts, when the caller read them all at once.
     fn new(
         repo: &Repo,
         entry: Entry,
         archived: bool,
         branches: Option<&HashMap<String, Oid>>,
+        locals: Option<&BTreeMap<String, registry::Local>>,
     ) -> Result<View> {
         let contract = &entry.contract;
         let refname = format!("refs/heads/{}", contract.branch);
@@ -45,7 +47,10 @@ impl View {
             (Some(head), Some(base)) => repo.ahead(head, base).ok(),
             _ => None,
         };
-        let path = registry::load_local(repo, &contract.id)?.map(|local| local.path);
+        let path = match locals {
+            Some(locals) => locals.get(&contract.id).map(|local| local.path.clone()),
+            None => registry::load_local(repo, &contract.id)?.map(|local| local.path),
+        };
         let exists = path.as_deref().is_some_and(|p| p.join(".git").exists());
         let dirty = None;
         Ok(View {
@@ -126,6 +131,7 @@ pub fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
         .into_iter()
         .partition(|(name, _)| name.starts_with(registry::WORKERS));
     let branches: HashMap<String, Oid> = branches.into_iter().collect();
+    let locals = registry::load_locals(repo)?;
     for entry in registry::list_refs(repo, workers)? {
         let entry = match entry {
             Ok(entry) => entry,
@@ -144,7 +150,13 @@ pub fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
         {
             continue;
         }
-        views.push(View::new(repo, entry, false, Some(&branches))?);
+        views.push(View::new(
+            repo,
+            entry,
+            false,
+            Some(&branches),
+            Some(&locals),
+        )?);
     }
 
     if !args.no_status {
@@ -237,7 +249,7 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
         },
     };
     let history = registry::history(repo, entry.tip)?;
-    let mut view = View::new(repo, entry, archived, None)?;
+    let mut view = View::new(repo, entry, archived, None, None)?;
     view.check_status();
     if args.json {
         let events: Vec<_> = history
@@ -287,7 +299,7 @@ pub fn current(repo: &Repo, args: &CurrentArgs) -> Result<Outcome> {
             .hint("the coordinator may have removed it; ask the coordinator, or run `git worker show` there")
             .into());
     };
-    let mut view = View::new(repo, entry, false, None)?;
+    let mut view = View::new(repo, entry, false, None, None)?;
     view.check_status();
     if args.json {
         print_json(&json!({ "version": JSON_VERSION, "worker": view.json() }))?;

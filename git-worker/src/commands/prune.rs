@@ -85,7 +85,7 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
         }
     }
     let stale = {
-        let _lock = repo.lock_worktrees()?;
+        let _lock = repo.lock_machine()?;
         repo.git(["worktree", "prune", "--dry-run", "--verbose"])
             .output()?
     };

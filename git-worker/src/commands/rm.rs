@@ -105,9 +105,14 @@ fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
     {
         // In-process and compare-and-swap: a commit made meanwhile is not lost.
         if repo.cas_delete(&branch_ref, head)? == crate::git::Cas::Raced {
-            return Err(Hint::new(format!("branch '{}' moved while '{id}' was being removed", contract.branch))
-                .hint(format!("its checkout is gone, the branch is kept; run `git worker rm {id}` again"))
-                .into());
+            return Err(Hint::new(format!(
+                "branch '{}' moved while '{id}' was being removed",
+                contract.branch
+            ))
+            .hint(format!(
+                "its checkout is gone, the branch is kept; run `git worker rm {id}` again"
+            ))
+            .into());
         }
     }
     checkpoint("rm:branch")?;

@@ -586,8 +586,8 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
 
     // Parallel checkout (checkout.workers=0: one worker per core) makes a
     // large checkout several times faster on slow filesystems. Worktree
-    // changes are serialized among processes (see Repo::lock_worktrees).
-    let worktrees_lock = repo.lock_worktrees()?;
+    // changes are serialized among processes (see Repo::lock_machine).
+    let machine_lock = repo.lock_machine()?;
     let added = repo
         .git(["-c", "checkout.workers=0", "worktree", "add", "--quiet"])
         .arg(path)
@@ -602,7 +602,7 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
             added.stderr.trim()
         );
     }
-    drop(worktrees_lock);
+    drop(machine_lock);
     checkpoint("spawn:worktree")?;
 
     if repo.config_bool("extensions.worktreeConfig")? != Some(true) {
@@ -611,7 +611,9 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
     }
     undo.enabled_worktree_config = enable_worktree_config(repo)?;
     // The checkout's own config: it is worker `id`, and its hooks are ours
-    // (chaining to the repository's own).
+    // (chaining to the repository's own). Under the machine lock, so a
+    // finishing spawn or rm tidying up cannot remove the shims meanwhile.
+    let machine_lock = repo.lock_machine()?;
     let hooks = crate::hooks::install(repo, false)?;
     Repo::set_worktree_config(
         path,
@@ -621,6 +623,7 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
         ],
     )
     .context("cannot configure the worker's checkout")?;
+    drop(machine_lock);
     let worktree = worktree_name(path).unwrap_or_default();
     undo.local = true;
     let local = Local {
@@ -733,7 +736,7 @@ impl Undo {
 /// with `parent_too`, its parent directory if that is now empty (other
 /// workers may have been spawned into it meanwhile). Under the worktree lock.
 pub fn remove_worktree(repo: &Repo, path: &Path, parent_too: bool) -> Result<()> {
-    let _lock = repo.lock_worktrees()?;
+    let _lock = repo.lock_machine()?;
     if path.exists() {
         let out = repo
             .git(["worktree", "remove", "--force", "--force"])
@@ -765,7 +768,9 @@ pub fn delete_branch(repo: &Repo, branch: &str, expected: &str) -> Result<()> {
         None => Ok(()),
         Some(oid) if oid.to_string() == expected => match repo.cas_delete(&refname, oid)? {
             crate::git::Cas::Updated => Ok(()),
-            crate::git::Cas::Raced => bail!("branch '{branch}' moved while being deleted; left in place"),
+            crate::git::Cas::Raced => {
+                bail!("branch '{branch}' moved while being deleted; left in place")
+            }
         },
         Some(oid) => bail!(
             "branch '{branch}' moved to {} since it was created; left in place",
