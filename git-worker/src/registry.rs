@@ -277,18 +277,31 @@ pub fn load(repo: &Repo, id: &str) -> Result<Option<Entry>> {
 /// moved. The cache is derived data: a missing, stale or unreadable cache
 /// only costs time.
 pub fn list(repo: &Repo) -> Result<Vec<Result<Entry>>> {
-    list_refs(repo, repo.refs_under(WORKERS)?)
+    list_refs(repo, repo.refs_under(WORKERS)?, load_cache(repo))
 }
 
-/// [`list`] for live-entry refs the caller has read already.
-pub fn list_refs(repo: &Repo, refs: Vec<(String, Oid)>) -> Result<Vec<Result<Entry>>> {
+/// The decoded entries of the last `list`, keyed by ref and tip.
+pub struct Cache(BTreeMap<String, Cached>);
+
+/// Read the cache (empty if missing or unreadable: it is derived data).
+pub fn load_cache(repo: &Repo) -> Cache {
+    Cache(read_cache(&cache_path(repo)))
+}
+
+/// [`list`] for live-entry refs the caller has read already, with the cache
+/// the caller loaded meanwhile.
+pub fn list_refs(
+    repo: &Repo,
+    refs: Vec<(String, Oid)>,
+    cache: Cache,
+) -> Result<Vec<Result<Entry>>> {
     let path = cache_path(repo);
     if refs.is_empty() {
         let _ = std::fs::remove_file(&path);
         tidy_local_dir(repo)?;
         return Ok(Vec::new());
     }
-    let mut cache = read_cache(&path);
+    let mut cache = cache.0;
     let mut changed = cache.len() != refs.len();
     let mut out = Vec::with_capacity(refs.len());
     let mut fresh = BTreeMap::new();
@@ -327,7 +340,7 @@ struct CacheFile {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Cached {
+pub struct Cached {
     tip: String,
     format: u32,
     contract: Contract,
@@ -693,6 +706,31 @@ pub fn load_locals(repo: &Repo) -> Result<BTreeMap<String, Local>> {
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice::<LocalsFile>(&bytes)
             .map(|file| file.workers)
+            .map_err(|err| {
+                Hint::new(format!("cannot parse '{}': {err}", path.display()))
+                    .hint("it holds this machine's checkout paths; move it aside, then `git worker doctor` shows what is affected")
+                    .into()
+            }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(err) => Err(err).with_context(|| format!("cannot read '{}'", path.display())),
+    }
+}
+
+/// Only the checkout path of every worker on this machine (what `list`
+/// needs), without decoding the pinned contracts.
+pub fn load_local_paths(repo: &Repo) -> Result<BTreeMap<String, PathBuf>> {
+    #[derive(Deserialize)]
+    struct PathOnly {
+        path: PathBuf,
+    }
+    #[derive(Deserialize)]
+    struct PathsFile {
+        workers: BTreeMap<String, PathOnly>,
+    }
+    let path = locals_path(repo);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<PathsFile>(&bytes)
+            .map(|file| file.workers.into_iter().map(|(id, p)| (id, p.path)).collect())
             .map_err(|err| {
                 Hint::new(format!("cannot parse '{}': {err}", path.display()))
                     .hint("it holds this machine's checkout paths; move it aside, then `git worker doctor` shows what is affected")

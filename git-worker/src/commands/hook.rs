@@ -44,11 +44,7 @@ fn pre_commit(repo: &Repo, args: &[String]) -> Result<Outcome> {
             return Ok(Outcome::CheckFailed);
         };
         let (contract, _) = enforce::authoritative_contract(repo, &entry)?;
-        let head_tree = repo
-            .head_commit()?
-            .map(|commit| repo.commit_tree(commit))
-            .transpose()?;
-        let staged = repo.diff_tree_to_index(head_tree)?;
+        let staged = repo.staged_changes()?;
         let violations = Policy::of(&contract)?.check(&staged);
         if !violations.is_empty() {
             let count = violations.len();

@@ -27,14 +27,14 @@ struct View {
 }
 
 impl View {
-    /// `branches` and `locals`: every branch tip and every worker's local
-    /// facts, when the caller read them all at once.
+    /// `branches` and `paths`: every branch tip and every worker's checkout
+    /// path, when the caller read them all at once.
     fn new(
         repo: &Repo,
         entry: Entry,
         archived: bool,
         branches: Option<&HashMap<String, Oid>>,
-        locals: Option<&BTreeMap<String, registry::Local>>,
+        paths: Option<&BTreeMap<String, PathBuf>>,
     ) -> Result<View> {
         let contract = &entry.contract;
         let refname = format!("refs/heads/{}", contract.branch);
@@ -47,8 +47,8 @@ impl View {
             (Some(head), Some(base)) => repo.ahead(head, base).ok(),
             _ => None,
         };
-        let path = match locals {
-            Some(locals) => locals.get(&contract.id).map(|local| local.path.clone()),
+        let path = match paths {
+            Some(paths) => paths.get(&contract.id).cloned(),
             None => registry::load_local(repo, &contract.id)?.map(|local| local.path),
         };
         let exists = path.as_deref().is_some_and(|p| p.join(".git").exists());
@@ -125,14 +125,17 @@ pub fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
 
     let mut views = Vec::new();
     let mut corrupt = 0;
-    // One read of the registry refs and the branches for all workers.
-    let (workers, branches): (Vec<_>, Vec<_>) = repo
-        .refs_under_any(&[registry::WORKERS, "refs/heads/"])?
+    // One read of the registry refs and the branches for all workers, by
+    // git in the background while the cache and local facts are parsed here.
+    let pending = repo.start_refs_under_any(&[registry::WORKERS, "refs/heads/"])?;
+    let cache = registry::load_cache(repo);
+    let paths = registry::load_local_paths(repo)?;
+    let (workers, branches): (Vec<_>, Vec<_>) = pending
+        .finish()?
         .into_iter()
         .partition(|(name, _)| name.starts_with(registry::WORKERS));
     let branches: HashMap<String, Oid> = branches.into_iter().collect();
-    let locals = registry::load_locals(repo)?;
-    for entry in registry::list_refs(repo, workers)? {
+    for entry in registry::list_refs(repo, workers, cache)? {
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
@@ -155,7 +158,7 @@ pub fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
             entry,
             false,
             Some(&branches),
-            Some(&locals),
+            Some(&paths),
         )?);
     }
 
@@ -224,7 +227,8 @@ fn print_table(views: &[View]) -> Result<()> {
     let widths: Vec<usize> = (0..8)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
-    let mut out = std::io::stdout().lock();
+    // One write for the table, not one per line (stdout is line-buffered).
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for row in &rows {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
@@ -236,6 +240,7 @@ fn print_table(views: &[View]) -> Result<()> {
         }
         writeln!(out, "{}", line.trim_end())?;
     }
+    out.flush()?;
     Ok(())
 }
 

@@ -107,9 +107,10 @@ pub fn short(oid: &str) -> &str {
 /// Print a JSON document on stdout.
 pub fn print_json(value: &serde_json::Value) -> Result<()> {
     use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
+    out.flush()?;
     Ok(())
 }
 

@@ -9,7 +9,8 @@
 //! 2. `claim`: the registry entry, created with compare-and-swap, state `spawning`;
 //! 3. `branch`: `refs/heads/<prefix><id>` at the base, create-only;
 //! 4. `worktree`: `git worktree add` with parallel checkout;
-//! 5. `config`: `orch.worker` in the worktree's own config, local facts file;
+//! 5. `config`: `orch.worker` and `core.hooksPath` (the worker hook shims)
+//!    in the worktree's own config, then the local facts (path, pinned contract);
 //! 6. `activate`: the `spawned` event, state `active`.
 
 use std::path::{Path, PathBuf};
