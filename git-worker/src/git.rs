@@ -554,6 +554,12 @@ impl Repo {
     /// unchanged directories: several times faster than a libgit2 diff on a
     /// large index, and this runs on every commit of a worker.
     pub fn staged_changes(&self) -> Result<Vec<PathChange>> {
+        self.start_staged_changes()?.finish(self)
+    }
+
+    /// [`Repo::staged_changes`], started in the background so the caller can
+    /// read the contract meanwhile (the hook's latency is on every commit).
+    pub fn start_staged_changes(&self) -> Result<PendingStaged> {
         let against = match self.head_commit()? {
             Some(head) => head.to_string(),
             None => self
@@ -563,18 +569,31 @@ impl Repo {
                 .map_err(clean)?
                 .to_string(),
         };
-        let out = Git::new(&std::env::current_dir().context("cannot read the current directory")?)
-            .args([
-                "diff-index",
-                "--cached",
-                "--raw",
-                "--no-renames",
-                "--no-abbrev",
-                "-z",
-                &against,
-            ])
-            .inherit_repo_env()
-            .read_bytes()?;
+        let running =
+            Git::new(&std::env::current_dir().context("cannot read the current directory")?)
+                .args([
+                    "diff-index",
+                    "--cached",
+                    "--raw",
+                    "--no-renames",
+                    "--no-abbrev",
+                    "-z",
+                    &against,
+                ])
+                .inherit_repo_env()
+                .start()?;
+        Ok(PendingStaged { running })
+    }
+}
+
+/// Staged paths being listed by a running `git diff-index`.
+pub struct PendingStaged {
+    running: Running,
+}
+
+impl PendingStaged {
+    pub fn finish(self, repo: &Repo) -> Result<Vec<PathChange>> {
+        let out = self.running.read_bytes()?;
         let mut changes = Vec::new();
         let mut fields = out.split(|b| *b == 0);
         while let Some(header) = fields.next() {
@@ -604,7 +623,7 @@ impl Repo {
                 match new_mode {
                     "120000" => {
                         let oid = Oid::from_str(new_id)?;
-                        let blob = self
+                        let blob = repo
                             .inner
                             .find_blob(oid)
                             .map_err(clean)
@@ -619,7 +638,9 @@ impl Repo {
         }
         Ok(changes)
     }
+}
 
+impl Repo {
     /// Everything in this checkout against tree `old`: committed, staged,
     /// unstaged and untracked (not ignored) changes.
     pub fn diff_tree_to_workdir(&self, old: Option<Oid>) -> Result<Vec<PathChange>> {
@@ -1020,6 +1041,14 @@ impl Running {
     /// Wait for git; its stdout without the trailing newline, or an error
     /// carrying git's stderr.
     pub fn read(self) -> Result<String> {
+        let stdout = self.read_bytes()?;
+        Ok(String::from_utf8_lossy(&stdout)
+            .trim_end_matches('\n')
+            .to_string())
+    }
+
+    /// Wait for git; its stdout as bytes, or an error carrying git's stderr.
+    pub fn read_bytes(self) -> Result<Vec<u8>> {
         let output = self
             .handle
             .into_output()
@@ -1031,9 +1060,7 @@ impl Running {
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        Ok(String::from_utf8_lossy(&output.stdout)
-            .trim_end_matches('\n')
-            .to_string())
+        Ok(output.stdout)
     }
 }
 

@@ -36,6 +36,8 @@ fn chain(repo: &Repo, name: &str, args: &[String], stdin: Option<&[u8]>) -> Resu
 
 fn pre_commit(repo: &Repo, args: &[String]) -> Result<Outcome> {
     if let Role::Worker(id) = role(repo)? {
+        // git lists the staged paths while the contract is read here.
+        let staged = repo.start_staged_changes()?;
         let Some(entry) = registry::load(repo, &id)? else {
             eprintln!(
                 "error: commit refused: this checkout belongs to worker '{id}', which is not registered"
@@ -44,8 +46,8 @@ fn pre_commit(repo: &Repo, args: &[String]) -> Result<Outcome> {
             return Ok(Outcome::CheckFailed);
         };
         let (contract, _) = enforce::authoritative_contract(repo, &entry)?;
-        let staged = repo.staged_changes()?;
-        let violations = Policy::of(&contract)?.check(&staged);
+        let policy = Policy::of(&contract)?;
+        let violations = policy.check(&staged.finish(repo)?);
         if !violations.is_empty() {
             let count = violations.len();
             eprintln!(
