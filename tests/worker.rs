@@ -1100,3 +1100,43 @@ fn corrupt_local_facts_are_a_clear_error() {
     );
     assert!(!out.stderr.contains("panicked"), "{out}");
 }
+
+#[test]
+fn list_and_show_agree_on_what_dirty_means() {
+    let repo = TestRepo::with_commit();
+    repo.write(".gitignore", "*.log\n");
+    repo.git(["add", ".gitignore"]).success();
+    repo.git(["commit", "--quiet", "-m", "ignore logs"])
+        .success();
+    repo.worker(["spawn", "ignored", "staged", "modified", "untracked"])
+        .success();
+    write_file(&repo.worktree("ignored").join("build.log"), "ignored\n");
+    write_file(&repo.worktree("staged").join("new.txt"), "x\n");
+    repo.git_in(&repo.worktree("staged"), ["add", "new.txt"])
+        .success();
+    write_file(&repo.worktree("modified").join("README.md"), "changed\n");
+    write_file(&repo.worktree("untracked").join("dir/new.txt"), "x\n");
+    let list = repo.worker(["list", "--json"]).success().json();
+    for (id, dirty) in [
+        ("ignored", false),
+        ("staged", true),
+        ("modified", true),
+        ("untracked", true),
+    ] {
+        let listed = list["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"] == id)
+            .unwrap();
+        assert_eq!(listed["dirty"], dirty, "list: {id}");
+        assert_eq!(
+            entry_json(&repo, id)["worker"]["dirty"],
+            dirty,
+            "show: {id}"
+        );
+    }
+    // rm agrees too: the ignored file does not block it.
+    repo.worker(["rm", "ignored"]).success();
+    repo.worker(["rm", "untracked"]).code(2);
+}
