@@ -811,27 +811,13 @@ impl Repo {
     }
 
     /// Whether the checkout at `path` has staged, unstaged or untracked (not
-    /// ignored) changes, submodules aside. One `git status`: git preloads
-    /// the index with parallel lstat, 2 ms on a 5,000-file checkout against
-    /// 20-30 ms for libgit2's walk. `--no-optional-locks`: a reader must not
-    /// take the worker's index lock (its own git commands would fail).
+    /// ignored) changes, submodules aside. In-process, and it never takes
+    /// the checkout's index lock (the worker's own git commands must not
+    /// fail because someone looked). libgit2 judges "racily clean" files by
+    /// the nanosecond where this machine's git judges by the second and
+    /// re-hashes them: on a fresh 5,000-file checkout `git status` took
+    /// 110 ms here, libgit2 25 ms.
     pub fn checkout_is_dirty(path: &Path) -> Result<bool> {
-        let out = Git::new(path)
-            .args([
-                "--no-optional-locks",
-                "status",
-                "--porcelain",
-                "--untracked-files=normal",
-                "--ignore-submodules=all",
-            ])
-            .read()
-            .with_context(|| format!("cannot read the status of '{}'", path.display()))?;
-        Ok(!out.is_empty())
-    }
-
-    /// [`Repo::checkout_is_dirty`] in-process, for many checkouts at once
-    /// (`list`), where a process per checkout is not wanted.
-    pub fn checkout_is_dirty_in_process(path: &Path) -> Result<bool> {
         let repo = git2::Repository::open(path)
             .map_err(clean)
             .with_context(|| format!("cannot open checkout '{}'", path.display()))?;

@@ -64,17 +64,12 @@ impl View {
         })
     }
 
-    /// The checkout's status, when it is on this machine: by `git status`
-    /// for one worker, in-process when listing many (no process per worker).
-    fn check_status(&mut self, in_process: bool) {
+    /// The checkout's status, when it is on this machine.
+    fn check_status(&mut self) {
         if self.exists
             && let Some(path) = &self.path
         {
-            self.dirty = if in_process {
-                Repo::checkout_is_dirty_in_process(path).ok()
-            } else {
-                Repo::checkout_is_dirty(path).ok()
-            };
+            self.dirty = Repo::checkout_is_dirty(path).ok();
         }
     }
 
@@ -191,7 +186,7 @@ fn check_statuses(views: &mut [View]) {
     let chunk = views.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         for part in views.chunks_mut(chunk) {
-            scope.spawn(|| part.iter_mut().for_each(|view| view.check_status(true)));
+            scope.spawn(|| part.iter_mut().for_each(View::check_status));
         }
     });
 }
@@ -260,7 +255,7 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
     };
     let history = registry::history(repo, entry.tip)?;
     let mut view = View::new(repo, entry, archived, None, None)?;
-    view.check_status(false);
+    view.check_status();
     if args.json {
         let events: Vec<_> = history
             .iter()
@@ -310,7 +305,7 @@ pub fn current(repo: &Repo, args: &CurrentArgs) -> Result<Outcome> {
             .into());
     };
     let mut view = View::new(repo, entry, false, None, None)?;
-    view.check_status(false);
+    view.check_status();
     if args.json {
         print_json(&json!({ "version": JSON_VERSION, "worker": view.json() }))?;
     } else {
