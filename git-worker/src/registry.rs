@@ -700,20 +700,25 @@ pub fn journal_path(repo: &Repo, id: &str) -> PathBuf {
     local_dir(repo).join(format!("{id}.spawning"))
 }
 
-/// The machine-local facts of every worker on this machine.
-pub fn load_locals(repo: &Repo) -> Result<BTreeMap<String, Local>> {
+/// `local.json` decoded as `T` (a view of it), or `None` when there is none.
+fn read_locals_file<T: serde::de::DeserializeOwned>(repo: &Repo) -> Result<Option<T>> {
     let path = locals_path(repo);
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice::<LocalsFile>(&bytes)
-            .map(|file| file.workers)
-            .map_err(|err| {
-                Hint::new(format!("cannot parse '{}': {err}", path.display()))
-                    .hint("it holds this machine's checkout paths; move it aside, then `git worker doctor` shows what is affected")
-                    .into()
-            }),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|err| {
+            Hint::new(format!("cannot parse '{}': {err}", path.display()))
+                .hint("it holds this machine's checkout paths; move it aside, then `git worker doctor` shows what is affected")
+                .into()
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| format!("cannot read '{}'", path.display())),
     }
+}
+
+/// The machine-local facts of every worker on this machine.
+pub fn load_locals(repo: &Repo) -> Result<BTreeMap<String, Local>> {
+    Ok(read_locals_file::<LocalsFile>(repo)?
+        .map(|file| file.workers)
+        .unwrap_or_default())
 }
 
 /// Only the checkout path of every worker on this machine (what `list`
@@ -727,18 +732,14 @@ pub fn load_local_paths(repo: &Repo) -> Result<BTreeMap<String, PathBuf>> {
     struct PathsFile {
         workers: BTreeMap<String, PathOnly>,
     }
-    let path = locals_path(repo);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice::<PathsFile>(&bytes)
-            .map(|file| file.workers.into_iter().map(|(id, p)| (id, p.path)).collect())
-            .map_err(|err| {
-                Hint::new(format!("cannot parse '{}': {err}", path.display()))
-                    .hint("it holds this machine's checkout paths; move it aside, then `git worker doctor` shows what is affected")
-                    .into()
-            }),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(err) => Err(err).with_context(|| format!("cannot read '{}'", path.display())),
-    }
+    Ok(read_locals_file::<PathsFile>(repo)?
+        .map(|file| {
+            file.workers
+                .into_iter()
+                .map(|(id, local)| (id, local.path))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 pub fn load_local(repo: &Repo, id: &str) -> Result<Option<Local>> {
