@@ -732,3 +732,151 @@ fn chmod_x(path: &Path) {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 }
+
+/// A registry entry commit built by hand in `dir`: what a worker with push
+/// access could forge.
+fn forge_entry(repo: &TestRepo, dir: &Path, contract: &str) -> String {
+    let blob = |text: &str| {
+        repo.git_in(dir, ["hash-object", "-w", "--stdin"])
+            .stdin(text)
+            .success()
+            .stdout
+            .trim()
+            .to_string()
+    };
+    let tree_input = format!(
+        "100644 blob {}\tcontract.toml\n100644 blob {}\tformat\n100644 blob {}\tstate.toml\n",
+        blob(contract),
+        blob("1\n"),
+        blob("state = \"active\"\ncreated = 1\nupdated = 1\nclock = 1\n"),
+    );
+    let tree = repo
+        .git_in(dir, ["mktree"])
+        .stdin(tree_input)
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+    repo.git_in(dir, ["commit-tree", &tree, "-m", "forged"])
+        .success()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn the_hub_refuses_forged_entries_that_would_govern_a_worker_branch() {
+    let (repo, hub, clone) = hub_setup();
+    let base = repo.rev("main");
+    write_file(&clone.join("docs/evil.md"), "x\n");
+    repo.git_in(&clone, ["add", "."]).success();
+    repo.git_in(&clone, ["commit", "--quiet", "--no-verify", "-m", "evil"])
+        .success();
+
+    // A new entry claiming the branch of worker 'w', with no path rules.
+    let forged = forge_entry(
+        &repo,
+        &clone,
+        &format!("id = \"evil\"\nbranch = \"orch/w\"\nbase = \"{base}\"\nbase-ref = \"main\"\n"),
+    );
+    let out = push(&repo, &clone, &format!("{forged}:refs/orch/workers/evil"))
+        .arg("orch/w")
+        .output();
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("refs/orch/workers/evil: claims branch 'orch/w', which the contract of worker 'w' governs"), "{out}");
+    assert!(
+        out.stderr
+            .contains("refs/heads/orch/w: 'docs/evil.md' added; not in the allowed paths"),
+        "{out}"
+    );
+
+    // An entry whose contract names another id than its ref is corrupt.
+    let mismatched = forge_entry(
+        &repo,
+        &clone,
+        &format!("id = \"w\"\nbranch = \"orch/other\"\nbase = \"{base}\"\nbase-ref = \"main\"\n"),
+    );
+    let out = push(
+        &repo,
+        &clone,
+        &format!("{mismatched}:refs/orch/workers/other"),
+    )
+    .output();
+    assert!(
+        out.stderr
+            .contains("holds the contract of 'w', not of 'other'"),
+        "{out}"
+    );
+    repo.git_in(
+        &hub,
+        ["rev-parse", "--verify", "--quiet", "refs/orch/workers/evil"],
+    )
+    .code(1);
+    repo.git_in(
+        &hub,
+        [
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "refs/orch/workers/other",
+        ],
+    )
+    .code(1);
+}
+
+#[test]
+fn a_blanket_check_is_an_error_when_an_entry_cannot_be_read() {
+    let (repo, wt) = setup();
+    write_file(&wt.join("docs/evil.md"), "x\n");
+    // The worker's entry is replaced by junk (or deleted): it cannot be judged.
+    let tree = repo
+        .git(["mktree"])
+        .stdin("")
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+    let junk = repo
+        .git(["commit-tree", &tree, "-m", "junk"])
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+    repo.git(["update-ref", "refs/orch/workers/w", &junk])
+        .success();
+    let out = repo.worker(["check"]).code(2);
+    assert!(
+        out.stderr
+            .contains("registry entry 'refs/orch/workers/w' is corrupt"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("1 worker(s) could not be checked"),
+        "{out}"
+    );
+    repo.git(["update-ref", "-d", "refs/orch/workers/w"])
+        .success();
+    let out = repo.worker(["check", "--json"]).code(2);
+    assert!(
+        out.stderr
+            .contains("worker 'w' has a checkout on this machine but no registry entry"),
+        "{out}"
+    );
+    assert_eq!(out.json()["ok"], false);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_to_a_denied_directory_is_refused() {
+    let (repo, wt) = setup();
+    std::os::unix::fs::symlink("secret", wt.join("src/s")).unwrap();
+    repo.git_in(&wt, ["add", "src/s"]).success();
+    let out = commit(&repo, &wt, "link to the denied directory");
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("src/s  added; symlink to 'secret' leaves the allowed paths"),
+        "{out}"
+    );
+    repo.worker(["check", "w"]).code(1);
+}

@@ -1140,3 +1140,51 @@ fn list_and_show_agree_on_what_dirty_means() {
     repo.worker(["rm", "ignored"]).success();
     repo.worker(["rm", "untracked"]).code(2);
 }
+
+#[test]
+fn rm_never_deletes_what_is_not_the_workers_checkout() {
+    let repo = TestRepo::with_commit();
+    repo.worker(["spawn", "w"]).success();
+    let moved = repo.root().join("moved");
+    repo.git(["worktree", "move"])
+        .arg(repo.worktree("w"))
+        .arg(&moved)
+        .success();
+    // Someone's own files now sit where the checkout was.
+    write_file(&repo.worktree("w").join("notes.txt"), "mine\n");
+    repo.worker(["rm", "w"]).success();
+    assert_eq!(
+        std::fs::read_to_string(repo.worktree("w").join("notes.txt")).unwrap(),
+        "mine\n"
+    );
+    assert!(
+        !moved.exists(),
+        "the moved checkout is the worker's and goes"
+    );
+    repo.git(["rev-parse", "--verify", "--quiet", "refs/heads/orch/w"])
+        .code(1);
+}
+
+#[test]
+fn rm_refuses_commits_made_on_a_detached_head_in_the_checkout() {
+    let repo = TestRepo::with_commit();
+    repo.worker(["spawn", "w"]).success();
+    let wt = repo.worktree("w");
+    repo.git_in(&wt, ["checkout", "--quiet", "--detach"])
+        .success();
+    repo.git_in(
+        &wt,
+        ["commit", "--quiet", "--allow-empty", "-m", "precious"],
+    )
+    .success();
+    let out = repo.worker(["rm", "w"]).code(2);
+    assert!(out.stderr.contains("the checkout of worker 'w' has 1 commit on its HEAD that is not on 'orch/w', 'main' or HEAD"), "{out}");
+    let out = repo.worker(["rm", "--keep-branch", "w"]).code(2);
+    assert!(
+        out.stderr.contains("on its HEAD"),
+        "--keep-branch keeps the branch, not the detached commits: {out}"
+    );
+    assert!(wt.exists());
+    repo.worker(["rm", "--force", "w"]).success();
+    assert!(!wt.exists());
+}

@@ -145,6 +145,17 @@ pub fn validate_glob(glob: &str) -> Result<()> {
     if glob.split(['/', '\\']).any(|part| part == "..") {
         return Err(bad("it leaves the repository ('..')"));
     }
+    // Paths are matched as git writes them: no '.' or empty components, so
+    // './secrets/**' would silently match nothing.
+    if glob
+        .trim_end_matches('/')
+        .split('/')
+        .any(|part| part.is_empty() || part == ".")
+    {
+        return Err(bad(
+            "it has a '.' or empty path component (write 'dir/**', not './dir/**' or 'a//b')",
+        ));
+    }
     if glob.chars().any(char::is_control) {
         return Err(bad("it contains control characters"));
     }
@@ -299,10 +310,13 @@ mod tests {
             "~/x",
             "a[",
             "\\abs",
+            "./secrets/**",
+            "a//b",
+            "a/./b",
         ] {
             assert!(validate_glob(glob).is_err(), "{glob:?} accepted");
         }
-        for glob in ["src/**", "*.md", "docs/*.txt", "a/{b,c}/**"] {
+        for glob in ["src/**", "*.md", "docs/*.txt", "a/{b,c}/**", "docs/"] {
             validate_glob(glob).unwrap_or_else(|e| panic!("{glob}: {e}"));
         }
     }

@@ -831,6 +831,25 @@ impl Repo {
         Ok(!statuses.is_empty())
     }
 
+    /// Whether `path` is a linked worktree of this repository: its `.git`
+    /// file points into `<common>/worktrees/`. Only such a directory is ever
+    /// removed as a worker's checkout.
+    pub fn owns_worktree(&self, path: &Path) -> bool {
+        let Ok(text) = std::fs::read_to_string(path.join(".git")) else {
+            return false;
+        };
+        let Some(gitdir) = text.strip_prefix("gitdir:").map(str::trim) else {
+            return false;
+        };
+        let worktrees = self.common_dir().join("worktrees");
+        let gitdir = Path::new(gitdir);
+        gitdir.starts_with(&worktrees)
+            || std::fs::canonicalize(gitdir)
+                .ok()
+                .zip(std::fs::canonicalize(&worktrees).ok())
+                .is_some_and(|(g, w)| g.starts_with(w))
+    }
+
     /// Linked worktrees git knows about: admin name -> (path, branch ref).
     pub fn worktrees(&self) -> Result<BTreeMap<String, PathBuf>> {
         let mut out = BTreeMap::new();

@@ -156,8 +156,10 @@ fn expand(pattern: &str) -> Vec<String> {
     } else {
         format!("**/{trimmed}")
     };
-    if base.ends_with("/**") {
-        vec![base]
+    if let Some(dir) = base.strip_suffix("/**") {
+        // `dir/**` covers `dir` itself too: a symlink pointing at a denied
+        // directory is judged by that directory.
+        vec![base.clone(), dir.to_string()]
     } else {
         vec![format!("{base}/**"), base]
     }
@@ -327,6 +329,24 @@ mod tests {
         let p = policy(&["src/*.rs"], &[]);
         assert_eq!(p.judge_path(b"src/a.rs"), None);
         assert_eq!(p.judge_path(b"src/x/a.rs"), Some(Rule::NotAllowed));
+    }
+
+    #[test]
+    fn a_directory_pattern_covers_the_directory_itself() {
+        let p = policy(&["src/**"], &["src/priv/**", "secrets/**"]);
+        assert_eq!(
+            p.judge_path(b"src/priv"),
+            Some(Rule::Denied("src/priv/**".into()))
+        );
+        assert_eq!(
+            p.judge_path(b"secrets"),
+            Some(Rule::Denied("secrets/**".into()))
+        );
+        let mut link = change("src/p");
+        link.symlink_target = Some(b"priv".to_vec());
+        let mut up = change("src/s");
+        up.symlink_target = Some(b"../secrets".to_vec());
+        assert_eq!(p.check(&[link, up]).len(), 2);
     }
 
     #[test]

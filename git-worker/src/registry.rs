@@ -189,6 +189,16 @@ pub fn event_id() -> String {
     format!("{:016x}", hasher.finish())
 }
 
+/// The worker id a registry ref names (`refs/orch/workers/<id>` or
+/// `refs/orch/archive/<id>/<sha>`).
+pub fn id_of_ref(refname: &str) -> Option<&str> {
+    refname.strip_prefix(WORKERS).or_else(|| {
+        refname
+            .strip_prefix(ARCHIVE)
+            .and_then(|rest| rest.split('/').next())
+    })
+}
+
 pub fn live_ref(id: &str) -> String {
     format!("{WORKERS}{id}")
 }
@@ -250,6 +260,17 @@ pub fn decode(repo: &Repo, refname: &str, tip: Oid) -> Result<Entry> {
             crate::contract::toml_message(&err)
         ))
     })?;
+    // The ref names the worker: an entry claiming another id (or an invalid
+    // one) is forged or broken, and must not lend its contract to a branch.
+    if let Some(id) = id_of_ref(refname)
+        && id != contract.id
+    {
+        return Err(corrupt(format!(
+            "it holds the contract of '{}', not of '{id}'",
+            contract.id
+        )));
+    }
+    crate::contract::validate_id(&contract.id).map_err(|err| corrupt(format!("{err:#}")))?;
     Ok(Entry {
         refname: refname.to_string(),
         tip,

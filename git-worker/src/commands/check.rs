@@ -18,6 +18,7 @@ pub fn check(repo: &Repo, args: &CheckArgs) -> Result<Outcome> {
         (None, Role::Worker(id)) => Some(id),
         (None, Role::Coordinator) => None,
     };
+    let mut unchecked = 0;
     let entries: Vec<Entry> = match &id {
         Some(id) => {
             validate_id(id)?;
@@ -31,7 +32,19 @@ pub fn check(repo: &Repo, args: &CheckArgs) -> Result<Outcome> {
             for entry in registry::list(repo)? {
                 match entry {
                     Ok(entry) => entries.push(entry),
-                    Err(err) => eprint!("{}", render(&err)),
+                    Err(err) => {
+                        eprint!("{}", render(&err));
+                        unchecked += 1;
+                    }
+                }
+            }
+            // A checkout here whose entry vanished cannot be judged either.
+            for id in registry::local_ids(repo)? {
+                if repo.ref_target(&registry::live_ref(&id))?.is_none() {
+                    eprintln!(
+                        "error: worker '{id}' has a checkout on this machine but no registry entry"
+                    );
+                    unchecked += 1;
                 }
             }
             entries
@@ -60,7 +73,9 @@ pub fn check(repo: &Repo, args: &CheckArgs) -> Result<Outcome> {
 
     if args.json {
         let workers: Vec<_> = judgements.iter().map(to_json).collect();
-        print_json(&json!({ "version": JSON_VERSION, "ok": !failed, "workers": workers }))?;
+        print_json(
+            &json!({ "version": JSON_VERSION, "ok": !failed && unchecked == 0, "workers": workers }),
+        )?;
     } else {
         for judgement in &judgements {
             print_text(judgement);
@@ -68,6 +83,13 @@ pub fn check(repo: &Repo, args: &CheckArgs) -> Result<Outcome> {
         if judgements.is_empty() {
             eprintln!("no workers to check");
         }
+    }
+    if unchecked > 0 {
+        return Err(Hint::new(format!(
+            "{unchecked} worker(s) could not be checked (listed above)"
+        ))
+        .hint("`git worker doctor` lists registry problems")
+        .into());
     }
     Ok(if failed {
         Outcome::CheckFailed

@@ -117,9 +117,16 @@ fn judge_push(repo: &Repo, updates: &[Update]) -> Result<Vec<String>> {
         .filter(|u| u.refname.starts_with(WORKERS) && u.old.is_zero() && !u.new.is_zero())
     {
         match registry::decode(repo, &update.refname, update.new) {
-            Ok(entry) => {
-                contracts.insert(entry.contract.branch.clone(), entry.contract);
-            }
+            // A new entry may not take over a branch another contract governs.
+            Ok(entry) => match contracts.get(&entry.contract.branch) {
+                Some(other) if other.id != entry.contract.id => refusals.push(format!(
+                    "{}: claims branch '{}', which the contract of worker '{}' governs",
+                    update.refname, entry.contract.branch, other.id
+                )),
+                _ => {
+                    contracts.insert(entry.contract.branch.clone(), entry.contract);
+                }
+            },
             Err(err) => refusals.push(format!("{}: {err:#}", update.refname)),
         }
     }

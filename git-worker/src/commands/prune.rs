@@ -167,7 +167,7 @@ fn undo_spawn(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
         .is_none_or(|e| e.status.state == State::Spawning);
     if half_made {
         if !journal.path.as_os_str().is_empty() && is_our_worktree(repo, &journal.path) {
-            remove_worktree(repo, &journal.path, journal.created_parent)?;
+            remove_worktree(repo, &journal.path, journal.created_parent, true)?;
         } else {
             repo.prune_worktrees()?;
         }
@@ -183,22 +183,9 @@ fn undo_spawn(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
     registry::end_spawn(repo, id)
 }
 
-/// Whether `path` is a linked worktree of this repository (so removing it
-/// removes nothing of the user's).
+/// Whether removing `path` removes nothing of the user's: a linked
+/// worktree of this repository, or a directory without `.git` at the path a
+/// killed spawn was creating (the spawn checked that nothing was there).
 fn is_our_worktree(repo: &Repo, path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path.join(".git")) else {
-        // The directory may exist half-populated by a killed `worktree add`:
-        // it was created by the spawn, since the spawn checked it did not exist.
-        return path.exists() && !path.join(".git").exists();
-    };
-    let Some(gitdir) = text.strip_prefix("gitdir:").map(str::trim) else {
-        return false;
-    };
-    let worktrees = repo.common_dir().join("worktrees");
-    let gitdir = Path::new(gitdir);
-    gitdir.starts_with(&worktrees)
-        || std::fs::canonicalize(gitdir)
-            .ok()
-            .zip(std::fs::canonicalize(&worktrees).ok())
-            .is_some_and(|(g, w)| g.starts_with(w))
+    repo.owns_worktree(path) || (path.exists() && !path.join(".git").exists())
 }

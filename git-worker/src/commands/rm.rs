@@ -61,13 +61,12 @@ fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
             .into());
     }
     let contract = &entry.contract;
-    let path = registry::load_local(repo, id)?.map(|local| local.path);
-    let checkout = path.as_deref().filter(|p| p.join(".git").exists());
+    let checkout = locate_checkout(repo, id)?;
     let branch_ref = format!("refs/heads/{}", contract.branch);
     let head = repo.ref_target(&branch_ref)?;
 
     if !args.force {
-        if let Some(checkout) = checkout
+        if let Some(checkout) = &checkout
             && Repo::checkout_is_dirty(checkout)?
         {
             return Err(Hint::new(format!(
@@ -92,11 +91,28 @@ fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
             )
             .into());
         }
+        if let Some(checkout) = &checkout
+            && let Some(count) = detached_work(repo, checkout, head, contract)?
+        {
+            return Err(Hint::new(format!(
+                "the checkout of worker '{id}' has {count} commit{} on its HEAD that {} not on '{}', '{}' or HEAD",
+                if count == 1 { "" } else { "s" },
+                if count == 1 { "is" } else { "are" },
+                contract.branch,
+                contract.base_ref
+            ))
+            .hint(format!(
+                "put them on a branch first (git -C {} branch <name>), or delete them with --force",
+                checkout.display()
+            ))
+            .into());
+        }
     }
 
-    if let Some(path) = &path {
-        remove_worktree(repo, path, false)
-            .with_context(|| format!("cannot remove the checkout of '{id}'"))?;
+    match &checkout {
+        Some(path) => remove_worktree(repo, path, false, false)
+            .with_context(|| format!("cannot remove the checkout of '{id}'"))?,
+        None => repo.prune_worktrees()?,
     }
     checkpoint("rm:worktree")?;
 
@@ -126,6 +142,54 @@ fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
     registry::remove_local(repo, id)?;
     checkpoint("rm:archive")?;
     Ok(())
+}
+
+/// The worker's checkout on this machine: its recorded path when that is
+/// still its worktree, else wherever `git worktree move` took it (found by
+/// its worktree name). `None` when it is gone.
+fn locate_checkout(repo: &Repo, id: &str) -> Result<Option<std::path::PathBuf>> {
+    let Some(local) = registry::load_local(repo, id)? else {
+        return Ok(None);
+    };
+    let name_matches = local.worktree.is_empty()
+        || crate::commands::spawn::worktree_name(&local.path).as_deref()
+            == Some(local.worktree.as_str());
+    if repo.owns_worktree(&local.path) && name_matches {
+        return Ok(Some(local.path));
+    }
+    if !local.worktree.is_empty()
+        && let Some(path) = repo.worktrees()?.remove(&local.worktree)
+        && repo.owns_worktree(&path)
+    {
+        return Ok(Some(path));
+    }
+    Ok(None)
+}
+
+/// `Some(n)` when the checkout's HEAD has `n` commits reachable neither
+/// from the worker's branch nor from its base ref or HEAD: work done on a
+/// detached HEAD (or mid-rebase) that removing the checkout would lose.
+fn detached_work(
+    repo: &Repo,
+    checkout: &std::path::Path,
+    branch: Option<crate::git::Oid>,
+    contract: &Contract,
+) -> Result<Option<usize>> {
+    let Some(head) = Repo::open(checkout)?.head_commit()? else {
+        return Ok(None);
+    };
+    let targets = [
+        branch,
+        repo.resolve_commit(&contract.base_ref).ok().flatten(),
+        repo.resolve_commit("HEAD").ok().flatten(),
+    ];
+    for tip in targets.into_iter().flatten() {
+        if repo.is_ancestor(head, tip)? {
+            return Ok(None);
+        }
+    }
+    let base = crate::git::Oid::from_str(&contract.base)?;
+    Ok(Some(repo.ahead(head, base)?.max(1)))
 }
 
 /// `Some(n)` when the worker's branch has `n` commits that are neither on

@@ -715,6 +715,7 @@ impl Undo {
                 repo,
                 &self.journal.path,
                 self.journal.created_parent,
+                true,
             ));
         }
         if self.branch {
@@ -735,10 +736,20 @@ impl Undo {
 
 /// Remove a worktree git may or may not have registered, its directory and,
 /// with `parent_too`, its parent directory if that is now empty (other
-/// workers may have been spawned into it meanwhile). Under the worktree lock.
-pub fn remove_worktree(repo: &Repo, path: &Path, parent_too: bool) -> Result<()> {
+/// workers may have been spawned into it meanwhile). Under the machine lock.
+///
+/// Only a linked worktree of this repository is removed, or, with
+/// `half_made`, a directory without `.git` that a spawn was creating there:
+/// anything else at `path` is someone's, and is an error, left in place.
+pub fn remove_worktree(repo: &Repo, path: &Path, parent_too: bool, half_made: bool) -> Result<()> {
     let _lock = repo.lock_machine()?;
     if path.exists() {
+        if !repo.owns_worktree(path) && !(half_made && !path.join(".git").exists()) {
+            bail!(
+                "'{}' is not a checkout of this repository; left in place",
+                path.display()
+            );
+        }
         let out = repo
             .git(["worktree", "remove", "--force", "--force"])
             .arg(path)
