@@ -744,7 +744,8 @@ impl Undo {
 pub fn remove_worktree(repo: &Repo, path: &Path, parent_too: bool, half_made: bool) -> Result<()> {
     let _lock = repo.lock_machine()?;
     if path.exists() {
-        if !repo.owns_worktree(path) && !(half_made && !path.join(".git").exists()) {
+        let half_made_here = half_made && !path.join(".git").exists();
+        if !repo.owns_worktree(path) && !half_made_here {
             bail!(
                 "'{}' is not a checkout of this repository; left in place",
                 path.display()
