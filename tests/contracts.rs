@@ -219,7 +219,7 @@ fn hooks_present_at_spawn_are_chained_and_absent_ones_cost_nothing() {
             .collect();
     assert_eq!(
         hooks.into_iter().collect::<Vec<_>>(),
-        ["post-commit", "pre-commit"]
+        ["post-commit", "pre-commit", "pre-merge-commit"]
     );
     let wt = repo.worktree("w");
     repo.git_in(&wt, ["commit", "--quiet", "--allow-empty", "-m", "x"])
@@ -879,4 +879,123 @@ fn a_symlink_to_a_denied_directory_is_refused() {
         "{out}"
     );
     repo.worker(["check", "w"]).code(1);
+}
+
+#[test]
+fn a_merge_bringing_paths_outside_the_contract_is_refused() {
+    let (repo, wt) = setup();
+    repo.git(["checkout", "--quiet", "-b", "other"]).success();
+    repo.write("docs/other.md", "from another branch\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "other"]).success();
+    repo.git(["checkout", "--quiet", "main"]).success();
+    write_file(&wt.join("src/mine.rs"), "x\n");
+    repo.git_in(&wt, ["add", "."]).success();
+    assert_eq!(commit(&repo, &wt, "mine").code, 0);
+    let out = repo
+        .git_in(&wt, ["merge", "--no-ff", "--no-edit", "other"])
+        .output();
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains("docs/other.md  added; not in the allowed paths"),
+        "{out}"
+    );
+    repo.git_in(&wt, ["merge", "--abort"]).success();
+}
+
+#[test]
+fn hub_init_keeps_the_hubs_own_hooks_running() {
+    let repo = TestRepo::with_commit();
+    let hub = repo.root().join("hub.git");
+    repo.cmd_in(repo.root(), "git", ["init", "--quiet", "--bare"])
+        .arg(&hub)
+        .success();
+    let admin = repo.root().join("admin-hooks");
+    write_file(
+        &admin.join("pre-receive"),
+        "#!/bin/sh\necho 'admin hook says no' >&2\nexit 1\n",
+    );
+    chmod_x(&admin.join("pre-receive"));
+    repo.git_in(&hub, ["config", "core.hooksPath"])
+        .arg(&admin)
+        .success();
+    let out = repo.worker(["hub", "init"]).arg(&hub).success();
+    assert!(out.stderr.contains("kept the hub's own hooks"), "{out}");
+    repo.git(["remote", "add", "hub"]).arg(&hub).success();
+    let out = repo.git(["push", "hub", "main"]).output();
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("admin hook says no"), "{out}");
+}
+
+#[test]
+fn the_hub_learns_the_teams_branch_prefix_from_the_coordinator() {
+    let repo = TestRepo::with_commit();
+    repo.write(".orch.toml", "prefix = 'agents/'\n");
+    let hub = repo.root().join("hub.git");
+    repo.worker(["hub", "init"]).arg(&hub).success();
+    assert_eq!(
+        repo.git_in(&hub, ["config", "orch.prefix"])
+            .success()
+            .stdout,
+        "agents/\n"
+    );
+    repo.git(["remote", "add", "hub"]).arg(&hub).success();
+    repo.git(["branch", "agents/ghost"]).success();
+    let out = repo.git(["push", "hub", "agents/ghost"]).output();
+    assert!(
+        out.stderr
+            .contains("no worker contract names branch 'agents/ghost'"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_hub_catches_every_bypass_pushed_from_the_worker_checkout() {
+    let (repo, _hub, _clone) = hub_setup();
+    let wt = repo.worktree("w");
+    let refused = |what: &str| {
+        let out = repo.git_in(&wt, ["push", "hub", "orch/w"]).output();
+        assert_ne!(out.code, 0, "{what}: {out}");
+        assert!(
+            out.stderr.contains("refs/heads/orch/w: 'docs/"),
+            "{what}: {out}"
+        );
+        repo.git_in(&wt, ["reset", "--quiet", "--hard", "main"])
+            .success();
+    };
+    // Hooks switched off.
+    write_file(&wt.join("docs/a.md"), "a\n");
+    repo.git_in(&wt, ["add", "."]).success();
+    repo.git_in(
+        &wt,
+        [
+            "-c",
+            "core.hooksPath=/dev/null",
+            "commit",
+            "--quiet",
+            "-m",
+            "hooks off",
+        ],
+    )
+    .success();
+    refused("core.hooksPath=/dev/null");
+    // Plumbing: commit-tree and update-ref run no hook.
+    write_file(&wt.join("docs/b.md"), "b\n");
+    repo.git_in(&wt, ["add", "."]).success();
+    let tree = repo
+        .git_in(&wt, ["write-tree"])
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+    let commit = repo
+        .git_in(&wt, ["commit-tree", &tree, "-p", "HEAD", "-m", "plumbing"])
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+    repo.git_in(&wt, ["update-ref", "refs/heads/orch/w", &commit])
+        .success();
+    refused("commit-tree + update-ref");
 }

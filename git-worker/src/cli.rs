@@ -266,9 +266,11 @@ pub struct CheckArgs {
 
 /// Run a git hook (the shims in hooks/ call this)
 ///
-/// pre-commit: in a worker's checkout, refuses a commit whose staged paths
-/// leave the worker's contract, naming each path, the globs and what to do;
-/// then runs the repository's own pre-commit hook. pre-receive: in a shared
+/// pre-commit (and pre-merge-commit, for merges): in a worker's checkout,
+/// refuses a commit whose staged paths leave the worker's contract, naming
+/// each path, the globs and what to do; then runs the repository's own hook
+/// of that name. Cherry-picks, reverts and plumbing run no such hook: `git
+/// worker check` and a hub's pre-receive catch them. pre-receive: in a shared
 /// repository, refuses pushes of worker branches whose changes since their
 /// base leave the contract, worker branches without a contract, and any
 /// update under refs/orch/ that rewrites history or deletes a worker's log;
@@ -307,7 +309,9 @@ pub enum HubCommand {
 ///
 /// Creates the bare repository at PATH if needed, installs the hub hooks
 /// (pre-receive enforcing worker contracts and an append-only refs/orch/,
-/// chaining to the repository's own hooks) through core.hooksPath, and
+/// chaining to the repository's own hooks, including a core.hooksPath it
+/// had, kept in orch.chainedHooksPath) through core.hooksPath, records the
+/// worker branch prefix of the coordinator it runs in (orch.prefix), and
 /// prints the URL to add as a remote. Push the registry to it with
 /// `git push <remote> 'refs/orch/*:refs/orch/*'` before workers push their
 /// branches: a worker branch without a contract is refused.

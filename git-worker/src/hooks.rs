@@ -33,7 +33,6 @@ const CHAINED: &[&str] = &[
     "applypatch-msg",
     "pre-applypatch",
     "post-applypatch",
-    "pre-merge-commit",
     "prepare-commit-msg",
     "commit-msg",
     "post-commit",
@@ -63,6 +62,10 @@ const SERVER: &[&str] = &[
     "push-to-checkout",
 ];
 
+/// Config key holding the hooks directory a hub used before `hub init`
+/// pointed core.hooksPath at the shims; its hooks are chained.
+pub const KEY_CHAINED: &str = "orch.chainedHooksPath";
+
 /// Where the shims live for every worker of this repository.
 pub fn hooks_dir(repo: &Repo) -> PathBuf {
     repo.common_dir().join("orch").join("hooks")
@@ -88,7 +91,9 @@ pub fn wanted(repo: &Repo, server: bool) -> Result<Vec<(&'static str, &'static s
             .copied()
             .filter(|name| is_executable(&original.join(name)))
             .collect();
-        names.push("pre-commit");
+        // Merges commit without running pre-commit: pre-merge-commit gets
+        // the same check, always.
+        names.extend(["pre-commit", "pre-merge-commit"]);
         names
     };
     names.sort_unstable();
@@ -117,7 +122,7 @@ pub fn problems(repo: &Repo, server: bool) -> Result<Vec<String>> {
     for (name, content) in wanted(repo, server)? {
         let path = dir.join(name);
         match std::fs::read(&path) {
-            Err(_) if name == "pre-commit" => {
+            Err(_) if matches!(name, "pre-commit" | "pre-merge-commit") => {
                 out.push(format!("hook '{}' is missing", path.display()))
             }
             Err(_) => out.push(format!(
@@ -143,7 +148,7 @@ pub fn uninstall(repo: &Repo) {
         .iter()
         .chain(HOT)
         .chain(SERVER)
-        .chain(["pre-commit"].iter());
+        .chain(["pre-commit", "pre-merge-commit"].iter());
     for name in names {
         let _ = std::fs::remove_file(dir.join(name));
     }
@@ -154,27 +159,31 @@ pub fn uninstall(repo: &Repo) {
 /// from any config level but the worktree's (unless it names our own
 /// directory), else `<git-common-dir>/hooks`.
 pub fn original_dir(repo: &Repo) -> Result<PathBuf> {
+    // Where `hub init` moved an existing core.hooksPath aside.
+    if let Some(chained) = repo.config_string(KEY_CHAINED)? {
+        return Ok(resolve(repo, &chained));
+    }
     let ours = hooks_dir(repo);
-    let base = repo
-        .workdir()
-        .unwrap_or_else(|| repo.git_dir())
-        .to_path_buf();
     for value in repo
         .config_values_outside_worktree("core.hooksPath")?
         .into_iter()
         .rev()
     {
-        let path = expand_home(&value);
-        let path = if path.is_absolute() {
-            path
-        } else {
-            base.join(path)
-        };
+        let path = resolve(repo, &value);
         if !same_dir(&path, &ours) {
             return Ok(path);
         }
     }
     Ok(repo.common_dir().join("hooks"))
+}
+
+/// A hooks path from config: `~/` expanded, relative to where hooks run.
+fn resolve(repo: &Repo, value: &str) -> PathBuf {
+    let path = expand_home(value);
+    if path.is_absolute() {
+        return path;
+    }
+    repo.workdir().unwrap_or_else(|| repo.git_dir()).join(path)
 }
 
 fn expand_home(value: &str) -> PathBuf {

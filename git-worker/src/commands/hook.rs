@@ -20,7 +20,7 @@ use crate::registry::{self, ARCHIVE, WORKERS};
 
 pub fn hook(repo: &Repo, args: &HookArgs) -> Result<Outcome> {
     match args.name.as_str() {
-        "pre-commit" => pre_commit(repo, &args.args),
+        name @ ("pre-commit" | "pre-merge-commit") => pre_commit(repo, name, &args.args),
         "pre-receive" => pre_receive(repo, &args.args),
         name => chain(repo, name, &args.args, None),
     }
@@ -34,7 +34,8 @@ fn chain(repo: &Repo, name: &str, args: &[String], stdin: Option<&[u8]>) -> Resu
     })
 }
 
-fn pre_commit(repo: &Repo, args: &[String]) -> Result<Outcome> {
+/// pre-commit, and pre-merge-commit (a merge commit runs no pre-commit).
+fn pre_commit(repo: &Repo, name: &str, args: &[String]) -> Result<Outcome> {
     if let Role::Worker(id) = role(repo)? {
         // git lists the staged paths while the contract is read here.
         let staged = repo.start_staged_changes()?;
@@ -61,7 +62,7 @@ fn pre_commit(repo: &Repo, args: &[String]) -> Result<Outcome> {
             return Ok(Outcome::CheckFailed);
         }
     }
-    chain(repo, "pre-commit", args, None)
+    chain(repo, name, args, None)
 }
 
 /// One line of pre-receive input.
@@ -267,7 +268,23 @@ pub fn hub_init(args: &HubInitArgs) -> Result<Outcome> {
         );
     }
     let dir = hooks::install(&hub, true)?;
+    // A hooks directory the hub already had keeps running, chained.
+    if let Some(existing) = hub.config_string("core.hooksPath")?
+        && Path::new(&existing) != dir
+        && hub.config_string(hooks::KEY_CHAINED)?.is_none()
+    {
+        hub.git(["config", hooks::KEY_CHAINED, &existing]).run()?;
+        eprintln!("kept the hub's own hooks in '{existing}': they run after the contract checks");
+    }
     hub.git(["config", "core.hooksPath"]).arg(&dir).run()?;
+    // The hub has no working tree, so no .orch.toml: it learns the worker
+    // branch prefix from the coordinator this runs in, if any.
+    if let Ok(coordinator) = Repo::discover()
+        && let Ok(settings) = crate::config::Settings::load(&coordinator)
+    {
+        hub.git(["config", crate::config::KEY_PREFIX, &settings.prefix])
+            .run()?;
+    }
     eprintln!("hub ready: pushes of worker branches are checked against their contracts");
     eprintln!("hint: git remote add hub {}", path.display());
     eprintln!(
