@@ -58,6 +58,46 @@ fn configure_libgit2() {
     ONCE.call_once(|| git2::opts::strict_hash_verification(false));
 }
 
+/// A changed path as the policy judges it. The symlink target is read only
+/// for a symlink on the new side; a deletion has no new side.
+fn path_change(
+    path: &[u8],
+    kind: ChangeKind,
+    symlink: bool,
+    submodule: bool,
+    target: impl FnOnce() -> Result<Vec<u8>>,
+) -> Result<PathChange> {
+    let live = kind != ChangeKind::Deleted;
+    Ok(PathChange {
+        path: path.to_vec(),
+        kind,
+        symlink_target: if live && symlink {
+            Some(target()?)
+        } else {
+            None
+        },
+        submodule: live && submodule,
+    })
+}
+
+/// git's output as text, without the trailing newline.
+fn text_of(stdout: Vec<u8>) -> String {
+    String::from_utf8_lossy(&stdout)
+        .trim_end_matches('\n')
+        .to_string()
+}
+
+/// stdout of a finished git process, or an error carrying git's stderr.
+fn stdout_or_error(display: &str, output: std::process::Output) -> Result<Vec<u8>> {
+    if !output.status.success() {
+        bail!(
+            "{display} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(output.stdout)
+}
+
 /// Whether `name` is a valid full ref name (`refs/heads/...`).
 pub fn valid_refname(name: &str) -> bool {
     git2::Reference::is_valid_name(name)
@@ -613,28 +653,19 @@ impl PendingStaged {
                 Some('T') => ChangeKind::TypeChanged,
                 _ => ChangeKind::Modified,
             };
-            let mut change = PathChange {
-                path: path.to_vec(),
+            changes.push(path_change(
+                path,
                 kind,
-                symlink_target: None,
-                submodule: false,
-            };
-            if kind != ChangeKind::Deleted {
-                match new_mode {
-                    "120000" => {
-                        let oid = Oid::from_str(new_id)?;
-                        let blob = repo
-                            .inner
-                            .find_blob(oid)
-                            .map_err(clean)
-                            .context("cannot read a staged symlink")?;
-                        change.symlink_target = Some(blob.content().to_vec());
-                    }
-                    "160000" => change.submodule = true,
-                    _ => {}
-                }
-            }
-            changes.push(change);
+                new_mode == "120000",
+                new_mode == "160000",
+                || {
+                    let blob = repo.inner.find_blob(Oid::from_str(new_id)?).map_err(clean);
+                    Ok(blob
+                        .context("cannot read a staged symlink")?
+                        .content()
+                        .to_vec())
+                },
+            )?);
         }
         Ok(changes)
     }
@@ -683,22 +714,14 @@ impl Repo {
             let Some(path) = file.path_bytes() else {
                 continue;
             };
-            let mut change = PathChange {
-                path: path.to_vec(),
+            let mode = file.mode();
+            out.push(path_change(
+                path,
                 kind,
-                symlink_target: None,
-                submodule: false,
-            };
-            if kind != ChangeKind::Deleted {
-                match file.mode() {
-                    git2::FileMode::Link => {
-                        change.symlink_target = Some(self.symlink_target(&file)?)
-                    }
-                    git2::FileMode::Commit => change.submodule = true,
-                    _ => {}
-                }
-            }
-            out.push(change);
+                mode == git2::FileMode::Link,
+                mode == git2::FileMode::Commit,
+                || self.symlink_target(&file),
+            )?);
         }
         Ok(out)
     }
@@ -1032,23 +1055,12 @@ impl Git {
     pub fn read_bytes(self) -> Result<Vec<u8>> {
         let display = self.display();
         let output = self.run_raw()?;
-        if !output.status.success() {
-            bail!(
-                "{display} failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(output.stdout)
+        stdout_or_error(&display, output)
     }
 
     /// Run; on failure the error carries git's own stderr.
     pub fn read(self) -> Result<String> {
-        let display = self.display();
-        let out = self.output()?;
-        if out.status != 0 {
-            bail!("{display} failed: {}", out.stderr.trim());
-        }
-        Ok(out.stdout.trim_end_matches('\n').to_string())
+        Ok(text_of(self.read_bytes()?))
     }
 
     pub fn run(self) -> Result<()> {
@@ -1066,10 +1078,7 @@ impl Running {
     /// Wait for git; its stdout without the trailing newline, or an error
     /// carrying git's stderr.
     pub fn read(self) -> Result<String> {
-        let stdout = self.read_bytes()?;
-        Ok(String::from_utf8_lossy(&stdout)
-            .trim_end_matches('\n')
-            .to_string())
+        Ok(text_of(self.read_bytes()?))
     }
 
     /// Wait for git; its stdout as bytes, or an error carrying git's stderr.
@@ -1078,14 +1087,7 @@ impl Running {
             .handle
             .into_output()
             .with_context(|| format!("failed to run {}", self.display))?;
-        if !output.status.success() {
-            bail!(
-                "{} failed: {}",
-                self.display,
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(output.stdout)
+        stdout_or_error(&self.display, output)
     }
 }
 

@@ -504,6 +504,56 @@ fn backoff(attempt: u32) {
     std::thread::sleep(Duration::from_micros(500 + x % cap));
 }
 
+/// Write the commit recording `change` on top of `previous` (`None`: the
+/// first event of a new entry), and the entry it makes; no ref moves yet.
+fn record(
+    repo: &Repo,
+    refname: &str,
+    previous: Option<&Entry>,
+    contract: &Contract,
+    change: &Change,
+) -> Result<Entry> {
+    let (time, clock, created, parents) = match previous {
+        Some(previous) => {
+            let time = now().max(previous.status.updated);
+            (
+                time,
+                previous.status.clock + 1,
+                previous.status.created,
+                vec![previous.tip],
+            )
+        }
+        None => {
+            let time = now();
+            (time, 1, time, Vec::new())
+        }
+    };
+    let event = Event {
+        id: event_id(),
+        v: FORMAT,
+        kind: change.kind.to_string(),
+        time,
+        actor: change.actor,
+        clock,
+        data: change.data.clone(),
+    };
+    let status = Status {
+        state: change.state,
+        reason: change.reason.clone(),
+        created,
+        updated: time,
+        clock,
+    };
+    let tip = event_commit(repo, contract, &status, &event, &parents)?;
+    Ok(Entry {
+        refname: refname.to_string(),
+        tip,
+        format: FORMAT,
+        contract: contract.clone(),
+        status,
+    })
+}
+
 /// Create the entry of `contract.id` with its first event. Returns the
 /// existing entry instead if one is already there (or appears concurrently).
 pub fn create(
@@ -516,34 +566,9 @@ pub fn create(
         if let Some(existing) = load(repo, &contract.id)? {
             return Ok(Err(existing));
         }
-        let time = now();
-        let event = Event {
-            id: event_id(),
-            v: FORMAT,
-            kind: change.kind.to_string(),
-            time,
-            actor: change.actor,
-            clock: 1,
-            data: change.data.clone(),
-        };
-        let status = Status {
-            state: change.state,
-            reason: change.reason.clone(),
-            created: time,
-            updated: time,
-            clock: 1,
-        };
-        let tip = event_commit(repo, contract, &status, &event, &[])?;
-        match repo.cas_ref(&refname, tip, None, "git-worker: create")? {
-            Cas::Updated => {
-                return Ok(Ok(Entry {
-                    refname,
-                    tip,
-                    format: FORMAT,
-                    contract: contract.clone(),
-                    status,
-                }));
-            }
+        let entry = record(repo, &refname, None, contract, &change)?;
+        match repo.cas_ref(&refname, entry.tip, None, "git-worker: create")? {
+            Cas::Updated => return Ok(Ok(entry)),
             Cas::Raced => backoff(attempt),
         }
     }
@@ -568,39 +593,13 @@ pub fn update(
         let Some(change) = decide(&entry)? else {
             return Ok(entry);
         };
-        let time = now().max(entry.status.updated);
-        let clock = entry.status.clock + 1;
         let contract = change
             .contract
             .clone()
             .unwrap_or_else(|| entry.contract.clone());
-        let event = Event {
-            id: event_id(),
-            v: FORMAT,
-            kind: change.kind.to_string(),
-            time,
-            actor: change.actor,
-            clock,
-            data: change.data.clone(),
-        };
-        let status = Status {
-            state: change.state,
-            reason: change.reason.clone(),
-            created: entry.status.created,
-            updated: time,
-            clock,
-        };
-        let new = event_commit(repo, &contract, &status, &event, &[tip])?;
-        match repo.cas_ref(refname, new, Some(tip), "git-worker: append")? {
-            Cas::Updated => {
-                return Ok(Entry {
-                    refname: refname.to_string(),
-                    tip: new,
-                    format: FORMAT,
-                    contract,
-                    status,
-                });
-            }
+        let new = record(repo, refname, Some(&entry), &contract, &change)?;
+        match repo.cas_ref(refname, new.tip, Some(tip), "git-worker: append")? {
+            Cas::Updated => return Ok(new),
             Cas::Raced => backoff(attempt),
         }
     }
@@ -618,41 +617,14 @@ pub fn archive(repo: &Repo, id: &str, change: impl Fn() -> Change) -> Result<Ent
             bail!("worker '{id}' is not registered");
         };
         let entry = decode(repo, &refname, tip)?;
-        let change = change();
-        let time = now().max(entry.status.updated);
-        let clock = entry.status.clock + 1;
-        let event = Event {
-            id: event_id(),
-            v: FORMAT,
-            kind: change.kind.to_string(),
-            time,
-            actor: change.actor,
-            clock,
-            data: change.data,
-        };
-        let status = Status {
-            state: change.state,
-            reason: change.reason,
-            created: entry.status.created,
-            updated: time,
-            clock,
-        };
-        let new = event_commit(repo, &entry.contract, &status, &event, &[tip])?;
-        let archive_ref = format!("{ARCHIVE}{id}/{new}");
+        let mut new = record(repo, &refname, Some(&entry), &entry.contract, &change())?;
+        new.refname = format!("{ARCHIVE}{id}/{}", new.tip);
         let updates = [
-            (archive_ref.clone(), Some(new), None),
+            (new.refname.clone(), Some(new.tip), None),
             (refname.clone(), None, Some(tip)),
         ];
         match repo.update_refs_atomically(&updates)? {
-            Cas::Updated => {
-                return Ok(Entry {
-                    refname: archive_ref,
-                    tip: new,
-                    format: FORMAT,
-                    contract: entry.contract,
-                    status,
-                });
-            }
+            Cas::Updated => return Ok(new),
             Cas::Raced => backoff(attempt),
         }
     }

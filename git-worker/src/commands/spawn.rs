@@ -556,7 +556,6 @@ struct Undo {
     branch: bool,
     worktree: bool,
     local: bool,
-    enabled_worktree_config: bool,
 }
 
 fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -> Result<()> {
@@ -607,10 +606,11 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
     checkpoint("spawn:worktree")?;
 
     if repo.config_bool("extensions.worktreeConfig")? != Some(true) {
+        // Recorded before it is done, so a crash cannot hide it from prune.
         undo.journal.enables_worktree_config = true;
         registry::update_journal(repo, id, &undo.journal)?;
+        enable_worktree_config(repo)?;
     }
-    undo.enabled_worktree_config = enable_worktree_config(repo)?;
     // The checkout's own config: it is worker `id`, and its hooks are ours
     // (chaining to the repository's own). Under the machine lock, so a
     // finishing spawn or rm tidying up cannot remove the shims meanwhile.
@@ -653,18 +653,17 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
 
 /// `extensions.worktreeConfig` lets each worker checkout have its own config
 /// (`orch.worker`, later its hooks) without touching the coordinator's.
-/// Concurrent spawns race for the config lock, so retry. Returns whether
-/// this call turned it on.
-fn enable_worktree_config(repo: &Repo) -> Result<bool> {
+/// Concurrent spawns race for the config lock, so retry.
+fn enable_worktree_config(repo: &Repo) -> Result<()> {
     for attempt in 0..50u32 {
         if repo.config_bool("extensions.worktreeConfig")? == Some(true) {
-            return Ok(false);
+            return Ok(());
         }
         let out = repo
             .git(["config", "extensions.worktreeConfig", "true"])
             .output()?;
         if out.status == 0 {
-            return Ok(true);
+            return Ok(());
         }
         if !out.stderr.contains("lock") {
             bail!(
@@ -724,7 +723,7 @@ impl Undo {
         if let Some(tip) = self.claim {
             keep(registry::discard(repo, &contract.id, tip).map(drop));
         }
-        if self.enabled_worktree_config {
+        if self.journal.enables_worktree_config {
             keep(disable_worktree_config_if_unused(repo, &contract.id));
         }
         match first {
