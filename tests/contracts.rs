@@ -385,6 +385,13 @@ fn odd_file_names_get_correct_verdicts() {
     // The same verdicts at commit time.
     repo.git_in(&wt, ["add", "src"]).success();
     assert_eq!(commit(&repo, &wt, "odd names inside").code, 0);
+    // And refused at commit time outside, named with its bytes escaped.
+    repo.git_in(&wt, ["add", "docs"]).success();
+    let out = commit(&repo, &wt, "odd names outside");
+    assert_eq!(out.code, 1, "{out}");
+    #[cfg(unix)]
+    assert!(out.stderr.contains("docs/bad\\xff.md"), "{out}");
+    assert!(out.stderr.contains("docs/with space.md"), "{out}");
 }
 
 #[test]
