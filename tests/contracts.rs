@@ -425,43 +425,9 @@ fn a_contract_arriving_through_a_fetch_is_reported_not_adopted() {
     // Someone rewrites the registry entry with a wider contract (as a fetch with
     // a forced refspec from a tampered remote would).
     let tip = repo.rev("refs/orch/workers/w");
-    let index = repo.root().join("tamper-index");
-    repo.git(["read-tree", &tip])
-        .env("GIT_INDEX_FILE", &index)
-        .success();
-    let contract = repo
-        .git(["show", &format!("{tip}:contract.toml")])
-        .success()
-        .stdout;
-    let widened = contract.replace("allow = [\"src/**\"]", "allow = [\"**\"]");
-    assert_ne!(widened, contract);
-    let blob = repo
-        .git(["hash-object", "-w", "--stdin"])
-        .stdin(widened)
-        .success()
-        .stdout
-        .trim()
-        .to_string();
-    repo.git([
-        "update-index",
-        "--cacheinfo",
-        &format!("100644,{blob},contract.toml"),
-    ])
-    .env("GIT_INDEX_FILE", &index)
-    .success();
-    let tree = repo
-        .git(["write-tree"])
-        .env("GIT_INDEX_FILE", &index)
-        .success()
-        .stdout
-        .trim()
-        .to_string();
-    let forged = repo
-        .git(["commit-tree", &tree, "-p", &tip, "-m", "widen"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let forged = repo.edit_entry(repo.path(), &tip, "contract.toml", |c| {
+        c.replace("allow = [\"src/**\"]", "allow = [\"**\"]")
+    });
     repo.git(["update-ref", "refs/orch/workers/w", &forged])
         .success();
 
@@ -650,50 +616,9 @@ fn the_hub_keeps_the_registry_append_only() {
         "{out}"
     );
     // Changing the contract in an appended event is refused.
-    let tree = repo
-        .git_in(&clone, ["rev-parse", &format!("{tip}^{{tree}}")])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
-    let contract = repo
-        .git_in(&clone, ["show", &format!("{tip}:contract.toml")])
-        .success()
-        .stdout;
-    let blob = repo
-        .git_in(&clone, ["hash-object", "-w", "--stdin"])
-        .stdin(contract.replace("allow = [\"src/**\"]", "allow = [\"**\"]"))
-        .success()
-        .stdout
-        .trim()
-        .to_string();
-    let index = repo.root().join("idx");
-    repo.git_in(&clone, ["read-tree", &tree])
-        .env("GIT_INDEX_FILE", &index)
-        .success();
-    repo.git_in(
-        &clone,
-        [
-            "update-index",
-            "--cacheinfo",
-            &format!("100644,{blob},contract.toml"),
-        ],
-    )
-    .env("GIT_INDEX_FILE", &index)
-    .success();
-    let wide = repo
-        .git_in(&clone, ["write-tree"])
-        .env("GIT_INDEX_FILE", &index)
-        .success()
-        .stdout
-        .trim()
-        .to_string();
-    let forged = repo
-        .git_in(&clone, ["commit-tree", &wide, "-p", &tip, "-m", "widen"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let forged = repo.edit_entry(&clone, &tip, "contract.toml", |c| {
+        c.replace("allow = [\"src/**\"]", "allow = [\"**\"]")
+    });
     let out = push(&repo, &clone, &format!("{forged}:refs/orch/workers/w")).output();
     assert!(
         out.stderr

@@ -671,33 +671,7 @@ fn entries_of_a_newer_format_are_refused_clearly() {
     repo.worker(["spawn", "w"]).success();
     // Rewrite the tip with format 99.
     let tip = repo.rev("refs/orch/workers/w");
-    let index = repo.root().join("idx");
-    let env_index = |run: crate::support::Run| run.env("GIT_INDEX_FILE", &index);
-    env_index(repo.git(["read-tree", &tip])).success();
-    let blob = repo
-        .git(["hash-object", "-w", "--stdin"])
-        .stdin("99\n")
-        .success()
-        .stdout
-        .trim()
-        .to_string();
-    env_index(repo.git([
-        "update-index",
-        "--cacheinfo",
-        &format!("100644,{blob},format"),
-    ]))
-    .success();
-    let tree = env_index(repo.git(["write-tree"]))
-        .success()
-        .stdout
-        .trim()
-        .to_string();
-    let commit = repo
-        .git(["commit-tree", &tree, "-p", &tip, "-m", "future"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let commit = repo.edit_entry(repo.path(), &tip, "format", |_| "99\n".to_string());
     repo.git(["update-ref", "refs/orch/workers/w", &commit])
         .success();
     let out = repo.worker(["show", "w"]).code(2);

@@ -78,14 +78,7 @@ impl Env {
             .output()
             .with_context(|| format!("cannot run `{cmd}`"))?;
         let elapsed = start.elapsed();
-        if !out.status.success() {
-            bail!(
-                "`{cmd}` (in {}) failed ({}): {}",
-                cmd.dir.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        ensure_success(cmd, &out)?;
         Ok(elapsed)
     }
 
@@ -97,14 +90,7 @@ impl Env {
             .stderr(Stdio::piped())
             .output()
             .with_context(|| format!("cannot run `{cmd}`"))?;
-        if !out.status.success() {
-            bail!(
-                "`{cmd}` (in {}) failed ({}): {}",
-                cmd.dir.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        ensure_success(cmd, &out)?;
         String::from_utf8(out.stdout).with_context(|| format!("`{cmd}` printed non-UTF-8"))
     }
 
@@ -185,4 +171,17 @@ mod tests {
             "git for-each-ref '--format=%(refname) %(objectname)'"
         );
     }
+}
+
+/// An error naming the command, its directory and git's stderr when it failed.
+fn ensure_success(cmd: &Cmd, out: &std::process::Output) -> Result<()> {
+    if !out.status.success() {
+        bail!(
+            "`{cmd}` (in {}) failed ({}): {}",
+            cmd.dir.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }

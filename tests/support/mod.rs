@@ -146,6 +146,53 @@ impl TestRepo {
             .to_string()
     }
 
+    /// A hand-edited registry event: a commit on top of `tip` (in the
+    /// repository at `dir`) whose tree is tip's with `file` set to `edit`
+    /// applied to its content. What a tampered remote or a worker with
+    /// write access could produce. Returns the new commit.
+    pub fn edit_entry(
+        &self,
+        dir: &Path,
+        tip: &str,
+        file: &str,
+        edit: impl FnOnce(&str) -> String,
+    ) -> String {
+        let old = self
+            .git_in(dir, ["show", &format!("{tip}:{file}")])
+            .success()
+            .stdout;
+        let new = edit(&old);
+        assert_ne!(new, old, "the edit changed nothing in {file}");
+        let blob = self
+            .git_in(dir, ["hash-object", "-w", "--stdin"])
+            .stdin(new)
+            .read();
+        let index = self.root().join(format!("edit-index-{tip}"));
+        self.git_in(dir, ["read-tree", tip])
+            .env("GIT_INDEX_FILE", &index)
+            .success();
+        self.git_in(
+            dir,
+            [
+                "update-index",
+                "--cacheinfo",
+                &format!("100644,{blob},{file}"),
+            ],
+        )
+        .env("GIT_INDEX_FILE", &index)
+        .success();
+        let tree = self
+            .git_in(dir, ["write-tree"])
+            .env("GIT_INDEX_FILE", &index)
+            .read();
+        let _ = std::fs::remove_file(&index);
+        self.git_in(
+            dir,
+            ["commit-tree", &tree, "-p", tip, "-m", "edited by hand"],
+        )
+        .read()
+    }
+
     /// Every ref with its value, and every worktree, branch and file under
     /// the root: a fingerprint of everything a command could have changed.
     pub fn snapshot(&self) -> String {
@@ -290,6 +337,12 @@ impl Run {
         let out = self.output();
         assert_eq!(out.code, 0, "expected success:\n{out}");
         out
+    }
+
+    /// Run, assert success, and return stdout without surrounding whitespace.
+    #[track_caller]
+    pub fn read(self) -> String {
+        self.success().stdout.trim().to_string()
     }
 
     /// Run and assert the exit status.
