@@ -156,6 +156,19 @@ fn quote(word: &str) -> String {
     }
 }
 
+/// An error naming the command, its directory and git's stderr when it failed.
+fn ensure_success(cmd: &Cmd, out: &std::process::Output) -> Result<()> {
+    if !out.status.success() {
+        bail!(
+            "`{cmd}` (in {}) failed ({}): {}",
+            cmd.dir.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,17 +184,4 @@ mod tests {
             "git for-each-ref '--format=%(refname) %(objectname)'"
         );
     }
-}
-
-/// An error naming the command, its directory and git's stderr when it failed.
-fn ensure_success(cmd: &Cmd, out: &std::process::Output) -> Result<()> {
-    if !out.status.success() {
-        bail!(
-            "`{cmd}` (in {}) failed ({}): {}",
-            cmd.dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
 }
