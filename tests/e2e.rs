@@ -4,6 +4,7 @@
 
 mod contracts;
 mod generated;
+mod handoff;
 mod support;
 mod worker;
 mod worker_concurrency;

@@ -20,7 +20,10 @@ use crate::support::workspace_root;
 /// Every binary whose man pages and completions are generated. A new binary
 /// (`git_handoff::cli::Cli`, ...) needs one more entry here and nothing else.
 fn commands() -> Vec<clap::Command> {
-    vec![git_worker::cli::Cli::command()]
+    vec![
+        git_worker::cli::Cli::command(),
+        git_handoff::cli::Cli::command(),
+    ]
 }
 
 const UPDATE_HINT: &str = "run `UPDATE_GENERATED=1 cargo test -p e2e generated`";

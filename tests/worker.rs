@@ -506,7 +506,7 @@ fn spawn_warns_with_setup_guidance_when_companions_are_missing() {
     let out = repo.worker(["spawn", "w"]).success();
     assert!(
         out.stderr
-            .contains("warning: git-handoff and git-review-gate are not on PATH"),
+            .contains("warning: git-review-gate is not on PATH"),
         "{out}"
     );
     assert!(
@@ -898,7 +898,8 @@ fn doctor_reports_missing_companions_and_debris_with_fixes() {
     let out = repo.worker(["doctor"]).code(1);
     assert!(out.stdout.contains("ok       git 2."), "{out}");
     assert!(
-        out.stdout.contains("problem  git-handoff is not on PATH"),
+        out.stdout
+            .contains("problem  git-review-gate is not on PATH"),
         "{out}"
     );
     assert!(

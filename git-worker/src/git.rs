@@ -873,6 +873,79 @@ impl Repo {
                 .is_some_and(|(g, w)| g.starts_with(w))
     }
 
+    /// The tree of everything in the checkout at `path`: committed, staged,
+    /// unstaged and untracked (not ignored) files, binary-safe. Built with
+    /// `git add -A` into a temporary copy of the checkout's index, so the
+    /// checkout, its index and its files are left exactly as they were.
+    pub fn snapshot_tree(path: &Path) -> Result<Oid> {
+        let index = Git::new(path)
+            .args(["rev-parse", "--path-format=absolute", "--git-path", "index"])
+            .read()?;
+        let scratch = tempfile::Builder::new()
+            .prefix("git-orch-index-")
+            .tempdir()
+            .context("cannot make a temporary directory")?;
+        let copy = scratch.path().join("index");
+        match std::fs::copy(&index, &copy) {
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot copy the index '{index}'"));
+            }
+        }
+        Git::new(path)
+            .args(["add", "--all", "--", ":/"])
+            .env("GIT_INDEX_FILE", &copy)
+            .run()?;
+        let tree = Git::new(path)
+            .args(["write-tree"])
+            .env("GIT_INDEX_FILE", &copy)
+            .read()?;
+        Oid::from_str(&tree).with_context(|| format!("bad tree id from git write-tree: {tree}"))
+    }
+
+    /// `git diff --binary --full-index` between two trees: a patch that
+    /// `git apply` takes byte for byte, binary files included.
+    pub fn binary_patch(&self, from: Oid, to: Oid) -> Result<Vec<u8>> {
+        // Fixed prefixes and no relative paths, whatever the user's diff config says.
+        self.git([
+            "diff",
+            "--binary",
+            "--full-index",
+            "--no-renames",
+            "--no-color",
+            "--no-ext-diff",
+        ])
+        .args(["--src-prefix=a/", "--dst-prefix=b/", "--no-relative"])
+        .args([from.to_string(), to.to_string()])
+        .read_bytes()
+    }
+
+    /// `git diff --stat --summary` between two trees, 80 columns.
+    pub fn stat(&self, from: Oid, to: Oid) -> Result<String> {
+        self.git([
+            "diff",
+            "--stat=80",
+            "--summary",
+            "--no-renames",
+            "--no-color",
+        ])
+        .args([from.to_string(), to.to_string()])
+        .read()
+    }
+
+    /// `git patch-id --stable` of a patch; `None` for an empty patch.
+    pub fn patch_id(&self, patch: &[u8]) -> Result<Option<String>> {
+        if patch.is_empty() {
+            return Ok(None);
+        }
+        let out = self
+            .git(["patch-id", "--stable"])
+            .stdin(patch.to_vec())
+            .read()?;
+        Ok(out.split_whitespace().next().map(str::to_string))
+    }
+
     /// Linked worktrees git knows about: admin name -> (path, branch ref).
     pub fn worktrees(&self) -> Result<BTreeMap<String, PathBuf>> {
         let mut out = BTreeMap::new();
@@ -1027,7 +1100,12 @@ impl Git {
             .stderr_capture()
             .unchecked();
         if self.isolate {
-            for var in REPO_ENV {
+            // Not the ones set explicitly: duct applies the earlier
+            // modifier last, so a removal would undo them.
+            for var in REPO_ENV
+                .iter()
+                .filter(|var| !self.env.iter().any(|(key, _)| key == OsStr::new(var)))
+            {
                 expr = expr.env_remove(var);
             }
         }

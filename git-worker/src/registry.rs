@@ -37,6 +37,7 @@ use crate::git::{Cas, CommitInfo, Oid, Repo, TreeEntry};
 pub const FORMAT: u32 = 1;
 pub const WORKERS: &str = "refs/orch/workers/";
 pub const ARCHIVE: &str = "refs/orch/archive/";
+pub const HANDOFFS: &str = "refs/orch/handoffs/";
 /// The refspec that shares the whole registry through a remote.
 pub const REFSPEC: &str = "+refs/orch/*:refs/orch/*";
 
@@ -51,6 +52,8 @@ pub enum State {
     Spawning,
     /// Spawned: the worker has its branch and checkout.
     Active,
+    /// The worker recorded a handoff (`git handoff report`).
+    Reported,
     /// Removed; only archived entries are in this state.
     Removed,
 }
@@ -60,11 +63,17 @@ impl State {
         match self {
             State::Spawning => "spawning",
             State::Active => "active",
+            State::Reported => "reported",
             State::Removed => "removed",
         }
     }
 
-    pub const ALL: &'static [State] = &[State::Spawning, State::Active, State::Removed];
+    pub const ALL: &'static [State] = &[
+        State::Spawning,
+        State::Active,
+        State::Reported,
+        State::Removed,
+    ];
 }
 
 impl std::fmt::Display for State {
@@ -635,6 +644,204 @@ pub fn archive(repo: &Repo, id: &str, change: impl Fn() -> Change) -> Result<Ent
 /// provided it is still at `tip`.
 pub fn discard(repo: &Repo, id: &str, tip: Oid) -> Result<bool> {
     Ok(repo.cas_delete(&live_ref(id), tip)? == Cas::Updated)
+}
+
+// ----- handoffs -----
+
+/// `handoff.toml`: what a handoff is about. The summary, stat, patch and
+/// notes are blobs beside it; `result` is the tree of the worker's checkout
+/// as reported (committed, staged, unstaged and untracked work).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct HandoffMeta {
+    pub id: String,
+    /// The contract's base commit the patch applies to.
+    pub base: String,
+    /// The checkout's HEAD commit when it reported.
+    pub head: String,
+    /// The reported tree (also the `result` entry of the handoff commit).
+    pub tree: String,
+    /// `git patch-id --stable` of the patch: the same change has the same
+    /// fingerprint whatever commits it was made in.
+    pub fingerprint: String,
+    /// Paths changed.
+    pub files: usize,
+    /// Unix time of the report.
+    pub reported: i64,
+    /// Names of the notes under `notes/`, in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A handoff as stored: one commit of `refs/orch/handoffs/<id>`.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    pub commit: Oid,
+    pub meta: HandoffMeta,
+    pub summary: String,
+    pub stat: String,
+    /// `(name, text)` of each note, in order.
+    pub notes: Vec<(String, String)>,
+}
+
+pub fn handoff_ref(id: &str) -> String {
+    format!("{HANDOFFS}{id}")
+}
+
+/// Record a handoff: a new commit on `refs/orch/handoffs/<id>` (re-reports
+/// keep the history), whose parents are the previous handoff and the
+/// worker's HEAD, so fetching the handoff ref brings the worker's commits.
+pub fn write_handoff(
+    repo: &Repo,
+    meta: &HandoffMeta,
+    summary: &str,
+    stat: &str,
+    patch: &[u8],
+    notes: &[(String, String)],
+) -> Result<Handoff> {
+    let refname = handoff_ref(&meta.id);
+    let result = Oid::from_str(&meta.tree).context("bad result tree")?;
+    let head = Oid::from_str(&meta.head).context("bad head commit")?;
+    let mut note_entries = BTreeMap::new();
+    for (index, (name, text)) in notes.iter().enumerate() {
+        note_entries.insert(
+            format!("{index:03}-{name}"),
+            TreeEntry::Blob(text.clone().into_bytes()),
+        );
+    }
+    let mut tree = BTreeMap::new();
+    tree.insert(
+        "format".to_string(),
+        TreeEntry::Blob(format!("{FORMAT}\n").into_bytes()),
+    );
+    tree.insert(
+        "handoff.toml".to_string(),
+        TreeEntry::Blob(
+            toml::to_string(meta)
+                .context("cannot encode handoff")?
+                .into_bytes(),
+        ),
+    );
+    tree.insert(
+        "summary.md".to_string(),
+        TreeEntry::Blob(summary.as_bytes().to_vec()),
+    );
+    tree.insert(
+        "stat".to_string(),
+        TreeEntry::Blob(stat.as_bytes().to_vec()),
+    );
+    tree.insert("patch".to_string(), TreeEntry::Blob(patch.to_vec()));
+    tree.insert("result".to_string(), TreeEntry::Tree(result));
+    if !note_entries.is_empty() {
+        tree.insert(
+            "notes".to_string(),
+            TreeEntry::Tree(repo.write_tree(&note_entries)?),
+        );
+    }
+    let tree = repo.write_tree(&tree)?;
+    let first_line = summary
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(no summary)");
+    let message = format!(
+        "handoff {}: {first_line}\n\nfingerprint {}\n",
+        meta.id, meta.fingerprint
+    );
+    for attempt in 0..CAS_ATTEMPTS {
+        let previous = repo.ref_target(&refname)?;
+        let parents: Vec<Oid> = previous.into_iter().chain([head]).collect();
+        let commit = repo.create_commit(tree, &parents, &message)?;
+        match repo.cas_ref(&refname, commit, previous, "git-handoff: report")? {
+            Cas::Updated => {
+                return Ok(Handoff {
+                    commit,
+                    meta: meta.clone(),
+                    summary: summary.to_string(),
+                    stat: stat.to_string(),
+                    notes: notes.to_vec(),
+                });
+            }
+            Cas::Raced => backoff(attempt),
+        }
+    }
+    bail!(
+        "gave up recording the handoff of '{}': too much contention",
+        meta.id
+    )
+}
+
+/// The latest handoff of `id`, if it ever reported.
+pub fn load_handoff(repo: &Repo, id: &str) -> Result<Option<Handoff>> {
+    let refname = handoff_ref(id);
+    let Some(commit) = repo.ref_target(&refname)? else {
+        return Ok(None);
+    };
+    let corrupt = |what: String| -> anyhow::Error {
+        Hint::new(format!("handoff '{refname}' is corrupt: {what}"))
+            .hint(format!("inspect it with `git show {refname}`"))
+            .into()
+    };
+    let info = repo
+        .commit_info(commit)
+        .map_err(|err| corrupt(format!("{err:#}")))?;
+    let contents = repo
+        .read_tree(info.tree)
+        .map_err(|err| corrupt(format!("{err:#}")))?;
+    let text = |name: &str| -> Result<String> {
+        let bytes = contents
+            .blobs
+            .get(name)
+            .ok_or_else(|| corrupt(format!("'{name}' is missing")))?;
+        Ok(String::from_utf8_lossy(bytes).into_owned())
+    };
+    let format: u32 = text("format")?
+        .trim()
+        .parse()
+        .map_err(|_| corrupt("'format' is not a number".into()))?;
+    if format > FORMAT {
+        return Err(Hint::new(format!(
+            "handoff '{refname}' has format {format}, newer than this tool understands ({FORMAT})"
+        ))
+        .hint("upgrade git-orch")
+        .into());
+    }
+    let meta: HandoffMeta = toml::from_str(&text("handoff.toml")?).map_err(|err| {
+        corrupt(format!(
+            "handoff.toml: {}",
+            crate::contract::toml_message(&err)
+        ))
+    })?;
+    if meta.id != id {
+        return Err(corrupt(format!(
+            "it is the handoff of '{}', not of '{id}'",
+            meta.id
+        )));
+    }
+    let mut notes = Vec::new();
+    if let Some(dir) = contents.trees.get("notes") {
+        for (name, bytes) in repo.read_tree(*dir)?.blobs {
+            let name = name
+                .split_once('-')
+                .map_or(name.clone(), |(_, rest)| rest.to_string());
+            notes.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    Ok(Some(Handoff {
+        commit,
+        meta,
+        summary: text("summary.md")?,
+        stat: text("stat")?,
+        notes,
+    }))
+}
+
+/// The patch of a handoff, bytes as recorded.
+pub fn handoff_patch(repo: &Repo, handoff: &Handoff) -> Result<Vec<u8>> {
+    let info = repo.commit_info(handoff.commit)?;
+    repo.read_tree(info.tree)?
+        .blobs
+        .remove("patch")
+        .context("the handoff has no patch")
 }
 
 // ----- machine-local facts -----

@@ -225,7 +225,7 @@ fn hook_checks(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
 
 /// `--fix`: reinstall hooks and worker config, then remove debris.
 fn fix(repo: &Repo) -> Result<()> {
-    super::require_coordinator(repo, "doctor --fix")?;
+    super::require_coordinator(repo, "git worker doctor --fix")?;
     let checkouts = local_checkouts(repo)?;
     if !checkouts.is_empty() {
         let _lock = repo.lock_machine()?;

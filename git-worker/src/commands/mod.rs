@@ -15,6 +15,7 @@ use crate::config::KEY_WORKER;
 use crate::exit::{Hint, Outcome};
 use crate::git::Repo;
 
+pub use list::timestamp;
 pub use prune::{Debris, find_debris};
 
 /// Version of every `--json` document this binary prints.
@@ -63,7 +64,7 @@ pub fn role(repo: &Repo) -> Result<Role> {
 pub fn require_coordinator(repo: &Repo, command: &str) -> Result<()> {
     if let Role::Worker(id) = role(repo)? {
         let mut err = Hint::new(format!(
-            "'git worker {command}' is a coordinator command, and this is the checkout of worker '{id}'"
+            "'{command}' is a coordinator command, and this is the checkout of worker '{id}'"
         ));
         if let Some(main) = repo.main_workdir() {
             err = err.hint(format!(
@@ -81,7 +82,7 @@ pub fn require_worker(repo: &Repo, command: &str) -> Result<String> {
     match role(repo)? {
         Role::Worker(id) => Ok(id),
         Role::Coordinator => Err(Hint::new(format!(
-            "'git worker {command}' only works in a worker's checkout, and this is not one"
+            "'{command}' only works in a worker's checkout, and this is not one"
         ))
         .hint("`git worker list` shows each worker's checkout in its PATH column")
         .into()),

@@ -108,7 +108,7 @@ fn is_old(path: &Path) -> bool {
 }
 
 pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
-    require_coordinator(repo, "prune")?;
+    require_coordinator(repo, "git worker prune")?;
     let debris = find_debris(repo)?;
     if debris.is_empty() {
         eprintln!("nothing to prune");

@@ -16,7 +16,7 @@ use crate::interrupt::{self, checkpoint};
 use crate::registry::{self, Actor, Change, State};
 
 pub fn rm(repo: &Repo, args: &RmArgs) -> Result<Outcome> {
-    require_coordinator(repo, "rm")?;
+    require_coordinator(repo, "git worker rm")?;
     for id in &args.ids {
         validate_id(id)?;
     }

@@ -37,7 +37,7 @@ struct Spawned {
 }
 
 pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
-    require_coordinator(repo, "spawn")?;
+    require_coordinator(repo, "git worker spawn")?;
     repo.check_ref_storage()?;
     let settings = Settings::load(repo)?;
     let task = match &args.task {

@@ -1,0 +1,96 @@
+//! Command-line definitions of `git handoff`: the man pages and completions
+//! are generated from these doc comments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueHint};
+
+/// Record a worker's result, and read it back
+///
+/// A worker finishes with `git handoff report`: its own summary (never a
+/// scrape of its terminal), the notes it wants relayed, and its change
+/// against its contract's base, captured from its checkout (commits,
+/// staged, unstaged and untracked work, binary-safe) without touching it.
+/// The handoff is stored as a commit of refs/orch/handoffs/<ID>, so a fetch
+/// of refs/orch/* brings it, and the worker's commits, to any clone. The
+/// coordinator reads it with `git handoff show` and `git handoff list`.
+///
+/// EXIT STATUS: 0 success; 1 a clean "no" (an empty change the contract
+/// forbids, paths outside the contract); 2 usage or operational error.
+#[derive(Debug, Parser)]
+#[command(name = "git-handoff", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Report(ReportArgs),
+    Show(ShowArgs),
+    List(ListArgs),
+}
+
+/// In a worker's checkout: record its result for the coordinator
+///
+/// The summary is the worker's own words: --summary, --summary-file, or
+/// standard input. The change is everything in the checkout against the
+/// contract's base, led by a --stat --summary and fingerprinted with
+/// `git patch-id --stable`. Refused (exit 1) when the change is empty and
+/// the contract requires one, or when it touches paths outside the contract
+/// (whatever the hooks saw). Reporting again adds a new handoff; the history
+/// is kept.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The summary: what was done, what was found, what is left
+    #[arg(long, value_name = "TEXT", conflicts_with = "summary_file")]
+    pub summary: Option<String>,
+
+    /// Read the summary from a file ("-": standard input)
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub summary_file: Option<PathBuf>,
+
+    /// A note to relay with the handoff, inlined (repeatable)
+    #[arg(long = "note", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub notes: Vec<PathBuf>,
+
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Show a worker's handoff: summary, notes, stat, fingerprint
+///
+/// For a worker that never reported, shows what its branch and checkout
+/// say (commit messages and a diff stat against its base), labelled as not
+/// reported. With --max-chars, a longer summary or note is cut keeping its
+/// end (the conclusion), on a character boundary, with a marker saying how
+/// much was left out.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Print the patch (binary-safe, as `git apply` takes it) instead
+    #[arg(long)]
+    pub patch: bool,
+
+    /// Cut each text longer than N characters, keeping its end
+    #[arg(long, value_name = "N")]
+    pub max_chars: Option<usize>,
+
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// List workers and their handoffs: state, when, files, fingerprint, summary
+///
+/// The summary column shows the end of each summary (its conclusion).
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}

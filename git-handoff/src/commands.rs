@@ -1,0 +1,373 @@
+//! `git handoff report`, `show` and `list`.
+
+use std::io::{IsTerminal as _, Read as _};
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use git_worker::commands::{JSON_VERSION, print_json, require_worker, short, timestamp};
+use git_worker::contract::validate_id;
+use git_worker::enforce;
+use git_worker::exit::{Hint, Outcome};
+use git_worker::git::{Oid, Repo};
+use git_worker::policy::Policy;
+use git_worker::registry::{self, Actor, Change, Handoff, HandoffMeta, State};
+
+use crate::cli::{Cli, Command, ListArgs, ReportArgs, ShowArgs};
+use crate::text::{keep_end, tail_line};
+
+pub fn run(cli: Cli) -> Result<Outcome> {
+    let repo = Repo::discover()?;
+    match cli.command {
+        Command::Report(args) => report(&repo, &args),
+        Command::Show(args) => show(&repo, &args),
+        Command::List(args) => list(&repo, &args),
+    }
+}
+
+/// The summary, from the flag, a file, or standard input.
+fn read_summary(args: &ReportArgs) -> Result<String> {
+    let summary = match (&args.summary, &args.summary_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) if path == Path::new("-") => read_stdin()?,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read summary file '{}'", path.display()))?,
+        (None, None) if !std::io::stdin().is_terminal() => read_stdin()?,
+        (None, None) => String::new(),
+    };
+    if summary.trim().is_empty() {
+        return Err(
+            Hint::new("a handoff needs the worker's own summary, and none was given")
+                .hint(
+                    "git handoff report --summary '<what was done, what was found, what is left>'",
+                )
+                .hint("or pass it on standard input, or with --summary-file <file>")
+                .into(),
+        );
+    }
+    Ok(summary)
+}
+
+fn read_stdin() -> Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read the summary from standard input")?;
+    Ok(text)
+}
+
+fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
+    let id = require_worker(repo, "git handoff report")?;
+    let Some(entry) = registry::load(repo, &id)? else {
+        return Err(Hint::new(format!(
+            "this checkout belongs to worker '{id}', which is not registered"
+        ))
+        .hint("ask the coordinator")
+        .into());
+    };
+    let summary = read_summary(args)?;
+    let mut notes = Vec::new();
+    for path in &args.notes {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read note '{}'", path.display()))?;
+        let name = path
+            .file_name()
+            .map_or("note".into(), |n| n.to_string_lossy().into_owned());
+        notes.push((name, text));
+    }
+    let (contract, _) = enforce::authoritative_contract(repo, &entry)?;
+    let checkout = repo
+        .workdir()
+        .context("a worker's checkout has a working tree")?
+        .to_path_buf();
+
+    let tree = Repo::snapshot_tree(&checkout)?;
+    let base = Oid::from_str(&contract.base).context("bad base in the contract")?;
+    let base_tree = repo.commit_tree(base)?;
+    let changes = repo.diff_trees(Some(base_tree), Some(tree))?;
+    if changes.is_empty() && contract.require_change {
+        eprintln!(
+            "error: nothing changed since the base ({}), and the contract of '{id}' requires a change",
+            short(&contract.base)
+        );
+        eprintln!(
+            "hint: a handoff returns a change, not only prose; make the change, then report again"
+        );
+        return Ok(Outcome::CheckFailed);
+    }
+    let violations = Policy::of(&contract)?.check(&changes);
+    if !violations.is_empty() {
+        eprintln!(
+            "error: the change of '{id}' touches {} path(s) outside its contract:",
+            violations.len()
+        );
+        eprint!("{}", enforce::explain(&violations, &contract));
+        eprintln!(
+            "hint: undo those changes, or ask the coordinator: git worker notify --level blocking \"<what you need and why>\""
+        );
+        return Ok(Outcome::CheckFailed);
+    }
+
+    let patch = repo.binary_patch(base_tree, tree)?;
+    let stat = repo.stat(base_tree, tree)?;
+    let fingerprint = repo
+        .patch_id(&patch)?
+        .unwrap_or_else(|| "empty".to_string());
+    let head = repo.head_commit()?.unwrap_or(base);
+    let meta = HandoffMeta {
+        id: id.clone(),
+        base: contract.base.clone(),
+        head: head.to_string(),
+        tree: tree.to_string(),
+        fingerprint: fingerprint.clone(),
+        files: changes.len(),
+        reported: registry::now(),
+        notes: notes.iter().map(|(name, _)| name.clone()).collect(),
+    };
+    let handoff = registry::write_handoff(repo, &meta, &summary, &stat, &patch, &notes)?;
+    registry::update(repo, &registry::live_ref(&id), |_| {
+        Ok(Some(
+            Change::new("reported", Actor::Worker, State::Reported)
+                .with("fingerprint", fingerprint.as_str())
+                .with("head", head.to_string())
+                .with("tree", tree.to_string())
+                .with("handoff", handoff.commit.to_string())
+                .with("files", changes.len()),
+        ))
+    })?;
+    if args.json {
+        print_json(&json!({ "version": JSON_VERSION, "handoff": handoff_json(&handoff, None) }))?;
+    } else {
+        eprintln!(
+            "reported the handoff of '{id}': {} path(s) changed, fingerprint {}",
+            changes.len(),
+            short(&fingerprint)
+        );
+        println!("{}", handoff.commit);
+    }
+    Ok(Outcome::Success)
+}
+
+fn handoff_json(handoff: &Handoff, state: Option<State>) -> serde_json::Value {
+    let m = &handoff.meta;
+    json!({
+        "id": m.id, "reported": true, "state": state, "commit": handoff.commit.to_string(),
+        "base": m.base, "head": m.head, "tree": m.tree, "fingerprint": m.fingerprint,
+        "files": m.files, "time": m.reported, "summary": handoff.summary, "stat": handoff.stat,
+        "notes": handoff.notes.iter().map(|(name, text)| json!({ "name": name, "text": text })).collect::<Vec<_>>(),
+    })
+}
+
+fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
+    validate_id(&args.id)?;
+    let entry = registry::load(repo, &args.id)?;
+    let handoff = registry::load_handoff(repo, &args.id)?;
+    let cut = |text: &str| match args.max_chars {
+        Some(max) => keep_end(text, max),
+        None => text.to_string(),
+    };
+    match (handoff, entry) {
+        (Some(handoff), entry) => {
+            if args.patch {
+                use std::io::Write as _;
+                std::io::stdout()
+                    .lock()
+                    .write_all(&registry::handoff_patch(repo, &handoff)?)?;
+                return Ok(Outcome::Success);
+            }
+            let state = entry.as_ref().map(|e| e.status.state);
+            if args.json {
+                print_json(
+                    &json!({ "version": JSON_VERSION, "handoff": handoff_json(&handoff, state) }),
+                )?;
+                return Ok(Outcome::Success);
+            }
+            let m = &handoff.meta;
+            let mut out = format!(
+                "handoff of {} ({})\nreported:    {}\nfingerprint: {}\nbase:        {}\nhead:        {}\n\n{}\n",
+                m.id,
+                state.map_or("not registered".to_string(), |s| s.to_string()),
+                timestamp(m.reported),
+                m.fingerprint,
+                m.base,
+                m.head,
+                cut(handoff.summary.trim_end()),
+            );
+            for (name, text) in &handoff.notes {
+                out.push_str(&format!("\nnote {name}:\n{}\n", cut(text.trim_end())));
+            }
+            out.push_str(&format!("\n{}\n", handoff.stat));
+            print!("{out}");
+            Ok(Outcome::Success)
+        }
+        (None, Some(entry)) => show_unreported(repo, &entry, args),
+        (None, None) => Err(Hint::new(format!(
+            "worker '{}' is not registered and has no handoff",
+            args.id
+        ))
+        .hint("`git handoff list` shows the workers and their handoffs")
+        .into()),
+    }
+}
+
+/// What a worker's branch and checkout say when it never reported.
+fn show_unreported(repo: &Repo, entry: &registry::Entry, args: &ShowArgs) -> Result<Outcome> {
+    let contract = &entry.contract;
+    let base = Oid::from_str(&contract.base)?;
+    let branch = repo.ref_target(&format!("refs/heads/{}", contract.branch))?;
+    let checkout = registry::load_local(repo, entry.id())?
+        .map(|local| local.path)
+        .filter(|path| repo.owns_worktree(path));
+    let tree = match (&checkout, branch) {
+        (Some(path), _) => Some(Repo::snapshot_tree(path)?),
+        (None, Some(tip)) => Some(repo.commit_tree(tip)?),
+        (None, None) => None,
+    };
+    let base_tree = repo.commit_tree(base)?;
+    if args.patch {
+        let Some(tree) = tree else {
+            return Ok(Outcome::Success);
+        };
+        use std::io::Write as _;
+        std::io::stdout()
+            .lock()
+            .write_all(&repo.binary_patch(base_tree, tree)?)?;
+        return Ok(Outcome::Success);
+    }
+    let log = match branch {
+        Some(tip) if tip != base => repo
+            .git(["log", "--format=%h %s", &format!("{base}..{tip}")])
+            .read()?,
+        _ => String::new(),
+    };
+    let stat = match tree {
+        Some(tree) => repo.stat(base_tree, tree)?,
+        None => String::new(),
+    };
+    if args.json {
+        print_json(&json!({
+            "version": JSON_VERSION,
+            "handoff": { "id": entry.id(), "reported": false, "state": entry.status.state,
+                         "commits": log.lines().collect::<Vec<_>>(), "stat": stat },
+        }))?;
+        return Ok(Outcome::Success);
+    }
+    println!(
+        "worker {} has NOT reported ({}); what its branch and checkout say:",
+        entry.id(),
+        entry.status.state
+    );
+    println!(
+        "\ncommits since {} ({}):",
+        contract.base_ref,
+        short(&contract.base)
+    );
+    println!(
+        "{}",
+        if log.is_empty() {
+            "  none".to_string()
+        } else {
+            cut_lines(&log, args.max_chars)
+        }
+    );
+    println!(
+        "\n{}",
+        if stat.is_empty() {
+            "no change".to_string()
+        } else {
+            stat
+        }
+    );
+    Ok(Outcome::Success)
+}
+
+fn cut_lines(text: &str, max: Option<usize>) -> String {
+    let indented: String = text.lines().map(|l| format!("  {l}\n")).collect();
+    match max {
+        Some(max) => keep_end(indented.trim_end(), max),
+        None => indented.trim_end().to_string(),
+    }
+}
+
+fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
+    let mut rows = Vec::new();
+    for entry in registry::list(repo)?.into_iter().flatten() {
+        let handoff = registry::load_handoff(repo, entry.id())?;
+        rows.push((entry.id().to_string(), Some(entry.status.state), handoff));
+    }
+    // Handoffs of workers removed since (their handoff ref stays).
+    for (name, _) in repo.refs_under(registry::HANDOFFS)? {
+        let id = name.trim_start_matches(registry::HANDOFFS).to_string();
+        if !rows.iter().any(|(row, _, _)| *row == id) {
+            let handoff = registry::load_handoff(repo, &id)?;
+            rows.push((id, None, handoff));
+        }
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    if args.json {
+        let items: Vec<_> = rows
+            .iter()
+            .map(|(id, state, handoff)| match handoff {
+                Some(handoff) => handoff_json(handoff, *state),
+                None => json!({ "id": id, "reported": false, "state": state }),
+            })
+            .collect();
+        print_json(&json!({ "version": JSON_VERSION, "handoffs": items }))?;
+        return Ok(Outcome::Success);
+    }
+    if rows.is_empty() {
+        eprintln!("no workers and no handoffs");
+        return Ok(Outcome::Success);
+    }
+    let mut table = vec![
+        [
+            "ID",
+            "STATE",
+            "REPORTED",
+            "FILES",
+            "FINGERPRINT",
+            "SUMMARY (END)",
+        ]
+        .map(String::from),
+    ];
+    for (id, state, handoff) in &rows {
+        let state = state.map_or("removed".to_string(), |s| s.to_string());
+        table.push(match handoff {
+            Some(h) => [
+                id.clone(),
+                state,
+                timestamp(h.meta.reported),
+                h.meta.files.to_string(),
+                short(&h.meta.fingerprint).to_string(),
+                tail_line(&h.summary, 60),
+            ],
+            None => [
+                id.clone(),
+                state,
+                "not reported".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ],
+        });
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| {
+            table
+                .iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in &table {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    Ok(Outcome::Success)
+}

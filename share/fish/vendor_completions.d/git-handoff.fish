@@ -1,0 +1,48 @@
+# Generated from the clap definitions by tests/generated.rs; do not edit.
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_git_handoff_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_git_handoff_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_git_handoff_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_git_handoff_using_subcommand
+    set -l cmd (__fish_git_handoff_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c git-handoff -n "__fish_git_handoff_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-handoff -n "__fish_git_handoff_needs_command" -s V -l version -d 'Print version'
+complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "report" -d 'In a worker\'s checkout: record its result for the coordinator'
+complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "show" -d 'Show a worker\'s handoff: summary, notes, stat, fingerprint'
+complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "list" -d 'List workers and their handoffs: state, when, files, fingerprint, summary'
+complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l summary -d 'The summary: what was done, what was found, what is left' -r
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l summary-file -d 'Read the summary from a file ("-": standard input)' -r -F
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l note -d 'A note to relay with the handoff, inlined (repeatable)' -r -F
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l json -d 'Print the result as JSON'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand show" -l max-chars -d 'Cut each text longer than N characters, keeping its end' -r
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand show" -l patch -d 'Print the patch (binary-safe, as `git apply` takes it) instead'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand show" -l json -d 'Print JSON'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand list" -l json -d 'Print JSON'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list help" -f -a "report" -d 'In a worker\'s checkout: record its result for the coordinator'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list help" -f -a "show" -d 'Show a worker\'s handoff: summary, notes, stat, fingerprint'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list help" -f -a "list" -d 'List workers and their handoffs: state, when, files, fingerprint, summary'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
