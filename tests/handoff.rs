@@ -312,3 +312,250 @@ fn a_handoff_travels_with_a_fetch_of_refs_orch() {
     repo.git_in(&other, ["cat-file", "-e", &format!("{head}^{{commit}}")])
         .success();
 }
+
+/// HEAD, the index and `git status` of the coordinator's checkout: what a
+/// rolled-back apply must leave exactly as it found.
+fn coordinator_state(repo: &TestRepo) -> (String, String, String) {
+    (
+        repo.rev("HEAD"),
+        repo.git(["ls-files", "--stage"]).success().stdout,
+        repo.git(["status", "--porcelain=v1", "--untracked-files=all"])
+            .success()
+            .stdout,
+    )
+}
+
+/// Unrelated work of the user's in the coordinator's checkout: staged,
+/// unstaged and untracked.
+fn user_work(repo: &TestRepo) {
+    repo.write("docs/guide.md", "guide\nstaged by the user\n");
+    repo.git(["add", "docs/guide.md"]).success();
+    repo.write(
+        "docs/guide.md",
+        "guide\nstaged by the user\nand more, unstaged\n",
+    );
+    repo.write("notes.txt", "untracked, the user's\n");
+}
+
+fn spawn_and_report(repo: &TestRepo, verify: &str) {
+    repo.worker(["spawn", "v", "--allow", "src/**", "--verify", verify])
+        .success();
+    let wt = repo.worktree("v");
+    write_file(&wt.join("src/new.rs"), "fn new() {}\n");
+    write_file(&wt.join("src/lib.rs"), "fn a() {}\nfn b() {}\n");
+    repo.git_in(
+        &wt,
+        [
+            "handoff",
+            "report",
+            "--summary",
+            "Added new and b.\n\nConclusion: ready.",
+        ],
+    )
+    .success();
+}
+
+#[test]
+fn apply_commits_with_trailers_after_verification_and_leaves_the_users_work_alone() {
+    let (repo, _) = setup();
+    spawn_and_report(&repo, "test -f src/new.rs && grep -q 'fn b' src/lib.rs");
+    user_work(&repo);
+    let before = repo
+        .git(["status", "--porcelain=v1", "--untracked-files=all"])
+        .success()
+        .stdout;
+    let out = repo.git(["handoff", "apply", "v"]).success();
+    assert!(out.stderr.contains("verify: test -f src/new.rs"), "{out}");
+    assert!(
+        out.stderr.contains("1 verification command(s) passed"),
+        "{out}"
+    );
+    let message = repo.git(["log", "-1", "--format=%B"]).success().stdout;
+    assert!(
+        message.starts_with("Added new and b.\n\nConclusion: ready.\n\nWorker: v\nBase: "),
+        "{message}"
+    );
+    assert!(
+        message.contains("\nHandoff: ") && message.contains("\nFingerprint: "),
+        "{message}"
+    );
+    let files = repo
+        .git(["show", "--name-only", "--format=", "HEAD"])
+        .success()
+        .stdout;
+    assert_eq!(
+        files, "src/lib.rs\nsrc/new.rs\n",
+        "only the handoff's paths are committed"
+    );
+    assert_eq!(
+        repo.git(["status", "--porcelain=v1", "--untracked-files=all"])
+            .success()
+            .stdout,
+        before
+    );
+    assert_eq!(
+        repo.worker(["show", "v", "--json"]).success().json()["worker"]["state"],
+        "applied"
+    );
+}
+
+#[test]
+fn a_failed_verification_rolls_back_exactly_and_records_the_rejection() {
+    let (repo, _) = setup();
+    spawn_and_report(&repo, "echo checking; echo 'FAILED: 1 test' >&2; exit 3");
+    user_work(&repo);
+    let before = coordinator_state(&repo);
+    let out = repo.git(["handoff", "apply", "v"]).code(1);
+    assert!(
+        out.stderr.contains("FAILED: 1 test"),
+        "output is streamed: {out}"
+    );
+    assert!(
+        out.stderr
+            .contains("exited with 3; the handoff of 'v' was rolled back"),
+        "{out}"
+    );
+    assert_eq!(coordinator_state(&repo), before);
+    assert!(!repo.path().join("src/new.rs").exists());
+    let show = repo.worker(["show", "v", "--json"]).success().json();
+    assert_eq!(show["worker"]["state"], "rejected");
+    let last = show["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "rejected");
+    assert_eq!(last["data"]["status"], 3);
+    assert!(
+        last["data"]["tail"]
+            .as_str()
+            .unwrap()
+            .contains("FAILED: 1 test")
+    );
+    // --no-commit rolls back the same way.
+    let out = repo.git(["handoff", "apply", "v", "--no-commit"]).code(1);
+    assert!(out.stderr.contains("rolled back"), "{out}");
+    assert_eq!(coordinator_state(&repo), before);
+}
+
+#[test]
+fn a_verification_timeout_rolls_back() {
+    let (repo, _) = setup();
+    spawn_and_report(&repo, "sleep 30");
+    let before = coordinator_state(&repo);
+    let out = repo
+        .git(["handoff", "apply", "v", "--timeout", "1"])
+        .code(1);
+    assert!(out.stderr.contains("timed out after 1 s"), "{out}");
+    assert_eq!(coordinator_state(&repo), before);
+}
+
+#[test]
+fn a_moved_base_applies_with_a_three_way_merge_and_a_true_conflict_aborts_cleanly() {
+    let (repo, _) = setup();
+    spawn_and_report(&repo, "true");
+    // The coordinator's side moves on: lines above the worker's edit change.
+    repo.write("src/lib.rs", "// header added on main\nfn a() {}\n");
+    repo.git(["commit", "--quiet", "-am", "main moves"])
+        .success();
+    let dry = repo.git(["handoff", "apply", "v", "--dry-run"]).success();
+    assert!(dry.stdout.contains("would apply"), "{dry}");
+    repo.git(["handoff", "apply", "v"]).success();
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("src/lib.rs")).unwrap(),
+        "// header added on main\nfn a() {}\nfn b() {}\n"
+    );
+
+    // A true conflict: the same line edited on both sides.
+    repo.worker(["spawn", "c", "--allow", "src/**"]).success();
+    let wt = repo.worktree("c");
+    write_file(
+        &wt.join("src/lib.rs"),
+        "// header from the worker\nfn a() {}\nfn b() {}\n",
+    );
+    repo.git_in(&wt, ["handoff", "report", "--summary", "conflicting"])
+        .success();
+    repo.write(
+        "src/lib.rs",
+        "// header changed on main again\nfn a() {}\nfn b() {}\n",
+    );
+    repo.git(["commit", "--quiet", "-am", "main again"])
+        .success();
+    user_work(&repo);
+    let before = coordinator_state(&repo);
+    let out = repo.git(["handoff", "apply", "c"]).code(1);
+    assert!(
+        out.stderr
+            .contains("conflicts with HEAD; nothing was changed"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("src/lib.rs"), "{out}");
+    assert_eq!(coordinator_state(&repo), before);
+    assert!(
+        !std::fs::read_to_string(repo.path().join("src/lib.rs"))
+            .unwrap()
+            .contains("<<<<<<<")
+    );
+}
+
+#[test]
+fn apply_refuses_in_a_worker_checkout_and_when_your_changes_touch_its_paths() {
+    let (repo, _) = setup();
+    spawn_and_report(&repo, "true");
+    let out = repo
+        .git_in(&repo.worktree("v"), ["handoff", "apply", "v"])
+        .code(2);
+    assert!(
+        out.stderr
+            .contains("'git handoff apply' is a coordinator command"),
+        "{out}"
+    );
+    repo.write("src/lib.rs", "fn a() {}\n// mine, uncommitted\n");
+    let before = coordinator_state(&repo);
+    let out = repo.git(["handoff", "apply", "v"]).code(2);
+    assert!(
+        out.stderr.contains(
+            "your uncommitted changes touch paths the handoff of 'v' changes: src/lib.rs"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("hint: commit or stash them first"),
+        "{out}"
+    );
+    assert_eq!(coordinator_state(&repo), before);
+}
+
+#[test]
+fn a_contract_rewritten_in_the_registry_does_not_change_what_apply_verifies() {
+    let (repo, _) = setup();
+    spawn_and_report(&repo, "exit 7");
+    // The worker (sharing the refs) rewrites its contract to verify nothing.
+    let tip = repo.rev("refs/orch/workers/v");
+    let forged = repo.edit_entry(repo.path(), &tip, "contract.toml", |c| {
+        c.replace("verify = [\"exit 7\"]", "verify = [\"true\"]")
+    });
+    repo.git(["update-ref", "refs/orch/workers/v", &forged])
+        .success();
+    let out = repo.git(["handoff", "apply", "v"]).code(1);
+    assert!(out.stderr.contains("enforcing the recorded one"), "{out}");
+    assert!(out.stderr.contains("verify: exit 7"), "{out}");
+}
+
+#[test]
+fn reject_records_a_reason_the_worker_can_read() {
+    let (repo, _) = setup();
+    spawn_and_report(&repo, "true");
+    let out = repo.git(["handoff", "reject", "v"]).code(2);
+    assert!(out.stderr.contains("--reason"), "{out}");
+    repo.git([
+        "handoff",
+        "reject",
+        "v",
+        "--reason",
+        "split the change in two",
+    ])
+    .success();
+    let current = repo
+        .git_in(&repo.worktree("v"), ["worker", "current", "--json"])
+        .success()
+        .json();
+    assert_eq!(current["worker"]["state"], "rejected");
+    assert_eq!(current["worker"]["reason"], "split the change in two");
+}

@@ -29,6 +29,8 @@ pub enum Command {
     Report(ReportArgs),
     Show(ShowArgs),
     List(ListArgs),
+    Apply(ApplyArgs),
+    Reject(RejectArgs),
 }
 
 /// In a worker's checkout: record its result for the coordinator
@@ -83,6 +85,53 @@ pub struct ShowArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// In the coordinator's checkout: apply a handoff, verify it, keep it or roll it back
+///
+/// 1. Re-checks the contract on the handoff's actual change (hooks can be
+///    bypassed); 2. applies it onto the current HEAD, cleanly or else with a
+///    3-way merge, aborting on conflicts with the paths listed; 3. commits it
+///    (only its paths: other staged work stays staged) with the worker's
+///    summary and trailers naming the worker, base, handoff and fingerprint;
+/// 4. runs the contract's verification commands (from the coordinator's
+///    registry, never from anything the worker wrote), streaming their
+///    output, each within --timeout; 5. on success records "applied"; on
+///    failure puts HEAD, index and files back exactly as before, records
+///    "rejected" with the failing command and the tail of its output, and
+///    exits 1.
+///
+/// Uncommitted work of yours that touches the handoff's paths is refused
+/// before anything happens; other uncommitted work is never touched.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Only check: contract, and whether the patch applies (exit 1 if not)
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// Apply and verify, but leave the change uncommitted
+    #[arg(long)]
+    pub no_commit: bool,
+
+    /// Seconds each verification command may take
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub timeout: u64,
+}
+
+/// Record that a handoff is rejected, with the reason the worker will read
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Why: what the worker must change
+    #[arg(long, value_name = "TEXT", required = true)]
+    pub reason: String,
 }
 
 /// List workers and their handoffs: state, when, files, fingerprint, summary

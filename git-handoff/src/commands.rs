@@ -6,7 +6,9 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use git_worker::commands::{JSON_VERSION, print_json, require_worker, short, timestamp};
+use git_worker::commands::{
+    JSON_VERSION, print_json, require_coordinator, require_worker, short, timestamp,
+};
 use git_worker::contract::validate_id;
 use git_worker::enforce;
 use git_worker::exit::{Hint, Outcome};
@@ -14,7 +16,7 @@ use git_worker::git::{Oid, Repo};
 use git_worker::policy::Policy;
 use git_worker::registry::{self, Actor, Change, Handoff, HandoffMeta, State};
 
-use crate::cli::{Cli, Command, ListArgs, ReportArgs, ShowArgs};
+use crate::cli::{ApplyArgs, Cli, Command, ListArgs, RejectArgs, ReportArgs, ShowArgs};
 use crate::text::{keep_end, tail_line};
 
 pub fn run(cli: Cli) -> Result<Outcome> {
@@ -23,6 +25,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Report(args) => report(&repo, &args),
         Command::Show(args) => show(&repo, &args),
         Command::List(args) => list(&repo, &args),
+        Command::Apply(args) => apply(&repo, &args),
+        Command::Reject(args) => reject(&repo, &args),
     }
 }
 
@@ -369,5 +373,256 @@ fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
             .collect();
         println!("{}", line.join("  ").trim_end());
     }
+    Ok(Outcome::Success)
+}
+
+/// The worker's registry entry and its latest handoff, or clear errors.
+fn entry_and_handoff(repo: &Repo, id: &str) -> Result<(registry::Entry, Handoff)> {
+    validate_id(id)?;
+    let Some(entry) = registry::load(repo, id)? else {
+        return Err(Hint::new(format!("worker '{id}' is not registered"))
+            .hint("`git handoff list` shows the workers and their handoffs")
+            .into());
+    };
+    let Some(handoff) = registry::load_handoff(repo, id)? else {
+        return Err(Hint::new(format!("worker '{id}' has not reported"))
+            .hint(format!(
+                "`git handoff show {id}` shows what its branch and checkout hold"
+            ))
+            .into());
+    };
+    Ok((entry, handoff))
+}
+
+fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
+    require_coordinator(repo, "git handoff apply")?;
+    let (entry, handoff) = entry_and_handoff(repo, &args.id)?;
+    let id = entry.id().to_string();
+    let (contract, mismatch) = enforce::authoritative_contract(repo, &entry)?;
+    if !mismatch.is_empty() {
+        eprintln!(
+            "warning: the contract of '{id}' in the registry differs from the one recorded at spawn (in: {}); enforcing the recorded one",
+            mismatch.join(", ")
+        );
+    }
+    let workdir = repo
+        .workdir()
+        .context("applying needs a working tree")?
+        .to_path_buf();
+
+    // 1. The contract, on the change itself (whatever the hooks saw).
+    let base = Oid::from_str(&contract.base).context("bad base in the contract")?;
+    let base_tree = repo.commit_tree(base)?;
+    let result = Oid::from_str(&handoff.meta.tree).context("bad tree in the handoff")?;
+    let changes = repo.diff_trees(Some(base_tree), Some(result))?;
+    let violations = Policy::of(&contract)?.check(&changes);
+    if !violations.is_empty() {
+        eprintln!(
+            "error: the handoff of '{id}' touches {} path(s) outside its contract:",
+            violations.len()
+        );
+        eprint!("{}", enforce::explain(&violations, &contract));
+        return Ok(Outcome::CheckFailed);
+    }
+    if changes.is_empty() {
+        eprintln!("the handoff of '{id}' changes nothing: nothing to apply");
+        return Ok(Outcome::Success);
+    }
+    let paths: Vec<Vec<u8>> = changes.iter().map(|c| c.path.clone()).collect();
+    // The patch is made here from the checked trees, so what was judged is what is applied.
+    let patch = repo.binary_patch(base_tree, result)?;
+
+    // Your own uncommitted work must not be in the way.
+    let head = repo
+        .head_commit()?
+        .context("the coordinator's branch has no commit to apply onto")?;
+    let yours = repo.diff_tree_to_workdir(Some(repo.commit_tree(head)?))?;
+    let clash: Vec<String> = yours
+        .iter()
+        .filter(|change| paths.contains(&change.path))
+        .map(|change| git_worker::policy::display_path(&change.path))
+        .collect();
+    if !clash.is_empty() {
+        return Err(Hint::new(format!(
+            "your uncommitted changes touch paths the handoff of '{id}' changes: {}",
+            clash.join(", ")
+        ))
+        .hint("commit or stash them first (git stash push -- <path>), then apply again")
+        .into());
+    }
+
+    // 2. Clean apply, else 3-way.
+    let clean = repo.apply_patch(&patch, false, true)?.status == 0;
+    if args.dry_run {
+        if clean {
+            println!(
+                "would apply the handoff of '{id}' cleanly ({} path(s)), then run {} verification command(s)",
+                paths.len(),
+                contract.verify.len()
+            );
+            return Ok(Outcome::Success);
+        }
+        let three_way = repo.apply_patch(&patch, true, true)?;
+        if three_way.status == 0 {
+            println!(
+                "would apply the handoff of '{id}' with a 3-way merge ({} path(s))",
+                paths.len()
+            );
+            return Ok(Outcome::Success);
+        }
+        eprintln!(
+            "the handoff of '{id}' does not apply onto HEAD: {}",
+            three_way.stderr.trim()
+        );
+        return Ok(Outcome::CheckFailed);
+    }
+    let _signals = git_worker::interrupt::guard()?;
+    let applied = repo.apply_patch(&patch, !clean, false)?;
+    if applied.status != 0 {
+        let conflicts: Vec<&str> = applied
+            .stdout
+            .lines()
+            .chain(applied.stderr.lines())
+            .filter_map(|l| l.strip_prefix("U "))
+            .collect();
+        repo.restore_paths(head, &paths)?;
+        eprintln!("error: the handoff of '{id}' conflicts with HEAD; nothing was changed");
+        for path in &conflicts {
+            eprintln!("  conflict: {path}");
+        }
+        if conflicts.is_empty() {
+            eprintln!("{}", applied.stderr.trim());
+        }
+        eprintln!("hint: ask the worker to rebase onto the current HEAD and report again");
+        return Ok(Outcome::CheckFailed);
+    }
+    let rollback = |committed: bool| -> Result<()> {
+        if committed {
+            repo.reset_soft(head)?;
+        }
+        repo.restore_paths(head, &paths)
+    };
+    if let Err(err) = git_worker::interrupt::checkpoint("apply:patch") {
+        rollback(false)?;
+        return Err(err.context("apply rolled back"));
+    }
+
+    // 3. Commit with the worker's summary and trailers.
+    let committed = if args.no_commit {
+        None
+    } else {
+        let message = format!(
+            "{}\n\nWorker: {id}\nBase: {}\nHandoff: {}\nFingerprint: {}\n",
+            handoff.summary.trim(),
+            contract.base,
+            handoff.commit,
+            handoff.meta.fingerprint
+        );
+        match repo.commit_paths(&message, &paths) {
+            Ok(commit) => Some(commit),
+            Err(err) => {
+                rollback(false)?;
+                return Err(
+                    err.context(format!("cannot commit the handoff of '{id}'; rolled back"))
+                );
+            }
+        }
+    };
+    if let Err(err) = git_worker::interrupt::checkpoint("apply:commit") {
+        rollback(committed.is_some())?;
+        return Err(err.context("apply rolled back"));
+    }
+
+    // 4. Verification, from the coordinator's contract.
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    let mut passed = Vec::new();
+    for command in &contract.verify {
+        eprintln!("verify: {command}");
+        let result = git_worker::verify::run(&workdir, command, timeout, true)?;
+        let interrupted = git_worker::interrupt::pending();
+        if !result.passed() || interrupted.is_some() {
+            rollback(committed.is_some())?;
+            if let Some(signal) = interrupted {
+                return Err(git_worker::exit::Interrupted {
+                    signal,
+                    what: "apply rolled back".into(),
+                }
+                .into());
+            }
+            registry::update(repo, &registry::live_ref(&id), |_| {
+                Ok(Some(
+                    Change::new("rejected", Actor::Coordinator, State::Rejected)
+                        .reason(format!("verification failed: {command}"))
+                        .with("command", command.as_str())
+                        .with(
+                            "status",
+                            result.status.map_or(serde_json::Value::Null, |s| s.into()),
+                        )
+                        .with("timed_out", result.timed_out)
+                        .with("tail", result.tail.as_str())
+                        .with("fingerprint", handoff.meta.fingerprint.as_str()),
+                ))
+            })?;
+            let why = if result.timed_out {
+                format!("timed out after {} s", args.timeout)
+            } else {
+                format!(
+                    "exited with {}",
+                    result.status.map_or("a signal".into(), |s| s.to_string())
+                )
+            };
+            eprintln!(
+                "error: verification '{command}' {why}; the handoff of '{id}' was rolled back"
+            );
+            return Ok(Outcome::CheckFailed);
+        }
+        passed.push(command.clone());
+    }
+
+    // 5. Keep it.
+    registry::update(repo, &registry::live_ref(&id), |_| {
+        Ok(Some(
+            Change::new("applied", Actor::Coordinator, State::Applied)
+                .with("commit", committed.map_or(String::new(), |c| c.to_string()))
+                .with("fingerprint", handoff.meta.fingerprint.as_str())
+                .with("verified", passed.clone()),
+        ))
+    })?;
+    match committed {
+        Some(commit) => {
+            eprintln!(
+                "applied the handoff of '{id}' as {}; {} verification command(s) passed",
+                short(&commit.to_string()),
+                passed.len()
+            );
+            println!("{commit}");
+        }
+        None => eprintln!(
+            "applied the handoff of '{id}' (not committed); {} verification command(s) passed",
+            passed.len()
+        ),
+    }
+    Ok(Outcome::Success)
+}
+
+fn reject(repo: &Repo, args: &RejectArgs) -> Result<Outcome> {
+    require_coordinator(repo, "git handoff reject")?;
+    let (entry, handoff) = entry_and_handoff(repo, &args.id)?;
+    if args.reason.trim().is_empty() {
+        return Err(
+            Hint::new("a rejection needs a reason the worker can act on")
+                .hint("--reason '<what to change>'")
+                .into(),
+        );
+    }
+    registry::update(repo, &registry::live_ref(entry.id()), |_| {
+        Ok(Some(
+            Change::new("rejected", Actor::Coordinator, State::Rejected)
+                .reason(args.reason.as_str())
+                .with("reason", args.reason.as_str())
+                .with("fingerprint", handoff.meta.fingerprint.as_str()),
+        ))
+    })?;
+    eprintln!("rejected the handoff of '{}'", entry.id());
     Ok(Outcome::Success)
 }

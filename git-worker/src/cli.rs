@@ -142,7 +142,7 @@ pub struct ListArgs {
     pub json: bool,
 
     /// Only workers in this state
-    #[arg(long, value_name = "STATE", value_parser = ["spawning", "active", "reported"])]
+    #[arg(long, value_name = "STATE", value_parser = ["spawning", "active", "reported", "applied", "rejected"])]
     pub state: Option<String>,
 
     /// Only workers with this label (repeatable; all must match)

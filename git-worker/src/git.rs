@@ -946,6 +946,113 @@ impl Repo {
         Ok(out.split_whitespace().next().map(str::to_string))
     }
 
+    /// `git apply --index` of `patch` onto this checkout (with `--3way`
+    /// when asked, with `--check` to only try). Not an error when git
+    /// refuses: the caller reads the status and git's messages.
+    pub fn apply_patch(&self, patch: &[u8], three_way: bool, check: bool) -> Result<Output> {
+        let mut git = self.git(["apply", "--index", "--whitespace=nowarn"]);
+        if three_way {
+            git = git.arg("--3way");
+        }
+        if check {
+            git = git.arg("--check");
+        }
+        git.arg("-").stdin(patch.to_vec()).output()
+    }
+
+    /// Put `paths` back as they are in commit `to`, in the index and the
+    /// working tree; paths `to` does not have are removed. Nothing else is
+    /// touched, so a user's unrelated work survives a rollback.
+    pub fn restore_paths(&self, to: Oid, paths: &[Vec<u8>]) -> Result<()> {
+        let tree = self
+            .inner
+            .find_commit(to)
+            .and_then(|c| c.tree())
+            .map_err(clean)?;
+        let (kept, added): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = paths
+            .iter()
+            .partition(|path| tree.get_path(&crate::policy::to_path(path)).is_ok());
+        let nul_joined = |list: &[&Vec<u8>]| -> Vec<u8> {
+            list.iter()
+                .flat_map(|p| p.iter().copied().chain([0]))
+                .collect()
+        };
+        if !kept.is_empty() {
+            self.git([
+                "restore",
+                "--staged",
+                "--worktree",
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+            ])
+            .arg(format!("--source={to}"))
+            .env("GIT_LITERAL_PATHSPECS", "1")
+            .stdin(nul_joined(&kept))
+            .run()?;
+        }
+        if !added.is_empty() {
+            self.git([
+                "rm",
+                "--quiet",
+                "--cached",
+                "--force",
+                "--ignore-unmatch",
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+            ])
+            .env("GIT_LITERAL_PATHSPECS", "1")
+            .stdin(nul_joined(&added))
+            .run()?;
+            let top = self.workdir().context("no working tree")?;
+            for path in added {
+                let file = top.join(crate::policy::to_path(path));
+                if file.symlink_metadata().is_ok() {
+                    std::fs::remove_file(&file)
+                        .with_context(|| format!("cannot remove '{}'", file.display()))?;
+                }
+                // Directories the patch created, now empty.
+                let mut dir = file.parent();
+                while let Some(d) = dir.filter(|d| *d != top) {
+                    if std::fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commit only `paths` (as they are in the working tree), leaving any
+    /// other staged change staged; returns the new commit.
+    pub fn commit_paths(&self, message: &str, paths: &[Vec<u8>]) -> Result<Oid> {
+        let file = tempfile::NamedTempFile::new().context("cannot write the commit message")?;
+        std::fs::write(file.path(), message).context("cannot write the commit message")?;
+        let list: Vec<u8> = paths
+            .iter()
+            .flat_map(|p| p.iter().copied().chain([0]))
+            .collect();
+        self.git([
+            "commit",
+            "--quiet",
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+            "-F",
+        ])
+        .arg(file.path())
+        .env("GIT_LITERAL_PATHSPECS", "1")
+        .stdin(list)
+        .run()?;
+        self.head_commit()?.context("no HEAD after committing")
+    }
+
+    /// `git reset --soft <to>`: HEAD moves back, index and files stay.
+    pub fn reset_soft(&self, to: Oid) -> Result<()> {
+        self.git(["reset", "--quiet", "--soft"])
+            .arg(to.to_string())
+            .run()
+    }
+
     /// Linked worktrees git knows about: admin name -> (path, branch ref).
     pub fn worktrees(&self) -> Result<BTreeMap<String, PathBuf>> {
         let mut out = BTreeMap::new();

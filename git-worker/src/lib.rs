@@ -20,3 +20,4 @@ pub mod hooks;
 pub mod interrupt;
 pub mod policy;
 pub mod registry;
+pub mod verify;

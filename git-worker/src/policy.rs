@@ -135,7 +135,8 @@ pub fn display_path(path: &[u8]) -> String {
     text.into_owned()
 }
 
-fn to_path(bytes: &[u8]) -> PathBuf {
+/// A repository-relative path from git's bytes.
+pub fn to_path(bytes: &[u8]) -> PathBuf {
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt as _;

@@ -54,6 +54,10 @@ pub enum State {
     Active,
     /// The worker recorded a handoff (`git handoff report`).
     Reported,
+    /// The coordinator applied the handoff and its verification passed.
+    Applied,
+    /// The coordinator rejected the handoff (verification failed, or by hand).
+    Rejected,
     /// Removed; only archived entries are in this state.
     Removed,
 }
@@ -64,6 +68,8 @@ impl State {
             State::Spawning => "spawning",
             State::Active => "active",
             State::Reported => "reported",
+            State::Applied => "applied",
+            State::Rejected => "rejected",
             State::Removed => "removed",
         }
     }
@@ -72,6 +78,8 @@ impl State {
         State::Spawning,
         State::Active,
         State::Reported,
+        State::Applied,
+        State::Rejected,
         State::Removed,
     ];
 }

@@ -30,6 +30,8 @@ complete -c git-handoff -n "__fish_git_handoff_needs_command" -s V -l version -d
 complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "report" -d 'In a worker\'s checkout: record its result for the coordinator'
 complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "show" -d 'Show a worker\'s handoff: summary, notes, stat, fingerprint'
 complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "list" -d 'List workers and their handoffs: state, when, files, fingerprint, summary'
+complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "apply" -d 'In the coordinator\'s checkout: apply a handoff, verify it, keep it or roll it back'
+complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "reject" -d 'Record that a handoff is rejected, with the reason the worker will read'
 complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l summary -d 'The summary: what was done, what was found, what is left' -r
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l summary-file -d 'Read the summary from a file ("-": standard input)' -r -F
@@ -42,7 +44,15 @@ complete -c git-handoff -n "__fish_git_handoff_using_subcommand show" -l json -d
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand list" -l json -d 'Print JSON'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list help" -f -a "report" -d 'In a worker\'s checkout: record its result for the coordinator'
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list help" -f -a "show" -d 'Show a worker\'s handoff: summary, notes, stat, fingerprint'
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list help" -f -a "list" -d 'List workers and their handoffs: state, when, files, fingerprint, summary'
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l timeout -d 'Seconds each verification command may take' -r
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -s n -l dry-run -d 'Only check: contract, and whether the patch applies (exit 1 if not)'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l no-commit -d 'Apply and verify, but leave the change uncommitted'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand reject" -l reason -d 'Why: what the worker must change' -r
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand reject" -s h -l help -d 'Print help'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject help" -f -a "report" -d 'In a worker\'s checkout: record its result for the coordinator'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject help" -f -a "show" -d 'Show a worker\'s handoff: summary, notes, stat, fingerprint'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject help" -f -a "list" -d 'List workers and their handoffs: state, when, files, fingerprint, summary'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject help" -f -a "apply" -d 'In the coordinator\'s checkout: apply a handoff, verify it, keep it or roll it back'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject help" -f -a "reject" -d 'Record that a handoff is rejected, with the reason the worker will read'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -53,7 +53,9 @@ complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l json -d 
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l state -d 'Only workers in this state' -r -f -a "spawning\t''
 active\t''
-reported\t''"
+reported\t''
+applied\t''
+rejected\t''"
 complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l label -d 'Only workers with this label (repeatable; all must match)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l json -d 'Print JSON ({"version": 1, "workers": [...]})'
 complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l no-status -d 'Skip the status of each checkout (DIRTY shows "-"): read only refs and the registry'

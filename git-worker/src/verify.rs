@@ -1,0 +1,205 @@
+//! Running a contract's verification commands: each through `sh -c` in a
+//! given checkout, its output streamed to our stderr and its tail kept, with
+//! a timeout that stops the whole process group (a test runner's children
+//! included). Shared by `git handoff apply` and `git review-gate`.
+
+use std::io::Read as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+/// Characters of output kept for the record (the end, where failures are).
+pub const TAIL_CHARS: usize = 4000;
+
+/// How one verification command went.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandResult {
+    pub command: String,
+    /// Exit status; `None` when killed (timeout, signal).
+    pub status: Option<i32>,
+    pub timed_out: bool,
+    pub millis: u128,
+    /// The end of its combined stdout and stderr.
+    pub tail: String,
+}
+
+impl CommandResult {
+    pub fn passed(&self) -> bool {
+        self.status == Some(0) && !self.timed_out
+    }
+}
+
+/// Run `command` with `sh -c` in `dir`. Output goes to our stderr as it
+/// comes when `stream`, and its tail is kept either way.
+pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result<CommandResult> {
+    let started = Instant::now();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so a timeout stops everything it started.
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot run verification command '{command}'"))?;
+    let output = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let readers: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|mut pipe| {
+        let output = Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                if stream {
+                    use std::io::Write as _;
+                    let _ = std::io::stderr().write_all(&buffer[..n]);
+                }
+                if let Ok(mut kept) = output.lock() {
+                    kept.extend_from_slice(&buffer[..n]);
+                    // Keep a bounded window: the tail is all that is recorded.
+                    if kept.len() > 1 << 20 {
+                        let excess = kept.len() - (1 << 19);
+                        kept.drain(..excess);
+                    }
+                }
+            }
+        })
+    })
+    .collect();
+
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .context("cannot wait for a verification command")?
+        {
+            break status;
+        }
+        if started.elapsed() >= timeout {
+            timed_out = true;
+            break stop_group(&mut child)?;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    for reader in readers {
+        let _ = reader.join();
+    }
+    let kept = output.lock().map(|kept| kept.clone()).unwrap_or_default();
+    let text = String::from_utf8_lossy(&kept);
+    let total = text.chars().count();
+    let tail: String = text
+        .chars()
+        .skip(total.saturating_sub(TAIL_CHARS))
+        .collect();
+    Ok(CommandResult {
+        command: command.to_string(),
+        status: if timed_out { None } else { status.code() },
+        timed_out,
+        millis: started.elapsed().as_millis(),
+        tail,
+    })
+}
+
+/// SIGTERM the command's process group, give it two seconds, then SIGKILL
+/// whatever is left of the group.
+fn stop_group(child: &mut std::process::Child) -> Result<std::process::ExitStatus> {
+    let pgid = child.id();
+    let signal = |sig: &str| {
+        let _ = Command::new("kill")
+            .args([sig, "--", &format!("-{pgid}")])
+            .stderr(Stdio::null())
+            .status();
+    };
+    signal("-TERM");
+    let grace = Instant::now();
+    while grace.elapsed() < Duration::from_secs(2) {
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal("-KILL");
+    child
+        .wait()
+        .context("cannot wait for a verification command")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passing_failing_and_timed_out_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = run(
+            dir.path(),
+            "echo hello; echo oops >&2",
+            Duration::from_secs(10),
+            false,
+        )
+        .unwrap();
+        assert!(ok.passed());
+        assert!(
+            ok.tail.contains("hello") && ok.tail.contains("oops"),
+            "{}",
+            ok.tail
+        );
+        let failed = run(
+            dir.path(),
+            "echo bad; exit 3",
+            Duration::from_secs(10),
+            false,
+        )
+        .unwrap();
+        assert_eq!(failed.status, Some(3));
+        assert!(!failed.passed());
+        // A child of the command is stopped too (the group is signalled).
+        let slow = run(
+            dir.path(),
+            "sleep 30 & wait",
+            Duration::from_millis(200),
+            false,
+        )
+        .unwrap();
+        assert!(slow.timed_out && !slow.passed());
+        assert!(slow.millis < 10_000, "{}", slow.millis);
+    }
+
+    #[test]
+    fn the_tail_keeps_the_end_of_long_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(
+            dir.path(),
+            "seq 1 20000; echo THE-END",
+            Duration::from_secs(10),
+            false,
+        )
+        .unwrap();
+        assert!(
+            out.tail.ends_with("THE-END\n"),
+            "{}",
+            &out.tail[out.tail.len() - 50..]
+        );
+        assert_eq!(out.tail.chars().count(), TAIL_CHARS);
+    }
+}
