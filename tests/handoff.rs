@@ -559,3 +559,63 @@ fn reject_records_a_reason_the_worker_can_read() {
     assert_eq!(current["worker"]["state"], "rejected");
     assert_eq!(current["worker"]["reason"], "split the change in two");
 }
+
+#[test]
+fn apply_refuses_a_change_outside_the_contract_even_if_the_report_let_it_through() {
+    let (repo, wt) = setup();
+    write_file(&wt.join("docs/guide.md"), "rewritten by the worker\n");
+    repo.git_in(&wt, ["commit", "--quiet", "--no-verify", "-am", "outside"])
+        .success();
+    // A worker with access to the shared .git widens the recorded contract
+    // while it reports, then puts it back.
+    let local = repo.path().join(".git/orch/local.json");
+    let pinned = std::fs::read_to_string(&local).unwrap();
+    std::fs::write(&local, pinned.replace("\"src/**\"", "\"**\"")).unwrap();
+    let tip = repo.rev("refs/orch/workers/w");
+    let widened = repo.edit_entry(repo.path(), &tip, "contract.toml", |c| {
+        c.replace("allow = [\"src/**\"]", "allow = [\"**\"]")
+    });
+    repo.git(["update-ref", "refs/orch/workers/w", &widened])
+        .success();
+    repo.git_in(&wt, ["handoff", "report", "--summary", "sneaked through"])
+        .success();
+    std::fs::write(&local, pinned).unwrap();
+
+    let before = coordinator_state(&repo);
+    let out = repo.git(["handoff", "apply", "w"]).code(1);
+    assert!(
+        out.stderr
+            .contains("the handoff of 'w' touches 1 path(s) outside its contract"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("docs/guide.md  modified; not in the allowed paths"),
+        "{out}"
+    );
+    assert_eq!(coordinator_state(&repo), before);
+}
+
+#[test]
+fn rm_after_apply_needs_no_force_unless_the_worker_changed_something_since() {
+    let (repo, _) = setup();
+    spawn_and_report(&repo, "true");
+    repo.worker(["spawn", "z", "--allow", "src/**"]).success();
+    let wt = repo.worktree("z");
+    write_file(&wt.join("src/z.rs"), "z\n");
+    repo.git_in(&wt, ["add", "src/z.rs"]).success();
+    repo.git_in(&wt, ["commit", "--quiet", "-m", "z"]).success();
+    repo.git_in(&wt, ["handoff", "report", "--summary", "z"])
+        .success();
+    repo.git(["handoff", "apply", "v"]).success();
+    repo.git(["handoff", "apply", "z"]).success();
+    // v's work is landed, though its commits are not HEAD's ancestors.
+    repo.worker(["rm", "v"]).success();
+    // z changed something after its handoff was applied: that would be lost.
+    write_file(&wt.join("src/later.rs"), "later\n");
+    let out = repo.worker(["rm", "z"]).code(2);
+    assert!(
+        out.stderr.contains("uncommitted or untracked changes"),
+        "{out}"
+    );
+}

@@ -974,11 +974,28 @@ fn the_readme_demo_runs() {
         .success();
     assert!(out.stdout.contains("$ git worker list"), "{out}");
     assert!(out.stdout.contains("auth     active  orch/auth"), "{out}");
+    // Both handoffs were reported, applied with verification re-run, and landed.
     assert!(
-        out.stdout.contains("removed worker") || out.stderr.contains("removed worker 'billing'"),
+        out.stderr.contains("reported the handoff of 'auth'"),
         "{out}"
     );
-    assert!(out.stderr.contains("no workers"), "{out}");
+    assert!(
+        out.stderr.contains("applied the handoff of 'auth'"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("applied the handoff of 'billing'"),
+        "{out}"
+    );
+    assert_eq!(out.stderr.matches("tests passed").count(), 2, "{out}");
+    assert!(
+        out.stdout.contains("Added refunds. Conclusion: ready"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("removed worker 'billing'"), "{out}");
+    let app = repo.root().join("demo/app");
+    assert!(app.join("src/auth/logout.txt").is_file());
+    assert!(app.join("src/billing/refund.txt").is_file());
 }
 
 #[test]

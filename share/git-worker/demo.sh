@@ -1,6 +1,7 @@
 #!/bin/sh
-# A tour of git worker in a throwaway repository: spawn two workers with
-# disjoint contracts, let them work, list them, and clean up.
+# The whole git-orch loop in a throwaway repository: two workers with
+# disjoint contracts, scripted edits standing in for the agents, two
+# handoffs, both applied with their verification re-run, then cleanup.
 # Usage: sh demo.sh [DIR]   (default: a new temporary directory)
 set -eu
 dir=${1:-$(mktemp -d "${TMPDIR:-/tmp}/git-worker-demo.XXXXXX")}
@@ -14,32 +15,34 @@ export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EM
 
 git init --quiet --initial-branch=main app
 cd app
-mkdir -p src/auth src/billing docs
-echo 'fn login() {}' > src/auth/login.rs
-echo 'fn charge() {}' > src/billing/charge.rs
-echo '# app' > README.md
+mkdir -p src/auth src/billing
+echo 'login' > src/auth/login.txt
+echo 'charge' > src/billing/charge.txt
+# The project's test suite: every feature file must be non-empty.
+printf '#!/bin/sh\nfor f in src/*/*.txt; do test -s "$f" || { echo "empty: $f"; exit 1; }; done\necho "tests passed"\n' > test.sh
 git add . && git commit --quiet -m "initial"
 
 # spawn prints each worker's checkout path on stdout, progress on stderr.
-say "git worker spawn auth --allow 'src/auth/**' --verify 'test -f src/auth/login.rs' --description 'Harden login'"
-auth=$(git worker spawn auth --allow 'src/auth/**' --verify 'test -f src/auth/login.rs' \
-    --description 'Harden login')
+say "git worker spawn auth --allow 'src/auth/**' --verify 'sh test.sh' --description 'Add logout'"
+auth=$(git worker spawn auth --allow 'src/auth/**' --verify 'sh test.sh' --description 'Add logout')
 echo "$auth"
-say "git worker spawn billing --allow 'src/billing/**' --deny 'src/billing/secret/**' --label team=payments"
-billing=$(git worker spawn billing --allow 'src/billing/**' --deny 'src/billing/secret/**' \
-    --verify 'test -f src/billing/charge.rs' --label team=payments)
+say "git worker spawn billing --allow 'src/billing/**' --verify 'sh test.sh' --description 'Add refunds'"
+billing=$(git worker spawn billing --allow 'src/billing/**' --verify 'sh test.sh' --description 'Add refunds')
 echo "$billing"
 
-# Scripted edits stand in for the agents.
-say "(the auth worker commits; the billing worker leaves a change uncommitted)"
-(cd "$auth" && echo 'fn logout() {}' >> src/auth/login.rs && git commit --quiet -am "auth: add logout")
-(cd "$billing" && echo 'fn refund() {}' >> src/billing/charge.rs)
+say "(the agents work: auth commits, billing leaves its work uncommitted)"
+(cd "$auth" && echo 'logout' > src/auth/logout.txt && git add . && git commit --quiet -m "auth: add logout")
+(cd "$billing" && echo 'refund' > src/billing/refund.txt)
+run git worker list
 
+say "(each worker hands off its own summary)"
+(cd "$auth" && git handoff report --summary "Added logout next to login. Conclusion: ready to apply.")
+(cd "$billing" && git handoff report --summary "Added refunds. Conclusion: ready; charge is untouched.")
+run git handoff list
+run git handoff show billing
+run git handoff apply auth
+run git handoff apply billing
+run git log --oneline
 run git worker list
-say "cd $auth && git worker current"
-(cd "$auth" && git worker current)
-run git worker show billing
-run git worker rm --force billing
-run git worker rm --keep-branch auth
-run git worker list
+run git worker rm auth billing
 printf '\ndemo repository: %s/app\n' "$dir"

@@ -65,7 +65,7 @@ fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
     let branch_ref = format!("refs/heads/{}", contract.branch);
     let head = repo.ref_target(&branch_ref)?;
 
-    if !args.force {
+    if !args.force && !landed_by_handoff(repo, &entry, checkout.as_deref())? {
         if let Some(checkout) = &checkout
             && Repo::checkout_is_dirty(checkout)?
         {
@@ -142,6 +142,30 @@ fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
     registry::remove_local(repo, id)?;
     checkpoint("rm:archive")?;
     Ok(())
+}
+
+/// Whether all the worker has is what its applied handoff landed: state
+/// `applied`, and its checkout (or branch) holds exactly the handoff's tree.
+/// Its commits are then "unlanded" only by name: their change is in HEAD.
+fn landed_by_handoff(
+    repo: &Repo,
+    entry: &registry::Entry,
+    checkout: Option<&std::path::Path>,
+) -> Result<bool> {
+    if entry.status.state != State::Applied {
+        return Ok(false);
+    }
+    let Some(handoff) = registry::load_handoff(repo, entry.id())? else {
+        return Ok(false);
+    };
+    let current = match checkout {
+        Some(path) => Repo::snapshot_tree(path)?,
+        None => match repo.ref_target(&format!("refs/heads/{}", entry.contract.branch))? {
+            Some(tip) => repo.commit_tree(tip)?,
+            None => return Ok(true),
+        },
+    };
+    Ok(current.to_string() == handoff.meta.tree)
 }
 
 /// The worker's checkout on this machine: its recorded path when that is
