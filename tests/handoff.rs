@@ -619,3 +619,58 @@ fn rm_after_apply_needs_no_force_unless_the_worker_changed_something_since() {
         "{out}"
     );
 }
+
+#[test]
+fn export_and_import_round_trip_into_another_clone_where_show_and_apply_work() {
+    let (repo, _) = setup();
+    spawn_and_report(&repo, "test -f src/new.rs");
+    let bundle = repo.root().join("v.bundle");
+    repo.git(["handoff", "export", "v", "-o"])
+        .arg(&bundle)
+        .success();
+    repo.git(["rev-parse", "--verify", "--quiet", "refs/orch/exports/v"])
+        .code(1);
+
+    let other = repo.root().join("other");
+    repo.cmd_in(repo.root(), "git", ["clone", "--quiet"])
+        .arg(repo.path())
+        .arg(&other)
+        .success();
+    let out = repo
+        .git_in(&other, ["handoff", "import"])
+        .arg(&bundle)
+        .success();
+    assert!(
+        out.stderr.contains("handoff: imported") && out.stderr.contains("registry entry: imported"),
+        "{out}"
+    );
+    assert!(
+        repo.git_in(&other, ["handoff", "show", "v"])
+            .read()
+            .contains("Conclusion: ready.")
+    );
+    assert_eq!(
+        repo.git_in(&other, ["for-each-ref", "refs/orch/importing/"])
+            .read(),
+        "",
+        "staging refs are dropped"
+    );
+    let out = repo.git_in(&other, ["handoff", "apply", "v"]).success();
+    assert!(out.stderr.contains("applied the handoff of 'v'"), "{out}");
+    assert!(other.join("src/new.rs").is_file());
+    // Importing again changes nothing; this clone's own entry is never replaced.
+    let out = repo
+        .git_in(&other, ["handoff", "import"])
+        .arg(&bundle)
+        .success();
+    assert!(
+        out.stderr.contains("handoff: already here")
+            && out.stderr.contains("this clone's own is kept"),
+        "{out}"
+    );
+    // Not a bundle of ours, or a file that is not a bundle.
+    write_file(&repo.root().join("junk"), "not a bundle\n");
+    repo.git_in(&other, ["handoff", "import"])
+        .arg(repo.root().join("junk"))
+        .code(2);
+}

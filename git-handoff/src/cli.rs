@@ -31,6 +31,8 @@ pub enum Command {
     List(ListArgs),
     Apply(ApplyArgs),
     Reject(RejectArgs),
+    Export(ExportArgs),
+    Import(ImportArgs),
 }
 
 /// In a worker's checkout: record its result for the coordinator
@@ -132,6 +134,37 @@ pub struct RejectArgs {
     /// Why: what the worker must change
     #[arg(long, value_name = "TEXT", required = true)]
     pub reason: String,
+}
+
+/// Write a worker's handoff to a portable file (a git bundle)
+///
+/// The bundle holds the worker's branch, its registry entry and its
+/// handoffs (refs/orch/workers/<ID>, refs/orch/handoffs/<ID>) and a manifest
+/// (refs/orch/exports/<ID>: a commit whose manifest.toml names them). It
+/// needs the contract's base in the clone that imports it, as any clone of
+/// the same repository has.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// The file to write
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub output: PathBuf,
+}
+
+/// Read a handoff bundle made by `git handoff export` into this clone
+///
+/// Brings in the handoffs (a fast-forward of refs/orch/handoffs/<ID>), and
+/// the worker's registry entry and branch when this clone has none: an
+/// entry this clone already has is kept, never replaced (the coordinator's
+/// contract is the authority). Then `git handoff show` and `apply` work.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The bundle file
+    #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub file: PathBuf,
 }
 
 /// List workers and their handoffs: state, when, files, fingerprint, summary

@@ -38,6 +38,8 @@ pub const FORMAT: u32 = 1;
 pub const WORKERS: &str = "refs/orch/workers/";
 pub const ARCHIVE: &str = "refs/orch/archive/";
 pub const HANDOFFS: &str = "refs/orch/handoffs/";
+/// Manifests of exported handoff bundles (`git handoff export`).
+pub const EXPORTS: &str = "refs/orch/exports/";
 /// The refspec that shares the whole registry through a remote.
 pub const REFSPEC: &str = "+refs/orch/*:refs/orch/*";
 

@@ -32,6 +32,8 @@ complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "show" -d 'S
 complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "list" -d 'List workers and their handoffs: state, when, files, fingerprint, summary'
 complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "apply" -d 'In the coordinator\'s checkout: apply a handoff, verify it, keep it or roll it back'
 complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "reject" -d 'Record that a handoff is rejected, with the reason the worker will read'
+complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "export" -d 'Write a worker\'s handoff to a portable file (a git bundle)'
+complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "import" -d 'Read a handoff bundle made by `git handoff export` into this clone'
 complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l summary -d 'The summary: what was done, what was found, what is left' -r
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l summary-file -d 'Read the summary from a file ("-": standard input)' -r -F
@@ -50,9 +52,14 @@ complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l no-com
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand reject" -l reason -d 'Why: what the worker must change' -r
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand reject" -s h -l help -d 'Print help'
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject help" -f -a "report" -d 'In a worker\'s checkout: record its result for the coordinator'
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject help" -f -a "show" -d 'Show a worker\'s handoff: summary, notes, stat, fingerprint'
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject help" -f -a "list" -d 'List workers and their handoffs: state, when, files, fingerprint, summary'
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject help" -f -a "apply" -d 'In the coordinator\'s checkout: apply a handoff, verify it, keep it or roll it back'
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject help" -f -a "reject" -d 'Record that a handoff is rejected, with the reason the worker will read'
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand export" -s o -l output -d 'The file to write' -r -F
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject export import help" -f -a "report" -d 'In a worker\'s checkout: record its result for the coordinator'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject export import help" -f -a "show" -d 'Show a worker\'s handoff: summary, notes, stat, fingerprint'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject export import help" -f -a "list" -d 'List workers and their handoffs: state, when, files, fingerprint, summary'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject export import help" -f -a "apply" -d 'In the coordinator\'s checkout: apply a handoff, verify it, keep it or roll it back'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject export import help" -f -a "reject" -d 'Record that a handoff is rejected, with the reason the worker will read'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject export import help" -f -a "export" -d 'Write a worker\'s handoff to a portable file (a git bundle)'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject export import help" -f -a "import" -d 'Read a handoff bundle made by `git handoff export` into this clone'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject export import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
