@@ -9,7 +9,7 @@ use crate::env::{Cmd, Env};
 use crate::measure::{SEQ, Stats, Variant, measure};
 use crate::repo::{self, Subject};
 
-pub const NAMES: &[&str] = &["spawn", "list", "rm", "hook"];
+pub const NAMES: &[&str] = &["spawn", "list", "rm", "hook", "handoff"];
 
 /// Files in the repository the list benchmark spawns its workers in.
 pub const LIST_REPO_FILES: usize = 20;
@@ -276,6 +276,125 @@ pub fn hook(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Re
         "1-file commit: at most 5 ms added (absolute difference of the medians above)".to_string(),
     ));
     env.run(&worker(repo, &["rm", "--force", id]))?;
+    Ok(())
+}
+
+fn sh(dir: &Path, script: &str) -> Cmd {
+    Cmd::new(
+        dir,
+        ["sh".to_string(), "-c".to_string(), script.to_string()],
+    )
+}
+
+/// handoff: on a 1,000-file change (1,000 modified files and 5 new ones),
+/// `git handoff report` against the plain git pipeline doing the same work
+/// (temporary index, `add -A`, `diff --cached --stat`, `diff --cached
+/// --binary`); `git handoff apply` without verification against `git apply
+/// --3way --index` + `git commit`; and a failed apply's rollback against
+/// `git reset --hard` + `git clean`.
+pub fn handoff(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Result<()> {
+    let repo = &subject.path;
+    let base = subject.base.as_str();
+    let root = worktree_root(repo)?;
+    let edit = "for d in $(seq -w 0 19); do for f in $(seq -w 0 49); do echo changed >> d0$d/f$f.txt; done; done; \
+                mkdir -p d000/new && for n in 1 2 3 4 5; do echo new > d000/new/n$n.txt; done";
+    // Two workers with the same change: one whose verification passes (none),
+    // one whose verification fails, to measure the rollback.
+    for (id, verify) in [("hok", None), ("hfail", Some("false"))] {
+        let mut spawn = vec!["spawn", id, "--base", base, "--allow", "d*/**"];
+        if let Some(command) = verify {
+            spawn.extend(["--verify", command]);
+        }
+        env.run(&worker(repo, &spawn))?;
+        let wt = root.join(id);
+        env.run(&sh(&wt, edit))?;
+        env.run(&Cmd::git(&wt, ["handoff", "report", "--summary", "bench"]))?;
+    }
+    let wt = root.join("hok");
+    let index = repo.join(".git/worktrees/hok/index").display().to_string();
+    let patch = root.join("hok.patch").display().to_string();
+    env.run(&sh(
+        repo,
+        &format!("git handoff show hok --patch > '{patch}'"),
+    ))?;
+    let undo_commit = vec![Cmd::git(repo, ["reset", "--quiet", "--hard", "HEAD~1"])];
+    let variants = vec![
+        Variant::new(
+            "handoff/report-ours",
+            vec![Cmd::git(&wt, ["handoff", "report", "--summary", "bench"])],
+        ),
+        Variant::new(
+            "handoff/report-git",
+            vec![sh(
+                &wt,
+                &format!(
+                    "t=$(mktemp) && cp '{index}' \"$t\" && GIT_INDEX_FILE=\"$t\" git add -A && \
+                     GIT_INDEX_FILE=\"$t\" git diff --cached --stat --summary {base} >/dev/null && \
+                     GIT_INDEX_FILE=\"$t\" git diff --cached --binary --full-index {base} >/dev/null; rm -f \"$t\""
+                ),
+            )],
+        ),
+        Variant::new(
+            "handoff/apply-ours",
+            vec![Cmd::git(repo, ["handoff", "apply", "hok"])],
+        )
+        .cleanup(undo_commit.clone()),
+        Variant::new(
+            "handoff/apply-git",
+            vec![
+                Cmd::git(repo, ["apply", "--3way", "--index", &patch]),
+                Cmd::git(repo, ["commit", "--quiet", "-m", "bench"]),
+            ],
+        )
+        .cleanup(undo_commit),
+        // Apply, verification fails, rollback: ours does it all in one command.
+        Variant::new(
+            "handoff/fail-ours",
+            vec![Cmd::git(repo, ["handoff", "apply", "hfail"]).allow_failure()],
+        ),
+        Variant::new(
+            "handoff/rollback-git",
+            vec![
+                Cmd::git(repo, ["reset", "--quiet", "--hard", "HEAD~1"]),
+                Cmd::git(repo, ["clean", "--quiet", "-fd"]),
+            ],
+        )
+        .prepare(vec![
+            Cmd::git(repo, ["apply", "--3way", "--index", &patch]),
+            Cmd::git(repo, ["commit", "--quiet", "-m", "bench"]),
+        ]),
+    ];
+    eprintln!("handoff: {} variants", variants.len());
+    let stats = measure(env, &variants, s.warmup, s.runs)?;
+    out.add(variants, stats);
+    out.row(
+        "handoff report, 1,000 files",
+        "handoff/report-ours",
+        "handoff/report-git",
+        Some(1.0),
+    );
+    out.row(
+        "handoff apply (no verify), 1,000 files",
+        "handoff/apply-ours",
+        "handoff/apply-git",
+        Some(1.1),
+    );
+    out.row(
+        "apply + rollback vs apply+commit (info)",
+        "handoff/fail-ours",
+        "handoff/apply-git",
+        None,
+    );
+    out.row(
+        "git's own rollback (reset --hard + clean)",
+        "handoff/rollback-git",
+        "handoff/rollback-git",
+        None,
+    );
+    out.facts.push((
+        "rollback".to_string(),
+        "ours = (apply + rollback) - apply, from the medians above; target <= 1.1x git's reset --hard + clean".to_string(),
+    ));
     Ok(())
 }
 

@@ -105,6 +105,8 @@ impl Env {
 pub struct Cmd {
     pub argv: Vec<String>,
     pub dir: PathBuf,
+    /// Exit status 1 is the expected outcome (a "no" being measured).
+    pub expects_no: bool,
 }
 
 impl Cmd {
@@ -116,7 +118,14 @@ impl Cmd {
         Cmd {
             argv: argv.into_iter().map(Into::into).collect(),
             dir: dir.to_path_buf(),
+            expects_no: false,
         }
+    }
+
+    /// The command answers "no" (exit 1) by design, e.g. a rolled-back apply.
+    pub fn allow_failure(mut self) -> Cmd {
+        self.expects_no = true;
+        self
     }
 
     /// `git <args>` in `dir`.
@@ -158,7 +167,8 @@ fn quote(word: &str) -> String {
 
 /// An error naming the command, its directory and git's stderr when it failed.
 fn ensure_success(cmd: &Cmd, out: &std::process::Output) -> Result<()> {
-    if !out.status.success() {
+    let expected = if cmd.expects_no { Some(1) } else { Some(0) };
+    if out.status.code() != expected {
         bail!(
             "`{cmd}` (in {}) failed ({}): {}",
             cmd.dir.display(),

@@ -279,7 +279,7 @@ fn run() -> Result<()> {
         workers: options.workers,
     };
     let mut outcome = Outcome::default();
-    if selected("spawn") || selected("rm") || selected("hook") {
+    if selected("spawn") || selected("rm") || selected("hook") || selected("handoff") {
         let dir = root.join("repo");
         let subject = match &options.repo {
             Some(source) => {
@@ -304,6 +304,9 @@ fn run() -> Result<()> {
         }
         if selected("hook") {
             benches::hook(&env, &subject, &settings, &mut outcome)?;
+        }
+        if selected("handoff") {
+            benches::handoff(&env, &subject, &settings, &mut outcome)?;
         }
     }
     if selected("list") {

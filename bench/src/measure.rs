@@ -49,6 +49,7 @@ impl Variant {
         let numbered = |cmd: &Cmd| Cmd {
             argv: cmd.argv.iter().map(|a| a.replace(SEQ, &seq)).collect(),
             dir: cmd.dir.clone(),
+            expects_no: cmd.expects_no,
         };
         for cmd in &self.prepare {
             env.run(&numbered(cmd))

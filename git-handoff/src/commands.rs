@@ -117,11 +117,20 @@ fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
         return Ok(Outcome::CheckFailed);
     }
 
-    let patch = repo.binary_patch(base_tree, tree)?;
-    let stat = repo.stat(base_tree, tree)?;
-    let fingerprint = repo
-        .patch_id(&patch)?
-        .unwrap_or_else(|| "empty".to_string());
+    let (stat, patch) = repo.stat_and_patch(base_tree, tree)?;
+    // patch-id reads the whole patch: it runs while the patch is stored
+    // (write_handoff then finds the blob already there).
+    let patch_id = repo.start_patch_id(&patch)?;
+    repo.write_blob(&patch)?;
+    let fingerprint = match patch_id {
+        Some(running) => running
+            .read()?
+            .split_whitespace()
+            .next()
+            .unwrap_or("empty")
+            .to_string(),
+        None => "empty".to_string(),
+    };
     let head = repo.head_commit()?.unwrap_or(base);
     let meta = HandoffMeta {
         id: id.clone(),
@@ -455,9 +464,10 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
         .into());
     }
 
-    // 2. Clean apply, else 3-way.
-    let clean = repo.apply_patch(&patch, false, true)?.status == 0;
+    // 2. Clean apply, else 3-way (`git apply` is all-or-nothing, so a failed
+    // clean attempt leaves nothing to undo).
     if args.dry_run {
+        let clean = repo.apply_patch(&patch, false, true)?.status == 0;
         if clean {
             println!(
                 "would apply the handoff of '{id}' cleanly ({} path(s)), then run {} verification command(s)",
@@ -481,7 +491,10 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
         return Ok(Outcome::CheckFailed);
     }
     let _signals = git_worker::interrupt::guard()?;
-    let applied = repo.apply_patch(&patch, !clean, false)?;
+    let mut applied = repo.apply_patch(&patch, false, false)?;
+    if applied.status != 0 {
+        applied = repo.apply_patch(&patch, true, false)?;
+    }
     if applied.status != 0 {
         let conflicts: Vec<&str> = applied
             .stdout

@@ -58,6 +58,20 @@ fn configure_libgit2() {
     ONCE.call_once(|| git2::opts::strict_hash_verification(false));
 }
 
+/// How every patch is made: binary-safe, full ids, no rename detection
+/// (a rename is judged and applied as a deletion and an addition), and fixed
+/// prefixes and no relative paths whatever the user's diff config says.
+const PATCH_OPTIONS: &[&str] = &[
+    "--binary",
+    "--full-index",
+    "--no-renames",
+    "--no-color",
+    "--no-ext-diff",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+    "--no-relative",
+];
+
 /// A changed path as the policy judges it. The symlink target is read only
 /// for a symlink on the new side; a deletion has no new side.
 fn path_change(
@@ -907,18 +921,10 @@ impl Repo {
     /// `git diff --binary --full-index` between two trees: a patch that
     /// `git apply` takes byte for byte, binary files included.
     pub fn binary_patch(&self, from: Oid, to: Oid) -> Result<Vec<u8>> {
-        // Fixed prefixes and no relative paths, whatever the user's diff config says.
-        self.git([
-            "diff",
-            "--binary",
-            "--full-index",
-            "--no-renames",
-            "--no-color",
-            "--no-ext-diff",
-        ])
-        .args(["--src-prefix=a/", "--dst-prefix=b/", "--no-relative"])
-        .args([from.to_string(), to.to_string()])
-        .read_bytes()
+        self.git(["diff"])
+            .args(PATCH_OPTIONS)
+            .args([from.to_string(), to.to_string()])
+            .read_bytes()
     }
 
     /// `git diff --stat --summary` between two trees, 80 columns.
@@ -934,16 +940,39 @@ impl Repo {
         .read()
     }
 
-    /// `git patch-id --stable` of a patch; `None` for an empty patch.
-    pub fn patch_id(&self, patch: &[u8]) -> Result<Option<String>> {
+    /// The `--stat --summary` text and the binary patch between two trees,
+    /// from one `git diff` pass (the stat block comes first, the patch
+    /// starts at the first `diff --git` line).
+    pub fn stat_and_patch(&self, from: Oid, to: Oid) -> Result<(String, Vec<u8>)> {
+        let out = self
+            .git(["diff", "--stat=80", "--summary", "--patch"])
+            .args(PATCH_OPTIONS)
+            .args([from.to_string(), to.to_string()])
+            .read_bytes()?;
+        let start = if out.starts_with(b"diff --git ") {
+            Some(0)
+        } else {
+            out.windows(12)
+                .position(|w| w == b"\ndiff --git ")
+                .map(|i| i + 1)
+        };
+        let (stat, patch) = match start {
+            Some(start) => out.split_at(start),
+            None => (&out[..], &[][..]),
+        };
+        let stat = String::from_utf8_lossy(stat).trim_end().to_string();
+        Ok((stat, patch.to_vec()))
+    }
+
+    /// `git patch-id --stable` of a patch, started in the background.
+    pub fn start_patch_id(&self, patch: &[u8]) -> Result<Option<Running>> {
         if patch.is_empty() {
             return Ok(None);
         }
-        let out = self
-            .git(["patch-id", "--stable"])
+        self.git(["patch-id", "--stable"])
             .stdin(patch.to_vec())
-            .read()?;
-        Ok(out.split_whitespace().next().map(str::to_string))
+            .start()
+            .map(Some)
     }
 
     /// `git apply --index` of `patch` onto this checkout (with `--3way`
