@@ -674,3 +674,26 @@ fn export_and_import_round_trip_into_another_clone_where_show_and_apply_work() {
         .arg(repo.root().join("junk"))
         .code(2);
 }
+
+#[test]
+fn an_interrupted_apply_stops_its_verification_and_rolls_back() {
+    let (repo, _) = setup();
+    // The verification interrupts `git handoff` (its parent), then would run on.
+    spawn_and_report(&repo, "kill -TERM $PPID; sleep 30");
+    user_work(&repo);
+    let before = coordinator_state(&repo);
+    let started = std::time::Instant::now();
+    let out = repo
+        .git(["handoff", "apply", "v", "--timeout", "60"])
+        .code(143);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the verification was not stopped"
+    );
+    assert!(
+        out.stderr
+            .contains("interrupted by signal 15; apply rolled back"),
+        "{out}"
+    );
+    assert_eq!(coordinator_state(&repo), before);
+}

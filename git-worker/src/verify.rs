@@ -1,7 +1,8 @@
 //! Running a contract's verification commands: each through `sh -c` in a
 //! given checkout, its output streamed to our stderr and its tail kept, with
 //! a timeout that stops the whole process group (a test runner's children
-//! included). Shared by `git handoff apply` and `git review-gate`.
+//! included), and stopped as well when the caller caught SIGINT/SIGTERM.
+//! Shared by `git handoff apply` and `git review-gate`.
 
 use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
@@ -97,6 +98,11 @@ pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result
         }
         if started.elapsed() >= timeout {
             timed_out = true;
+            break stop_group(&mut child)?;
+        }
+        // The command has its own process group, so a Ctrl-C reaches only
+        // us: pass it on (the caller sees the pending signal and rolls back).
+        if crate::interrupt::pending().is_some() {
             break stop_group(&mut child)?;
         }
         std::thread::sleep(Duration::from_millis(10));
