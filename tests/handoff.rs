@@ -697,3 +697,31 @@ fn an_interrupted_apply_stops_its_verification_and_rolls_back() {
     );
     assert_eq!(coordinator_state(&repo), before);
 }
+
+#[test]
+fn the_contracts_verification_timeout_is_the_default_and_the_flag_overrides_it() {
+    let (repo, _) = setup();
+    repo.worker([
+        "spawn",
+        "t",
+        "--allow",
+        "src/**",
+        "--verify",
+        "sleep 30",
+        "--verify-timeout",
+        "1",
+    ])
+    .success();
+    let wt = repo.worktree("t");
+    write_file(&wt.join("src/t.rs"), "t\n");
+    repo.git_in(&wt, ["handoff", "report", "--summary", "slow checks"])
+        .success();
+    let out = repo.git(["handoff", "apply", "t"]).code(1);
+    assert!(out.stderr.contains("timed out after 1 s"), "{out}");
+    let out = repo.worker(["spawn", "z", "--verify-timeout", "0"]).code(2);
+    assert!(
+        out.stderr
+            .contains("invalid verification timeout: 0 seconds"),
+        "{out}"
+    );
+}

@@ -36,6 +36,8 @@ fn spawn_records_every_contract_flag() {
             "--verify",
             "make lint",
             "--no-require-change",
+            "--verify-timeout",
+            "120",
         ])
         .args([
             "--label",
@@ -63,6 +65,7 @@ fn spawn_records_every_contract_flag() {
     assert_eq!(w["deny"], serde_json::json!(["src/auth/secret/**"]));
     assert_eq!(w["verify"], serde_json::json!(["cargo test", "make lint"]));
     assert_eq!(w["require_change"], false);
+    assert_eq!(w["verify_timeout"], 120);
     assert_eq!(
         w["labels"],
         serde_json::json!({"team": "auth", "prio": "high"})

@@ -119,9 +119,10 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub no_commit: bool,
 
-    /// Seconds each verification command may take
-    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
-    pub timeout: u64,
+    /// Seconds each verification command may take (default: the contract's
+    /// verify-timeout, else 600)
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
 }
 
 /// Record that a handoff is rejected, with the reason the worker will read

@@ -21,6 +21,10 @@ use crate::cli::{
 };
 use crate::text::{keep_end, tail_line};
 
+/// Seconds a verification command may take when neither `--timeout` nor the
+/// contract says.
+pub const DEFAULT_VERIFY_TIMEOUT: u64 = 600;
+
 pub fn run(cli: Cli) -> Result<Outcome> {
     let repo = Repo::discover()?;
     match cli.command {
@@ -551,7 +555,11 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
     }
 
     // 4. Verification, from the coordinator's contract.
-    let timeout = std::time::Duration::from_secs(args.timeout);
+    let seconds = args
+        .timeout
+        .or(contract.verify_timeout)
+        .unwrap_or(DEFAULT_VERIFY_TIMEOUT);
+    let timeout = std::time::Duration::from_secs(seconds);
     let mut passed = Vec::new();
     for command in &contract.verify {
         eprintln!("verify: {command}");
@@ -581,7 +589,7 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
                 ))
             })?;
             let why = if result.timed_out {
-                format!("timed out after {} s", args.timeout)
+                format!("timed out after {seconds} s")
             } else {
                 format!(
                     "exited with {}",

@@ -109,6 +109,10 @@ pub struct SpawnArgs {
     #[arg(long, overrides_with = "require_change")]
     pub no_require_change: bool,
 
+    /// Seconds each verification command may take (default: 600)
+    #[arg(long, value_name = "SECONDS")]
+    pub verify_timeout: Option<u64>,
+
     /// Label the worker (repeatable)
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,

@@ -35,6 +35,9 @@ pub struct Contract {
     pub verify: Vec<String>,
     #[serde(default = "yes")]
     pub require_change: bool,
+    /// Seconds each verification command may take (`None`: the tools' default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_timeout: Option<u64>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -56,6 +59,7 @@ pub struct TaskFile {
     pub deny: Option<Vec<String>>,
     pub verify: Option<Vec<String>>,
     pub require_change: Option<bool>,
+    pub verify_timeout: Option<u64>,
     pub description: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -67,7 +71,7 @@ impl TaskFile {
             .with_context(|| format!("cannot read task file '{}'", path.display()))?;
         let task: TaskFile = toml::from_str(&text).map_err(|err| {
             Hint::new(format!("invalid task file '{}': {}", path.display(), toml_message(&err)))
-                .hint("task files accept: id, base, allow, deny, verify, require-change, description, [labels]")
+                .hint("task files accept: id, base, allow, deny, verify, require-change, verify-timeout, description, [labels]")
         })?;
         Ok(task)
     }
@@ -232,6 +236,11 @@ impl Contract {
         for (key, value) in &self.labels {
             validate_label(key, value)?;
         }
+        if self.verify_timeout == Some(0) {
+            return Err(Hint::new("invalid verification timeout: 0 seconds")
+                .hint("give the seconds each verification command may take, e.g. --verify-timeout 600")
+                .into());
+        }
         Ok(())
     }
 
@@ -255,6 +264,9 @@ impl Contract {
         }
         if self.require_change != other.require_change {
             out.push("require-change");
+        }
+        if self.verify_timeout != other.verify_timeout {
+            out.push("verify-timeout");
         }
         if self.description != other.description {
             out.push("description");

@@ -95,6 +95,7 @@ impl View {
             "deny": c.deny,
             "verify": c.verify,
             "require_change": c.require_change,
+            "verify_timeout": c.verify_timeout,
             "description": c.description,
             "labels": c.labels,
             "format": self.entry.format,

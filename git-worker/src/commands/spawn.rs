@@ -179,6 +179,7 @@ fn contract_template(args: &SpawnArgs, task: &TaskFile, settings: &Settings) -> 
         deny: pick(&args.deny, &task.deny, &settings.deny),
         verify: pick(&args.verify, &task.verify, &settings.verify),
         require_change,
+        verify_timeout: args.verify_timeout.or(task.verify_timeout),
         description: args
             .description
             .clone()

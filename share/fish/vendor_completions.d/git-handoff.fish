@@ -46,7 +46,7 @@ complete -c git-handoff -n "__fish_git_handoff_using_subcommand show" -l json -d
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand list" -l json -d 'Print JSON'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l timeout -d 'Seconds each verification command may take' -r
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l timeout -d 'Seconds each verification command may take (default: the contract\'s verify-timeout, else 600)' -r
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -s n -l dry-run -d 'Only check: contract, and whether the patch applies (exit 1 if not)'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l no-commit -d 'Apply and verify, but leave the change uncommitted'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -42,6 +42,7 @@ complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l base -d 
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l allow -d 'Path glob the worker may change (repeatable; relative to the repository root)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l deny -d 'Path glob the worker must not change, even inside an allowed glob (repeatable)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l verify -d 'Command that verifies the worker\'s change (repeatable; run by the coordinator)' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l verify-timeout -d 'Seconds each verification command may take (default: 600)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l label -d 'Label the worker (repeatable)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l description -d 'What the worker is asked to do' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l task -d 'Read the contract from a TOML task file (flags given as well override it)' -r -F
