@@ -482,7 +482,7 @@ fn a_moved_base_applies_with_a_three_way_merge_and_a_true_conflict_aborts_cleanl
     let out = repo.git(["handoff", "apply", "c"]).code(1);
     assert!(
         out.stderr
-            .contains("conflicts with HEAD; nothing was changed"),
+            .contains("conflicts with HEAD; its changes were undone"),
         "{out}"
     );
     assert!(out.stderr.contains("src/lib.rs"), "{out}");
@@ -724,4 +724,74 @@ fn the_contracts_verification_timeout_is_the_default_and_the_flag_overrides_it()
             .contains("invalid verification timeout: 0 seconds"),
         "{out}"
     );
+}
+
+#[test]
+fn ignored_and_assume_unchanged_files_at_the_handoffs_paths_are_refused_untouched() {
+    let (repo, _) = setup();
+    repo.worker(["spawn", "g", "--allow", "src/**"]).success();
+    let wt = repo.worktree("g");
+    write_file(&wt.join("src/config.local"), "from the worker\n");
+    repo.git_in(&wt, ["add", "-f", "src/config.local"])
+        .success();
+    write_file(&wt.join("src/lib.rs"), "fn a() {}\nfn worker() {}\n");
+    repo.git_in(
+        &wt,
+        [
+            "handoff",
+            "report",
+            "--summary",
+            "adds an ignored-looking file",
+        ],
+    )
+    .success();
+    // The coordinator ignores that file and has a precious copy of it.
+    write_file(&repo.path().join(".git/info/exclude"), "*.local\n");
+    repo.write("src/config.local", "PRECIOUS\n");
+    let out = repo.git(["handoff", "apply", "g"]).code(2);
+    assert!(
+        out.stderr.contains(
+            "your uncommitted changes touch paths the handoff of 'g' changes: src/config.local"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("src/config.local")).unwrap(),
+        "PRECIOUS\n"
+    );
+    std::fs::remove_file(repo.path().join("src/config.local")).unwrap();
+    // An edit git is told not to see (assume-unchanged) counts as yours too.
+    repo.write("src/lib.rs", "fn a() {}\n// MINE\n");
+    repo.git(["update-index", "--assume-unchanged", "src/lib.rs"])
+        .success();
+    let out = repo.git(["handoff", "apply", "g"]).code(2);
+    assert!(out.stderr.contains("src/lib.rs"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("src/lib.rs")).unwrap(),
+        "fn a() {}\n// MINE\n"
+    );
+}
+
+#[test]
+fn a_head_that_moves_during_verification_is_never_reset() {
+    let (repo, _) = setup();
+    // The "verification" commits to the coordinator's branch, then fails.
+    spawn_and_report(&repo, "git commit --quiet --allow-empty -m USER && false");
+    let out = repo.git(["handoff", "apply", "v"]).code(2);
+    assert!(
+        out.stderr.contains(
+            "HEAD moved while the handoff of 'v' was being applied; nothing was rolled back"
+        ),
+        "{out}"
+    );
+    assert!(out.stderr.contains("undo it with `git revert"), "{out}");
+    assert_eq!(
+        repo.git(["log", "-1", "--format=%s"]).read(),
+        "USER",
+        "the user's commit is kept"
+    );
+    let show = repo.worker(["show", "v", "--json"]).success().json();
+    let last = show["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "rejected");
+    assert_eq!(last["data"]["rolled_back"], false);
 }

@@ -393,6 +393,28 @@ fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// Paths of the handoff that your own work occupies: changed, staged or
+/// untracked; ignored files where the handoff adds one; and index entries
+/// marked assume-unchanged or skip-worktree (git would not see your edits).
+fn clashes(repo: &Repo, head: Oid, paths: &[Vec<u8>], workdir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let yours = repo.diff_tree_to_workdir(Some(repo.commit_tree(head)?))?;
+    let hidden = repo.hidden_index_entries()?;
+    for path in paths {
+        let occupied = yours.iter().any(|change| &change.path == path)
+            || hidden.contains(path)
+            || (!repo.commit_has_path(head, path)?
+                && workdir
+                    .join(git_worker::policy::to_path(path))
+                    .symlink_metadata()
+                    .is_ok());
+        if occupied {
+            out.push(git_worker::policy::display_path(path));
+        }
+    }
+    Ok(out)
+}
+
 /// The worker's registry entry and its latest handoff, or clear errors.
 fn entry_and_handoff(repo: &Repo, id: &str) -> Result<(registry::Entry, Handoff)> {
     validate_id(id)?;
@@ -453,12 +475,7 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
     let head = repo
         .head_commit()?
         .context("the coordinator's branch has no commit to apply onto")?;
-    let yours = repo.diff_tree_to_workdir(Some(repo.commit_tree(head)?))?;
-    let clash: Vec<String> = yours
-        .iter()
-        .filter(|change| paths.contains(&change.path))
-        .map(|change| git_worker::policy::display_path(&change.path))
-        .collect();
+    let clash = clashes(repo, head, &paths, &workdir)?;
     if !clash.is_empty() {
         return Err(Hint::new(format!(
             "your uncommitted changes touch paths the handoff of '{id}' changes: {}",
@@ -506,25 +523,52 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
             .chain(applied.stderr.lines())
             .filter_map(|l| l.strip_prefix("U "))
             .collect();
-        repo.restore_paths(head, &paths)?;
-        eprintln!("error: the handoff of '{id}' conflicts with HEAD; nothing was changed");
-        for path in &conflicts {
-            eprintln!("  conflict: {path}");
-        }
         if conflicts.is_empty() {
+            // git apply is all-or-nothing: it wrote nothing; say why.
+            eprintln!("error: the handoff of '{id}' does not apply onto HEAD; nothing was changed");
             eprintln!("{}", applied.stderr.trim());
+        } else {
+            // A 3-way apply with conflicts wrote the handoff's paths (the
+            // clash check made sure none of them was yours): undo them.
+            repo.restore_paths(head, &paths)?;
+            eprintln!("error: the handoff of '{id}' conflicts with HEAD; its changes were undone");
+            for path in &conflicts {
+                eprintln!("  conflict: {path}");
+            }
         }
         eprintln!("hint: ask the worker to rebase onto the current HEAD and report again");
         return Ok(Outcome::CheckFailed);
     }
-    let rollback = |committed: bool| -> Result<()> {
-        if committed {
-            repo.reset_soft(head)?;
+    // Undo: only if HEAD is still where this apply left it (on the same
+    // branch, at the commit it made), by compare-and-swap on that branch;
+    // then the handoff's paths (and nothing else) go back to `head`.
+    let branch = repo.head_branch()?;
+    let rollback = |committed: Option<Oid>| -> Result<()> {
+        let expected = committed.unwrap_or(head);
+        if repo.head_branch()? != branch || repo.head_commit()? != Some(expected) {
+            let mut err = Hint::new(format!(
+                "HEAD moved while the handoff of '{id}' was being applied; nothing was rolled back"
+            ));
+            if let Some(commit) = committed {
+                err = err.hint(format!(
+                    "the handoff's commit is {commit}: undo it with `git revert {commit}`"
+                ));
+            }
+            return Err(err
+                .hint("the handoff's changes may still be in your index and working tree")
+                .into());
+        }
+        if let Some(commit) = committed
+            && !repo.rewind_head(branch.as_deref(), head, commit)?
+        {
+            anyhow::bail!(
+                "HEAD moved during the rollback of '{id}'; the handoff's commit is {commit}"
+            );
         }
         repo.restore_paths(head, &paths)
     };
     if let Err(err) = git_worker::interrupt::checkpoint("apply:patch") {
-        rollback(false)?;
+        rollback(None)?;
         return Err(err.context("apply rolled back"));
     }
 
@@ -542,7 +586,7 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
         match repo.commit_paths(&message, &paths) {
             Ok(commit) => Some(commit),
             Err(err) => {
-                rollback(false)?;
+                rollback(None)?;
                 return Err(
                     err.context(format!("cannot commit the handoff of '{id}'; rolled back"))
                 );
@@ -550,7 +594,7 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
         }
     };
     if let Err(err) = git_worker::interrupt::checkpoint("apply:commit") {
-        rollback(committed.is_some())?;
+        rollback(committed)?;
         return Err(err.context("apply rolled back"));
     }
 
@@ -566,8 +610,9 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
         let result = git_worker::verify::run(&workdir, command, timeout, true)?;
         let interrupted = git_worker::interrupt::pending();
         if !result.passed() || interrupted.is_some() {
-            rollback(committed.is_some())?;
+            let rolled_back = rollback(committed);
             if let Some(signal) = interrupted {
+                rolled_back?;
                 return Err(git_worker::exit::Interrupted {
                     signal,
                     what: "apply rolled back".into(),
@@ -585,9 +630,11 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
                         )
                         .with("timed_out", result.timed_out)
                         .with("tail", result.tail.as_str())
-                        .with("fingerprint", handoff.meta.fingerprint.as_str()),
+                        .with("fingerprint", handoff.meta.fingerprint.as_str())
+                        .with("rolled_back", rolled_back.is_ok()),
                 ))
             })?;
+            rolled_back.context(format!("verification '{command}' failed"))?;
             let why = if result.timed_out {
                 format!("timed out after {seconds} s")
             } else {

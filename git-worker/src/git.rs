@@ -1075,11 +1075,44 @@ impl Repo {
         self.head_commit()?.context("no HEAD after committing")
     }
 
-    /// `git reset --soft <to>`: HEAD moves back, index and files stay.
-    pub fn reset_soft(&self, to: Oid) -> Result<()> {
-        self.git(["reset", "--quiet", "--soft"])
-            .arg(to.to_string())
-            .run()
+    /// Whether commit `commit` has `path`.
+    pub fn commit_has_path(&self, commit: Oid, path: &[u8]) -> Result<bool> {
+        let tree = self
+            .inner
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(clean)?;
+        Ok(tree.get_path(&crate::policy::to_path(path)).is_ok())
+    }
+
+    /// Index entries git is told not to look at in the working tree
+    /// (assume-unchanged, skip-worktree): their files may differ unseen.
+    pub fn hidden_index_entries(&self) -> Result<Vec<Vec<u8>>> {
+        let out = self.git(["ls-files", "-v", "-z"]).read_bytes()?;
+        Ok(out
+            .split(|b| *b == 0)
+            .filter(|record| record.len() > 2)
+            .filter(|record| record[0].is_ascii_lowercase() || record[0] == b'S')
+            .map(|record| record[2..].to_vec())
+            .collect())
+    }
+
+    /// The branch HEAD is on (`refs/heads/...`), or `None` when detached.
+    pub fn head_branch(&self) -> Result<Option<String>> {
+        self.symbolic_target("HEAD")
+    }
+
+    /// Move HEAD's branch (or a detached HEAD) from `from` back to `to`,
+    /// only if it still points at `from`: index and files stay. `false` when
+    /// it had moved.
+    pub fn rewind_head(&self, branch: Option<&str>, to: Oid, from: Oid) -> Result<bool> {
+        let mut git = self.git(["update-ref", "-m", "git-handoff: roll back"]);
+        git = match branch {
+            Some(refname) => git.arg(refname),
+            None => git.args(["--no-deref", "HEAD"]),
+        };
+        let out = git.args([to.to_string(), from.to_string()]).output()?;
+        Ok(out.status == 0)
     }
 
     /// Linked worktrees git knows about: admin name -> (path, branch ref).
