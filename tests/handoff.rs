@@ -636,12 +636,25 @@ fn export_and_import_round_trip_into_another_clone_where_show_and_apply_work() {
         .arg(repo.path())
         .arg(&other)
         .success();
+    // Without trust, the handoff comes in but the contract is only shown.
     let out = repo
         .git_in(&other, ["handoff", "import"])
         .arg(&bundle)
         .success();
+    assert!(out.stderr.contains("handoff: imported"), "{out}");
     assert!(
-        out.stderr.contains("handoff: imported") && out.stderr.contains("registry entry: imported"),
+        out.stderr.contains("registry entry: NOT imported; the bundle's contract says allow: src/**, deny: -, verify: test -f src/new.rs"),
+        "{out}"
+    );
+    let out = repo.git_in(&other, ["handoff", "apply", "v"]).code(2);
+    assert!(out.stderr.contains("--trust-contract"), "{out}");
+    let out = repo
+        .git_in(&other, ["handoff", "import", "--trust-contract"])
+        .arg(&bundle)
+        .success();
+    assert!(
+        out.stderr
+            .contains("registry entry: imported (contract trusted)"),
         "{out}"
     );
     assert!(
@@ -794,4 +807,39 @@ fn a_head_that_moves_during_verification_is_never_reset() {
     let last = show["events"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["kind"], "rejected");
     assert_eq!(last["data"]["rolled_back"], false);
+}
+
+#[test]
+fn show_and_list_give_the_verdict_and_applying_twice_is_a_no_op() {
+    let (repo, _) = setup();
+    spawn_and_report(&repo, "echo 'assertion failed: b == c' >&2; exit 1");
+    repo.git(["handoff", "apply", "v"]).code(1);
+    let show = repo.git(["handoff", "show", "v"]).success();
+    assert!(show.stdout.contains("verdict:     rejected: verification 'echo 'assertion failed: b == c' >&2; exit 1' failed"), "{show}");
+    assert!(show.stdout.contains("assertion failed: b == c"), "{show}");
+    let json = repo.git(["handoff", "list", "--json"]).success().json();
+    assert_eq!(json["handoffs"][0]["verdict"]["kind"], "rejected");
+
+    repo.worker(["spawn", "ok", "--allow", "src/**"]).success();
+    let wt = repo.worktree("ok");
+    write_file(&wt.join("src/ok.rs"), "ok\n");
+    repo.git_in(&wt, ["handoff", "report", "--summary", "fine"])
+        .success();
+    let commit = repo.git(["handoff", "apply", "ok"]).read();
+    let show = repo
+        .git(["handoff", "show", "ok", "--json"])
+        .success()
+        .json();
+    assert_eq!(show["handoff"]["verdict"]["kind"], "applied");
+    assert_eq!(
+        show["handoff"]["verdict"]["data"]["commit"],
+        commit.as_str()
+    );
+    let out = repo.git(["handoff", "apply", "ok"]).success();
+    assert!(
+        out.stderr
+            .contains("the handoff of 'ok' is already applied as"),
+        "{out}"
+    );
+    assert_eq!(repo.rev("HEAD"), commit, "nothing new was committed");
 }

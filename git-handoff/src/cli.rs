@@ -157,15 +157,22 @@ pub struct ExportArgs {
 
 /// Read a handoff bundle made by `git handoff export` into this clone
 ///
-/// Brings in the handoffs (a fast-forward of refs/orch/handoffs/<ID>), and
-/// the worker's registry entry and branch when this clone has none: an
-/// entry this clone already has is kept, never replaced (the coordinator's
-/// contract is the authority). Then `git handoff show` and `apply` work.
+/// Brings in the handoffs (a fast-forward of refs/orch/handoffs/<ID>) and
+/// the worker's branch when this clone has none. The contract is the
+/// authority on what `apply` allows and runs, and a bundle can be written by
+/// anyone: the worker's registry entry is imported only with
+/// --trust-contract, after import has shown it, and only when this clone has
+/// none (an entry it has is never replaced). Then `show` and `apply` work.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The bundle file
     #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub file: PathBuf,
+
+    /// Adopt the contract in the bundle (allowed paths, verification
+    /// commands) when this clone has no entry for the worker
+    #[arg(long)]
+    pub trust_contract: bool,
 }
 
 /// List workers and their handoffs: state, when, files, fingerprint, summary

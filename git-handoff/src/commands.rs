@@ -158,7 +158,9 @@ fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
         ))
     })?;
     if args.json {
-        print_json(&json!({ "version": JSON_VERSION, "handoff": handoff_json(&handoff, None) }))?;
+        print_json(
+            &json!({ "version": JSON_VERSION, "handoff": handoff_json(&handoff, None, None) }),
+        )?;
     } else {
         eprintln!(
             "reported the handoff of '{id}': {} path(s) changed, fingerprint {}",
@@ -170,12 +172,74 @@ fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn handoff_json(handoff: &Handoff, state: Option<State>) -> serde_json::Value {
+/// The coordinator's latest verdict on this very handoff (same fingerprint):
+/// an `applied` or `rejected` event.
+fn verdict(
+    repo: &Repo,
+    entry: Option<&registry::Entry>,
+    handoff: &Handoff,
+) -> Result<Option<registry::Logged>> {
+    let Some(entry) = entry else { return Ok(None) };
+    Ok(registry::history(repo, entry.tip)?
+        .into_iter()
+        .rev()
+        .find(|logged| {
+            matches!(logged.event.kind.as_str(), "applied" | "rejected")
+                && logged
+                    .event
+                    .data
+                    .get("fingerprint")
+                    .and_then(|f| f.as_str())
+                    == Some(handoff.meta.fingerprint.as_str())
+        }))
+}
+
+fn verdict_json(verdict: Option<&registry::Logged>) -> serde_json::Value {
+    verdict.map_or(serde_json::Value::Null, |logged| {
+        json!({ "kind": logged.event.kind, "time": logged.event.time, "data": logged.event.data })
+    })
+}
+
+/// One line (plus an output tail) for `show`.
+fn verdict_text(verdict: &registry::Logged, max_chars: Option<usize>) -> String {
+    let data = &verdict.event.data;
+    let get = |key: &str| {
+        data.get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    match verdict.event.kind.as_str() {
+        "applied" => match get("commit") {
+            commit if commit.is_empty() => "verdict:     applied (not committed)\n".to_string(),
+            commit => format!("verdict:     applied as {}\n", short(&commit)),
+        },
+        _ if !get("command").is_empty() => {
+            let tail = get("tail");
+            let tail = match max_chars {
+                Some(max) => keep_end(tail.trim_end(), max),
+                None => tail.trim_end().to_string(),
+            };
+            format!(
+                "verdict:     rejected: verification '{}' failed\n{tail}\n",
+                get("command")
+            )
+        }
+        _ => format!("verdict:     rejected: {}\n", get("reason")),
+    }
+}
+
+fn handoff_json(
+    handoff: &Handoff,
+    state: Option<State>,
+    verdict: Option<&registry::Logged>,
+) -> serde_json::Value {
     let m = &handoff.meta;
     json!({
         "id": m.id, "reported": true, "state": state, "commit": handoff.commit.to_string(),
         "base": m.base, "head": m.head, "tree": m.tree, "fingerprint": m.fingerprint,
         "files": m.files, "time": m.reported, "summary": handoff.summary, "stat": handoff.stat,
+        "verdict": verdict_json(verdict),
         "notes": handoff.notes.iter().map(|(name, text)| json!({ "name": name, "text": text })).collect::<Vec<_>>(),
     })
 }
@@ -198,9 +262,10 @@ fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
                 return Ok(Outcome::Success);
             }
             let state = entry.as_ref().map(|e| e.status.state);
+            let verdict = verdict(repo, entry.as_ref(), &handoff)?;
             if args.json {
                 print_json(
-                    &json!({ "version": JSON_VERSION, "handoff": handoff_json(&handoff, state) }),
+                    &json!({ "version": JSON_VERSION, "handoff": handoff_json(&handoff, state, verdict.as_ref()) }),
                 )?;
                 return Ok(Outcome::Success);
             }
@@ -215,6 +280,10 @@ fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
                 m.head,
                 cut(handoff.summary.trim_end()),
             );
+            if let Some(verdict) = &verdict {
+                let at = out.find("\n\n").unwrap_or(out.len());
+                out.insert_str(at + 1, &verdict_text(verdict, args.max_chars));
+            }
             for (name, text) in &handoff.notes {
                 out.push_str(&format!("\nnote {name}:\n{}\n", cut(text.trim_end())));
             }
@@ -330,7 +399,17 @@ fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
         let items: Vec<_> = rows
             .iter()
             .map(|(id, state, handoff)| match handoff {
-                Some(handoff) => handoff_json(handoff, *state),
+                Some(handoff) => {
+                    let entry = registry::load(repo, id).ok().flatten();
+                    handoff_json(
+                        handoff,
+                        *state,
+                        verdict(repo, entry.as_ref(), handoff)
+                            .ok()
+                            .flatten()
+                            .as_ref(),
+                    )
+                }
                 None => json!({ "id": id, "reported": false, "state": state }),
             })
             .collect();
@@ -421,6 +500,7 @@ fn entry_and_handoff(repo: &Repo, id: &str) -> Result<(registry::Entry, Handoff)
     let Some(entry) = registry::load(repo, id)? else {
         return Err(Hint::new(format!("worker '{id}' is not registered"))
             .hint("`git handoff list` shows the workers and their handoffs")
+            .hint("for an imported handoff: `git handoff import --trust-contract <bundle>`, or fetch refs/orch/* from the coordinator")
             .into());
     };
     let Some(handoff) = registry::load_handoff(repo, id)? else {
@@ -437,6 +517,25 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
     require_coordinator(repo, "git handoff apply")?;
     let (entry, handoff) = entry_and_handoff(repo, &args.id)?;
     let id = entry.id().to_string();
+    if let Some(done) = verdict(repo, Some(&entry), &handoff)?
+        && done.event.kind == "applied"
+    {
+        let commit = done
+            .event
+            .data
+            .get("commit")
+            .and_then(|c| c.as_str())
+            .unwrap_or("");
+        eprintln!(
+            "the handoff of '{id}' is already applied{}; nothing to do",
+            if commit.is_empty() {
+                String::new()
+            } else {
+                format!(" as {}", short(commit))
+            }
+        );
+        return Ok(Outcome::Success);
+    }
     let (contract, mismatch) = enforce::authoritative_contract(repo, &entry)?;
     if !mismatch.is_empty() {
         eprintln!(
@@ -806,9 +905,29 @@ fn import(repo: &Repo, args: &ImportArgs) -> Result<Outcome> {
         let live = registry::live_ref(&id);
         if let Some(theirs) = repo.ref_target(&staged(&live))? {
             match repo.ref_target(&live)? {
-                None => {
+                None if args.trust_contract => {
                     repo.cas_ref(&live, theirs, None, "git-handoff: import")?;
-                    notes.push("registry entry: imported".to_string());
+                    notes.push("registry entry: imported (contract trusted)".to_string());
+                }
+                None => {
+                    let contract = registry::decode(repo, &staged(&live), theirs)?.contract;
+                    let list = |items: &[String]| {
+                        if items.is_empty() {
+                            "-".to_string()
+                        } else {
+                            items.join(" ")
+                        }
+                    };
+                    notes.push(format!(
+                        "registry entry: NOT imported; the bundle's contract says allow: {}, deny: {}, verify: {}",
+                        if contract.allow.is_empty() { "everything".to_string() } else { list(&contract.allow) },
+                        list(&contract.deny),
+                        list(&contract.verify)
+                    ));
+                    notes.push(
+                        "hint: if that is the contract you set, import again with --trust-contract; then apply works here"
+                            .to_string(),
+                    );
                 }
                 Some(_) => notes.push("registry entry: this clone's own is kept".to_string()),
             }

@@ -104,10 +104,13 @@ fn text_of(stdout: Vec<u8>) -> String {
 /// stdout of a finished git process, or an error carrying git's stderr.
 fn stdout_or_error(display: &str, output: std::process::Output) -> Result<Vec<u8>> {
     if !output.status.success() {
-        bail!(
-            "{display} failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        // Some commands (git commit with nothing to commit) explain on stdout.
+        let said = if output.stderr.iter().all(u8::is_ascii_whitespace) {
+            &output.stdout
+        } else {
+            &output.stderr
+        };
+        bail!("{display} failed: {}", String::from_utf8_lossy(said).trim());
     }
     Ok(output.stdout)
 }

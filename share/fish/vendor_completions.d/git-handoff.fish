@@ -54,6 +54,7 @@ complete -c git-handoff -n "__fish_git_handoff_using_subcommand reject" -l reaso
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand reject" -s h -l help -d 'Print help'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand export" -s o -l output -d 'The file to write' -r -F
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand import" -l trust-contract -d 'Adopt the contract in the bundle (allowed paths, verification commands) when this clone has no entry for the worker'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand import" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject export import help" -f -a "report" -d 'In a worker\'s checkout: record its result for the coordinator'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply reject export import help" -f -a "show" -d 'Show a worker\'s handoff: summary, notes, stat, fingerprint'
