@@ -843,3 +843,33 @@ fn show_and_list_give_the_verdict_and_applying_twice_is_a_no_op() {
     );
     assert_eq!(repo.rev("HEAD"), commit, "nothing new was committed");
 }
+
+#[test]
+fn a_handoff_turning_a_file_into_a_directory_applies() {
+    let (repo, _) = setup();
+    repo.worker(["spawn", "d", "--allow", "src/**"]).success();
+    let wt = repo.worktree("d");
+    repo.git_in(&wt, ["rm", "--quiet", "src/old.rs"]).success();
+    write_file(&wt.join("src/old.rs/inner.rs"), "inner\n");
+    repo.git_in(
+        &wt,
+        ["handoff", "report", "--summary", "old.rs is a module now"],
+    )
+    .success();
+    user_work(&repo);
+    let before = repo
+        .git(["status", "--porcelain=v1", "--untracked-files=all"])
+        .read();
+    repo.git(["handoff", "apply", "d"]).success();
+    assert!(repo.path().join("src/old.rs/inner.rs").is_file());
+    let files = repo
+        .git(["show", "--name-status", "--format=", "HEAD"])
+        .read();
+    assert_eq!(files, "D\tsrc/old.rs\nA\tsrc/old.rs/inner.rs", "{files}");
+    assert_eq!(
+        repo.git(["status", "--porcelain=v1", "--untracked-files=all"])
+            .read(),
+        before,
+        "the user's work is as it was"
+    );
+}

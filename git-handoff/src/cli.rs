@@ -94,8 +94,11 @@ pub struct ShowArgs {
 /// 1. Re-checks the contract on the handoff's actual change (hooks can be
 ///    bypassed); 2. applies it onto the current HEAD, cleanly or else with a
 ///    3-way merge, aborting on conflicts with the paths listed; 3. commits it
-///    (only its paths: other staged work stays staged) with the worker's
-///    summary and trailers naming the worker, base, handoff and fingerprint;
+///    (only its paths: other staged work stays staged; a file may become a
+///    directory) with the worker's summary and trailers naming the worker,
+///    base, handoff and fingerprint; the commit is made with git's plumbing,
+///    so commit hooks do not run on it: the verification commands are its
+///    check;
 /// 4. runs the contract's verification commands (from the coordinator's
 ///    registry, never from anything the worker wrote), streaming their
 ///    output, each within --timeout; 5. on success records "applied"; on

@@ -682,7 +682,7 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
             handoff.commit,
             handoff.meta.fingerprint
         );
-        match repo.commit_paths(&message, &paths) {
+        match repo.commit_paths(&message, &paths, head) {
             Ok(commit) => Some(commit),
             Err(err) => {
                 rollback(None)?;

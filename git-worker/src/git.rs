@@ -1055,27 +1055,84 @@ impl Repo {
         Ok(())
     }
 
-    /// Commit only `paths` (as they are in the working tree), leaving any
-    /// other staged change staged; returns the new commit.
-    pub fn commit_paths(&self, message: &str, paths: &[Vec<u8>]) -> Result<Oid> {
-        let file = tempfile::NamedTempFile::new().context("cannot write the commit message")?;
-        std::fs::write(file.path(), message).context("cannot write the commit message")?;
-        let list: Vec<u8> = paths
+    /// Commit `paths` as the index has them on top of commit `head`, and
+    /// nothing else: any other staged change stays staged, uncommitted. The
+    /// tree is built in a temporary index (HEAD's tree, then the index's
+    /// entries for `paths`, removals first so a file may become a directory),
+    /// and HEAD's branch moves by compare-and-swap from `head`. Returns the
+    /// new commit.
+    pub fn commit_paths(&self, message: &str, paths: &[Vec<u8>], head: Oid) -> Result<Oid> {
+        let wanted: std::collections::HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+        let mut entries = Vec::new();
+        let mut present = std::collections::HashSet::new();
+        for record in self
+            .git(["ls-files", "--stage", "-z"])
+            .read_bytes()?
+            .split(|b| *b == 0)
+        {
+            // "<mode> <id> <stage>\t<path>"
+            let Some(tab) = record.iter().position(|b| *b == b'\t') else {
+                continue;
+            };
+            let path = &record[tab + 1..];
+            if wanted.contains(path) {
+                present.insert(path.to_vec());
+                entries.extend_from_slice(record);
+                entries.push(0);
+            }
+        }
+        let removed: Vec<u8> = paths
             .iter()
-            .flat_map(|p| p.iter().copied().chain([0]))
+            .filter(|path| !present.contains(*path))
+            .flat_map(|path| path.iter().copied().chain([0]))
             .collect();
-        self.git([
-            "commit",
-            "--quiet",
-            "--pathspec-from-file=-",
-            "--pathspec-file-nul",
-            "-F",
-        ])
-        .arg(file.path())
-        .env("GIT_LITERAL_PATHSPECS", "1")
-        .stdin(list)
-        .run()?;
-        self.head_commit()?.context("no HEAD after committing")
+        let scratch = tempfile::Builder::new()
+            .prefix("git-orch-commit-")
+            .tempdir()
+            .context("cannot make a temporary directory")?;
+        let index = scratch.path().join("index");
+        self.git(["read-tree"])
+            .arg(head.to_string())
+            .env("GIT_INDEX_FILE", &index)
+            .run()?;
+        if !removed.is_empty() {
+            self.git(["update-index", "--force-remove", "-z", "--stdin"])
+                .env("GIT_INDEX_FILE", &index)
+                .stdin(removed)
+                .run()?;
+        }
+        if !entries.is_empty() {
+            self.git(["update-index", "-z", "--index-info"])
+                .env("GIT_INDEX_FILE", &index)
+                .stdin(entries)
+                .run()?;
+        }
+        let tree = self
+            .git(["write-tree"])
+            .env("GIT_INDEX_FILE", &index)
+            .read()?;
+        let commit = self
+            .git(["commit-tree", &tree, "-p", &head.to_string()])
+            .stdin(message.as_bytes().to_vec())
+            .read()?;
+        let commit = Oid::from_str(&commit)
+            .with_context(|| format!("bad commit id from git commit-tree: {commit}"))?;
+        let branch = self.head_branch()?;
+        let moved = {
+            let mut git = self.git(["update-ref", "-m", "git-handoff: apply"]);
+            git = match &branch {
+                Some(refname) => git.arg(refname),
+                None => git.args(["--no-deref", "HEAD"]),
+            };
+            git.args([commit.to_string(), head.to_string()])
+                .output()?
+                .status
+                == 0
+        };
+        if !moved {
+            bail!("HEAD moved while the commit was being made");
+        }
+        Ok(commit)
     }
 
     /// Whether commit `commit` has `path`.
