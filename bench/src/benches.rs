@@ -334,11 +334,19 @@ pub fn handoff(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) ->
                 ),
             )],
         ),
+        // Cleanup undoes the commit and records a rejection, so the next
+        // round applies again (applying an applied handoff is a no-op).
         Variant::new(
             "handoff/apply-ours",
             vec![Cmd::git(repo, ["handoff", "apply", "hok"])],
         )
-        .cleanup(undo_commit.clone()),
+        .cleanup(vec![
+            undo_commit[0].clone(),
+            Cmd::git(
+                repo,
+                ["handoff", "reject", "hok", "--reason", "bench: again"],
+            ),
+        ]),
         Variant::new(
             "handoff/apply-git",
             vec![

@@ -994,63 +994,65 @@ impl Repo {
 
     /// Put `paths` back as they are in commit `to`, in the index and the
     /// working tree; paths `to` does not have are removed. Nothing else is
-    /// touched, so a user's unrelated work survives a rollback.
+    /// touched, so a user's unrelated work survives a rollback. No pathspec
+    /// matching (a thousand pathspecs against every index entry is slow):
+    /// the paths' entries are removed (all stages, so conflicts go too),
+    /// files `to` lacks are deleted, and `to`'s entries are put back by id
+    /// and written out.
     pub fn restore_paths(&self, to: Oid, paths: &[Vec<u8>]) -> Result<()> {
         let tree = self
             .inner
             .find_commit(to)
             .and_then(|c| c.tree())
             .map_err(clean)?;
-        let (kept, added): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = paths
-            .iter()
-            .partition(|path| tree.get_path(&crate::policy::to_path(path)).is_ok());
         let nul_joined = |list: &[&Vec<u8>]| -> Vec<u8> {
             list.iter()
                 .flat_map(|p| p.iter().copied().chain([0]))
                 .collect()
         };
-        if !kept.is_empty() {
-            self.git([
-                "restore",
-                "--staged",
-                "--worktree",
-                "--pathspec-from-file=-",
-                "--pathspec-file-nul",
-            ])
-            .arg(format!("--source={to}"))
-            .env("GIT_LITERAL_PATHSPECS", "1")
-            .stdin(nul_joined(&kept))
-            .run()?;
-        }
-        if !added.is_empty() {
-            self.git([
-                "rm",
-                "--quiet",
-                "--cached",
-                "--force",
-                "--ignore-unmatch",
-                "--pathspec-from-file=-",
-                "--pathspec-file-nul",
-            ])
-            .env("GIT_LITERAL_PATHSPECS", "1")
-            .stdin(nul_joined(&added))
-            .run()?;
-            let top = self.workdir().context("no working tree")?;
-            for path in added {
-                let file = top.join(crate::policy::to_path(path));
-                if file.symlink_metadata().is_ok() {
-                    std::fs::remove_file(&file)
-                        .with_context(|| format!("cannot remove '{}'", file.display()))?;
+        let mut kept = Vec::new();
+        let mut info = Vec::new();
+        let mut added = Vec::new();
+        for path in paths {
+            match tree.get_path(&crate::policy::to_path(path)) {
+                Ok(entry) => {
+                    info.extend_from_slice(
+                        format!("{:o} {} 0\t", entry.filemode(), entry.id()).as_bytes(),
+                    );
+                    info.extend_from_slice(path);
+                    info.push(0);
+                    kept.push(path);
                 }
-                // Directories the patch created, now empty.
-                let mut dir = file.parent();
-                while let Some(d) = dir.filter(|d| *d != top) {
-                    if std::fs::remove_dir(d).is_err() {
-                        break;
-                    }
-                    dir = d.parent();
-                }
+                Err(_) => added.push(path),
             }
+        }
+        let all: Vec<&Vec<u8>> = paths.iter().collect();
+        self.git(["update-index", "-z", "--force-remove", "--stdin"])
+            .stdin(nul_joined(&all))
+            .run()?;
+        let top = self.workdir().context("no working tree")?;
+        for path in added {
+            let file = top.join(crate::policy::to_path(path));
+            if file.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+                std::fs::remove_file(&file)
+                    .with_context(|| format!("cannot remove '{}'", file.display()))?;
+            }
+            // Directories the patch created, now empty.
+            let mut dir = file.parent();
+            while let Some(d) = dir.filter(|d| *d != top) {
+                if std::fs::remove_dir(d).is_err() {
+                    break;
+                }
+                dir = d.parent();
+            }
+        }
+        if !kept.is_empty() {
+            self.git(["update-index", "-z", "--index-info"])
+                .stdin(info)
+                .run()?;
+            self.git(["checkout-index", "--force", "-z", "--stdin"])
+                .stdin(nul_joined(&kept))
+                .run()?;
         }
         Ok(())
     }
