@@ -313,15 +313,19 @@ fn a_handoff_travels_with_a_fetch_of_refs_orch() {
         .success();
 }
 
-/// HEAD, the index and `git status` of the coordinator's checkout: what a
-/// rolled-back apply must leave exactly as it found.
-fn coordinator_state(repo: &TestRepo) -> (String, String, String) {
+/// HEAD, the index, `git status` and the index's stat data (`diff-files`
+/// lists entries whose recorded stat no longer matches the file) of the
+/// coordinator's checkout: what a rolled-back apply must leave as it found.
+fn coordinator_state(repo: &TestRepo) -> (String, String, String, String) {
+    // diff-files first: git status refreshes the index's stat data.
+    let stat_dirty = repo.git(["diff-files", "--name-only"]).success().stdout;
     (
         repo.rev("HEAD"),
         repo.git(["ls-files", "--stage"]).success().stdout,
         repo.git(["status", "--porcelain=v1", "--untracked-files=all"])
             .success()
             .stdout,
+        stat_dirty,
     )
 }
 

@@ -1050,7 +1050,7 @@ impl Repo {
             self.git(["update-index", "-z", "--index-info"])
                 .stdin(info)
                 .run()?;
-            self.git(["checkout-index", "--force", "-z", "--stdin"])
+            self.git(["checkout-index", "--force", "-u", "-z", "--stdin"])
                 .stdin(nul_joined(&kept))
                 .run()?;
         }
