@@ -374,21 +374,24 @@ fn is_network_error(stderr: &str) -> bool {
 /// Companions are separate binaries: say how to install them instead of
 /// silently working without them.
 fn warn_missing_companions() {
-    let missing: Vec<&str> = ["git-handoff", "git-review-gate"]
-        .into_iter()
-        .filter(|binary| which::which(binary).is_err())
+    // Each companion binary and what workers lose without it.
+    const COMPANIONS: &[(&str, &str)] = &[
+        ("git-handoff", "workers cannot hand off their results"),
+        (
+            "git-review-gate",
+            "changes cannot be reviewed in a clean checkout",
+        ),
+    ];
+    let missing: Vec<&(&str, &str)> = COMPANIONS
+        .iter()
+        .filter(|(binary, _)| which::which(binary).is_err())
         .collect();
+    for (binary, loss) in &missing {
+        eprintln!("warning: {binary} is not on PATH: {loss} until it is installed");
+    }
     if !missing.is_empty() {
         eprintln!(
-            "warning: {} {} not on PATH: workers cannot hand off or be reviewed until {}\n\
-             hint: install the whole git-orch suite (README, \"Install\"), then check with `git worker doctor`",
-            missing.join(" and "),
-            if missing.len() == 1 { "is" } else { "are" },
-            if missing.len() == 1 {
-                "it is installed"
-            } else {
-                "they are installed"
-            },
+            "hint: install the whole git-orch suite (README, \"Install\"), then check with `git worker doctor`"
         );
     }
 }
