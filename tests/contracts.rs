@@ -280,24 +280,11 @@ fn every_bypass_is_caught_by_check() {
     // 3. plumbing: commit-tree + update-ref run no hooks
     write_file(&wt.join("docs/c.md"), "c\n");
     repo.git_in(&wt, ["add", "."]).success();
-    let tree = repo
-        .git_in(&wt, ["write-tree"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
-    let head = repo
-        .git_in(&wt, ["rev-parse", "HEAD"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let tree = repo.git_in(&wt, ["write-tree"]).read();
+    let head = repo.git_in(&wt, ["rev-parse", "HEAD"]).read();
     let commit = repo
         .git_in(&wt, ["commit-tree", &tree, "-p", &head, "-m", "plumbing"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+        .read();
     repo.git_in(&wt, ["update-ref", "refs/heads/orch/w", &commit])
         .success();
     // 4. uncommitted and untracked work
@@ -590,16 +577,10 @@ fn the_hub_keeps_the_registry_append_only() {
     .success();
     let tip = repo
         .git_in(&clone, ["rev-parse", "refs/orch/workers/w"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+        .read();
     let parent = repo
         .git_in(&clone, ["rev-parse", "refs/orch/workers/w~1"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+        .read();
 
     // Rewinding a worker's log is refused.
     let out = push(&repo, &clone, &format!("+{parent}:refs/orch/workers/w")).output();
@@ -671,10 +652,7 @@ fn forge_entry(repo: &TestRepo, dir: &Path, contract: &str) -> String {
     let blob = |text: &str| {
         repo.git_in(dir, ["hash-object", "-w", "--stdin"])
             .stdin(text)
-            .success()
-            .stdout
-            .trim()
-            .to_string()
+            .read()
     };
     let tree_input = format!(
         "100644 blob {}\tcontract.toml\n100644 blob {}\tformat\n100644 blob {}\tstate.toml\n",
@@ -682,18 +660,9 @@ fn forge_entry(repo: &TestRepo, dir: &Path, contract: &str) -> String {
         blob("1\n"),
         blob("state = \"active\"\ncreated = 1\nupdated = 1\nclock = 1\n"),
     );
-    let tree = repo
-        .git_in(dir, ["mktree"])
-        .stdin(tree_input)
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let tree = repo.git_in(dir, ["mktree"]).stdin(tree_input).read();
     repo.git_in(dir, ["commit-tree", &tree, "-m", "forged"])
-        .success()
-        .stdout
-        .trim()
-        .to_string()
+        .read()
 }
 
 #[test]
@@ -761,19 +730,8 @@ fn a_blanket_check_is_an_error_when_an_entry_cannot_be_read() {
     let (repo, wt) = setup();
     write_file(&wt.join("docs/evil.md"), "x\n");
     // The worker's entry is replaced by junk (or deleted): it cannot be judged.
-    let tree = repo
-        .git(["mktree"])
-        .stdin("")
-        .success()
-        .stdout
-        .trim()
-        .to_string();
-    let junk = repo
-        .git(["commit-tree", &tree, "-m", "junk"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let tree = repo.git(["mktree"]).stdin("").read();
+    let junk = repo.git(["commit-tree", &tree, "-m", "junk"]).read();
     repo.git(["update-ref", "refs/orch/workers/w", &junk])
         .success();
     let out = repo.worker(["check"]).code(2);
@@ -915,18 +873,10 @@ fn the_hub_catches_every_bypass_pushed_from_the_worker_checkout() {
     // Plumbing: commit-tree and update-ref run no hook.
     write_file(&wt.join("docs/b.md"), "b\n");
     repo.git_in(&wt, ["add", "."]).success();
-    let tree = repo
-        .git_in(&wt, ["write-tree"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let tree = repo.git_in(&wt, ["write-tree"]).read();
     let commit = repo
         .git_in(&wt, ["commit-tree", &tree, "-p", "HEAD", "-m", "plumbing"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+        .read();
     repo.git_in(&wt, ["update-ref", "refs/heads/orch/w", &commit])
         .success();
     refused("commit-tree + update-ref");

@@ -623,29 +623,12 @@ fn corrupt_registry_entries_are_named_not_panicked_on() {
     let repo = TestRepo::with_commit();
     repo.worker(["spawn", "good"]).success();
     // A hand-edited entry: a commit whose tree lacks state.toml.
-    let tree = repo
-        .git(["mktree"])
-        .stdin("")
-        .success()
-        .stdout
-        .trim()
-        .to_string();
-    let commit = repo
-        .git(["commit-tree", &tree, "-m", "junk"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let tree = repo.git(["mktree"]).stdin("").read();
+    let commit = repo.git(["commit-tree", &tree, "-m", "junk"]).read();
     repo.git(["update-ref", "refs/orch/workers/bad", &commit])
         .success();
     // And one pointing at a blob.
-    let blob = repo
-        .git(["hash-object", "-w", "--stdin"])
-        .stdin("x")
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let blob = repo.git(["hash-object", "-w", "--stdin"]).stdin("x").read();
     repo.git(["update-ref", "refs/orch/workers/blob", &blob])
         .success();
 

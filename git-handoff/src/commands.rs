@@ -384,7 +384,7 @@ fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
     let mut rows = Vec::new();
     for entry in registry::list(repo)?.into_iter().flatten() {
         let handoff = registry::load_handoff(repo, entry.id())?;
-        rows.push((entry.id().to_string(), Some(entry.status.state), handoff));
+        rows.push((entry.id().to_string(), Some(entry), handoff));
     }
     // Handoffs of workers removed since (their handoff ref stays).
     for (name, _) in repo.refs_under(registry::HANDOFFS)? {
@@ -398,21 +398,18 @@ fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
     if args.json {
         let items: Vec<_> = rows
             .iter()
-            .map(|(id, state, handoff)| match handoff {
-                Some(handoff) => {
-                    let entry = registry::load(repo, id).ok().flatten();
-                    handoff_json(
+            .map(|(id, entry, handoff)| {
+                let state = entry.as_ref().map(|e| e.status.state);
+                Ok(match handoff {
+                    Some(handoff) => handoff_json(
                         handoff,
-                        *state,
-                        verdict(repo, entry.as_ref(), handoff)
-                            .ok()
-                            .flatten()
-                            .as_ref(),
-                    )
-                }
-                None => json!({ "id": id, "reported": false, "state": state }),
+                        state,
+                        verdict(repo, entry.as_ref(), handoff)?.as_ref(),
+                    ),
+                    None => json!({ "id": id, "reported": false, "state": state }),
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         print_json(&json!({ "version": JSON_VERSION, "handoffs": items }))?;
         return Ok(Outcome::Success);
     }
@@ -431,8 +428,10 @@ fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
         ]
         .map(String::from),
     ];
-    for (id, state, handoff) in &rows {
-        let state = state.map_or("removed".to_string(), |s| s.to_string());
+    for (id, entry, handoff) in &rows {
+        let state = entry
+            .as_ref()
+            .map_or("removed".to_string(), |e| e.status.state.to_string());
         table.push(match handoff {
             Some(h) => [
                 id.clone(),

@@ -207,10 +207,6 @@ impl Repo {
         self.workdir().map(Path::to_path_buf)
     }
 
-    pub fn is_linked_worktree(&self) -> bool {
-        self.inner.is_worktree()
-    }
-
     pub fn is_bare(&self) -> bool {
         self.inner.is_bare()
     }
