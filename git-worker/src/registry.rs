@@ -952,8 +952,26 @@ pub fn load_local_paths(repo: &Repo) -> Result<BTreeMap<String, PathBuf>> {
         .unwrap_or_default())
 }
 
+/// One worker's local facts. Only its entry is decoded: the pre-commit hook
+/// reads this on every commit, and the file holds every worker's contract.
 pub fn load_local(repo: &Repo, id: &str) -> Result<Option<Local>> {
-    Ok(load_locals(repo)?.remove(id))
+    #[derive(Deserialize)]
+    struct Raw {
+        workers: BTreeMap<String, Box<serde_json::value::RawValue>>,
+    }
+    let Some(mut raw) = read_locals_file::<Raw>(repo)? else {
+        return Ok(None);
+    };
+    raw.workers
+        .remove(id)
+        .map(|value| serde_json::from_str(value.get()))
+        .transpose()
+        .with_context(|| {
+            format!(
+                "cannot parse the local facts of '{id}' in '{}'",
+                locals_path(repo).display()
+            )
+        })
 }
 
 /// Read-modify-write of the local facts, under the machine lock.
