@@ -24,6 +24,8 @@ done
 mkdir -p "$PREFIX/share/man/man1"
 cp man/*.1 "$PREFIX/share/man/man1/"
 cp -R share/. "$PREFIX/share/"
+mkdir -p "$PREFIX/share/git-worker/hooks"
+cp hooks/* "$PREFIX/share/git-worker/hooks/"
 echo "installed man pages and completions under $PREFIX/share" >&2
 
 case ":$PATH:" in

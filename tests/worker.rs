@@ -1,6 +1,6 @@
 //! `git worker` spawn, list, show, current, rm, prune and doctor, through real git.
 
-use crate::support::{TestRepo, write_file};
+use crate::support::{TestRepo, path_without, write_file};
 
 /// Every step of a spawn, in order (see the man page: FAULT INJECTION).
 const SPAWN_STEPS: &[&str] = &[
@@ -506,20 +506,23 @@ fn worktree_dir_is_configurable() {
 #[test]
 fn spawn_warns_with_setup_guidance_when_companions_are_missing() {
     let repo = TestRepo::with_commit();
-    let out = repo.worker(["spawn", "w"]).success();
+    let path = path_without(repo.root(), &["git-review-gate"]);
+    let out = repo.worker(["spawn", "w"]).env("PATH", path).success();
     assert!(
         out.stderr.contains(
             "warning: git-review-gate is not on PATH: changes cannot be reviewed in a clean checkout until it is installed"
         ),
         "{out}"
     );
-    // git-handoff is built with the suite, so it is not reported missing.
     assert!(!out.stderr.contains("git-handoff is not on PATH"), "{out}");
     assert!(
         out.stderr
             .contains("hint: install the whole git-orch suite"),
         "{out}"
     );
+    // With the whole suite installed, no warning.
+    let out = repo.worker(["spawn", "v"]).success();
+    assert!(!out.stderr.contains("warning"), "{out}");
 }
 
 #[test]
@@ -884,7 +887,8 @@ fn prune_archives_workers_whose_checkout_was_deleted() {
 #[test]
 fn doctor_reports_missing_companions_and_debris_with_fixes() {
     let repo = TestRepo::with_commit();
-    let out = repo.worker(["doctor"]).code(1);
+    let path = path_without(repo.root(), &["git-review-gate"]);
+    let out = repo.worker(["doctor"]).env("PATH", &path).code(1);
     assert!(out.stdout.contains("ok       git 2."), "{out}");
     assert!(
         out.stdout
@@ -923,7 +927,10 @@ fn doctor_reports_missing_companions_and_debris_with_fixes() {
     // Outside any repository doctor still checks the installation.
     let plain = repo.root().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
-    let out = repo.cmd_in(&plain, "git", ["worker", "doctor"]).code(1);
+    let out = repo
+        .cmd_in(&plain, "git", ["worker", "doctor"])
+        .env("PATH", &path)
+        .code(1);
     assert!(out.stdout.contains("not in a git repository"), "{out}");
 }
 
@@ -942,7 +949,7 @@ fn doctor_finds_installed_man_pages_through_path() {
         std::env::var("PATH").unwrap_or_default()
     );
     let path = format!("{}:{path}", crate::support::bin_dir().display());
-    let out = repo.worker(["doctor"]).env("PATH", path).code(1);
+    let out = repo.worker(["doctor"]).env("PATH", path).output();
     assert!(
         out.stdout
             .contains("ok       man page $ROOT/prefix/share/man/man1/git-worker.1"),

@@ -535,6 +535,11 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
         );
         return Ok(Outcome::Success);
     }
+    // 0. The review gate, under the policy (orch.review.require).
+    let settings = git_worker::config::Settings::load(repo)?;
+    let Ok(gate) = crate::review_gate::check_before_apply(repo, &id, &handoff, &settings)? else {
+        return Ok(Outcome::CheckFailed);
+    };
     let (contract, mismatch) = enforce::authoritative_contract(repo, &entry)?;
     if !mismatch.is_empty() {
         eprintln!(
@@ -755,7 +760,11 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
             Change::new("applied", Actor::Coordinator, State::Applied)
                 .with("commit", committed.map_or(String::new(), |c| c.to_string()))
                 .with("fingerprint", handoff.meta.fingerprint.as_str())
-                .with("verified", passed.clone()),
+                .with("verified", passed.clone())
+                .with(
+                    "gate",
+                    json!({ "policy": gate.require.as_str(), "verdicts": gate.relied_on }),
+                ),
         ))
     })?;
     match committed {
@@ -793,6 +802,12 @@ fn reject(repo: &Repo, args: &RejectArgs) -> Result<Outcome> {
                 .with("fingerprint", handoff.meta.fingerprint.as_str()),
         ))
     })?;
+    // The rejection is also a verdict on this change: it holds the review
+    // gate closed until the worker reports a new change.
+    let subject = git_worker::gate::Subject::of_handoff(entry.id(), handoff)?;
+    let mut verdict = subject.verdict(registry::Ruling::Reject, &repo.identity()?, "coordinator");
+    verdict.findings = vec![args.reason.trim().to_string()];
+    registry::append_verdict(repo, subject.target, &verdict)?;
     eprintln!("rejected the handoff of '{}'", entry.id());
     Ok(Outcome::Success)
 }

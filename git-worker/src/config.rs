@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::contract::{quote, toml_message, validate_glob, validate_verify};
 use crate::exit::Hint;
+use crate::gate::Require;
 use crate::git::Repo;
 
 /// The tracked team configuration file, at the root of the repository.
@@ -26,11 +27,16 @@ pub const KEY_VERIFY: &str = "orch.verify";
 pub const KEY_ALLOW: &str = "orch.allow";
 pub const KEY_DENY: &str = "orch.deny";
 pub const KEY_REQUIRE_CHANGE: &str = "orch.requireChange";
+/// What the review gate requires of a change before it lands.
+pub const KEY_REVIEW_REQUIRE: &str = "orch.review.require";
+/// Consecutive failed verdicts after which a worker needs attention.
+pub const KEY_MAX_REJECTIONS: &str = "orch.review.maxRejections";
 /// Set in a worker checkout's own `config.worktree`: the id of the worker it belongs to.
 pub const KEY_WORKER: &str = "orch.worker";
 
 pub const DEFAULT_PREFIX: &str = "orch/";
 pub const DEFAULT_WORKTREE_DIR: &str = "../{repo}.worktrees";
+pub const DEFAULT_MAX_REJECTIONS: u32 = 3;
 
 /// `.orch.toml`. Unknown keys are errors, so typos do not pass silently.
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +49,15 @@ struct TeamFile {
     allow: Option<Vec<String>>,
     deny: Option<Vec<String>>,
     require_change: Option<bool>,
+    review: Option<ReviewSection>,
+}
+
+/// `[review]` of `.orch.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct ReviewSection {
+    require: Option<String>,
+    max_rejections: Option<u32>,
 }
 
 /// Effective settings after applying every level.
@@ -56,6 +71,11 @@ pub struct Settings {
     pub allow: Vec<String>,
     pub deny: Vec<String>,
     pub require_change: bool,
+    /// What the review gate requires before a change lands.
+    pub review_require: Require,
+    /// Consecutive failed verdicts after which a worker needs attention
+    /// and is not verified again without `--force` (0: never).
+    pub max_rejections: u32,
 }
 
 impl Default for Settings {
@@ -68,6 +88,8 @@ impl Default for Settings {
             allow: Vec::new(),
             deny: Vec::new(),
             require_change: true,
+            review_require: Require::None,
+            max_rejections: DEFAULT_MAX_REJECTIONS,
         }
     }
 }
@@ -78,7 +100,9 @@ impl Settings {
         if let Some(top) = repo.main_workdir() {
             let path = top.join(FILE);
             if let Some(team) = read_team_file(&path)? {
-                settings.apply_team(team);
+                settings
+                    .apply_team(team)
+                    .with_context(|| format!("in '{}'", path.display()))?;
             }
         }
         settings.apply_git(repo)?;
@@ -86,7 +110,7 @@ impl Settings {
         Ok(settings)
     }
 
-    fn apply_team(&mut self, team: TeamFile) {
+    fn apply_team(&mut self, team: TeamFile) -> Result<()> {
         if team.base.is_some() {
             self.base = team.base;
         }
@@ -108,6 +132,15 @@ impl Settings {
         if let Some(require) = team.require_change {
             self.require_change = require;
         }
+        if let Some(review) = team.review {
+            if let Some(require) = review.require {
+                self.review_require = Require::parse(&require, "review.require")?;
+            }
+            if let Some(max) = review.max_rejections {
+                self.max_rejections = max;
+            }
+        }
+        Ok(())
     }
 
     fn apply_git(&mut self, repo: &Repo) -> Result<()> {
@@ -132,6 +165,18 @@ impl Settings {
         }
         if let Some(require) = repo.config_bool(KEY_REQUIRE_CHANGE)? {
             self.require_change = require;
+        }
+        if let Some(require) = repo.config_string(KEY_REVIEW_REQUIRE)? {
+            self.review_require = Require::parse(&require, KEY_REVIEW_REQUIRE)?;
+        }
+        if let Some(max) = repo.config_string(KEY_MAX_REJECTIONS)? {
+            self.max_rejections = max.trim().parse().map_err(|_| {
+                Hint::new(format!(
+                    "invalid {KEY_MAX_REJECTIONS} {}: not a whole number",
+                    quote(&max)
+                ))
+                .hint(format!("git config {KEY_MAX_REJECTIONS} 3   (0: never)"))
+            })?;
         }
         Ok(())
     }
@@ -179,7 +224,7 @@ fn read_team_file(path: &Path) -> Result<Option<TeamFile>> {
             toml_message(&err)
         ))
         .hint(format!(
-            "{FILE} accepts: base, prefix, worktree-dir, verify, allow, deny, require-change"
+            "{FILE} accepts: base, prefix, worktree-dir, verify, allow, deny, require-change, and [review] require, max-rejections"
         ))
         .into()
     })
@@ -244,7 +289,7 @@ mod tests {
         assert!(err.message().contains("prefx"), "{err}");
         let team: TeamFile = toml::from_str("prefix = 'agents/'\nverify = ['make test']").unwrap();
         let mut settings = Settings::default();
-        settings.apply_team(team);
+        settings.apply_team(team).unwrap();
         assert_eq!(settings.prefix, "agents/");
         assert_eq!(settings.verify, vec!["make test"]);
         assert!(settings.require_change);

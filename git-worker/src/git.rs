@@ -483,6 +483,49 @@ impl Repo {
             .context("failed to write tree")
     }
 
+    /// The content of the blob at `path` (`a/b/c`) in `tree`, if there is one.
+    pub fn tree_blob(&self, tree: Oid, path: &str) -> Result<Option<Vec<u8>>> {
+        let tree = self.inner.find_tree(tree).map_err(clean)?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(entry) => entry,
+            Err(err) if err.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(err) => return Err(clean(err)),
+        };
+        if entry.kind() != Some(git2::ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = self.inner.find_blob(entry.id()).map_err(clean)?;
+        Ok(Some(blob.content().to_vec()))
+    }
+
+    /// `tree` (or the empty tree) with the blob at `path` (`a/b/c`, parent
+    /// trees made as needed) set to `data`, and the blobs at `remove` gone.
+    pub fn tree_with_blob(
+        &self,
+        tree: Option<Oid>,
+        path: &str,
+        data: &[u8],
+        remove: &[&str],
+    ) -> Result<Oid> {
+        let blob = self.write_blob(data)?;
+        let baseline = match tree {
+            Some(oid) => self.inner.find_tree(oid).map_err(clean)?,
+            None => {
+                let empty = self.inner.treebuilder(None).map_err(clean)?.write();
+                self.inner.find_tree(empty.map_err(clean)?).map_err(clean)?
+            }
+        };
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for old in remove {
+            update.remove(*old);
+        }
+        update.upsert(path, blob, git2::FileMode::Blob);
+        update
+            .create_updated(&self.inner, &baseline)
+            .map_err(clean)
+            .context("failed to write tree")
+    }
+
     /// The blobs at the top level of a tree, and the ids of its subtrees.
     pub fn read_tree(&self, tree: Oid) -> Result<TreeContents> {
         let tree = self.inner.find_tree(tree).map_err(clean)?;
@@ -538,6 +581,16 @@ impl Repo {
 
     /// The identity registry commits are written with: git's environment
     /// variables, then `user.name`/`user.email`, then a neutral fallback.
+    /// `Name <email>`: who is acting, as git would record it.
+    pub fn identity(&self) -> Result<String> {
+        let signature = self.signature()?;
+        Ok(format!(
+            "{} <{}>",
+            signature.name().unwrap_or("unknown"),
+            signature.email().unwrap_or("unknown")
+        ))
+    }
+
     fn signature(&self) -> Result<git2::Signature<'static>> {
         let pick = |env: &str, key: &str, fallback: &str| -> String {
             std::env::var(env)
@@ -1171,6 +1224,63 @@ impl Repo {
         };
         let out = git.args([to.to_string(), from.to_string()]).output()?;
         Ok(out.status == 0)
+    }
+
+    /// A detached linked worktree of `commit` at `path` (which must not
+    /// exist), locked with `reason` so that no `git worktree prune` takes it
+    /// while it is in use. Parallel checkout, as for workers.
+    pub fn add_locked_worktree(&self, path: &Path, commit: Oid, reason: &str) -> Result<()> {
+        let _lock = self.lock_machine()?;
+        self.git([
+            "-c",
+            "checkout.workers=0",
+            "worktree",
+            "add",
+            "--quiet",
+            "--detach",
+        ])
+        .args(["--lock", "--reason", reason])
+        .arg(path)
+        .arg(commit.to_string())
+        .run()
+        .with_context(|| format!("cannot check out {commit} into '{}'", path.display()))
+    }
+
+    /// Remove the linked worktree at `path`, locked or not, dirty or not:
+    /// `git worktree remove --force --force`, else the directory and then
+    /// `git worktree prune` for its administrative files.
+    pub fn remove_worktree(&self, path: &Path) -> Result<()> {
+        let _lock = self.lock_machine()?;
+        let removed = self
+            .git(["worktree", "remove", "--force", "--force"])
+            .arg(path)
+            .output()?;
+        if removed.status == 0 {
+            return Ok(());
+        }
+        if path.exists() {
+            std::fs::remove_dir_all(path)
+                .with_context(|| format!("cannot remove '{}'", path.display()))?;
+        }
+        // A locked entry survives `prune`: unlock it first.
+        let _ = self.git(["worktree", "unlock"]).arg(path).output()?;
+        self.git(["worktree", "prune"]).run()
+    }
+
+    /// Linked worktrees that are locked: admin name, path and lock reason.
+    pub fn locked_worktrees(&self) -> Result<Vec<(String, PathBuf, String)>> {
+        let mut out = Vec::new();
+        for (name, path) in self.worktrees()? {
+            let lock = self
+                .common_dir()
+                .join("worktrees")
+                .join(&name)
+                .join("locked");
+            if let Ok(reason) = std::fs::read_to_string(&lock) {
+                out.push((name, path, reason.trim().to_string()));
+            }
+        }
+        Ok(out)
     }
 
     /// Linked worktrees git knows about: admin name -> (path, branch ref).

@@ -783,9 +783,32 @@ pub fn write_handoff(
 /// The latest handoff of `id`, if it ever reported.
 pub fn load_handoff(repo: &Repo, id: &str) -> Result<Option<Handoff>> {
     let refname = handoff_ref(id);
-    let Some(commit) = repo.ref_target(&refname)? else {
-        return Ok(None);
-    };
+    match repo.ref_target(&refname)? {
+        Some(commit) => decode_handoff(repo, id, commit).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The commits of every handoff of `id`, newest first (at most `limit`):
+/// the first-parent chain of its handoff ref, which ends at a commit that
+/// has no previous handoff (one parent: the worker's HEAD).
+pub fn handoff_commits(repo: &Repo, id: &str, limit: usize) -> Result<Vec<Oid>> {
+    let mut out = Vec::new();
+    let mut next = repo.ref_target(&handoff_ref(id))?;
+    while let Some(commit) = next {
+        if out.len() >= limit {
+            break;
+        }
+        let parents = repo.commit_info(commit)?.parents;
+        out.push(commit);
+        next = (parents.len() == 2).then(|| parents[0]);
+    }
+    Ok(out)
+}
+
+/// The handoff of `id` recorded in `commit`.
+pub fn decode_handoff(repo: &Repo, id: &str, commit: Oid) -> Result<Handoff> {
+    let refname = handoff_ref(id);
     let corrupt = |what: String| -> anyhow::Error {
         Hint::new(format!("handoff '{refname}' is corrupt: {what}"))
             .hint(format!("inspect it with `git show {refname}`"))
@@ -836,13 +859,13 @@ pub fn load_handoff(repo: &Repo, id: &str) -> Result<Option<Handoff>> {
             notes.push((name, String::from_utf8_lossy(&bytes).into_owned()));
         }
     }
-    Ok(Some(Handoff {
+    Ok(Handoff {
         commit,
         meta,
         summary: text("summary.md")?,
         stat: text("stat")?,
         notes,
-    }))
+    })
 }
 
 /// The patch of a handoff, bytes as recorded.
@@ -852,6 +875,191 @@ pub fn handoff_patch(repo: &Repo, handoff: &Handoff) -> Result<Vec<u8>> {
         .blobs
         .remove("patch")
         .context("the handoff has no patch")
+}
+
+// ----- verdicts -----
+
+/// Review verdicts, as a notes ref: `git -c core.notesRef=refs/orch/notes/verdicts
+/// log refs/orch/handoffs/<id>` shows them beside the handoffs they judge.
+pub const VERDICTS: &str = "refs/orch/notes/verdicts";
+
+/// What a verdict says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ruling {
+    /// Every verification command passed (`git review-gate run`).
+    Pass,
+    /// A verification command failed or timed out.
+    Fail,
+    /// A reviewer approved the change.
+    Approve,
+    /// A reviewer rejected it, with findings.
+    Reject,
+}
+
+impl Ruling {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ruling::Pass => "pass",
+            Ruling::Fail => "fail",
+            Ruling::Approve => "approve",
+            Ruling::Reject => "reject",
+        }
+    }
+
+    /// A verification run's verdict (else a reviewer's).
+    pub fn is_run(self) -> bool {
+        matches!(self, Ruling::Pass | Ruling::Fail)
+    }
+
+    /// A verdict against the change.
+    pub fn is_negative(self) -> bool {
+        matches!(self, Ruling::Fail | Ruling::Reject)
+    }
+}
+
+impl std::fmt::Display for Ruling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// One verdict: a line of JSON in the note of the commit it judges (a
+/// worker's handoff commit, or a plain commit). Bound to the change by its
+/// `base` and `tree`: a verdict counts only for that exact change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Unix time, seconds (first, so that git's `cat_sort_uniq` notes merge
+    /// keeps the lines in time order).
+    pub time: i64,
+    /// Random, unique.
+    pub id: String,
+    /// Format version of the verdict.
+    pub v: u32,
+    pub ruling: Ruling,
+    /// Who: `Name <email>` from git's identity, or `--reviewer`.
+    pub by: String,
+    /// `coordinator`, or `worker:<id>` for a reviewing worker.
+    pub actor: String,
+    /// The worker whose change it judges (none for a plain commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// The commit the change applies to (empty for a root commit).
+    pub base: String,
+    /// The tree the change results in.
+    pub tree: String,
+    /// The handoff's fingerprint (`git patch-id --stable`), or the commit id.
+    pub fingerprint: String,
+    /// An approval's comment.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// A rejection's findings (at least one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
+    /// A run's commands, each with its exit status, duration and output tail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<crate::verify::CommandResult>,
+}
+
+/// Where the note of `target` lives in a notes tree: git's 2/38 fan-out,
+/// which `git notes` reads whatever the number of notes.
+fn note_path(target: Oid) -> String {
+    let hex = target.to_string();
+    format!("{}/{}", &hex[..2], &hex[2..])
+}
+
+/// The verdicts noted on `target`, in the order they were written.
+pub fn verdicts_on(repo: &Repo, target: Oid) -> Result<Vec<Verdict>> {
+    let Some(tip) = repo.ref_target(VERDICTS)? else {
+        return Ok(Vec::new());
+    };
+    let tree = repo.commit_tree(tip)?;
+    let text = match repo.tree_blob(tree, &note_path(target))? {
+        Some(bytes) => bytes,
+        // A note written flat (no fan-out) by other tools.
+        None => match repo.tree_blob(tree, &target.to_string())? {
+            Some(bytes) => bytes,
+            None => return Ok(Vec::new()),
+        },
+    };
+    parse_verdicts(&text).map_err(|err| {
+        Hint::new(format!(
+            "the verdicts on {target} in {VERDICTS} are corrupt: {err}"
+        ))
+        .hint(format!(
+            "inspect them with `git notes --ref={VERDICTS} show {target}`"
+        ))
+        .into()
+    })
+}
+
+/// The lines of a verdict note. Blank lines are skipped; anything else that
+/// is not a verdict is an error naming the line.
+pub fn parse_verdicts(text: &[u8]) -> std::result::Result<Vec<Verdict>, String> {
+    let text = std::str::from_utf8(text).map_err(|_| "not UTF-8".to_string())?;
+    let mut out = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let verdict: Verdict =
+            serde_json::from_str(line).map_err(|err| format!("line {}: {err}", index + 1))?;
+        if verdict.v > FORMAT {
+            return Err(format!(
+                "line {}: verdict format {} is newer than this tool understands ({FORMAT})",
+                index + 1,
+                verdict.v
+            ));
+        }
+        out.push(verdict);
+    }
+    Ok(out)
+}
+
+/// Append `verdict` to the note of `target`: a new commit of the notes ref,
+/// moved by compare-and-swap and retried on a lost race (git's and
+/// libgit2's own notes writers do not check the old value and lose writes
+/// under concurrency).
+pub fn append_verdict(repo: &Repo, target: Oid, verdict: &Verdict) -> Result<()> {
+    let line = serde_json::to_string(verdict).context("cannot encode verdict")?;
+    let path = note_path(target);
+    let flat = target.to_string();
+    let subject = match &verdict.worker {
+        Some(id) => format!("{} {id}", verdict.ruling),
+        None => format!("{} {}", verdict.ruling, &flat[..7]),
+    };
+    for attempt in 0..CAS_ATTEMPTS {
+        let tip = repo.ref_target(VERDICTS)?;
+        let tree = tip.map(|tip| repo.commit_tree(tip)).transpose()?;
+        let mut text = Vec::new();
+        // A flat note (written by other tools) moves into the fan-out.
+        let mut remove: Vec<&str> = Vec::new();
+        if let Some(tree) = tree {
+            for at in [&path, &flat] {
+                if let Some(existing) = repo.tree_blob(tree, at)? {
+                    text.extend_from_slice(&existing);
+                    if !text.is_empty() && !text.ends_with(b"\n") {
+                        text.push(b'\n');
+                    }
+                    if at == &flat {
+                        remove.push(&flat);
+                    }
+                }
+            }
+        }
+        text.extend_from_slice(line.as_bytes());
+        text.push(b'\n');
+        let new_tree = repo.tree_with_blob(tree, &path, &text, &remove)?;
+        let parents: Vec<Oid> = tip.into_iter().collect();
+        let commit = repo.create_commit(new_tree, &parents, &format!("verdict: {subject}\n"))?;
+        match repo.cas_ref(VERDICTS, commit, tip, "git-review-gate: verdict")? {
+            Cas::Updated => return Ok(()),
+            Cas::Raced => backoff(attempt),
+        }
+    }
+    bail!(
+        "gave up recording a verdict in {VERDICTS} after {CAS_ATTEMPTS} attempts: too much contention"
+    )
 }
 
 // ----- machine-local facts -----

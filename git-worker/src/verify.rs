@@ -12,19 +12,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Characters of output kept for the record (the end, where failures are).
 pub const TAIL_CHARS: usize = 4000;
 
 /// How one verification command went.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandResult {
     pub command: String,
     /// Exit status; `None` when killed (timeout, signal).
     pub status: Option<i32>,
     pub timed_out: bool,
-    pub millis: u128,
+    pub millis: u64,
     /// The end of its combined stdout and stderr.
     pub tail: String,
 }
@@ -43,6 +43,13 @@ pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result
         .arg("-c")
         .arg(command)
         .current_dir(dir)
+        // Variables git exports to hooks would point the command's own git
+        // calls at another repository than the checkout it runs in.
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_PREFIX")
+        .env_remove("GIT_COMMON_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -121,7 +128,7 @@ pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result
         command: command.to_string(),
         status: if timed_out { None } else { status.code() },
         timed_out,
-        millis: started.elapsed().as_millis(),
+        millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         tail,
     })
 }

@@ -245,6 +245,26 @@ pub fn write_file(path: &Path, content: &str) {
     std::fs::write(path, content).unwrap();
 }
 
+/// A PATH with the binaries under test except `missing` (to see how the
+/// suite behaves when a companion is not installed), then the system's.
+pub fn path_without(root: &Path, missing: &[&str]) -> String {
+    let dir = root.join(format!("bin-without-{}", missing.join("-")));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(bin_dir()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_binary = name.starts_with("git-") && !name.contains('.') && entry.path().is_file();
+        if is_binary && !missing.contains(&name.as_str()) && !dir.join(&name).exists() {
+            std::os::unix::fs::symlink(entry.path(), dir.join(&name)).unwrap();
+        }
+    }
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 /// The environment every test process gets: the binaries under test first
 /// on PATH, no user or system git config, a fixed identity and date.
 pub fn hermetic_env(root: &Path) -> Vec<(String, String)> {

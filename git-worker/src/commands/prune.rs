@@ -24,6 +24,8 @@ pub enum Debris {
     StaleLocal { id: String },
     /// git's record of a linked worktree whose directory is gone.
     StaleWorktree { line: String },
+    /// A temporary checkout of a `git review-gate run` that was killed.
+    GateCheckout { name: String, path: PathBuf },
 }
 
 impl Debris {
@@ -40,6 +42,10 @@ impl Debris {
             }
             Debris::StaleLocal { id } => format!("local facts of unregistered worker '{id}'"),
             Debris::StaleWorktree { line } => format!("stale worktree record: {line}"),
+            Debris::GateCheckout { path, .. } => format!(
+                "temporary checkout of a killed `git review-gate run`: {}",
+                path.display()
+            ),
         }
     }
 }
@@ -83,6 +89,10 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
             }
             _ => {}
         }
+    }
+    // Locked, so `git worktree prune` never takes them: ours to remove.
+    for (name, path) in crate::gate::stale_checkouts(repo)? {
+        out.push(Debris::GateCheckout { name, path });
     }
     let stale = {
         let _lock = repo.lock_machine()?;
@@ -147,6 +157,7 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
                 registry::remove_local(repo, id)?;
             }
             Debris::StaleLocal { id } => registry::remove_local(repo, id)?,
+            Debris::GateCheckout { path, .. } => repo.remove_worktree(path)?,
             Debris::StaleWorktree { .. } => {
                 if !worktrees_pruned {
                     repo.prune_worktrees()?;
