@@ -5,6 +5,7 @@
 mod contracts;
 mod generated;
 mod handoff;
+mod review_gate;
 mod support;
 mod worker;
 mod worker_concurrency;

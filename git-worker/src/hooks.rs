@@ -201,6 +201,16 @@ fn same_dir(a: &Path, b: &Path) -> bool {
             .is_some_and(|(a, b)| a == b)
 }
 
+/// Set for the repository's own hook when ours chains to it: if that hook
+/// is one of our shims again (a `core.hooksPath` pointing at git-orch's
+/// hooks/), it must not check and chain a second time, forever.
+pub const CHAINED_ENV: &str = "GIT_ORCH_CHAINED_HOOK";
+
+/// Whether this process is the repository's own hook `name`, run by ours.
+pub fn is_chained(name: &str) -> bool {
+    std::env::var_os(CHAINED_ENV).is_some_and(|value| value == name)
+}
+
 /// Run the repository's own hook `name` with `args`, feeding it `stdin` when
 /// given (else it inherits ours); its exit status, or 0 when there is none.
 pub fn run_original(repo: &Repo, name: &str, args: &[String], stdin: Option<&[u8]>) -> Result<i32> {
@@ -210,7 +220,7 @@ pub fn run_original(repo: &Repo, name: &str, args: &[String], stdin: Option<&[u8
         return Ok(0);
     }
     let mut command = Command::new(&path);
-    command.args(args);
+    command.args(args).env(CHAINED_ENV, name);
     command.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {

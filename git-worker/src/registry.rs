@@ -987,7 +987,7 @@ pub fn verdicts_on(repo: &Repo, target: Oid) -> Result<Vec<Verdict>> {
             "the verdicts on {target} in {VERDICTS} are corrupt: {err}"
         ))
         .hint(format!(
-            "inspect them with `git notes --ref={VERDICTS} show {target}`"
+            "inspect them with `git -c core.notesRef={VERDICTS} log -1 --format=%N {target}`"
         ))
         .into()
     })
@@ -1384,5 +1384,23 @@ mod tests {
             "state = \"active\"\ncreated = 1\nupdated = 2\nclock = 3\n"
         );
         assert_eq!(toml::from_str::<Status>(&text).unwrap(), status);
+    }
+
+    #[test]
+    fn verdict_notes_parse_line_by_line_and_name_the_bad_line() {
+        let good = r#"{"time":1,"id":"a","v":1,"ruling":"approve","by":"Ann <a@x>","actor":"coordinator","base":"b","tree":"t","fingerprint":"f"}"#;
+        let text = format!("{good}\n\n{good}\n");
+        let verdicts = parse_verdicts(text.as_bytes()).unwrap();
+        assert_eq!(verdicts.len(), 2);
+        assert_eq!(verdicts[0].ruling, Ruling::Approve);
+        let err = parse_verdicts(format!("{good}\nnot json\n").as_bytes()).unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+        let err = parse_verdicts(&[0xff, 0xfe]).unwrap_err();
+        assert_eq!(err, "not UTF-8");
+        let newer = good.replace(r#""v":1"#, r#""v":99"#);
+        let err = parse_verdicts(newer.as_bytes()).unwrap_err();
+        assert!(err.contains("newer than this tool understands"), "{err}");
+        let unknown = good.replace("approve", "maybe");
+        assert!(parse_verdicts(unknown.as_bytes()).is_err());
     }
 }

@@ -19,6 +19,10 @@ use crate::policy::Policy;
 use crate::registry::{self, ARCHIVE, WORKERS};
 
 pub fn hook(repo: &Repo, args: &HookArgs) -> Result<Outcome> {
+    if hooks::is_chained(&args.name) {
+        // Our shim, chained to by our shim: the work is already done.
+        return Ok(Outcome::Success);
+    }
     match args.name.as_str() {
         name @ ("pre-commit" | "pre-merge-commit") => pre_commit(repo, name, &args.args),
         "pre-receive" => pre_receive(repo, &args.args),
