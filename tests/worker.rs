@@ -983,7 +983,18 @@ fn the_readme_demo_runs() {
         out.stderr.contains("applied the handoff of 'billing'"),
         "{out}"
     );
-    assert_eq!(out.stderr.matches("tests passed").count(), 2, "{out}");
+    // Each verified twice: in a clean checkout by the gate, after applying.
+    assert_eq!(out.stderr.matches("tests passed").count(), 4, "{out}");
+    assert!(
+        out.stderr
+            .contains("verdict: pass for the handoff of 'auth'"),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("gate of the handoff of 'billing': CLOSED (policy: both)"),
+        "{out}"
+    );
     assert!(
         out.stdout.contains("Added refunds. Conclusion: ready"),
         "{out}"

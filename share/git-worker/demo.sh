@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole git-orch loop in a throwaway repository: two workers with
 # disjoint contracts, scripted edits standing in for the agents, two
-# handoffs, both applied with their verification re-run, then cleanup.
+# handoffs, both verified in a clean checkout and approved through the
+# review gate, both applied with their verification re-run, then cleanup.
 # Usage: sh demo.sh [DIR]   (default: a new temporary directory)
 set -eu
 dir=${1:-$(mktemp -d "${TMPDIR:-/tmp}/git-worker-demo.XXXXXX")}
@@ -40,6 +41,15 @@ say "(each worker hands off its own summary)"
 (cd "$billing" && git handoff report --summary "Added refunds. Conclusion: ready; charge is untouched.")
 run git handoff list
 run git handoff show billing
+
+say "(landing needs a passing clean-checkout run and an approval)"
+run git config orch.review.require both
+run git review-gate run auth
+run git review-gate approve auth -m "Read the diff; logout mirrors login."
+say "git review-gate status billing   (closed: exit 1)"
+git review-gate status billing || true
+run git review-gate run billing --jobs 2
+run git review-gate approve billing -m "Refunds look right."
 run git handoff apply auth
 run git handoff apply billing
 run git log --oneline
