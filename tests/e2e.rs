@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod contracts;
+mod events;
 mod generated;
 mod handoff;
 mod review_gate;

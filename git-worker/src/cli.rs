@@ -15,10 +15,11 @@ use clap::{Args, Parser, Subcommand, ValueHint};
 /// every worker is a ref under refs/orch/workers/ whose commits are its event
 /// log, so `git push origin 'refs/orch/*'` shares the whole registry.
 ///
-/// The coordinator runs spawn, list, show, rm, prune and doctor in the main
-/// checkout. Inside a worker's checkout (it knows it is one through its own
-/// `orch.worker` config) coordinator commands refuse, and worker commands
-/// such as `current` work.
+/// The coordinator runs spawn, list, show, message, rm, prune and doctor in
+/// the main checkout. Inside a worker's checkout (it knows it is one through
+/// its own `orch.worker` config) coordinator commands refuse, and worker
+/// commands work: current, notify, inbox. log, timeline and wait read the
+/// event logs from anywhere.
 ///
 /// CONFIGURATION: team defaults go in a tracked .orch.toml at the root of the
 /// repository (keys: base, prefix, worktree-dir, verify, allow, deny,
@@ -56,6 +57,118 @@ pub enum Command {
     Check(CheckArgs),
     Hook(HookArgs),
     Hub(HubArgs),
+    Log(LogArgs),
+    Timeline(TimelineArgs),
+    Notify(NotifyArgs),
+    Message(MessageArgs),
+    Inbox(InboxArgs),
+    Wait(WaitArgs),
+}
+
+/// Show one worker's history: every event, oldest first
+///
+/// Live or removed (archived) workers. Each event has its time, its actor
+/// (coordinator or worker), its kind (spawned, notice, message, read,
+/// reported, verified, approved, rejected, applied, removed, ...) and its
+/// details.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Interleave the events of every worker, oldest first
+///
+/// With --json, one JSON object per line (newline-delimited JSON) with the
+/// fields worker, time, actor, kind, clock, id and data.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// Only events at or after T: Unix seconds, an age such as 30m, 2h or
+    /// 3d, or a UTC date such as 2026-11-21 or 2026-11-21T10:00:00Z
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+
+    /// Print newline-delimited JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// In a worker's checkout: tell the coordinator something
+///
+/// `blocking` means "I stop; here is what I tried and what I need": the
+/// worker's state becomes blocked, with the text as its reason, until the
+/// coordinator answers with `git worker message`.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// What to say
+    #[arg(value_name = "TEXT")]
+    pub text: String,
+
+    /// How urgent
+    #[arg(long, value_name = "LEVEL", default_value = "info",
+          value_parser = ["info", "warning", "blocking"])]
+    pub level: String,
+}
+
+/// Send a message to a worker (it reads it with `git worker inbox`)
+///
+/// A message to a blocked worker answers it: its state goes back to what it
+/// was before it blocked.
+#[derive(Debug, Args)]
+pub struct MessageArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// The message
+    #[arg(value_name = "TEXT")]
+    pub text: String,
+}
+
+/// In a worker's checkout: show unread messages and mark them read
+///
+/// The read cursor is kept in the registry (a `read` event), so it is the
+/// same in every clone that fetches refs/orch/*.
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    /// Show every message, read or not (marks nothing)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Block until workers reach a state. Exit 0 when all did, 1 on timeout
+///
+/// `reported`: the worker has reported (or was since applied or rejected);
+/// `blocked`: it sent a blocking notice; `done`: applied, rejected or
+/// removed; `any` (the default): any of these. Wakes on registry changes
+/// (no busy loop).
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Worker ids
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
+
+    /// The state to wait for
+    #[arg(long, value_name = "STATE", default_value = "any",
+          value_parser = ["reported", "blocked", "done", "any"])]
+    pub until: String,
+
+    /// Give up after this many seconds (fractions allowed; default: never)
+    #[arg(long, value_name = "SECONDS", value_parser = crate::watch::parse_seconds)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Create workers: a branch, a linked worktree and a registry entry each
@@ -146,7 +259,7 @@ pub struct ListArgs {
     pub json: bool,
 
     /// Only workers in this state
-    #[arg(long, value_name = "STATE", value_parser = ["spawning", "active", "reported", "applied", "rejected"])]
+    #[arg(long, value_name = "STATE", value_parser = ["spawning", "active", "blocked", "reported", "applied", "rejected"])]
     pub state: Option<String>,
 
     /// Only workers with this label (repeatable; all must match)

@@ -54,6 +54,9 @@ pub enum State {
     Spawning,
     /// Spawned: the worker has its branch and checkout.
     Active,
+    /// The worker stopped and asked for help (`git worker notify --level
+    /// blocking`); the reason says what it needs. A message answers it.
+    Blocked,
     /// The worker recorded a handoff (`git handoff report`).
     Reported,
     /// The coordinator applied the handoff and its verification passed.
@@ -69,6 +72,7 @@ impl State {
         match self {
             State::Spawning => "spawning",
             State::Active => "active",
+            State::Blocked => "blocked",
             State::Reported => "reported",
             State::Applied => "applied",
             State::Rejected => "rejected",
@@ -79,6 +83,7 @@ impl State {
     pub const ALL: &'static [State] = &[
         State::Spawning,
         State::Active,
+        State::Blocked,
         State::Reported,
         State::Applied,
         State::Rejected,

@@ -39,7 +39,12 @@ impl CommandResult {
 /// comes when `stream`, and its tail is kept either way.
 pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result<CommandResult> {
     let started = Instant::now();
-    let mut child = Command::new("sh")
+    // One pipe for stdout and stderr, as `2>&1` would: the output keeps the
+    // order the command wrote it in.
+    let (mut pipe, writer) = std::io::pipe().context("cannot make a pipe")?;
+    let writer_too = writer.try_clone().context("cannot make a pipe")?;
+    let mut command_line = Command::new("sh");
+    let spawned = command_line
         .arg("-c")
         .arg(command)
         .current_dir(dir)
@@ -51,26 +56,17 @@ pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result
         .env_remove("GIT_PREFIX")
         .env_remove("GIT_COMMON_DIR")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(writer_too)
+        .stderr(writer)
         // Its own process group, so a timeout stops everything it started.
         .process_group(0)
-        .spawn()
-        .with_context(|| format!("cannot run verification command '{command}'"))?;
+        .spawn();
+    // Our copies of the write end must go, or the reader never sees the end.
+    drop(command_line);
+    let mut child =
+        spawned.with_context(|| format!("cannot run verification command '{command}'"))?;
     let output = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let readers: Vec<_> = [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|mut pipe| {
+    let reader = {
         let output = Arc::clone(&output);
         std::thread::spawn(move || {
             let mut buffer = [0u8; 8192];
@@ -92,8 +88,7 @@ pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result
                 }
             }
         })
-    })
-    .collect();
+    };
 
     let mut timed_out = false;
     let status = loop {
@@ -114,9 +109,13 @@ pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    for reader in readers {
-        let _ = reader.join();
-    }
+    // What the command left running in its group (a daemon it started)
+    // would hold the pipe open forever: stop it.
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = reader.join();
     let kept = output.lock().map(|kept| kept.clone()).unwrap_or_default();
     let text = String::from_utf8_lossy(&kept);
     let total = text.chars().count();
@@ -196,6 +195,21 @@ mod tests {
         .unwrap();
         assert!(slow.timed_out && !slow.passed());
         assert!(slow.millis < 10_000, "{}", slow.millis);
+    }
+
+    #[test]
+    fn output_keeps_its_order_and_a_left_over_daemon_does_not_hang_us() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(
+            dir.path(),
+            "for i in 1 2 3; do echo out$i; echo err$i >&2; done; sleep 60 &",
+            Duration::from_secs(30),
+            false,
+        )
+        .unwrap();
+        assert!(out.passed());
+        assert_eq!(out.tail, "out1\nerr1\nout2\nerr2\nout3\nerr3\n");
+        assert!(out.millis < 20_000, "{}", out.millis);
     }
 
     #[test]

@@ -241,6 +241,19 @@ fn print_table(views: &[View]) -> Result<()> {
         }
         writeln!(out, "{}", line.trim_end())?;
     }
+    // What blocked workers need, in their own words.
+    for v in views
+        .iter()
+        .filter(|v| v.entry.status.state == State::Blocked)
+    {
+        writeln!(
+            out,
+            "\nblocked: {}: {}\n  answer: git worker message {} '<answer>'",
+            v.entry.id(),
+            v.entry.status.reason.trim(),
+            v.entry.id()
+        )?;
+    }
     out.flush()?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod check;
 mod doctor;
+mod events;
 mod hook;
 mod list;
 mod prune;
@@ -40,6 +41,12 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Prune(args) => prune::prune(&repo, &args),
         Command::Check(args) => check::check(&repo, &args),
         Command::Hook(args) => hook::hook(&repo, &args),
+        Command::Log(args) => events::log(&repo, &args),
+        Command::Timeline(args) => events::timeline(&repo, &args),
+        Command::Notify(args) => events::notify(&repo, &args),
+        Command::Message(args) => events::message(&repo, &args),
+        Command::Inbox(args) => events::inbox(&repo, &args),
+        Command::Wait(args) => events::wait(&repo, &args),
         Command::Doctor(_) | Command::Hub(_) => unreachable!("handled above"),
     }
 }

@@ -1,0 +1,491 @@
+//! The conversation between coordinator and workers, all in the workers'
+//! event logs: `log` and `timeline` read them back, `notify` (worker to
+//! coordinator), `message` and `inbox` (coordinator to worker, with a read
+//! cursor that is itself an event), and `wait`.
+
+use std::io::Write as _;
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use super::{JSON_VERSION, print_json, require_coordinator, require_worker, timestamp};
+use crate::cli::{InboxArgs, LogArgs, MessageArgs, NotifyArgs, TimelineArgs, WaitArgs};
+use crate::contract::validate_id;
+use crate::exit::{Hint, Interrupted, Outcome};
+use crate::git::Repo;
+use crate::registry::{self, Actor, Change, Entry, Logged, State};
+
+/// The live entry of `id`, else its latest archived one (`true`: archived).
+fn entry_any(repo: &Repo, id: &str) -> Result<(Entry, bool)> {
+    validate_id(id)?;
+    if let Some(entry) = registry::load(repo, id)? {
+        return Ok((entry, false));
+    }
+    match registry::archived(repo, id)?.pop() {
+        Some(entry) => Ok((entry, true)),
+        None => Err(Hint::new(format!("worker '{id}' is not registered"))
+            .hint("`git worker list` shows the registered workers")
+            .into()),
+    }
+}
+
+/// `key=value` pairs of an event's data, for one line of text.
+fn details(logged: &Logged) -> String {
+    logged
+        .event
+        .data
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={}", one_line(s)),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn one_line(text: &str) -> String {
+    let line = text.trim().replace('\n', " ⏎ ");
+    if line.chars().count() > 200 {
+        let cut: String = line.chars().take(199).collect();
+        format!("{cut}…")
+    } else {
+        line
+    }
+}
+
+fn event_json(worker: &str, logged: &Logged) -> serde_json::Value {
+    let e = &logged.event;
+    json!({
+        "worker": worker, "time": e.time, "actor": e.actor, "kind": e.kind,
+        "clock": e.clock, "id": e.id, "data": e.data,
+    })
+}
+
+pub fn log(repo: &Repo, args: &LogArgs) -> Result<Outcome> {
+    let (entry, archived) = entry_any(repo, &args.id)?;
+    let history = registry::history(repo, entry.tip)?;
+    if args.json {
+        let events: Vec<_> = history.iter().map(|l| event_json(entry.id(), l)).collect();
+        print_json(&json!({
+            "version": JSON_VERSION, "worker": entry.id(), "archived": archived,
+            "state": entry.status.state, "events": events,
+        }))?;
+        return Ok(Outcome::Success);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for logged in &history {
+        writeln!(
+            out,
+            "{}  {:<11}  {:<9}  {}",
+            timestamp(logged.event.time),
+            actor(logged.event.actor),
+            logged.event.kind,
+            details(logged)
+        )?;
+    }
+    out.flush()?;
+    Ok(Outcome::Success)
+}
+
+fn actor(actor: Actor) -> &'static str {
+    match actor {
+        Actor::Coordinator => "coordinator",
+        Actor::Worker => "worker",
+    }
+}
+
+/// `--since`: Unix seconds, an age (`30s`, `10m`, `2h`, `3d`) or a UTC date
+/// (`2026-11-21`, `2026-11-21T10:00`, `2026-11-21T10:00:00Z`).
+pub fn parse_since(text: &str, now: i64) -> Result<i64> {
+    let text = text.trim();
+    let bad = || -> anyhow::Error {
+        Hint::new(format!("invalid time '{text}'"))
+            .hint("use Unix seconds, an age such as 30m, 2h or 3d, or a UTC date such as 2026-11-21T10:00:00Z")
+            .into()
+    };
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    if let Some(unit) = text.chars().last().filter(|c| "smhd".contains(*c))
+        && let Ok(count) = text[..text.len() - 1].parse::<i64>()
+    {
+        let scale = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => 86_400,
+        };
+        return Ok(now - count.checked_mul(scale).ok_or_else(bad)?);
+    }
+    let date = text.trim_end_matches('Z');
+    let (day, clock) = date.split_once('T').unwrap_or((date, "00:00:00"));
+    let numbers =
+        |s: &str, sep: char| -> Option<Vec<i64>> { s.split(sep).map(|n| n.parse().ok()).collect() };
+    let (Some(ymd), Some(hms)) = (numbers(day, '-'), numbers(clock, ':')) else {
+        return Err(bad());
+    };
+    let (&[y, mo, d], &[h, mi, ref rest @ ..]) = (ymd.as_slice(), hms.as_slice()) else {
+        return Err(bad());
+    };
+    if rest.len() > 1 {
+        return Err(bad());
+    }
+    let s = rest.first().copied().unwrap_or(0);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return Err(bad());
+    }
+    Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+pub fn timeline(repo: &Repo, args: &TimelineArgs) -> Result<Outcome> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|t| parse_since(t, registry::now()))
+        .transpose()?;
+    let mut all: Vec<(String, Logged)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let refs = repo.refs_under_any(&[registry::WORKERS, registry::ARCHIVE])?;
+    for (refname, tip) in refs {
+        let Some(id) = registry::id_of_ref(&refname).map(str::to_string) else {
+            continue;
+        };
+        for logged in registry::history(repo, tip)
+            .with_context(|| format!("cannot read the log of '{id}' ({refname})"))?
+        {
+            if since.is_some_and(|since| logged.event.time < since) {
+                continue;
+            }
+            // Merged logs (and an archive next to a live entry) share events.
+            if !logged.event.id.is_empty() && !seen.insert(logged.event.id.clone()) {
+                continue;
+            }
+            all.push((id.clone(), logged));
+        }
+    }
+    all.sort_by(|(a_id, a), (b_id, b)| {
+        (a.event.time, a_id, a.event.clock).cmp(&(b.event.time, b_id, b.event.clock))
+    });
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (id, logged) in &all {
+        if args.json {
+            serde_json::to_writer(&mut out, &event_json(id, logged))?;
+            writeln!(out)?;
+        } else {
+            writeln!(
+                out,
+                "{}  {:<12}  {:<11}  {:<9}  {}",
+                timestamp(logged.event.time),
+                id,
+                actor(logged.event.actor),
+                logged.event.kind,
+                details(logged)
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(Outcome::Success)
+}
+
+/// The state a worker was in before its latest blocking notice.
+fn state_before_blocking(repo: &Repo, entry: &Entry) -> Result<State> {
+    let history = registry::history(repo, entry.tip)?;
+    let was = history
+        .iter()
+        .rev()
+        .find(|l| {
+            l.event.kind == "notice"
+                && l.event.data.get("level").and_then(|v| v.as_str()) == Some("blocking")
+        })
+        .and_then(|l| l.event.data.get("was").cloned())
+        .and_then(|v| serde_json::from_value::<State>(v).ok());
+    Ok(match was {
+        Some(State::Blocked) | None => State::Active,
+        Some(state) => state,
+    })
+}
+
+pub fn notify(repo: &Repo, args: &NotifyArgs) -> Result<Outcome> {
+    let id = require_worker(repo, "git worker notify")?;
+    let text = args.text.trim();
+    if text.is_empty() {
+        return Err(Hint::new("a notice needs a text")
+            .hint("git worker notify '<what happened, what you tried, what you need>'")
+            .into());
+    }
+    if registry::load(repo, &id)?.is_none() {
+        return Err(Hint::new(format!(
+            "this checkout belongs to worker '{id}', which is not registered"
+        ))
+        .hint("the coordinator may have removed it")
+        .into());
+    }
+    let blocking = args.level == "blocking";
+    registry::update(repo, &registry::live_ref(&id), |entry| {
+        let mut change = Change::new("notice", Actor::Worker, entry.status.state)
+            .reason(entry.status.reason.clone())
+            .with("level", args.level.as_str())
+            .with("text", text);
+        if blocking {
+            let was = match entry.status.state {
+                State::Blocked => state_before_blocking(repo, entry)?,
+                state => state,
+            };
+            change.state = State::Blocked;
+            change.reason = text.to_string();
+            change = change.with("was", was.as_str());
+        }
+        Ok(Some(change))
+    })?;
+    if blocking {
+        eprintln!(
+            "'{id}' is now blocked; the coordinator sees it in `git worker list`, and answers with `git worker message`"
+        );
+        eprintln!("hint: read answers with `git worker inbox`");
+    } else {
+        eprintln!("sent a {} notice to the coordinator", args.level);
+    }
+    Ok(Outcome::Success)
+}
+
+pub fn message(repo: &Repo, args: &MessageArgs) -> Result<Outcome> {
+    require_coordinator(repo, "git worker message")?;
+    validate_id(&args.id)?;
+    let text = args.text.trim();
+    if text.is_empty() {
+        return Err(Hint::new("a message needs a text").into());
+    }
+    if registry::load(repo, &args.id)?.is_none() {
+        return Err(Hint::new(format!("worker '{}' is not registered", args.id))
+            .hint("`git worker list` shows the registered workers")
+            .into());
+    }
+    let mut unblocked = None;
+    registry::update(repo, &registry::live_ref(&args.id), |entry| {
+        let mut change = Change::new("message", Actor::Coordinator, entry.status.state)
+            .reason(entry.status.reason.clone())
+            .with("text", text);
+        unblocked = None;
+        if entry.status.state == State::Blocked {
+            let was = state_before_blocking(repo, entry)?;
+            change.state = was;
+            change.reason = String::new();
+            change = change.with("unblocks", true);
+            unblocked = Some(was);
+        }
+        Ok(Some(change))
+    })?;
+    match unblocked {
+        Some(state) => eprintln!(
+            "sent a message to '{}'; it answers its blocking notice, and the worker is {state} again",
+            args.id
+        ),
+        None => eprintln!("sent a message to '{}'", args.id),
+    }
+    Ok(Outcome::Success)
+}
+
+pub fn inbox(repo: &Repo, args: &InboxArgs) -> Result<Outcome> {
+    let id = require_worker(repo, "git worker inbox")?;
+    let Some(entry) = registry::load(repo, &id)? else {
+        return Err(Hint::new(format!(
+            "this checkout belongs to worker '{id}', which is not registered"
+        ))
+        .into());
+    };
+    let history = registry::history(repo, entry.tip)?;
+    let messages: Vec<&Logged> = history
+        .iter()
+        .filter(|l| l.event.kind == "message")
+        .collect();
+    // The cursor: the last message a `read` event marked as read.
+    let cursor = history
+        .iter()
+        .rev()
+        .find(|l| l.event.kind == "read")
+        .and_then(|l| l.event.data.get("upto").and_then(|v| v.as_str()))
+        .and_then(|upto| messages.iter().position(|m| m.event.id == upto));
+    let first_unread = cursor.map_or(0, |i| i + 1);
+    let shown: Vec<(&Logged, bool)> = messages
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| args.all || *i >= first_unread)
+        .map(|(i, m)| (*m, i < first_unread))
+        .collect();
+    if !args.all
+        && let Some(last) = messages.last()
+        && first_unread < messages.len()
+    {
+        let upto = last.event.id.clone();
+        registry::update(repo, &registry::live_ref(&id), |entry| {
+            Ok(Some(
+                Change::new("read", Actor::Worker, entry.status.state)
+                    .reason(entry.status.reason.clone())
+                    .with("upto", upto.as_str())
+                    .with("count", messages.len() - first_unread),
+            ))
+        })?;
+    }
+    if args.json {
+        let items: Vec<_> = shown
+            .iter()
+            .map(|(m, read)| {
+                json!({
+                    "id": m.event.id, "time": m.event.time,
+                    "text": m.event.data.get("text").cloned().unwrap_or_default(),
+                    "read": read,
+                })
+            })
+            .collect();
+        print_json(&json!({ "version": JSON_VERSION, "worker": id, "messages": items }))?;
+        return Ok(Outcome::Success);
+    }
+    if shown.is_empty() {
+        eprintln!("no unread messages");
+        return Ok(Outcome::Success);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (m, read) in &shown {
+        let text = m
+            .event
+            .data
+            .get("text")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        writeln!(
+            out,
+            "message {}{}\n{}\n",
+            timestamp(m.event.time),
+            if *read { " (read)" } else { "" },
+            text.trim_end()
+        )?;
+    }
+    out.flush()?;
+    Ok(Outcome::Success)
+}
+
+/// Whether a worker in `state` (`None`: removed) has reached `until`.
+fn reached(state: Option<State>, until: &str) -> bool {
+    let reported = matches!(
+        state,
+        Some(State::Reported | State::Applied | State::Rejected)
+    );
+    let blocked = state == Some(State::Blocked);
+    let done = matches!(
+        state,
+        None | Some(State::Applied | State::Rejected | State::Removed)
+    );
+    match until {
+        "reported" => reported,
+        "blocked" => blocked,
+        "done" => done,
+        _ => reported || blocked || done,
+    }
+}
+
+/// The state of each id now (`None`: removed).
+fn states(repo: &Repo, ids: &[String]) -> Result<Vec<Option<State>>> {
+    ids.iter()
+        .map(|id| Ok(registry::load(repo, id)?.map(|e| e.status.state)))
+        .collect()
+}
+
+pub fn wait(repo: &Repo, args: &WaitArgs) -> Result<Outcome> {
+    for id in &args.ids {
+        entry_any(repo, id)?;
+    }
+    let _signals = crate::interrupt::guard()?;
+    let watch =
+        crate::watch::RefWatch::new(repo.common_dir(), &[registry::WORKERS, registry::ARCHIVE]);
+    let done = crate::watch::until(&watch, args.timeout, || {
+        let now = states(repo, &args.ids)?;
+        Ok(now
+            .iter()
+            .all(|state| reached(*state, &args.until))
+            .then_some(now))
+    })?;
+    if let Some(signal) = crate::interrupt::pending() {
+        return Err(Interrupted {
+            signal,
+            what: "stopped waiting".into(),
+        }
+        .into());
+    }
+    let (now, timed_out) = match done {
+        Some(now) => (now, false),
+        None => (states(repo, &args.ids)?, true),
+    };
+    let name = |state: Option<State>| state.map_or("removed", State::as_str);
+    if args.json {
+        let workers: Vec<_> = args
+            .ids
+            .iter()
+            .zip(&now)
+            .map(|(id, state)| {
+                json!({ "id": id, "state": name(*state), "reached": reached(*state, &args.until) })
+            })
+            .collect();
+        print_json(&json!({
+            "version": JSON_VERSION, "until": args.until, "timed_out": timed_out, "workers": workers,
+        }))?;
+    } else {
+        for (id, state) in args.ids.iter().zip(&now) {
+            println!("{id}\t{}", name(*state));
+        }
+    }
+    if timed_out {
+        let waiting: Vec<&str> = args
+            .ids
+            .iter()
+            .zip(&now)
+            .filter(|(_, state)| !reached(**state, &args.until))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        eprintln!(
+            "timed out after {} s; not yet {}: {}",
+            args.timeout.map_or(0.0, |t| t.as_secs_f64()),
+            args.until,
+            waiting.join(", ")
+        );
+        return Ok(Outcome::CheckFailed);
+    }
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_seconds_ages_and_utc_dates() {
+        assert_eq!(parse_since("1700000000", 0).unwrap(), 1_700_000_000);
+        assert_eq!(parse_since("10m", 10_000).unwrap(), 9_400);
+        assert_eq!(parse_since("2d", 200_000).unwrap(), 200_000 - 172_800);
+        assert_eq!(parse_since("1970-01-02", 0).unwrap(), 86_400);
+        assert_eq!(parse_since("2001-02-03T04:05:06Z", 0).unwrap(), 981_173_106);
+        assert_eq!(parse_since("2001-02-03T04:05", 0).unwrap(), 981_173_100);
+        for bad in ["yesterday", "2001-13-01", "10x", "2001-02-03T25:00", ""] {
+            assert!(parse_since(bad, 0).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn wait_states() {
+        assert!(reached(Some(State::Reported), "reported"));
+        assert!(reached(Some(State::Applied), "reported"));
+        assert!(!reached(Some(State::Active), "any"));
+        assert!(reached(Some(State::Blocked), "any"));
+        assert!(!reached(Some(State::Blocked), "done"));
+        assert!(reached(None, "done"));
+    }
+}
