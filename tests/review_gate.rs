@@ -230,11 +230,8 @@ fn a_killed_runs_checkout_is_found_by_doctor_and_removed_by_prune() {
         .env("GIT_WORKER_KILL_AFTER", "gate:checkout")
         .code(137);
     let (entries, worktrees) = leftovers(&repo);
-    assert_eq!((entries.len(), worktrees), (1, 1));
+    assert_eq!((entries.len(), worktrees), (1, 0));
     assert!(entries[0].starts_with("orch-gate-"), "{entries:?}");
-    // git's own prune leaves it (it is locked), ours removes it.
-    repo.git(["worktree", "prune"]).success();
-    assert_eq!(leftovers(&repo).1, 1);
     let out = repo.worker(["doctor"]).code(1);
     assert!(
         out.stdout
@@ -630,7 +627,7 @@ fn repeated_failures_mark_the_worker_as_needing_attention() {
         "{out}"
     );
     assert!(events(&repo, "w").contains(&"attention".to_string()));
-    let out = gate(&repo, ["run", "w"]).code(1);
+    let out = gate(&repo, ["run", "w"]).code(2);
     assert!(
         out.stderr.contains(
             "error: 'w' needs attention: 2 failed verdicts in a row (orch.review.maxRejections is 2)"
@@ -678,15 +675,19 @@ fn wait_returns_when_a_verdict_settles_the_change_and_times_out_otherwise() {
         "{out}"
     );
     let waiting = gate(&repo, ["wait", "w", "--timeout", "60", "--json"]).spawn();
-    // A passing run does not settle an `approve` policy; the approval does.
+    // The first verdict ends the wait; the gate says the rest.
     gate(&repo, ["run", "w"]).success();
-    gate(&repo, ["approve", "w"]).success();
     let out = waiting.wait();
-    assert_eq!(out.code, 0, "{out}");
-    assert_eq!(out.json()["open"], true);
-    // A rejection settles it too (closed: exit 1).
-    gate(&repo, ["reject", "w", "--reviewer", "bob", "-m", "no"]).success();
-    gate(&repo, ["wait", "w", "--timeout", "60"]).code(1);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.json()["missing"][0], "an approval");
+    assert_eq!(out.json()["timed_out"], false);
+    gate(&repo, ["approve", "w"]).success();
+    let out = gate(&repo, ["wait", "w", "--timeout", "60"]).success();
+    assert!(out.stdout.contains("open (policy: approve)"), "{out}");
+    // A new report is a new change: waiting starts again.
+    write_file(&repo.worktree("w").join("src/more.rs"), "more\n");
+    report(&repo, "More.");
+    gate(&repo, ["wait", "w", "--timeout", "0.2"]).code(1);
 }
 
 #[test]
@@ -737,4 +738,122 @@ fn the_binary_is_found_and_its_usage_errors_exit_2() {
     );
     let out = repo.worker(["doctor"]).output();
     assert!(out.stdout.contains("ok       git-review-gate is"), "{out}");
+}
+
+#[test]
+fn the_code_being_verified_cannot_record_verdicts_or_change_the_policy() {
+    // The worker's own "tests" try to approve the change and relax the policy.
+    let (repo, wt) = setup(&["sh src/check.sh"]);
+    // In the scratch clone there is no registry to write to; and even in the
+    // coordinator's own checkout, a verification may not record a verdict.
+    write_file(
+        &wt.join("src/check.sh"),
+        &format!(
+            "git review-gate approve w -m 'self-approved'; echo here=$?\n\
+             git config orch.review.require none\n\
+             cd '{}' && git review-gate approve w -m 'self-approved'; echo there=$?\n",
+            repo.path().display()
+        ),
+    );
+    report(&repo, "With a check script.");
+    repo.git(["config", "orch.review.require", "both"])
+        .success();
+    let out = gate(&repo, ["run", "w", "--json"]).success();
+    let tail = out.json()["verdict"]["commands"][0]["tail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        tail.contains("refusing to record a verdict from inside a verification run"),
+        "{tail}"
+    );
+    assert!(
+        tail.contains("here=2") && tail.contains("there=2"),
+        "{tail}"
+    );
+    let status = status_json(&repo, "w");
+    assert_eq!(status["policy"], "both");
+    assert_eq!(status["verdicts"].as_array().unwrap().len(), 1);
+    assert_eq!(status["open"], false);
+}
+
+#[test]
+fn a_worker_approval_does_not_cancel_the_coordinators_rejection() {
+    let (repo, _) = setup(&["true"]);
+    repo.worker(["spawn", "peer", "--allow", "docs/**"])
+        .success();
+    gate(&repo, ["reject", "w", "-m", "src/lib.rs: b() is wrong"]).success();
+    // Same git identity, another actor.
+    gate_in(
+        &repo,
+        &repo.worktree("peer"),
+        ["approve", "w", "-m", "lgtm"],
+    )
+    .success();
+    let out = gate(&repo, ["status", "w"]).code(1);
+    assert!(
+        out.stdout.contains("closed: rejected by Test User"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_respawned_worker_does_not_inherit_the_old_handoff_or_its_verdicts() {
+    let (repo, _) = setup(&["true"]);
+    gate(&repo, ["approve", "w"]).success();
+    repo.worker(["rm", "w", "--force"]).success();
+    // Its history stays readable by id while it is gone.
+    assert_eq!(
+        status_json(&repo, "w")["verdicts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // A worker spawned later under the same id starts with nothing to judge.
+    repo.worker(["spawn", "w", "--allow", "src/**"]).success();
+    let out = gate(&repo, ["status", "w"]).code(2);
+    assert!(out.stderr.contains("worker 'w' has not reported"), "{out}");
+    let out = repo.git(["handoff", "apply", "w"]).code(2);
+    assert!(out.stderr.contains("worker 'w' has not reported"), "{out}");
+}
+
+#[test]
+fn a_checkout_with_read_only_directories_is_still_removed() {
+    let (repo, _) = setup(&["mkdir -p ro/sub && touch ro/sub/f && chmod a-w ro/sub ro"]);
+    gate(&repo, ["run", "w"]).success();
+    assert_eq!(leftovers(&repo), (vec![], 0));
+    assert_eq!(status_json(&repo, "w")["verdicts"][0]["ruling"], "pass");
+}
+
+#[test]
+fn the_pre_push_hook_sees_a_worker_change_under_any_name() {
+    let (repo, wt) = setup(&["true"]);
+    let hub = repo.root().join("hub.git");
+    repo.cmd_in(repo.root(), "git", ["init", "--quiet", "--bare", "hub.git"])
+        .success();
+    repo.git(["remote", "add", "hub"]).arg(&hub).success();
+    repo.git(["config", "core.hooksPath"])
+        .arg(workspace_root().join("hooks"))
+        .success();
+    let tip = repo.rev("orch/w");
+    for refspec in [
+        format!("{tip}:refs/heads/elsewhere"),
+        "orch/w:refs/heads/x".into(),
+    ] {
+        let out = repo.git(["push", "--quiet", "hub", &refspec]).code(1);
+        assert!(
+            out.stderr.contains("git-review-gate refused the push"),
+            "{refspec}: {out}"
+        );
+    }
+    // From the worker's own checkout: `git push hub HEAD` (doctor --fix
+    // gives worker checkouts the hook the repository gained after spawn).
+    repo.worker(["doctor", "--fix"]).output();
+    assert!(repo.path().join(".git/orch/hooks/pre-push").is_file());
+    let out = repo.git_in(&wt, ["push", "--quiet", "hub", "HEAD"]).code(1);
+    assert!(
+        out.stderr.contains("git-review-gate refused the push"),
+        "{out}"
+    );
 }

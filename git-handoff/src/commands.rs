@@ -247,7 +247,10 @@ fn handoff_json(
 fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
     validate_id(&args.id)?;
     let entry = registry::load(repo, &args.id)?;
-    let handoff = registry::load_handoff(repo, &args.id)?;
+    let handoff = match &entry {
+        Some(entry) => registry::load_current_handoff(repo, entry)?,
+        None => registry::load_handoff(repo, &args.id)?,
+    };
     let cut = |text: &str| match args.max_chars {
         Some(max) => keep_end(text, max),
         None => text.to_string(),
@@ -383,7 +386,7 @@ fn cut_lines(text: &str, max: Option<usize>) -> String {
 fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
     let mut rows = Vec::new();
     for entry in registry::list(repo)?.into_iter().flatten() {
-        let handoff = registry::load_handoff(repo, entry.id())?;
+        let handoff = registry::load_current_handoff(repo, &entry)?;
         rows.push((entry.id().to_string(), Some(entry), handoff));
     }
     // Handoffs of workers removed since (their handoff ref stays).
@@ -502,7 +505,7 @@ fn entry_and_handoff(repo: &Repo, id: &str) -> Result<(registry::Entry, Handoff)
             .hint("for an imported handoff: `git handoff import --trust-contract <bundle>`, or fetch refs/orch/* from the coordinator")
             .into());
     };
-    let Some(handoff) = registry::load_handoff(repo, id)? else {
+    let Some(handoff) = registry::load_current_handoff(repo, &entry)? else {
         return Err(Hint::new(format!("worker '{id}' has not reported"))
             .hint(format!(
                 "`git handoff show {id}` shows what its branch and checkout hold"

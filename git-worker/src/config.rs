@@ -37,6 +37,11 @@ pub const KEY_WORKER: &str = "orch.worker";
 pub const DEFAULT_PREFIX: &str = "orch/";
 pub const DEFAULT_WORKTREE_DIR: &str = "../{repo}.worktrees";
 pub const DEFAULT_MAX_REJECTIONS: u32 = 3;
+/// At most this many workers spawning, active or blocked at once.
+pub const KEY_MAX_ACTIVE: &str = "orch.maxActive";
+/// Seconds without activity after which a running agent counts as stalled.
+pub const KEY_STALL_AFTER: &str = "orch.stallAfter";
+pub const DEFAULT_STALL_AFTER: u64 = 900;
 
 /// `.orch.toml`. Unknown keys are errors, so typos do not pass silently.
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +55,8 @@ struct TeamFile {
     deny: Option<Vec<String>>,
     require_change: Option<bool>,
     review: Option<ReviewSection>,
+    max_active: Option<u32>,
+    stall_after: Option<u64>,
 }
 
 /// `[review]` of `.orch.toml`.
@@ -76,6 +83,10 @@ pub struct Settings {
     /// Consecutive failed verdicts after which a worker needs attention
     /// and is not verified again without `--force` (0: never).
     pub max_rejections: u32,
+    /// At most this many live workers spawning, active or blocked (none: no limit).
+    pub max_active: Option<u32>,
+    /// Seconds without activity after which a running agent is stalled.
+    pub stall_after: u64,
 }
 
 impl Default for Settings {
@@ -90,6 +101,8 @@ impl Default for Settings {
             require_change: true,
             review_require: Require::None,
             max_rejections: DEFAULT_MAX_REJECTIONS,
+            max_active: None,
+            stall_after: DEFAULT_STALL_AFTER,
         }
     }
 }
@@ -132,6 +145,12 @@ impl Settings {
         if let Some(require) = team.require_change {
             self.require_change = require;
         }
+        if team.max_active.is_some() {
+            self.max_active = team.max_active;
+        }
+        if let Some(seconds) = team.stall_after {
+            self.stall_after = seconds;
+        }
         if let Some(review) = team.review {
             if let Some(require) = review.require {
                 self.review_require = Require::parse(&require, "review.require")?;
@@ -168,6 +187,14 @@ impl Settings {
         }
         if let Some(require) = repo.config_string(KEY_REVIEW_REQUIRE)? {
             self.review_require = Require::parse(&require, KEY_REVIEW_REQUIRE)?;
+        }
+        for (key, target) in [(KEY_MAX_ACTIVE, &mut self.max_active)] {
+            if let Some(text) = repo.config_string(key)? {
+                *target = Some(parse_number(key, &text)?);
+            }
+        }
+        if let Some(text) = repo.config_string(KEY_STALL_AFTER)? {
+            self.stall_after = parse_number(KEY_STALL_AFTER, &text)?;
         }
         if let Some(max) = repo.config_string(KEY_MAX_REJECTIONS)? {
             self.max_rejections = max.trim().parse().map_err(|_| {
@@ -211,6 +238,14 @@ impl Settings {
     }
 }
 
+fn parse_number<T: std::str::FromStr>(key: &str, text: &str) -> Result<T> {
+    text.trim().parse().map_err(|_| {
+        Hint::new(format!("invalid {key} {}: not a whole number", quote(text)))
+            .hint(format!("git config {key} <number>"))
+            .into()
+    })
+}
+
 fn read_team_file(path: &Path) -> Result<Option<TeamFile>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -224,7 +259,7 @@ fn read_team_file(path: &Path) -> Result<Option<TeamFile>> {
             toml_message(&err)
         ))
         .hint(format!(
-            "{FILE} accepts: base, prefix, worktree-dir, verify, allow, deny, require-change, and [review] require, max-rejections"
+            "{FILE} accepts: base, prefix, worktree-dir, verify, allow, deny, require-change, max-active, stall-after, and [review] require, max-rejections"
         ))
         .into()
     })

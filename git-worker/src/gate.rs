@@ -203,8 +203,7 @@ pub struct Decision {
     pub missing: Vec<Missing>,
     /// Verdicts that hold the gate closed (a failed run, a rejection).
     pub against: Vec<String>,
-    /// There is a verdict on the change and it settles the gate: open, or
-    /// closed by a verdict (not only by a missing one).
+    /// There is at least one verdict on the change (what `wait` waits for).
     pub decided: bool,
     /// Ids of the verdicts the decision rests on.
     pub relied_on: Vec<String>,
@@ -240,9 +239,12 @@ impl Missing {
 ///   `approve`/`both` need at least one standing approval.
 pub fn decide(require: Require, current: &[Verdict]) -> Decision {
     let latest_run = current.iter().rev().find(|v| v.ruling.is_run());
-    let mut standing: BTreeMap<&str, &Verdict> = BTreeMap::new();
+    // A reviewer is an actor (the coordinator, or one worker) and a name:
+    // workers share git's identity, so a name alone would let a worker's
+    // approval replace the coordinator's rejection.
+    let mut standing: BTreeMap<(&str, &str), &Verdict> = BTreeMap::new();
     for verdict in current.iter().filter(|v| !v.ruling.is_run()) {
-        standing.insert(verdict.by.as_str(), verdict);
+        standing.insert((verdict.actor.as_str(), verdict.by.as_str()), verdict);
     }
     let mut against = Vec::new();
     let mut relied_on = Vec::new();
@@ -288,7 +290,7 @@ pub fn decide(require: Require, current: &[Verdict]) -> Decision {
     Decision {
         require,
         open,
-        decided: !current.is_empty() && (open || !against.is_empty()),
+        decided: !current.is_empty(),
         missing,
         against,
         relied_on,
@@ -313,38 +315,42 @@ pub fn explain(decision: &Decision, subject: &Subject) -> (Vec<String>, Vec<Stri
     (reasons, hints)
 }
 
-/// Lock reason of a temporary checkout of `git review-gate run`, followed
-/// by the pid of the process that made it.
-pub const CHECKOUT_LOCK: &str = "git-review-gate run, pid ";
-
-/// Temporary checkouts of `git review-gate run` whose process is gone (a
-/// run killed with SIGKILL, a crash): admin name and path.
+/// Scratch clones of `git review-gate run` whose process is gone (a run
+/// killed with SIGKILL, a crash): name and path.
 pub fn stale_checkouts(repo: &Repo) -> Result<Vec<(String, std::path::PathBuf)>> {
-    Ok(repo
-        .locked_worktrees()?
+    Ok(registry::gate_runs(repo)?
         .into_iter()
-        .filter_map(|(name, path, reason)| {
-            let pid: u32 = reason.strip_prefix(CHECKOUT_LOCK)?.trim().parse().ok()?;
-            (!registry::pid_alive(pid)).then_some((name, path))
-        })
+        .filter(|(_, run)| run.pid == 0 || !registry::pid_alive(run.pid))
+        .map(|(name, run)| (name, run.path))
         .collect())
 }
+
+/// Set in the environment of verification commands run by the gate: a
+/// verdict is never recorded from inside a verification.
+pub const VERIFYING_ENV: &str = "GIT_ORCH_VERIFYING";
 
 /// Failed verdicts in a row at the end of a worker's history: failed runs
 /// and rejections (by a reviewer, by hand, or by `git handoff apply`'s own
 /// verification); a pass, an approval or a landing ends a streak.
 pub fn failures_in_a_row(history: &[Logged]) -> u32 {
-    let mut count = 0;
+    streak(history).0
+}
+
+/// The failures in a row, and whether the streak was already marked with
+/// an `attention` event.
+pub fn streak(history: &[Logged]) -> (u32, bool) {
+    let (mut count, mut marked) = (0, false);
     for logged in history {
         let data = &logged.event.data;
         match logged.event.kind.as_str() {
             "rejected" => count += 1,
             "verified" if data.get("passed").and_then(|p| p.as_bool()) == Some(false) => count += 1,
-            "verified" | "approved" | "applied" => count = 0,
+            "verified" | "approved" | "applied" => (count, marked) = (0, false),
+            "attention" => marked = true,
             _ => {}
         }
     }
-    count
+    (count, marked)
 }
 
 #[cfg(test)]
@@ -380,7 +386,7 @@ mod tests {
         let verify = decide(Require::Verify, &[]);
         assert_eq!(verify.missing, vec![Missing::PassingRun]);
         let both = decide(Require::Both, &[verdict(Ruling::Pass, "ci", 1)]);
-        assert!(!both.open && !both.decided);
+        assert!(!both.open && both.decided);
         assert_eq!(both.missing, vec![Missing::Approval]);
         let both = decide(
             Require::Both,
@@ -418,6 +424,16 @@ mod tests {
         ];
         let d = decide(Require::Approve, &reviews);
         assert!(!d.open && d.decided);
+        // A worker's approval does not replace the coordinator's rejection,
+        // even under the same git identity.
+        let mut by_worker = verdict(Ruling::Approve, "bob", 3);
+        by_worker.actor = "worker:w2".into();
+        let reviews = [verdict(Ruling::Reject, "bob", 2), by_worker];
+        assert!(!decide(Require::Approve, &reviews).open);
+        let reviews = [
+            verdict(Ruling::Approve, "ann", 1),
+            verdict(Ruling::Reject, "bob", 2),
+        ];
         // A standing rejection closes the gate even when nothing is required.
         assert!(!decide(Require::None, &reviews).open);
         // A failed run does not, under a policy that does not ask for runs.

@@ -1226,61 +1226,27 @@ impl Repo {
         Ok(out.status == 0)
     }
 
-    /// A detached linked worktree of `commit` at `path` (which must not
-    /// exist), locked with `reason` so that no `git worktree prune` takes it
-    /// while it is in use. Parallel checkout, as for workers.
-    pub fn add_locked_worktree(&self, path: &Path, commit: Oid, reason: &str) -> Result<()> {
-        let _lock = self.lock_machine()?;
-        self.git([
-            "-c",
-            "checkout.workers=0",
-            "worktree",
-            "add",
-            "--quiet",
-            "--detach",
-        ])
-        .args(["--lock", "--reason", reason])
-        .arg(path)
-        .arg(commit.to_string())
-        .run()
-        .with_context(|| format!("cannot check out {commit} into '{}'", path.display()))
-    }
-
-    /// Remove the linked worktree at `path`, locked or not, dirty or not:
-    /// `git worktree remove --force --force`, else the directory and then
-    /// `git worktree prune` for its administrative files.
-    pub fn remove_worktree(&self, path: &Path) -> Result<()> {
-        let _lock = self.lock_machine()?;
-        let removed = self
-            .git(["worktree", "remove", "--force", "--force"])
+    /// A clone of this repository at `path` (which must not exist) with
+    /// `commit` checked out: its own config, hooks and refs (none of
+    /// `refs/orch/`), objects borrowed through alternates. What runs there
+    /// cannot move this repository's refs or change its config through git.
+    pub fn clone_for_verification(&self, path: &Path, commit: Oid) -> Result<()> {
+        self.git(["clone", "--quiet", "--shared", "--no-checkout", "--no-tags"])
+            .arg(self.common_dir())
             .arg(path)
-            .output()?;
-        if removed.status == 0 {
-            return Ok(());
-        }
-        if path.exists() {
-            std::fs::remove_dir_all(path)
-                .with_context(|| format!("cannot remove '{}'", path.display()))?;
-        }
-        // A locked entry survives `prune`: unlock it first.
-        let _ = self.git(["worktree", "unlock"]).arg(path).output()?;
-        self.git(["worktree", "prune"]).run()
-    }
-
-    /// Linked worktrees that are locked: admin name, path and lock reason.
-    pub fn locked_worktrees(&self) -> Result<Vec<(String, PathBuf, String)>> {
-        let mut out = Vec::new();
-        for (name, path) in self.worktrees()? {
-            let lock = self
-                .common_dir()
-                .join("worktrees")
-                .join(&name)
-                .join("locked");
-            if let Ok(reason) = std::fs::read_to_string(&lock) {
-                out.push((name, path, reason.trim().to_string()));
-            }
-        }
-        Ok(out)
+            .run()
+            .with_context(|| format!("cannot clone into '{}'", path.display()))?;
+        Git::new(path)
+            .args([
+                "-c",
+                "checkout.workers=0",
+                "-c",
+                "advice.detachedHead=false",
+            ])
+            .args(["checkout", "--quiet", "--detach"])
+            .arg(commit.to_string())
+            .run()
+            .with_context(|| format!("cannot check out {commit} in '{}'", path.display()))
     }
 
     /// Linked worktrees git knows about: admin name -> (path, branch ref).
@@ -1507,6 +1473,39 @@ impl Running {
 }
 
 /// Write `data` to `path` atomically: a temporary file in the same directory, then rename.
+/// Remove the directory tree at `path`, first making read-only directories
+/// in it writable (build tools leave some, e.g. Go's module cache).
+pub fn remove_dir_forcefully(path: &Path) -> Result<()> {
+    fn writable(dir: &Path) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let Ok(meta) = std::fs::symlink_metadata(dir) else {
+            return;
+        };
+        if !meta.is_dir() {
+            return;
+        }
+        let mode = meta.permissions().mode();
+        if mode & 0o700 != 0o700 {
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o700));
+        }
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                writable(&entry.path());
+            }
+        }
+    }
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => return Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => writable(path),
+    }
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("cannot remove '{}'", path.display())),
+    }
+}
+
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().context("path has no parent directory")?;
     let tmp = dir.join(format!(

@@ -794,6 +794,21 @@ pub fn load_handoff(repo: &Repo, id: &str) -> Result<Option<Handoff>> {
     }
 }
 
+/// The latest handoff of the worker whose entry is `entry`, if its own log
+/// records reporting it: the handoff ref outlives a removed worker, so a
+/// worker spawned again under the same id would otherwise inherit it.
+pub fn load_current_handoff(repo: &Repo, entry: &Entry) -> Result<Option<Handoff>> {
+    let Some(handoff) = load_handoff(repo, entry.id())? else {
+        return Ok(None);
+    };
+    let commit = handoff.commit.to_string();
+    let reported = history(repo, entry.tip)?.iter().any(|logged| {
+        logged.event.kind == "reported"
+            && logged.event.data.get("handoff").and_then(|h| h.as_str()) == Some(commit.as_str())
+    });
+    Ok(reported.then_some(handoff))
+}
+
 /// The commits of every handoff of `id`, newest first (at most `limit`):
 /// the first-parent chain of its handoff ref, which ends at a commit that
 /// has no previous handoff (one parent: the worker's HEAD).
@@ -979,13 +994,25 @@ pub fn verdicts_on(repo: &Repo, target: Oid) -> Result<Vec<Verdict>> {
         return Ok(Vec::new());
     };
     let tree = repo.commit_tree(tip)?;
-    let text = match repo.tree_blob(tree, &note_path(target))? {
-        Some(bytes) => bytes,
-        // A note written flat (no fan-out) by other tools.
-        None => match repo.tree_blob(tree, &target.to_string())? {
-            Some(bytes) => bytes,
-            None => return Ok(Vec::new()),
-        },
+    let hex = target.to_string();
+    // Ours is 2/38; other tools write flat, or fan out deeper (2/2/36...).
+    let mut text = None;
+    for path in std::iter::once(note_path(target)).chain((0..=4).map(|depth| {
+        let mut path = String::new();
+        for level in 0..depth {
+            path.push_str(&hex[level * 2..level * 2 + 2]);
+            path.push('/');
+        }
+        path.push_str(&hex[depth * 2..]);
+        path
+    })) {
+        if let Some(bytes) = repo.tree_blob(tree, &path)? {
+            text = Some(bytes);
+            break;
+        }
+    }
+    let Some(text) = text else {
+        return Ok(Vec::new());
     };
     parse_verdicts(&text).map_err(|err| {
         Hint::new(format!(
@@ -1105,6 +1132,122 @@ pub struct SpawnJournal {
 
 pub fn local_dir(repo: &Repo) -> PathBuf {
     repo.common_dir().join("orch").join("local")
+}
+
+/// A `git review-gate run` in progress on this machine: its scratch clone
+/// and pid, in `<common>/orch/gate/<name>.json` from before the clone is
+/// made until it is removed, so a killed run's clone is found and removed
+/// by `git worker prune`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateRun {
+    pub pid: u32,
+    pub path: PathBuf,
+}
+
+fn gate_dir(repo: &Repo) -> PathBuf {
+    repo.common_dir().join("orch").join("gate")
+}
+
+pub fn begin_gate_run(repo: &Repo, name: &str, run: &GateRun) -> Result<()> {
+    let dir = gate_dir(repo);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
+    crate::git::write_atomically(&dir.join(format!("{name}.json")), &serde_json::to_vec(run)?)
+}
+
+pub fn end_gate_run(repo: &Repo, name: &str) -> Result<()> {
+    let path = gate_dir(repo).join(format!("{name}.json"));
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("cannot remove '{}'", path.display())),
+    }
+}
+
+/// Every gate run recorded on this machine (live or killed), by name.
+pub fn gate_runs(repo: &Repo) -> Result<Vec<(String, GateRun)>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(gate_dir(repo)) else {
+        return Ok(out);
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = file.strip_suffix(".json") else {
+            continue;
+        };
+        // A half-written record (a crash while writing it) has no pid: pid 0.
+        let run = std::fs::read(entry.path())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<GateRun>(&bytes).ok())
+            .unwrap_or_default();
+        out.push((name.to_string(), run));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// An agent launched for a worker on this machine (`spawn --exec`): kept in
+/// `<common>/orch/agents/<id>.json`, beside its output (`<id>.log`) and its
+/// rendered prompt (`<id>.prompt.md`). Pids mean nothing on another machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Agent {
+    pub command: String,
+    /// The supervising `git worker agent-run` process.
+    pub supervisor: u32,
+    /// The agent's own process (0 until it started).
+    #[serde(default)]
+    pub pid: u32,
+    pub started: i64,
+    /// Unix time it exited, and its exit status (none when killed by a signal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exited: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+}
+
+/// The files of the agent of `id`: facts, output log, prompt.
+pub fn agent_files(repo: &Repo, id: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = repo.common_dir().join("orch").join("agents");
+    (
+        dir.join(format!("{id}.json")),
+        dir.join(format!("{id}.log")),
+        dir.join(format!("{id}.prompt.md")),
+    )
+}
+
+pub fn load_agent(repo: &Repo, id: &str) -> Result<Option<Agent>> {
+    let (facts, _, _) = agent_files(repo, id);
+    match std::fs::read(&facts) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .with_context(|| format!("cannot parse '{}'", facts.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("cannot read '{}'", facts.display())),
+    }
+}
+
+pub fn save_agent(repo: &Repo, id: &str, agent: &Agent) -> Result<()> {
+    let (facts, _, _) = agent_files(repo, id);
+    if let Some(dir) = facts.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create '{}'", dir.display()))?;
+    }
+    crate::git::write_atomically(&facts, &serde_json::to_vec_pretty(agent)?)
+}
+
+/// Forget the agent of `id` (its log stays for reading).
+pub fn remove_agent(repo: &Repo, id: &str) -> Result<()> {
+    let (facts, _, prompt) = agent_files(repo, id);
+    for path in [facts, prompt] {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot remove '{}'", path.display()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `<common>/orch/local.json`: the machine-local facts of every worker on

@@ -55,6 +55,7 @@ pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result
         .env_remove("GIT_INDEX_FILE")
         .env_remove("GIT_PREFIX")
         .env_remove("GIT_COMMON_DIR")
+        .env(crate::gate::VERIFYING_ENV, "1")
         .stdin(Stdio::null())
         .stdout(writer_too)
         .stderr(writer)

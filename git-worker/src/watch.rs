@@ -32,7 +32,11 @@ impl RefWatch {
     pub fn new(common_dir: &Path, ref_dirs: &[&str]) -> RefWatch {
         let (sender, events) = channel();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            // Only changes: reading the refs (as the waiter itself does)
+            // raises access events, which must not wake it.
+            if let Ok(event) = event
+                && (event.kind.is_create() || event.kind.is_modify() || event.kind.is_remove())
+            {
                 let _ = sender.send(());
             }
         })

@@ -23,16 +23,18 @@ use clap::{Args, Parser, Subcommand};
 /// POLICY: orch.review.require (git config, or `[review] require` in
 /// .orch.toml) is one of `none` (the default: `git handoff apply` verifies
 /// by itself), `verify` (the latest `run` must pass), `approve` (a standing
-/// approval) or `both`. Each reviewer's latest verdict stands, and a
-/// standing rejection closes the gate under every policy until the worker
-/// reports a new change. `git handoff apply` refuses a change whose gate is
+/// approval) or `both`. Each reviewer's latest verdict stands (a reviewer
+/// is an actor, the coordinator or one worker, and a name), and a standing
+/// rejection closes the gate under every policy until the worker reports a
+/// new change. `git handoff apply` refuses a change whose gate is
 /// closed. After orch.review.maxRejections (default 3; 0: never) failed
 /// verdicts in a row, a worker needs attention: it is marked so in its
 /// log, and `run` does not verify it again without --force.
 ///
 /// PUSH HOOK: hooks/pre-push (installed under share/git-worker/hooks/)
-/// refuses to push a worker branch whose tip is not the reviewed change or
-/// whose gate is closed; under policy `none` it asks for an approval.
+/// refuses to push a worker's commits (to or from its branch, or its tip
+/// under any name) unless they are the reviewed change and its gate is
+/// open; under policy `none` it asks for an approval.
 ///
 /// EXIT STATUS: 0 pass, approved, or gate open; 1 fail, or gate closed
 /// (saying what is missing); 2 usage or operational error; 128+N when
@@ -57,15 +59,18 @@ pub enum Command {
 /// Run the verification commands in a clean temporary checkout; record pass or fail
 ///
 /// Checks out the change (a worker's reported tree, on its base; or the
-/// commit) into a new temporary worktree under $TMPDIR, never the worker's
-/// live checkout nor yours, and runs the verification commands there: for a
+/// commit) in a scratch clone under $TMPDIR (objects shared, but its own
+/// config, hooks and refs), never the worker's live checkout nor yours, and
+/// runs the verification commands there with GIT_ORCH_VERIFYING=1 set (no
+/// verdict is recorded from inside a verification): for a
 /// worker, those of the contract this coordinator recorded at spawn; for a
 /// plain revision, --verify (else orch.verify). Every command runs, each
 /// within --timeout, up to --jobs at a time. The verdict (pass or fail; each
 /// command's exit status, duration and output tail; the change's
-/// fingerprint, base and tree; who and when) is recorded. The temporary
-/// worktree is removed whatever happens (one left by a killed run is
-/// removed by `git worker prune`). Exit 0 pass, 1 fail.
+/// fingerprint, base and tree; who and when) is recorded, then the clone is
+/// removed, whatever happens (one left by a killed run is removed by
+/// `git worker prune`). Exit 0 pass, 1 fail; 2 for a worker that needs
+/// attention (see POLICY) unless --force.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Worker id, or a revision
@@ -154,12 +159,11 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// Block until a verdict settles the current change; exit as `status`
+/// Block until the current change has a verdict; exit as `status`
 ///
-/// Returns when the current change (a new report counts) has a verdict and
-/// the gate is open, or closed by a verdict (a failed run, a rejection);
-/// a verdict that leaves something still missing keeps it waiting. Wakes
-/// on ref changes (no busy loop). Exit 0 open, 1 closed or timed out.
+/// Returns as soon as the current change (a new report is a new change)
+/// has at least one verdict, with the gate's status: exit 0 open, 1 closed
+/// (or timed out). Wakes on ref changes (a filesystem watch, no busy loop).
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Worker id, or a revision

@@ -51,7 +51,11 @@ pub struct Target {
 pub fn resolve(repo: &Repo, name: &str) -> Result<Target> {
     if validate_id(name).is_ok() {
         let entry = registry::load(repo, name)?;
-        match (registry::load_handoff(repo, name)?, entry) {
+        let handoff = match &entry {
+            Some(entry) => registry::load_current_handoff(repo, entry)?,
+            None => registry::load_handoff(repo, name)?,
+        };
+        match (handoff, entry) {
             (Some(handoff), entry) => {
                 return Ok(Target {
                     subject: Subject::of_handoff(name, handoff)?,
@@ -90,6 +94,16 @@ fn judge(
     subject: &Subject,
     reviewer: Option<&str>,
 ) -> Result<(Actor, String, String)> {
+    if std::env::var_os(gate::VERIFYING_ENV).is_some() {
+        return Err(Hint::new(format!(
+            "refusing to record a verdict from inside a verification run ({} is set)",
+            gate::VERIFYING_ENV
+        ))
+        .hint(
+            "verdicts come from the coordinator or a reviewer, never from the code being verified",
+        )
+        .into());
+    }
     let (actor, label) = match role(repo)? {
         Role::Coordinator => (Actor::Coordinator, "coordinator".to_string()),
         Role::Worker(id) => {
@@ -174,8 +188,8 @@ fn record(
         ))
     })?;
     if verdict.ruling.is_negative() && max_failures > 0 {
-        let failures = gate::failures_in_a_row(&registry::history(repo, entry.tip)?);
-        if failures == max_failures {
+        let (failures, marked) = gate::streak(&registry::history(repo, entry.tip)?);
+        if failures >= max_failures && !marked {
             registry::update(repo, &refname, |entry| {
                 Ok(Some(
                     Change::new("attention", actor, entry.status.state)
@@ -196,40 +210,57 @@ fn record(
 
 // ----- run -----
 
-/// A temporary linked worktree, removed when dropped (whatever happened).
+/// A scratch clone for one run, removed when dropped (whatever happened);
+/// recorded on this machine while it exists, so a killed run's clone is
+/// found and removed by `git worker prune`.
 struct TempCheckout<'a> {
     repo: &'a Repo,
+    name: String,
     path: PathBuf,
     removed: bool,
 }
 
 impl<'a> TempCheckout<'a> {
-    /// Check `commit` out in a new directory under $TMPDIR, outside the
-    /// repository (tools that look for a project root in parent
-    /// directories must not find yours).
+    /// Clone into a new directory under $TMPDIR, outside the repository
+    /// (tools that look for a project root in parent directories must not
+    /// find yours), and check `commit` out there.
     fn create(repo: &'a Repo, commit: Oid) -> Result<TempCheckout<'a>> {
-        let path = std::env::temp_dir().join(format!("orch-gate-{}", registry::event_id()));
+        let name = format!("orch-gate-{}", registry::event_id());
+        let tmp = std::path::absolute(std::env::temp_dir())
+            .context("cannot find the temporary directory")?;
         let checkout = TempCheckout {
             repo,
-            path,
+            path: tmp.join(&name),
+            name,
             removed: false,
         };
-        let reason = format!("{}{}", gate::CHECKOUT_LOCK, std::process::id());
-        repo.add_locked_worktree(&checkout.path, commit, &reason)?;
+        registry::begin_gate_run(
+            repo,
+            &checkout.name,
+            &registry::GateRun {
+                pid: std::process::id(),
+                path: checkout.path.clone(),
+            },
+        )?;
+        repo.clone_for_verification(&checkout.path, commit)?;
         Ok(checkout)
     }
 
     fn remove(mut self) -> Result<()> {
         self.removed = true;
-        self.repo.remove_worktree(&self.path)
+        git_worker::git::remove_dir_forcefully(&self.path)?;
+        registry::end_gate_run(self.repo, &self.name)
     }
 }
 
 impl Drop for TempCheckout<'_> {
     fn drop(&mut self) {
-        if !self.removed
-            && let Err(err) = self.repo.remove_worktree(&self.path)
-        {
+        if self.removed {
+            return;
+        }
+        let removed = git_worker::git::remove_dir_forcefully(&self.path)
+            .and_then(|()| registry::end_gate_run(self.repo, &self.name));
+        if let Err(err) = removed {
             eprintln!(
                 "warning: cannot remove the temporary checkout '{}': {err:#}",
                 self.path.display()
@@ -322,13 +353,13 @@ fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
     if let (Some(id), Some(entry)) = (&subject.worker, &target.entry) {
         let failures = gate::failures_in_a_row(&registry::history(repo, entry.tip)?);
         if settings.max_rejections > 0 && failures >= settings.max_rejections && !args.force {
-            eprintln!(
-                "error: '{id}' needs attention: {failures} failed verdicts in a row (orch.review.maxRejections is {}); not verifying it again automatically",
+            return Err(Hint::new(format!(
+                "'{id}' needs attention: {failures} failed verdicts in a row (orch.review.maxRejections is {}); not verifying it again automatically",
                 settings.max_rejections
-            );
-            eprintln!("hint: read its history (`git handoff show {id}`) and talk to the worker");
-            eprintln!("hint: to verify it anyway: git review-gate run {id} --force");
-            return Ok(Outcome::CheckFailed);
+            ))
+            .hint(format!("read its history (`git worker log {id}`) and talk to the worker"))
+            .hint(format!("to verify it anyway: git review-gate run {id} --force"))
+            .into());
         }
     }
     let seconds = args
@@ -349,14 +380,13 @@ fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
     );
     let results = run_commands(&checkout.path, &commands, timeout, args.jobs, !args.json)?;
     if let Some(signal) = git_worker::interrupt::pending() {
-        checkout.remove()?;
+        drop(checkout);
         return Err(Interrupted {
             signal,
             what: "verification stopped; nothing recorded".into(),
         }
         .into());
     }
-    checkout.remove()?;
     git_worker::interrupt::checkpoint("gate:verify")?;
 
     let passed = results.iter().all(CommandResult::passed);
@@ -367,6 +397,12 @@ fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
     );
     verdict.commands = results;
     record(repo, &target, &verdict, actor, settings.max_rejections)?;
+    // After the verdict is safe: a checkout that cannot be removed is a
+    // warning (and debris for `git worker prune`), not a lost verdict.
+    if let Err(err) = checkout.remove() {
+        eprintln!("warning: {err:#}");
+        eprintln!("hint: `git worker prune` removes it");
+    }
     if args.json {
         print_json(&json!({ "version": JSON_VERSION, "verdict": verdict }))?;
     }
@@ -771,21 +807,20 @@ fn pre_push(repo: &Repo) -> Result<Outcome> {
         gate::Require::None => gate::Require::Approve,
         other => other,
     };
-    let branches: Vec<(String, String)> = registry::list(repo)?
-        .into_iter()
-        .flatten()
-        .map(|entry| (entry.contract.branch.clone(), entry.id().to_string()))
-        .collect();
+    // Worker branches: name, worker id, and the branch's tip here when it
+    // holds work of the worker's own (not just its base).
+    let mut branches: Vec<(String, String, Option<Oid>)> = Vec::new();
+    for entry in registry::list(repo)?.into_iter().flatten() {
+        let branch = entry.contract.branch.clone();
+        let tip = repo
+            .ref_target(&format!("refs/heads/{branch}"))?
+            .filter(|tip| tip.to_string() != entry.contract.base);
+        branches.push((branch, entry.id().to_string(), tip));
+    }
     let mut refused = Vec::new();
     for line in input.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [local_ref, local_sha, _, _] = fields[..] else {
-            continue;
-        };
-        let Some(branch) = local_ref.strip_prefix("refs/heads/") else {
-            continue;
-        };
-        let Some((_, id)) = branches.iter().find(|(b, _)| b == branch) else {
+        let [local_ref, local_sha, remote_ref, _] = fields[..] else {
             continue;
         };
         let Ok(pushed) = Oid::from_str(local_sha) else {
@@ -794,7 +829,24 @@ fn pre_push(repo: &Repo) -> Result<Outcome> {
         if pushed.is_zero() {
             continue; // a deletion
         }
-        let Some(handoff) = registry::load_handoff(repo, id)? else {
+        // A worker's change, however it is named: pushed to a worker
+        // branch's name, from one (`orch/w:elsewhere`), or its commit under
+        // another name (`HEAD`, `<sha>:<ref>`).
+        let named = |r: &str| {
+            r.strip_prefix("refs/heads/")
+                .and_then(|b| branches.iter().find(|(name, _, _)| name == b))
+        };
+        let Some((branch, id, _)) = named(remote_ref)
+            .or_else(|| named(local_ref))
+            .or_else(|| branches.iter().find(|(_, _, tip)| *tip == Some(pushed)))
+        else {
+            continue;
+        };
+        let handoff = match registry::load(repo, id)? {
+            Some(entry) => registry::load_current_handoff(repo, &entry)?,
+            None => None,
+        };
+        let Some(handoff) = handoff else {
             refused.push(format!(
                 "{branch}: worker '{id}' has not reported, so nothing on it has been reviewed"
             ));

@@ -24,7 +24,7 @@ pub enum Debris {
     StaleLocal { id: String },
     /// git's record of a linked worktree whose directory is gone.
     StaleWorktree { line: String },
-    /// A temporary checkout of a `git review-gate run` that was killed.
+    /// The scratch clone of a `git review-gate run` that was killed.
     GateCheckout { name: String, path: PathBuf },
 }
 
@@ -157,7 +157,12 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
                 registry::remove_local(repo, id)?;
             }
             Debris::StaleLocal { id } => registry::remove_local(repo, id)?,
-            Debris::GateCheckout { path, .. } => repo.remove_worktree(path)?,
+            Debris::GateCheckout { name, path } => {
+                if !path.as_os_str().is_empty() {
+                    crate::git::remove_dir_forcefully(path)?;
+                }
+                registry::end_gate_run(repo, name)?;
+            }
             Debris::StaleWorktree { .. } => {
                 if !worktrees_pruned {
                     repo.prune_worktrees()?;

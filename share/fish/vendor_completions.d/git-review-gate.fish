@@ -31,7 +31,7 @@ complete -c git-review-gate -n "__fish_git_review_gate_needs_command" -f -a "run
 complete -c git-review-gate -n "__fish_git_review_gate_needs_command" -f -a "approve" -d 'Approve the current change, as a reviewer (a person or a reviewing agent)'
 complete -c git-review-gate -n "__fish_git_review_gate_needs_command" -f -a "reject" -d 'Reject the current change, with at least one concrete finding'
 complete -c git-review-gate -n "__fish_git_review_gate_needs_command" -f -a "status" -d 'Say whether the current change meets the policy. Exit 0 if open, 1 if closed'
-complete -c git-review-gate -n "__fish_git_review_gate_needs_command" -f -a "wait" -d 'Block until a verdict settles the current change; exit as `status`'
+complete -c git-review-gate -n "__fish_git_review_gate_needs_command" -f -a "wait" -d 'Block until the current change has a verdict; exit as `status`'
 complete -c git-review-gate -n "__fish_git_review_gate_needs_command" -f -a "hook" -d 'Run as a git hook (called by the shims in hooks/)'
 complete -c git-review-gate -n "__fish_git_review_gate_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand run" -s j -l jobs -d 'Run up to N verification commands at once (output is then shown per command)' -r
@@ -58,6 +58,6 @@ complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand help; an
 complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand help; and not __fish_seen_subcommand_from run approve reject status wait hook help" -f -a "approve" -d 'Approve the current change, as a reviewer (a person or a reviewing agent)'
 complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand help; and not __fish_seen_subcommand_from run approve reject status wait hook help" -f -a "reject" -d 'Reject the current change, with at least one concrete finding'
 complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand help; and not __fish_seen_subcommand_from run approve reject status wait hook help" -f -a "status" -d 'Say whether the current change meets the policy. Exit 0 if open, 1 if closed'
-complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand help; and not __fish_seen_subcommand_from run approve reject status wait hook help" -f -a "wait" -d 'Block until a verdict settles the current change; exit as `status`'
+complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand help; and not __fish_seen_subcommand_from run approve reject status wait hook help" -f -a "wait" -d 'Block until the current change has a verdict; exit as `status`'
 complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand help; and not __fish_seen_subcommand_from run approve reject status wait hook help" -f -a "hook" -d 'Run as a git hook (called by the shims in hooks/)'
 complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand help; and not __fish_seen_subcommand_from run approve reject status wait hook help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
