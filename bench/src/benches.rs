@@ -9,7 +9,7 @@ use crate::env::{Cmd, Env};
 use crate::measure::{SEQ, Stats, Variant, measure};
 use crate::repo::{self, Subject};
 
-pub const NAMES: &[&str] = &["spawn", "list", "rm", "hook", "handoff"];
+pub const NAMES: &[&str] = &["spawn", "list", "rm", "hook", "handoff", "review-gate"];
 
 /// Files in the repository the list benchmark spawns its workers in.
 pub const LIST_REPO_FILES: usize = 20;
@@ -403,6 +403,156 @@ pub fn handoff(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) ->
         "rollback".to_string(),
         "ours = (apply + rollback) - apply, from the medians above; target <= 1.1x git's reset --hard + clean".to_string(),
     ));
+    Ok(())
+}
+
+/// review-gate: `git review-gate run` of a worker whose verification is
+/// `true` and whose reported change is one modified file, against the plain
+/// git commands doing the same checkout work: `git worktree add --detach`
+/// of a commit of the reported tree into $TMPDIR, `sh -c true` in it, `git
+/// worktree remove --force`. Ours also makes that commit, takes the lock,
+/// and records a verdict (a note) and a registry event; each run appends a
+/// verdict to the same note.
+pub fn review_gate(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Result<()> {
+    let repo = &subject.path;
+    let id = "gatebench";
+    // $TMPDIR for both: a directory in the scratch directory, so that both
+    // check out on the filesystem being measured (not the system's /tmp).
+    let tmp = repo
+        .parent()
+        .context("repository path has no parent")?
+        .join("tmp");
+    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create '{}'", tmp.display()))?;
+    env.run(&worker(
+        repo,
+        &[
+            "spawn",
+            id,
+            "--base",
+            &subject.base,
+            "--allow",
+            "d*/**",
+            "--verify",
+            "true",
+        ],
+    ))?;
+    let wt = worktree_root(repo)?.join(id);
+    env.run(&sh(
+        &wt,
+        "mkdir -p d000 && echo 'review-gate bench' >> d000/f00.txt",
+    ))?;
+    env.run(&Cmd::git(&wt, ["handoff", "report", "--summary", "bench"]))?;
+    // The commit plain git checks out: the reported tree on its base, as
+    // `run` makes it (made here once, untimed).
+    let shown: serde_json::Value =
+        serde_json::from_str(&env.read(&Cmd::git(repo, ["handoff", "show", id, "--json"]))?)
+            .context("`git handoff show --json` printed invalid JSON")?;
+    let field = |name: &str| -> Result<String> {
+        shown["handoff"][name]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("`git handoff show {id} --json` has no handoff.{name}"))
+    };
+    let (tree, base) = (field("tree")?, field("base")?);
+    let commit = env
+        .read(&Cmd::git(
+            repo,
+            ["commit-tree", &tree, "-p", &base, "-m", "bench"],
+        ))?
+        .trim()
+        .to_string();
+
+    let path = tmp.join(format!("x{SEQ}")).display().to_string();
+    let in_checkout = sh(Path::new(&path), "true");
+    let tmpdir = tmp.display().to_string();
+    let variants = vec![
+        Variant::new(
+            "review-gate/ours",
+            vec![Cmd::git(repo, ["review-gate", "run", id]).env("TMPDIR", tmpdir)],
+        ),
+        Variant::new(
+            "review-gate/git",
+            vec![
+                Cmd::git(repo, ["worktree", "add", "--detach", &path, &commit]),
+                in_checkout.clone(),
+                Cmd::git(repo, ["worktree", "remove", "--force", &path]),
+            ],
+        ),
+        // The git commands `run` itself uses for its checkout.
+        Variant::new(
+            "review-gate/git-same",
+            vec![
+                Cmd::git(
+                    repo,
+                    [
+                        "-c",
+                        "checkout.workers=0",
+                        "worktree",
+                        "add",
+                        "--quiet",
+                        "--detach",
+                        "--lock",
+                        "--reason",
+                        "bench",
+                        &path,
+                        &commit,
+                    ],
+                ),
+                in_checkout,
+                Cmd::git(repo, ["worktree", "remove", "--force", "--force", &path]),
+            ],
+        ),
+    ];
+    eprintln!("review-gate: {} variants", variants.len());
+    let stats = measure(env, &variants, s.warmup, s.runs)?;
+    out.add(variants, stats);
+    out.row(
+        "review-gate run, 1-file change",
+        "review-gate/ours",
+        "review-gate/git",
+        None,
+    );
+    out.row(
+        "review-gate vs its own git calls (info)",
+        "review-gate/ours",
+        "review-gate/git-same",
+        None,
+    );
+    // Every run removed its checkout, and recorded its verdict.
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .with_context(|| format!("cannot read '{}'", tmp.display()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    if !left.is_empty() {
+        bail!(
+            "review-gate: checkouts left in '{}': {}",
+            tmp.display(),
+            left.join(", ")
+        );
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&env.read(&Cmd::git(repo, ["review-gate", "status", id, "--json"]))?)
+            .context("`git review-gate status --json` printed invalid JSON")?;
+    let verdicts = status["verdicts"].as_array().map_or(0, |all| {
+        all.iter()
+            .filter(|v| {
+                v["ruling"] == "pass" && v["fingerprint"] == status["change"]["fingerprint"]
+            })
+            .count()
+    });
+    if verdicts != s.warmup + s.runs {
+        bail!(
+            "review-gate: {verdicts} pass verdicts recorded, expected {} (one per run)",
+            s.warmup + s.runs
+        );
+    }
+    out.facts.push((
+        "review-gate".to_string(),
+        format!(
+            "worker '{id}' (verify: true), 1 file changed; {verdicts} pass verdicts recorded by the end (one per run, warm-up included)"
+        ),
+    ));
+    env.run(&worker(repo, &["rm", "--force", id]))?;
     Ok(())
 }
 

@@ -65,6 +65,9 @@ impl Env {
         for (key, value) in &self.vars {
             command.env(key, value);
         }
+        for (key, value) in &cmd.env {
+            command.env(key, value);
+        }
         command
     }
 
@@ -107,6 +110,8 @@ pub struct Cmd {
     pub dir: PathBuf,
     /// Exit status 1 is the expected outcome (a "no" being measured).
     pub expects_no: bool,
+    /// Variables set for this command only, on top of the environment.
+    pub env: Vec<(String, String)>,
 }
 
 impl Cmd {
@@ -119,6 +124,7 @@ impl Cmd {
             argv: argv.into_iter().map(Into::into).collect(),
             dir: dir.to_path_buf(),
             expects_no: false,
+            env: Vec::new(),
         }
     }
 
@@ -139,16 +145,40 @@ impl Cmd {
         cmd
     }
 
+    /// Set `key=value` for this command only.
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Cmd {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// The command as an argument vector that reproduces it exactly:
+    /// `env KEY=VALUE ... argv` when it has variables of its own.
+    pub fn reproducible_argv(&self) -> Vec<String> {
+        if self.env.is_empty() {
+            return self.argv.clone();
+        }
+        std::iter::once("env".to_string())
+            .chain(self.env.iter().map(|(k, v)| format!("{k}={v}")))
+            .chain(self.argv.iter().cloned())
+            .collect()
+    }
+
     pub fn arg(mut self, arg: impl Into<String>) -> Cmd {
         self.argv.push(arg.into());
         self
     }
 }
 
-/// Shell-like rendering, quoting words that need it.
+/// Shell-like rendering, quoting words that need it; variables of its own
+/// come first, as `KEY=value`.
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let words: Vec<String> = self.argv.iter().map(|w| quote(w)).collect();
+        let words: Vec<String> = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", quote(v)))
+            .chain(self.argv.iter().map(|w| quote(w)))
+            .collect();
         write!(f, "{}", words.join(" "))
     }
 }
@@ -192,6 +222,12 @@ mod tests {
         assert_eq!(
             cmd.to_string(),
             "git for-each-ref '--format=%(refname) %(objectname)'"
+        );
+        let cmd = Cmd::git(Path::new("/"), ["review-gate", "run", "w"]).env("TMPDIR", "/a b");
+        assert_eq!(cmd.to_string(), "TMPDIR='/a b' git review-gate run w");
+        assert_eq!(
+            cmd.reproducible_argv(),
+            ["env", "TMPDIR=/a b", "git", "review-gate", "run", "w"]
         );
     }
 }

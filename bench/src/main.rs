@@ -35,7 +35,8 @@ options:
   --workers <n>     workers for the list benchmark (default 1000)
   --runs <n>        timed runs per variant; the median is reported (default 10)
   --warmup <n>      untimed warm-up runs per variant (default 2)
-  --only <name>     run only this benchmark: spawn, list, rm or hook (repeatable, or comma-separated)
+  --only <name>     run only this benchmark: spawn, list, rm, hook, handoff or review-gate
+                    (repeatable, or comma-separated)
   --scratch <dir>   make the scratch directory in <dir> (default: /dev/shm if it
                     exists, else the system temp dir); use a disk directory to measure on disk
   --reuse-id        use the same worker id (w) and branch (x) in every spawn/rm run,
@@ -279,7 +280,10 @@ fn run() -> Result<()> {
         workers: options.workers,
     };
     let mut outcome = Outcome::default();
-    if selected("spawn") || selected("rm") || selected("hook") || selected("handoff") {
+    if ["spawn", "rm", "hook", "handoff", "review-gate"]
+        .iter()
+        .any(|name| selected(name))
+    {
         let dir = root.join("repo");
         let subject = match &options.repo {
             Some(source) => {
@@ -307,6 +311,9 @@ fn run() -> Result<()> {
         }
         if selected("handoff") {
             benches::handoff(&env, &subject, &settings, &mut outcome)?;
+        }
+        if selected("review-gate") {
+            benches::review_gate(&env, &subject, &settings, &mut outcome)?;
         }
     }
     if selected("list") {
@@ -351,12 +358,14 @@ mod tests {
             "--runs",
             "3",
             "--only=spawn,rm",
+            "--only",
+            "review-gate",
             "--workers=10000",
             "--json",
         ])?
         .context("not help")?;
         assert_eq!(o.runs, 3);
-        assert_eq!(o.only, vec!["spawn", "rm"]);
+        assert_eq!(o.only, vec!["spawn", "rm", "review-gate"]);
         assert_eq!(o.workers, 10_000);
         assert!(o.json);
         assert!(args(&["--only", "nope"]).is_err());

@@ -7,8 +7,9 @@ use anyhow::{Context as _, Result};
 
 use crate::env::{Cmd, Env};
 
-/// Placeholder in a variant's commands, replaced by a number that is new for
-/// every run of every variant (so that runs can use distinct worker ids).
+/// Placeholder in a variant's commands (arguments, variables and directory),
+/// replaced by a number that is new for every run of every variant (so that
+/// runs can use distinct worker ids and paths).
 pub const SEQ: &str = "{n}";
 
 static NEXT_SEQ: AtomicUsize = AtomicUsize::new(1);
@@ -48,8 +49,16 @@ impl Variant {
         let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed).to_string();
         let numbered = |cmd: &Cmd| Cmd {
             argv: cmd.argv.iter().map(|a| a.replace(SEQ, &seq)).collect(),
-            dir: cmd.dir.clone(),
+            dir: match cmd.dir.to_str() {
+                Some(dir) if dir.contains(SEQ) => dir.replace(SEQ, &seq).into(),
+                _ => cmd.dir.clone(),
+            },
             expects_no: cmd.expects_no,
+            env: cmd
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.replace(SEQ, &seq)))
+                .collect(),
         };
         for cmd in &self.prepare {
             env.run(&numbered(cmd))

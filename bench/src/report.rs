@@ -162,7 +162,9 @@ pub fn json(
     let env: serde_json::Map<String, serde_json::Value> =
         env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     let cmds = |cmds: &[crate::env::Cmd]| -> Vec<Vec<String>> {
-        cmds.iter().map(|c| c.argv.clone()).collect()
+        cmds.iter()
+            .map(crate::env::Cmd::reproducible_argv)
+            .collect()
     };
     let variants: Vec<_> = outcome
         .variants
