@@ -478,28 +478,39 @@ pub fn review_gate(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome
                 Cmd::git(repo, ["worktree", "remove", "--force", &path]),
             ],
         ),
-        // The git commands `run` itself uses for its checkout.
+        // The git commands `run` itself uses for its checkout: a scratch
+        // clone sharing the objects, so the code verified cannot touch the
+        // repository's refs or config.
         Variant::new(
             "review-gate/git-same",
             vec![
                 Cmd::git(
                     repo,
                     [
+                        "clone",
+                        "--quiet",
+                        "--shared",
+                        "--no-checkout",
+                        "--no-tags",
+                        ".git",
+                        &path,
+                    ],
+                ),
+                Cmd::git(
+                    Path::new(&path),
+                    [
                         "-c",
                         "checkout.workers=0",
-                        "worktree",
-                        "add",
+                        "-c",
+                        "advice.detachedHead=false",
+                        "checkout",
                         "--quiet",
                         "--detach",
-                        "--lock",
-                        "--reason",
-                        "bench",
-                        &path,
                         &commit,
                     ],
                 ),
                 in_checkout,
-                Cmd::git(repo, ["worktree", "remove", "--force", "--force", &path]),
+                sh(&tmp, &format!("rm -rf '{path}'")),
             ],
         ),
     ];

@@ -47,7 +47,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Spawn(SpawnArgs),
+    Spawn(Box<SpawnArgs>),
     List(ListArgs),
     Show(ShowArgs),
     Current(CurrentArgs),
@@ -63,6 +63,9 @@ pub enum Command {
     Message(MessageArgs),
     Inbox(InboxArgs),
     Wait(WaitArgs),
+    Dashboard(DashboardArgs),
+    #[command(hide = true)]
+    AgentRun(AgentRunArgs),
 }
 
 /// Show one worker's history: every event, oldest first
@@ -149,8 +152,9 @@ pub struct InboxArgs {
 ///
 /// `reported`: the worker has reported (or was since applied or rejected);
 /// `blocked`: it sent a blocking notice; `done`: applied, rejected or
-/// removed; `any` (the default): any of these. Wakes on registry changes
-/// (no busy loop).
+/// removed; `exited`: its agent (spawn --exec) has exited; `any` (the
+/// default): reported, blocked or done. Wakes on registry changes (no busy
+/// loop).
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Worker ids
@@ -159,7 +163,7 @@ pub struct WaitArgs {
 
     /// The state to wait for
     #[arg(long, value_name = "STATE", default_value = "any",
-          value_parser = ["reported", "blocked", "done", "any"])]
+          value_parser = ["reported", "blocked", "done", "exited", "any"])]
     pub until: String,
 
     /// Give up after this many seconds (fractions allowed; default: never)
@@ -242,7 +246,61 @@ pub struct SpawnArgs {
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub worktree_dir: Option<PathBuf>,
 
+    /// Start this agent command in each new worker's checkout (sh -c), detached
+    ///
+    /// It gets ORCH_WORKER, ORCH_BRANCH, ORCH_BASE, ORCH_CONTRACT (a TOML
+    /// file), ORCH_PROMPT (the rendered prompt file) and ORCH_LOG in its
+    /// environment; its output goes to ORCH_LOG. A supervisor records its
+    /// pid and exit status, and flags an exit without a handoff.
+    #[arg(long, value_name = "COMMAND")]
+    pub exec: Option<String>,
+
+    /// Render this template as the agent's prompt (default: share/git-worker/prompt.md)
+    ///
+    /// Placeholders: {{id}} {{task}} {{description}} {{allowed}} {{verify}}
+    /// {{base}} {{branch}} {{report}}; any other is an error.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, requires = "exec")]
+    pub prompt_template: Option<PathBuf>,
+
+    /// Refuse ids beyond this many live workers spawning, active or blocked (default: orch.maxActive)
+    #[arg(long, value_name = "N")]
+    pub max_active: Option<u32>,
+
     /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run a worker's agent and watch it (started by `spawn --exec`)
+#[derive(Debug, Args)]
+pub struct AgentRunArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+}
+
+/// Show every worker at a glance: state, agent, activity, changes, messages, verdicts, warnings
+///
+/// Warns about blocked workers (with their reason), stalled agents (alive,
+/// but no activity for orch.stallAfter seconds: no event, commit, change in
+/// the checkout or agent output), agents gone without a handoff, and
+/// overlaps (a file changed by two live workers). With --watch it redraws
+/// until interrupted; colours only on a terminal.
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// Redraw on every registry change, and at least every --interval seconds
+    #[arg(long)]
+    pub watch: bool,
+
+    /// Seconds between redraws with --watch
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = crate::watch::parse_seconds)]
+    pub interval: std::time::Duration,
+
+    /// Seconds without activity after which a running agent is stalled (default: orch.stallAfter, 900)
+    #[arg(long, value_name = "SECONDS")]
+    pub stall_after: Option<u64>,
+
+    /// Print JSON
     #[arg(long)]
     pub json: bool,
 }

@@ -17,7 +17,7 @@ pub const MAX_ID_LEN: usize = 64;
 
 /// The contract as recorded in the registry at spawn time. The coordinator's
 /// copy is the authority: nothing a worker writes changes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Contract {
     pub id: String,

@@ -920,6 +920,38 @@ impl Repo {
         Ok(!statuses.is_empty())
     }
 
+    /// Unix time of the latest change in the checkout at `path`: the newest
+    /// modification time among its changed and untracked files and its
+    /// index (staging, commits). Only changed files are looked at, so this
+    /// is as cheap as a status.
+    pub fn last_change_in_checkout(path: &Path) -> Result<Option<i64>> {
+        let repo = git2::Repository::open(path)
+            .map_err(clean)
+            .with_context(|| format!("cannot open checkout '{}'", path.display()))?;
+        let mtime = |file: &Path| -> Option<i64> {
+            let modified = std::fs::symlink_metadata(file).ok()?.modified().ok()?;
+            let secs = modified
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_secs();
+            i64::try_from(secs).ok()
+        };
+        let mut newest = mtime(&repo.path().join("index"));
+        let mut options = git2::StatusOptions::new();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false)
+            .exclude_submodules(true);
+        let statuses = repo.statuses(Some(&mut options)).map_err(clean)?;
+        for status in statuses.iter() {
+            if let Ok(rel) = status.path() {
+                newest = newest.max(mtime(&path.join(rel)));
+            }
+        }
+        Ok(newest)
+    }
+
     /// Whether `path` is a linked worktree of this repository: its `.git`
     /// file points into `<common>/worktrees/`. Only such a directory is ever
     /// removed as a worker's checkout.

@@ -1205,18 +1205,30 @@ pub struct Agent {
     pub status: Option<i32>,
 }
 
-/// The files of the agent of `id`: facts, output log, prompt.
-pub fn agent_files(repo: &Repo, id: &str) -> (PathBuf, PathBuf, PathBuf) {
+/// The files of the agent of `id`.
+pub struct AgentFiles {
+    /// [`Agent`], as JSON.
+    pub facts: PathBuf,
+    /// Its standard output and error.
+    pub log: PathBuf,
+    /// The rendered prompt (`$ORCH_PROMPT`).
+    pub prompt: PathBuf,
+    /// The contract, as TOML (`$ORCH_CONTRACT`).
+    pub contract: PathBuf,
+}
+
+pub fn agent_files(repo: &Repo, id: &str) -> AgentFiles {
     let dir = repo.common_dir().join("orch").join("agents");
-    (
-        dir.join(format!("{id}.json")),
-        dir.join(format!("{id}.log")),
-        dir.join(format!("{id}.prompt.md")),
-    )
+    AgentFiles {
+        facts: dir.join(format!("{id}.json")),
+        log: dir.join(format!("{id}.log")),
+        prompt: dir.join(format!("{id}.prompt.md")),
+        contract: dir.join(format!("{id}.contract.toml")),
+    }
 }
 
 pub fn load_agent(repo: &Repo, id: &str) -> Result<Option<Agent>> {
-    let (facts, _, _) = agent_files(repo, id);
+    let facts = agent_files(repo, id).facts;
     match std::fs::read(&facts) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
@@ -1227,7 +1239,7 @@ pub fn load_agent(repo: &Repo, id: &str) -> Result<Option<Agent>> {
 }
 
 pub fn save_agent(repo: &Repo, id: &str, agent: &Agent) -> Result<()> {
-    let (facts, _, _) = agent_files(repo, id);
+    let facts = agent_files(repo, id).facts;
     if let Some(dir) = facts.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create '{}'", dir.display()))?;
@@ -1237,8 +1249,8 @@ pub fn save_agent(repo: &Repo, id: &str, agent: &Agent) -> Result<()> {
 
 /// Forget the agent of `id` (its log stays for reading).
 pub fn remove_agent(repo: &Repo, id: &str) -> Result<()> {
-    let (facts, _, prompt) = agent_files(repo, id);
-    for path in [facts, prompt] {
+    let files = agent_files(repo, id);
+    for path in [files.facts, files.prompt, files.contract] {
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}

@@ -253,7 +253,7 @@ pub fn notify(repo: &Repo, args: &NotifyArgs) -> Result<Outcome> {
         );
         eprintln!("hint: read answers with `git worker inbox`");
     } else {
-        eprintln!("sent a {} notice to the coordinator", args.level);
+        eprintln!("sent a notice ({}) to the coordinator", args.level);
     }
     Ok(Outcome::Success)
 }
@@ -295,6 +295,23 @@ pub fn message(repo: &Repo, args: &MessageArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// A worker's messages, and the index of the first unread one: the one
+/// after the message its latest `read` event names.
+pub(super) fn messages(history: &[Logged]) -> (Vec<&Logged>, usize) {
+    let messages: Vec<&Logged> = history
+        .iter()
+        .filter(|l| l.event.kind == "message")
+        .collect();
+    let cursor = history
+        .iter()
+        .rev()
+        .find(|l| l.event.kind == "read")
+        .and_then(|l| l.event.data.get("upto").and_then(|v| v.as_str()))
+        .and_then(|upto| messages.iter().position(|m| m.event.id == upto));
+    let first_unread = cursor.map_or(0, |i| i + 1);
+    (messages, first_unread)
+}
+
 pub fn inbox(repo: &Repo, args: &InboxArgs) -> Result<Outcome> {
     let id = require_worker(repo, "git worker inbox")?;
     let Some(entry) = registry::load(repo, &id)? else {
@@ -304,18 +321,7 @@ pub fn inbox(repo: &Repo, args: &InboxArgs) -> Result<Outcome> {
         .into());
     };
     let history = registry::history(repo, entry.tip)?;
-    let messages: Vec<&Logged> = history
-        .iter()
-        .filter(|l| l.event.kind == "message")
-        .collect();
-    // The cursor: the last message a `read` event marked as read.
-    let cursor = history
-        .iter()
-        .rev()
-        .find(|l| l.event.kind == "read")
-        .and_then(|l| l.event.data.get("upto").and_then(|v| v.as_str()))
-        .and_then(|upto| messages.iter().position(|m| m.event.id == upto));
-    let first_unread = cursor.map_or(0, |i| i + 1);
+    let (messages, first_unread) = messages(&history);
     let shown: Vec<(&Logged, bool)> = messages
         .iter()
         .enumerate()
@@ -374,8 +380,12 @@ pub fn inbox(repo: &Repo, args: &InboxArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// Whether a worker in `state` (`None`: removed) has reached `until`.
-fn reached(state: Option<State>, until: &str) -> bool {
+/// Where a worker is: its state (`None`: removed), and whether its agent
+/// has exited since its latest launch.
+type Where = (Option<State>, bool);
+
+/// Whether a worker at `at` has reached `until`.
+fn reached((state, exited): Where, until: &str) -> bool {
     let reported = matches!(
         state,
         Some(State::Reported | State::Applied | State::Rejected)
@@ -389,14 +399,24 @@ fn reached(state: Option<State>, until: &str) -> bool {
         "reported" => reported,
         "blocked" => blocked,
         "done" => done,
+        "exited" => exited,
         _ => reported || blocked || done,
     }
 }
 
-/// The state of each id now (`None`: removed).
-fn states(repo: &Repo, ids: &[String]) -> Result<Vec<Option<State>>> {
+/// Where each id is now.
+fn states(repo: &Repo, ids: &[String], until: &str) -> Result<Vec<Where>> {
     ids.iter()
-        .map(|id| Ok(registry::load(repo, id)?.map(|e| e.status.state)))
+        .map(|id| {
+            let entry = registry::load(repo, id)?;
+            let exited = match (&entry, until) {
+                (Some(entry), "exited") => {
+                    super::agent::exited_event(&registry::history(repo, entry.tip)?).is_some()
+                }
+                _ => false,
+            };
+            Ok((entry.map(|e| e.status.state), exited))
+        })
         .collect()
 }
 
@@ -408,7 +428,7 @@ pub fn wait(repo: &Repo, args: &WaitArgs) -> Result<Outcome> {
     let watch =
         crate::watch::RefWatch::new(repo.common_dir(), &[registry::WORKERS, registry::ARCHIVE]);
     let done = crate::watch::until(&watch, args.timeout, || {
-        let now = states(repo, &args.ids)?;
+        let now = states(repo, &args.ids, &args.until)?;
         Ok(now
             .iter()
             .all(|state| reached(*state, &args.until))
@@ -423,9 +443,9 @@ pub fn wait(repo: &Repo, args: &WaitArgs) -> Result<Outcome> {
     }
     let (now, timed_out) = match done {
         Some(now) => (now, false),
-        None => (states(repo, &args.ids)?, true),
+        None => (states(repo, &args.ids, &args.until)?, true),
     };
-    let name = |state: Option<State>| state.map_or("removed", State::as_str);
+    let name = |(state, _): Where| state.map_or("removed", State::as_str);
     if args.json {
         let workers: Vec<_> = args
             .ids
@@ -481,11 +501,12 @@ mod tests {
 
     #[test]
     fn wait_states() {
-        assert!(reached(Some(State::Reported), "reported"));
-        assert!(reached(Some(State::Applied), "reported"));
-        assert!(!reached(Some(State::Active), "any"));
-        assert!(reached(Some(State::Blocked), "any"));
-        assert!(!reached(Some(State::Blocked), "done"));
-        assert!(reached(None, "done"));
+        assert!(reached((Some(State::Reported), false), "reported"));
+        assert!(reached((Some(State::Applied), false), "reported"));
+        assert!(!reached((Some(State::Active), false), "any"));
+        assert!(reached((Some(State::Blocked), false), "any"));
+        assert!(!reached((Some(State::Blocked), false), "done"));
+        assert!(reached((None, false), "done"));
+        assert!(reached((Some(State::Active), true), "exited"));
     }
 }

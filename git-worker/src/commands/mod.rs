@@ -1,6 +1,8 @@
 //! One function per subcommand, each returning an [`Outcome`].
 
+mod agent;
 mod check;
+mod dashboard;
 mod doctor;
 mod events;
 mod hook;
@@ -33,7 +35,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     }
     let repo = Repo::discover()?;
     match cli.command {
-        Command::Spawn(args) => spawn::spawn(&repo, args),
+        Command::Spawn(args) => spawn::spawn(&repo, *args),
         Command::List(args) => list::list(&repo, &args),
         Command::Show(args) => list::show(&repo, &args),
         Command::Current(args) => list::current(&repo, &args),
@@ -47,6 +49,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Message(args) => events::message(&repo, &args),
         Command::Inbox(args) => events::inbox(&repo, &args),
         Command::Wait(args) => events::wait(&repo, &args),
+        Command::Dashboard(args) => dashboard::dashboard(&repo, &args),
+        Command::AgentRun(args) => agent::agent_run(&repo, &args),
         Command::Doctor(_) | Command::Hub(_) => unreachable!("handled above"),
     }
 }

@@ -60,6 +60,27 @@ fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
             .hint("if that spawn crashed, `git worker prune` removes it")
             .into());
     }
+    // A running agent would go on in a deleted checkout.
+    if let Some(agent) = registry::load_agent(repo, id)?
+        && agent.exited.is_none()
+        && agent.supervisor != 0
+        && registry::pid_alive(agent.supervisor)
+    {
+        if !args.force {
+            return Err(Hint::new(format!(
+                "the agent of worker '{id}' is still running (pid {})",
+                agent.pid
+            ))
+            .hint(format!("wait for it: git worker wait {id} --until exited"))
+            .hint("or stop it and remove the worker with --force")
+            .into());
+        }
+        // Its supervisor leads the process group it shares with the agent.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", agent.supervisor)])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
     let contract = &entry.contract;
     let checkout = locate_checkout(repo, id)?;
     let branch_ref = format!("refs/heads/{}", contract.branch);
@@ -140,6 +161,7 @@ fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
             .with("head", head.map(|h| h.to_string()).unwrap_or_default())
     })?;
     registry::remove_local(repo, id)?;
+    registry::remove_agent(repo, id)?;
     checkpoint("rm:archive")?;
     Ok(())
 }

@@ -34,6 +34,8 @@ struct Spawned {
     base: String,
     base_ref: String,
     existed: bool,
+    /// The pid of its agent's supervisor, when one was started.
+    agent: Option<u32>,
 }
 
 pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
@@ -57,18 +59,60 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
         .or(task.base.clone())
         .or(settings.base.clone());
     let (base_ref, base) = resolve_base(repo, requested, args.fetch)?;
+    // The prompt template, checked before anything is made.
+    let prompt = match &args.exec {
+        Some(_) => {
+            let text = super::agent::template(args.prompt_template.as_deref())?;
+            super::agent::render_prompt(&text, &template)?;
+            Some(text)
+        }
+        None => None,
+    };
     warn_missing_companions();
+
+    // Capacity: live workers spawning, active or blocked.
+    let max_active = args.max_active.or(settings.max_active);
+    let mut active = match max_active {
+        Some(_) => registry::list(repo)?
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                matches!(
+                    e.status.state,
+                    State::Spawning | State::Active | State::Blocked
+                )
+            })
+            .count(),
+        None => 0,
+    };
 
     let mut spawned = Vec::new();
     let mut failures = Vec::new();
+    let mut no_agent: Vec<String> = Vec::new();
     for id in &ids {
         let mut contract = template.clone();
         contract.id = id.clone();
         contract.branch = format!("{}{}", settings.prefix, id);
         contract.base = base.to_string();
         contract.base_ref = base_ref.clone();
+        if let Some(max) = max_active
+            && active >= max as usize
+            && registry::load(repo, id)?.is_none()
+        {
+            let err: anyhow::Error = Hint::new(format!(
+                "cannot spawn '{id}': {active} workers are active (the limit is {max}: --max-active or orch.maxActive)"
+            ))
+            .hint("wait for one to finish: git worker wait <id> --until done")
+            .into();
+            if ids.len() == 1 {
+                return Err(err);
+            }
+            eprint!("{}", render(&err));
+            failures.push(id.clone());
+            continue;
+        }
         match spawn_one(repo, &contract, &root.join(id)) {
-            Ok(done) => {
+            Ok(mut done) => {
                 if done.existed {
                     eprintln!("worker '{id}' already exists with the same contract");
                 } else {
@@ -78,6 +122,26 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
                         done.base_ref,
                         short(&done.base)
                     );
+                }
+                if !done.existed {
+                    active += 1;
+                    if let (Some(command), Some(prompt)) = (&args.exec, &prompt) {
+                        match super::agent::launch(repo, &contract, command, prompt) {
+                            Ok(pid) => {
+                                eprintln!("started the agent of '{id}' (pid {pid}): {command}");
+                                done.agent = Some(pid);
+                            }
+                            Err(err) => {
+                                eprint!(
+                                    "{}",
+                                    render(&err.context(format!(
+                                        "spawned '{id}', but cannot start its agent"
+                                    )))
+                                );
+                                no_agent.push(id.clone());
+                            }
+                        }
+                    }
                 }
                 spawned.push(done);
             }
@@ -95,7 +159,7 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
             .map(|s| {
                 serde_json::json!({
                     "id": s.id, "branch": s.branch, "path": s.path, "base": s.base,
-                    "base_ref": s.base_ref, "created": !s.existed,
+                    "base_ref": s.base_ref, "created": !s.existed, "agent_pid": s.agent,
                 })
             })
             .collect();
@@ -114,6 +178,14 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
             ids.len(),
             failures.join(", ")
         );
+    }
+    if !no_agent.is_empty() {
+        return Err(Hint::new(format!(
+            "the agents of {} were not started (their workers were spawned)",
+            no_agent.join(", ")
+        ))
+        .hint("start one by hand in the worker's checkout, or `git worker rm` and spawn again")
+        .into());
     }
     Ok(Outcome::Success)
 }
@@ -405,6 +477,7 @@ fn spawn_one(repo: &Repo, contract: &Contract, path: &Path) -> Result<Spawned> {
         base: contract.base.clone(),
         base_ref: contract.base_ref.clone(),
         existed,
+        agent: None,
     };
     if !crate::git::valid_refname(&format!("refs/heads/{}", contract.branch)) {
         bail!("branch name '{}' is not valid", contract.branch);

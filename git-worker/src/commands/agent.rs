@@ -1,0 +1,398 @@
+//! Agents: `git worker spawn --exec` starts one in each new worker's
+//! checkout, detached from the coordinator's shell, under a supervisor
+//! (`git worker agent-run`, hidden) that outlives it: the supervisor
+//! records the agent's pid and exit status (machine-local), appends
+//! `agent-exited` to the worker's log (saying whether it handed off) and a
+//! `stalled` event when the agent is alive but nothing happens.
+
+use std::io::Write as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::cli::AgentRunArgs;
+use crate::config::Settings;
+use crate::contract::Contract;
+use crate::exit::{Hint, Outcome};
+use crate::git::Repo;
+use crate::registry::{self, Actor, Agent, Change, Entry, Logged};
+
+/// The prompt template used without `--prompt-template`.
+pub const DEFAULT_PROMPT: &str = include_str!("../../../share/git-worker/prompt.md");
+
+/// The placeholders a prompt template may use.
+pub const PLACEHOLDERS: &[&str] = &[
+    "id",
+    "task",
+    "description",
+    "allowed",
+    "verify",
+    "base",
+    "branch",
+    "report",
+];
+
+/// Render `template` for `contract`: `{{name}}` for each of
+/// [`PLACEHOLDERS`]; anything else in double braces is an error (a typo
+/// would otherwise reach the agent).
+pub fn render_prompt(template: &str, contract: &Contract) -> Result<String> {
+    let list = |items: &[String], none: &str| {
+        if items.is_empty() {
+            none.to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    let first_line = contract
+        .description
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let value = |name: &str| -> Option<String> {
+        Some(match name {
+            "id" => contract.id.clone(),
+            "task" if first_line.is_empty() => contract.id.clone(),
+            "task" => first_line.clone(),
+            "description" => contract.description.trim().to_string(),
+            "allowed" => {
+                let mut text = list(&contract.allow, "everything");
+                if !contract.deny.is_empty() {
+                    text.push_str(&format!(" (except {})", contract.deny.join(", ")));
+                }
+                text
+            }
+            "verify" => list(&contract.verify, "nothing (no verification commands)"),
+            "base" => format!("{} ({})", contract.base_ref, &contract.base),
+            "branch" => contract.branch.clone(),
+            "report" => {
+                "git handoff report --summary '<what you did, what you found, what is left>'"
+                    .to_string()
+            }
+            _ => return None,
+        })
+    };
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            bail!("unclosed '{{{{' in the prompt template");
+        };
+        let name = after[..end].trim();
+        match value(name) {
+            Some(text) => out.push_str(&text),
+            None => {
+                return Err(Hint::new(format!(
+                    "unknown placeholder '{{{{{name}}}}}' in the prompt template"
+                ))
+                .hint(format!(
+                    "placeholders: {}",
+                    PLACEHOLDERS
+                        .iter()
+                        .map(|p| format!("{{{{{p}}}}}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ))
+                .into());
+            }
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Start `command` for the worker of `contract`, whose checkout is
+/// `checkout`: the prompt and contract written beside the agent's facts,
+/// the supervisor started detached, a `launched` event appended.
+pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -> Result<u32> {
+    let id = &contract.id;
+    let files = registry::agent_files(repo, id);
+    let dir = files
+        .facts
+        .parent()
+        .context("agent files have a directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
+    crate::git::write_atomically(&files.prompt, render_prompt(template, contract)?.as_bytes())?;
+    crate::git::write_atomically(
+        &files.contract,
+        toml::to_string(contract)
+            .context("cannot encode contract")?
+            .as_bytes(),
+    )?;
+    registry::save_agent(
+        repo,
+        id,
+        &Agent {
+            command: command.to_string(),
+            started: registry::now(),
+            ..Agent::default()
+        },
+    )?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&files.log)
+        .with_context(|| format!("cannot open '{}'", files.log.display()))?;
+    writeln!(
+        log,
+        "=== {} launch: {command}",
+        crate::commands::timestamp(registry::now())
+    )?;
+    let top = repo
+        .main_workdir()
+        .context("agents are launched from a checkout")?;
+    let program = std::env::current_exe().context("cannot find the git-worker program")?;
+    let child = Command::new(program)
+        .args(["agent-run", id])
+        .current_dir(&top)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Its own process group: a Ctrl-C in the coordinator's terminal,
+        // or the coordinator's shell going away, does not reach it.
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start the agent of '{id}'"))?;
+    let pid = child.id();
+    // Not waited for: it outlives this process.
+    drop(child);
+    registry::update(repo, &registry::live_ref(id), |entry| {
+        Ok(Some(
+            Change::new("launched", Actor::Coordinator, entry.status.state)
+                .reason(entry.status.reason.clone())
+                .with("command", command),
+        ))
+    })?;
+    Ok(pid)
+}
+
+/// Whether the latest launch of the worker has ended, per its log.
+pub fn exited_event(history: &[Logged]) -> Option<&Logged> {
+    let launched = history.iter().rposition(|l| l.event.kind == "launched")?;
+    history[launched..]
+        .iter()
+        .rev()
+        .find(|l| l.event.kind == "agent-exited")
+}
+
+/// Whether the worker reported since its latest launch.
+fn reported_since_launch(history: &[Logged]) -> bool {
+    let launched = history
+        .iter()
+        .rposition(|l| l.event.kind == "launched")
+        .unwrap_or(0);
+    history[launched..]
+        .iter()
+        .any(|l| l.event.kind == "reported")
+}
+
+/// Unix time of the worker's latest activity: its events (but `stalled`
+/// itself), the commits on its branch, changes in its checkout, and its
+/// agent's output.
+pub fn last_activity(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result<i64> {
+    let mut latest = history
+        .iter()
+        .filter(|l| l.event.kind != "stalled")
+        .map(|l| l.event.time)
+        .max()
+        .unwrap_or(entry.status.created);
+    if let Some(tip) = repo.ref_target(&format!("refs/heads/{}", entry.contract.branch))? {
+        latest = latest.max(repo.commit_info(tip)?.time);
+    }
+    if let Some(local) = registry::load_local(repo, entry.id())?
+        && local.path.join(".git").exists()
+        && let Some(changed) = Repo::last_change_in_checkout(&local.path)?
+    {
+        latest = latest.max(changed);
+    }
+    if let Some(modified) = std::fs::metadata(registry::agent_files(repo, entry.id()).log)
+        .ok()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+    {
+        latest = latest.max(i64::try_from(modified.as_secs()).unwrap_or(0));
+    }
+    Ok(latest)
+}
+
+/// `git worker agent-run <id>`: run the agent of `id` and watch it.
+pub fn agent_run(repo: &Repo, args: &AgentRunArgs) -> Result<Outcome> {
+    let id = &args.id;
+    let Some(mut facts) = registry::load_agent(repo, id)? else {
+        bail!("no agent was launched for '{id}'");
+    };
+    let Some(entry) = registry::load(repo, id)? else {
+        bail!("worker '{id}' is not registered");
+    };
+    let Some(local) = registry::load_local(repo, id)? else {
+        bail!("worker '{id}' has no checkout on this machine");
+    };
+    let files = registry::agent_files(repo, id);
+    let settings = Settings::load(repo)?;
+    let contract = &entry.contract;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&facts.command)
+        .current_dir(&local.path)
+        .env("ORCH_WORKER", id)
+        .env("ORCH_BRANCH", &contract.branch)
+        .env("ORCH_BASE", &contract.base)
+        .env("ORCH_CONTRACT", &files.contract)
+        .env("ORCH_PROMPT", &files.prompt)
+        .env("ORCH_LOG", &files.log)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot run the agent of '{id}': {}", facts.command))?;
+    facts.supervisor = std::process::id();
+    facts.pid = child.id();
+    registry::save_agent(repo, id, &facts)?;
+
+    // Check for a stall a few times per threshold (at most every second).
+    let tick = Duration::from_millis((settings.stall_after * 250).clamp(50, 1000));
+    let mut stalled = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(tick);
+        if settings.stall_after == 0 {
+            continue;
+        }
+        let Some(entry) = registry::load(repo, id)? else {
+            continue;
+        };
+        let history = registry::history(repo, entry.tip)?;
+        let idle = registry::now() - last_activity(repo, &entry, &history)?;
+        let idle = u64::try_from(idle).unwrap_or(0);
+        if idle >= settings.stall_after && !stalled {
+            stalled = true;
+            registry::update(repo, &registry::live_ref(id), |entry| {
+                Ok(Some(
+                    Change::new("stalled", Actor::Coordinator, entry.status.state)
+                        .reason(entry.status.reason.clone())
+                        .with("idle", idle),
+                ))
+            })?;
+        } else if idle < settings.stall_after {
+            stalled = false;
+        }
+    };
+    facts.exited = Some(registry::now());
+    facts.status = status.code();
+    registry::save_agent(repo, id, &facts)?;
+    if registry::load(repo, id)?.is_some() {
+        registry::update(repo, &registry::live_ref(id), |entry| {
+            let history = registry::history(repo, entry.tip)?;
+            Ok(Some(
+                Change::new("agent-exited", Actor::Worker, entry.status.state)
+                    .reason(entry.status.reason.clone())
+                    .with(
+                        "status",
+                        status.code().map_or(serde_json::Value::Null, |c| c.into()),
+                    )
+                    .with("reported", reported_since_launch(&history)),
+            ))
+        })?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// What the dashboard says of a worker's agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentStatus {
+    pub launched: bool,
+    pub running: bool,
+    pub pid: u32,
+    /// Exit status when it exited (`None` inside: killed by a signal).
+    pub exited: Option<Option<i32>>,
+    /// It exited (or vanished) without a handoff since it was launched.
+    pub no_handoff: bool,
+}
+
+pub fn agent_status(repo: &Repo, id: &str, history: &[Logged]) -> Result<AgentStatus> {
+    let facts = registry::load_agent(repo, id)?;
+    let launched = history.iter().any(|l| l.event.kind == "launched");
+    let mut out = AgentStatus {
+        launched,
+        ..AgentStatus::default()
+    };
+    if let Some(exit) = exited_event(history) {
+        out.exited = Some(
+            exit.event
+                .data
+                .get("status")
+                .and_then(|s| s.as_i64())
+                .map(|s| s as i32),
+        );
+        out.no_handoff = !reported_since_launch(history);
+        return Ok(out);
+    }
+    if let Some(facts) = facts {
+        out.pid = facts.pid;
+        let alive = facts.supervisor != 0 && registry::pid_alive(facts.supervisor);
+        // Launched moments ago: the supervisor has not written its pid yet.
+        let starting = facts.supervisor == 0 && registry::now() - facts.started < 60;
+        out.running = alive || starting;
+        if !out.running && launched {
+            // Gone without recording an exit (killed, machine rebooted).
+            out.exited = Some(None);
+            out.no_handoff = !reported_since_launch(history);
+        }
+    }
+    Ok(out)
+}
+
+/// Read the template at `path`, or the default one.
+pub fn template(path: Option<&Path>) -> Result<String> {
+    match path {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read prompt template '{}'", path.display())),
+        None => Ok(DEFAULT_PROMPT.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts_render_every_placeholder_and_refuse_unknown_ones() {
+        let contract = Contract {
+            id: "auth".into(),
+            branch: "orch/auth".into(),
+            base: "abc".into(),
+            base_ref: "main".into(),
+            allow: vec!["src/auth/**".into()],
+            deny: vec!["src/auth/keys/**".into()],
+            verify: vec!["cargo test".into()],
+            description: "Fix login\n\nDetails here.".into(),
+            ..Contract::default()
+        };
+        let text = render_prompt(DEFAULT_PROMPT, &contract).unwrap();
+        assert!(!text.contains("{{"), "{text}");
+        assert!(text.contains("Your task: Fix login"), "{text}");
+        assert!(
+            text.contains("src/auth/** (except src/auth/keys/**)"),
+            "{text}"
+        );
+        assert!(text.contains("cargo test"), "{text}");
+        assert!(text.contains("git handoff report --summary"), "{text}");
+        let err = render_prompt("{{ id }} {{idd}}", &contract).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown placeholder '{{idd}}'"),
+            "{err:#}"
+        );
+        assert!(render_prompt("{{id", &contract).is_err());
+        assert_eq!(render_prompt("{{ id }}!", &contract).unwrap(), "auth!");
+    }
+}

@@ -1,0 +1,403 @@
+//! Agents launched by `git worker spawn --exec` (fake agents: small shell
+//! scripts), and `git worker dashboard`, in a pipe and in a real terminal.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{TestRepo, write_file};
+
+fn repo() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("src/lib.rs", "fn a() {}\n");
+    repo.write("docs/guide.md", "guide\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "initial"]).success();
+    repo
+}
+
+fn dashboard(repo: &TestRepo) -> serde_json::Value {
+    repo.worker(["dashboard", "--json"]).success().json()
+}
+
+fn row(json: &serde_json::Value, id: &str) -> serde_json::Value {
+    json["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] == id)
+        .unwrap_or_else(|| panic!("no row for {id} in {json}"))
+        .clone()
+}
+
+/// Poll `check` (every 50 ms, up to 20 s) until it holds.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kinds(repo: &TestRepo, id: &str) -> Vec<(String, String)> {
+    repo.worker(["log", id, "--json"]).success().json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_agent_runs_detached_with_its_contract_and_prompt_and_its_exit_is_recorded() {
+    let repo = repo();
+    let agent = "set -e
+        echo \"worker=$ORCH_WORKER branch=$ORCH_BRANCH base=$ORCH_BASE\"
+        grep -q 'allow = \\[\"src/\\*\\*\"\\]' \"$ORCH_CONTRACT\" && echo contract-ok
+        cat \"$ORCH_PROMPT\"
+        echo 'fn b() {}' >> src/lib.rs
+        git commit --quiet -am b
+        git worker notify 'b is in'
+        git handoff report --summary 'Added b. Conclusion: ready.'";
+    let out = repo
+        .worker([
+            "spawn",
+            "w",
+            "--allow",
+            "src/**",
+            "--verify",
+            "cargo test",
+            "--description",
+            "Add b",
+            "--exec",
+            agent,
+        ])
+        .success();
+    assert!(
+        out.stderr.contains("started the agent of 'w' (pid "),
+        "{out}"
+    );
+    repo.worker(["wait", "w", "--until", "exited", "--timeout", "60"])
+        .success();
+    let log = std::fs::read_to_string(repo.path().join(".git/orch/agents/w.log")).unwrap();
+    let base = repo.rev("main");
+    assert!(
+        log.contains(&format!("worker=w branch=orch/w base={base}")),
+        "{log}"
+    );
+    assert!(log.contains("contract-ok"), "{log}");
+    assert!(log.contains("Your task: Add b"), "{log}");
+    assert!(
+        log.contains("You may change only these paths: src/**"),
+        "{log}"
+    );
+    assert!(log.contains("verify your work with: cargo test"), "{log}");
+    let events = kinds(&repo, "w");
+    let expected: Vec<(String, String)> = [
+        ("spawning", "coordinator"),
+        ("spawned", "coordinator"),
+        ("launched", "coordinator"),
+        ("notice", "worker"),
+        ("reported", "worker"),
+        ("agent-exited", "worker"),
+    ]
+    .iter()
+    .map(|(k, a)| (k.to_string(), a.to_string()))
+    .collect();
+    assert_eq!(events, expected);
+    let exited = repo.worker(["log", "w", "--json"]).success().json()["events"][5]["data"].clone();
+    assert_eq!(exited["status"], 0);
+    assert_eq!(exited["reported"], true);
+    let w = row(&dashboard(&repo), "w");
+    assert_eq!(w["agent"]["status"], 0);
+    assert_eq!(w["warnings"], serde_json::json!([]));
+    assert_eq!(w["state"], "reported");
+}
+
+#[test]
+fn an_agent_that_exits_without_a_handoff_is_flagged() {
+    let repo = repo();
+    repo.worker([
+        "spawn",
+        "w",
+        "--allow",
+        "src/**",
+        "--exec",
+        "echo giving up; exit 3",
+    ])
+    .success();
+    repo.worker(["wait", "w", "--until", "exited", "--timeout", "60"])
+        .success();
+    let w = row(&dashboard(&repo), "w");
+    assert_eq!(
+        w["warnings"],
+        serde_json::json!(["agent exited (status 3) without a handoff"])
+    );
+    let text = repo.worker(["dashboard"]).read();
+    assert!(text.contains("exited 3"), "{text}");
+    assert!(
+        text.contains("agent exited (status 3) without a handoff"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "colours in a pipe: {text:?}");
+}
+
+#[test]
+fn a_stalled_agent_is_flagged_and_rm_stops_a_running_agent_only_with_force() {
+    let repo = repo();
+    repo.git(["config", "orch.stallAfter", "1"]).success();
+    // Alive, and doing nothing.
+    repo.worker([
+        "spawn",
+        "w",
+        "--allow",
+        "src/**",
+        "--exec",
+        "exec sleep 300",
+    ])
+    .success();
+    eventually("the stall warning", || {
+        row(&dashboard(&repo), "w")["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("stalled: no activity for"))
+    });
+    eventually("the stalled event", || {
+        kinds(&repo, "w").iter().any(|(k, _)| k == "stalled")
+    });
+    let pid = row(&dashboard(&repo), "w")["agent"]["pid"]
+        .as_u64()
+        .unwrap();
+    let out = repo.worker(["rm", "w"]).code(2);
+    assert!(
+        out.stderr.contains(&format!(
+            "error: the agent of worker 'w' is still running (pid {pid})"
+        )),
+        "{out}"
+    );
+    repo.worker(["rm", "w", "--force"]).success();
+    eventually("the agent to stop", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    });
+}
+
+#[test]
+fn overlapping_changes_of_live_workers_are_warned() {
+    let repo = repo();
+    for id in ["a", "b", "c"] {
+        repo.worker(["spawn", id, "--allow", "src/**"]).success();
+    }
+    write_file(&repo.worktree("a").join("src/lib.rs"), "fn a() { 1 }\n");
+    write_file(&repo.worktree("b").join("src/lib.rs"), "fn a() { 2 }\n");
+    write_file(&repo.worktree("c").join("src/other.rs"), "other\n");
+    let json = dashboard(&repo);
+    assert_eq!(
+        json["overlaps"],
+        serde_json::json!([{ "path": "src/lib.rs", "workers": ["a", "b"] }])
+    );
+    assert_eq!(
+        row(&json, "a")["warnings"],
+        serde_json::json!(["overlap: src/lib.rs also changed by b"])
+    );
+    assert_eq!(row(&json, "c")["warnings"], serde_json::json!([]));
+    assert_eq!(
+        row(&json, "c")["files"],
+        serde_json::json!(["src/other.rs"])
+    );
+}
+
+#[test]
+fn the_capacity_limit_refuses_ids_beyond_it_and_says_which() {
+    let repo = repo();
+    repo.git(["config", "orch.maxActive", "2"]).success();
+    let out = repo.worker(["spawn", "a", "b", "c"]).code(2);
+    assert!(
+        out.stderr.contains(
+            "error: cannot spawn 'c': 2 workers are active (the limit is 2: --max-active or orch.maxActive)"
+        ),
+        "{out}"
+    );
+    assert!(out.stderr.contains("(c); the others were"), "{out}");
+    assert_eq!(out.stdout.lines().count(), 2, "{out}");
+    repo.worker(["rm", "a"]).success();
+    repo.worker(["spawn", "c"]).success();
+    // The flag overrides the setting; spawning an existing worker again is not a new one.
+    repo.worker(["spawn", "b", "--max-active", "1"]).success();
+    repo.worker(["spawn", "d", "--max-active", "3"]).success();
+}
+
+#[test]
+fn a_bad_prompt_template_is_refused_before_anything_is_made() {
+    let repo = repo();
+    let template = repo.root().join("prompt.md");
+    write_file(&template, "Do {{task}} on {{brnach}}\n");
+    let before = repo.snapshot();
+    let out = repo
+        .worker(["spawn", "w", "--exec", "true", "--prompt-template"])
+        .arg(&template)
+        .code(2);
+    assert!(
+        out.stderr
+            .contains("error: unknown placeholder '{{brnach}}' in the prompt template"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("hint: placeholders: {{id}} {{task}}"),
+        "{out}"
+    );
+    assert_eq!(repo.snapshot(), before);
+    // A template of one's own is rendered for the agent.
+    write_file(&template, "Task {{id}} on {{branch}}\n");
+    repo.worker([
+        "spawn",
+        "w",
+        "--exec",
+        "cat \"$ORCH_PROMPT\"",
+        "--prompt-template",
+    ])
+    .arg(&template)
+    .success();
+    repo.worker(["wait", "w", "--until", "exited", "--timeout", "60"])
+        .success();
+    let log = std::fs::read_to_string(repo.path().join(".git/orch/agents/w.log")).unwrap();
+    assert!(log.contains("Task w on orch/w"), "{log}");
+}
+
+/// Strip ANSI escape sequences.
+fn plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_dashboard_of_twenty_workers_reads_well_in_a_real_terminal() {
+    let repo = repo();
+    let ids: Vec<String> = (1..=20).map(|i| format!("w{i:02}")).collect();
+    let mut spawn = repo.worker(["spawn", "--allow", "src/**"]);
+    for id in &ids {
+        spawn = spawn.arg(id);
+    }
+    spawn.success();
+    write_file(&repo.worktree("w03").join("src/lib.rs"), "fn a() { 3 }\n");
+    write_file(&repo.worktree("w07").join("src/lib.rs"), "fn a() { 7 }\n");
+    repo.git_in(
+        &repo.worktree("w05"),
+        [
+            "worker",
+            "notify",
+            "--level",
+            "blocking",
+            "need the docs too",
+        ],
+    )
+    .success();
+    repo.worker(["message", "w09", "hello"]).success();
+
+    // A script that starts the dashboard with the test's environment.
+    let script = repo.root().join("dash.sh");
+    let mut text = String::from("#!/bin/sh\n");
+    for (key, value) in crate::support::hermetic_env(repo.root()) {
+        text.push_str(&format!("export {key}='{value}'\n"));
+    }
+    text.push_str(&format!(
+        "cd '{}' && exec git worker dashboard --watch --interval 60\n",
+        repo.path().display()
+    ));
+    write_file(&script, &text);
+    let socket = format!("orch-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .env("TMUX_TMPDIR", repo.root())
+            .env_remove("TMUX")
+            .output()
+            .expect("tmux is needed for this test (.ci/run installs it)")
+    };
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "dash",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        "sh",
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    tmux(&[
+        "send-keys",
+        "-t",
+        "dash",
+        &format!("sh {}", script.display()),
+        "Enter",
+    ]);
+    let mut screen = String::new();
+    eventually("the dashboard on screen", || {
+        let out = tmux(&["capture-pane", "-p", "-e", "-t", "dash"]);
+        screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        plain(&screen).contains("w20") && plain(&screen).contains("overlap: src/lib.rs")
+    });
+    tmux(&["kill-server"]);
+
+    assert!(
+        screen.contains("\x1b["),
+        "no colours on a terminal:\n{screen}"
+    );
+    let shown = plain(&screen);
+    let lines: Vec<&str> = shown.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("ID "))
+        .unwrap_or_else(|| panic!("no header:\n{shown}"));
+    let columns: Vec<usize> = [
+        "STATE", "AGENT", "ACTIVE", "FILES", "UNREAD", "GATE", "NOTE",
+    ]
+    .iter()
+    .map(|name| lines[header].find(name).unwrap())
+    .collect();
+    let rows = &lines[header + 1..header + 21];
+    for (row, id) in rows.iter().zip(&ids) {
+        assert!(row.starts_with(id.as_str()), "{row}");
+        // Every column starts where its header does.
+        for &col in &columns[..6] {
+            assert!(
+                row.len() > col && row.as_bytes()[col - 1] == b' ' && row.as_bytes()[col] != b' ',
+                "misaligned at {col}: {row:?}\n{shown}"
+            );
+        }
+    }
+    assert!(rows[4].contains("blocked") && rows[4].contains("blocked: need the docs too"));
+    assert!(
+        rows[8][columns[4]..].starts_with('1'),
+        "unread: {}",
+        rows[8]
+    );
+    assert!(shown.contains("overlap: src/lib.rs (w03, w07)"), "{shown}");
+    // The same in a pipe: plain text.
+    let piped = repo.worker(["dashboard"]).read();
+    assert!(!piped.contains('\x1b'));
+    assert_eq!(piped.lines().next(), Some(lines[header].trim_end()));
+}
