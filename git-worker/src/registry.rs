@@ -1430,8 +1430,16 @@ pub fn begin_spawn(
     // between our create_dir_all and open: then create it again.
     let mut opened = Err(std::io::Error::from(std::io::ErrorKind::NotFound));
     for _ in 0..100 {
-        std::fs::create_dir_all(local_dir(repo))
-            .with_context(|| format!("cannot create '{}'", local_dir(repo).display()))?;
+        match std::fs::create_dir_all(local_dir(repo)) {
+            Ok(()) => {}
+            // It existed when we tried and was gone when std checked: the
+            // same race, the other way round.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("cannot create '{}'", local_dir(repo).display()));
+            }
+        }
         opened = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
