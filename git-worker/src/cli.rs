@@ -64,6 +64,9 @@ pub enum Command {
     Inbox(InboxArgs),
     Wait(WaitArgs),
     Dashboard(DashboardArgs),
+    Plan(PlanArgs),
+    Ready(ReadyArgs),
+    Graph(GraphArgs),
     #[command(hide = true)]
     AgentRun(AgentRunArgs),
 }
@@ -206,6 +209,113 @@ pub struct SpawnArgs {
     #[arg(long)]
     pub fetch: bool,
 
+    #[command(flatten)]
+    pub contract: ContractArgs,
+
+    /// Read the contract from a TOML task file (flags given as well override it)
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub task: Option<PathBuf>,
+
+    /// Directory for worker checkouts (default: orch.worktreeDir, else ../<repo>.worktrees)
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub worktree_dir: Option<PathBuf>,
+
+    /// Spawn the planned tasks that are ready (see `git worker ready`), with their own contracts
+    #[arg(long, conflicts_with_all = ["ids", "task", "base"])]
+    pub ready: bool,
+
+    /// With --ready: spawn at most N of them
+    #[arg(long, value_name = "N", requires = "ready")]
+    pub max: Option<usize>,
+
+    /// Start this agent command in each new worker's checkout (sh -c), detached
+    ///
+    /// It gets ORCH_WORKER, ORCH_BRANCH, ORCH_BASE, ORCH_CONTRACT (a TOML
+    /// file), ORCH_PROMPT (the rendered prompt file) and ORCH_LOG in its
+    /// environment; its output goes to ORCH_LOG. A supervisor records its
+    /// pid and exit status, and flags an exit without a handoff.
+    #[arg(long, value_name = "COMMAND")]
+    pub exec: Option<String>,
+
+    /// Render this template as the agent's prompt (default: share/git-worker/prompt.md)
+    ///
+    /// Placeholders: {{id}} {{task}} {{description}} {{allowed}} {{verify}}
+    /// {{base}} {{branch}} {{report}}; any other is an error.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, requires = "exec")]
+    pub prompt_template: Option<PathBuf>,
+
+    /// Refuse ids beyond this many live workers spawning, active or blocked (default: orch.maxActive)
+    #[arg(long, value_name = "N")]
+    pub max_active: Option<u32>,
+
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Plan tasks to spawn once what they depend on has landed
+///
+/// A planned task is recorded in the registry (refs/orch/tasks/<ID>), never
+/// in tracked files. Its dependencies must be planned tasks or workers; an
+/// unknown one, or a cycle (named), is refused and nothing is recorded.
+/// `--from` imports task files: TOML (the keys of `spawn --task`, plus
+/// `depends-on`), or Markdown with TOML front matter between `+++` lines
+/// (the body is the description); a directory imports every *.toml and *.md
+/// in it, the file name being the id unless `id` is set. Planning the very
+/// same task again does nothing.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Task id (then the contract comes from the flags)
+    #[arg(
+        value_name = "ID",
+        required_unless_present = "from",
+        conflicts_with = "from"
+    )]
+    pub id: Option<String>,
+
+    /// Tasks or workers that must land first (comma-separated, or repeated)
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub depends_on: Vec<String>,
+
+    /// Commit or branch to spawn it from (resolved when it is spawned; default: the default branch then)
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+
+    /// Import task files: one file, or a directory of *.toml and *.md files
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::AnyPath)]
+    pub from: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub contract: ContractArgs,
+}
+
+/// List planned tasks whose dependencies have all landed
+///
+/// `git worker spawn --ready` spawns them. A task waits while a dependency
+/// is planned or at work, and is blocked when one was removed without
+/// landing (abandoned).
+#[derive(Debug, Args)]
+pub struct ReadyArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Print the task graph with each task's state
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Print Graphviz (dot) instead
+    #[arg(long)]
+    pub dot: bool,
+
+    /// Print JSON
+    #[arg(long, conflicts_with = "dot")]
+    pub json: bool,
+}
+
+/// The contract flags `spawn` and `plan` share.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ContractArgs {
     /// Path glob the worker may change (repeatable; relative to the repository root)
     #[arg(long = "allow", value_name = "GLOB")]
     pub allow: Vec<String>,
@@ -237,38 +347,6 @@ pub struct SpawnArgs {
     /// What the worker is asked to do
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
-
-    /// Read the contract from a TOML task file (flags given as well override it)
-    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
-    pub task: Option<PathBuf>,
-
-    /// Directory for worker checkouts (default: orch.worktreeDir, else ../<repo>.worktrees)
-    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
-    pub worktree_dir: Option<PathBuf>,
-
-    /// Start this agent command in each new worker's checkout (sh -c), detached
-    ///
-    /// It gets ORCH_WORKER, ORCH_BRANCH, ORCH_BASE, ORCH_CONTRACT (a TOML
-    /// file), ORCH_PROMPT (the rendered prompt file) and ORCH_LOG in its
-    /// environment; its output goes to ORCH_LOG. A supervisor records its
-    /// pid and exit status, and flags an exit without a handoff.
-    #[arg(long, value_name = "COMMAND")]
-    pub exec: Option<String>,
-
-    /// Render this template as the agent's prompt (default: share/git-worker/prompt.md)
-    ///
-    /// Placeholders: {{id}} {{task}} {{description}} {{allowed}} {{verify}}
-    /// {{base}} {{branch}} {{report}}; any other is an error.
-    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, requires = "exec")]
-    pub prompt_template: Option<PathBuf>,
-
-    /// Refuse ids beyond this many live workers spawning, active or blocked (default: orch.maxActive)
-    #[arg(long, value_name = "N")]
-    pub max_active: Option<u32>,
-
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Run a worker's agent and watch it (started by `spawn --exec`)

@@ -61,18 +61,51 @@ pub struct TaskFile {
     pub require_change: Option<bool>,
     pub verify_timeout: Option<u64>,
     pub description: Option<String>,
+    /// Tasks that must land first (`git worker plan`).
+    pub depends_on: Option<Vec<String>>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
 
 impl TaskFile {
+    /// A TOML task file, or (`.md`) Markdown with TOML front matter between
+    /// `+++` lines, whose body is the description unless one is given.
     pub fn load(path: &Path) -> Result<TaskFile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read task file '{}'", path.display()))?;
-        let task: TaskFile = toml::from_str(&text).map_err(|err| {
+        let markdown = path.extension().is_some_and(|e| e == "md");
+        let (front, body) = if markdown {
+            let rest = text
+                .strip_prefix("+++\n")
+                .or_else(|| text.strip_prefix("+++\r\n"))
+                .ok_or_else(|| {
+                    Hint::new(format!(
+                        "task file '{}' has no TOML front matter",
+                        path.display()
+                    ))
+                    .hint("start it with a line '+++', the TOML, and another line '+++'; the Markdown after is the description")
+                })?;
+            let end = rest.find("\n+++").ok_or_else(|| {
+                Hint::new(format!(
+                    "task file '{}': the front matter has no closing '+++' line",
+                    path.display()
+                ))
+            })?;
+            let body = rest[end + 4..].trim_start_matches(['\r', '\n']);
+            (&rest[..end + 1], Some(body))
+        } else {
+            (text.as_str(), None)
+        };
+        let mut task: TaskFile = toml::from_str(front).map_err(|err| {
             Hint::new(format!("invalid task file '{}': {}", path.display(), toml_message(&err)))
-                .hint("task files accept: id, base, allow, deny, verify, require-change, verify-timeout, description, [labels]")
+                .hint("task files accept: id, base, allow, deny, verify, require-change, verify-timeout, description, depends-on, [labels]")
         })?;
+        if let Some(body) = body
+            && task.description.is_none()
+            && !body.trim().is_empty()
+        {
+            task.description = Some(body.trim_end().to_string());
+        }
         Ok(task)
     }
 }

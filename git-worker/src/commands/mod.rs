@@ -7,6 +7,7 @@ mod doctor;
 mod events;
 mod hook;
 mod list;
+mod plan;
 mod prune;
 mod rm;
 mod spawn;
@@ -50,6 +51,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Inbox(args) => events::inbox(&repo, &args),
         Command::Wait(args) => events::wait(&repo, &args),
         Command::Dashboard(args) => dashboard::dashboard(&repo, &args),
+        Command::Plan(args) => plan::plan(&repo, &args),
+        Command::Ready(args) => plan::ready(&repo, &args),
+        Command::Graph(args) => plan::graph(&repo, &args),
         Command::AgentRun(args) => agent::agent_run(&repo, &args),
         Command::Doctor(_) | Command::Hub(_) => unreachable!("handled above"),
     }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 
 use super::{JSON_VERSION, print_json, require_coordinator, short};
-use crate::cli::SpawnArgs;
+use crate::cli::{ContractArgs, SpawnArgs};
 use crate::config::{KEY_WORKER, Settings};
 use crate::contract::{Contract, TaskFile, parse_label, quote, validate_id};
 use crate::exit::{Hint, Outcome, render};
@@ -47,23 +47,51 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
         None => TaskFile::default(),
     };
 
-    let ids = ids(&args, &task)?;
-    let template = contract_template(&args, &task, &settings)?;
+    if task.depends_on.is_some() {
+        return Err(Hint::new("the task file has depends-on: it is for `git worker plan`")
+            .hint("plan it: git worker plan --from <file>; then `git worker spawn --ready` spawns it when its dependencies have landed")
+            .into());
+    }
     let root = match &args.worktree_dir {
         Some(dir) => absolute(dir)?,
         None => settings.worktree_root(repo)?,
     };
-    let requested = args
-        .base
-        .clone()
-        .or(task.base.clone())
-        .or(settings.base.clone());
-    let (base_ref, base) = resolve_base(repo, requested, args.fetch)?;
+    // What to spawn: each id with its contract and base.
+    let mut jobs: Vec<(String, Contract, String, Oid)> = Vec::new();
+    if args.ready {
+        let mut ready = super::plan::ready_tasks(repo)?;
+        ready.truncate(args.max.unwrap_or(usize::MAX));
+        if ready.is_empty() {
+            eprintln!("no planned task is ready");
+            return Ok(Outcome::Success);
+        }
+        for task in ready {
+            let requested = Some(task.base.clone())
+                .filter(|b| !b.is_empty())
+                .or(settings.base.clone());
+            let (base_ref, base) = resolve_base(repo, requested, args.fetch)?;
+            jobs.push((task.id.clone(), task.contract, base_ref, base));
+        }
+    } else {
+        let template = contract_template(&args.contract, &task, &settings)?;
+        let requested = args
+            .base
+            .clone()
+            .or(task.base.clone())
+            .or(settings.base.clone());
+        let (base_ref, base) = resolve_base(repo, requested, args.fetch)?;
+        for id in ids(&args, &task)? {
+            jobs.push((id, template.clone(), base_ref.clone(), base));
+        }
+    }
+    let ids: Vec<String> = jobs.iter().map(|(id, ..)| id.clone()).collect();
     // The prompt template, checked before anything is made.
     let prompt = match &args.exec {
         Some(_) => {
             let text = super::agent::template(args.prompt_template.as_deref())?;
-            super::agent::render_prompt(&text, &template)?;
+            for (_, contract, ..) in &jobs {
+                super::agent::render_prompt(&text, contract)?;
+            }
             Some(text)
         }
         None => None,
@@ -89,7 +117,7 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
     let mut spawned = Vec::new();
     let mut failures = Vec::new();
     let mut no_agent: Vec<String> = Vec::new();
-    for id in &ids {
+    for (id, template, base_ref, base) in &jobs {
         let mut contract = template.clone();
         contract.id = id.clone();
         contract.branch = format!("{}{}", settings.prefix, id);
@@ -221,7 +249,11 @@ fn ids(args: &SpawnArgs, task: &TaskFile) -> Result<Vec<String>> {
 }
 
 /// The contract every id gets: flags over the task file over the settings.
-fn contract_template(args: &SpawnArgs, task: &TaskFile, settings: &Settings) -> Result<Contract> {
+pub(super) fn contract_template(
+    args: &ContractArgs,
+    task: &TaskFile,
+    settings: &Settings,
+) -> Result<Contract> {
     let pick =
         |flag: &Vec<String>, file: &Option<Vec<String>>, default: &Vec<String>| -> Vec<String> {
             if !flag.is_empty() {

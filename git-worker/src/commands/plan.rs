@@ -1,0 +1,430 @@
+//! Task graphs: `git worker plan` records tasks with dependencies,
+//! `ready` lists those whose dependencies have landed (`spawn --ready`
+//! spawns them), `graph` draws the whole graph with states.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use super::spawn::contract_template;
+use super::{JSON_VERSION, print_json, require_coordinator};
+use crate::cli::{GraphArgs, PlanArgs, ReadyArgs};
+use crate::config::Settings;
+use crate::contract::{TaskFile, validate_id};
+use crate::exit::{Hint, Outcome};
+use crate::git::Repo;
+use crate::registry::{self, Progress, Task};
+
+/// Where a planned task stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// Every dependency landed: it can be spawned.
+    Ready,
+    /// Waiting for these dependencies to land.
+    Waiting(Vec<String>),
+    /// A dependency was abandoned (removed without landing).
+    Blocked(String),
+    /// Spawned; how it goes.
+    Spawned(Progress),
+}
+
+impl Standing {
+    fn label(&self) -> String {
+        match self {
+            Standing::Ready => "ready".into(),
+            Standing::Waiting(_) => "waiting".into(),
+            Standing::Blocked(_) => "blocked".into(),
+            Standing::Spawned(Progress::Landed) => "landed".into(),
+            Standing::Spawned(Progress::Abandoned) => "abandoned".into(),
+            Standing::Spawned(Progress::Working(state)) => state.to_string(),
+            Standing::Spawned(Progress::NotSpawned) => "planned".into(),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Standing::Waiting(deps) => format!("waiting for {}", deps.join(", ")),
+            Standing::Blocked(reason) => reason.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// The standing of every planned task.
+pub fn standings(repo: &Repo, tasks: &[Task]) -> Result<BTreeMap<String, Standing>> {
+    let mut progress: BTreeMap<String, Progress> = BTreeMap::new();
+    let mut of = |id: &str| -> Result<Progress> {
+        if let Some(p) = progress.get(id) {
+            return Ok(*p);
+        }
+        let p = registry::progress(repo, id)?;
+        progress.insert(id.to_string(), p);
+        Ok(p)
+    };
+    let mut out = BTreeMap::new();
+    for task in tasks {
+        let own = of(&task.id)?;
+        let standing = if own != Progress::NotSpawned {
+            Standing::Spawned(own)
+        } else {
+            let mut waiting = Vec::new();
+            let mut blocked = None;
+            for dep in &task.depends_on {
+                match of(dep)? {
+                    Progress::Landed => {}
+                    Progress::Abandoned => {
+                        blocked.get_or_insert(format!(
+                            "dependency '{dep}' was removed without landing"
+                        ));
+                    }
+                    _ => waiting.push(dep.clone()),
+                }
+            }
+            match (blocked, waiting.is_empty()) {
+                (Some(reason), _) => Standing::Blocked(reason),
+                (None, true) => Standing::Ready,
+                (None, false) => Standing::Waiting(waiting),
+            }
+        };
+        out.insert(task.id.clone(), standing);
+    }
+    // Blocked propagates: a task waiting on a blocked task is blocked too.
+    loop {
+        let mut changed = false;
+        for task in tasks {
+            if !matches!(out.get(&task.id), Some(Standing::Waiting(_))) {
+                continue;
+            }
+            if let Some(dep) = task
+                .depends_on
+                .iter()
+                .find(|d| matches!(out.get(*d), Some(Standing::Blocked(_))))
+            {
+                let reason = format!("dependency '{dep}' is blocked");
+                out.insert(task.id.clone(), Standing::Blocked(reason));
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The planned tasks that are ready, in id order.
+pub fn ready_tasks(repo: &Repo) -> Result<Vec<Task>> {
+    let tasks = registry::list_tasks(repo)?;
+    let standings = standings(repo, &tasks)?;
+    Ok(tasks
+        .into_iter()
+        .filter(|t| standings.get(&t.id) == Some(&Standing::Ready))
+        .collect())
+}
+
+/// The files `--from` names: one file, or the *.toml and *.md of a directory.
+fn task_files(path: &Path) -> Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("cannot read '{}'", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml" || e == "md"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Hint::new(format!(
+            "no task files (*.toml, *.md) in '{}'",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(files)
+}
+
+/// The first cycle through the dependency edges, as `a -> b -> a`.
+fn find_cycle(edges: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        edges: &BTreeMap<String, Vec<String>>,
+        done: &mut BTreeSet<String>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, edges, done, path) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in edges.keys() {
+        if let Some(cycle) = visit(node, edges, &mut done, &mut Vec::new()) {
+            return Some(cycle);
+        }
+    }
+    None
+}
+
+pub fn plan(repo: &Repo, args: &PlanArgs) -> Result<Outcome> {
+    require_coordinator(repo, "git worker plan")?;
+    let settings = Settings::load(repo)?;
+    let mut new: Vec<Task> = Vec::new();
+    let files = match &args.from {
+        Some(path) => task_files(path)?,
+        None => Vec::new(),
+    };
+    let entries: Vec<(Option<PathBuf>, TaskFile)> = if files.is_empty() {
+        vec![(None, TaskFile::default())]
+    } else {
+        files
+            .into_iter()
+            .map(|f| TaskFile::load(&f).map(|t| (Some(f), t)))
+            .collect::<Result<_>>()?
+    };
+    for (file, file_task) in entries {
+        let id = match (&args.id, &file_task.id, &file) {
+            (Some(id), _, _) => id.clone(),
+            (None, Some(id), _) => id.clone(),
+            (None, None, Some(file)) => file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            (None, None, None) => unreachable!("clap requires an id or --from"),
+        };
+        let context = || match &file {
+            Some(file) => format!("in task file '{}'", file.display()),
+            None => "in the task".to_string(),
+        };
+        validate_id(&id).with_context(context)?;
+        let mut contract =
+            contract_template(&args.contract, &file_task, &settings).with_context(context)?;
+        contract.id = id.clone();
+        let mut depends_on: Vec<String> = if args.depends_on.is_empty() {
+            file_task.depends_on.clone().unwrap_or_default()
+        } else {
+            args.depends_on.clone()
+        };
+        depends_on.retain(|d| !d.trim().is_empty());
+        depends_on.sort();
+        depends_on.dedup();
+        for dep in &depends_on {
+            validate_id(dep).with_context(context)?;
+            if dep == &id {
+                return Err(Hint::new(format!("task '{id}' depends on itself")).into());
+            }
+        }
+        if new.iter().any(|t| t.id == id) {
+            return Err(Hint::new(format!("task id '{id}' is given twice")).into());
+        }
+        new.push(Task {
+            id,
+            depends_on,
+            base: args
+                .base
+                .clone()
+                .or(file_task.base.clone())
+                .unwrap_or_default(),
+            planned: registry::now(),
+            contract,
+        });
+    }
+
+    // Dependencies must exist: planned (now or before) or workers.
+    let existing = registry::list_tasks(repo)?;
+    let known: BTreeSet<String> = existing.iter().chain(&new).map(|t| t.id.clone()).collect();
+    for task in &new {
+        for dep in &task.depends_on {
+            if !known.contains(dep) && registry::progress(repo, dep)? == Progress::NotSpawned {
+                return Err(Hint::new(format!(
+                    "task '{}' depends on '{dep}', which is neither a planned task nor a worker",
+                    task.id
+                ))
+                .hint("plan it first, or plan both with --from <dir>")
+                .into());
+            }
+        }
+    }
+    let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for task in existing.iter().chain(&new) {
+        edges
+            .entry(task.id.clone())
+            .or_default()
+            .extend(task.depends_on.iter().cloned());
+    }
+    if let Some(cycle) = find_cycle(&edges) {
+        return Err(Hint::new(format!(
+            "the dependencies make a cycle: {}",
+            cycle.join(" -> ")
+        ))
+        .hint("nothing was planned; break the cycle and plan again")
+        .into());
+    }
+    for task in &new {
+        if registry::create_task(repo, task)? {
+            let after = if task.depends_on.is_empty() {
+                String::new()
+            } else {
+                format!(" (after {})", task.depends_on.join(", "))
+            };
+            eprintln!("planned '{}'{after}", task.id);
+        } else {
+            eprintln!("task '{}' is already planned, the same", task.id);
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+pub fn ready(repo: &Repo, args: &ReadyArgs) -> Result<Outcome> {
+    let ready = ready_tasks(repo)?;
+    if args.json {
+        let items: Vec<_> = ready
+            .iter()
+            .map(|t| json!({ "id": t.id, "depends_on": t.depends_on, "description": t.contract.description }))
+            .collect();
+        print_json(&json!({ "version": JSON_VERSION, "ready": items }))?;
+        return Ok(Outcome::Success);
+    }
+    if ready.is_empty() {
+        eprintln!("no planned task is ready");
+    }
+    for task in &ready {
+        println!("{}", task.id);
+    }
+    Ok(Outcome::Success)
+}
+
+/// Tasks in dependency order (dependencies first), ties by id.
+fn ordered(tasks: &[Task]) -> Vec<&Task> {
+    let mut placed: BTreeSet<&str> = BTreeSet::new();
+    let mut out = Vec::new();
+    while out.len() < tasks.len() {
+        let before = out.len();
+        for task in tasks {
+            if !placed.contains(task.id.as_str())
+                && task
+                    .depends_on
+                    .iter()
+                    .all(|d| placed.contains(d.as_str()) || !tasks.iter().any(|t| &t.id == d))
+            {
+                out.push(task);
+            }
+        }
+        for task in &out[before..] {
+            placed.insert(&task.id);
+        }
+        if out.len() == before {
+            // A cycle (refused at plan time; a hand-edited registry).
+            out.extend(tasks.iter().filter(|t| !placed.contains(t.id.as_str())));
+        }
+    }
+    out
+}
+
+pub fn graph(repo: &Repo, args: &GraphArgs) -> Result<Outcome> {
+    let tasks = registry::list_tasks(repo)?;
+    let standings = standings(repo, &tasks)?;
+    let order = ordered(&tasks);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.json {
+        let items: Vec<_> = order
+            .iter()
+            .map(|t| {
+                let s = &standings[&t.id];
+                json!({ "id": t.id, "depends_on": t.depends_on, "state": s.label(), "detail": s.detail() })
+            })
+            .collect();
+        drop(out);
+        print_json(&json!({ "version": JSON_VERSION, "tasks": items }))?;
+        return Ok(Outcome::Success);
+    }
+    if args.dot {
+        writeln!(out, "digraph tasks {{")?;
+        writeln!(out, "  rankdir=LR;")?;
+        writeln!(out, "  node [shape=box, style=rounded];")?;
+        for task in &order {
+            let s = &standings[&task.id];
+            let color = match s {
+                Standing::Spawned(Progress::Landed) => "darkgreen",
+                Standing::Blocked(_) | Standing::Spawned(Progress::Abandoned) => "red",
+                Standing::Ready => "blue",
+                _ => "black",
+            };
+            writeln!(
+                out,
+                "  \"{}\" [label=\"{}\\n{}\", color={color}];",
+                task.id,
+                task.id,
+                s.label()
+            )?;
+        }
+        for task in &order {
+            for dep in &task.depends_on {
+                writeln!(out, "  \"{dep}\" -> \"{}\";", task.id)?;
+            }
+        }
+        writeln!(out, "}}")?;
+        out.flush()?;
+        return Ok(Outcome::Success);
+    }
+    if tasks.is_empty() {
+        drop(out);
+        eprintln!("no planned tasks; plan some with `git worker plan`");
+        return Ok(Outcome::Success);
+    }
+    let width = tasks.iter().map(|t| t.id.len()).max().unwrap_or(0);
+    for task in &order {
+        let s = &standings[&task.id];
+        let deps = if task.depends_on.is_empty() {
+            String::new()
+        } else {
+            format!("  <- {}", task.depends_on.join(", "))
+        };
+        let detail = match s.detail() {
+            d if d.is_empty() => String::new(),
+            d => format!("  ({d})"),
+        };
+        let line = format!("{:<width$}  {:<9}{deps}{detail}", task.id, s.label());
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    out.flush()?;
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_are_found_and_named() {
+        let edges = |pairs: &[(&str, &[&str])]| -> BTreeMap<String, Vec<String>> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect()
+        };
+        assert_eq!(
+            find_cycle(&edges(&[("a", &["b"]), ("b", &[]), ("c", &["a", "b"])])),
+            None
+        );
+        assert_eq!(
+            find_cycle(&edges(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"])])),
+            Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+        );
+    }
+}
