@@ -7,6 +7,7 @@ mod contracts;
 mod events;
 mod generated;
 mod handoff;
+mod land;
 mod plan;
 mod review_gate;
 mod support;

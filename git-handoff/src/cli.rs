@@ -30,6 +30,7 @@ pub enum Command {
     Show(ShowArgs),
     List(ListArgs),
     Apply(ApplyArgs),
+    Land(LandArgs),
     Reject(RejectArgs),
     Export(ExportArgs),
     Import(ImportArgs),
@@ -126,6 +127,48 @@ pub struct ApplyArgs {
     /// verify-timeout, else 600)
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+}
+
+/// Land several handoffs, one at a time, independent ones first
+///
+/// Orders the reported handoffs (the ids given, or --all): those whose
+/// changed files are disjoint from every other's first, then those that
+/// share files, then those predicted to conflict (by `git merge-tree
+/// --write-tree`, against the current HEAD and against each other) last;
+/// ties by report time. Each is then landed by `git handoff apply`: its
+/// contract re-checked, the review gate, the verification after every
+/// landing, rollback on failure. A failure stops the queue (exit 1), or with
+/// --keep-going is skipped. A summary ends it; progress goes to stderr.
+#[derive(Debug, Args)]
+pub struct LandArgs {
+    /// Worker ids (default with --all: every reported handoff)
+    #[arg(
+        value_name = "ID",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub ids: Vec<String>,
+
+    /// Every worker whose handoff is reported and not yet applied
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print the order and the reasons, change nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// Skip a handoff that fails (rolled back) and land the rest
+    #[arg(long)]
+    pub keep_going: bool,
+
+    /// Seconds each verification command may take (default: the contract's
+    /// verify-timeout, else 600)
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+
+    /// Print the plan or the summary as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Record that a handoff is rejected, with the reason the worker will read

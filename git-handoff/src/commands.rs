@@ -32,6 +32,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Show(args) => show(&repo, &args),
         Command::List(args) => list(&repo, &args),
         Command::Apply(args) => apply(&repo, &args),
+        Command::Land(args) => crate::land::land(&repo, &args),
         Command::Reject(args) => reject(&repo, &args),
         Command::Export(args) => export(&repo, &args),
         Command::Import(args) => import(&repo, &args),
@@ -516,6 +517,11 @@ fn entry_and_handoff(repo: &Repo, id: &str) -> Result<(registry::Entry, Handoff)
 }
 
 fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
+    apply_with(repo, args, true)
+}
+
+/// `apply`, printing the commit it made on stdout only when `print`.
+pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<Outcome> {
     require_coordinator(repo, "git handoff apply")?;
     let (entry, handoff) = entry_and_handoff(repo, &args.id)?;
     let id = entry.id().to_string();
@@ -777,7 +783,9 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
                 short(&commit.to_string()),
                 passed.len()
             );
-            println!("{commit}");
+            if print {
+                println!("{commit}");
+            }
         }
         None => eprintln!(
             "applied the handoff of '{id}' (not committed); {} verification command(s) passed",

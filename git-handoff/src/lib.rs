@@ -5,5 +5,6 @@
 
 pub mod cli;
 pub mod commands;
+pub mod land;
 pub mod review_gate;
 pub mod text;

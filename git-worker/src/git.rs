@@ -1258,6 +1258,27 @@ impl Repo {
         Ok(out.status == 0)
     }
 
+    /// The files a merge of commits `ours` and `theirs` would leave in
+    /// conflict (`git merge-tree --write-tree`, which touches neither the
+    /// index nor the working tree); empty when it merges cleanly.
+    pub fn merge_conflicts(&self, ours: Oid, theirs: Oid) -> Result<Vec<String>> {
+        let out = self
+            .git(["merge-tree", "--write-tree", "--name-only", "--no-messages"])
+            .args([ours.to_string(), theirs.to_string()])
+            .output()?;
+        match out.status {
+            0 => Ok(Vec::new()),
+            1 => Ok(out
+                .stdout
+                .lines()
+                .skip(1)
+                .take_while(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()),
+            _ => bail!("git merge-tree failed: {}", out.stderr.trim()),
+        }
+    }
+
     /// A clone of this repository at `path` (which must not exist) with
     /// `commit` checked out: its own config, hooks and refs (none of
     /// `refs/orch/`), objects borrowed through alternates. What runs there

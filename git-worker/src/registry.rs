@@ -888,6 +888,22 @@ pub fn decode_handoff(repo: &Repo, id: &str, commit: Oid) -> Result<Handoff> {
     })
 }
 
+/// A commit of the handoff's result tree on its base, referenced by no ref:
+/// what `git review-gate run` checks out and `git handoff land` merges in
+/// its predictions.
+pub fn handoff_result_commit(repo: &Repo, handoff: &Handoff) -> Result<Oid> {
+    let base = Oid::from_str(&handoff.meta.base).context("bad base in the handoff")?;
+    let tree = Oid::from_str(&handoff.meta.tree).context("bad tree in the handoff")?;
+    repo.create_commit(
+        tree,
+        &[base],
+        &format!(
+            "the handoff of '{}' (fingerprint {})\n",
+            handoff.meta.id, handoff.meta.fingerprint
+        ),
+    )
+}
+
 /// The patch of a handoff, bytes as recorded.
 pub fn handoff_patch(repo: &Repo, handoff: &Handoff) -> Result<Vec<u8>> {
     let info = repo.commit_info(handoff.commit)?;

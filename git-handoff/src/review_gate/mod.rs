@@ -270,22 +270,13 @@ impl Drop for TempCheckout<'_> {
     }
 }
 
-/// The commit to check out: a worker's reported tree on its base (a
-/// commit made for the purpose, referenced by nothing), or the commit.
+/// The commit to check out: a worker's reported tree on its base, or the
+/// commit judged.
 fn checkout_commit(repo: &Repo, subject: &Subject) -> Result<Oid> {
-    if subject.worker.is_none() {
-        return Ok(subject.target);
+    match &subject.handoff {
+        Some(handoff) => registry::handoff_result_commit(repo, handoff),
+        None => Ok(subject.target),
     }
-    let parents: Vec<Oid> = subject.base.into_iter().collect();
-    repo.create_commit(
-        subject.tree,
-        &parents,
-        &format!(
-            "review-gate: {} (fingerprint {})\n",
-            subject.label(),
-            subject.fingerprint
-        ),
-    )
 }
 
 fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
