@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod agents;
+mod cleanup;
 mod contracts;
 mod events;
 mod generated;

@@ -877,3 +877,28 @@ fn a_handoff_turning_a_file_into_a_directory_applies() {
         "the user's work is as it was"
     );
 }
+
+/// git judges a file edited in the same second as the index was written by
+/// its content ("racily clean"); report's copy of the index must keep that.
+#[test]
+fn report_sees_a_same_size_edit_made_in_the_same_second_as_the_index() {
+    let (repo, wt) = setup();
+    let when = "@1000000000";
+    repo.git_in(&wt, ["config", "--worktree", "core.trustctime", "false"])
+        .success();
+    repo.cmd_in(&wt, "touch", ["-d", when, "src/lib.rs"])
+        .success();
+    repo.git_in(&wt, ["update-index", "--refresh"]).success();
+    // Same size, same time: only the content tells.
+    write_file(&wt.join("src/lib.rs"), "fn b() {}\n");
+    repo.cmd_in(&wt, "touch", ["-d", when, "src/lib.rs"])
+        .success();
+    let index = repo.path().join(".git/worktrees/w/index");
+    repo.cmd_in(&wt, "touch", ["-d", when])
+        .arg(&index)
+        .success();
+    let out = repo
+        .git_in(&wt, ["handoff", "report", "--summary", "renamed a to b"])
+        .success();
+    assert!(out.stderr.contains("1 path(s) changed"), "{out}");
+}

@@ -52,7 +52,6 @@ fn independent_handoffs_land_first_then_those_sharing_files_each_verified() {
     );
     worker(&repo, "a", "echo verified-a", &[("src/a.rs", "a\n")]);
     worker(&repo, "b", "echo verified-b", &[("src/b.rs", "b\n")]);
-    repo.worker(["list"]).success(); // writes the registry's decode cache
     let before = repo.snapshot();
     let plan = repo.git(["handoff", "land", "--all", "--dry-run"]).read();
     assert_eq!(

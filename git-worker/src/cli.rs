@@ -64,6 +64,7 @@ pub enum Command {
     Inbox(InboxArgs),
     Wait(WaitArgs),
     Dashboard(DashboardArgs),
+    Cleanup(CleanupArgs),
     Plan(PlanArgs),
     Ready(ReadyArgs),
     Graph(GraphArgs),
@@ -311,6 +312,44 @@ pub struct GraphArgs {
     /// Print JSON
     #[arg(long, conflicts_with = "dot")]
     pub json: bool,
+}
+
+/// Remove finished work: worktrees, branches (local, and remote with --remote), live entries
+///
+/// `--landed` (the default) takes workers whose work is in HEAD, decided by
+/// checks that survive squash and rebase: applied by `git handoff apply`;
+/// its branch an ancestor of HEAD; every commit patch-equivalent to one in
+/// HEAD (`git cherry`: rebased or cherry-picked); or merging it into HEAD
+/// would add nothing (squash-merged). Also branches under the prefix that
+/// no worker owns any more, when landed. `--abandoned` takes rejected
+/// workers and workers that did nothing (branch at its base, clean
+/// checkout). Work that is not landed (commits, uncommitted changes) is
+/// never deleted without --force. Event histories are kept (archived).
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Remove landed work (the default when neither --landed nor --abandoned is given)
+    #[arg(long)]
+    pub landed: bool,
+
+    /// Remove rejected workers and workers that did nothing
+    #[arg(long)]
+    pub abandoned: bool,
+
+    /// Only workers and branches whose branch starts with this (default: orch.prefix)
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+
+    /// Also delete the removed branches on this remote (git push --delete)
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
+
+    /// Print what would be removed, and why; change nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// Remove abandoned work even when it holds unlanded commits or changes (they are lost)
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The contract flags `spawn` and `plan` share.

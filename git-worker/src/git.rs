@@ -985,7 +985,21 @@ impl Repo {
             .context("cannot make a temporary directory")?;
         let copy = scratch.path().join("index");
         match std::fs::copy(&index, &copy) {
-            Ok(_) => {}
+            Ok(_) => {
+                // The copy keeps the index's modification time: git re-reads
+                // files changed in the same second as the index was written
+                // ("racily clean") only when it can compare the two. A copy
+                // with a newer time made git trust stale stat data and miss
+                // a same-size edit.
+                let modified = std::fs::metadata(&index)
+                    .and_then(|m| m.modified())
+                    .with_context(|| format!("cannot read the time of '{index}'"))?;
+                std::fs::File::options()
+                    .write(true)
+                    .open(&copy)
+                    .and_then(|f| f.set_modified(modified))
+                    .context("cannot set the time of the index copy")?;
+            }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => {
                 return Err(err).with_context(|| format!("cannot copy the index '{index}'"));
@@ -1277,6 +1291,32 @@ impl Repo {
                 .collect()),
             _ => bail!("git merge-tree failed: {}", out.stderr.trim()),
         }
+    }
+
+    /// The tree a merge of `ours` and `theirs` would make, or `None` when it
+    /// would conflict (`git merge-tree --write-tree`).
+    pub fn merge_tree(&self, ours: Oid, theirs: Oid) -> Result<Option<Oid>> {
+        let out = self
+            .git(["merge-tree", "--write-tree", "--no-messages"])
+            .args([ours.to_string(), theirs.to_string()])
+            .output()?;
+        match out.status {
+            0 => Ok(Some(
+                Oid::from_str(out.stdout.trim()).context("git merge-tree printed no tree")?,
+            )),
+            1 => Ok(None),
+            _ => bail!("git merge-tree failed: {}", out.stderr.trim()),
+        }
+    }
+
+    /// Whether every commit of `tip` that `upstream` lacks has a
+    /// patch-equivalent in `upstream` (`git cherry`): work that was rebased
+    /// or cherry-picked in.
+    pub fn all_picked(&self, upstream: Oid, tip: Oid) -> Result<bool> {
+        let out = self
+            .git(["cherry", &upstream.to_string(), &tip.to_string()])
+            .read()?;
+        Ok(out.lines().all(|line| line.starts_with('-')))
     }
 
     /// A clone of this repository at `path` (which must not exist) with

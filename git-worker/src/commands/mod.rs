@@ -2,6 +2,7 @@
 
 mod agent;
 mod check;
+mod cleanup;
 mod dashboard;
 mod doctor;
 mod events;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Inbox(args) => events::inbox(&repo, &args),
         Command::Wait(args) => events::wait(&repo, &args),
         Command::Dashboard(args) => dashboard::dashboard(&repo, &args),
+        Command::Cleanup(args) => cleanup::cleanup(&repo, &args),
         Command::Plan(args) => plan::plan(&repo, &args),
         Command::Ready(args) => plan::ready(&repo, &args),
         Command::Graph(args) => plan::graph(&repo, &args),

@@ -43,7 +43,7 @@ pub fn rm(repo: &Repo, args: &RmArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
+pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
     let Some(entry) = registry::load(repo, id)? else {
         let mut err = Hint::new(format!("worker '{id}' is not registered"));
         if !registry::archived(repo, id)?.is_empty() {
