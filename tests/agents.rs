@@ -401,3 +401,118 @@ fn the_dashboard_of_twenty_workers_reads_well_in_a_real_terminal() {
     assert!(!piped.contains('\x1b'));
     assert_eq!(piped.lines().next(), Some(lines[header].trim_end()));
 }
+
+fn agent_facts(repo: &TestRepo, id: &str) -> serde_json::Value {
+    let path = repo.path().join(format!(".git/orch/agents/{id}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default()).unwrap_or_default()
+}
+
+fn gone(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat[stat.rfind(')').unwrap() + 2..].starts_with('Z')
+    })
+}
+
+#[test]
+fn an_agent_outliving_its_supervisor_still_counts_and_rm_force_stops_even_a_stubborn_one() {
+    let repo = repo();
+    // It ignores SIGTERM (sleep inherits that), so only SIGKILL stops it.
+    repo.worker(["spawn", "w", "--exec", "trap '' TERM; sleep 300"])
+        .success();
+    eventually("the agent's pid", || {
+        agent_facts(&repo, "w")["pid"].as_u64().unwrap_or(0) != 0
+    });
+    let facts = agent_facts(&repo, "w");
+    let (supervisor, pid) = (
+        facts["supervisor"].as_u64().unwrap(),
+        facts["pid"].as_u64().unwrap(),
+    );
+    repo.cmd_in(repo.path(), "kill", ["-KILL", &supervisor.to_string()])
+        .success();
+    eventually("the supervisor to die", || gone(supervisor));
+    let out = repo.worker(["rm", "w"]).code(2);
+    assert!(
+        out.stderr
+            .contains("the agent of worker 'w' is still running"),
+        "{out}"
+    );
+    assert_eq!(row(&dashboard(&repo), "w")["agent"]["running"], true);
+    let started = Instant::now();
+    repo.worker(["rm", "w", "--force"]).success();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    eventually("the agent to stop", || gone(pid));
+}
+
+#[test]
+fn a_killed_agent_is_reported_with_its_signal() {
+    let repo = repo();
+    repo.worker(["spawn", "w", "--exec", "kill -KILL $$"])
+        .success();
+    repo.worker(["wait", "w", "--until", "exited", "--timeout", "60"])
+        .success();
+    let w = row(&dashboard(&repo), "w");
+    assert_eq!(
+        w["warnings"],
+        serde_json::json!(["agent killed (signal 9) without a handoff"])
+    );
+    let log = repo.worker(["log", "w", "--json"]).success().json();
+    let exited = log["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(exited["kind"], "agent-exited");
+    assert_eq!(exited["data"]["signal"], 9);
+}
+
+#[test]
+fn an_agent_started_from_a_hook_does_not_inherit_the_commits_identity() {
+    let repo = repo();
+    write_file(
+        &repo.path().join(".git/hooks/post-commit"),
+        "#!/bin/sh\nexec git worker spawn h --exec 'env | grep ^GIT_ | sort > \"$ORCH_LOG.env\"; true'\n",
+    );
+    repo.cmd_in(repo.path(), "chmod", ["+x", ".git/hooks/post-commit"])
+        .success();
+    repo.git(["commit", "--quiet", "--allow-empty", "-m", "trigger"])
+        .env("GIT_AUTHOR_NAME", "Hook Author")
+        .success();
+    repo.worker(["wait", "h", "--until", "exited", "--timeout", "60"])
+        .success();
+    let env = std::fs::read_to_string(repo.path().join(".git/orch/agents/h.log.env")).unwrap();
+    for var in [
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_DATE",
+        "GIT_INDEX_FILE",
+        "GIT_DIR",
+        "GIT_EDITOR",
+    ] {
+        assert!(!env.contains(&format!("{var}=")), "{var} leaked:\n{env}");
+    }
+}
+
+#[test]
+fn wait_refuses_states_a_worker_can_no_longer_reach() {
+    let repo = repo();
+    repo.worker(["spawn", "a", "b"]).success();
+    repo.worker(["rm", "a"]).success();
+    let out = repo.worker(["wait", "a", "--until", "reported"]).code(2);
+    assert!(
+        out.stderr
+            .contains("error: worker 'a' will never be reported: it was removed"),
+        "{out}"
+    );
+    let out = repo.worker(["wait", "b", "--until", "exited"]).code(2);
+    assert!(out.stderr.contains("no agent was launched for it"), "{out}");
+    let out = repo
+        .worker(["dashboard", "--watch", "--interval", "0"])
+        .code(2);
+    assert!(
+        out.stderr
+            .contains("--interval must be at least 0.1 seconds"),
+        "{out}"
+    );
+    let out = repo.worker(["spawn", "c", "--exec", " "]).code(2);
+    assert!(out.stderr.contains("--exec needs a command"), "{out}");
+    let out = repo.worker(["spawn", "b", "--exec", "true"]).success();
+    assert!(
+        out.stderr.contains("warning: no agent was started for 'b'"),
+        "{out}"
+    );
+}

@@ -320,3 +320,21 @@ fn a_coordinator_and_eight_workers_writing_at_once_lose_nothing() {
         );
     }
 }
+
+#[test]
+fn messages_whose_output_failed_stay_unread() {
+    let repo = setup(&["w"]);
+    repo.worker(["message", "w", "important answer"]).success();
+    let out = repo
+        .cmd_in(
+            &repo.worktree("w"),
+            "sh",
+            ["-c", "git worker inbox > /dev/full"],
+        )
+        .output();
+    assert_eq!(out.code, 2, "{out}");
+    let out = repo
+        .git_in(&repo.worktree("w"), ["worker", "inbox"])
+        .success();
+    assert!(out.stdout.contains("important answer"), "{out}");
+}

@@ -31,6 +31,33 @@ const REPO_ENV: &[&str] = &[
     "GIT_OBJECT_DIRECTORY",
 ];
 
+/// What git exports while it runs a hook (on top of [`REPO_ENV`]): a
+/// process started from a hook (an agent, say) must not inherit the
+/// commit's identity, dates or editor.
+pub const HOOK_ENV: &[&str] = &[
+    "GIT_AUTHOR_NAME",
+    "GIT_AUTHOR_EMAIL",
+    "GIT_AUTHOR_DATE",
+    "GIT_COMMITTER_NAME",
+    "GIT_COMMITTER_EMAIL",
+    "GIT_COMMITTER_DATE",
+    "GIT_EDITOR",
+    "GIT_REFLOG_ACTION",
+    "GIT_QUARANTINE_PATH",
+    "GIT_PUSH_OPTION_COUNT",
+];
+
+/// The variables to clear for a process that should act like one started
+/// from the user's shell: the repository variables always, and what a hook
+/// gets too when we run inside git (`GIT_INDEX_FILE` or `GIT_DIR` set).
+pub fn inherited_git_env() -> Vec<&'static str> {
+    let mut out = REPO_ENV.to_vec();
+    if std::env::var_os("GIT_INDEX_FILE").is_some() || std::env::var_os("GIT_DIR").is_some() {
+        out.extend(HOOK_ENV);
+    }
+    out
+}
+
 /// git2's `Display` appends `; class=...; code=...`: keep only the message.
 pub fn clean(err: git2::Error) -> anyhow::Error {
     anyhow::anyhow!("{}", err.message().trim_end_matches('.'))
@@ -946,7 +973,10 @@ impl Repo {
         let statuses = repo.statuses(Some(&mut options)).map_err(clean)?;
         for status in statuses.iter() {
             if let Ok(rel) = status.path() {
-                newest = newest.max(mtime(&path.join(rel)));
+                let file = path.join(rel);
+                // A deleted file's time is its directory's (the deletion).
+                let time = mtime(&file).or_else(|| file.parent().and_then(mtime));
+                newest = newest.max(time);
             }
         }
         Ok(newest)

@@ -1359,17 +1359,53 @@ pub fn gate_runs(repo: &Repo) -> Result<Vec<(String, GateRun)>> {
 #[serde(rename_all = "kebab-case")]
 pub struct Agent {
     pub command: String,
-    /// The supervising `git worker agent-run` process.
+    /// The supervising `git worker agent-run` process (the leader of the
+    /// process group the agent runs in), and when it started.
     pub supervisor: u32,
-    /// The agent's own process (0 until it started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor_start: Option<u64>,
+    /// The agent's own process (0 until it started), and when it started.
     #[serde(default)]
     pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start: Option<u64>,
     pub started: i64,
-    /// Unix time it exited, and its exit status (none when killed by a signal).
+    /// Unix time it exited, and its exit status, or the signal that killed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exited: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+}
+
+impl Agent {
+    /// Whether its supervisor or the agent itself still runs.
+    pub fn running(&self) -> bool {
+        self.exited.is_none()
+            && (process_alive(self.supervisor, self.supervisor_start)
+                || process_alive(self.pid, self.pid_start))
+    }
+}
+
+/// Held while spawns with a capacity limit count and claim their places.
+pub struct CapacityLock {
+    _file: std::fs::File,
+}
+
+pub fn lock_capacity(repo: &Repo) -> Result<CapacityLock> {
+    let dir = repo.common_dir().join("orch");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
+    let path = dir.join("capacity.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open '{}'", path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock '{}'", path.display()))?;
+    Ok(CapacityLock { _file: file })
 }
 
 /// The files of the agent of `id`.
@@ -1674,9 +1710,46 @@ pub fn pid_alive(pid: u32) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// When process `pid` started (clock ticks since boot; Linux), so that a
+/// recorded pid is not mistaken for another process that got it later.
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // State is field 3 (index 0 here); a zombie is not running.
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// Whether `pid` is alive and, when `start` is known, still the process
+/// that started then.
+pub fn process_alive(pid: u32, start: Option<u64>) -> bool {
+    if pid == 0 || !pid_alive(pid) {
+        return false;
+    }
+    match (start, cfg!(target_os = "linux")) {
+        (Some(start), true) => process_start(pid) == Some(start),
+        (None, true) => process_start(pid).is_some(),
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_is_known_by_its_pid_and_start_time() {
+        let me = std::process::id();
+        let start = process_start(me);
+        assert!(start.is_some());
+        assert!(process_alive(me, start));
+        assert!(!process_alive(me, start.map(|s| s + 1)));
+        assert!(!process_alive(0, None));
+    }
 
     #[test]
     fn events_round_trip_through_commit_messages() {

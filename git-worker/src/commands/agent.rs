@@ -149,20 +149,7 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
         .main_workdir()
         .context("agents are launched from a checkout")?;
     let program = std::env::current_exe().context("cannot find the git-worker program")?;
-    let child = Command::new(program)
-        .args(["agent-run", id])
-        .current_dir(&top)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        // Its own process group: a Ctrl-C in the coordinator's terminal,
-        // or the coordinator's shell going away, does not reach it.
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("cannot start the agent of '{id}'"))?;
-    let pid = child.id();
-    // Not waited for: it outlives this process.
-    drop(child);
+    // Recorded first, so its exit can never be logged before its launch.
     registry::update(repo, &registry::live_ref(id), |entry| {
         Ok(Some(
             Change::new("launched", Actor::Coordinator, entry.status.state)
@@ -170,6 +157,43 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
                 .with("command", command),
         ))
     })?;
+    // Through sh, to close descriptors 3-9 the caller may have left open
+    // (a pipe held open by the agent would block whoever reads it).
+    let mut supervisor = Command::new("sh");
+    supervisor
+        .arg("-c")
+        .arg("exec \"$0\" agent-run \"$1\" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-")
+        .arg(&program)
+        .arg(id)
+        .current_dir(&top)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Its own process group: a Ctrl-C in the coordinator's terminal,
+        // or the coordinator's shell going away, does not reach it.
+        .process_group(0);
+    for var in crate::git::inherited_git_env() {
+        supervisor.env_remove(var);
+    }
+    let child = match supervisor.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            let message = format!("cannot start the agent of '{id}': {err}");
+            registry::update(repo, &registry::live_ref(id), |entry| {
+                Ok(Some(
+                    Change::new("agent-exited", Actor::Coordinator, entry.status.state)
+                        .reason(entry.status.reason.clone())
+                        .with("status", serde_json::Value::Null)
+                        .with("error", message.as_str())
+                        .with("reported", false),
+                ))
+            })?;
+            bail!("{message}");
+        }
+    };
+    let pid = child.id();
+    // Not waited for: it outlives this process.
+    drop(child);
     Ok(pid)
 }
 
@@ -194,8 +218,7 @@ fn reported_since_launch(history: &[Logged]) -> bool {
 }
 
 /// Unix time of the worker's latest activity: its events (but `stalled`
-/// itself), the commits on its branch, changes in its checkout, and its
-/// agent's output.
+/// itself), the commits on its branch and the changes in its checkout.
 pub fn last_activity(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result<i64> {
     let mut latest = history
         .iter()
@@ -211,13 +234,6 @@ pub fn last_activity(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result<i
         && let Some(changed) = Repo::last_change_in_checkout(&local.path)?
     {
         latest = latest.max(changed);
-    }
-    if let Some(modified) = std::fs::metadata(registry::agent_files(repo, entry.id()).log)
-        .ok()
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-    {
-        latest = latest.max(i64::try_from(modified.as_secs()).unwrap_or(0));
     }
     Ok(latest)
 }
@@ -237,7 +253,8 @@ pub fn agent_run(repo: &Repo, args: &AgentRunArgs) -> Result<Outcome> {
     let files = registry::agent_files(repo, id);
     let settings = Settings::load(repo)?;
     let contract = &entry.contract;
-    let mut child = Command::new("sh")
+    let mut agent = Command::new("sh");
+    agent
         .arg("-c")
         .arg(&facts.command)
         .current_dir(&local.path)
@@ -247,26 +264,41 @@ pub fn agent_run(repo: &Repo, args: &AgentRunArgs) -> Result<Outcome> {
         .env("ORCH_CONTRACT", &files.contract)
         .env("ORCH_PROMPT", &files.prompt)
         .env("ORCH_LOG", &files.log)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    for var in crate::git::inherited_git_env() {
+        agent.env_remove(var);
+    }
+    let mut child = agent
         .spawn()
         .with_context(|| format!("cannot run the agent of '{id}': {}", facts.command))?;
     facts.supervisor = std::process::id();
+    facts.supervisor_start = registry::process_start(facts.supervisor);
     facts.pid = child.id();
+    facts.pid_start = registry::process_start(facts.pid);
     registry::save_agent(repo, id, &facts)?;
 
-    // Check for a stall a few times per threshold (at most every second).
-    let tick = Duration::from_millis((settings.stall_after * 250).clamp(50, 1000));
+    // The exit arrives from a waiting thread; meanwhile, look for a stall a
+    // few times per threshold (never more than once a second).
+    let (sender, exits) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait());
+    });
+    let tick = Duration::from_secs((settings.stall_after / 4).clamp(1, 60));
     let mut stalled = false;
     let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        std::thread::sleep(tick);
-        if settings.stall_after == 0 {
-            continue;
+        let received = if settings.stall_after == 0 {
+            exits
+                .recv()
+                .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected)
+        } else {
+            exits.recv_timeout(tick)
+        };
+        match received {
+            Ok(status) => break status.context("cannot wait for the agent")?,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                bail!("lost track of the agent of '{id}'")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
         let Some(entry) = registry::load(repo, id)? else {
             continue;
@@ -289,19 +321,22 @@ pub fn agent_run(repo: &Repo, args: &AgentRunArgs) -> Result<Outcome> {
     };
     facts.exited = Some(registry::now());
     facts.status = status.code();
+    facts.signal = std::os::unix::process::ExitStatusExt::signal(&status);
     registry::save_agent(repo, id, &facts)?;
     if registry::load(repo, id)?.is_some() {
         registry::update(repo, &registry::live_ref(id), |entry| {
             let history = registry::history(repo, entry.tip)?;
-            Ok(Some(
-                Change::new("agent-exited", Actor::Worker, entry.status.state)
-                    .reason(entry.status.reason.clone())
-                    .with(
-                        "status",
-                        status.code().map_or(serde_json::Value::Null, |c| c.into()),
-                    )
-                    .with("reported", reported_since_launch(&history)),
-            ))
+            let mut change = Change::new("agent-exited", Actor::Worker, entry.status.state)
+                .reason(entry.status.reason.clone())
+                .with(
+                    "status",
+                    facts.status.map_or(serde_json::Value::Null, |c| c.into()),
+                )
+                .with("reported", reported_since_launch(&history));
+            if let Some(signal) = facts.signal {
+                change = change.with("signal", signal);
+            }
+            Ok(Some(change))
         })?;
     }
     Ok(Outcome::Success)
@@ -315,6 +350,8 @@ pub struct AgentStatus {
     pub pid: u32,
     /// Exit status when it exited (`None` inside: killed by a signal).
     pub exited: Option<Option<i32>>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
     /// It exited (or vanished) without a handoff since it was launched.
     pub no_handoff: bool,
 }
@@ -334,15 +371,27 @@ pub fn agent_status(repo: &Repo, id: &str, history: &[Logged]) -> Result<AgentSt
                 .and_then(|s| s.as_i64())
                 .map(|s| s as i32),
         );
+        out.signal = exit
+            .event
+            .data
+            .get("signal")
+            .and_then(|s| s.as_i64())
+            .map(|s| s as i32);
         out.no_handoff = !reported_since_launch(history);
         return Ok(out);
     }
     if let Some(facts) = facts {
         out.pid = facts.pid;
-        let alive = facts.supervisor != 0 && registry::pid_alive(facts.supervisor);
+        if facts.exited.is_some() {
+            // Exited, and the event is not (yet) in this log.
+            out.exited = Some(facts.status);
+            out.signal = facts.signal;
+            out.no_handoff = !reported_since_launch(history);
+            return Ok(out);
+        }
         // Launched moments ago: the supervisor has not written its pid yet.
         let starting = facts.supervisor == 0 && registry::now() - facts.started < 60;
-        out.running = alive || starting;
+        out.running = facts.running() || starting;
         if !out.running && launched {
             // Gone without recording an exit (killed, machine rebooted).
             out.exited = Some(None);

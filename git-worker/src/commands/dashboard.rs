@@ -12,7 +12,7 @@ use super::{JSON_VERSION, age, print_json};
 use crate::cli::DashboardArgs;
 use crate::config::Settings;
 use crate::enforce;
-use crate::exit::Outcome;
+use crate::exit::{Hint, Outcome};
 use crate::gate::{self, Subject};
 use crate::git::Repo;
 use crate::registry::{self, State};
@@ -80,10 +80,11 @@ fn collect(repo: &Repo, settings: &Settings, stall_after: u64) -> Result<(Vec<Ro
             warnings.push(format!("stalled: no activity for {}", age(last, now)));
         }
         if agent.no_handoff {
-            warnings.push(match agent.exited {
-                Some(Some(status)) => {
+            warnings.push(match (agent.exited, agent.signal) {
+                (Some(Some(status)), _) => {
                     format!("agent exited (status {status}) without a handoff")
                 }
+                (_, Some(signal)) => format!("agent killed (signal {signal}) without a handoff"),
                 _ => "agent gone without a handoff".to_string(),
             });
         }
@@ -141,6 +142,9 @@ fn agent_text(agent: &AgentStatus) -> String {
         (_, true, _) if agent.pid != 0 => format!("running {}", agent.pid),
         (_, true, _) => "starting".into(),
         (_, _, Some(Some(status))) => format!("exited {status}"),
+        (_, _, Some(None)) if agent.signal.is_some() => {
+            format!("killed {}", agent.signal.unwrap_or_default())
+        }
         (_, _, _) => "gone".into(),
     }
 }
@@ -285,6 +289,11 @@ fn json_doc(rows: &[Row], overlaps: &[Overlap]) -> serde_json::Value {
 pub fn dashboard(repo: &Repo, args: &DashboardArgs) -> Result<Outcome> {
     let settings = Settings::load(repo)?;
     let stall_after = args.stall_after.unwrap_or(settings.stall_after);
+    if args.watch && args.interval < std::time::Duration::from_millis(100) {
+        return Err(Hint::new("--interval must be at least 0.1 seconds")
+            .hint("redraws also happen on every registry change")
+            .into());
+    }
     let terminal = std::io::stdout().is_terminal();
     let style = Style {
         on: terminal && std::env::var_os("NO_COLOR").is_none() && !args.json,

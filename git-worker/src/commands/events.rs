@@ -131,7 +131,14 @@ pub fn parse_since(text: &str, now: i64) -> Result<i64> {
         return Err(bad());
     }
     let s = rest.first().copied().unwrap_or(0);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = match mo {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=12).contains(&mo) || !(1..=days_in_month).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return Err(bad());
     }
     Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
@@ -328,6 +335,40 @@ pub fn inbox(repo: &Repo, args: &InboxArgs) -> Result<Outcome> {
         .filter(|(i, _)| args.all || *i >= first_unread)
         .map(|(i, m)| (*m, i < first_unread))
         .collect();
+    // Shown first, then marked read: output that fails loses nothing.
+    if args.json {
+        let items: Vec<_> = shown
+            .iter()
+            .map(|(m, read)| {
+                json!({
+                    "id": m.event.id, "time": m.event.time,
+                    "text": m.event.data.get("text").cloned().unwrap_or_default(),
+                    "read": read,
+                })
+            })
+            .collect();
+        print_json(&json!({ "version": JSON_VERSION, "worker": id, "messages": items }))?;
+    } else if shown.is_empty() {
+        eprintln!("no unread messages");
+    } else {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for (m, read) in &shown {
+            let text = m
+                .event
+                .data
+                .get("text")
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            writeln!(
+                out,
+                "message {}{}\n{}\n",
+                timestamp(m.event.time),
+                if *read { " (read)" } else { "" },
+                text.trim_end()
+            )?;
+        }
+        out.flush()?;
+    }
     if !args.all
         && let Some(last) = messages.last()
         && first_unread < messages.len()
@@ -342,41 +383,6 @@ pub fn inbox(repo: &Repo, args: &InboxArgs) -> Result<Outcome> {
             ))
         })?;
     }
-    if args.json {
-        let items: Vec<_> = shown
-            .iter()
-            .map(|(m, read)| {
-                json!({
-                    "id": m.event.id, "time": m.event.time,
-                    "text": m.event.data.get("text").cloned().unwrap_or_default(),
-                    "read": read,
-                })
-            })
-            .collect();
-        print_json(&json!({ "version": JSON_VERSION, "worker": id, "messages": items }))?;
-        return Ok(Outcome::Success);
-    }
-    if shown.is_empty() {
-        eprintln!("no unread messages");
-        return Ok(Outcome::Success);
-    }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for (m, read) in &shown {
-        let text = m
-            .event
-            .data
-            .get("text")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        writeln!(
-            out,
-            "message {}{}\n{}\n",
-            timestamp(m.event.time),
-            if *read { " (read)" } else { "" },
-            text.trim_end()
-        )?;
-    }
-    out.flush()?;
     Ok(Outcome::Success)
 }
 
@@ -421,8 +427,28 @@ fn states(repo: &Repo, ids: &[String], until: &str) -> Result<Vec<Where>> {
 }
 
 pub fn wait(repo: &Repo, args: &WaitArgs) -> Result<Outcome> {
+    // Refuse states a worker can no longer reach, rather than wait forever.
     for id in &args.ids {
-        entry_any(repo, id)?;
+        let (entry, archived) = entry_any(repo, id)?;
+        let never = match args.until.as_str() {
+            "reported" | "blocked" if archived => Some("it was removed"),
+            "exited" if archived => Some("it was removed"),
+            "exited"
+                if !registry::history(repo, entry.tip)?
+                    .iter()
+                    .any(|l| l.event.kind == "launched") =>
+            {
+                Some("no agent was launched for it (spawn --exec)")
+            }
+            _ => None,
+        };
+        if let Some(why) = never {
+            return Err(
+                Hint::new(format!("worker '{id}' will never be {}: {why}", args.until))
+                    .hint("`git worker log <id>` shows its history")
+                    .into(),
+            );
+        }
     }
     let _signals = crate::interrupt::guard()?;
     let watch =
@@ -494,7 +520,16 @@ mod tests {
         assert_eq!(parse_since("1970-01-02", 0).unwrap(), 86_400);
         assert_eq!(parse_since("2001-02-03T04:05:06Z", 0).unwrap(), 981_173_106);
         assert_eq!(parse_since("2001-02-03T04:05", 0).unwrap(), 981_173_100);
-        for bad in ["yesterday", "2001-13-01", "10x", "2001-02-03T25:00", ""] {
+        assert_eq!(parse_since("2000-02-29", 0).unwrap(), 951_782_400);
+        for bad in [
+            "yesterday",
+            "2001-13-01",
+            "10x",
+            "2001-02-03T25:00",
+            "",
+            "2026-02-31",
+            "2001-02-29",
+        ] {
             assert!(parse_since(bad, 0).is_err(), "{bad}");
         }
     }

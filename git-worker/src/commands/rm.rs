@@ -43,6 +43,46 @@ pub fn rm(repo: &Repo, args: &RmArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// Stop an agent's process group (its supervisor leads it): SIGTERM, up to
+/// five seconds to go, then SIGKILL; an error if it still runs.
+fn stop_agent(agent: &registry::Agent) -> Result<()> {
+    let group = agent.supervisor;
+    let signal = |sig: &str| {
+        if group != 0 {
+            let _ = std::process::Command::new("kill")
+                .args([sig, "--", &format!("-{group}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        // An agent whose supervisor died is in the same group; signal it too.
+        if agent.pid != 0 && registry::process_alive(agent.pid, agent.pid_start) {
+            let _ = std::process::Command::new("kill")
+                .args([sig, &agent.pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    };
+    signal("-TERM");
+    let started = std::time::Instant::now();
+    while agent.running() && started.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if agent.running() {
+        signal("-KILL");
+        let started = std::time::Instant::now();
+        while agent.running() && started.elapsed() < std::time::Duration::from_secs(2) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    if agent.running() {
+        anyhow::bail!(
+            "the agent (pid {}) does not stop; nothing was removed",
+            agent.pid
+        );
+    }
+    Ok(())
+}
+
 pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
     let Some(entry) = registry::load(repo, id)? else {
         let mut err = Hint::new(format!("worker '{id}' is not registered"));
@@ -62,9 +102,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
     }
     // A running agent would go on in a deleted checkout.
     if let Some(agent) = registry::load_agent(repo, id)?
-        && agent.exited.is_none()
-        && agent.supervisor != 0
-        && registry::pid_alive(agent.supervisor)
+        && agent.running()
     {
         if !args.force {
             return Err(Hint::new(format!(
@@ -75,11 +113,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
             .hint("or stop it and remove the worker with --force")
             .into());
         }
-        // Its supervisor leads the process group it shares with the agent.
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", "--", &format!("-{}", agent.supervisor)])
-            .stderr(std::process::Stdio::null())
-            .status();
+        stop_agent(&agent)?;
     }
     let contract = &entry.contract;
     let checkout = locate_checkout(repo, id)?;

@@ -47,6 +47,9 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
         None => TaskFile::default(),
     };
 
+    if args.exec.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        return Err(Hint::new("--exec needs a command").into());
+    }
     if task.depends_on.is_some() {
         return Err(Hint::new("the task file has depends-on: it is for `git worker plan`")
             .hint("plan it: git worker plan --from <file>; then `git worker spawn --ready` spawns it when its dependencies have landed")
@@ -98,8 +101,13 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
     };
     warn_missing_companions();
 
-    // Capacity: live workers spawning, active or blocked.
+    // Capacity: live workers spawning, active or blocked, counted and
+    // claimed under a lock, so concurrent spawns cannot overshoot it.
     let max_active = args.max_active.or(settings.max_active);
+    let _capacity = match max_active {
+        Some(_) => Some(registry::lock_capacity(repo)?),
+        None => None,
+    };
     let mut active = match max_active {
         Some(_) => registry::list(repo)?
             .into_iter()
@@ -130,7 +138,7 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
             let err: anyhow::Error = Hint::new(format!(
                 "cannot spawn '{id}': {active} workers are active (the limit is {max}: --max-active or orch.maxActive)"
             ))
-            .hint("wait for one to finish: git worker wait <id> --until done")
+            .hint("wait for one to report or finish: git worker wait <ids> --until any")
             .into();
             if ids.len() == 1 {
                 return Err(err);
@@ -143,6 +151,11 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
             Ok(mut done) => {
                 if done.existed {
                     eprintln!("worker '{id}' already exists with the same contract");
+                    if args.exec.is_some() {
+                        eprintln!(
+                            "warning: no agent was started for '{id}': it existed already (start one by hand in its checkout)"
+                        );
+                    }
                 } else {
                     eprintln!(
                         "spawned worker '{id}' on branch '{}' from {} ({})",
