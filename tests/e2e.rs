@@ -10,6 +10,7 @@ mod generated;
 mod handoff;
 mod land;
 mod plan;
+mod report;
 mod review_gate;
 mod support;
 mod worker;

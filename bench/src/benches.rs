@@ -335,7 +335,9 @@ pub fn handoff(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) ->
             )],
         ),
         // Cleanup undoes the commit and records a rejection, so the next
-        // round applies again (applying an applied handoff is a no-op).
+        // round applies again (applying an applied handoff is a no-op); the
+        // same reviewer's approval then lifts the rejection's hold on the
+        // review gate.
         Variant::new(
             "handoff/apply-ours",
             vec![Cmd::git(repo, ["handoff", "apply", "hok"])],
@@ -346,6 +348,7 @@ pub fn handoff(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) ->
                 repo,
                 ["handoff", "reject", "hok", "--reason", "bench: again"],
             ),
+            Cmd::git(repo, ["review-gate", "approve", "hok"]),
         ]),
         Variant::new(
             "handoff/apply-git",

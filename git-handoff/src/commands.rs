@@ -649,6 +649,16 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
             }
         }
         eprintln!("hint: ask the worker to rebase onto the current HEAD and report again");
+        // For the after-action report: the change did not go in.
+        let files: Vec<String> = conflicts.iter().map(|c| c.to_string()).collect();
+        registry::update(repo, &registry::live_ref(&id), |entry| {
+            Ok(Some(
+                Change::new("conflicted", Actor::Coordinator, entry.status.state)
+                    .reason(entry.status.reason.clone())
+                    .with("files", files.clone())
+                    .with("fingerprint", handoff.meta.fingerprint.as_str()),
+            ))
+        })?;
         return Ok(Outcome::CheckFailed);
     }
     // Undo: only if HEAD is still where this apply left it (on the same

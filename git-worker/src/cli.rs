@@ -65,6 +65,7 @@ pub enum Command {
     Wait(WaitArgs),
     Dashboard(DashboardArgs),
     Cleanup(CleanupArgs),
+    Report(ReportArgs),
     Plan(PlanArgs),
     Ready(ReadyArgs),
     Graph(GraphArgs),
@@ -350,6 +351,30 @@ pub struct CleanupArgs {
     /// Remove abandoned work even when it holds unlanded commits or changes (they are lost)
     #[arg(long)]
     pub force: bool,
+}
+
+/// Write the after-action report: per task and in total, from the event logs
+///
+/// Per task (live and removed workers): time to spawn (from planning, or
+/// from the start of the spawn), to the first report and to landing, both
+/// from the spawn; retries (reports after the first); blocked episodes with
+/// their reasons and lengths; verification and review failures; conflicts.
+/// Totals: tasks landed, abandoned and open, medians, sums. --html writes a
+/// self-contained page (no network) with a timeline: a Gantt chart of the
+/// workers over time, blocked episodes shaded, events marked.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only workers with events at or after T (as for `timeline --since`)
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+
+    /// Print JSON
+    #[arg(long, conflicts_with = "html")]
+    pub json: bool,
+
+    /// Write an HTML page with the timeline to FILE
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub html: Option<PathBuf>,
 }
 
 /// The contract flags `spawn` and `plan` share.

@@ -10,6 +10,7 @@ mod hook;
 mod list;
 mod plan;
 mod prune;
+mod report;
 mod rm;
 mod spawn;
 
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Wait(args) => events::wait(&repo, &args),
         Command::Dashboard(args) => dashboard::dashboard(&repo, &args),
         Command::Cleanup(args) => cleanup::cleanup(&repo, &args),
+        Command::Report(args) => report::report(&repo, &args),
         Command::Plan(args) => plan::plan(&repo, &args),
         Command::Ready(args) => plan::ready(&repo, &args),
         Command::Graph(args) => plan::graph(&repo, &args),

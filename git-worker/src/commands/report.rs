@@ -1,0 +1,553 @@
+//! `git worker report`: the after-action report, read from the event logs.
+//! Per task: time to spawn, to first report, to landing; retries; blocked
+//! episodes and their reasons; verification and review failures;
+//! conflicts; and totals. As text, JSON, or a self-contained HTML page with
+//! a timeline (a Gantt chart of the workers, events marked).
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+use serde_json::json;
+
+use super::events::parse_since;
+use super::{JSON_VERSION, print_json, timestamp};
+use crate::cli::ReportArgs;
+use crate::exit::Outcome;
+use crate::git::Repo;
+use crate::registry::{self, Logged};
+
+/// One blocked episode: from the blocking notice to the answer (if any).
+#[derive(Debug, Clone, Serialize)]
+struct Blocked {
+    start: i64,
+    end: Option<i64>,
+    reason: String,
+}
+
+/// A failed verification, a rejection, or a conflict.
+#[derive(Debug, Clone, Serialize)]
+struct Failure {
+    time: i64,
+    kind: &'static str,
+    detail: String,
+}
+
+/// A marker on the timeline.
+#[derive(Debug, Clone, Serialize)]
+struct Mark {
+    time: i64,
+    kind: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Task {
+    id: String,
+    /// How it ended (or stands): landed, abandoned, or its state.
+    outcome: String,
+    planned: Option<i64>,
+    start: i64,
+    spawned: Option<i64>,
+    first_report: Option<i64>,
+    landed: Option<i64>,
+    end: i64,
+    /// Seconds: planned (or spawn started) to spawned; spawned to first
+    /// report; spawned to landing.
+    to_spawn: Option<i64>,
+    to_report: Option<i64>,
+    to_land: Option<i64>,
+    reports: usize,
+    retries: usize,
+    blocked: Vec<Blocked>,
+    failures: Vec<Failure>,
+    conflicts: usize,
+    marks: Vec<Mark>,
+}
+
+fn text(logged: &Logged, key: &str) -> String {
+    logged
+        .event
+        .data
+        .get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn task_of(
+    id: &str,
+    state: String,
+    history: &[Logged],
+    planned: Option<i64>,
+    archived: bool,
+    now: i64,
+) -> Task {
+    let first = |kind: &str| {
+        history
+            .iter()
+            .find(|l| l.event.kind == kind)
+            .map(|l| l.event.time)
+    };
+    let start = history.first().map_or(now, |l| l.event.time);
+    let spawned = first("spawned");
+    let first_report = first("reported");
+    let landed = first("applied");
+    let mut blocked: Vec<Blocked> = Vec::new();
+    let mut failures = Vec::new();
+    let mut conflicts = 0;
+    let mut marks = Vec::new();
+    for logged in history {
+        let e = &logged.event;
+        match e.kind.as_str() {
+            "notice" if text(logged, "level") == "blocking" => blocked.push(Blocked {
+                start: e.time,
+                end: None,
+                reason: text(logged, "text"),
+            }),
+            "message" if e.data.get("unblocks").is_some() => {
+                if let Some(open) = blocked.iter_mut().rev().find(|b| b.end.is_none()) {
+                    open.end = Some(e.time);
+                }
+            }
+            "verified" if e.data.get("passed").and_then(|p| p.as_bool()) == Some(false) => {
+                let failed: Vec<String> = e
+                    .data
+                    .get("commands")
+                    .and_then(|c| c.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| c.get("status").and_then(|s| s.as_i64()) != Some(0))
+                    .filter_map(|c| {
+                        c.get("command")
+                            .and_then(|s| s.as_str())
+                            .map(str::to_string)
+                    })
+                    .collect();
+                failures.push(Failure {
+                    time: e.time,
+                    kind: "verification (review gate)",
+                    detail: failed.join(", "),
+                });
+            }
+            "rejected" => {
+                let command = text(logged, "command");
+                let (kind, detail) = if !command.is_empty() {
+                    ("verification (apply)", command)
+                } else if e.data.get("findings").is_some() {
+                    ("review", text(logged, "reason"))
+                } else {
+                    ("rejected by hand", text(logged, "reason"))
+                };
+                failures.push(Failure {
+                    time: e.time,
+                    kind,
+                    detail,
+                });
+            }
+            "conflicted" => {
+                conflicts += 1;
+                let files: Vec<String> = e
+                    .data
+                    .get("files")
+                    .and_then(|f| f.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect();
+                failures.push(Failure {
+                    time: e.time,
+                    kind: "conflict",
+                    detail: files.join(", "),
+                });
+            }
+            _ => {}
+        }
+        if matches!(
+            e.kind.as_str(),
+            "reported"
+                | "notice"
+                | "message"
+                | "verified"
+                | "approved"
+                | "rejected"
+                | "applied"
+                | "conflicted"
+                | "stalled"
+                | "agent-exited"
+                | "removed"
+        ) {
+            marks.push(Mark {
+                time: e.time,
+                kind: e.kind.clone(),
+            });
+        }
+    }
+    let reports = history
+        .iter()
+        .filter(|l| l.event.kind == "reported")
+        .count();
+    let end = match (landed, archived) {
+        (Some(t), _) => t,
+        (None, true) => history.last().map_or(now, |l| l.event.time),
+        (None, false) => now,
+    };
+    let outcome = match (landed, archived) {
+        (Some(_), _) => "landed".to_string(),
+        (None, true) => "abandoned".to_string(),
+        (None, false) => state,
+    };
+    Task {
+        id: id.to_string(),
+        outcome,
+        planned,
+        start,
+        spawned,
+        first_report,
+        landed,
+        end,
+        to_spawn: spawned.map(|s| s - planned.unwrap_or(start)),
+        to_report: spawned.zip(first_report).map(|(s, r)| r - s),
+        to_land: spawned.zip(landed).map(|(s, l)| l - s),
+        reports,
+        retries: reports.saturating_sub(1),
+        blocked,
+        failures,
+        conflicts,
+        marks,
+    }
+}
+
+/// "45s", "5m", "1h30m", "2d3h".
+pub fn duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => match (s / 3600, (s % 3600) / 60) {
+            (h, 0) => format!("{h}h"),
+            (h, m) => format!("{h}h{m}m"),
+        },
+        s => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+fn collect(repo: &Repo, since: Option<i64>) -> Result<Vec<Task>> {
+    let now = registry::now();
+    let planned: BTreeMap<String, i64> = registry::list_tasks(repo)?
+        .into_iter()
+        .map(|t| (t.id, t.planned))
+        .collect();
+    let mut tasks = Vec::new();
+    for (refname, tip) in repo.refs_under_any(&[registry::WORKERS, registry::ARCHIVE])? {
+        let Some(id) = registry::id_of_ref(&refname) else {
+            continue;
+        };
+        let history = registry::history(repo, tip)
+            .with_context(|| format!("cannot read the log of '{id}' ({refname})"))?;
+        if since.is_some_and(|since| history.last().is_none_or(|l| l.event.time < since)) {
+            continue;
+        }
+        let archived = refname.starts_with(registry::ARCHIVE);
+        let state = registry::decode(repo, &refname, tip)?
+            .status
+            .state
+            .to_string();
+        tasks.push(task_of(
+            id,
+            state,
+            &history,
+            planned.get(id).copied(),
+            archived,
+            now,
+        ));
+    }
+    tasks.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+    Ok(tasks)
+}
+
+fn median(mut values: Vec<i64>) -> Option<i64> {
+    values.sort_unstable();
+    (!values.is_empty()).then(|| values[values.len() / 2])
+}
+
+fn totals(tasks: &[Task]) -> serde_json::Value {
+    let landed = tasks.iter().filter(|t| t.landed.is_some()).count();
+    let abandoned = tasks.iter().filter(|t| t.outcome == "abandoned").count();
+    let start = tasks.iter().map(|t| t.start).min();
+    let end = tasks.iter().map(|t| t.end).max();
+    json!({
+        "tasks": tasks.len(),
+        "landed": landed,
+        "abandoned": abandoned,
+        "open": tasks.len() - landed - abandoned,
+        "start": start,
+        "end": end,
+        "median_to_report": median(tasks.iter().filter_map(|t| t.to_report).collect()),
+        "median_to_land": median(tasks.iter().filter_map(|t| t.to_land).collect()),
+        "retries": tasks.iter().map(|t| t.retries).sum::<usize>(),
+        "blocked_episodes": tasks.iter().map(|t| t.blocked.len()).sum::<usize>(),
+        "failures": tasks.iter().map(|t| t.failures.len()).sum::<usize>(),
+        "conflicts": tasks.iter().map(|t| t.conflicts).sum::<usize>(),
+    })
+}
+
+fn opt(value: Option<i64>) -> String {
+    value.map_or("-".to_string(), duration)
+}
+
+fn render_text(tasks: &[Task], totals: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let span = match (totals["start"].as_i64(), totals["end"].as_i64()) {
+        (Some(s), Some(e)) => format!(
+            ", {} to {} ({})",
+            timestamp(s),
+            timestamp(e),
+            duration(e - s)
+        ),
+        _ => String::new(),
+    };
+    out.push_str(&format!(
+        "after-action report: {} tasks: {} landed, {} abandoned, {} open{span}\n\n",
+        totals["tasks"], totals["landed"], totals["abandoned"], totals["open"]
+    ));
+    let header = [
+        "ID",
+        "OUTCOME",
+        "TO SPAWN",
+        "TO REPORT",
+        "TO LAND",
+        "RETRIES",
+        "BLOCKED",
+        "FAILURES",
+        "CONFLICTS",
+    ];
+    let rows: Vec<[String; 9]> = tasks
+        .iter()
+        .map(|t| {
+            [
+                t.id.clone(),
+                t.outcome.clone(),
+                opt(t.to_spawn),
+                opt(t.to_report),
+                opt(t.to_land),
+                t.retries.to_string(),
+                t.blocked.len().to_string(),
+                t.failures.len().to_string(),
+                t.conflicts.to_string(),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..9)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| -> String {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    out.push_str(&line(&header.map(String::from)));
+    out.push('\n');
+    for row in &rows {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    let blocked: Vec<String> = tasks
+        .iter()
+        .flat_map(|t| {
+            t.blocked.iter().map(move |b| {
+                let how_long = b
+                    .end
+                    .map_or("still blocked".to_string(), |e| duration(e - b.start));
+                format!(
+                    "  {}  {}  {how_long}  {}",
+                    t.id,
+                    timestamp(b.start),
+                    b.reason
+                )
+            })
+        })
+        .collect();
+    if !blocked.is_empty() {
+        out.push_str("\nblocked episodes:\n");
+        out.push_str(&blocked.join("\n"));
+        out.push('\n');
+    }
+    let failures: Vec<String> = tasks
+        .iter()
+        .flat_map(|t| {
+            t.failures.iter().map(move |f| {
+                format!(
+                    "  {}  {}  {}: {}",
+                    t.id,
+                    timestamp(f.time),
+                    f.kind,
+                    f.detail
+                )
+            })
+        })
+        .collect();
+    if !failures.is_empty() {
+        out.push_str("\nfailures and conflicts:\n");
+        out.push_str(&failures.join("\n"));
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "\ntotals: median time to first report {}, to landing {}; {} retries; {} blocked episodes; {} failures; {} conflicts\n",
+        opt(totals["median_to_report"].as_i64()),
+        opt(totals["median_to_land"].as_i64()),
+        totals["retries"],
+        totals["blocked_episodes"],
+        totals["failures"],
+        totals["conflicts"]
+    ));
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A self-contained page: no scripts, fonts or anything from the network.
+fn render_html(tasks: &[Task], totals: &serde_json::Value) -> String {
+    let start = totals["start"].as_i64().unwrap_or(0);
+    let end = totals["end"].as_i64().unwrap_or(start).max(start + 1);
+    let (label_w, chart_w, row_h, top) = (160.0, 840.0, 28.0, 40.0);
+    let x = |t: i64| label_w + (t - start) as f64 / (end - start) as f64 * chart_w;
+    let height = top + row_h * tasks.len() as f64 + 30.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"timeline of the workers\">\n",
+        label_w + chart_w + 20.0
+    );
+    // Time axis: five ticks.
+    for i in 0..=4 {
+        let t = start + (end - start) * i / 4;
+        let tx = x(t);
+        svg.push_str(&format!(
+            "<line x1=\"{tx:.1}\" y1=\"{}\" x2=\"{tx:.1}\" y2=\"{:.1}\" class=\"grid\"/><text x=\"{tx:.1}\" y=\"20\" class=\"tick\">{}</text>\n",
+            top - 8.0,
+            height - 20.0,
+            escape(&timestamp(t))
+        ));
+    }
+    for (row, task) in tasks.iter().enumerate() {
+        let y = top + row_h * row as f64;
+        let (x0, x1) = (x(task.start), x(task.end).max(x(task.start) + 2.0));
+        svg.push_str(&format!(
+            "<g class=\"task {}\"><text x=\"{:.1}\" y=\"{:.1}\" class=\"label\">{}</text><rect class=\"bar\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}: {} ({})</title></rect>\n",
+            escape(&task.outcome),
+            label_w - 8.0,
+            y + 17.0,
+            escape(&task.id),
+            y + 5.0,
+            x1 - x0,
+            row_h - 10.0,
+            escape(&task.id),
+            escape(&task.outcome),
+            escape(&duration(task.end - task.start)),
+        ));
+        for blocked in &task.blocked {
+            let bx0 = x(blocked.start);
+            let bx1 = x(blocked.end.unwrap_or(task.end)).max(bx0 + 2.0);
+            svg.push_str(&format!(
+                "<rect class=\"blocked\" x=\"{bx0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>blocked: {}</title></rect>\n",
+                y + 5.0,
+                bx1 - bx0,
+                row_h - 10.0,
+                escape(&blocked.reason)
+            ));
+        }
+        for mark in &task.marks {
+            svg.push_str(&format!(
+                "<circle class=\"mark {}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\"><title>{} {}</title></circle>\n",
+                escape(&mark.kind),
+                x(mark.time),
+                y + row_h / 2.0,
+                escape(&mark.kind),
+                escape(&timestamp(mark.time))
+            ));
+        }
+        svg.push_str("</g>\n");
+    }
+    svg.push_str("</svg>");
+    let table = render_text(tasks, totals);
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>git-orch after-action report</title>\n<style>\n\
+body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}\n\
+.grid{{stroke:#ddd}} .tick{{font-size:11px;fill:#666;text-anchor:middle}} .label{{font-size:13px;text-anchor:end}}\n\
+.bar{{fill:#9db8d9}} .landed .bar{{fill:#7cc47c}} .abandoned .bar{{fill:#d98c8c}} .blocked{{fill:#f0c040;opacity:.8}}\n\
+.mark{{fill:#333}} .mark.applied{{fill:#1a7f1a}} .mark.rejected,.mark.conflicted{{fill:#c0392b}} .mark.reported{{fill:#2060c0}} .mark.stalled{{fill:#e67e22}}\n\
+.legend span{{display:inline-block;margin-right:14px}} pre{{background:#f6f6f6;padding:12px;overflow:auto}}\n\
+</style></head><body>\n<h1>After-action report</h1>\n\
+<p class=\"legend\"><span>bar: a worker from its first event to landing (green), removal (red) or now (blue)</span><span>yellow: blocked</span><span>dots: reported (blue), applied (green), rejected or conflict (red), stalled (orange), other events (dark)</span></p>\n\
+{svg}\n<h2>Per task</h2>\n<pre>{}</pre>\n</body></html>\n",
+        escape(&table)
+    )
+}
+
+pub fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|t| parse_since(t, registry::now()))
+        .transpose()?;
+    let tasks = collect(repo, since)?;
+    let totals = totals(&tasks);
+    if args.json {
+        print_json(
+            &json!({ "version": JSON_VERSION, "since": since, "tasks": tasks, "totals": totals }),
+        )?;
+        return Ok(Outcome::Success);
+    }
+    if let Some(path) = &args.html {
+        write_html(path, &render_html(&tasks, &totals))?;
+        eprintln!(
+            "wrote the report of {} task(s) to '{}'",
+            tasks.len(),
+            path.display()
+        );
+        return Ok(Outcome::Success);
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(render_text(&tasks, &totals).as_bytes())?;
+    out.flush()?;
+    Ok(Outcome::Success)
+}
+
+fn write_html(path: &Path, html: &str) -> Result<()> {
+    std::fs::write(path, html).with_context(|| format!("cannot write '{}'", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_compact() {
+        assert_eq!(duration(45), "45s");
+        assert_eq!(duration(300), "5m");
+        assert_eq!(duration(5400), "1h30m");
+        assert_eq!(duration(7200), "2h");
+        assert_eq!(duration(86_400 * 2 + 3600 * 3), "2d3h");
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
+    }
+}
