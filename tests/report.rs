@@ -131,3 +131,53 @@ fn the_html_report_draws_a_timeline_without_the_network() {
         );
     }
 }
+
+/// Rendered by a real browser when one is installed (`chromium`; CI does
+/// not install it, the structure test above always runs): the page loads
+/// offline and the timeline is drawn.
+#[test]
+fn the_html_report_renders_in_headless_chromium_when_it_is_installed() {
+    let Ok(chromium) = which::which("chromium") else {
+        eprintln!("chromium is not installed: rendering not checked");
+        return;
+    };
+    let repo = session();
+    let page = repo.root().join("report.html");
+    repo.worker(["report", "--html"]).arg(&page).success();
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let profile = format!("--user-data-dir={}", repo.root().join("chrome").display());
+    let url = format!("file://{}", page.display());
+    let dom = std::process::Command::new(&chromium)
+        .args(common)
+        .arg(&profile)
+        .args(["--dump-dom", &url])
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(dom.matches("class=\"bar\"").count(), 3, "{dom}");
+    let shot = repo.root().join("report.png");
+    let out = std::process::Command::new(&chromium)
+        .args(common)
+        .arg(&profile)
+        .args(["--window-size=1100,600"])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+}

@@ -434,15 +434,21 @@ fn render_html(tasks: &[Task], totals: &serde_json::Value) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"timeline of the workers\">\n",
         label_w + chart_w + 20.0
     );
-    // Time axis: five ticks.
+    // Time axis: five ticks; the first and last labels stay inside.
     for i in 0..=4 {
         let t = start + (end - start) * i / 4;
         let tx = x(t);
+        let anchor = match i {
+            0 => "start",
+            4 => "end",
+            _ => "middle",
+        };
         svg.push_str(&format!(
-            "<line x1=\"{tx:.1}\" y1=\"{}\" x2=\"{tx:.1}\" y2=\"{:.1}\" class=\"grid\"/><text x=\"{tx:.1}\" y=\"20\" class=\"tick\">{}</text>\n",
+            "<line x1=\"{tx:.1}\" y1=\"{}\" x2=\"{tx:.1}\" y2=\"{:.1}\" class=\"grid\"/><text x=\"{tx:.1}\" y=\"20\" class=\"tick\" text-anchor=\"{anchor}\">{}</text>\n",
             top - 8.0,
             height - 20.0,
-            escape(&timestamp(t))
+            // The time of day; the dates are in the caption.
+            escape(timestamp(t).split_once(' ').map_or("", |(_, time)| time))
         ));
     }
     for (row, task) in tasks.iter().enumerate() {
@@ -489,13 +495,15 @@ fn render_html(tasks: &[Task], totals: &serde_json::Value) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>git-orch after-action report</title>\n<style>\n\
 body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}\n\
-.grid{{stroke:#ddd}} .tick{{font-size:11px;fill:#666;text-anchor:middle}} .label{{font-size:13px;text-anchor:end}}\n\
+.grid{{stroke:#ddd}} .tick{{font-size:11px;fill:#666}} .label{{font-size:13px;text-anchor:end}}\n\
 .bar{{fill:#9db8d9}} .landed .bar{{fill:#7cc47c}} .abandoned .bar{{fill:#d98c8c}} .blocked{{fill:#f0c040;opacity:.8}}\n\
 .mark{{fill:#333}} .mark.applied{{fill:#1a7f1a}} .mark.rejected,.mark.conflicted{{fill:#c0392b}} .mark.reported{{fill:#2060c0}} .mark.stalled{{fill:#e67e22}}\n\
 .legend span{{display:inline-block;margin-right:14px}} pre{{background:#f6f6f6;padding:12px;overflow:auto}}\n\
 </style></head><body>\n<h1>After-action report</h1>\n\
-<p class=\"legend\"><span>bar: a worker from its first event to landing (green), removal (red) or now (blue)</span><span>yellow: blocked</span><span>dots: reported (blue), applied (green), rejected or conflict (red), stalled (orange), other events (dark)</span></p>\n\
+<p>{} to {}</p>\n<p class=\"legend\"><span>bar: a worker from its first event to landing (green), removal (red) or now (blue)</span><span>yellow: blocked</span><span>dots: reported (blue), applied (green), rejected or conflict (red), stalled (orange), other events (dark)</span></p>\n\
 {svg}\n<h2>Per task</h2>\n<pre>{}</pre>\n</body></html>\n",
+        escape(&timestamp(start)),
+        escape(&timestamp(end)),
         escape(&table)
     )
 }
