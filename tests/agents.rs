@@ -40,20 +40,6 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn kinds(repo: &TestRepo, id: &str) -> Vec<(String, String)> {
-    repo.worker(["log", id, "--json"]).success().json()["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["kind"].as_str().unwrap().to_string(),
-                e["actor"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn an_agent_runs_detached_with_its_contract_and_prompt_and_its_exit_is_recorded() {
     let repo = repo();
@@ -98,7 +84,7 @@ fn an_agent_runs_detached_with_its_contract_and_prompt_and_its_exit_is_recorded(
         "{log}"
     );
     assert!(log.contains("verify your work with: cargo test"), "{log}");
-    let events = kinds(&repo, "w");
+    let events = repo.events("w");
     let expected: Vec<(String, String)> = [
         ("spawning", "coordinator"),
         ("spawned", "coordinator"),
@@ -170,7 +156,7 @@ fn a_stalled_agent_is_flagged_and_rm_stops_a_running_agent_only_with_force() {
             .any(|w| w.as_str().unwrap().starts_with("stalled: no activity for"))
     });
     eventually("the stalled event", || {
-        kinds(&repo, "w").iter().any(|(k, _)| k == "stalled")
+        repo.events("w").iter().any(|(k, _)| k == "stalled")
     });
     let pid = row(&dashboard(&repo), "w")["agent"]["pid"]
         .as_u64()

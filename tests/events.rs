@@ -17,20 +17,6 @@ fn agent(repo: &TestRepo, id: &str, script: &str) -> crate::support::Output {
         .output()
 }
 
-fn log(repo: &TestRepo, id: &str) -> Vec<(String, String)> {
-    repo.worker(["log", id, "--json"]).success().json()["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["kind"].as_str().unwrap().to_string(),
-                e["actor"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 fn pair(kind: &str, actor: &str) -> (String, String) {
     (kind.to_string(), actor.to_string())
 }
@@ -54,7 +40,7 @@ fn a_fake_agents_session_is_logged_in_order_with_its_actors() {
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stdout.contains("Start with the parser."), "{out}");
     assert_eq!(
-        log(&repo, "w"),
+        repo.events("w"),
         vec![
             pair("spawning", "coordinator"),
             pair("spawned", "coordinator"),
@@ -311,7 +297,7 @@ fn a_coordinator_and_eight_workers_writing_at_once_lose_nothing() {
         assert_eq!(out.code, 0, "{out}");
     }
     for id in &ids {
-        let events = log(&repo, id);
+        let events = repo.events(id);
         let count = |kind: &str| events.iter().filter(|(k, _)| k == kind).count();
         assert_eq!(
             (count("notice"), count("message")),

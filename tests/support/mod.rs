@@ -193,6 +193,21 @@ impl TestRepo {
         .read()
     }
 
+    /// Worker `id`'s events (`git worker log`) as (kind, actor), oldest first.
+    pub fn events(&self, id: &str) -> Vec<(String, String)> {
+        self.worker(["log", id, "--json"]).success().json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().to_string(),
+                    e["actor"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// Every ref with its value, and every worktree, branch and file under
     /// the root: a fingerprint of everything a command could have changed.
     pub fn snapshot(&self) -> String {
