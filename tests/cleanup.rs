@@ -149,6 +149,105 @@ fn remote_branches_and_ownerless_landed_branches_go_too() {
         )
         .read();
     assert_eq!(remote, "refs/heads/main");
-    let out = repo.worker(["cleanup", "--remote", "nope"]).success();
-    assert!(out.stderr.contains("nothing to clean up"), "{out}");
+    let before = repo.snapshot();
+    let out = repo.worker(["cleanup", "--remote", "nope"]).code(2);
+    assert!(
+        out.stderr.contains("error: no remote named 'nope'"),
+        "{out}"
+    );
+    assert_eq!(repo.snapshot(), before);
+    let out = repo.worker(["cleanup", "--prefix", ""]).code(2);
+    assert!(
+        out.stderr
+            .contains("an empty --prefix would take every branch"),
+        "{out}"
+    );
+}
+
+#[test]
+fn work_added_after_landing_and_work_off_the_branch_are_kept() {
+    let repo = repo();
+    // Applied, then the worker went on committing.
+    repo.worker(["spawn", "a"]).success();
+    write_file(&repo.worktree("a").join("a1.txt"), "a1\n");
+    repo.git_in(
+        &repo.worktree("a"),
+        ["handoff", "report", "--summary", "a1"],
+    )
+    .success();
+    repo.git(["handoff", "apply", "a"]).success();
+    repo.git_in(&repo.worktree("a"), ["add", "."]).success();
+    repo.git_in(&repo.worktree("a"), ["commit", "--quiet", "-m", "a1"])
+        .success();
+    write_file(&repo.worktree("a").join("a2.txt"), "a2\n");
+    repo.git_in(&repo.worktree("a"), ["add", "."]).success();
+    repo.git_in(&repo.worktree("a"), ["commit", "--quiet", "-m", "a2"])
+        .success();
+    // Did nothing on its branch, but committed on a detached HEAD.
+    repo.worker(["spawn", "d"]).success();
+    repo.git_in(&repo.worktree("d"), ["checkout", "--quiet", "--detach"])
+        .success();
+    write_file(&repo.worktree("d").join("x.txt"), "x\n");
+    repo.git_in(&repo.worktree("d"), ["add", "."]).success();
+    repo.git_in(&repo.worktree("d"), ["commit", "--quiet", "-m", "x"])
+        .success();
+    let out = repo
+        .worker(["cleanup", "--landed", "--abandoned"])
+        .success();
+    assert!(!out.stdout.contains("removed"), "{out}");
+    assert!(out.stderr.contains("kept worker 'd'"), "{out}");
+    assert_eq!(workers(&repo), ["a", "d"]);
+    assert!(repo.worktree("a").join("a2.txt").is_file());
+}
+
+#[test]
+fn a_remote_branch_with_commits_not_in_head_is_kept_there() {
+    let repo = repo();
+    let hub = repo.root().join("hub.git");
+    repo.cmd_in(repo.root(), "git", ["init", "--quiet", "--bare", "hub.git"])
+        .success();
+    repo.git(["remote", "add", "origin"]).arg(&hub).success();
+    work(&repo, "a", &["a.txt"]);
+    repo.git(["push", "--quiet", "origin", "main", "orch/a"])
+        .success();
+    // Someone else adds to the remote branch.
+    let other = repo.root().join("other");
+    repo.cmd_in(repo.root(), "git", ["clone", "--quiet", "hub.git", "other"])
+        .success();
+    repo.git_in(&other, ["checkout", "--quiet", "orch/a"])
+        .success();
+    repo.git_in(&other, ["commit", "--quiet", "--allow-empty", "-m", "more"])
+        .success();
+    repo.git_in(&other, ["push", "--quiet", "origin", "orch/a"])
+        .success();
+    repo.git(["merge", "--quiet", "--no-edit", "orch/a"])
+        .success();
+    let out = repo.worker(["cleanup", "--remote", "origin"]).success();
+    assert!(out.stdout.contains("removed worker 'a'"), "{out}");
+    assert!(
+        out.stderr
+            .contains("kept 'orch/a' on 'origin': it holds commits that are not in HEAD"),
+        "{out}"
+    );
+    repo.cmd_in(&hub, "git", ["rev-parse", "--verify", "orch/a"])
+        .success();
+}
+
+#[test]
+fn a_task_whose_work_was_merged_and_cleaned_up_counts_as_landed() {
+    let repo = repo();
+    repo.worker(["plan", "a"]).success();
+    repo.worker(["plan", "b", "--depends-on", "a"]).success();
+    repo.worker(["spawn", "--ready"]).success();
+    write_file(&repo.worktree("a").join("a.txt"), "a\n");
+    repo.git_in(&repo.worktree("a"), ["add", "."]).success();
+    repo.git_in(&repo.worktree("a"), ["commit", "--quiet", "-m", "a"])
+        .success();
+    repo.git(["merge", "--quiet", "--no-edit", "orch/a"])
+        .success();
+    repo.worker(["cleanup"]).success();
+    let ready = repo.worker(["ready"]).read();
+    assert_eq!(ready, "b");
+    let report = repo.worker(["report", "--json"]).success().json();
+    assert_eq!(report["tasks"][0]["outcome"], "landed");
 }

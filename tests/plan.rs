@@ -116,11 +116,22 @@ fn a_cycle_and_unknown_dependencies_are_refused_and_nothing_is_planned() {
     );
     let out = repo.worker(["plan", "q", "--depends-on", "q"]).code(2);
     assert!(out.stderr.contains("task 'q' depends on itself"), "{out}");
-    // A cycle through tasks planned earlier is found too.
     repo.worker(["plan", "p1"]).success();
     repo.worker(["plan", "p2", "--depends-on", "p1"]).success();
-    let out = repo.worker(["plan", "p1", "--depends-on", "p2"]).code(2);
-    assert!(out.stderr.contains("cycle: p1 -> p2 -> p1"), "{out}");
+    // A batch that clashes with a task planned before records nothing.
+    let batch = repo.root().join("batch");
+    write_file(&batch.join("n1.toml"), "allow = ['n1/**']\n");
+    write_file(&batch.join("p1.toml"), "allow = ['elsewhere/**']\n");
+    let out = repo.worker(["plan", "--from"]).arg(&batch).code(2);
+    assert!(
+        out.stderr
+            .contains("task 'p1' is already planned, differently"),
+        "{out}"
+    );
+    // A task cannot take a worker's id.
+    repo.worker(["spawn", "live"]).success();
+    let out = repo.worker(["plan", "live"]).code(2);
+    assert!(out.stderr.contains("'live' is already a worker"), "{out}");
     let tasks = repo
         .git(["for-each-ref", "--format=%(refname)", "refs/orch/tasks/"])
         .read();
@@ -189,7 +200,9 @@ fn an_abandoned_dependency_blocks_its_dependents() {
     repo.worker(["rm", "p", "--force"]).success();
     let graph = repo.worker(["graph"]).read();
     assert!(
-        graph.contains("q  blocked    <- p  (dependency 'p' was removed without landing)"),
+        graph.contains(
+            "q  blocked    <- p  (dependency 'p' was removed without landing (rejected: wrong approach))"
+        ),
         "{graph}"
     );
     assert!(
@@ -199,4 +212,26 @@ fn an_abandoned_dependency_blocks_its_dependents() {
     assert_eq!(ready(&repo), Vec::<String>::new());
     let out = repo.worker(["spawn", "--ready"]).success();
     assert!(out.stderr.contains("no planned task is ready"), "{out}");
+}
+
+#[test]
+fn markdown_front_matter_needs_exact_fences() {
+    let repo = repo();
+    let dir = repo.root().join("md");
+    // A BOM, a fence with trailing blanks, and a '++++' line that is no fence.
+    write_file(
+        &dir.join("a.md"),
+        "\u{feff}+++  \nallow = ['a/**']\n+++\nBody line one.\n++++ not a fence\ndescription = 'x'\n",
+    );
+    write_file(&dir.join("b.md"), "+++\n+++\nJust a body.\n");
+    repo.worker(["plan", "--from"]).arg(&dir).success();
+    repo.worker(["spawn", "--ready"]).success();
+    let a = repo.worker(["show", "a", "--json"]).success().json()["worker"].clone();
+    assert_eq!(a["allow"], serde_json::json!(["a/**"]));
+    assert_eq!(
+        a["description"],
+        "Body line one.\n++++ not a fence\ndescription = 'x'"
+    );
+    let b = repo.worker(["show", "b", "--json"]).success().json()["worker"].clone();
+    assert_eq!(b["description"], "Just a body.");
 }

@@ -321,11 +321,13 @@ pub struct GraphArgs {
 /// checks that survive squash and rebase: applied by `git handoff apply`;
 /// its branch an ancestor of HEAD; every commit patch-equivalent to one in
 /// HEAD (`git cherry`: rebased or cherry-picked); or merging it into HEAD
-/// would add nothing (squash-merged). Also branches under the prefix that
-/// no worker owns any more, when landed. `--abandoned` takes rejected
-/// workers and workers that did nothing (branch at its base, clean
-/// checkout). Work that is not landed (commits, uncommitted changes) is
-/// never deleted without --force. Event histories are kept (archived).
+/// would add nothing (squash-merged). Also branches under the prefix that a
+/// removed worker left (`rm --keep-branch`), when landed. `--abandoned`
+/// takes rejected workers and workers that did nothing (branch at its
+/// base, clean checkout). Work that is not landed (commits after an apply,
+/// commits on a detached HEAD, uncommitted changes, a running agent) is
+/// never deleted without --force; --remote deletes a remote branch only
+/// when it holds nothing HEAD lacks. Event histories are kept (archived).
 #[derive(Debug, Args)]
 pub struct CleanupArgs {
     /// Remove landed work (the default when neither --landed nor --abandoned is given)

@@ -74,29 +74,42 @@ impl TaskFile {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read task file '{}'", path.display()))?;
         let markdown = path.extension().is_some_and(|e| e == "md");
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let (front, body) = if markdown {
-            let rest = text
-                .strip_prefix("+++\n")
-                .or_else(|| text.strip_prefix("+++\r\n"))
-                .ok_or_else(|| {
-                    Hint::new(format!(
-                        "task file '{}' has no TOML front matter",
-                        path.display()
-                    ))
-                    .hint("start it with a line '+++', the TOML, and another line '+++'; the Markdown after is the description")
-                })?;
-            let end = rest.find("\n+++").ok_or_else(|| {
-                Hint::new(format!(
+            // Fences are lines that are exactly `+++` (trailing blanks aside).
+            let mut lines = text.split_inclusive('\n');
+            let fence = |line: &str| line.trim_end() == "+++";
+            if !lines.next().is_some_and(fence) {
+                return Err(Hint::new(format!(
+                    "task file '{}' has no TOML front matter",
+                    path.display()
+                ))
+                .hint("start it with a line '+++', the TOML, and another line '+++'; the Markdown after is the description")
+                .into());
+            }
+            let mut front = String::new();
+            let mut closed = false;
+            for line in lines.by_ref() {
+                if fence(line) {
+                    closed = true;
+                    break;
+                }
+                front.push_str(line);
+            }
+            if !closed {
+                return Err(Hint::new(format!(
                     "task file '{}': the front matter has no closing '+++' line",
                     path.display()
                 ))
-            })?;
-            let body = rest[end + 4..].trim_start_matches(['\r', '\n']);
-            (&rest[..end + 1], Some(body))
+                .into());
+            }
+            let body: String = lines.collect();
+            (front, Some(body))
         } else {
-            (text.as_str(), None)
+            (text.to_string(), None)
         };
-        let mut task: TaskFile = toml::from_str(front).map_err(|err| {
+        let body = body.as_deref().map(|b| b.trim_start_matches(['\r', '\n']));
+        let mut task: TaskFile = toml::from_str(&front).map_err(|err| {
             Hint::new(format!("invalid task file '{}': {}", path.display(), toml_message(&err)))
                 .hint("task files accept: id, base, allow, deny, verify, require-change, verify-timeout, description, depends-on, [labels]")
         })?;

@@ -1054,14 +1054,49 @@ pub fn progress(repo: &Repo, id: &str) -> Result<Progress> {
         return Ok(Progress::NotSpawned);
     }
     for entry in &archived {
-        if history(repo, entry.tip)?
-            .iter()
-            .any(|l| l.event.kind == "applied")
-        {
+        if history(repo, entry.tip)?.iter().any(landed_event) {
             return Ok(Progress::Landed);
         }
     }
     Ok(Progress::Abandoned)
+}
+
+/// An event saying the work landed: `applied`, or a removal by
+/// `git worker cleanup` that found its commits in HEAD.
+pub fn landed_event(logged: &Logged) -> bool {
+    match logged.event.kind.as_str() {
+        "applied" => true,
+        "removed" => logged
+            .event
+            .data
+            .get("landed")
+            .and_then(|v| v.as_str())
+            .is_some_and(|how| !how.is_empty()),
+        _ => false,
+    }
+}
+
+/// Why the work under `id` was abandoned: the reason of its last rejection
+/// before removal, if it was rejected.
+pub fn abandon_reason(repo: &Repo, id: &str) -> Result<Option<String>> {
+    for entry in archived(repo, id)?.iter().rev() {
+        let found = history(repo, entry.tip)?
+            .iter()
+            .rev()
+            .find(|l| l.event.kind == "rejected")
+            .map(|l| {
+                l.event
+                    .data
+                    .get("reason")
+                    .and_then(|r| r.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            });
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }
 
 // ----- verdicts -----

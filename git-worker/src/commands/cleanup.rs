@@ -34,7 +34,11 @@ struct Removal {
     /// The worker id, or none for a branch no worker owns.
     worker: Option<String>,
     branch: String,
+    /// Its tip before the removal (what the remote's copy is checked against).
+    tip: Option<Oid>,
     why: String,
+    /// How its commits are in HEAD, when they are.
+    landed: Option<&'static str>,
     /// It holds work that has not landed (needs --force).
     unlanded: bool,
 }
@@ -43,6 +47,18 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
     require_coordinator(repo, "git worker cleanup")?;
     let settings = Settings::load(repo)?;
     let prefix = args.prefix.clone().unwrap_or(settings.prefix.clone());
+    if prefix.is_empty() {
+        return Err(Hint::new("an empty --prefix would take every branch")
+            .hint("give the workers' branch prefix, e.g. --prefix orch/ (orch.prefix)")
+            .into());
+    }
+    if let Some(remote) = &args.remote
+        && repo.git(["remote", "get-url", remote]).output()?.status != 0
+    {
+        return Err(Hint::new(format!("no remote named '{remote}'"))
+            .hint("`git remote -v` lists the remotes; nothing was removed")
+            .into());
+    }
     let (landed, abandoned) = match (args.landed, args.abandoned) {
         (false, false) => (true, false),
         flags => flags,
@@ -50,6 +66,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
     let head = repo
         .head_commit()?
         .context("HEAD has no commit to compare the work with")?;
+    let current = repo.head_branch()?;
     let mut removals = Vec::new();
     let mut owned = std::collections::BTreeSet::new();
     for entry in registry::list(repo)?.into_iter().flatten() {
@@ -68,46 +85,68 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             None => false,
         };
         let how = match tip {
-            Some(tip) => landed_how(repo, base, tip, head)?,
-            None => None,
+            Some(tip) if !dirty => landed_how(repo, base, tip, head)?,
+            _ => None,
         };
+        let applied = entry.status.state == State::Applied
+            && super::rm::landed_by_handoff(repo, &entry, checkout.as_deref())?;
         let idle = tip.is_none_or(|t| Some(t) == base) && !dirty;
-        let (take, why, unlanded) = if entry.status.state == State::Applied && !dirty {
+        let (take, why, landed_as, unlanded) = if applied {
             (
                 landed,
                 "landed: applied by git handoff apply".to_string(),
+                Some("applied"),
                 false,
             )
-        } else if let Some(how) = how.filter(|_| !dirty) {
-            (landed, format!("landed: {how}"), false)
+        } else if let Some(how) = how {
+            (landed, format!("landed: {how}"), Some(how), false)
         } else if entry.status.state == State::Rejected {
-            (abandoned, "abandoned: rejected".to_string(), !idle)
+            (abandoned, "abandoned: rejected".to_string(), None, !idle)
         } else if idle && matches!(entry.status.state, State::Active | State::Blocked) {
-            (abandoned, "abandoned: it did nothing".to_string(), false)
+            (
+                abandoned,
+                "abandoned: it did nothing".to_string(),
+                None,
+                false,
+            )
         } else {
-            (false, String::new(), true)
+            (false, String::new(), None, true)
         };
         if take {
             removals.push(Removal {
                 worker: Some(entry.id().to_string()),
                 branch: contract.branch.clone(),
+                tip,
                 why,
+                landed: landed_as,
                 unlanded,
             });
         }
     }
-    // Branches under the prefix no worker owns (kept by `rm --keep-branch`).
+    // Branches a removed worker left (`rm --keep-branch`), when landed: only
+    // branches the registry knows were workers', never the user's own.
     if landed {
+        let mut former = std::collections::BTreeSet::new();
+        for (refname, tip) in repo.refs_under(registry::ARCHIVE)? {
+            if let Ok(entry) = registry::decode(repo, &refname, tip) {
+                former.insert(entry.contract.branch);
+            }
+        }
         for (name, tip) in repo.refs_under(&format!("refs/heads/{prefix}"))? {
             let branch = name.trim_start_matches("refs/heads/").to_string();
-            if owned.contains(&branch) || repo.head_branch()?.as_deref() == Some(name.as_str()) {
+            if owned.contains(&branch)
+                || !former.contains(&branch)
+                || current.as_deref() == Some(name.as_str())
+            {
                 continue;
             }
             if let Some(how) = landed_how(repo, None, tip, head)? {
                 removals.push(Removal {
                     worker: None,
                     branch,
+                    tip: Some(tip),
                     why: format!("landed: {how} (no worker owns it)"),
+                    landed: Some(how),
                     unlanded: false,
                 });
             }
@@ -136,38 +175,53 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             continue;
         }
         let result = match &removal.worker {
+            // rm's own checks stay: uncommitted changes, commits on a
+            // detached HEAD, a running agent (all but with --force).
             Some(id) => rm_one(
                 repo,
                 id,
                 &RmArgs {
                     ids: vec![id.clone()],
-                    // Landed by our checks, which `rm`'s own do not all make.
-                    force: true,
+                    force: args.force,
                     keep_branch: false,
                 },
+                removal.landed,
             ),
-            None => repo
-                .git(["branch", "-D", &removal.branch])
-                .run()
-                .with_context(|| format!("cannot delete branch '{}'", removal.branch)),
+            None => match removal.tip {
+                Some(tip) => {
+                    match repo.cas_delete(&format!("refs/heads/{}", removal.branch), tip)? {
+                        crate::git::Cas::Updated => Ok(()),
+                        crate::git::Cas::Raced => Err(anyhow::anyhow!("it moved meanwhile")),
+                    }
+                }
+                None => Ok(()),
+            },
         };
-        let result = result.and_then(|()| match &args.remote {
-            Some(remote) => delete_remote_branch(repo, remote, &removal.branch),
-            None => Ok(()),
-        });
-        match result {
-            Ok(()) => println!("removed {what}: {}", removal.why),
-            Err(err) => {
-                eprint!("{}", render(&err.context(format!("cannot remove {what}"))));
-                failed.push(removal.branch.clone());
+        if let Err(err) = result {
+            eprintln!(
+                "kept {what}: {}",
+                crate::exit::render(&err)
+                    .trim_start_matches("error: ")
+                    .trim_end()
+            );
+            continue;
+        }
+        println!("removed {what}: {}", removal.why);
+        if let (Some(remote), Some(tip)) = (&args.remote, removal.tip) {
+            match delete_remote_branch(repo, remote, &removal.branch, tip, head) {
+                Ok(true) => println!("removed '{}' on '{remote}'", removal.branch),
+                Ok(false) => {}
+                Err(err) => {
+                    eprint!("{}", render(&err));
+                    failed.push(removal.branch.clone());
+                }
             }
         }
     }
     if !failed.is_empty() {
         return Err(Hint::new(format!(
-            "{} of {} could not be removed ({})",
+            "{} branch(es) could not be removed on the remote ({})",
             failed.len(),
-            removals.len(),
             failed.join(", ")
         ))
         .into());
@@ -175,25 +229,65 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// `git push <remote> --delete <branch>`, when the remote has it.
-fn delete_remote_branch(repo: &Repo, remote: &str, branch: &str) -> Result<()> {
-    let tracking = format!("refs/remotes/{remote}/{branch}");
+/// Delete `branch` on `remote` when its copy there holds nothing HEAD does
+/// not: the same commit as ours, or landed itself; by compare-and-swap
+/// (`--force-with-lease`), so a push made meanwhile is not lost. `Ok(false)`
+/// when there is nothing to delete, or it is kept (and says why).
+fn delete_remote_branch(
+    repo: &Repo,
+    remote: &str,
+    branch: &str,
+    tip: Oid,
+    head: Oid,
+) -> Result<bool> {
+    let listed = repo
+        .git([
+            "ls-remote",
+            "--heads",
+            remote,
+            &format!("refs/heads/{branch}"),
+        ])
+        .output()?;
+    if listed.status != 0 {
+        return Err(Hint::new(format!(
+            "cannot read branch '{branch}' on '{remote}': {}",
+            listed.stderr.trim()
+        ))
+        .hint("check the network and your access; the local removal is done")
+        .into());
+    }
+    let Some(theirs) = listed
+        .stdout
+        .split_whitespace()
+        .next()
+        .and_then(|sha| Oid::from_str(sha).ok())
+    else {
+        return Ok(false);
+    };
+    let safe = theirs == tip
+        || (repo.commit_info(theirs).is_ok() && landed_how(repo, None, theirs, head)?.is_some());
+    if !safe {
+        eprintln!(
+            "kept '{branch}' on '{remote}': it holds commits that are not in HEAD (fetch and look)"
+        );
+        return Ok(false);
+    }
     let out = repo
-        .git(["push", "--quiet", remote, "--delete", branch])
+        .git(["push", "--quiet"])
+        .arg(format!("--force-with-lease=refs/heads/{branch}:{theirs}"))
+        .args([remote, "--delete", branch])
         .output()?;
     if out.status != 0 {
-        if out.stderr.contains("remote ref does not exist") {
-            return Ok(());
-        }
         return Err(Hint::new(format!(
             "cannot delete branch '{branch}' on '{remote}': {}",
             out.stderr.trim()
         ))
-        .hint("check the remote's name and your access; the local removal is done")
+        .hint("the local removal is done; try again, or delete it by hand")
         .into());
     }
+    let tracking = format!("refs/remotes/{remote}/{branch}");
     if repo.ref_target(&tracking)?.is_some() {
         repo.git(["update-ref", "-d", &tracking]).run()?;
     }
-    Ok(())
+    Ok(true)
 }

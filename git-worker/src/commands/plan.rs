@@ -76,8 +76,14 @@ pub fn standings(repo: &Repo, tasks: &[Task]) -> Result<BTreeMap<String, Standin
                 match of(dep)? {
                     Progress::Landed => {}
                     Progress::Abandoned => {
+                        let why = match registry::abandon_reason(repo, dep)? {
+                            Some(reason) if !reason.is_empty() => {
+                                format!(" (rejected: {reason})")
+                            }
+                            _ => String::new(),
+                        };
                         blocked.get_or_insert(format!(
-                            "dependency '{dep}' was removed without landing"
+                            "dependency '{dep}' was removed without landing{why}"
                         ));
                     }
                     _ => waiting.push(dep.clone()),
@@ -245,8 +251,34 @@ pub fn plan(repo: &Repo, args: &PlanArgs) -> Result<Outcome> {
         });
     }
 
-    // Dependencies must exist: planned (now or before) or workers.
+    // Nothing is written unless every task can be: new ids, or the very
+    // same task planned again; never the id of a worker.
     let existing = registry::list_tasks(repo)?;
+    for task in &new {
+        if let Some(old) = existing.iter().find(|t| t.id == task.id) {
+            let same = registry::Task {
+                planned: old.planned,
+                ..task.clone()
+            };
+            if &same != old {
+                return Err(Hint::new(format!(
+                    "task '{}' is already planned, differently",
+                    task.id
+                ))
+                .hint("`git worker graph` shows it; plan the new one under another id")
+                .hint("nothing was planned")
+                .into());
+            }
+        } else if registry::progress(repo, &task.id)? != Progress::NotSpawned {
+            return Err(Hint::new(format!(
+                "'{}' is already a worker (live or removed): a task cannot take its id",
+                task.id
+            ))
+            .hint("plan it under another id; nothing was planned")
+            .into());
+        }
+    }
+    // Dependencies must exist: planned (now or before) or workers.
     let known: BTreeSet<String> = existing.iter().chain(&new).map(|t| t.id.clone()).collect();
     for task in &new {
         for dep in &task.depends_on {

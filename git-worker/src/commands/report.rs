@@ -93,7 +93,10 @@ fn task_of(
     let start = history.first().map_or(now, |l| l.event.time);
     let spawned = first("spawned");
     let first_report = first("reported");
-    let landed = first("applied");
+    let landed = history
+        .iter()
+        .find(|l| registry::landed_event(l))
+        .map(|l| l.event.time);
     let mut blocked: Vec<Blocked> = Vec::new();
     let mut failures = Vec::new();
     let mut conflicts = 0;
@@ -106,7 +109,10 @@ fn task_of(
                 end: None,
                 reason: text(logged, "text"),
             }),
-            "message" if e.data.get("unblocks").is_some() => {
+            // An episode ends with the answer, or when the work goes on anyway.
+            "message" | "reported" | "applied" | "removed" | "pruned"
+                if e.kind != "message" || e.data.get("unblocks").is_some() =>
+            {
                 if let Some(open) = blocked.iter_mut().rev().find(|b| b.end.is_none()) {
                     open.end = Some(e.time);
                 }

@@ -23,7 +23,7 @@ pub fn rm(repo: &Repo, args: &RmArgs) -> Result<Outcome> {
     let _signals = interrupt::guard()?;
     let mut failed = Vec::new();
     for id in &args.ids {
-        match rm_one(repo, id, args) {
+        match rm_one(repo, id, args, None) {
             Ok(()) => eprintln!("removed worker '{id}'"),
             Err(err) if args.ids.len() == 1 => return Err(err),
             Err(err) => {
@@ -83,7 +83,10 @@ fn stop_agent(agent: &registry::Agent) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
+/// Remove worker `id`. `landed` says how its branch's commits are in HEAD
+/// when the caller has checked (`cleanup`: squash and rebase merges that
+/// rm's own ancestry check does not see); every other safety check stays.
+pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>) -> Result<()> {
     let Some(entry) = registry::load(repo, id)? else {
         let mut err = Hint::new(format!("worker '{id}' is not registered"));
         if !registry::archived(repo, id)?.is_empty() {
@@ -132,6 +135,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
             .into());
         }
         if !args.keep_branch
+            && landed.is_none()
             && let Some(count) = unlanded(repo, contract)?
         {
             return Err(Hint::new(format!(
@@ -189,10 +193,14 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
     checkpoint("rm:branch")?;
 
     registry::archive(repo, id, || {
-        Change::new("removed", Actor::Coordinator, State::Removed)
+        let mut change = Change::new("removed", Actor::Coordinator, State::Removed)
             .with("branch_kept", args.keep_branch)
             .with("forced", args.force)
-            .with("head", head.map(|h| h.to_string()).unwrap_or_default())
+            .with("head", head.map(|h| h.to_string()).unwrap_or_default());
+        if let Some(how) = landed {
+            change = change.with("landed", how);
+        }
+        change
     })?;
     registry::remove_local(repo, id)?;
     registry::remove_agent(repo, id)?;
@@ -203,7 +211,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs) -> Result<()> {
 /// Whether all the worker has is what its applied handoff landed: state
 /// `applied`, and its checkout (or branch) holds exactly the handoff's tree.
 /// Its commits are then "unlanded" only by name: their change is in HEAD.
-fn landed_by_handoff(
+pub(super) fn landed_by_handoff(
     repo: &Repo,
     entry: &registry::Entry,
     checkout: Option<&std::path::Path>,

@@ -61,6 +61,7 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
     };
     // What to spawn: each id with its contract and base.
     let mut jobs: Vec<(String, Contract, String, Oid)> = Vec::new();
+    let mut base_failures: Vec<String> = Vec::new();
     if args.ready {
         let mut ready = super::plan::ready_tasks(repo)?;
         ready.truncate(args.max.unwrap_or(usize::MAX));
@@ -72,8 +73,17 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
             let requested = Some(task.base.clone())
                 .filter(|b| !b.is_empty())
                 .or(settings.base.clone());
-            let (base_ref, base) = resolve_base(repo, requested, args.fetch)?;
-            jobs.push((task.id.clone(), task.contract, base_ref, base));
+            // One task's bad base does not hold back the others.
+            match resolve_base(repo, requested, args.fetch) {
+                Ok((base_ref, base)) => jobs.push((task.id.clone(), task.contract, base_ref, base)),
+                Err(err) => {
+                    eprint!(
+                        "{}",
+                        render(&err.context(format!("cannot spawn '{}'", task.id)))
+                    );
+                    base_failures.push(task.id.clone());
+                }
+            }
         }
     } else {
         let template = contract_template(&args.contract, &task, &settings)?;
@@ -88,6 +98,7 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
         }
     }
     let ids: Vec<String> = jobs.iter().map(|(id, ..)| id.clone()).collect();
+    let base_count = base_failures.len();
     // The prompt template, checked before anything is made.
     let prompt = match &args.exec {
         Some(_) => {
@@ -123,7 +134,7 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
     };
 
     let mut spawned = Vec::new();
-    let mut failures = Vec::new();
+    let mut failures = base_failures;
     let mut no_agent: Vec<String> = Vec::new();
     for (id, template, base_ref, base) in &jobs {
         let mut contract = template.clone();
@@ -216,7 +227,7 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
         bail!(
             "{} of {} workers were not spawned ({}); the others were",
             failures.len(),
-            ids.len(),
+            ids.len() + base_count,
             failures.join(", ")
         );
     }
