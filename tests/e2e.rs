@@ -13,6 +13,7 @@ mod plan;
 mod report;
 mod review_gate;
 mod support;
+mod sync;
 mod worker;
 mod worker_concurrency;
 mod worker_input;

@@ -65,6 +65,7 @@ pub enum Command {
     Wait(WaitArgs),
     Dashboard(DashboardArgs),
     Cleanup(CleanupArgs),
+    Sync(SyncArgs),
     Report(ReportArgs),
     Plan(PlanArgs),
     Ready(ReadyArgs),
@@ -377,6 +378,26 @@ pub struct ReportArgs {
     /// Write an HTML page with the timeline to FILE
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub html: Option<PathBuf>,
+}
+
+/// Share the registry through a remote: fetch, merge, push refs/orch/*
+///
+/// Fetches the remote's refs/orch/* into a staging namespace, then joins
+/// each ref with the local one: taken when only the remote moved, kept when
+/// only this side did, and merged when both did (event logs by a merge
+/// commit holding every event of both, the state after the last event in
+/// (clock, time, commit) order; verdict notes by the union of their lines;
+/// handoffs by the newer). Then pushes refs/orch/* (never forced) and the
+/// branches of this machine's workers, and fetches the remote's worker
+/// branches into refs/remotes/<REMOTE>/. A push that loses a race is
+/// retried after merging again. Safe to run at any time, repeatedly.
+/// Network operations use the git CLI (credentials, ssh, proxies as your
+/// git does).
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The remote (default: orch.remote, else origin)
+    #[arg(value_name = "REMOTE")]
+    pub remote: Option<String>,
 }
 
 /// The contract flags `spawn` and `plan` share.

@@ -525,6 +525,27 @@ impl Repo {
         Ok(Some(blob.content().to_vec()))
     }
 
+    /// Every blob under `tree`, by path (`a/b/c`), with its id.
+    pub fn blobs_under(&self, tree: Oid) -> Result<BTreeMap<String, Oid>> {
+        let tree = self.inner.find_tree(tree).map_err(clean)?;
+        let mut out = BTreeMap::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob)
+                && let Ok(name) = entry.name()
+            {
+                out.insert(format!("{dir}{name}"), entry.id());
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(clean)?;
+        Ok(out)
+    }
+
+    /// The content of blob `oid`.
+    pub fn blob(&self, oid: Oid) -> Result<Vec<u8>> {
+        Ok(self.inner.find_blob(oid).map_err(clean)?.content().to_vec())
+    }
+
     /// `tree` (or the empty tree) with the blob at `path` (`a/b/c`, parent
     /// trees made as needed) set to `data`, and the blobs at `remove` gone.
     pub fn tree_with_blob(

@@ -801,12 +801,35 @@ pub fn load_current_handoff(repo: &Repo, entry: &Entry) -> Result<Option<Handoff
     let Some(handoff) = load_handoff(repo, entry.id())? else {
         return Ok(None);
     };
-    let commit = handoff.commit.to_string();
-    let reported = history(repo, entry.tip)?.iter().any(|logged| {
-        logged.event.kind == "reported"
-            && logged.event.data.get("handoff").and_then(|h| h.as_str()) == Some(commit.as_str())
-    });
-    Ok(reported.then_some(handoff))
+    let named: std::collections::HashSet<String> = history(repo, entry.tip)?
+        .iter()
+        .filter(|l| l.event.kind == "reported")
+        .filter_map(|l| {
+            l.event
+                .data
+                .get("handoff")
+                .and_then(|h| h.as_str())
+                .map(str::to_string)
+        })
+        .collect();
+    // A merge of two handoff chains (`git worker sync`) stands for the newer
+    // handoff, its first parent.
+    let mut commit = handoff.commit;
+    loop {
+        if named.contains(&commit.to_string()) {
+            return Ok(Some(handoff));
+        }
+        let info = repo.commit_info(commit)?;
+        if info.parents.len() == 2
+            && info
+                .message
+                .starts_with(&format!("handoff {}: merged", entry.id()))
+        {
+            commit = info.parents[0];
+        } else {
+            return Ok(None);
+        }
+    }
 }
 
 /// The commits of every handoff of `id`, newest first (at most `limit`):
@@ -911,6 +934,173 @@ pub fn handoff_patch(repo: &Repo, handoff: &Handoff) -> Result<Vec<u8>> {
         .blobs
         .remove("patch")
         .context("the handoff has no patch")
+}
+
+// ----- merging what two machines wrote -----
+
+/// What merging a fetched registry ref into the local one did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merge {
+    /// The same already.
+    Same,
+    /// Only the fetched side moved: taken as it is (a fast-forward).
+    Took(Oid),
+    /// Only the local side moved: nothing to take.
+    Ahead,
+    /// Both moved: a merge commit joins them.
+    Merged(Oid),
+    /// Both moved in ways that cannot be joined; the local side is kept.
+    Refused(String),
+}
+
+/// Join `theirs` (fetched) with the local `refname`, without losing
+/// anything either side wrote, by the rules of docs/registry-format.md
+/// ("Merging"). Nothing is written to `refname` here: the caller moves it
+/// (by compare-and-swap) to the commit returned.
+pub fn merge_ref(repo: &Repo, refname: &str, theirs: Oid) -> Result<Merge> {
+    let Some(ours) = repo.ref_target(refname)? else {
+        return Ok(Merge::Took(theirs));
+    };
+    if ours == theirs {
+        return Ok(Merge::Same);
+    }
+    if repo.is_ancestor(ours, theirs)? {
+        return Ok(Merge::Took(theirs));
+    }
+    if repo.is_ancestor(theirs, ours)? {
+        return Ok(Merge::Ahead);
+    }
+    if refname.starts_with(WORKERS) || refname.starts_with(ARCHIVE) {
+        merge_logs(repo, refname, ours, theirs)
+    } else if refname == VERDICTS {
+        merge_notes(repo, ours, theirs).map(Merge::Merged)
+    } else if refname.starts_with(HANDOFFS) {
+        merge_handoffs(repo, refname, ours, theirs)
+    } else {
+        Ok(Merge::Refused(format!(
+            "'{refname}' differs here and there, and is written once: kept this side's"
+        )))
+    }
+}
+
+/// Two event logs appended independently: a merge commit with both as
+/// parents, so every event of both stays in the log; the state is the one
+/// after the event that sorts last (clock, time, commit), which every
+/// machine computes the same.
+fn merge_logs(repo: &Repo, refname: &str, ours: Oid, theirs: Oid) -> Result<Merge> {
+    let mine = decode(repo, refname, ours)?;
+    let other = decode(repo, refname, theirs)?;
+    if mine.contract != other.contract {
+        return Ok(Merge::Refused(format!(
+            "'{refname}' has a different contract there (in: {}); kept this side's",
+            mine.contract.differences(&other.contract).join(", ")
+        )));
+    }
+    let mut events = history(repo, ours)?;
+    events.extend(history(repo, theirs)?);
+    events.sort_by(|a, b| {
+        (a.event.clock, a.event.time, a.commit.as_bytes()).cmp(&(
+            b.event.clock,
+            b.event.time,
+            b.commit.as_bytes(),
+        ))
+    });
+    let last = events.last().context("a registry entry without events")?;
+    let after = decode(repo, refname, last.commit)?.status;
+    let clock = events.iter().map(|l| l.event.clock).max().unwrap_or(0) + 1;
+    let time = now().max(after.updated);
+    let event = Event {
+        id: event_id(),
+        v: FORMAT,
+        kind: "merged".into(),
+        time,
+        actor: Actor::Coordinator,
+        clock,
+        data: [
+            (
+                "ours".to_string(),
+                serde_json::Value::from(ours.to_string()),
+            ),
+            (
+                "theirs".to_string(),
+                serde_json::Value::from(theirs.to_string()),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    let status = Status {
+        state: after.state,
+        reason: after.reason,
+        created: mine.status.created.min(other.status.created),
+        updated: time,
+        clock,
+    };
+    Ok(Merge::Merged(event_commit(
+        repo,
+        &mine.contract,
+        &status,
+        &event,
+        &[ours, theirs],
+    )?))
+}
+
+/// Two verdict notes trees: every note is the union of both sides' lines
+/// (a verdict is never lost), in time order.
+fn merge_notes(repo: &Repo, ours: Oid, theirs: Oid) -> Result<Oid> {
+    let (our_tree, their_tree) = (repo.commit_tree(ours)?, repo.commit_tree(theirs)?);
+    let mine = repo.blobs_under(our_tree)?;
+    let mut tree = our_tree;
+    for (path, blob) in repo.blobs_under(their_tree)? {
+        let merged = match mine.get(&path) {
+            Some(own) if *own == blob => continue,
+            Some(own) => {
+                let mut lines: Vec<(i64, String)> = Vec::new();
+                let mut seen = std::collections::HashSet::new();
+                for id in [*own, blob] {
+                    let bytes = repo.blob(id)?;
+                    for line in String::from_utf8_lossy(&bytes).lines() {
+                        if line.trim().is_empty() || !seen.insert(line.to_string()) {
+                            continue;
+                        }
+                        let time = serde_json::from_str::<Verdict>(line).map_or(0, |v| v.time);
+                        lines.push((time, line.to_string()));
+                    }
+                }
+                lines.sort_by_key(|(time, _)| *time);
+                lines
+                    .into_iter()
+                    .map(|(_, l)| l + "\n")
+                    .collect::<String>()
+                    .into_bytes()
+            }
+            None => repo.blob(blob)?,
+        };
+        tree = repo.tree_with_blob(Some(tree), &path, &merged, &[])?;
+    }
+    repo.create_commit(tree, &[ours, theirs], "verdicts: merged\n")
+}
+
+/// Two handoff chains (the worker reported from two places): a commit
+/// holding the newer handoff, whose first parent is the newer chain.
+fn merge_handoffs(repo: &Repo, refname: &str, ours: Oid, theirs: Oid) -> Result<Merge> {
+    let id = refname.trim_start_matches(HANDOFFS);
+    let (mine, other) = (
+        decode_handoff(repo, id, ours)?,
+        decode_handoff(repo, id, theirs)?,
+    );
+    let (newer, older) =
+        if (other.meta.reported, theirs.as_bytes()) > (mine.meta.reported, ours.as_bytes()) {
+            (theirs, ours)
+        } else {
+            (ours, theirs)
+        };
+    let info = repo.commit_info(newer)?;
+    Ok(Merge::Merged(repo.create_commit(
+        info.tree,
+        &[newer, older],
+        &format!("handoff {id}: merged\n\n{}", info.message),
+    )?))
 }
 
 // ----- planned tasks -----

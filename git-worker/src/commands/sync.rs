@@ -1,0 +1,164 @@
+//! `git worker sync`: the registry through any git remote. Fetch into a
+//! staging namespace, join ref by ref (`registry::merge_ref`), push without
+//! force; retry when a push loses a race.
+
+use anyhow::Result;
+
+use crate::cli::SyncArgs;
+use crate::exit::{Hint, Outcome};
+use crate::git::{Cas, Repo};
+use crate::registry::{self, Merge};
+
+/// Rounds of fetch-merge-push before giving up on a busy remote.
+const ROUNDS: u32 = 8;
+
+pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
+    let remote = match &args.remote {
+        Some(remote) => remote.clone(),
+        None => repo
+            .config_string("orch.remote")?
+            .unwrap_or_else(|| "origin".to_string()),
+    };
+    if repo.git(["remote", "get-url", &remote]).output()?.status != 0 {
+        return Err(Hint::new(format!("no remote named '{remote}'"))
+            .hint("git worker sync <remote>; `git remote -v` lists them (orch.remote sets the default)")
+            .into());
+    }
+    let staging = format!("refs/orch-sync/{}/", remote.replace('/', "-"));
+    let (mut taken, mut merged, mut refused) = (0, 0, Vec::new());
+    for round in 0..ROUNDS {
+        let fetched = repo
+            .git(["fetch", "--quiet", "--no-write-fetch-head", &remote])
+            .arg(format!("+refs/orch/*:{staging}*"))
+            .output()?;
+        if fetched.status != 0 {
+            cleanup_staging(repo, &staging)?;
+            return Err(Hint::new(format!(
+                "cannot fetch the registry from '{remote}': {}",
+                fetched.stderr.trim()
+            ))
+            .hint("check the network, the URL and your access; nothing was changed here")
+            .into());
+        }
+        let mut raced = false;
+        for (name, theirs) in repo.refs_under(&staging)? {
+            let local = format!("refs/orch/{}", name.trim_start_matches(&staging));
+            let ours = repo.ref_target(&local)?;
+            let (new, merge) = match registry::merge_ref(repo, &local, theirs)? {
+                Merge::Took(commit) => (Some(commit), false),
+                Merge::Merged(commit) => (Some(commit), true),
+                Merge::Refused(why) => {
+                    if !refused.contains(&why) {
+                        refused.push(why);
+                    }
+                    (None, false)
+                }
+                Merge::Same | Merge::Ahead => (None, false),
+            };
+            if let Some(new) = new {
+                match repo.cas_ref(&local, new, ours, "git-worker: sync")? {
+                    Cas::Updated if merge => merged += 1,
+                    Cas::Updated => taken += 1,
+                    // Written here meanwhile: the next round joins it.
+                    Cas::Raced => raced = true,
+                }
+            }
+        }
+        cleanup_staging(repo, &staging)?;
+        if raced {
+            continue;
+        }
+        let pushed = repo
+            .git([
+                "push",
+                "--quiet",
+                "--porcelain",
+                &remote,
+                "refs/orch/*:refs/orch/*",
+            ])
+            .output()?;
+        if pushed.status == 0 {
+            push_branches(repo, &remote)?;
+            for why in &refused {
+                eprintln!("warning: {why}");
+            }
+            eprintln!(
+                "synced the registry with '{remote}': {taken} taken, {merged} merged{}",
+                if round > 0 {
+                    format!(" ({} rounds: the remote was busy)", round + 1)
+                } else {
+                    String::new()
+                }
+            );
+            return Ok(Outcome::Success);
+        }
+        let lost_race = pushed
+            .stdout
+            .lines()
+            .any(|l| l.contains("non-fast-forward") || l.contains("fetch first"));
+        if !lost_race {
+            return Err(Hint::new(format!(
+                "'{remote}' refused the registry: {}",
+                format!("{}\n{}", pushed.stdout.trim(), pushed.stderr.trim()).trim()
+            ))
+            .hint("a hub refuses rewrites and deletions under refs/orch/ and changed contracts")
+            .into());
+        }
+    }
+    Err(Hint::new(format!(
+        "gave up after {ROUNDS} rounds: '{remote}' kept changing while this sync pushed"
+    ))
+    .hint("run git worker sync again")
+    .into())
+}
+
+fn cleanup_staging(repo: &Repo, staging: &str) -> Result<()> {
+    for (name, _) in repo.refs_under(staging)? {
+        repo.git(["update-ref", "-d", &name]).run()?;
+    }
+    Ok(())
+}
+
+/// Push this machine's workers' branches (never forced), and fetch the
+/// remote's worker branches into refs/remotes/<remote>/.
+fn push_branches(repo: &Repo, remote: &str) -> Result<()> {
+    let mut specs = Vec::new();
+    for id in registry::local_ids(repo)? {
+        if let Some(entry) = registry::load(repo, &id)?
+            && repo
+                .ref_target(&format!("refs/heads/{}", entry.contract.branch))?
+                .is_some()
+        {
+            specs.push(format!(
+                "refs/heads/{0}:refs/heads/{0}",
+                entry.contract.branch
+            ));
+        }
+    }
+    if !specs.is_empty() {
+        let out = repo
+            .git(["push", "--quiet", "--porcelain", remote])
+            .args(&specs)
+            .output()?;
+        for line in out.stdout.lines().filter(|l| l.starts_with('!')) {
+            eprintln!(
+                "warning: a worker branch was not pushed: {}",
+                line.trim_start_matches('!').trim()
+            );
+        }
+    }
+    let prefix = crate::config::Settings::load(repo)?.prefix;
+    let fetched = repo
+        .git(["fetch", "--quiet", "--no-write-fetch-head", remote])
+        .arg(format!(
+            "+refs/heads/{prefix}*:refs/remotes/{remote}/{prefix}*"
+        ))
+        .output()?;
+    if fetched.status != 0 {
+        eprintln!(
+            "warning: the worker branches of '{remote}' were not fetched: {}",
+            fetched.stderr.trim()
+        );
+    }
+    Ok(())
+}
