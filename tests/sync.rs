@@ -135,3 +135,187 @@ fn a_bad_remote_is_an_error_that_changes_nothing() {
         .read();
     assert_eq!(staged, "");
 }
+
+/// `git daemon` serving `base` on 127.0.0.1, stopped when dropped.
+struct Daemon {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Daemon {
+    fn start(repo: &TestRepo, base: &std::path::Path) -> Daemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = std::process::Command::new("git");
+        cmd.env_clear();
+        for (key, value) in crate::support::hermetic_env(repo.root()) {
+            cmd.env(key, value);
+        }
+        let child = cmd
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--enable=receive-pack",
+            ])
+            .arg(format!("--base-path={}", base.display()))
+            .args(["--listen=127.0.0.1", &format!("--port={port}")])
+            .arg(base)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Ready when it accepts connections.
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed().as_secs() < 20, "git daemon did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Daemon {
+            child,
+            url: format!("git://127.0.0.1:{port}/hub.git"),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn workers_on_other_hosts_join_through_a_hub_over_the_network_and_land() {
+    let repo = TestRepo::new();
+    repo.write("README.md", "hub\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "initial"]).success();
+    let hosts = repo.root().join("hosts");
+    let hub = hosts.join("hub.git");
+    std::fs::create_dir_all(&hosts).unwrap();
+    repo.worker(["hub", "init"]).arg(&hub).success();
+    repo.git(["push", "--quiet"])
+        .arg(&hub)
+        .arg("main")
+        .success();
+    repo.cmd_in(&hub, "git", ["symbolic-ref", "HEAD", "refs/heads/main"])
+        .success();
+    let daemon = Daemon::start(&repo, &hosts);
+
+    // Three hosts, each with its own directory and HOME.
+    let host = |name: &str| {
+        let dir = hosts.join(name);
+        std::fs::create_dir_all(dir.join("home")).unwrap();
+        dir
+    };
+    let on = |dir: &std::path::Path, args: &[&str]| {
+        let home = dir
+            .ancestors()
+            .find(|d| d.join("home").is_dir())
+            .unwrap()
+            .join("home");
+        repo.git_in(dir, args).env("HOME", home)
+    };
+    let coordinator = host("coordinator");
+    on(&coordinator, &["clone", "--quiet", &daemon.url, "repo"]).success();
+    let c = coordinator.join("repo");
+    on(
+        &c,
+        &[
+            "worker",
+            "spawn",
+            "w1",
+            "--allow",
+            "a/**",
+            "--verify",
+            "test -f a/x.txt",
+        ],
+    )
+    .success();
+    on(
+        &c,
+        &[
+            "worker",
+            "spawn",
+            "w2",
+            "--allow",
+            "b/**",
+            "--verify",
+            "test -f b/y.txt",
+        ],
+    )
+    .success();
+    on(&c, &["worker", "sync"]).success();
+
+    let h1 = host("host1");
+    let out = on(
+        &h1,
+        &[
+            "worker",
+            "join",
+            "w1",
+            "--remote",
+            &daemon.url,
+            "--dir",
+            "w1",
+        ],
+    )
+    .success();
+    assert!(
+        out.stderr
+            .contains("joined as worker 'w1' on branch 'orch/w1'"),
+        "{out}"
+    );
+    let w1 = h1.join("w1");
+    write_file(&w1.join("a/x.txt"), "x\n");
+    on(&w1, &["add", "."]).success();
+    on(&w1, &["commit", "--quiet", "-m", "x"]).success();
+    on(&w1, &["handoff", "report", "--summary", "x from host1"]).success();
+    on(&w1, &["worker", "sync"]).success();
+
+    let h2 = host("host2");
+    on(
+        &h2,
+        &[
+            "worker",
+            "join",
+            "w2",
+            "--remote",
+            &daemon.url,
+            "--dir",
+            "w2",
+        ],
+    )
+    .success();
+    let w2 = h2.join("w2");
+    write_file(&w2.join("b/y.txt"), "y\n");
+    on(&w2, &["handoff", "report", "--summary", "y from host2"]).success();
+    on(&w2, &["worker", "sync"]).success();
+
+    // The coordinator sees both reports and lands both.
+    on(&c, &["worker", "sync"]).success();
+    let show = on(&c, &["handoff", "show", "w1"]).success();
+    assert!(show.stdout.contains("x from host1"), "{show}");
+    let out = on(&c, &["handoff", "land", "--all"]).success();
+    assert!(out.stderr.contains("landed 2 of 2"), "{out}");
+    assert!(c.join("a/x.txt").is_file() && c.join("b/y.txt").is_file());
+
+    // A worker's out-of-contract push is refused by the hub.
+    write_file(&w1.join("c/z.txt"), "z\n");
+    on(&w1, &["add", "."]).success();
+    on(&w1, &["commit", "--quiet", "--no-verify", "-m", "outside"]).success();
+    let out = on(&w1, &["push", "--quiet", "origin", "orch/w1"]).output();
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("c/z.txt"), "{out}");
+    // The worker's checkout refuses coordinator commands, and joins only once.
+    on(&w1, &["worker", "spawn", "x"]).code(2);
+    let out = on(&c, &["worker", "join", "w1"]).code(2);
+    assert!(
+        out.stderr.contains("coordinates workers of its own"),
+        "{out}"
+    );
+}

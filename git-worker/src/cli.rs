@@ -66,6 +66,7 @@ pub enum Command {
     Dashboard(DashboardArgs),
     Cleanup(CleanupArgs),
     Sync(SyncArgs),
+    Join(JoinArgs),
     Report(ReportArgs),
     Plan(PlanArgs),
     Ready(ReadyArgs),
@@ -398,6 +399,31 @@ pub struct SyncArgs {
     /// The remote (default: orch.remote, else origin)
     #[arg(value_name = "REMOTE")]
     pub remote: Option<String>,
+}
+
+/// On another machine: make a clone the checkout of worker ID
+///
+/// In a clone (or, outside any repository, in a new clone of --remote made
+/// at --dir): fetches the registry from the remote and merges it as `sync`
+/// does, checks out the worker's branch (the remote's, else a new one at
+/// the contract's base), installs the worker hooks and marks the checkout
+/// as worker ID. Then `git handoff report` and `git worker sync` there send
+/// the result to the remote, where the coordinator syncs, shows and applies
+/// it. Refused in a repository that coordinates workers of its own, or with
+/// uncommitted changes.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Remote name or URL (default: origin; required outside a repository)
+    #[arg(long, value_name = "REMOTE")]
+    pub remote: Option<String>,
+
+    /// Where to clone when run outside a repository (default: ./<ID>)
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub dir: Option<PathBuf>,
 }
 
 /// The contract flags `spawn` and `plan` share.

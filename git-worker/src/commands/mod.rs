@@ -7,6 +7,7 @@ mod dashboard;
 mod doctor;
 mod events;
 mod hook;
+mod join;
 mod list;
 mod plan;
 mod prune;
@@ -32,6 +33,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     match &cli.command {
         // doctor also checks the installation, so it runs outside a repository too.
         Command::Doctor(args) => return doctor::doctor(Repo::discover().ok().as_ref(), args),
+        // join may clone first.
+        Command::Join(args) => return join::join(args),
         Command::Hub(args) => match &args.command {
             crate::cli::HubCommand::Init(args) => return hook::hub_init(args),
         },
@@ -61,7 +64,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Ready(args) => plan::ready(&repo, &args),
         Command::Graph(args) => plan::graph(&repo, &args),
         Command::AgentRun(args) => agent::agent_run(&repo, &args),
-        Command::Doctor(_) | Command::Hub(_) => unreachable!("handled above"),
+        Command::Doctor(_) | Command::Hub(_) | Command::Join(_) => unreachable!("handled above"),
     }
 }
 

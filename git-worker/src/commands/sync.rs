@@ -24,47 +24,9 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
             .hint("git worker sync <remote>; `git remote -v` lists them (orch.remote sets the default)")
             .into());
     }
-    let staging = format!("refs/orch-sync/{}/", remote.replace('/', "-"));
-    let (mut taken, mut merged, mut refused) = (0, 0, Vec::new());
+    let mut pulled = Pulled::default();
     for round in 0..ROUNDS {
-        let fetched = repo
-            .git(["fetch", "--quiet", "--no-write-fetch-head", &remote])
-            .arg(format!("+refs/orch/*:{staging}*"))
-            .output()?;
-        if fetched.status != 0 {
-            cleanup_staging(repo, &staging)?;
-            return Err(Hint::new(format!(
-                "cannot fetch the registry from '{remote}': {}",
-                fetched.stderr.trim()
-            ))
-            .hint("check the network, the URL and your access; nothing was changed here")
-            .into());
-        }
-        let mut raced = false;
-        for (name, theirs) in repo.refs_under(&staging)? {
-            let local = format!("refs/orch/{}", name.trim_start_matches(&staging));
-            let ours = repo.ref_target(&local)?;
-            let (new, merge) = match registry::merge_ref(repo, &local, theirs)? {
-                Merge::Took(commit) => (Some(commit), false),
-                Merge::Merged(commit) => (Some(commit), true),
-                Merge::Refused(why) => {
-                    if !refused.contains(&why) {
-                        refused.push(why);
-                    }
-                    (None, false)
-                }
-                Merge::Same | Merge::Ahead => (None, false),
-            };
-            if let Some(new) = new {
-                match repo.cas_ref(&local, new, ours, "git-worker: sync")? {
-                    Cas::Updated if merge => merged += 1,
-                    Cas::Updated => taken += 1,
-                    // Written here meanwhile: the next round joins it.
-                    Cas::Raced => raced = true,
-                }
-            }
-        }
-        cleanup_staging(repo, &staging)?;
+        let raced = pull(repo, &remote, &mut pulled)?;
         if raced {
             continue;
         }
@@ -79,11 +41,13 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
             .output()?;
         if pushed.status == 0 {
             push_branches(repo, &remote)?;
-            for why in &refused {
+            for why in &pulled.refused {
                 eprintln!("warning: {why}");
             }
             eprintln!(
-                "synced the registry with '{remote}': {taken} taken, {merged} merged{}",
+                "synced the registry with '{remote}': {} taken, {} merged{}",
+                pulled.taken,
+                pulled.merged,
                 if round > 0 {
                     format!(" ({} rounds: the remote was busy)", round + 1)
                 } else {
@@ -112,6 +76,60 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
     .into())
 }
 
+/// What pulling the remote's registry did.
+#[derive(Debug, Default)]
+pub struct Pulled {
+    pub taken: usize,
+    pub merged: usize,
+    pub refused: Vec<String>,
+}
+
+/// Fetch `remote`'s refs/orch/* into a staging namespace and join each ref
+/// with the local one. `Ok(true)` when a local ref moved meanwhile (a
+/// later round joins it).
+pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
+    let staging = format!("refs/orch-sync/{}/", remote.replace(['/', ':'], "-"));
+    let fetched = repo
+        .git(["fetch", "--quiet", "--no-write-fetch-head", remote])
+        .arg(format!("+refs/orch/*:{staging}*"))
+        .output()?;
+    if fetched.status != 0 {
+        cleanup_staging(repo, &staging)?;
+        return Err(Hint::new(format!(
+            "cannot fetch the registry from '{remote}': {}",
+            fetched.stderr.trim()
+        ))
+        .hint("check the network, the URL and your access; nothing was changed here")
+        .into());
+    }
+    let mut raced = false;
+    for (name, theirs) in repo.refs_under(&staging)? {
+        let local = format!("refs/orch/{}", name.trim_start_matches(&staging));
+        let ours = repo.ref_target(&local)?;
+        let (new, merge) = match registry::merge_ref(repo, &local, theirs)? {
+            Merge::Took(commit) => (Some(commit), false),
+            Merge::Merged(commit) => (Some(commit), true),
+            Merge::Refused(why) => {
+                if !pulled.refused.contains(&why) {
+                    pulled.refused.push(why);
+                }
+                (None, false)
+            }
+            Merge::Same | Merge::Ahead => (None, false),
+        };
+        if let Some(new) = new {
+            match repo.cas_ref(&local, new, ours, "git-worker: sync")? {
+                Cas::Updated if merge => pulled.merged += 1,
+                Cas::Updated => pulled.taken += 1,
+                // Written here meanwhile: the next round joins it.
+                Cas::Raced => raced = true,
+            }
+        }
+    }
+    cleanup_staging(repo, &staging)?;
+    Ok(raced)
+}
+
 fn cleanup_staging(repo: &Repo, staging: &str) -> Result<()> {
     for (name, _) in repo.refs_under(staging)? {
         repo.git(["update-ref", "-d", &name]).run()?;
@@ -123,7 +141,12 @@ fn cleanup_staging(repo: &Repo, staging: &str) -> Result<()> {
 /// remote's worker branches into refs/remotes/<remote>/.
 fn push_branches(repo: &Repo, remote: &str) -> Result<()> {
     let mut specs = Vec::new();
-    for id in registry::local_ids(repo)? {
+    // A joined worker's own branch, and the branches of workers checked out here.
+    let mut ids = registry::local_ids(repo)?;
+    if let super::Role::Worker(id) = super::role(repo)? {
+        ids.push(id);
+    }
+    for id in ids {
         if let Some(entry) = registry::load(repo, &id)?
             && repo
                 .ref_target(&format!("refs/heads/{}", entry.contract.branch))?

@@ -1,0 +1,129 @@
+//! `git worker join`: a clone on another machine becomes a worker's
+//! checkout, with the registry fetched from the remote (hub) it reports to.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+
+use super::sync::{Pulled, pull};
+use super::{Role, role};
+use crate::cli::JoinArgs;
+use crate::config::KEY_WORKER;
+use crate::contract::validate_id;
+use crate::exit::{Hint, Outcome};
+use crate::git::{Git, Oid, Repo};
+use crate::registry;
+
+pub fn join(args: &JoinArgs) -> Result<Outcome> {
+    validate_id(&args.id)?;
+    let id = &args.id;
+    let (repo, remote) = match Repo::discover() {
+        Ok(repo) => (repo, args.remote.clone().unwrap_or_else(|| "origin".into())),
+        Err(_) => {
+            let Some(url) = &args.remote else {
+                return Err(
+                    Hint::new("not in a git repository, and no --remote to clone")
+                        .hint(format!("git worker join {id} --remote <url of the hub>"))
+                        .into(),
+                );
+            };
+            let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(id));
+            if dir.exists() && std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(
+                    Hint::new(format!("'{}' exists and is not empty", dir.display()))
+                        .hint("choose another place with --dir")
+                        .into(),
+                );
+            }
+            let cwd = std::env::current_dir().context("cannot read the current directory")?;
+            let cloned = Git::new(&cwd)
+                .args(["clone", "--quiet", url])
+                .arg(&dir)
+                .output()?;
+            if cloned.status != 0 {
+                return Err(
+                    Hint::new(format!("cannot clone '{url}': {}", cloned.stderr.trim()))
+                        .hint("check the URL, the network and your access")
+                        .into(),
+                );
+            }
+            (Repo::open(&cwd.join(&dir))?, "origin".to_string())
+        }
+    };
+    if !registry::local_ids(&repo)?.is_empty() {
+        return Err(Hint::new(
+            "this repository coordinates workers of its own on this machine; a worker joins from another clone",
+        )
+        .hint(format!("clone the hub elsewhere: git worker join {id} --remote <url> --dir <path>"))
+        .into());
+    }
+    if let Role::Worker(other) = role(&repo)?
+        && &other != id
+    {
+        return Err(Hint::new(format!("this checkout is worker '{other}''s already")).into());
+    }
+    let workdir = repo
+        .workdir()
+        .context("a worker needs a checkout, and this repository is bare")?
+        .to_path_buf();
+    if Repo::checkout_is_dirty(&workdir)? {
+        return Err(
+            Hint::new(format!("'{}' has uncommitted changes", workdir.display()))
+                .hint("commit or stash them first; nothing was changed")
+                .into(),
+        );
+    }
+    let mut pulled = Pulled::default();
+    pull(&repo, &remote, &mut pulled)?;
+    let Some(entry) = registry::load(&repo, id)? else {
+        return Err(
+            Hint::new(format!("worker '{id}' is not registered on '{remote}'"))
+                .hint("the coordinator spawns it and runs `git worker sync` first")
+                .into(),
+        );
+    };
+    let contract = &entry.contract;
+    let branch = &contract.branch;
+    // The branch: ours if we have it, else the remote's, else a new one at the base.
+    if repo.ref_target(&format!("refs/heads/{branch}"))?.is_some() {
+        repo.git(["checkout", "--quiet", branch]).run()?;
+    } else {
+        let fetched = repo
+            .git(["fetch", "--quiet", &remote])
+            .arg(format!("refs/heads/{branch}"))
+            .output()?;
+        let start = if fetched.status == 0 {
+            "FETCH_HEAD".to_string()
+        } else {
+            let base = Oid::from_str(&contract.base).context("bad base in the contract")?;
+            if repo.resolve_commit(&contract.base)?.is_none() {
+                return Err(
+                    Hint::new(format!("the base of '{id}' ({base}) is not in this clone"))
+                        .hint(format!(
+                            "fetch it: git fetch {remote} {}",
+                            contract.base_ref
+                        ))
+                        .into(),
+                );
+            }
+            contract.base.clone()
+        };
+        repo.git(["checkout", "--quiet", "-b", branch, &start])
+            .run()?;
+    }
+    repo.git(["config", "extensions.worktreeConfig", "true"])
+        .run()?;
+    let hooks = crate::hooks::install(&repo, false)?;
+    Repo::set_worktree_config(
+        &workdir,
+        &[
+            (KEY_WORKER, id.as_str()),
+            ("core.hooksPath", &hooks.to_string_lossy()),
+        ],
+    )?;
+    eprintln!(
+        "joined as worker '{id}' on branch '{branch}'; report with `git handoff report`, then `git worker sync {remote}`"
+    );
+    println!("{}", workdir.display());
+    Ok(Outcome::Success)
+}
