@@ -319,3 +319,140 @@ fn workers_on_other_hosts_join_through_a_hub_over_the_network_and_land() {
         "{out}"
     );
 }
+
+/// A hub and three clones joined to it: the coordinator's (with workers w1
+/// and w2 spawned and synced) and one joined clone per worker.
+fn fleet(
+    repo: &TestRepo,
+) -> (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let hub = repo.root().join("hub.git");
+    repo.write("README.md", "fleet\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "initial"]).success();
+    repo.worker(["hub", "init"]).arg(&hub).success();
+    repo.git(["push", "--quiet"])
+        .arg(&hub)
+        .arg("main")
+        .success();
+    repo.cmd_in(&hub, "git", ["symbolic-ref", "HEAD", "refs/heads/main"])
+        .success();
+    repo.cmd_in(repo.root(), "git", ["clone", "--quiet", "hub.git", "c"])
+        .success();
+    let c = repo.root().join("c");
+    repo.git_in(&c, ["worker", "spawn", "w1", "w2", "--allow", "src/**"])
+        .success();
+    repo.git_in(&c, ["worker", "sync"]).success();
+    let mut workers = Vec::new();
+    for id in ["w1", "w2"] {
+        repo.cmd_in(repo.root(), "git", ["worker", "join", id, "--remote"])
+            .arg(&hub)
+            .args(["--dir", &format!("host-{id}")])
+            .success();
+        workers.push(repo.root().join(format!("host-{id}")));
+    }
+    (hub, c, workers[0].clone(), workers[1].clone())
+}
+
+#[test]
+fn a_coordinator_and_two_workers_appending_and_syncing_at_once_lose_nothing() {
+    let repo = TestRepo::new();
+    let (_hub, c, w1, w2) = fleet(&repo);
+    for round in 0..4 {
+        let running = vec![
+            repo.cmd_in(&c, "sh", ["-c", &format!(
+                "git worker message w1 c{round} && git worker message w2 c{round} && git worker sync"
+            )])
+            .spawn(),
+            repo.cmd_in(&w1, "sh", ["-c", &format!("git worker notify n{round} && git worker sync")])
+                .spawn(),
+            repo.cmd_in(&w2, "sh", ["-c", &format!("git worker notify n{round} && git worker sync")])
+                .spawn(),
+        ];
+        for pending in running {
+            let out = pending.wait();
+            assert_eq!(out.code, 0, "round {round}: {out}");
+        }
+    }
+    for dir in [&c, &w1, &w2, &c] {
+        repo.git_in(dir, ["worker", "sync"]).success();
+    }
+    for id in ["w1", "w2"] {
+        let texts: Vec<String> = repo
+            .git_in(&c, ["worker", "log", id, "--json"])
+            .success()
+            .json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["data"]["text"].as_str().map(str::to_string))
+            .collect();
+        for round in 0..4 {
+            assert!(texts.contains(&format!("c{round}")), "{id}: {texts:?}");
+            assert!(texts.contains(&format!("n{round}")), "{id}: {texts:?}");
+        }
+        assert_eq!(texts.len(), 8, "{id}: {texts:?}");
+    }
+    let tip = |dir: &std::path::Path| {
+        repo.git_in(dir, ["rev-parse", "refs/orch/workers/w1"])
+            .read()
+    };
+    assert_eq!(tip(&c), tip(&w1));
+}
+
+#[test]
+fn a_sync_killed_in_the_middle_of_its_push_leaves_the_hub_consistent() {
+    let repo = TestRepo::new();
+    let (hub, c, _w1, _w2) = fleet(&repo);
+    // The hub's own pre-receive (chained after git-orch's) holds the push
+    // until the test has killed it.
+    write_file(
+        &hub.join("hooks/pre-receive"),
+        "#!/bin/sh\ntouch \"$GIT_DIR/entered\"\nwhile :; do sleep 0.05; done\n",
+    );
+    repo.cmd_in(&hub, "chmod", ["+x", "hooks/pre-receive"])
+        .success();
+    repo.git_in(&c, ["worker", "message", "w1", "before the kill"])
+        .success();
+    let before = repo
+        .cmd_in(&hub, "git", ["rev-parse", "refs/orch/workers/w1"])
+        .read();
+    let sync = repo
+        .cmd_in(&c, "setsid", ["git", "worker", "sync"])
+        .spawn_child();
+    let start = std::time::Instant::now();
+    while !hub.join("entered").exists() {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "the push never reached the hub"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The whole session: sync, git push, receive-pack, the hook.
+    repo.cmd_in(&c, "kill", ["-KILL", "--", &format!("-{}", sync.id())])
+        .success();
+    let _ = sync.wait_with_output();
+    std::fs::remove_file(hub.join("hooks/pre-receive")).unwrap();
+    // Nothing was half-written on the hub.
+    assert_eq!(
+        repo.cmd_in(&hub, "git", ["rev-parse", "refs/orch/workers/w1"])
+            .read(),
+        before
+    );
+    repo.cmd_in(&hub, "git", ["fsck", "--no-dangling"])
+        .success();
+    // The next sync completes, and the message arrives.
+    repo.git_in(&c, ["worker", "sync"]).success();
+    let log = repo
+        .cmd_in(
+            &hub,
+            "git",
+            ["log", "-1", "--format=%B", "refs/orch/workers/w1"],
+        )
+        .read();
+    assert!(log.contains("before the kill"), "{log}");
+}

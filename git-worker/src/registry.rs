@@ -516,7 +516,7 @@ fn event_commit(
 
 /// Sleep a little longer after each lost race, with jitter so that racing
 /// writers spread out (libgit2 fails at once on a held lock; git waits).
-fn backoff(attempt: u32) {
+pub fn backoff(attempt: u32) {
     let seed = u64::from(std::process::id())
         ^ SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -353,6 +353,15 @@ impl Run {
         }
     }
 
+    /// Start without waiting, and hand over the process itself.
+    pub fn spawn_child(mut self) -> std::process::Child {
+        self.cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        self.cmd.spawn().unwrap()
+    }
+
     pub fn output(mut self) -> Output {
         use std::io::Write as _;
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());

@@ -26,6 +26,10 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
     }
     let mut pulled = Pulled::default();
     for round in 0..ROUNDS {
+        if round > 0 {
+            // Racing syncs spread out.
+            registry::backoff(round + 3);
+        }
         let raced = pull(repo, &remote, &mut pulled)?;
         if raced {
             continue;
@@ -56,10 +60,14 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
             );
             return Ok(Outcome::Success);
         }
-        let lost_race = pushed
-            .stdout
-            .lines()
-            .any(|l| l.contains("non-fast-forward") || l.contains("fetch first"));
+        // Someone pushed first: before us (non-fast-forward), or between the
+        // remote's checks and its ref update (its own compare-and-swap).
+        let lost_race = pushed.stdout.lines().chain(pushed.stderr.lines()).any(|l| {
+            l.contains("non-fast-forward")
+                || l.contains("fetch first")
+                || l.contains("failed to update ref")
+                || l.contains("cannot lock ref")
+        });
         if !lost_race {
             return Err(Hint::new(format!(
                 "'{remote}' refused the registry: {}",
