@@ -138,9 +138,17 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
     Ok(raced)
 }
 
+/// Drop the staging refs, all in one `git update-ref --stdin`.
 fn cleanup_staging(repo: &Repo, staging: &str) -> Result<()> {
-    for (name, _) in repo.refs_under(staging)? {
-        repo.git(["update-ref", "-d", &name]).run()?;
+    let script: String = repo
+        .refs_under(staging)?
+        .into_iter()
+        .map(|(name, _)| format!("delete {name}\n"))
+        .collect();
+    if !script.is_empty() {
+        repo.git(["update-ref", "--stdin"])
+            .stdin(script.into_bytes())
+            .run()?;
     }
     Ok(())
 }
