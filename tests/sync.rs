@@ -456,3 +456,42 @@ fn a_sync_killed_in_the_middle_of_its_push_leaves_the_hub_consistent() {
         .read();
     assert!(log.contains("before the kill"), "{log}");
 }
+
+#[test]
+fn a_worker_cannot_rewrite_or_delete_another_workers_log_on_the_hub() {
+    let repo = TestRepo::new();
+    let (hub, _c, w1, _w2) = fleet(&repo);
+    let before = repo
+        .cmd_in(&hub, "git", ["rev-parse", "refs/orch/workers/w2"])
+        .read();
+    // From worker w1's host: a forged history for w2, force-pushed.
+    let tree = repo
+        .git_in(&w1, ["rev-parse", "refs/orch/workers/w2^{tree}"])
+        .read();
+    let forged = repo
+        .git_in(&w1, ["commit-tree", &tree, "-m", "forged"])
+        .read();
+    repo.git_in(&w1, ["update-ref", "refs/orch/workers/w2", &forged])
+        .success();
+    let out = repo
+        .git_in(
+            &w1,
+            [
+                "push",
+                "origin",
+                "+refs/orch/workers/w2:refs/orch/workers/w2",
+            ],
+        )
+        .output();
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("not a fast-forward"), "{out}");
+    let out = repo
+        .git_in(&w1, ["push", "origin", "--delete", "refs/orch/workers/w2"])
+        .output();
+    assert_ne!(out.code, 0, "{out}");
+    assert_eq!(
+        repo.cmd_in(&hub, "git", ["rev-parse", "refs/orch/workers/w2"])
+            .read(),
+        before
+    );
+}
