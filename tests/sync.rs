@@ -495,3 +495,51 @@ fn a_worker_cannot_rewrite_or_delete_another_workers_log_on_the_hub() {
         before
     );
 }
+
+#[test]
+fn a_removed_worker_stays_removed_everywhere_after_syncs() {
+    let repo = TestRepo::new();
+    let (hub, c, w1, _w2) = fleet(&repo);
+    repo.git_in(&c, ["worker", "rm", "w2", "--force"]).success();
+    repo.git_in(&c, ["worker", "sync"]).success();
+    let live = |dir: &std::path::Path| {
+        repo.cmd_in(
+            dir,
+            "git",
+            ["for-each-ref", "--format=%(refname)", "refs/orch/workers/"],
+        )
+        .read()
+    };
+    assert_eq!(live(&hub), "refs/orch/workers/w1");
+    // A clone that still had w2 live learns it was removed, and cannot
+    // bring it back.
+    repo.git_in(&w1, ["worker", "sync"]).success();
+    assert_eq!(live(&w1), "refs/orch/workers/w1");
+    let archived = repo
+        .cmd_in(
+            &hub,
+            "git",
+            [
+                "for-each-ref",
+                "--format=%(refname)",
+                "refs/orch/archive/w2/",
+            ],
+        )
+        .read();
+    assert!(archived.starts_with("refs/orch/archive/w2/"), "{archived}");
+    repo.git_in(&c, ["worker", "sync"]).success();
+    assert_eq!(live(&c), "refs/orch/workers/w1");
+    // Pushing the old live log by hand is refused by the hub.
+    let old = archived.lines().next().unwrap();
+    let out = repo
+        .git_in(
+            &w1,
+            ["push", "origin", &format!("{old}:refs/orch/workers/w2")],
+        )
+        .output();
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains("was removed (its log is archived)"),
+        "{out}"
+    );
+}

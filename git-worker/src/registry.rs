@@ -959,6 +959,12 @@ pub enum Merge {
 /// (by compare-and-swap) to the commit returned.
 pub fn merge_ref(repo: &Repo, refname: &str, theirs: Oid) -> Result<Merge> {
     let Some(ours) = repo.ref_target(refname)? else {
+        if let Some(id) = refname.strip_prefix(WORKERS)
+            && archived_past(repo, id, theirs)?
+        {
+            // Removed here since: the archive carries it on.
+            return Ok(Merge::Ahead);
+        }
         return Ok(Merge::Took(theirs));
     };
     if ours == theirs {
@@ -981,6 +987,17 @@ pub fn merge_ref(repo: &Repo, refname: &str, theirs: Oid) -> Result<Merge> {
             "'{refname}' differs here and there, and is written once: kept this side's"
         )))
     }
+}
+
+/// Whether an archived entry of `id` here holds the live entry `tip` (the
+/// worker was removed on this machine after `tip` was written).
+pub fn archived_past(repo: &Repo, id: &str, tip: Oid) -> Result<bool> {
+    for (_, archived) in repo.refs_under(&format!("{ARCHIVE}{id}/"))? {
+        if archived == tip || repo.is_ancestor(tip, archived)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Two event logs appended independently: a merge commit with both as

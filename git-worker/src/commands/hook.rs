@@ -226,6 +226,14 @@ fn judge_registry_update(repo: &Repo, update: &Update, all: &[Update]) -> Result
         )));
     }
     if update.old.is_zero() {
+        // A removed worker's log does not come back from a stale clone.
+        if let Some(id) = name.strip_prefix(WORKERS)
+            && registry::archived_past(repo, id, update.new)?
+        {
+            return Ok(Some(format!(
+                "{name}: worker '{id}' was removed (its log is archived); it does not come back"
+            )));
+        }
         return Ok(None);
     }
     if !repo.is_ancestor(update.old, update.new).unwrap_or(false) {

@@ -34,14 +34,14 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
         if raced {
             continue;
         }
+        // Live entries the remote still has but this side archived go away
+        // there, in the same atomic push as their archive (a hub allows
+        // nothing else).
+        let mut specs = vec!["refs/orch/*:refs/orch/*".to_string()];
+        specs.extend(pulled.retire.iter().map(|name| format!(":{name}")));
         let pushed = repo
-            .git([
-                "push",
-                "--quiet",
-                "--porcelain",
-                &remote,
-                "refs/orch/*:refs/orch/*",
-            ])
+            .git(["push", "--quiet", "--porcelain", "--atomic", &remote])
+            .args(&specs)
             .output()?;
         if pushed.status == 0 {
             push_branches(repo, &remote)?;
@@ -90,6 +90,8 @@ pub struct Pulled {
     pub taken: usize,
     pub merged: usize,
     pub refused: Vec<String>,
+    /// Live entries the remote has and this side archived since.
+    pub retire: Vec<String>,
 }
 
 /// Fetch `remote`'s refs/orch/* into a staging namespace and join each ref
@@ -97,6 +99,9 @@ pub struct Pulled {
 /// later round joins it).
 pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
     let staging = format!("refs/orch-sync/{}/", remote.replace(['/', ':'], "-"));
+    // A killed sync may have left staging refs: never merge stale ones.
+    cleanup_staging(repo, &staging)?;
+    pulled.retire.clear();
     let fetched = repo
         .git(["fetch", "--quiet", "--no-write-fetch-head", remote])
         .arg(format!("+refs/orch/*:{staging}*"))
@@ -114,6 +119,12 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
     for (name, theirs) in repo.refs_under(&staging)? {
         let local = format!("refs/orch/{}", name.trim_start_matches(&staging));
         let ours = repo.ref_target(&local)?;
+        if ours.is_none()
+            && let Some(id) = local.strip_prefix(registry::WORKERS)
+            && registry::archived_past(repo, id, theirs)?
+        {
+            pulled.retire.push(local.clone());
+        }
         let (new, merge) = match registry::merge_ref(repo, &local, theirs)? {
             Merge::Took(commit) => (Some(commit), false),
             Merge::Merged(commit) => (Some(commit), true),
@@ -132,6 +143,23 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
                 // Written here meanwhile: the next round joins it.
                 Cas::Raced => raced = true,
             }
+        }
+    }
+    // Live entries removed over there (archived there, and the archive
+    // came in above) go here too.
+    for (name, tip) in repo.refs_under(registry::WORKERS)? {
+        let id = name.trim_start_matches(registry::WORKERS);
+        let still_there = repo
+            .ref_target(&format!(
+                "{staging}{}",
+                name.trim_start_matches("refs/orch/")
+            ))?
+            .is_some();
+        if !still_there
+            && registry::archived_past(repo, id, tip)?
+            && repo.cas_delete(&name, tip)? == Cas::Raced
+        {
+            raced = true;
         }
     }
     cleanup_staging(repo, &staging)?;
