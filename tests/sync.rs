@@ -300,6 +300,10 @@ fn workers_on_other_hosts_join_through_a_hub_over_the_network_and_land() {
     on(&c, &["worker", "sync"]).success();
     let show = on(&c, &["handoff", "show", "w1"]).success();
     assert!(show.stdout.contains("x from host1"), "{show}");
+    // Reviewed here, in a clean checkout, like any local worker.
+    on(&c, &["config", "orch.review.require", "verify"]).success();
+    on(&c, &["review-gate", "run", "w1"]).success();
+    on(&c, &["review-gate", "run", "w2"]).success();
     let out = on(&c, &["handoff", "land", "--all"]).success();
     assert!(out.stderr.contains("landed 2 of 2"), "{out}");
     assert!(c.join("a/x.txt").is_file() && c.join("b/y.txt").is_file());
