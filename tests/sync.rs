@@ -3,15 +3,19 @@
 
 use crate::support::{TestRepo, write_file};
 
+/// A hub at `hub` prepared by `git worker hub init`, holding `main` (HEAD).
+fn make_hub(repo: &TestRepo, hub: &std::path::Path) {
+    repo.worker(["hub", "init"]).arg(hub).success();
+    repo.git(["push", "--quiet"]).arg(hub).arg("main").success();
+    repo.cmd_in(hub, "git", ["symbolic-ref", "HEAD", "refs/heads/main"])
+        .success();
+}
+
 /// A hub prepared by `git worker hub init`, and two coordinator clones of it.
 fn two_clones() -> (TestRepo, std::path::PathBuf, std::path::PathBuf) {
     let repo = TestRepo::with_commit();
     let hub = repo.root().join("hub.git");
-    repo.worker(["hub", "init"]).arg(&hub).success();
-    repo.git(["push", "--quiet"])
-        .arg(&hub)
-        .arg("main")
-        .success();
+    make_hub(&repo, &hub);
     for name in ["a", "b"] {
         repo.cmd_in(
             repo.root(),
@@ -197,13 +201,7 @@ fn workers_on_other_hosts_join_through_a_hub_over_the_network_and_land() {
     let hosts = repo.root().join("hosts");
     let hub = hosts.join("hub.git");
     std::fs::create_dir_all(&hosts).unwrap();
-    repo.worker(["hub", "init"]).arg(&hub).success();
-    repo.git(["push", "--quiet"])
-        .arg(&hub)
-        .arg("main")
-        .success();
-    repo.cmd_in(&hub, "git", ["symbolic-ref", "HEAD", "refs/heads/main"])
-        .success();
+    make_hub(&repo, &hub);
     let daemon = Daemon::start(&repo, &hosts);
 
     // Three hosts, each with its own directory and HOME.
@@ -338,13 +336,7 @@ fn fleet(
     repo.write("README.md", "fleet\n");
     repo.git(["add", "."]).success();
     repo.git(["commit", "--quiet", "-m", "initial"]).success();
-    repo.worker(["hub", "init"]).arg(&hub).success();
-    repo.git(["push", "--quiet"])
-        .arg(&hub)
-        .arg("main")
-        .success();
-    repo.cmd_in(&hub, "git", ["symbolic-ref", "HEAD", "refs/heads/main"])
-        .success();
+    make_hub(repo, &hub);
     repo.cmd_in(repo.root(), "git", ["clone", "--quiet", "hub.git", "c"])
         .success();
     let c = repo.root().join("c");
