@@ -8,6 +8,7 @@ mod contracts;
 mod events;
 mod generated;
 mod handoff;
+mod isolation;
 mod land;
 mod plan;
 mod report;

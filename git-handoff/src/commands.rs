@@ -312,12 +312,18 @@ fn show_unreported(repo: &Repo, entry: &registry::Entry, args: &ShowArgs) -> Res
     let branch = repo.ref_target(&format!("refs/heads/{}", contract.branch))?;
     let checkout = registry::load_local(repo, entry.id())?
         .map(|local| local.path)
-        .filter(|path| repo.owns_worktree(path));
+        .filter(|path| repo.owns_checkout(path));
     let tree = match (&checkout, branch) {
         (Some(path), _) => Some(Repo::snapshot_tree(path)?),
         (None, Some(tip)) => Some(repo.commit_tree(tip)?),
         (None, None) => None,
     };
+    // A clone's snapshot is in the clone's objects: diff it there.
+    let clone = match &checkout {
+        Some(path) if repo.owns_clone(path) => Some(Repo::open(path)?),
+        _ => None,
+    };
+    let repo = clone.as_ref().unwrap_or(repo);
     let base_tree = repo.commit_tree(base)?;
     if args.patch {
         let Some(tree) = tree else {

@@ -232,6 +232,15 @@ pub struct SpawnArgs {
     #[arg(long, value_name = "N", requires = "ready")]
     pub max: Option<usize>,
 
+    /// Where each worker works: a linked worktree (the default, orch.isolation), or its own clone
+    ///
+    /// A clone borrows this repository's objects (`git clone --shared`) but
+    /// has its own config, hooks and refs: the worker cannot move this
+    /// repository's refs. Its handoff reaches the coordinator when the
+    /// worker runs `git worker sync` (a push to its origin, this repository).
+    #[arg(long, value_name = "KIND", value_parser = ["worktree", "clone"])]
+    pub isolation: Option<String>,
+
     /// Start this agent command in each new worker's checkout (sh -c), detached
     ///
     /// It gets ORCH_WORKER, ORCH_BRANCH, ORCH_BASE, ORCH_CONTRACT (a TOML

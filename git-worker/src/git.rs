@@ -1022,6 +1022,46 @@ impl Repo {
                 .is_some_and(|(g, w)| g.starts_with(w))
     }
 
+    /// Whether `path` is a clone made from this repository for a worker
+    /// (`spawn --isolation clone`): it borrows this repository's objects
+    /// (`.git/objects/info/alternates` names ours).
+    pub fn owns_clone(&self, path: &Path) -> bool {
+        let Ok(text) = std::fs::read_to_string(path.join(".git/objects/info/alternates")) else {
+            return false;
+        };
+        let ours = std::fs::canonicalize(self.common_dir().join("objects")).ok();
+        text.lines()
+            .any(|line| std::fs::canonicalize(line.trim()).ok() == ours && ours.is_some())
+    }
+
+    /// A worker checkout of this repository: a linked worktree, or a clone.
+    pub fn owns_checkout(&self, path: &Path) -> bool {
+        self.owns_worktree(path) || self.owns_clone(path)
+    }
+
+    /// A clone of this repository for worker `branch` at `path`: objects
+    /// borrowed (`--shared`), its own config, hooks and refs, and `branch`
+    /// created at `base` and checked out.
+    pub fn clone_for_worker(&self, path: &Path, branch: &str, base: &str) -> Result<()> {
+        self.git(["clone", "--quiet", "--shared", "--no-checkout", "--no-tags"])
+            .arg(self.common_dir())
+            .arg(path)
+            .run()
+            .with_context(|| format!("cannot clone into '{}'", path.display()))?;
+        Git::new(path)
+            .args([
+                "-c",
+                "checkout.workers=0",
+                "checkout",
+                "--quiet",
+                "-b",
+                branch,
+                base,
+            ])
+            .run()
+            .with_context(|| format!("cannot check out '{branch}' in '{}'", path.display()))
+    }
+
     /// The tree of everything in the checkout at `path`: committed, staged,
     /// unstaged and untracked (not ignored) files, binary-safe. Built with
     /// `git add -A` into a temporary copy of the checkout's index, so the

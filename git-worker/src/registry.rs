@@ -1519,6 +1519,10 @@ pub struct Local {
     /// when the one in the refs differs (say, after a fetch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<Contract>,
+    /// `clone` for a worker in its own clone (`spawn --isolation clone`);
+    /// empty for a linked worktree.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub isolation: String,
 }
 
 /// A spawn in progress on this machine: created exclusively, so it is also

@@ -203,5 +203,5 @@ fn undo_spawn(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
 /// worktree of this repository, or a directory without `.git` at the path a
 /// killed spawn was creating (the spawn checked that nothing was there).
 fn is_our_worktree(repo: &Repo, path: &Path) -> bool {
-    repo.owns_worktree(path) || (path.exists() && !path.join(".git").exists())
+    repo.owns_checkout(path) || (path.exists() && !path.join(".git").exists())
 }

@@ -150,6 +150,23 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
             )
             .into());
         }
+        // A clone's commits live in the clone until its worker syncs them.
+        if let Some(checkout) = &checkout
+            && repo.owns_clone(checkout)
+            && let Some(tip) = Repo::open(checkout)?.head_commit()?
+            && (repo.commit_info(tip).is_err()
+                || !(head.is_some_and(|h| repo.is_ancestor(tip, h).unwrap_or(false))
+                    || repo.is_ancestor(tip, repo.head_commit()?.unwrap_or(tip))?))
+        {
+            return Err(Hint::new(format!(
+                "the clone of worker '{id}' has commits this repository does not have"
+            ))
+            .hint(format!(
+                "send them first: git -C {} worker sync; or delete them with --force",
+                checkout.display()
+            ))
+            .into());
+        }
         if let Some(checkout) = &checkout
             && let Some(count) = detached_work(repo, checkout, head, contract)?
         {
@@ -242,7 +259,7 @@ fn locate_checkout(repo: &Repo, id: &str) -> Result<Option<std::path::PathBuf>> 
     let name_matches = local.worktree.is_empty()
         || crate::commands::spawn::worktree_name(&local.path).as_deref()
             == Some(local.worktree.as_str());
-    if repo.owns_worktree(&local.path) && name_matches {
+    if repo.owns_checkout(&local.path) && name_matches {
         return Ok(Some(local.path));
     }
     if !local.worktree.is_empty()

@@ -22,7 +22,7 @@ use crate::cli::{ContractArgs, SpawnArgs};
 use crate::config::{KEY_WORKER, Settings};
 use crate::contract::{Contract, TaskFile, parse_label, quote, validate_id};
 use crate::exit::{Hint, Outcome, render};
-use crate::git::{Oid, Repo};
+use crate::git::{Git, Oid, Repo};
 use crate::interrupt::{self, checkpoint};
 use crate::registry::{self, Actor, Change, Local, SpawnJournal, State};
 
@@ -133,6 +133,21 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
         None => 0,
     };
 
+    let isolation = match &args.isolation {
+        Some(kind) => kind.clone(),
+        None => repo
+            .config_string("orch.isolation")?
+            .unwrap_or_else(|| "worktree".into()),
+    };
+    let clone = match isolation.as_str() {
+        "worktree" => false,
+        "clone" => true,
+        other => {
+            return Err(Hint::new(format!("invalid orch.isolation '{other}'"))
+                .hint("git config orch.isolation worktree   (or clone)")
+                .into());
+        }
+    };
     let mut spawned = Vec::new();
     let mut failures = base_failures;
     let mut no_agent: Vec<String> = Vec::new();
@@ -158,7 +173,7 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
             failures.push(id.clone());
             continue;
         }
-        match spawn_one(repo, &contract, &root.join(id)) {
+        match spawn_one(repo, &contract, &root.join(id), clone) {
             Ok(mut done) => {
                 if done.existed {
                     eprintln!("worker '{id}' already exists with the same contract");
@@ -524,7 +539,7 @@ fn warn_missing_companions() {
     }
 }
 
-fn spawn_one(repo: &Repo, contract: &Contract, path: &Path) -> Result<Spawned> {
+fn spawn_one(repo: &Repo, contract: &Contract, path: &Path, clone: bool) -> Result<Spawned> {
     let id = &contract.id;
     let done = |existed: bool| Spawned {
         id: id.clone(),
@@ -592,7 +607,7 @@ fn spawn_one(repo: &Repo, contract: &Contract, path: &Path) -> Result<Spawned> {
         journal,
         ..Undo::default()
     };
-    match transaction(repo, contract, path, &mut undo) {
+    match transaction(repo, contract, path, clone, &mut undo) {
         Ok(()) => {
             registry::end_spawn(repo, id)?;
             Ok(done(false))
@@ -691,7 +706,13 @@ struct Undo {
     local: bool,
 }
 
-fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -> Result<()> {
+fn transaction(
+    repo: &Repo,
+    contract: &Contract,
+    path: &Path,
+    clone: bool,
+    undo: &mut Undo,
+) -> Result<()> {
     let id = &contract.id;
     checkpoint("spawn:lock")?;
 
@@ -720,22 +741,28 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
     // Parallel checkout (checkout.workers=0: one worker per core) makes a
     // large checkout several times faster on slow filesystems. Worktree
     // changes are serialized among processes (see Repo::lock_machine).
-    let machine_lock = repo.lock_machine()?;
-    let added = repo
-        .git(["-c", "checkout.workers=0", "worktree", "add", "--quiet"])
-        .arg(path)
-        .arg(&contract.branch)
-        .output()?;
-    // Whatever git left behind on failure is ours to remove.
-    undo.worktree = true;
-    if added.status != 0 {
-        bail!(
-            "cannot create worktree '{}': {}",
-            path.display(),
-            added.stderr.trim()
-        );
+    if clone {
+        // Whatever git left behind on failure is ours to remove.
+        undo.worktree = true;
+        repo.clone_for_worker(path, &contract.branch, &contract.base)?;
+    } else {
+        let machine_lock = repo.lock_machine()?;
+        let added = repo
+            .git(["-c", "checkout.workers=0", "worktree", "add", "--quiet"])
+            .arg(path)
+            .arg(&contract.branch)
+            .output()?;
+        // Whatever git left behind on failure is ours to remove.
+        undo.worktree = true;
+        if added.status != 0 {
+            bail!(
+                "cannot create worktree '{}': {}",
+                path.display(),
+                added.stderr.trim()
+            );
+        }
+        drop(machine_lock);
     }
-    drop(machine_lock);
     checkpoint("spawn:worktree")?;
 
     if repo.config_bool("extensions.worktreeConfig")? != Some(true) {
@@ -749,6 +776,12 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
     // finishing spawn or rm tidying up cannot remove the shims meanwhile.
     let machine_lock = repo.lock_machine()?;
     let hooks = crate::hooks::install(repo, false)?;
+    if clone {
+        // The clone's own config.worktree holds its marks.
+        Git::new(path)
+            .args(["config", "extensions.worktreeConfig", "true"])
+            .run()?;
+    }
     Repo::set_worktree_config(
         path,
         &[
@@ -764,6 +797,7 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
         path: path.to_path_buf(),
         worktree,
         contract: Some(contract.clone()),
+        isolation: if clone { "clone".into() } else { String::new() },
     };
     registry::save_local(repo, id, &local)?;
     checkpoint("spawn:config")?;
@@ -780,6 +814,17 @@ fn transaction(repo: &Repo, contract: &Contract, path: &Path, undo: &mut Undo) -
         ))
     })?;
     undo.claim = Some(activated.tip);
+    if clone {
+        // The clone's own copy of its entry (its hooks and reports read it;
+        // `git worker sync` there sends its events back).
+        let entry = registry::live_ref(id);
+        Git::new(path)
+            .args(["fetch", "--quiet", "--no-write-fetch-head"])
+            .arg(repo.common_dir())
+            .arg(format!("+{entry}:{entry}"))
+            .run()
+            .context("cannot give the clone its registry entry")?;
+    }
     checkpoint("spawn:activate")?;
     Ok(())
 }
@@ -877,6 +922,13 @@ pub fn remove_worktree(repo: &Repo, path: &Path, parent_too: bool, half_made: bo
     let _lock = repo.lock_machine()?;
     if path.exists() {
         let half_made_here = half_made && !path.join(".git").exists();
+        if repo.owns_clone(path) {
+            crate::git::remove_dir_forcefully(path)?;
+            if parent_too && let Some(parent) = path.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+            return Ok(());
+        }
         if !repo.owns_worktree(path) && !half_made_here {
             bail!(
                 "'{}' is not a checkout of this repository; left in place",

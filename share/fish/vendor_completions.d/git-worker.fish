@@ -63,6 +63,8 @@ complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l descript
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l task -d 'Read the contract from a TOML task file (flags given as well override it)' -r -F
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l worktree-dir -d 'Directory for worker checkouts (default: orch.worktreeDir, else ../<repo>.worktrees)' -r -f -a "(__fish_complete_directories)"
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l max -d 'With --ready: spawn at most N of them' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l isolation -d 'Where each worker works: a linked worktree (the default, orch.isolation), or its own clone' -r -f -a "worktree\t''
+clone\t''"
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l exec -d 'Start this agent command in each new worker\'s checkout (sh -c), detached' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l prompt-template -d 'Render this template as the agent\'s prompt (default: share/git-worker/prompt.md)' -r -F
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l max-active -d 'Refuse ids beyond this many live workers spawning, active or blocked (default: orch.maxActive)' -r

@@ -1,0 +1,114 @@
+//! `git worker spawn --isolation clone`: a worker in its own clone.
+
+use crate::support::{TestRepo, write_file};
+
+fn repo() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("src/lib.rs", "fn a() {}\n");
+    repo.write("docs/guide.md", "guide\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "initial"]).success();
+    repo
+}
+
+#[test]
+fn a_clone_worker_has_its_own_refs_and_hands_off_by_syncing() {
+    let repo = repo();
+    repo.worker([
+        "spawn",
+        "w",
+        "--isolation",
+        "clone",
+        "--allow",
+        "src/**",
+        "--verify",
+        "test -f src/new.rs",
+    ])
+    .success();
+    let wt = repo.worktree("w");
+    // Its own repository: a .git directory, objects borrowed, refs its own.
+    assert!(wt.join(".git").is_dir());
+    let alternates = std::fs::read_to_string(wt.join(".git/objects/info/alternates")).unwrap();
+    assert!(
+        alternates.replace("//", "/").contains("repo/.git/objects"),
+        "{alternates}"
+    );
+    let current = repo
+        .git_in(&wt, ["worker", "current", "--json"])
+        .success()
+        .json();
+    assert_eq!(current["worker"]["id"], "w");
+    assert_eq!(
+        repo.git_in(&wt, ["branch", "--show-current"]).read(),
+        "orch/w"
+    );
+    // What it writes to its refs stays there.
+    repo.git_in(&wt, ["update-ref", "refs/orch/workers/forged", "HEAD"])
+        .success();
+    repo.git([
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "refs/orch/workers/forged",
+    ])
+    .code(1);
+    // Its hooks hold it to its contract.
+    write_file(&wt.join("docs/guide.md"), "changed\n");
+    repo.git_in(&wt, ["add", "docs/guide.md"]).success();
+    let out = repo
+        .git_in(&wt, ["commit", "--quiet", "-m", "docs"])
+        .code(1);
+    assert!(out.stderr.contains("commit refused"), "{out}");
+    repo.git_in(&wt, ["restore", "--staged", "--worktree", "docs/guide.md"])
+        .success();
+
+    write_file(&wt.join("src/new.rs"), "fn new() {}\n");
+    // The coordinator sees the work in the clone before any report.
+    let show = repo.git(["handoff", "show", "w"]).read();
+    assert!(
+        show.contains("has NOT reported") && show.contains("src/new.rs"),
+        "{show}"
+    );
+    let list = repo.worker(["list", "--json"]).success().json();
+    assert_eq!(list["workers"][0]["dirty"], true);
+    repo.git_in(&wt, ["add", "."]).success();
+    repo.git_in(&wt, ["commit", "--quiet", "-m", "new"])
+        .success();
+    repo.git_in(&wt, ["handoff", "report", "--summary", "from the clone"])
+        .success();
+    // Not here until the worker sends it.
+    repo.git(["handoff", "apply", "w"]).code(2);
+    // Removing it now would lose the clone's commit.
+    let out = repo.worker(["rm", "w"]).code(2);
+    assert!(
+        out.stderr
+            .contains("has commits this repository does not have"),
+        "{out}"
+    );
+    repo.git_in(&wt, ["worker", "sync"]).success();
+    let out = repo.git(["handoff", "apply", "w"]).success();
+    assert!(out.stderr.contains("applied the handoff of 'w'"), "{out}");
+    assert!(repo.path().join("src/new.rs").is_file());
+    repo.worker(["rm", "w"]).success();
+    assert!(!wt.exists());
+}
+
+#[test]
+fn a_clone_spawn_that_fails_or_is_killed_leaves_nothing_behind() {
+    let repo = repo();
+    let before = repo.snapshot();
+    for step in ["spawn:worktree", "spawn:config", "spawn:activate"] {
+        repo.worker(["spawn", "w", "--isolation", "clone"])
+            .env("GIT_WORKER_FAIL_AFTER", step)
+            .code(2);
+        assert_eq!(repo.snapshot(), before, "after a failure at {step}");
+    }
+    repo.worker(["spawn", "w", "--isolation", "clone"])
+        .env("GIT_WORKER_KILL_AFTER", "spawn:worktree")
+        .code(137);
+    assert!(repo.worktree("w").join(".git").is_dir());
+    repo.worker(["prune"]).success();
+    assert!(!repo.worktree("w").exists());
+    let out = repo.worker(["spawn", "w", "--isolation", "cloned"]).code(2);
+    assert!(out.stderr.contains("invalid value 'cloned'"), "{out}");
+}
