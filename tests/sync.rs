@@ -5,7 +5,15 @@ use crate::support::{TestRepo, write_file};
 
 /// A hub at `hub` prepared by `git worker hub init`, holding `main` (HEAD).
 fn make_hub(repo: &TestRepo, hub: &std::path::Path) {
-    repo.worker(["hub", "init"]).arg(hub).success();
+    let out = repo.worker(["hub", "init"]).arg(hub).success();
+    assert!(out.stderr.contains("hint: git worker sync hub"), "{out}");
+    for (key, value) in [
+        ("receive.fsckObjects", "true"),
+        ("core.logAllRefUpdates", "always"),
+        ("gc.auto", "1000"),
+    ] {
+        assert_eq!(repo.cmd_in(hub, "git", ["config", key]).read(), value);
+    }
     repo.git(["push", "--quiet"]).arg(hub).arg("main").success();
     repo.cmd_in(hub, "git", ["symbolic-ref", "HEAD", "refs/heads/main"])
         .success();

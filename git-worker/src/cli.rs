@@ -686,10 +686,13 @@ pub enum HubCommand {
 /// (pre-receive enforcing worker contracts and an append-only refs/orch/,
 /// chaining to the repository's own hooks, including a core.hooksPath it
 /// had, kept in orch.chainedHooksPath) through core.hooksPath, records the
-/// worker branch prefix of the coordinator it runs in (orch.prefix), and
-/// prints the URL to add as a remote. Push the registry to it with
-/// `git push <remote> 'refs/orch/*:refs/orch/*'` before workers push their
-/// branches: a worker branch without a contract is refused.
+/// worker branch prefix of the coordinator it runs in (orch.prefix), sets
+/// receive.fsckObjects, core.logAllRefUpdates=always (a reflog of every
+/// ref update, to audit and recover from), gc.auto=1000,
+/// gc.autoPackLimit=20 and gc.packRefs (the many small pushes get packed),
+/// and prints the URL to add as a remote. Send the registry to it with
+/// `git worker sync <remote>` before workers push their branches: a worker
+/// branch without a contract is refused.
 #[derive(Debug, Args)]
 pub struct HubInitArgs {
     /// Where the bare repository is (or goes)

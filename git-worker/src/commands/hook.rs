@@ -289,6 +289,19 @@ pub fn hub_init(args: &HubInitArgs) -> Result<Outcome> {
         eprintln!("kept the hub's own hooks in '{existing}': they run after the contract checks");
     }
     hub.git(["config", "core.hooksPath"]).arg(&dir).run()?;
+    // Receive and maintenance settings for a shared registry: objects
+    // checked on the way in, a reflog of every ref update (a bare
+    // repository keeps none by default) to audit and recover from, and
+    // housekeeping that packs the many small pushes (loose objects and refs).
+    for (key, value) in [
+        ("receive.fsckObjects", "true"),
+        ("core.logAllRefUpdates", "always"),
+        ("gc.auto", "1000"),
+        ("gc.autoPackLimit", "20"),
+        ("gc.packRefs", "true"),
+    ] {
+        hub.git(["config", key, value]).run()?;
+    }
     // The hub has no working tree, so no .orch.toml: it learns the worker
     // branch prefix from the coordinator this runs in, if any.
     if let Ok(coordinator) = Repo::discover()
@@ -299,9 +312,7 @@ pub fn hub_init(args: &HubInitArgs) -> Result<Outcome> {
     }
     eprintln!("hub ready: pushes of worker branches are checked against their contracts");
     eprintln!("hint: git remote add hub {}", path.display());
-    eprintln!(
-        "hint: git push hub 'refs/orch/*:refs/orch/*'   (the registry first, then worker branches)"
-    );
+    eprintln!("hint: git worker sync hub   (the registry first, then worker branches)");
     println!("{}", path.display());
     Ok(Outcome::Success)
 }
