@@ -547,3 +547,32 @@ fn a_removed_worker_stays_removed_everywhere_after_syncs() {
         "{out}"
     );
 }
+
+#[test]
+fn network_and_missing_repository_failures_say_which() {
+    let repo = TestRepo::with_commit();
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("git://127.0.0.1:{port}/hub.git");
+    let out = repo
+        .cmd_in(
+            repo.root(),
+            "git",
+            ["worker", "join", "w", "--remote", &url],
+        )
+        .code(2);
+    assert!(out.stderr.contains("the network failed"), "{out}");
+    repo.git(["remote", "add", "gone"])
+        .arg(repo.root().join("gone.git"))
+        .success();
+    let out = repo.worker(["sync", "gone"]).code(2);
+    assert!(
+        out.stderr.contains("no such repository or ref there"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("hint: check the remote's URL"), "{out}");
+}

@@ -41,11 +41,13 @@ pub fn join(args: &JoinArgs) -> Result<Outcome> {
                 .arg(&dir)
                 .output()?;
             if cloned.status != 0 {
-                return Err(
-                    Hint::new(format!("cannot clone '{url}': {}", cloned.stderr.trim()))
-                        .hint("check the URL, the network and your access")
-                        .into(),
-                );
+                let (what, hint) = crate::git::remote_failure(&cloned.stderr);
+                return Err(Hint::new(format!(
+                    "cannot clone '{url}': {what}: {}",
+                    cloned.stderr.trim()
+                ))
+                .hint(hint)
+                .into());
             }
             (Repo::open(&cwd.join(&dir))?, "origin".to_string())
         }

@@ -498,20 +498,7 @@ fn fetch_base(repo: &Repo, name: &str) -> Result<()> {
 }
 
 fn is_network_error(stderr: &str) -> bool {
-    const SIGNS: &[&str] = &[
-        "Could not resolve host",
-        "unable to access",
-        "Connection refused",
-        "unable to connect",
-        "Could not read from remote repository",
-        "Connection timed out",
-        "Network is unreachable",
-        "No route to host",
-        "the remote end hung up",
-        "Operation timed out",
-        "Temporary failure in name resolution",
-    ];
-    SIGNS.iter().any(|sign| stderr.contains(sign))
+    crate::git::remote_failure(stderr).0 == "the network failed"
 }
 
 /// Companions are separate binaries: say how to install them instead of

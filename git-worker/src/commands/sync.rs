@@ -108,11 +108,12 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
         .output()?;
     if fetched.status != 0 {
         cleanup_staging(repo, &staging)?;
+        let (what, hint) = crate::git::remote_failure(&fetched.stderr);
         return Err(Hint::new(format!(
-            "cannot fetch the registry from '{remote}': {}",
+            "cannot fetch the registry from '{remote}': {what}: {}",
             fetched.stderr.trim()
         ))
-        .hint("check the network, the URL and your access; nothing was changed here")
+        .hint(hint)
         .into());
     }
     let mut raced = false;
