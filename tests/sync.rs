@@ -576,3 +576,105 @@ fn network_and_missing_repository_failures_say_which() {
     );
     assert!(out.stderr.contains("hint: check the remote's URL"), "{out}");
 }
+
+#[test]
+fn a_report_on_one_side_survives_messages_on_the_other() {
+    let (repo, a, b) = two_clones();
+    repo.git_in(&a, ["worker", "spawn", "w"]).success();
+    repo.git_in(&a, ["worker", "sync"]).success();
+    repo.git_in(&b, ["worker", "sync"]).success();
+    let wt = a.parent().unwrap().join("a.worktrees/w");
+    write_file(&wt.join("w.txt"), "w\n");
+    repo.git_in(&wt, ["handoff", "report", "--summary", "w"])
+        .success();
+    // Later events on the other side, which never saw the report.
+    repo.git_in(&b, ["worker", "message", "w", "m1"]).success();
+    repo.git_in(&b, ["worker", "message", "w", "m2"]).success();
+    for side in [&a, &b, &a] {
+        repo.git_in(side, ["worker", "sync"]).success();
+    }
+    for side in [&a, &b] {
+        let show = repo
+            .git_in(side, ["worker", "show", "w", "--json"])
+            .success()
+            .json();
+        assert_eq!(show["worker"]["state"], "reported", "{show}");
+    }
+}
+
+#[test]
+fn a_ref_that_cannot_be_joined_does_not_hold_back_the_rest() {
+    let (repo, a, b) = two_clones();
+    repo.git_in(&a, ["worker", "spawn", "w"]).success();
+    repo.git_in(&a, ["worker", "plan", "t", "--allow", "a/**"])
+        .success();
+    repo.git_in(&a, ["worker", "sync"]).success();
+    repo.git_in(&b, ["worker", "plan", "t", "--allow", "b/**"])
+        .success();
+    let out = repo.git_in(&b, ["worker", "sync"]).success();
+    assert!(
+        out.stderr.contains("warning: 'refs/orch/tasks/t' differs"),
+        "{out}"
+    );
+    repo.git_in(&b, ["worker", "message", "w", "from b"])
+        .success();
+    repo.git_in(&b, ["worker", "sync"]).success();
+    repo.git_in(&a, ["worker", "sync"]).success();
+    let log = repo.git_in(&a, ["worker", "log", "w"]).read();
+    assert!(log.contains("text=from b"), "{log}");
+}
+
+#[test]
+fn a_worker_spawned_again_after_removal_replaces_the_old_one_everywhere() {
+    let (repo, a, b) = two_clones();
+    repo.git_in(&a, ["worker", "spawn", "w"]).success();
+    let wt = a.parent().unwrap().join("a.worktrees/w");
+    write_file(&wt.join("old.txt"), "old\n");
+    repo.git_in(&wt, ["handoff", "report", "--summary", "the old one"])
+        .success();
+    repo.git_in(&a, ["worker", "sync"]).success();
+    repo.git_in(&a, ["worker", "rm", "w", "--force"]).success();
+    repo.git_in(&a, ["worker", "spawn", "w"]).success();
+    let out = repo.git_in(&a, ["worker", "sync"]).success();
+    assert!(out.stderr.contains("0 merged"), "{out}");
+    repo.git_in(&b, ["worker", "sync"]).success();
+    for side in [&a, &b] {
+        let events = repo
+            .git_in(side, ["worker", "log", "w", "--json"])
+            .success()
+            .json()["events"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(
+            events, 2,
+            "the new worker's log has its own two events only"
+        );
+        let show = repo.git_in(side, ["handoff", "show", "w"]).read();
+        assert!(show.contains("has NOT reported"), "{show}");
+    }
+}
+
+#[test]
+fn a_late_report_from_a_removed_workers_clone_does_not_bring_it_back() {
+    let repo = TestRepo::new();
+    let (hub, c, _w1, w2) = fleet(&repo);
+    write_file(&w2.join("src/late.rs"), "late\n");
+    repo.git_in(&w2, ["handoff", "report", "--summary", "late"])
+        .success();
+    repo.git_in(&c, ["worker", "rm", "w2", "--force"]).success();
+    repo.git_in(&c, ["worker", "sync"]).success();
+    let out = repo.git_in(&w2, ["worker", "sync"]).success();
+    assert!(out.stderr.contains("worker 'w2' was removed"), "{out}");
+    let live = repo
+        .cmd_in(
+            &hub,
+            "git",
+            ["for-each-ref", "--format=%(refname)", "refs/orch/workers/"],
+        )
+        .read();
+    assert_eq!(live, "refs/orch/workers/w1");
+    repo.git_in(&c, ["worker", "sync"]).success();
+    let list = repo.git_in(&c, ["worker", "list", "--no-status"]).read();
+    assert!(!list.contains("w2"), "{list}");
+}

@@ -1451,6 +1451,15 @@ impl Repo {
         }
     }
 
+    /// A common ancestor of `a` and `b`, if they share history.
+    pub fn merge_base(&self, a: Oid, b: Oid) -> Result<Option<Oid>> {
+        match self.inner.merge_base(a, b) {
+            Ok(base) => Ok(Some(base)),
+            Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(err) => Err(clean(err)),
+        }
+    }
+
     /// Whether every commit of `tip` that `upstream` lacks has a
     /// patch-equivalent in `upstream` (`git cherry`): work that was rebased
     /// or cherry-picked in.

@@ -820,11 +820,7 @@ pub fn load_current_handoff(repo: &Repo, entry: &Entry) -> Result<Option<Handoff
             return Ok(Some(handoff));
         }
         let info = repo.commit_info(commit)?;
-        if info.parents.len() == 2
-            && info
-                .message
-                .starts_with(&format!("handoff {}: merged", entry.id()))
-        {
+        if info.parents.len() == 2 && info.message.trim_end().ends_with(SYNC_MERGE_TRAILER) {
             commit = info.parents[0];
         } else {
             return Ok(None);
@@ -958,13 +954,14 @@ pub enum Merge {
 /// ("Merging"). Nothing is written to `refname` here: the caller moves it
 /// (by compare-and-swap) to the commit returned.
 pub fn merge_ref(repo: &Repo, refname: &str, theirs: Oid) -> Result<Merge> {
+    if let Some(id) = refname.strip_prefix(WORKERS)
+        && archived_past(repo, id, theirs)?
+    {
+        // A worker removed here (perhaps spawned again since): its old
+        // entry over there is retired, never taken or merged.
+        return Ok(Merge::Ahead);
+    }
     let Some(ours) = repo.ref_target(refname)? else {
-        if let Some(id) = refname.strip_prefix(WORKERS)
-            && archived_past(repo, id, theirs)?
-        {
-            // Removed here since: the archive carries it on.
-            return Ok(Merge::Ahead);
-        }
         return Ok(Merge::Took(theirs));
     };
     if ours == theirs {
@@ -989,11 +986,12 @@ pub fn merge_ref(repo: &Repo, refname: &str, theirs: Oid) -> Result<Merge> {
     }
 }
 
-/// Whether an archived entry of `id` here holds the live entry `tip` (the
-/// worker was removed on this machine after `tip` was written).
+/// Whether the live entry `tip` belongs to a worker `id` that was removed
+/// (an archive of `id` here shares its history: same spawn), even if `tip`
+/// has events the archive lacks (written late, elsewhere).
 pub fn archived_past(repo: &Repo, id: &str, tip: Oid) -> Result<bool> {
     for (_, archived) in repo.refs_under(&format!("{ARCHIVE}{id}/"))? {
-        if archived == tip || repo.is_ancestor(tip, archived)? {
+        if archived == tip || repo.merge_base(tip, archived)?.is_some() {
             return Ok(true);
         }
     }
@@ -1007,6 +1005,11 @@ pub fn archived_past(repo: &Repo, id: &str, tip: Oid) -> Result<bool> {
 fn merge_logs(repo: &Repo, refname: &str, ours: Oid, theirs: Oid) -> Result<Merge> {
     let mine = decode(repo, refname, ours)?;
     let other = decode(repo, refname, theirs)?;
+    if repo.merge_base(ours, theirs)?.is_none() {
+        return Ok(Merge::Refused(format!(
+            "'{refname}' is another worker there with the same id (spawned separately): kept this side's"
+        )));
+    }
     if mine.contract != other.contract {
         return Ok(Merge::Refused(format!(
             "'{refname}' has a different contract there (in: {}); kept this side's",
@@ -1022,8 +1025,38 @@ fn merge_logs(repo: &Repo, refname: &str, ours: Oid, theirs: Oid) -> Result<Merg
             b.commit.as_bytes(),
         ))
     });
-    let last = events.last().context("a registry entry without events")?;
-    let after = decode(repo, refname, last.commit)?.status;
+    events.dedup_by_key(|l| l.commit);
+    // Replay: in that order, each event that changed the state (its
+    // state.toml differs from its parent's) sets it; the others (messages,
+    // notices, verdicts) leave it as they found it, whatever their own
+    // side's state was then.
+    let mut after = decode(
+        repo,
+        refname,
+        events
+            .first()
+            .context("a registry entry without events")?
+            .commit,
+    )?
+    .status;
+    for logged in &events {
+        if logged.event.kind == "merged" {
+            continue;
+        }
+        let own = decode(repo, refname, logged.commit)?.status;
+        let before = match repo.commit_info(logged.commit)?.parents.first() {
+            Some(parent) => Some(decode(repo, refname, *parent)?.status),
+            None => None,
+        };
+        let changed = before
+            .as_ref()
+            .is_none_or(|b| b.state != own.state || b.reason != own.reason);
+        if changed {
+            after.state = own.state;
+            after.reason = own.reason;
+        }
+        after.updated = after.updated.max(own.updated);
+    }
     let clock = events.iter().map(|l| l.event.clock).max().unwrap_or(0) + 1;
     let time = now().max(after.updated);
     let event = Event {
@@ -1098,6 +1131,9 @@ fn merge_notes(repo: &Repo, ours: Oid, theirs: Oid) -> Result<Oid> {
     repo.create_commit(tree, &[ours, theirs], "verdicts: merged\n")
 }
 
+/// Marks a handoff commit made by `git worker sync` joining two chains.
+const SYNC_MERGE_TRAILER: &str = "Orch-Merge: sync";
+
 /// Two handoff chains (the worker reported from two places): a commit
 /// holding the newer handoff, whose first parent is the newer chain.
 fn merge_handoffs(repo: &Repo, refname: &str, ours: Oid, theirs: Oid) -> Result<Merge> {
@@ -1116,7 +1152,10 @@ fn merge_handoffs(repo: &Repo, refname: &str, ours: Oid, theirs: Oid) -> Result<
     Ok(Merge::Merged(repo.create_commit(
         info.tree,
         &[newer, older],
-        &format!("handoff {id}: merged\n\n{}", info.message),
+        &format!(
+            "handoff {id}: merged\n\n{}\n{SYNC_MERGE_TRAILER}\n",
+            info.message.trim_end()
+        ),
     )?))
 }
 

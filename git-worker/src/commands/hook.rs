@@ -236,6 +236,27 @@ fn judge_registry_update(repo: &Repo, update: &Update, all: &[Update]) -> Result
         }
         return Ok(None);
     }
+    // A worker spawned again after removal replaces its old live entry,
+    // whose history is in the archive.
+    if let Some(id) = name.strip_prefix(WORKERS)
+        && !repo.is_ancestor(update.old, update.new).unwrap_or(false)
+        && !registry::archived_past(repo, id, update.new)?
+    {
+        // The archive is here already, or arrives in this same push.
+        let archived_here = registry::archived_past(repo, id, update.old)?;
+        let archived_now = all.iter().any(|other| {
+            other.refname.starts_with(&format!("{ARCHIVE}{id}/"))
+                && !other.new.is_zero()
+                && repo
+                    .merge_base(update.old, other.new)
+                    .ok()
+                    .flatten()
+                    .is_some()
+        });
+        if archived_here || archived_now {
+            return Ok(None);
+        }
+    }
     if !repo.is_ancestor(update.old, update.new).unwrap_or(false) {
         return Ok(Some(format!(
             "{name}: rewrites history (not a fast-forward; refs/orch/ is append-only)"

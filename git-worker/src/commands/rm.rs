@@ -150,13 +150,11 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
             )
             .into());
         }
-        // A clone's commits live in the clone until its worker syncs them.
+        // A clone's commits live in the clone until its worker syncs them:
+        // its HEAD, and its branches, stashes and tags too.
         if let Some(checkout) = &checkout
             && repo.owns_clone(checkout)
-            && let Some(tip) = Repo::open(checkout)?.head_commit()?
-            && (repo.commit_info(tip).is_err()
-                || !(head.is_some_and(|h| repo.is_ancestor(tip, h).unwrap_or(false))
-                    || repo.is_ancestor(tip, repo.head_commit()?.unwrap_or(tip))?))
+            && clone_holds_unsent_work(repo, checkout, head)?
         {
             return Err(Hint::new(format!(
                 "the clone of worker '{id}' has commits this repository does not have"
@@ -269,6 +267,31 @@ fn locate_checkout(repo: &Repo, id: &str) -> Result<Option<std::path::PathBuf>> 
         return Ok(Some(path));
     }
     Ok(None)
+}
+
+/// Whether the clone at `checkout` holds commits this repository lacks, or
+/// a HEAD that is neither on the worker's branch (`branch`) nor in HEAD.
+fn clone_holds_unsent_work(
+    repo: &Repo,
+    checkout: &std::path::Path,
+    branch: Option<crate::git::Oid>,
+) -> Result<bool> {
+    let clone = Repo::open(checkout)?;
+    if let Some(tip) = clone.head_commit()? {
+        let here = repo.commit_info(tip).is_ok();
+        let landed = here
+            && (branch.is_some_and(|b| repo.is_ancestor(tip, b).unwrap_or(false))
+                || repo.is_ancestor(tip, repo.head_commit()?.unwrap_or(tip))?);
+        if !landed {
+            return Ok(true);
+        }
+    }
+    for (_, oid) in clone.refs_under_any(&["refs/heads/", "refs/tags/", "refs/stash"])? {
+        if repo.commit_info(oid).is_err() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `Some(n)` when the checkout's HEAD has `n` commits reachable neither

@@ -37,8 +37,27 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
         // Live entries the remote still has but this side archived go away
         // there, in the same atomic push as their archive (a hub allows
         // nothing else).
-        let mut specs = vec!["refs/orch/*:refs/orch/*".to_string()];
+        // Every registry ref but those that could not be joined (pushing
+        // them would only be refused, and would hold back the rest).
+        let mut specs: Vec<String> = repo
+            .refs_under("refs/orch/")?
+            .into_iter()
+            .filter(|(name, _)| !pulled.kept.contains(name))
+            .map(|(name, _)| {
+                let force = if pulled.replace.contains(&name) {
+                    "+"
+                } else {
+                    ""
+                };
+                format!("{force}{name}:{name}")
+            })
+            .collect();
         specs.extend(pulled.retire.iter().map(|name| format!(":{name}")));
+        if specs.is_empty() {
+            // An empty registry: nothing to push (and a push without
+            // refspecs would push the current branch).
+            return Ok(Outcome::Success);
+        }
         let pushed = repo
             .git(["push", "--quiet", "--porcelain", "--atomic", &remote])
             .args(&specs)
@@ -92,6 +111,11 @@ pub struct Pulled {
     pub refused: Vec<String>,
     /// Live entries the remote has and this side archived since.
     pub retire: Vec<String>,
+    /// Refs that differ there and could not be joined: not pushed.
+    pub kept: Vec<String>,
+    /// Live entries of a worker spawned again here, whose old entry there
+    /// belongs to the removed one: pushed over it.
+    pub replace: Vec<String>,
 }
 
 /// Fetch `remote`'s refs/orch/* into a staging namespace and join each ref
@@ -102,6 +126,8 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
     // A killed sync may have left staging refs: never merge stale ones.
     cleanup_staging(repo, &staging)?;
     pulled.retire.clear();
+    pulled.kept.clear();
+    pulled.replace.clear();
     let fetched = repo
         .git(["fetch", "--quiet", "--no-write-fetch-head", remote])
         .arg(format!("+refs/orch/*:{staging}*"))
@@ -120,11 +146,15 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
     for (name, theirs) in repo.refs_under(&staging)? {
         let local = format!("refs/orch/{}", name.trim_start_matches(&staging));
         let ours = repo.ref_target(&local)?;
-        if ours.is_none()
-            && let Some(id) = local.strip_prefix(registry::WORKERS)
+        if let Some(id) = local.strip_prefix(registry::WORKERS)
             && registry::archived_past(repo, id, theirs)?
         {
-            pulled.retire.push(local.clone());
+            match ours {
+                // Gone here: delete it there, with the archive.
+                None => pulled.retire.push(local.clone()),
+                // Spawned again here: the new entry replaces it there.
+                Some(_) => pulled.replace.push(local.clone()),
+            }
         }
         let (new, merge) = match registry::merge_ref(repo, &local, theirs)? {
             Merge::Took(commit) => (Some(commit), false),
@@ -133,6 +163,7 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
                 if !pulled.refused.contains(&why) {
                     pulled.refused.push(why);
                 }
+                pulled.kept.push(local.clone());
                 (None, false)
             }
             Merge::Same | Merge::Ahead => (None, false),
@@ -156,11 +187,15 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
                 name.trim_start_matches("refs/orch/")
             ))?
             .is_some();
-        if !still_there
-            && registry::archived_past(repo, id, tip)?
-            && repo.cas_delete(&name, tip)? == Cas::Raced
-        {
-            raced = true;
+        if !still_there && registry::archived_past(repo, id, tip)? {
+            if repo.cas_delete(&name, tip)? == Cas::Raced {
+                raced = true;
+            } else {
+                eprintln!(
+                    "worker '{id}' was removed on '{remote}': dropped its live entry here (events written here since are not in its archive; a handoff stays in {}{id})",
+                    registry::HANDOFFS
+                );
+            }
         }
     }
     cleanup_staging(repo, &staging)?;
