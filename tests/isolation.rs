@@ -52,6 +52,18 @@ fn a_clone_worker_has_its_own_refs_and_hands_off_by_syncing() {
         "refs/orch/workers/forged",
     ])
     .code(1);
+    // What it pushes goes to the inbox, never to this repository, and the
+    // inbox's hub checks refuse what a worker may not do there.
+    repo.git_in(&wt, ["push", "--quiet", "origin", "HEAD:refs/heads/evil"])
+        .success();
+    repo.git(["rev-parse", "--verify", "--quiet", "refs/heads/evil"])
+        .code(1);
+    let out = repo
+        .git_in(&wt, ["push", "origin", "refs/orch/workers/forged"])
+        .output();
+    assert_ne!(out.code, 0, "{out}");
+    repo.git_in(&wt, ["update-ref", "-d", "refs/orch/workers/forged"])
+        .success();
     // Its hooks hold it to its contract.
     write_file(&wt.join("docs/guide.md"), "changed\n");
     repo.git_in(&wt, ["add", "docs/guide.md"]).success();
@@ -85,7 +97,10 @@ fn a_clone_worker_has_its_own_refs_and_hands_off_by_syncing() {
             .contains("has commits this repository does not have"),
         "{out}"
     );
+    // The worker sends it to the inbox; the coordinator collects it there.
     repo.git_in(&wt, ["worker", "sync"]).success();
+    repo.git(["handoff", "apply", "w"]).code(2);
+    repo.worker(["sync", "orch-inbox"]).success();
     let out = repo.git(["handoff", "apply", "w"]).success();
     assert!(out.stderr.contains("applied the handoff of 'w'"), "{out}");
     assert!(repo.path().join("src/new.rs").is_file());

@@ -236,8 +236,10 @@ pub struct SpawnArgs {
     ///
     /// A clone borrows this repository's objects (`git clone --shared`) but
     /// has its own config, hooks and refs: the worker cannot move this
-    /// repository's refs. Its handoff reaches the coordinator when the
-    /// worker runs `git worker sync` (a push to its origin, this repository).
+    /// repository's refs. Its origin is an inbox (.git/orch/inbox.git, a hub
+    /// whose checks refuse what a worker may not push; the remote
+    /// `orch-inbox` here): the worker sends its handoff with `git worker
+    /// sync`, the coordinator collects it with `git worker sync orch-inbox`.
     #[arg(long, value_name = "KIND", value_parser = ["worktree", "clone"])]
     pub isolation: Option<String>,
 

@@ -1586,6 +1586,17 @@ pub fn local_dir(repo: &Repo) -> PathBuf {
     repo.common_dir().join("orch").join("local")
 }
 
+/// The hub clone workers push to (`spawn --isolation clone`): a bare
+/// repository inside this one, borrowing its objects, whose pre-receive
+/// checks every push, so a worker's clone never writes this repository's
+/// refs. The coordinator collects from it with `git worker sync orch-inbox`.
+pub fn inbox_path(repo: &Repo) -> PathBuf {
+    repo.common_dir().join("orch").join("inbox.git")
+}
+
+/// The remote name of [`inbox_path`] in the coordinator's repository.
+pub const INBOX_REMOTE: &str = "orch-inbox";
+
 /// A `git review-gate run` in progress on this machine: its scratch clone
 /// and pid, in `<common>/orch/gate/<name>.json` from before the clone is
 /// made until it is removed, so a killed run's clone is found and removed

@@ -283,16 +283,28 @@ fn judge_registry_update(repo: &Repo, update: &Update, all: &[Update]) -> Result
 pub fn hub_init(args: &HubInitArgs) -> Result<Outcome> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let path = crate::config::normalize(&cwd.join(&args.path));
+    prepare_hub(&path, Repo::discover().ok().as_ref())?;
+    eprintln!("hub ready: pushes of worker branches are checked against their contracts");
+    eprintln!("hint: git remote add hub {}", path.display());
+    eprintln!("hint: git worker sync hub   (the registry first, then worker branches)");
+    println!("{}", path.display());
+    Ok(Outcome::Success)
+}
+
+/// Make `path` a hub (creating the bare repository if needed): the hub
+/// hooks, chained to its own, receive and maintenance settings, and the
+/// worker branch prefix of `coordinator`, if given.
+pub(super) fn prepare_hub(path: &Path, coordinator: Option<&Repo>) -> Result<()> {
     if !path.exists() {
         let parent = path.parent().unwrap_or(Path::new("/"));
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create '{}'", parent.display()))?;
         Git::new(parent)
             .args(["init", "--bare", "--quiet"])
-            .arg(&path)
+            .arg(path)
             .run()?;
     }
-    let hub = Repo::open(&path)?;
+    let hub = Repo::open(path)?;
     if !hub.is_bare() {
         return Err(
             Hint::new(format!("'{}' is not a bare repository", path.display()))
@@ -325,15 +337,11 @@ pub fn hub_init(args: &HubInitArgs) -> Result<Outcome> {
     }
     // The hub has no working tree, so no .orch.toml: it learns the worker
     // branch prefix from the coordinator this runs in, if any.
-    if let Ok(coordinator) = Repo::discover()
-        && let Ok(settings) = crate::config::Settings::load(&coordinator)
+    if let Some(coordinator) = coordinator
+        && let Ok(settings) = crate::config::Settings::load(coordinator)
     {
         hub.git(["config", crate::config::KEY_PREFIX, &settings.prefix])
             .run()?;
     }
-    eprintln!("hub ready: pushes of worker branches are checked against their contracts");
-    eprintln!("hint: git remote add hub {}", path.display());
-    eprintln!("hint: git worker sync hub   (the registry first, then worker branches)");
-    println!("{}", path.display());
-    Ok(Outcome::Success)
+    Ok(())
 }

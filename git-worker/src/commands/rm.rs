@@ -160,9 +160,11 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
                 "the clone of worker '{id}' has commits this repository does not have"
             ))
             .hint(format!(
-                "send them first: git -C {} worker sync; or delete them with --force",
-                checkout.display()
+                "send them first: git -C {} worker sync, then here: git worker sync {}",
+                checkout.display(),
+                registry::INBOX_REMOTE
             ))
+            .hint("or delete them with --force")
             .into());
         }
         if let Some(checkout) = &checkout

@@ -691,6 +691,10 @@ struct Undo {
     branch: bool,
     worktree: bool,
     local: bool,
+    /// The worker's entry and branch were pushed to the inbox (made by this
+    /// spawn when `inbox_created`).
+    inbox: bool,
+    inbox_created: bool,
 }
 
 fn transaction(
@@ -811,8 +815,82 @@ fn transaction(
             .arg(format!("+{entry}:{entry}"))
             .run()
             .context("cannot give the clone its registry entry")?;
+        undo.inbox_created = open_inbox(repo, contract, path)?;
+        undo.inbox = true;
     }
     checkpoint("spawn:activate")?;
+    Ok(())
+}
+
+/// A clone worker pushes to the inbox, never to this repository: make the
+/// inbox (a hub borrowing our objects) if needed, give it the worker's
+/// entry and branch, point the clone's origin at it, and name it as the
+/// remote the coordinator collects from.
+/// `Ok(true)` when it made the inbox.
+fn open_inbox(repo: &Repo, contract: &Contract, clone: &Path) -> Result<bool> {
+    let inbox = registry::inbox_path(repo);
+    let mut created = false;
+    {
+        let _lock = repo.lock_machine()?;
+        if !inbox.join("objects").exists() {
+            created = true;
+            super::hook::prepare_hub(&inbox, Some(repo))?;
+            // Pushes into it need not carry what this repository has.
+            let alternates = inbox.join("objects/info/alternates");
+            std::fs::create_dir_all(inbox.join("objects/info"))?;
+            std::fs::write(
+                &alternates,
+                format!("{}\n", repo.common_dir().join("objects").display()),
+            )
+            .with_context(|| format!("cannot write '{}'", alternates.display()))?;
+        }
+        if repo
+            .config_string(&format!("remote.{}.url", registry::INBOX_REMOTE))?
+            .is_none()
+        {
+            repo.git(["remote", "add", registry::INBOX_REMOTE])
+                .arg(&inbox)
+                .run()?;
+        }
+    }
+    // A rolled-back earlier spawn of this id may have left its entry there.
+    let entry = registry::live_ref(&contract.id);
+    let branch = format!("refs/heads/{}", contract.branch);
+    for stale in [&entry, &branch] {
+        let _ = Git::new(&inbox)
+            .args(["update-ref", "-d", stale])
+            .output()?;
+    }
+    repo.git(["push", "--quiet"])
+        .arg(&inbox)
+        .args([format!("{entry}:{entry}"), format!("{branch}:{branch}")])
+        .run()
+        .context("cannot give the inbox the worker's entry and branch")?;
+    Git::new(clone)
+        .args(["remote", "set-url", "origin"])
+        .arg(&inbox)
+        .run()?;
+    Ok(created)
+}
+
+/// Undo [`open_inbox`]: the worker's refs there, and the inbox itself if
+/// this spawn made it.
+fn close_inbox(repo: &Repo, contract: &Contract, created: bool) -> Result<()> {
+    let inbox = registry::inbox_path(repo);
+    if created {
+        let _ = repo
+            .git(["remote", "remove", registry::INBOX_REMOTE])
+            .output()?;
+        return crate::git::remove_dir_forcefully(&inbox);
+    }
+    for stale in [
+        registry::live_ref(&contract.id),
+        format!("refs/heads/{}", contract.branch),
+    ] {
+        let _ = Git::new(&inbox)
+            .args(["update-ref", "-d", &stale])
+            .output()?;
+    }
     Ok(())
 }
 
@@ -871,6 +949,9 @@ impl Undo {
                 first = Some(err);
             }
         };
+        if self.inbox {
+            keep(close_inbox(repo, contract, self.inbox_created));
+        }
         if self.local {
             keep(registry::remove_local(repo, &contract.id));
         }
