@@ -34,11 +34,9 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
         if raced {
             continue;
         }
-        // Live entries the remote still has but this side archived go away
-        // there, in the same atomic push as their archive (a hub allows
-        // nothing else).
         // Every registry ref but those that could not be joined (pushing
-        // them would only be refused, and would hold back the rest).
+        // them would only be refused, and would hold back the rest); a
+        // respawned worker's entry over the removed one's.
         let mut specs: Vec<String> = repo
             .refs_under("refs/orch/")?
             .into_iter()
@@ -52,6 +50,9 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
                 format!("{force}{name}:{name}")
             })
             .collect();
+        // Live entries the remote still has but this side archived go away
+        // there, in the same atomic push as their archive (a hub allows
+        // nothing else).
         specs.extend(pulled.retire.iter().map(|name| format!(":{name}")));
         if specs.is_empty() {
             // An empty registry: nothing to push (and a push without
