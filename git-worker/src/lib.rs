@@ -24,3 +24,6 @@ pub mod policy;
 pub mod registry;
 pub mod verify;
 pub mod watch;
+
+#[cfg(test)]
+mod hostile;
