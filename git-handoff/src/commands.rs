@@ -989,9 +989,7 @@ fn import(repo: &Repo, args: &ImportArgs) -> Result<Outcome> {
         Ok(notes)
     })();
     // Drop the staging refs whatever happened.
-    for (name, _) in repo.refs_under(&staging)? {
-        repo.git(["update-ref", "-d", &name]).run()?;
-    }
+    repo.delete_refs_under(&staging)?;
     for note in result? {
         eprintln!("{note}");
     }

@@ -1451,6 +1451,21 @@ impl Repo {
         }
     }
 
+    /// Delete every ref under `prefix`, in one `git update-ref --stdin`.
+    pub fn delete_refs_under(&self, prefix: &str) -> Result<()> {
+        let script: String = self
+            .refs_under(prefix)?
+            .into_iter()
+            .map(|(name, _)| format!("delete {name}\n"))
+            .collect();
+        if script.is_empty() {
+            return Ok(());
+        }
+        self.git(["update-ref", "--stdin"])
+            .stdin(script.into_bytes())
+            .run()
+    }
+
     /// A common ancestor of `a` and `b`, if they share history.
     pub fn merge_base(&self, a: Oid, b: Oid) -> Result<Option<Oid>> {
         match self.inner.merge_base(a, b) {

@@ -15,19 +15,7 @@ use crate::exit::{Hint, Interrupted, Outcome};
 use crate::git::Repo;
 use crate::registry::{self, Actor, Change, Entry, Logged, State};
 
-/// The live entry of `id`, else its latest archived one (`true`: archived).
-fn entry_any(repo: &Repo, id: &str) -> Result<(Entry, bool)> {
-    validate_id(id)?;
-    if let Some(entry) = registry::load(repo, id)? {
-        return Ok((entry, false));
-    }
-    match registry::archived(repo, id)?.pop() {
-        Some(entry) => Ok((entry, true)),
-        None => Err(Hint::new(format!("worker '{id}' is not registered"))
-            .hint("`git worker list` shows the registered workers")
-            .into()),
-    }
-}
+use super::entry_any;
 
 /// `key=value` pairs of an event's data, for one line of text.
 fn details(logged: &Logged) -> String {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{JSON_VERSION, age, print_json, require_worker, short};
 use crate::cli::{CurrentArgs, ListArgs, ShowArgs};
-use crate::contract::{parse_label, quote, validate_id};
+use crate::contract::{parse_label, quote};
 use crate::exit::{Hint, Outcome, render};
 use crate::git::{Oid, Repo};
 use crate::registry::{self, Entry, State};
@@ -259,14 +259,7 @@ fn print_table(views: &[View]) -> Result<()> {
 }
 
 pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
-    validate_id(&args.id)?;
-    let (entry, archived) = match registry::load(repo, &args.id)? {
-        Some(entry) => (entry, false),
-        None => match registry::archived(repo, &args.id)?.pop() {
-            Some(entry) => (entry, true),
-            None => return Err(not_registered(&args.id)),
-        },
-    };
+    let (entry, archived) = super::entry_any(repo, &args.id)?;
     let history = registry::history(repo, entry.tip)?;
     let mut view = View::new(repo, entry, archived, None, None)?;
     view.check_status();
@@ -326,12 +319,6 @@ pub fn current(repo: &Repo, args: &CurrentArgs) -> Result<Outcome> {
         print!("{}", describe(&view));
     }
     Ok(Outcome::Success)
-}
-
-fn not_registered(id: &str) -> anyhow::Error {
-    Hint::new(format!("worker '{id}' is not registered"))
-        .hint("`git worker list` shows the registered workers")
-        .into()
 }
 
 /// The contract, state and location of a worker, as text.

@@ -113,6 +113,21 @@ pub fn require_worker(repo: &Repo, command: &str) -> Result<String> {
     }
 }
 
+/// The live entry of worker `id`, else its latest archived one (`true`:
+/// archived): what `show`, `log` and `wait` read.
+pub(crate) fn entry_any(repo: &Repo, id: &str) -> Result<(crate::registry::Entry, bool)> {
+    crate::contract::validate_id(id)?;
+    if let Some(entry) = crate::registry::load(repo, id)? {
+        return Ok((entry, false));
+    }
+    match crate::registry::archived(repo, id)?.pop() {
+        Some(entry) => Ok((entry, true)),
+        None => Err(Hint::new(format!("worker '{id}' is not registered"))
+            .hint("`git worker list` shows the registered workers")
+            .into()),
+    }
+}
+
 /// "3m", "2h", "4d": how long ago `then` was.
 pub fn age(then: i64, now: i64) -> String {
     let secs = (now - then).max(0);

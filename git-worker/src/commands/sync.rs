@@ -203,19 +203,8 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
     Ok(raced)
 }
 
-/// Drop the staging refs, all in one `git update-ref --stdin`.
 fn cleanup_staging(repo: &Repo, staging: &str) -> Result<()> {
-    let script: String = repo
-        .refs_under(staging)?
-        .into_iter()
-        .map(|(name, _)| format!("delete {name}\n"))
-        .collect();
-    if !script.is_empty() {
-        repo.git(["update-ref", "--stdin"])
-            .stdin(script.into_bytes())
-            .run()?;
-    }
-    Ok(())
+    repo.delete_refs_under(staging)
 }
 
 /// Push this machine's workers' branches (never forced), and fetch the
