@@ -112,10 +112,7 @@ pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result
     };
     // What the command left running in its group (a daemon it started)
     // would hold the pipe open forever: stop it.
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", child.id())])
-        .stderr(Stdio::null())
-        .status();
+    signal_group("-KILL", child.id());
     let _ = reader.join();
     let kept = output.lock().map(|kept| kept.clone()).unwrap_or_default();
     let text = String::from_utf8_lossy(&kept);
@@ -133,16 +130,29 @@ pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result
     })
 }
 
+/// Send `sig` (`-TERM`, `-KILL`) to the process group `pgid`; one that is
+/// gone already is no error.
+pub fn signal_group(sig: &str, pgid: u32) {
+    kill(sig, &format!("-{pgid}"));
+}
+
+/// Send `sig` to process `pid`; one that is gone already is no error.
+pub fn signal_process(sig: &str, pid: u32) {
+    kill(sig, &pid.to_string());
+}
+
+fn kill(sig: &str, target: &str) {
+    let _ = Command::new("kill")
+        .args([sig, "--", target])
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// SIGTERM the command's process group, give it two seconds, then SIGKILL
 /// whatever is left of the group.
 fn stop_group(child: &mut std::process::Child) -> Result<std::process::ExitStatus> {
     let pgid = child.id();
-    let signal = |sig: &str| {
-        let _ = Command::new("kill")
-            .args([sig, "--", &format!("-{pgid}")])
-            .stderr(Stdio::null())
-            .status();
-    };
+    let signal = |sig: &str| signal_group(sig, pgid);
     signal("-TERM");
     let grace = Instant::now();
     while grace.elapsed() < Duration::from_secs(2) {

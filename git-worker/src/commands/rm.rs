@@ -49,17 +49,11 @@ fn stop_agent(agent: &registry::Agent) -> Result<()> {
     let group = agent.supervisor;
     let signal = |sig: &str| {
         if group != 0 {
-            let _ = std::process::Command::new("kill")
-                .args([sig, "--", &format!("-{group}")])
-                .stderr(std::process::Stdio::null())
-                .status();
+            crate::verify::signal_group(sig, group);
         }
         // An agent whose supervisor died is in the same group; signal it too.
         if agent.pid != 0 && registry::process_alive(agent.pid, agent.pid_start) {
-            let _ = std::process::Command::new("kill")
-                .args([sig, &agent.pid.to_string()])
-                .stderr(std::process::Stdio::null())
-                .status();
+            crate::verify::signal_process(sig, agent.pid);
         }
     };
     signal("-TERM");
