@@ -461,23 +461,7 @@ fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
             ],
         });
     }
-    let widths: Vec<usize> = (0..6)
-        .map(|i| {
-            table
-                .iter()
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in &table {
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        println!("{}", line.join("  ").trim_end());
-    }
+    print!("{}", git_worker::commands::format_table(&table));
     Ok(Outcome::Success)
 }
 

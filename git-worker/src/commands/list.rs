@@ -225,22 +225,9 @@ fn print_table(views: &[View]) -> Result<()> {
             },
         ]);
     }
-    let widths: Vec<usize> = (0..8)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
     // One write for the table, not one per line (stdout is line-buffered).
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for row in &rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i == row.len() - 1 {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
+    out.write_all(super::format_table(&rows).as_bytes())?;
     // What blocked workers need, in their own words.
     for v in views
         .iter()

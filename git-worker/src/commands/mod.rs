@@ -128,6 +128,25 @@ pub(crate) fn entry_any(repo: &Repo, id: &str) -> Result<(crate::registry::Entry
     }
 }
 
+/// Rows as aligned text: every column padded to its widest cell (counted
+/// in characters), two spaces between columns, no trailing blanks.
+pub fn format_table<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| format!("{cell:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// "3m", "2h", "4d": how long ago `then` was.
 pub fn age(then: i64, now: i64) -> String {
     let secs = (now - then).max(0);

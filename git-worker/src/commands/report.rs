@@ -345,31 +345,9 @@ fn render_text(tasks: &[Task], totals: &serde_json::Value) -> String {
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..9)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: &[String]| -> String {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    out.push_str(&line(&header.map(String::from)));
-    out.push('\n');
-    for row in &rows {
-        out.push_str(&line(row));
-        out.push('\n');
-    }
+    let mut table = vec![header.map(String::from)];
+    table.extend(rows);
+    out.push_str(&super::format_table(&table));
     let blocked: Vec<String> = tasks
         .iter()
         .flat_map(|t| {
