@@ -798,10 +798,15 @@ pub fn load_handoff(repo: &Repo, id: &str) -> Result<Option<Handoff>> {
 /// records reporting it: the handoff ref outlives a removed worker, so a
 /// worker spawned again under the same id would otherwise inherit it.
 pub fn load_current_handoff(repo: &Repo, entry: &Entry) -> Result<Option<Handoff>> {
+    current_handoff(repo, entry, &history(repo, entry.tip)?)
+}
+
+/// [`load_current_handoff`] for a caller that has read the entry's history.
+pub fn current_handoff(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result<Option<Handoff>> {
     let Some(handoff) = load_handoff(repo, entry.id())? else {
         return Ok(None);
     };
-    let named: std::collections::HashSet<String> = history(repo, entry.tip)?
+    let named: std::collections::HashSet<String> = history
         .iter()
         .filter(|l| l.event.kind == "reported")
         .filter_map(|l| {

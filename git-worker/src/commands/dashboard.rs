@@ -55,7 +55,7 @@ fn collect(repo: &Repo, settings: &Settings, stall_after: u64) -> Result<(Vec<Ro
         files.sort();
         files.dedup();
         let (messages, first_unread) = super::events::messages(&history);
-        let gate = match registry::load_current_handoff(repo, &entry)? {
+        let gate = match registry::current_handoff(repo, &entry, &history)? {
             None => "-".to_string(),
             Some(handoff) => {
                 let subject = Subject::of_handoff(&id, handoff)?;
