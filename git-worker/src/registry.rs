@@ -437,6 +437,34 @@ pub fn archived(repo: &Repo, id: &str) -> Result<Vec<Entry>> {
 }
 
 /// Parse the event stored in a registry commit message.
+/// One worker's log, live or archived.
+pub struct Log {
+    pub id: String,
+    pub refname: String,
+    pub tip: Oid,
+    pub events: Vec<Logged>,
+}
+
+/// The logs of every worker, live and removed (what `timeline` and
+/// `report` read).
+pub fn all_logs(repo: &Repo) -> Result<Vec<Log>> {
+    let mut out = Vec::new();
+    for (refname, tip) in repo.refs_under_any(&[WORKERS, ARCHIVE])? {
+        let Some(id) = id_of_ref(&refname).map(str::to_string) else {
+            continue;
+        };
+        let events = history(repo, tip)
+            .with_context(|| format!("cannot read the log of '{id}' ({refname})"))?;
+        out.push(Log {
+            id,
+            refname,
+            tip,
+            events,
+        });
+    }
+    Ok(out)
+}
+
 pub fn parse_event(message: &str) -> Option<Event> {
     let body = message.split_once("\n\n").map(|(_, body)| body)?;
     serde_json::from_str(body.trim()).ok()

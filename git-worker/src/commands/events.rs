@@ -5,7 +5,7 @@
 
 use std::io::Write as _;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use super::{JSON_VERSION, print_json, require_coordinator, require_worker, timestamp};
@@ -150,14 +150,9 @@ pub fn timeline(repo: &Repo, args: &TimelineArgs) -> Result<Outcome> {
         .transpose()?;
     let mut all: Vec<(String, Logged)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let refs = repo.refs_under_any(&[registry::WORKERS, registry::ARCHIVE])?;
-    for (refname, tip) in refs {
-        let Some(id) = registry::id_of_ref(&refname).map(str::to_string) else {
-            continue;
-        };
-        for logged in registry::history(repo, tip)
-            .with_context(|| format!("cannot read the log of '{id}' ({refname})"))?
-        {
+    for log in registry::all_logs(repo)? {
+        let id = log.id;
+        for logged in log.events {
             if since.is_some_and(|since| logged.event.time < since) {
                 continue;
             }

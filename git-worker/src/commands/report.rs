@@ -246,12 +246,8 @@ fn collect(repo: &Repo, since: Option<i64>) -> Result<Vec<Task>> {
         .map(|t| (t.id, t.planned))
         .collect();
     let mut tasks = Vec::new();
-    for (refname, tip) in repo.refs_under_any(&[registry::WORKERS, registry::ARCHIVE])? {
-        let Some(id) = registry::id_of_ref(&refname) else {
-            continue;
-        };
-        let history = registry::history(repo, tip)
-            .with_context(|| format!("cannot read the log of '{id}' ({refname})"))?;
+    for log in registry::all_logs(repo)? {
+        let (id, refname, tip, history) = (log.id.as_str(), log.refname, log.tip, log.events);
         if since.is_some_and(|since| history.last().is_none_or(|l| l.event.time < since)) {
             continue;
         }
