@@ -1094,6 +1094,12 @@ impl Repo {
     /// borrowed (`--shared`), its own config, hooks and refs, and `branch`
     /// created at `base` and checked out.
     pub fn clone_for_worker(&self, path: &Path, branch: &str, base: &str) -> Result<()> {
+        self.clone_shared(path, &["-b", branch, base])
+    }
+
+    /// `git clone --shared --no-checkout` of this repository into `path`,
+    /// then `git checkout <checkout...>` there (parallel checkout).
+    fn clone_shared(&self, path: &Path, checkout: &[&str]) -> Result<()> {
         self.git(["clone", "--quiet", "--shared", "--no-checkout", "--no-tags"])
             .arg(self.common_dir())
             .arg(path)
@@ -1103,14 +1109,19 @@ impl Repo {
             .args([
                 "-c",
                 "checkout.workers=0",
-                "checkout",
-                "--quiet",
-                "-b",
-                branch,
-                base,
+                "-c",
+                "advice.detachedHead=false",
             ])
+            .args(["checkout", "--quiet"])
+            .args(checkout)
             .run()
-            .with_context(|| format!("cannot check out '{branch}' in '{}'", path.display()))
+            .with_context(|| {
+                format!(
+                    "cannot check out {} in '{}'",
+                    checkout.join(" "),
+                    path.display()
+                )
+            })
     }
 
     /// The tree of everything in the checkout at `path`: committed, staged,
@@ -1490,22 +1501,7 @@ impl Repo {
     /// `refs/orch/`), objects borrowed through alternates. What runs there
     /// cannot move this repository's refs or change its config through git.
     pub fn clone_for_verification(&self, path: &Path, commit: Oid) -> Result<()> {
-        self.git(["clone", "--quiet", "--shared", "--no-checkout", "--no-tags"])
-            .arg(self.common_dir())
-            .arg(path)
-            .run()
-            .with_context(|| format!("cannot clone into '{}'", path.display()))?;
-        Git::new(path)
-            .args([
-                "-c",
-                "checkout.workers=0",
-                "-c",
-                "advice.detachedHead=false",
-            ])
-            .args(["checkout", "--quiet", "--detach"])
-            .arg(commit.to_string())
-            .run()
-            .with_context(|| format!("cannot check out {commit} in '{}'", path.display()))
+        self.clone_shared(path, &["--detach", &commit.to_string()])
     }
 
     /// Linked worktrees git knows about: admin name -> (path, branch ref).
