@@ -5,6 +5,7 @@
 mod agents;
 mod cleanup;
 mod contracts;
+mod crash;
 mod events;
 mod generated;
 mod handoff;

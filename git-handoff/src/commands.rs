@@ -148,6 +148,9 @@ fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
         notes: notes.iter().map(|(name, _)| name.clone()).collect(),
     };
     let handoff = registry::write_handoff(repo, &meta, &summary, &stat, &patch, &notes)?;
+    // Killed here, the handoff is written and not logged: readers take the
+    // one before it (registry::current_handoff), and a new report goes on.
+    git_worker::interrupt::checkpoint("report:handoff")?;
     registry::update(repo, &registry::live_ref(&id), |_| {
         Ok(Some(
             Change::new("reported", Actor::Worker, State::Reported)
@@ -513,6 +516,7 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
 /// `apply`, printing the commit it made on stdout only when `print`.
 pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<Outcome> {
     require_coordinator(repo, "git handoff apply")?;
+    git_worker::commands::recover_applies(repo, &args.id, args.dry_run)?;
     let (entry, handoff) = entry_and_handoff(repo, &args.id)?;
     let id = entry.id().to_string();
     if let Some(done) = verdict(repo, Some(&entry), &handoff)?
@@ -614,6 +618,25 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
         return Ok(Outcome::CheckFailed);
     }
     let _signals = git_worker::interrupt::guard()?;
+    // The journal, before anything is touched: a killed apply is undone
+    // from it by `git worker prune` (or the next apply).
+    let mut journal = registry::ApplyJournal {
+        pid: std::process::id(),
+        pid_start: registry::process_start(std::process::id()),
+        workdir: workdir.clone(),
+        branch: repo.head_branch()?,
+        head: head.to_string(),
+        log_tip: entry.tip.to_string(),
+        base: base.to_string(),
+        handoff: handoff.commit.to_string(),
+        fingerprint: handoff.meta.fingerprint.clone(),
+        committed: None,
+    };
+    registry::write_apply_journal(repo, &id, &journal)?;
+    if let Err(err) = git_worker::interrupt::checkpoint("apply:journal") {
+        registry::end_apply(repo, &id)?;
+        return Err(err);
+    }
     let mut applied = repo.apply_patch(&patch, false, false)?;
     if applied.status != 0 {
         applied = repo.apply_patch(&patch, true, false)?;
@@ -627,12 +650,14 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
             .collect();
         if conflicts.is_empty() {
             // git apply is all-or-nothing: it wrote nothing; say why.
+            registry::end_apply(repo, &id)?;
             eprintln!("error: the handoff of '{id}' does not apply onto HEAD; nothing was changed");
             eprintln!("{}", applied.stderr.trim());
         } else {
             // A 3-way apply with conflicts wrote the handoff's paths (the
             // clash check made sure none of them was yours): undo them.
             repo.restore_paths(head, &paths)?;
+            registry::end_apply(repo, &id)?;
             eprintln!("error: the handoff of '{id}' conflicts with HEAD; its changes were undone");
             for path in &conflicts {
                 eprintln!("  conflict: {path}");
@@ -654,8 +679,8 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
     // Undo: only if HEAD is still where this apply left it (on the same
     // branch, at the commit it made), by compare-and-swap on that branch;
     // then the handoff's paths (and nothing else) go back to `head`.
-    let branch = repo.head_branch()?;
-    let rollback = |committed: Option<Oid>| -> Result<()> {
+    let branch = journal.branch.clone();
+    let undo = |committed: Option<Oid>| -> Result<()> {
         let expected = committed.unwrap_or(head);
         if repo.head_branch()? != branch || repo.head_commit()? != Some(expected) {
             let mut err = Hint::new(format!(
@@ -678,6 +703,12 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
             );
         }
         repo.restore_paths(head, &paths)
+    };
+    // Whether or not the checkout could be put back, the apply is over.
+    let rollback = |committed: Option<Oid>| -> Result<()> {
+        let undone = undo(committed);
+        registry::end_apply(repo, &id)?;
+        undone
     };
     if let Err(err) = git_worker::interrupt::checkpoint("apply:patch") {
         rollback(None)?;
@@ -705,6 +736,10 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
             }
         }
     };
+    if let Some(commit) = committed {
+        journal.committed = Some(commit.to_string());
+        registry::write_apply_journal(repo, &id, &journal)?;
+    }
     if let Err(err) = git_worker::interrupt::checkpoint("apply:commit") {
         rollback(committed)?;
         return Err(err.context("apply rolled back"));
@@ -762,6 +797,10 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
         }
         passed.push(command.clone());
     }
+    if let Err(err) = git_worker::interrupt::checkpoint("apply:verify") {
+        rollback(committed)?;
+        return Err(err.context("apply rolled back"));
+    }
 
     // 5. Keep it.
     registry::update(repo, &registry::live_ref(&id), |_| {
@@ -776,6 +815,10 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
                 ),
         ))
     })?;
+    // Kept: a journal left from here on (a kill, or a failure to remove it)
+    // is dropped by the next prune, which finds the `applied` event.
+    git_worker::interrupt::checkpoint("apply:event")?;
+    registry::end_apply(repo, &id)?;
     match committed {
         Some(commit) => {
             eprintln!(

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use git_worker::commands::{JSON_VERSION, print_json, require_coordinator};
 use git_worker::contract::validate_id;
-use git_worker::exit::{Hint, Interrupted, Outcome};
+use git_worker::exit::{Hint, Outcome};
 use git_worker::git::{Oid, Repo};
 use git_worker::policy::display_path;
 use git_worker::registry::{self, Handoff, State};
@@ -192,7 +192,7 @@ pub fn land(repo: &Repo, args: &LandArgs) -> Result<Outcome> {
             Ok(Outcome::Success) => true,
             Ok(_) => false,
             // Ctrl-C stops the queue: apply rolled back what it was doing.
-            Err(err) if err.downcast_ref::<Interrupted>().is_some() => return Err(err),
+            Err(err) if git_worker::exit::stops_everything(&err) => return Err(err),
             Err(err) => {
                 eprint!("{}", git_worker::exit::render(&err));
                 false
@@ -200,6 +200,9 @@ pub fn land(repo: &Repo, args: &LandArgs) -> Result<Outcome> {
         };
         if ok {
             landed.push(item.id.clone());
+            // Killed between two handoffs: those landed stay landed, and
+            // `land` again takes the rest.
+            git_worker::interrupt::checkpoint("land:next")?;
         } else {
             failed.push(item.id.clone());
             if !args.keep_going {

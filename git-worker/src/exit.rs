@@ -74,6 +74,34 @@ impl fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// A failure injected after a step (`GIT_WORKER_FAIL_AFTER`): like any
+/// failure there, but a command that goes on after a failed item (cleanup,
+/// land) stops at it, as at a signal.
+#[derive(Debug)]
+pub struct Injected {
+    pub step: String,
+}
+
+impl fmt::Display for Injected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "injected failure after step '{}' ({})",
+            self.step,
+            crate::interrupt::FAIL_AFTER
+        )
+    }
+}
+
+impl std::error::Error for Injected {}
+
+/// Whether `err` must stop a command that goes on after failed items: a
+/// signal, or an injected failure.
+pub fn stops_everything(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| e.is::<Interrupted>() || e.is::<Injected>())
+}
+
 /// `bail!` with hints: `bail_hint!("worker '{id}' exists"; "run `git worker rm {id}`")`.
 #[macro_export]
 macro_rules! bail_hint {

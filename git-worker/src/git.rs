@@ -965,6 +965,7 @@ impl Repo {
         }
         if out.stderr.contains("but expected")
             || out.stderr.contains("unable to lock")
+            || out.stderr.contains(".lock': File exists")
             || out.stderr.contains("reference already exists")
         {
             return Ok(Cas::Raced);
@@ -1386,6 +1387,33 @@ impl Repo {
     }
 
     /// Whether commit `commit` has `path`.
+    /// The paths among `paths` whose entries (id and mode, or absence)
+    /// differ between trees `a` and `b`.
+    pub fn differing_paths(&self, a: Oid, b: Oid, paths: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        let a = self.inner.find_tree(a).map_err(clean)?;
+        let b = self.inner.find_tree(b).map_err(clean)?;
+        let entry = |tree: &git2::Tree<'_>, path: &[u8]| {
+            tree.get_path(&crate::policy::to_path(path))
+                .ok()
+                .map(|e| (e.id(), e.filemode()))
+        };
+        Ok(paths
+            .iter()
+            .filter(|path| entry(&a, path) != entry(&b, path))
+            .cloned()
+            .collect())
+    }
+
+    /// The tree of this checkout's index (`git write-tree`); `None` while it
+    /// has unmerged entries.
+    pub fn index_tree(&self) -> Result<Option<Oid>> {
+        let out = self.git(["write-tree"]).output()?;
+        if out.status != 0 {
+            return Ok(None);
+        }
+        Ok(Oid::from_str(out.stdout.trim()).ok())
+    }
+
     pub fn commit_has_path(&self, commit: Oid, path: &[u8]) -> Result<bool> {
         let tree = self
             .inner

@@ -7,9 +7,9 @@
 //! dying half-way.
 //!
 //! For tests, and for anyone who wants to see the rollback work, three
-//! environment variables inject a fault right after a named step
-//! (`spawn:claim`, `spawn:branch`, ...; `git worker` lists them in its man
-//! page):
+//! environment variables inject a fault right after a named step (every
+//! step of every multi-step command is in [`STEPS`]; `git worker` lists
+//! them in its man page, docs/crash-safety.md says what each leaves):
 //!
 //! * `GIT_WORKER_FAIL_AFTER=<step>`: fail with an error;
 //! * `GIT_WORKER_SIGNAL_AFTER=<step>`: send the process SIGTERM;
@@ -24,6 +24,58 @@ use anyhow::Result;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGKILL, SIGTERM};
 
 use crate::exit::Interrupted;
+
+/// Every step a fault can be injected after, by command, in order. A step
+/// named for one command may be reached by another that runs it (`cleanup`
+/// runs rm's, `land` runs apply's).
+pub const STEPS: &[(&str, &[&str])] = &[
+    (
+        "git worker spawn",
+        &[
+            "spawn:lock",
+            "spawn:claim",
+            "spawn:branch",
+            "spawn:worktree",
+            "spawn:config",
+            "spawn:activate",
+        ],
+    ),
+    ("git worker rm", &["rm:worktree", "rm:branch", "rm:archive"]),
+    (
+        "git worker cleanup",
+        &["rm:worktree", "rm:branch", "rm:archive", "cleanup:local"],
+    ),
+    (
+        "git worker sync",
+        &["sync:fetch", "sync:merge", "sync:push"],
+    ),
+    ("git handoff report", &["report:handoff"]),
+    (
+        "git handoff apply",
+        &[
+            "apply:journal",
+            "apply:patch",
+            "apply:commit",
+            "apply:verify",
+            "apply:event",
+        ],
+    ),
+    (
+        "git handoff land",
+        &[
+            "apply:journal",
+            "apply:patch",
+            "apply:commit",
+            "apply:verify",
+            "apply:event",
+            "land:next",
+        ],
+    ),
+    (
+        "git review-gate run",
+        &["gate:checkout", "gate:verify", "gate:verdict"],
+    ),
+];
 
 pub const FAIL_AFTER: &str = "GIT_WORKER_FAIL_AFTER";
 pub const SIGNAL_AFTER: &str = "GIT_WORKER_SIGNAL_AFTER";
@@ -71,7 +123,10 @@ pub fn pending() -> Option<i32> {
 pub fn checkpoint(step: &str) -> Result<()> {
     let matches = |var: &str| std::env::var(var).is_ok_and(|value| value == step);
     if matches(FAIL_AFTER) {
-        anyhow::bail!("injected failure after step '{step}' ({FAIL_AFTER})");
+        return Err(crate::exit::Injected {
+            step: step.to_string(),
+        }
+        .into());
     }
     if matches(KILL_AFTER) {
         let _ = signal_hook::low_level::raise(SIGKILL);

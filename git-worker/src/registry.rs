@@ -846,17 +846,28 @@ pub fn current_handoff(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result
         })
         .collect();
     // A merge of two handoff chains (`git worker sync`) stands for the newer
-    // handoff, its first parent.
+    // handoff, its first parent. A handoff its log does not name (a report
+    // killed between writing it and logging it) gives way to the one before
+    // it: a handoff's parents are the previous handoff, if any, and the
+    // checkout's HEAD.
     let mut commit = handoff.commit;
+    // The handoff `commit` stands for: a merge stands for its first parent.
+    let mut top = handoff.commit;
     loop {
         if named.contains(&commit.to_string()) {
-            return Ok(Some(handoff));
+            return Ok(Some(if top == handoff.commit {
+                handoff
+            } else {
+                decode_handoff(repo, entry.id(), top)?
+            }));
         }
         let info = repo.commit_info(commit)?;
-        if info.parents.len() == 2 && info.message.trim_end().ends_with(SYNC_MERGE_TRAILER) {
-            commit = info.parents[0];
-        } else {
+        if info.parents.len() != 2 {
             return Ok(None);
+        }
+        commit = info.parents[0];
+        if !info.message.trim_end().ends_with(SYNC_MERGE_TRAILER) {
+            top = commit;
         }
     }
 }
@@ -1534,37 +1545,9 @@ pub fn parse_verdicts(text: &[u8]) -> std::result::Result<Vec<Verdict>, String> 
 /// libgit2's own notes writers do not check the old value and lose writes
 /// under concurrency).
 pub fn append_verdict(repo: &Repo, target: Oid, verdict: &Verdict) -> Result<()> {
-    let line = serde_json::to_string(verdict).context("cannot encode verdict")?;
-    let path = note_path(target);
-    let flat = target.to_string();
-    let subject = match &verdict.worker {
-        Some(id) => format!("{} {id}", verdict.ruling),
-        None => format!("{} {}", verdict.ruling, &flat[..7]),
-    };
     for attempt in 0..CAS_ATTEMPTS {
         let tip = repo.ref_target(VERDICTS)?;
-        let tree = tip.map(|tip| repo.commit_tree(tip)).transpose()?;
-        let mut text = Vec::new();
-        // A flat note (written by other tools) moves into the fan-out.
-        let mut remove: Vec<&str> = Vec::new();
-        if let Some(tree) = tree {
-            for at in [&path, &flat] {
-                if let Some(existing) = repo.tree_blob(tree, at)? {
-                    text.extend_from_slice(&existing);
-                    if !text.is_empty() && !text.ends_with(b"\n") {
-                        text.push(b'\n');
-                    }
-                    if at == &flat {
-                        remove.push(&flat);
-                    }
-                }
-            }
-        }
-        text.extend_from_slice(line.as_bytes());
-        text.push(b'\n');
-        let new_tree = repo.tree_with_blob(tree, &path, &text, &remove)?;
-        let parents: Vec<Oid> = tip.into_iter().collect();
-        let commit = repo.create_commit(new_tree, &parents, &format!("verdict: {subject}\n"))?;
+        let commit = verdict_commit(repo, tip, target, verdict)?;
         match repo.cas_ref(VERDICTS, commit, tip, "git-review-gate: verdict")? {
             Cas::Updated => return Ok(()),
             Cas::Raced => backoff(attempt),
@@ -1573,6 +1556,78 @@ pub fn append_verdict(repo: &Repo, target: Oid, verdict: &Verdict) -> Result<()>
     bail!(
         "gave up recording a verdict in {VERDICTS} after {CAS_ATTEMPTS} attempts: too much contention"
     )
+}
+
+/// [`append_verdict`], together with the event `decide` makes of it in the
+/// log at `refname`, in one atomic ref transaction: a verdict is never
+/// recorded without its event, or the event without the verdict, whenever
+/// the process dies.
+pub fn append_verdict_logged(
+    repo: &Repo,
+    target: Oid,
+    verdict: &Verdict,
+    refname: &str,
+    mut decide: impl FnMut(&Entry) -> Result<Change>,
+) -> Result<Entry> {
+    for attempt in 0..CAS_ATTEMPTS {
+        let notes = repo.ref_target(VERDICTS)?;
+        let new_notes = verdict_commit(repo, notes, target, verdict)?;
+        let Some(tip) = repo.ref_target(refname)? else {
+            bail!("registry entry '{refname}' disappeared");
+        };
+        let entry = decode(repo, refname, tip)?;
+        let change = decide(&entry)?;
+        let contract = change
+            .contract
+            .clone()
+            .unwrap_or_else(|| entry.contract.clone());
+        let new = record(repo, refname, Some(&entry), &contract, &change)?;
+        let updates = [
+            (VERDICTS.to_string(), Some(new_notes), notes),
+            (refname.to_string(), Some(new.tip), Some(tip)),
+        ];
+        match repo.update_refs_atomically(&updates)? {
+            Cas::Updated => return Ok(new),
+            Cas::Raced => backoff(attempt),
+        }
+    }
+    bail!(
+        "gave up recording a verdict and its event after {CAS_ATTEMPTS} attempts: too much contention"
+    )
+}
+
+/// The commit of the verdict notes with `verdict` appended to the note on
+/// `target`, on top of `tip`.
+fn verdict_commit(repo: &Repo, tip: Option<Oid>, target: Oid, verdict: &Verdict) -> Result<Oid> {
+    let line = serde_json::to_string(verdict).context("cannot encode verdict")?;
+    let path = note_path(target);
+    let flat = target.to_string();
+    let subject = match &verdict.worker {
+        Some(id) => format!("{} {id}", verdict.ruling),
+        None => format!("{} {}", verdict.ruling, &flat[..7]),
+    };
+    let tree = tip.map(|tip| repo.commit_tree(tip)).transpose()?;
+    let mut text = Vec::new();
+    // A flat note (written by other tools) moves into the fan-out.
+    let mut remove: Vec<&str> = Vec::new();
+    if let Some(tree) = tree {
+        for at in [&path, &flat] {
+            if let Some(existing) = repo.tree_blob(tree, at)? {
+                text.extend_from_slice(&existing);
+                if !text.is_empty() && !text.ends_with(b"\n") {
+                    text.push(b'\n');
+                }
+                if at == &flat {
+                    remove.push(&flat);
+                }
+            }
+        }
+    }
+    text.extend_from_slice(line.as_bytes());
+    text.push(b'\n');
+    let new_tree = repo.tree_with_blob(tree, &path, &text, &remove)?;
+    let parents: Vec<Oid> = tip.into_iter().collect();
+    repo.create_commit(new_tree, &parents, &format!("verdict: {subject}\n"))
 }
 
 // ----- machine-local facts -----
@@ -1676,6 +1731,82 @@ pub fn gate_runs(repo: &Repo) -> Result<Vec<(String, GateRun)>> {
             .and_then(|bytes| serde_json::from_slice::<GateRun>(&bytes).ok())
             .unwrap_or_default();
         out.push((name.to_string(), run));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// A `git handoff apply` in progress on this machine, in
+/// `<common>/orch/apply/<id>.json`: written before the patch touches the
+/// checkout, updated once the commit is made, removed when the apply is
+/// kept or rolled back. A killed apply leaves it behind, and
+/// `git worker prune` (or the next apply) uses it to put the checkout back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ApplyJournal {
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start: Option<u64>,
+    /// The checkout the handoff is applied in.
+    pub workdir: PathBuf,
+    /// HEAD's branch (`refs/heads/...`), none when detached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// HEAD before the apply.
+    pub head: String,
+    /// The worker's log when the apply began: an `applied` event after it
+    /// means the apply was kept.
+    pub log_tip: String,
+    /// The contract's base: the handoff's paths are its diff from here.
+    pub base: String,
+    /// The handoff commit, its fingerprint, and the commit that recorded it
+    /// in the checkout (once made).
+    pub handoff: String,
+    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<String>,
+}
+
+fn apply_dir(repo: &Repo) -> PathBuf {
+    repo.common_dir().join("orch").join("apply")
+}
+
+pub fn write_apply_journal(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<()> {
+    let dir = apply_dir(repo);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
+    crate::git::write_atomically(
+        &dir.join(format!("{id}.json")),
+        &serde_json::to_vec(journal)?,
+    )
+}
+
+pub fn end_apply(repo: &Repo, id: &str) -> Result<()> {
+    let path = apply_dir(repo).join(format!("{id}.json"));
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("cannot remove '{}'", path.display())),
+    }
+}
+
+/// Every apply journal on this machine (running or killed), by worker id. A
+/// file that cannot be read (a crash while writing it is impossible: it is
+/// written by rename) gives a journal with pid 0 and no head.
+pub fn apply_journals(repo: &Repo) -> Result<Vec<(String, ApplyJournal)>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(apply_dir(repo)) else {
+        return Ok(out);
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = file.strip_suffix(".json") else {
+            continue;
+        };
+        let journal = std::fs::read(entry.path())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<ApplyJournal>(&bytes).ok())
+            .unwrap_or_default();
+        out.push((id.to_string(), journal));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)

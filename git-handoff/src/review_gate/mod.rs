@@ -138,55 +138,54 @@ fn record(
     actor: Actor,
     max_failures: u32,
 ) -> Result<()> {
-    registry::append_verdict(repo, target.subject.target, verdict)?;
-    let Some(id) = &target.subject.worker else {
-        return Ok(());
+    let (Some(id), Some(_)) = (&target.subject.worker, &target.entry) else {
+        return registry::append_verdict(repo, target.subject.target, verdict);
     };
-    if target.entry.is_none() {
-        return Ok(());
-    }
     let refname = registry::live_ref(id);
-    let entry = registry::update(repo, &refname, |entry| {
-        let keep = (entry.status.state, entry.status.reason.clone());
-        let change = match verdict.ruling {
-            Ruling::Pass | Ruling::Fail => Change::new("verified", actor, keep.0)
-                .reason(keep.1)
-                .with("passed", verdict.ruling == Ruling::Pass)
-                .with(
-                    "commands",
-                    verdict
-                        .commands
-                        .iter()
-                        .map(|c| {
-                            json!({ "command": c.command, "status": c.status,
+    // The verdict and its event, in one transaction.
+    let entry =
+        registry::append_verdict_logged(repo, target.subject.target, verdict, &refname, |entry| {
+            let keep = (entry.status.state, entry.status.reason.clone());
+            let change = match verdict.ruling {
+                Ruling::Pass | Ruling::Fail => Change::new("verified", actor, keep.0)
+                    .reason(keep.1)
+                    .with("passed", verdict.ruling == Ruling::Pass)
+                    .with(
+                        "commands",
+                        verdict
+                            .commands
+                            .iter()
+                            .map(|c| {
+                                json!({ "command": c.command, "status": c.status,
                                     "timed_out": c.timed_out, "millis": c.millis })
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-            Ruling::Approve => Change::new("approved", actor, keep.0)
-                .reason(keep.1)
-                .with("by", verdict.by.as_str())
-                .with("message", verdict.message.as_str()),
-            Ruling::Reject => {
-                let reason = format!("rejected by review: {}", verdict.findings.join("; "));
-                let state = match keep.0 {
-                    State::Applied => State::Applied,
-                    _ => State::Rejected,
-                };
-                Change::new("rejected", actor, state)
-                    .reason(reason.as_str())
-                    .with("reason", reason)
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                Ruling::Approve => Change::new("approved", actor, keep.0)
+                    .reason(keep.1)
                     .with("by", verdict.by.as_str())
-                    .with("findings", verdict.findings.clone())
-            }
-        };
-        Ok(Some(
-            change
+                    .with("message", verdict.message.as_str()),
+                Ruling::Reject => {
+                    let reason = format!("rejected by review: {}", verdict.findings.join("; "));
+                    let state = match keep.0 {
+                        State::Applied => State::Applied,
+                        _ => State::Rejected,
+                    };
+                    Change::new("rejected", actor, state)
+                        .reason(reason.as_str())
+                        .with("reason", reason)
+                        .with("by", verdict.by.as_str())
+                        .with("findings", verdict.findings.clone())
+                }
+            };
+            Ok(change
                 .with("verdict", verdict.id.as_str())
                 .with("fingerprint", verdict.fingerprint.as_str())
-                .with("tree", verdict.tree.as_str()),
-        ))
-    })?;
+                .with("tree", verdict.tree.as_str()))
+        })?;
+    // A failure streak's `attention` mark comes after; if it is lost here,
+    // the next failed verdict sets it.
+    git_worker::interrupt::checkpoint("gate:verdict")?;
     if verdict.ruling.is_negative() && max_failures > 0 {
         let (failures, marked) = gate::streak(&registry::history(repo, entry.tip)?);
         if failures >= max_failures && !marked {

@@ -41,6 +41,8 @@ struct Removal {
     landed: Option<&'static str>,
     /// It holds work that has not landed (needs --force).
     unlanded: bool,
+    /// Only its copy on the remote is left.
+    remote_only: bool,
 }
 
 pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
@@ -120,6 +122,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
                 why,
                 landed: landed_as,
                 unlanded,
+                remote_only: false,
             });
         }
     }
@@ -148,7 +151,34 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
                     why: format!("landed: {how} (no worker owns it)"),
                     landed: Some(how),
                     unlanded: false,
+                    remote_only: false,
                 });
+            }
+        }
+        // Remote copies of branches removed here before their remote copy
+        // went (a cleanup killed in between, or one without --remote): by
+        // their remote-tracking refs, when landed.
+        if let Some(remote) = &args.remote {
+            let tracking = format!("refs/remotes/{remote}/");
+            for (name, tip) in repo.refs_under(&format!("{tracking}{prefix}"))? {
+                let branch = name.trim_start_matches(&tracking).to_string();
+                if owned.contains(&branch)
+                    || !former.contains(&branch)
+                    || repo.ref_target(&format!("refs/heads/{branch}"))?.is_some()
+                {
+                    continue;
+                }
+                if let Some(how) = landed_how(repo, None, tip, head)? {
+                    removals.push(Removal {
+                        worker: None,
+                        branch,
+                        tip: Some(tip),
+                        why: format!("landed: {how} (removed here, left on '{remote}')"),
+                        landed: Some(how),
+                        unlanded: false,
+                        remote_only: true,
+                    });
+                }
             }
         }
     }
@@ -175,6 +205,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             continue;
         }
         let result = match &removal.worker {
+            _ if removal.remote_only => Ok(()),
             // rm's own checks stay: uncommitted changes, commits on a
             // detached HEAD, a running agent (all but with --force).
             Some(id) => rm_one(
@@ -198,6 +229,10 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             },
         };
         if let Err(err) = result {
+            // Ctrl-C (or an injected failure) stops the cleanup there.
+            if crate::exit::stops_everything(&err) {
+                return Err(err);
+            }
             eprintln!(
                 "kept {what}: {}",
                 crate::exit::render(&err)
@@ -206,7 +241,12 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             );
             continue;
         }
-        println!("removed {what}: {}", removal.why);
+        if !removal.remote_only {
+            println!("removed {what}: {}", removal.why);
+            // Killed here, the remote copy stays: the next `cleanup
+            // --remote` finds it by its remote-tracking ref.
+            crate::interrupt::checkpoint("cleanup:local")?;
+        }
         if let (Some(remote), Some(tip)) = (&args.remote, removal.tip) {
             match delete_remote_branch(repo, remote, &removal.branch, tip, head) {
                 Ok(true) => println!("removed '{}' on '{remote}'", removal.branch),

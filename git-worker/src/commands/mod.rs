@@ -24,7 +24,7 @@ use crate::exit::{Hint, Outcome};
 use crate::git::Repo;
 
 pub use list::timestamp;
-pub use prune::{Debris, find_debris};
+pub use prune::{Debris, find_debris, recover_applies};
 
 /// Version of every `--json` document this binary prints.
 pub const JSON_VERSION: u32 = 1;

@@ -3,15 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use super::require_coordinator;
 use super::rm::unlanded;
 use super::spawn::{delete_branch, disable_worktree_config_if_unused, remove_worktree};
 use crate::cli::PruneArgs;
+use crate::exit::Hint;
 use crate::exit::Outcome;
+use crate::git::Oid;
 use crate::git::Repo;
-use crate::registry::{self, Actor, Change, SpawnJournal, State};
+use crate::registry::{self, Actor, ApplyJournal, Change, SpawnJournal, State};
 
 /// Something left behind that `prune` removes.
 #[derive(Debug)]
@@ -26,6 +28,8 @@ pub enum Debris {
     StaleWorktree { line: String },
     /// The scratch clone of a `git review-gate run` that was killed.
     GateCheckout { name: String, path: PathBuf },
+    /// A `git handoff apply` that was killed: its journal.
+    InterruptedApply { id: String, journal: ApplyJournal },
 }
 
 impl Debris {
@@ -45,6 +49,11 @@ impl Debris {
             Debris::GateCheckout { path, .. } => format!(
                 "temporary checkout of a killed `git review-gate run`: {}",
                 path.display()
+            ),
+            Debris::InterruptedApply { id, journal } => format!(
+                "interrupted `git handoff apply {id}` in '{}' (pid {})",
+                journal.workdir.display(),
+                journal.pid
             ),
         }
     }
@@ -88,6 +97,11 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
                 });
             }
             _ => {}
+        }
+    }
+    for (id, journal) in registry::apply_journals(repo)? {
+        if !registry::process_alive(journal.pid, journal.pid_start) {
+            out.push(Debris::InterruptedApply { id, journal });
         }
     }
     // Locked, so `git worktree prune` never takes them: ours to remove.
@@ -163,6 +177,10 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
                 }
                 registry::end_gate_run(repo, name)?;
             }
+            Debris::InterruptedApply { id, journal } => {
+                eprintln!("{}", undo_apply(repo, id, journal)?);
+                continue;
+            }
             Debris::StaleWorktree { .. } => {
                 if !worktrees_pruned {
                     repo.prune_worktrees()?;
@@ -173,6 +191,162 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
         println!("removed {}", item.describe());
     }
     Ok(Outcome::Success)
+}
+
+/// Undo every `git handoff apply` on this machine whose process was killed
+/// (see [`undo_apply`]), saying what was done; `apply` and `land` call it
+/// before they start. An apply of `id` still running is an error, and so is
+/// a killed one for a dry run (which changes nothing).
+pub fn recover_applies(repo: &Repo, id: &str, dry_run: bool) -> Result<()> {
+    for (other, journal) in registry::apply_journals(repo)? {
+        if registry::process_alive(journal.pid, journal.pid_start) {
+            if other == id {
+                return Err(Hint::new(format!(
+                    "the handoff of '{id}' is being applied right now (pid {})",
+                    journal.pid
+                ))
+                .hint("wait for it to finish")
+                .into());
+            }
+            continue;
+        }
+        if dry_run {
+            return Err(Hint::new(format!(
+                "an apply of '{other}' was interrupted, and its changes may still be in '{}'",
+                journal.workdir.display()
+            ))
+            .hint("`git worker prune`, or an apply without --dry-run, undoes it first")
+            .into());
+        }
+        eprintln!("{}", undo_apply(repo, &other, &journal)?);
+    }
+    Ok(())
+}
+
+/// Finish a killed `git handoff apply` from its journal, and drop the
+/// journal. Kept when its `applied` event made it into the log. Otherwise
+/// rolled back the way apply itself rolls back: its commit goes (by
+/// compare-and-swap on the branch) and the handoff's paths, and nothing
+/// else, return to HEAD as it was before. Left alone, with the reason, when
+/// HEAD moved or those paths were changed since: nothing of the user's is
+/// overwritten. Returns what it did, for the user.
+pub fn undo_apply(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<String> {
+    let parse = |text: &str| Oid::from_str(text).ok();
+    let (Some(head), Some(base), Some(handoff)) = (
+        parse(&journal.head),
+        parse(&journal.base),
+        parse(&journal.handoff),
+    ) else {
+        registry::end_apply(repo, id)?;
+        return Ok(format!(
+            "dropped the unreadable journal of an interrupted apply of '{id}'"
+        ));
+    };
+    // Kept: its `applied` event is in the log, after where the apply began.
+    if let Some(entry) = registry::load(repo, id)? {
+        let before: std::collections::HashSet<Oid> = match parse(&journal.log_tip) {
+            Some(tip) => registry::history(repo, tip)?
+                .into_iter()
+                .map(|l| l.commit)
+                .collect(),
+            None => Default::default(),
+        };
+        let kept = registry::history(repo, entry.tip)?.iter().any(|l| {
+            l.event.kind == "applied"
+                && !before.contains(&l.commit)
+                && l.event.data.get("fingerprint").and_then(|f| f.as_str())
+                    == Some(journal.fingerprint.as_str())
+        });
+        if kept {
+            registry::end_apply(repo, id)?;
+            return Ok(format!(
+                "the interrupted apply of '{id}' had finished: it is kept"
+            ));
+        }
+    }
+    let checkout = match Repo::open(&journal.workdir) {
+        Ok(checkout) => checkout,
+        Err(_) => {
+            registry::end_apply(repo, id)?;
+            return Ok(format!(
+                "the checkout of the interrupted apply of '{id}' ('{}') is gone: nothing to undo",
+                journal.workdir.display()
+            ));
+        }
+    };
+    let result = registry::decode_handoff(repo, id, handoff)?.meta.tree;
+    let result = Oid::from_str(&result).context("bad tree in the handoff")?;
+    let paths: Vec<Vec<u8>> = repo
+        .diff_trees(Some(repo.commit_tree(base)?), Some(result))?
+        .into_iter()
+        .map(|c| c.path)
+        .collect();
+    let now = checkout.head_commit()?;
+    // The commit may be made and the journal not yet say so.
+    let committed = match journal.committed.as_deref().and_then(parse) {
+        Some(commit) => Some(commit),
+        None => match now {
+            Some(now) if now != head => {
+                let info = checkout.commit_info(now)?;
+                (info.parents == [head]
+                    && info
+                        .message
+                        .contains(&format!("Handoff: {}", journal.handoff)))
+                .then_some(now)
+            }
+            _ => None,
+        },
+    };
+    let left = |why: String| -> Result<String> {
+        registry::end_apply(repo, id)?;
+        Ok(format!(
+            "warning: the interrupted apply of '{id}' was not rolled back: {why}\n\
+             hint: its change is unverified; see it with `git -C {} diff {}`{}",
+            journal.workdir.display(),
+            short(&journal.head),
+            committed.map_or(String::new(), |c| format!(
+                ", undo its commit with `git revert {c}`"
+            ))
+        ))
+    };
+    if checkout.head_branch()? != journal.branch || now != Some(committed.unwrap_or(head)) {
+        return left("HEAD moved since".to_string());
+    }
+    // What the apply left: the commit's tree, or the index it wrote.
+    let expected = match committed {
+        Some(commit) => Some(checkout.commit_tree(commit)?),
+        None => checkout.index_tree()?,
+    };
+    if let Some(expected) = expected {
+        let current = Repo::snapshot_tree(&journal.workdir)?;
+        let edited = checkout.differing_paths(expected, current, &paths)?;
+        if !edited.is_empty() {
+            let names: Vec<String> = edited
+                .iter()
+                .map(|p| crate::policy::display_path(p))
+                .collect();
+            return left(format!(
+                "its paths were changed since: {}",
+                names.join(", ")
+            ));
+        }
+    }
+    if let Some(commit) = committed
+        && !checkout.rewind_head(journal.branch.as_deref(), head, commit)?
+    {
+        return left("HEAD moved during the rollback".to_string());
+    }
+    checkout.restore_paths(head, &paths)?;
+    registry::end_apply(repo, id)?;
+    Ok(format!(
+        "rolled back the interrupted apply of '{id}' in '{}' ({} path(s))",
+        journal.workdir.display(),
+        paths.len()
+    ))
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
 }
 
 /// Roll back what a killed spawn created, using its journal.

@@ -31,6 +31,7 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
             registry::backoff(round + 3);
         }
         let raced = pull(repo, &remote, &mut pulled)?;
+        crate::interrupt::checkpoint("sync:merge")?;
         if raced {
             continue;
         }
@@ -64,6 +65,7 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
             .args(&specs)
             .output()?;
         if pushed.status == 0 {
+            crate::interrupt::checkpoint("sync:push")?;
             push_branches(repo, &remote)?;
             for why in &pulled.refused {
                 eprintln!("warning: {why}");
@@ -143,9 +145,20 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
         .hint(hint)
         .into());
     }
+    // Killed from here until the end of the merge, staging refs stay: the
+    // next sync starts by deleting them. A failure deletes them now.
+    let merged = merge_staged(repo, remote, &staging, pulled);
+    cleanup_staging(repo, &staging)?;
+    merged
+}
+
+/// Join every staged ref of `remote` with the local one; `Ok(true)` when a
+/// local ref moved meanwhile.
+fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -> Result<bool> {
+    crate::interrupt::checkpoint("sync:fetch")?;
     let mut raced = false;
-    for (name, theirs) in repo.refs_under(&staging)? {
-        let local = format!("refs/orch/{}", name.trim_start_matches(&staging));
+    for (name, theirs) in repo.refs_under(staging)? {
+        let local = format!("refs/orch/{}", name.trim_start_matches(staging));
         let ours = repo.ref_target(&local)?;
         if let Some(id) = local.strip_prefix(registry::WORKERS)
             && registry::archived_past(repo, id, theirs)?
@@ -199,7 +212,6 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
             }
         }
     }
-    cleanup_staging(repo, &staging)?;
     Ok(raced)
 }
 
