@@ -177,3 +177,81 @@ fn registry_refs_pointing_at_the_wrong_kind_of_object_are_errors() {
         assert!(registry::verdicts_on(&repo, blob).is_err());
     }
 }
+
+/// A key of `.orch.toml` with a value of any TOML type made of `text`.
+fn team_line() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("base"),
+        Just("prefix"),
+        Just("worktree-dir"),
+        Just("verify"),
+        Just("allow"),
+        Just("deny"),
+        Just("require-change"),
+        Just("max-active"),
+        Just("stall-after"),
+    ];
+    (key, nasty(), any::<i64>(), 0..4u8).prop_map(|(key, text, number, kind)| {
+        let quoted = format!("{text:?}"); // a TOML basic string, mostly
+        match kind {
+            0 => format!("{key} = {quoted}"),
+            1 => format!("{key} = [{quoted}, {quoted}]"),
+            2 => format!("{key} = {number}"),
+            _ => format!("{key} = {text}"),
+        }
+    })
+}
+
+proptest! {
+    // Each case runs git config: fewer cases.
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// `.orch.toml` (free text, and well-formed TOML with odd values) and
+    /// every `orch.*` git config key set to odd text: settings load as a
+    /// value or an error, never a panic.
+    #[test]
+    fn the_config_parsers_never_panic(
+        free in nasty(),
+        lines in prop::collection::vec(team_line(), 0..6),
+        review in nasty(),
+        values in prop::collection::vec(nasty(), 11),
+    ) {
+        let (dir, repo) = scratch_repo();
+        let file = dir.path().join(crate::config::FILE);
+        std::fs::write(&file, &free).unwrap();
+        let _ = crate::config::Settings::load(&repo);
+        let team = format!(
+            "{}\n[review]\nrequire = {review:?}\nmax-rejections = {}\n",
+            lines.join("\n"),
+            review.len()
+        );
+        std::fs::write(&file, team).unwrap();
+        let _ = crate::config::Settings::load(&repo);
+        std::fs::remove_file(&file).unwrap();
+        use crate::config::*;
+        let keys = [
+            KEY_BASE, KEY_PREFIX, KEY_WORKTREE_DIR, KEY_VERIFY, KEY_ALLOW, KEY_DENY,
+            KEY_REQUIRE_CHANGE, KEY_REVIEW_REQUIRE, KEY_MAX_REJECTIONS, KEY_MAX_ACTIVE,
+            KEY_STALL_AFTER,
+        ];
+        // Written as git config writes them: `[orch]` / `[orch "review"]`,
+        // quoted and escaped.
+        let config = dir.path().join(".git/config");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        for (key, value) in keys.iter().zip(&values) {
+            let (section, name) = key.rsplit_once('.').unwrap();
+            let section = match section.split_once('.') {
+                Some((section, sub)) => format!("[{section} \"{sub}\"]"),
+                None => format!("[{section}]"),
+            };
+            let escaped = value
+                .replace('\0', "")
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            text.push_str(&format!("{section}\n\t{name} = \"{escaped}\"\n"));
+            std::fs::write(&config, &text).unwrap();
+            let _ = crate::config::Settings::load(&repo);
+        }
+    }
+}
