@@ -678,3 +678,45 @@ fn the_steps_are_the_checkpoints_in_the_sources() {
         );
     }
 }
+
+/// Two applies in one checkout at once: the second waits for the first,
+/// and both land. (The test holds the checkout's lock itself until both
+/// say they are waiting, so they surely overlap.)
+#[test]
+fn applies_in_one_checkout_wait_for_each_other() {
+    use std::io::BufRead as _;
+    let repo = base_repo();
+    reported(&repo, "a", "test -f src/a/mod.rs");
+    reported(&repo, "b", "test -f src/b/mod.rs");
+    let user = user_work(&repo);
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(repo.path().join(".git/orch-checkout.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let mut children = Vec::new();
+    for id in ["a", "b"] {
+        let mut child = repo.git(["handoff", "apply", id]).spawn_child();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let first = lines.next().unwrap().unwrap();
+        assert_eq!(
+            first,
+            "waiting for another apply in this checkout to finish..."
+        );
+        children.push((child, lines));
+    }
+    drop(lock);
+    for (mut child, lines) in children {
+        let rest: Vec<String> = lines.map(Result::unwrap).collect();
+        assert!(child.wait().unwrap().success(), "{rest:?}");
+    }
+    let subjects = repo.git(["log", "--format=%s", "-2"]).read();
+    assert!(
+        subjects == "work of a\nwork of b" || subjects == "work of b\nwork of a",
+        "{subjects}"
+    );
+    assert_eq!(user_work(&repo), user);
+}

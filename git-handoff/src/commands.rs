@@ -516,6 +516,12 @@ fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
 /// `apply`, printing the commit it made on stdout only when `print`.
 pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<Outcome> {
     require_coordinator(repo, "git handoff apply")?;
+    // One apply at a time in a checkout: a second one waits.
+    let _checkout = if args.dry_run {
+        None
+    } else {
+        Some(repo.lock_checkout()?)
+    };
     git_worker::commands::recover_applies(repo, &args.id, args.dry_run)?;
     let (entry, handoff) = entry_and_handoff(repo, &args.id)?;
     let id = entry.id().to_string();

@@ -993,6 +993,32 @@ impl Repo {
         Ok(MachineLock { _dir: dir })
     }
 
+    /// Serialize changes to this checkout's HEAD, index and files made by
+    /// this tool (`git handoff apply`, for as long as it verifies): an
+    /// flock on `<git-dir>/orch-checkout.lock`, released when the process
+    /// dies. Says so on stderr when it has to wait.
+    pub fn lock_checkout(&self) -> Result<MachineLock> {
+        let path = self.git_dir().join("orch-checkout.lock");
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open '{}'", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                eprintln!("waiting for another apply in this checkout to finish...");
+                file.lock()
+                    .with_context(|| format!("cannot lock '{}'", path.display()))?;
+            }
+            Err(std::fs::TryLockError::Error(err)) => {
+                return Err(err).with_context(|| format!("cannot lock '{}'", path.display()));
+            }
+        }
+        Ok(MachineLock { _dir: file })
+    }
+
     /// `git worktree prune`, under the worktree lock.
     pub fn prune_worktrees(&self) -> Result<()> {
         let _lock = self.lock_machine()?;

@@ -178,7 +178,16 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
                 registry::end_gate_run(repo, name)?;
             }
             Debris::InterruptedApply { id, journal } => {
-                eprintln!("{}", undo_apply(repo, id, journal)?);
+                // Under the lock of its checkout, if it is still there: an
+                // apply starting there meanwhile undoes it first.
+                let checkout = Repo::open(&journal.workdir).ok();
+                let _lock = checkout.as_ref().map(Repo::lock_checkout).transpose()?;
+                let still = registry::apply_journals(repo)?
+                    .into_iter()
+                    .any(|(other, again)| other == *id && again == *journal);
+                if still {
+                    eprintln!("{}", undo_apply(repo, id, journal)?);
+                }
                 continue;
             }
             Debris::StaleWorktree { .. } => {
@@ -193,13 +202,25 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// Undo every `git handoff apply` on this machine whose process was killed
-/// (see [`undo_apply`]), saying what was done; `apply` and `land` call it
-/// before they start. An apply of `id` still running is an error, and so is
-/// a killed one for a dry run (which changes nothing).
+/// Undo every `git handoff apply` in this checkout whose process was
+/// killed (see [`undo_apply`]), saying what was done: `apply` calls it
+/// before it starts, holding the checkout's lock ([`Repo::lock_checkout`]).
+/// An apply of `id` still running elsewhere is an error, and so is a killed
+/// one here for a dry run (which changes nothing). Killed applies in other
+/// checkouts are left to `git worker prune`.
 pub fn recover_applies(repo: &Repo, id: &str, dry_run: bool) -> Result<()> {
+    let here = repo.git_dir().canonicalize().ok();
     for (other, journal) in registry::apply_journals(repo)? {
-        if registry::process_alive(journal.pid, journal.pid_start) {
+        let alive = registry::process_alive(journal.pid, journal.pid_start);
+        if !alive {
+            let there = Repo::open(&journal.workdir)
+                .ok()
+                .and_then(|r| r.git_dir().canonicalize().ok());
+            if there.is_some() && there != here {
+                continue;
+            }
+        }
+        if alive {
             if other == id {
                 return Err(Hint::new(format!(
                     "the handoff of '{id}' is being applied right now (pid {})",
