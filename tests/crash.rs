@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use git_worker::interrupt::STEPS;
 
-use crate::support::{Run, TestRepo, workspace_root, write_file};
+use crate::support::{Run, TestRepo, steps_of, workspace_root, write_file};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Fault {
@@ -46,6 +46,14 @@ struct Fixture {
     others: Vec<PathBuf>,
 }
 
+/// A fixture of one repository.
+fn alone(repo: TestRepo) -> Fixture {
+    Fixture {
+        repo,
+        others: vec![],
+    }
+}
+
 impl Fixture {
     fn tmp(&self) -> PathBuf {
         let dir = self.repo.root().join("tmp");
@@ -58,14 +66,6 @@ impl Fixture {
 struct Before {
     user: String,
     events: BTreeSet<String>,
-}
-
-fn steps_of(command: &str) -> &'static [&'static str] {
-    STEPS
-        .iter()
-        .find(|(name, _)| *name == command)
-        .unwrap_or_else(|| panic!("no steps for {command}"))
-        .1
 }
 
 /// A repository with `src/` and `docs/`, and the user's own work: a staged
@@ -251,10 +251,7 @@ fn spawn_after_every_step() {
     exercise(&Case {
         command: "git worker spawn",
         rolls_back: |_| true,
-        setup: || Fixture {
-            repo: base_repo(),
-            others: vec![],
-        },
+        setup: || alone(base_repo()),
         run: |f| f.repo.worker(["spawn", "w", "--allow", "src/**"]),
         finish: |f| {
             if !live(&f.repo, "w") {
@@ -277,10 +274,7 @@ fn rm_after_every_step() {
         setup: || {
             let repo = base_repo();
             repo.worker(["spawn", "w"]).success();
-            Fixture {
-                repo,
-                others: vec![],
-            }
+            alone(repo)
         },
         run: |f| f.repo.worker(["rm", "w"]),
         finish: |f| {
@@ -362,10 +356,7 @@ fn report_after_every_step() {
             repo.git_in(&wt, ["handoff", "report", "--summary", "first"])
                 .success();
             write_file(&wt.join("src/lib.rs"), "fn a() {}\nfn second() {}\n");
-            Fixture {
-                repo,
-                others: vec![],
-            }
+            alone(repo)
         },
         run: |f| {
             f.repo.git_in(
@@ -409,10 +400,7 @@ fn apply_after_every_step() {
         setup: || {
             let repo = base_repo();
             reported(&repo, "w", "test -f src/w/mod.rs");
-            Fixture {
-                repo,
-                others: vec![],
-            }
+            alone(repo)
         },
         run: |f| f.repo.git(["handoff", "apply", "w"]),
         finish: |f| {
@@ -446,10 +434,7 @@ fn land_after_every_step() {
             let repo = base_repo();
             reported(&repo, "a", "test -f src/a/mod.rs");
             reported(&repo, "b", "test -f src/b/mod.rs");
-            Fixture {
-                repo,
-                others: vec![],
-            }
+            alone(repo)
         },
         run: |f| f.repo.git(["handoff", "land", "--all"]),
         finish: |f| {
@@ -470,10 +455,7 @@ fn review_gate_run_after_every_step() {
         setup: || {
             let repo = base_repo();
             reported(&repo, "w", "test -f src/w/mod.rs");
-            Fixture {
-                repo,
-                others: vec![],
-            }
+            alone(repo)
         },
         run: |f| f.repo.git(["review-gate", "run", "w"]),
         finish: |f| {
@@ -689,12 +671,7 @@ fn applies_in_one_checkout_wait_for_each_other() {
     reported(&repo, "a", "test -f src/a/mod.rs");
     reported(&repo, "b", "test -f src/b/mod.rs");
     let user = user_work(&repo);
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(repo.path().join(".git/orch-checkout.lock"))
-        .unwrap();
+    let lock = std::fs::File::open(repo.path()).unwrap();
     lock.lock().unwrap();
     let mut children = Vec::new();
     for id in ["a", "b"] {

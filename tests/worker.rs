@@ -2,15 +2,7 @@
 
 use crate::support::{TestRepo, path_without, write_file};
 
-/// Every step of a spawn, in order (see the man page: FAULT INJECTION).
-const SPAWN_STEPS: &[&str] = &[
-    "spawn:lock",
-    "spawn:claim",
-    "spawn:branch",
-    "spawn:worktree",
-    "spawn:config",
-    "spawn:activate",
-];
+use crate::support::steps_of;
 
 fn entry_json(repo: &TestRepo, id: &str) -> serde_json::Value {
     repo.worker(["show", id, "--json"]).success().json()
@@ -330,7 +322,7 @@ fn fetch_tells_a_missing_remote_branch_from_a_network_failure() {
 fn injected_failure_after_each_step_leaves_nothing() {
     let repo = TestRepo::with_commit();
     let before = repo.snapshot();
-    for step in SPAWN_STEPS {
+    for step in steps_of("git worker spawn") {
         let out = repo
             .worker(["spawn", "w", "--allow", "src/**"])
             .env("GIT_WORKER_FAIL_AFTER", step)
@@ -354,7 +346,7 @@ fn injected_failure_after_each_step_leaves_nothing() {
 fn sigterm_after_each_step_rolls_back() {
     let repo = TestRepo::with_commit();
     let before = repo.snapshot();
-    for step in SPAWN_STEPS {
+    for step in steps_of("git worker spawn") {
         let out = repo
             .worker(["spawn", "w"])
             .env("GIT_WORKER_SIGNAL_AFTER", step)
@@ -371,7 +363,7 @@ fn sigterm_after_each_step_rolls_back() {
 fn sigkill_mid_spawn_leaves_only_what_prune_removes() {
     let repo = TestRepo::with_commit();
     let before = repo.snapshot();
-    for step in SPAWN_STEPS {
+    for step in steps_of("git worker spawn") {
         let out = repo
             .worker(["spawn", "w"])
             .env("GIT_WORKER_KILL_AFTER", step)

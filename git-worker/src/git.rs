@@ -995,15 +995,15 @@ impl Repo {
 
     /// Serialize changes to this checkout's HEAD, index and files made by
     /// this tool (`git handoff apply`, for as long as it verifies): an
-    /// flock on `<git-dir>/orch-checkout.lock`, released when the process
-    /// dies. Says so on stderr when it has to wait.
+    /// flock on the top directory of its working tree (no file to create or
+    /// leave behind; not the git directory, which [`Repo::lock_machine`]
+    /// locks), released when the process dies. Says so on stderr when it
+    /// has to wait.
     pub fn lock_checkout(&self) -> Result<MachineLock> {
-        let path = self.git_dir().join("orch-checkout.lock");
-        let file = std::fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
+        let path = self
+            .workdir()
+            .context("only a checkout with a working tree can be locked")?;
+        let file = std::fs::File::open(path)
             .with_context(|| format!("cannot open '{}'", path.display()))?;
         match file.try_lock() {
             Ok(()) => {}

@@ -1700,13 +1700,30 @@ fn gate_dir(repo: &Repo) -> PathBuf {
 }
 
 pub fn begin_gate_run(repo: &Repo, name: &str, run: &GateRun) -> Result<()> {
-    let dir = gate_dir(repo);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
-    crate::git::write_atomically(&dir.join(format!("{name}.json")), &serde_json::to_vec(run)?)
+    write_record(&gate_dir(repo), name, run)
 }
 
 pub fn end_gate_run(repo: &Repo, name: &str) -> Result<()> {
-    let path = gate_dir(repo).join(format!("{name}.json"));
+    remove_record(&gate_dir(repo), name)
+}
+
+/// Every gate run recorded on this machine (live or killed), by name.
+pub fn gate_runs(repo: &Repo) -> Result<Vec<(String, GateRun)>> {
+    Ok(records(&gate_dir(repo)))
+}
+
+/// `<dir>/<name>.json`, written atomically: the records of machine-local
+/// work in progress (gate runs, applies).
+fn write_record(dir: &Path, name: &str, record: &impl Serialize) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
+    crate::git::write_atomically(
+        &dir.join(format!("{name}.json")),
+        &serde_json::to_vec(record)?,
+    )
+}
+
+fn remove_record(dir: &Path, name: &str) -> Result<()> {
+    let path = dir.join(format!("{name}.json"));
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(()),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -1714,26 +1731,26 @@ pub fn end_gate_run(repo: &Repo, name: &str) -> Result<()> {
     }
 }
 
-/// Every gate run recorded on this machine (live or killed), by name.
-pub fn gate_runs(repo: &Repo) -> Result<Vec<(String, GateRun)>> {
+/// Every record in `dir`, by name, sorted. One that cannot be read gives
+/// the default value (pid 0): debris, never an error.
+fn records<T: serde::de::DeserializeOwned + Default>(dir: &Path) -> Vec<(String, T)> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(gate_dir(repo)) else {
-        return Ok(out);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
     };
     for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
         let Some(name) = file.strip_suffix(".json") else {
             continue;
         };
-        // A half-written record (a crash while writing it) has no pid: pid 0.
-        let run = std::fs::read(entry.path())
+        let record = std::fs::read(entry.path())
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<GateRun>(&bytes).ok())
+            .and_then(|bytes| serde_json::from_slice::<T>(&bytes).ok())
             .unwrap_or_default();
-        out.push((name.to_string(), run));
+        out.push((name.to_string(), record));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    out
 }
 
 /// A `git handoff apply` in progress on this machine, in
@@ -1772,44 +1789,18 @@ fn apply_dir(repo: &Repo) -> PathBuf {
 }
 
 pub fn write_apply_journal(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<()> {
-    let dir = apply_dir(repo);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
-    crate::git::write_atomically(
-        &dir.join(format!("{id}.json")),
-        &serde_json::to_vec(journal)?,
-    )
+    write_record(&apply_dir(repo), id, journal)
 }
 
 pub fn end_apply(repo: &Repo, id: &str) -> Result<()> {
-    let path = apply_dir(repo).join(format!("{id}.json"));
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(err).with_context(|| format!("cannot remove '{}'", path.display())),
-    }
+    remove_record(&apply_dir(repo), id)
 }
 
 /// Every apply journal on this machine (running or killed), by worker id. A
-/// file that cannot be read (a crash while writing it is impossible: it is
-/// written by rename) gives a journal with pid 0 and no head.
+/// file that cannot be read (hand-edited: it is written by rename) gives a
+/// journal with pid 0 and no head, which prune drops.
 pub fn apply_journals(repo: &Repo) -> Result<Vec<(String, ApplyJournal)>> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(apply_dir(repo)) else {
-        return Ok(out);
-    };
-    for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(id) = file.strip_suffix(".json") else {
-            continue;
-        };
-        let journal = std::fs::read(entry.path())
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<ApplyJournal>(&bytes).ok())
-            .unwrap_or_default();
-        out.push((id.to_string(), journal));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    Ok(records(&apply_dir(repo)))
 }
 
 /// An agent launched for a worker on this machine (`spawn --exec`): kept in

@@ -10,6 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+/// The steps of a multi-step command after which a fault can be injected
+/// (`GIT_WORKER_FAIL_AFTER` and friends), in order.
+pub fn steps_of(command: &str) -> &'static [&'static str] {
+    git_worker::interrupt::STEPS
+        .iter()
+        .find(|(name, _)| *name == command)
+        .unwrap_or_else(|| panic!("no steps for {command}"))
+        .1
+}
+
 /// The workspace root (the parent of `tests/`).
 pub fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
