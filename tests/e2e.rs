@@ -13,6 +13,7 @@ mod land;
 mod plan;
 mod report;
 mod review_gate;
+mod soak;
 mod support;
 mod sync;
 mod worker;
