@@ -12,6 +12,8 @@
 //! The 8-worker soak runs in the quick suite (a few seconds). The 50-worker
 //! soak is ignored (long); run it with
 //! `cargo test -p e2e soak -- --include-ignored` (README, "Development").
+//! Last, two focused tests pin one race deterministically: a cleanup
+//! while an apply verifies.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
@@ -866,4 +868,77 @@ fn assert_clean(soak: &Soak, plans: &[Plan]) {
         (prune.stdout.as_str(), prune.stderr.as_str()),
         ("", "nothing to prune\n")
     );
+}
+
+/// `git worker cleanup --landed` while `git handoff apply` verifies a
+/// change: the handoff's commit is in HEAD, its outcome not yet recorded.
+/// The verification blocks on a FIFO until the cleanup is over (no sleeps):
+/// opening the FIFO for writing returns once the verification has opened it.
+fn cleanup_while_verifying(passes: bool) -> (TestRepo, Output, Output) {
+    let repo = TestRepo::with_commit();
+    let fifo = repo.root().join("verifying");
+    repo.cmd_in(repo.root(), "mkfifo", [&fifo]).success();
+    let verify = format!(
+        "cat '{}' >/dev/null{}",
+        fifo.display(),
+        if passes { "" } else { "; false" }
+    );
+    repo.worker(["spawn", "a", "--allow", "src/**", "--verify", &verify])
+        .success();
+    let wt = repo.worktree("a");
+    write_file(&wt.join("src/a.txt"), "a\n");
+    repo.git_in(&wt, ["add", "."]).success();
+    repo.git_in(&wt, ["commit", "--quiet", "-m", "a"]).success();
+    repo.git_in(&wt, ["handoff", "report", "--summary", "a"])
+        .success();
+    let (apply, cleanup) = std::thread::scope(|scope| {
+        let apply = scope.spawn(|| {
+            let out = repo.git(["handoff", "apply", "a"]).output();
+            // However it ended, the open below no longer waits for a reader.
+            let _ = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&fifo);
+            out
+        });
+        let verifying = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        let cleanup = repo.worker(["cleanup", "--landed"]).output();
+        drop(verifying);
+        (apply.join().unwrap(), cleanup)
+    });
+    (repo, apply, cleanup)
+}
+
+#[test]
+fn a_cleanup_while_an_apply_verifies_loses_none_of_its_events() {
+    let (repo, apply, cleanup) = cleanup_while_verifying(true);
+    assert_eq!(cleanup.code, 0, "{cleanup}");
+    assert_eq!(
+        apply.code, 0,
+        "apply, with a cleanup during its verification:\n{apply}\ncleanup:\n{cleanup}"
+    );
+    repo.worker(["cleanup", "--landed"]).success();
+    let kinds: Vec<String> = repo.events("a").into_iter().map(|(kind, _)| kind).collect();
+    assert_eq!(
+        kinds,
+        ["spawning", "spawned", "reported", "applied", "removed"],
+        "cleanup during the apply:\n{cleanup}"
+    );
+}
+
+#[test]
+fn a_cleanup_while_an_apply_verifies_does_not_take_a_change_that_is_rolled_back() {
+    let (repo, apply, cleanup) = cleanup_while_verifying(false);
+    assert_eq!(cleanup.code, 0, "{cleanup}");
+    assert!(
+        !cleanup.stdout.contains("removed worker 'a'"),
+        "a worker whose change is being verified was removed as landed:\n{cleanup}\napply:\n{apply}"
+    );
+    assert_eq!(apply.code, 1, "{apply}");
+    let history = repo.git(["log", "--format=%s", "main"]).read();
+    assert_eq!(history, "initial", "the failed change was not rolled back");
+    let show = repo.worker(["show", "a", "--json"]).success().json();
+    assert_eq!(show["worker"]["state"], "rejected", "{show}");
+    repo.git(["rev-parse", "--verify", "--quiet", "refs/heads/orch/a"])
+        .success();
 }
