@@ -1722,13 +1722,17 @@ fn write_record(dir: &Path, name: &str, record: &impl Serialize) -> Result<()> {
     )
 }
 
+/// Remove `<dir>/<name>.json`, then `dir` and its parent (`orch/`) if that
+/// leaves them empty (a writer meanwhile makes them again:
+/// [`crate::git::write_atomically`] retries).
 fn remove_record(dir: &Path, name: &str) -> Result<()> {
-    let path = dir.join(format!("{name}.json"));
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(err).with_context(|| format!("cannot remove '{}'", path.display())),
+    remove_file_if_exists(&dir.join(format!("{name}.json")))?;
+    if std::fs::remove_dir(dir).is_ok()
+        && let Some(orch) = dir.parent()
+    {
+        let _ = std::fs::remove_dir(orch);
     }
+    Ok(())
 }
 
 /// Every record in `dir`, by name, sorted. One that cannot be read gives
@@ -1751,6 +1755,48 @@ fn records<T: serde::de::DeserializeOwned + Default>(dir: &Path) -> Vec<(String,
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// A removal in progress on this machine (`git worker rm`, `cleanup`), in
+/// `<common>/orch/removing/<id>.json`, from after rm's checks until the
+/// worker is archived: readers skip a worker being removed (its checkout
+/// disappears file by file), and `git worker prune` finishes a removal
+/// whose process was killed, with the options it was started with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RemovalJournal {
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start: Option<u64>,
+    #[serde(default)]
+    pub keep_branch: bool,
+    /// How its commits are in HEAD, when cleanup decided it (see rm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landed: Option<String>,
+}
+
+fn removing_dir(repo: &Repo) -> PathBuf {
+    repo.common_dir().join("orch").join("removing")
+}
+
+pub fn begin_removal(repo: &Repo, id: &str, journal: &RemovalJournal) -> Result<()> {
+    write_record(&removing_dir(repo), id, journal)
+}
+
+pub fn end_removal(repo: &Repo, id: &str) -> Result<()> {
+    remove_record(&removing_dir(repo), id)
+}
+
+/// Every removal journal on this machine (running or killed), by worker id.
+pub fn removals(repo: &Repo) -> Vec<(String, RemovalJournal)> {
+    records(&removing_dir(repo))
+}
+
+/// The removal of `id` by a process still running, if there is one.
+pub fn removal_running(repo: &Repo, id: &str) -> Option<RemovalJournal> {
+    let path = removing_dir(repo).join(format!("{id}.json"));
+    let journal: RemovalJournal = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    process_alive(journal.pid, journal.pid_start).then_some(journal)
 }
 
 /// A `git handoff apply` in progress on this machine, in

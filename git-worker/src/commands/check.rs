@@ -38,9 +38,12 @@ pub fn check(repo: &Repo, args: &CheckArgs) -> Result<Outcome> {
                     }
                 }
             }
-            // A checkout here whose entry vanished cannot be judged either.
+            // A checkout here whose entry vanished cannot be judged either
+            // (unless it is being removed right now).
             for id in registry::local_ids(repo)? {
-                if repo.ref_target(&registry::live_ref(&id))?.is_none() {
+                if repo.ref_target(&registry::live_ref(&id))?.is_none()
+                    && registry::removal_running(repo, &id).is_none()
+                {
                     eprintln!(
                         "error: worker '{id}' has a checkout on this machine but no registry entry"
                     );
@@ -64,10 +67,17 @@ pub fn check(repo: &Repo, args: &CheckArgs) -> Result<Outcome> {
 
     let mut judgements = Vec::new();
     for entry in &entries {
-        judgements.push(
-            enforce::judge(repo, entry, range)
-                .with_context(|| format!("cannot check worker '{}'", entry.id()))?,
-        );
+        let judged = enforce::judge(repo, entry, range);
+        // A checkout being removed loses its files one by one: what was
+        // read of it is not the worker's work.
+        if super::removed_meanwhile(repo, entry.id())? {
+            if id.is_some() {
+                return Err(Hint::new(format!("worker '{}' is being removed", entry.id())).into());
+            }
+            eprintln!("skipped worker '{}': it is being removed", entry.id());
+            continue;
+        }
+        judgements.push(judged.with_context(|| format!("cannot check worker '{}'", entry.id()))?);
     }
     let failed = judgements.iter().any(|j| !j.violations.is_empty());
 

@@ -204,6 +204,12 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             println!("would remove {what}: {}", removal.why);
             continue;
         }
+        // "Landed" was judged against HEAD as it was: an apply rolled back
+        // since (its commit was in HEAD, unverified) must not count.
+        if removal.landed.is_some() && repo.head_commit()? != Some(head) {
+            eprintln!("kept {what}: HEAD moved while cleaning up; run cleanup again");
+            continue;
+        }
         let result = match &removal.worker {
             _ if removal.remote_only => Ok(()),
             // rm's own checks stay: uncommitted changes, commits on a

@@ -40,65 +40,12 @@ fn collect(repo: &Repo, settings: &Settings, stall_after: u64) -> Result<(Vec<Ro
     let now = registry::now();
     let mut rows = Vec::new();
     for entry in registry::list(repo)?.into_iter().flatten() {
-        let id = entry.id().to_string();
-        let history = registry::history(repo, entry.tip)?;
-        let agent = agent_status(repo, &id, &history)?;
-        let last = last_activity(repo, &entry, &history)?;
-        let (contract, _) = enforce::authoritative_contract(repo, &entry)?;
-        let checkout = registry::load_local(repo, &id)?
-            .map(|local| local.path)
-            .filter(|path| path.join(".git").exists());
-        let mut files: Vec<String> = enforce::worker_changes(repo, &contract, checkout.as_deref())?
-            .iter()
-            .map(|c| crate::policy::display_path(&c.path))
-            .collect();
-        files.sort();
-        files.dedup();
-        let (messages, first_unread) = super::events::messages(&history);
-        let gate = match registry::current_handoff(repo, &entry, &history)? {
-            None => "-".to_string(),
-            Some(handoff) => {
-                let subject = Subject::of_handoff(&id, handoff)?;
-                let verdicts = gate::gather(repo, &subject)?;
-                let decision = gate::decide(settings.review_require, &verdicts.current);
-                let rulings: Vec<&str> =
-                    verdicts.current.iter().map(|v| v.ruling.as_str()).collect();
-                format!(
-                    "{}{}{}",
-                    if decision.open { "open" } else { "closed" },
-                    if rulings.is_empty() { "" } else { ": " },
-                    rulings.join(",")
-                )
-            }
-        };
-        let mut warnings = Vec::new();
-        if entry.status.state == State::Blocked {
-            warnings.push(format!("blocked: {}", entry.status.reason.trim()));
+        let row = row(repo, settings, stall_after, now, &entry);
+        // A worker being removed: what was read of its checkout may be torn.
+        if super::removed_meanwhile(repo, entry.id())? {
+            continue;
         }
-        let idle = u64::try_from(now - last).unwrap_or(0);
-        if agent.running && stall_after > 0 && idle >= stall_after {
-            warnings.push(format!("stalled: no activity for {}", age(last, now)));
-        }
-        if agent.no_handoff {
-            warnings.push(match (agent.exited, agent.signal) {
-                (Some(Some(status)), _) => {
-                    format!("agent exited (status {status}) without a handoff")
-                }
-                (_, Some(signal)) => format!("agent killed (signal {signal}) without a handoff"),
-                _ => "agent gone without a handoff".to_string(),
-            });
-        }
-        rows.push(Row {
-            id,
-            state: entry.status.state,
-            reason: entry.status.reason.clone(),
-            agent,
-            last_activity: last,
-            files,
-            unread: messages.len() - first_unread,
-            gate,
-            warnings,
-        });
+        rows.push(row?);
     }
     // Overlaps between workers still at work (not landed, not rejected).
     let mut by_path: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -134,6 +81,74 @@ fn collect(repo: &Repo, settings: &Settings, stall_after: u64) -> Result<(Vec<Ro
         }
     }
     Ok((rows, overlaps))
+}
+
+/// The dashboard's row of one worker.
+fn row(
+    repo: &Repo,
+    settings: &Settings,
+    stall_after: u64,
+    now: i64,
+    entry: &registry::Entry,
+) -> Result<Row> {
+    let id = entry.id().to_string();
+    let history = registry::history(repo, entry.tip)?;
+    let agent = agent_status(repo, &id, &history)?;
+    let last = last_activity(repo, entry, &history)?;
+    let (contract, _) = enforce::authoritative_contract(repo, entry)?;
+    let checkout = registry::load_local(repo, &id)?
+        .map(|local| local.path)
+        .filter(|path| path.join(".git").exists());
+    let mut files: Vec<String> = enforce::worker_changes(repo, &contract, checkout.as_deref())?
+        .iter()
+        .map(|c| crate::policy::display_path(&c.path))
+        .collect();
+    files.sort();
+    files.dedup();
+    let (messages, first_unread) = super::events::messages(&history);
+    let gate = match registry::current_handoff(repo, entry, &history)? {
+        None => "-".to_string(),
+        Some(handoff) => {
+            let subject = Subject::of_handoff(&id, handoff)?;
+            let verdicts = gate::gather(repo, &subject)?;
+            let decision = gate::decide(settings.review_require, &verdicts.current);
+            let rulings: Vec<&str> = verdicts.current.iter().map(|v| v.ruling.as_str()).collect();
+            format!(
+                "{}{}{}",
+                if decision.open { "open" } else { "closed" },
+                if rulings.is_empty() { "" } else { ": " },
+                rulings.join(",")
+            )
+        }
+    };
+    let mut warnings = Vec::new();
+    if entry.status.state == State::Blocked {
+        warnings.push(format!("blocked: {}", entry.status.reason.trim()));
+    }
+    let idle = u64::try_from(now - last).unwrap_or(0);
+    if agent.running && stall_after > 0 && idle >= stall_after {
+        warnings.push(format!("stalled: no activity for {}", age(last, now)));
+    }
+    if agent.no_handoff {
+        warnings.push(match (agent.exited, agent.signal) {
+            (Some(Some(status)), _) => {
+                format!("agent exited (status {status}) without a handoff")
+            }
+            (_, Some(signal)) => format!("agent killed (signal {signal}) without a handoff"),
+            _ => "agent gone without a handoff".to_string(),
+        });
+    }
+    Ok(Row {
+        id,
+        state: entry.status.state,
+        reason: entry.status.reason.clone(),
+        agent,
+        last_activity: last,
+        files,
+        unread: messages.len() - first_unread,
+        gate,
+        warnings,
+    })
 }
 
 fn agent_text(agent: &AgentStatus) -> String {

@@ -209,7 +209,11 @@ fn hook_checks(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
     }
     let mut problems = hooks::problems(repo, false)?;
     for (id, checkout) in &checkouts {
-        problems.extend(checkout_problems(repo, id, checkout)?);
+        let found = checkout_problems(repo, id, checkout);
+        if super::removed_meanwhile(repo, id)? {
+            continue;
+        }
+        problems.extend(found?);
     }
     if problems.is_empty() {
         checks.push(ok(

@@ -26,6 +26,16 @@ use crate::git::Repo;
 pub use list::timestamp;
 pub use prune::{Debris, find_debris, recover_applies};
 
+/// Whether worker `id` is being removed, or is gone, so that what was just
+/// read of its checkout may be torn (a checkout being removed loses its
+/// files one by one): a reader of many workers skips such a worker instead
+/// of reporting what it read, or failing. Asked after the read, it also
+/// catches a removal that began and ended during it.
+pub(crate) fn removed_meanwhile(repo: &Repo, id: &str) -> Result<bool> {
+    Ok(crate::registry::removal_running(repo, id).is_some()
+        || repo.ref_target(&crate::registry::live_ref(id))?.is_none())
+}
+
 /// Version of every `--json` document this binary prints.
 pub const JSON_VERSION: u32 = 1;
 

@@ -30,6 +30,8 @@ pub enum Debris {
     GateCheckout { name: String, path: PathBuf },
     /// A `git handoff apply` that was killed: its journal.
     InterruptedApply { id: String, journal: ApplyJournal },
+    /// A `git worker rm` (or cleanup) killed while removing a worker.
+    InterruptedRemoval { id: String },
 }
 
 impl Debris {
@@ -55,12 +57,22 @@ impl Debris {
                 journal.workdir.display(),
                 journal.pid
             ),
+            Debris::InterruptedRemoval { id } => format!("interrupted removal of worker '{id}'"),
         }
     }
 }
 
 pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
     let mut out = Vec::new();
+    // A worker being removed is not debris: its checkout, branch, entry and
+    // local facts go one after the other. One whose removal was killed is.
+    let removals = registry::removals(repo);
+    for (id, journal) in &removals {
+        if !registry::process_alive(journal.pid, journal.pid_start) {
+            out.push(Debris::InterruptedRemoval { id: id.clone() });
+        }
+    }
+    let removing = |id: &str| removals.iter().any(|(other, _)| other == id);
     let journals = registry::journal_ids(repo)?;
     for id in &journals {
         let journal =
@@ -80,7 +92,7 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
         });
     }
     for id in registry::local_ids(repo)? {
-        if journals.contains(&id) {
+        if journals.contains(&id) || removing(&id) {
             continue;
         }
         let Some(local) = registry::load_local(repo, &id)? else {
@@ -147,28 +159,26 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
         match item {
             Debris::CrashedSpawn { id, journal } => undo_spawn(repo, id, journal)?,
             Debris::VanishedCheckout { id, .. } => {
-                let entry = registry::load(repo, id)?;
-                let mut kept = false;
-                if let Some(entry) = &entry {
-                    repo.prune_worktrees()?;
-                    if unlanded(repo, &entry.contract)?.is_some() {
-                        kept = true;
-                        eprintln!(
-                            "kept branch '{}' of '{id}': it has unlanded commits",
-                            entry.contract.branch
-                        );
-                    } else if let Some(head) =
-                        repo.ref_target(&format!("refs/heads/{}", entry.contract.branch))?
-                    {
-                        delete_branch(repo, &entry.contract.branch, &head.to_string())?;
-                    }
-                    registry::archive(repo, id, || {
-                        Change::new("pruned", Actor::Coordinator, State::Removed)
-                            .reason("its checkout was deleted")
-                            .with("branch_kept", kept)
-                    })?;
+                // Unless an rm began meanwhile: it finishes the job.
+                if registry::removal_running(repo, id).is_some() {
+                    continue;
                 }
-                registry::remove_local(repo, id)?;
+                retire(repo, id, "its checkout was deleted", false)?;
+            }
+            Debris::InterruptedRemoval { id } => {
+                // What was left of the checkout goes (rm had checked it
+                // before it began), then the rest as for a vanished one.
+                if let Some(local) = registry::load_local(repo, id)?
+                    && !local.path.as_os_str().is_empty()
+                    && repo.owns_checkout(&local.path)
+                {
+                    remove_worktree(repo, &local.path, false, true)?;
+                }
+                let keep = registry::removals(repo)
+                    .into_iter()
+                    .any(|(other, journal)| other == *id && journal.keep_branch);
+                retire(repo, id, "its removal was interrupted", keep)?;
+                registry::end_removal(repo, id)?;
             }
             Debris::StaleLocal { id } => registry::remove_local(repo, id)?,
             Debris::GateCheckout { name, path } => {
@@ -200,6 +210,29 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
         println!("removed {}", item.describe());
     }
     Ok(Outcome::Success)
+}
+
+/// Archive worker `id`, whose checkout is gone, as `pruned` (with
+/// `reason`), deleting its branch unless `keep_branch` or it has commits
+/// that have not landed; drop its local facts.
+fn retire(repo: &Repo, id: &str, reason: &str, keep_branch: bool) -> Result<()> {
+    if let Some(entry) = registry::load(repo, id)? {
+        repo.prune_worktrees()?;
+        let branch = &entry.contract.branch;
+        let mut kept = keep_branch;
+        if !kept && unlanded(repo, &entry.contract)?.is_some() {
+            kept = true;
+            eprintln!("kept branch '{branch}' of '{id}': it has unlanded commits");
+        } else if !kept && let Some(head) = repo.ref_target(&format!("refs/heads/{branch}"))? {
+            delete_branch(repo, branch, &head.to_string())?;
+        }
+        registry::archive(repo, id, || {
+            Change::new("pruned", Actor::Coordinator, State::Removed)
+                .reason(reason)
+                .with("branch_kept", kept)
+        })?;
+    }
+    registry::remove_local(repo, id)
 }
 
 /// Undo every `git handoff apply` in this checkout whose process was

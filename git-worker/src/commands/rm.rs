@@ -97,6 +97,27 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
             .hint("if that spawn crashed, `git worker prune` removes it")
             .into());
     }
+    if let Some(other) = registry::removal_running(repo, id)
+        && other.pid != std::process::id()
+    {
+        return Err(Hint::new(format!(
+            "worker '{id}' is being removed right now (pid {})",
+            other.pid
+        ))
+        .into());
+    }
+    // Its commit may be in HEAD, unverified: whether it lands is not known yet.
+    if let Some((_, apply)) = registry::apply_journals(repo)?
+        .into_iter()
+        .find(|(other, j)| other == id && registry::process_alive(j.pid, j.pid_start))
+    {
+        return Err(Hint::new(format!(
+            "the handoff of '{id}' is being applied right now (pid {})",
+            apply.pid
+        ))
+        .hint("wait for the apply to finish, then remove it")
+        .into());
+    }
     // A running agent would go on in a deleted checkout.
     if let Some(agent) = registry::load_agent(repo, id)?
         && agent.running()
@@ -179,6 +200,18 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
         }
     }
 
+    // From here on the removal rolls forward: readers skip the worker, and
+    // prune finishes the removal if this process dies.
+    registry::begin_removal(
+        repo,
+        id,
+        &registry::RemovalJournal {
+            pid: std::process::id(),
+            pid_start: registry::process_start(std::process::id()),
+            keep_branch: args.keep_branch,
+            landed: landed.map(str::to_string),
+        },
+    )?;
     match &checkout {
         Some(path) => remove_worktree(repo, path, false, false)
             .with_context(|| format!("cannot remove the checkout of '{id}'"))?,
@@ -191,6 +224,8 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
     {
         // In-process and compare-and-swap: a commit made meanwhile is not lost.
         if repo.cas_delete(&branch_ref, head)? == crate::git::Cas::Raced {
+            // Not to be finished by prune: it would take the new commit.
+            registry::end_removal(repo, id)?;
             return Err(Hint::new(format!(
                 "branch '{}' moved while '{id}' was being removed",
                 contract.branch
@@ -215,6 +250,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
     })?;
     registry::remove_local(repo, id)?;
     registry::remove_agent(repo, id)?;
+    registry::end_removal(repo, id)?;
     checkpoint("rm:archive")?;
     Ok(())
 }
