@@ -394,9 +394,7 @@ fn report_after_every_step() {
 fn apply_after_every_step() {
     exercise(&Case {
         command: "git handoff apply",
-        // After its `applied` event, only the journal is left: prune (or
-        // the next apply) drops it.
-        rolls_back: |step| step != "apply:event",
+        rolls_back: |_| true,
         setup: || {
             let repo = base_repo();
             reported(&repo, "w", "test -f src/w/mod.rs");
@@ -429,7 +427,7 @@ fn head_subject_parent(repo: &TestRepo) -> String {
 fn land_after_every_step() {
     exercise(&Case {
         command: "git handoff land",
-        rolls_back: |step| step != "apply:event",
+        rolls_back: |_| true,
         setup: || {
             let repo = base_repo();
             reported(&repo, "a", "test -f src/a/mod.rs");
@@ -696,4 +694,141 @@ fn applies_in_one_checkout_wait_for_each_other() {
         "{subjects}"
     );
     assert_eq!(user_work(&repo), user);
+}
+
+/// A killed apply whose `applied` event was recorded is kept, even once
+/// its worker is removed: prune never takes back a verified change.
+#[test]
+fn a_recorded_apply_is_kept_after_its_worker_is_removed() {
+    let repo = base_repo();
+    reported(&repo, "w", "true");
+    repo.git(["handoff", "apply", "w"])
+        .env("GIT_WORKER_KILL_AFTER", "apply:event")
+        .code(137);
+    let applied = repo.rev("HEAD");
+    repo.worker(["rm", "w"]).success();
+    let out = repo.worker(["prune"]).success();
+    assert!(out.stderr.contains("had finished: it is kept"), "{out}");
+    assert_eq!(repo.rev("HEAD"), applied);
+}
+
+/// While a killed apply is not undone, its unverified commit in HEAD does
+/// not make its worker "landed": cleanup and rm keep it.
+#[test]
+fn a_killed_apply_does_not_make_its_worker_landed() {
+    let repo = base_repo();
+    reported(&repo, "w", "true");
+    let wt = repo.worktree("w");
+    repo.git_in(&wt, ["add", "."]).success();
+    repo.git_in(&wt, ["commit", "--quiet", "-m", "w"]).success();
+    repo.git_in(&wt, ["handoff", "report", "--summary", "work of w"])
+        .success();
+    repo.git(["handoff", "apply", "w"])
+        .env("GIT_WORKER_KILL_AFTER", "apply:verify")
+        .code(137);
+    let out = repo.worker(["cleanup", "--landed"]).success();
+    assert!(
+        out.stderr.contains("an apply of 'w' was interrupted"),
+        "{out}"
+    );
+    let out = repo.worker(["rm", "w"]).code(2);
+    assert!(out.stderr.contains("git worker prune"), "{out}");
+    repo.worker(["prune"]).success();
+    assert_eq!(head_subject(&repo), "initial");
+    assert!(live(&repo, "w"));
+    assert!(repo.worktree("w").join("src/w/mod.rs").exists());
+}
+
+/// One journal per worker: an apply killed in another checkout is not
+/// overwritten (and forgotten) by an apply here; prune undoes it there.
+#[test]
+fn an_apply_killed_in_another_checkout_is_not_forgotten() {
+    let repo = base_repo();
+    reported(&repo, "w", "true");
+    let other = repo.root().join("other");
+    repo.git(["worktree", "add", "--quiet", "-b", "side"])
+        .arg(&other)
+        .success();
+    repo.git_in(&other, ["handoff", "apply", "w"])
+        .env("GIT_WORKER_KILL_AFTER", "apply:verify")
+        .code(137);
+    let out = repo.git(["handoff", "apply", "w"]).code(2);
+    assert!(
+        out.stderr.contains("was interrupted and is not undone yet"),
+        "{out}"
+    );
+    assert_eq!(head_subject(&repo), "initial");
+    let out = repo.worker(["prune"]).success();
+    assert!(
+        out.stderr
+            .contains("rolled back the interrupted apply of 'w'"),
+        "{out}"
+    );
+    assert_eq!(
+        repo.git_in(&other, ["log", "-1", "--format=%s"]).read(),
+        "initial"
+    );
+    repo.git(["handoff", "apply", "w"]).success();
+    assert_eq!(head_subject(&repo), "work of w");
+}
+
+/// An edit staged over a killed `--no-commit` apply is the user's: prune
+/// leaves it, and says so.
+#[test]
+fn a_staged_edit_over_a_killed_apply_is_kept() {
+    let repo = base_repo();
+    reported(&repo, "w", "true");
+    repo.git(["handoff", "apply", "--no-commit", "w"])
+        .env("GIT_WORKER_KILL_AFTER", "apply:verify")
+        .code(137);
+    repo.write("src/w/mod.rs", "// mine now\n");
+    repo.git(["add", "src/w/mod.rs"]).success();
+    let out = repo.worker(["prune"]).success();
+    assert!(
+        out.stderr
+            .contains("its paths were changed since: src/w/mod.rs"),
+        "{out}"
+    );
+    assert_eq!(repo.git(["show", ":src/w/mod.rs"]).read(), "// mine now");
+}
+
+/// A report killed before it was logged does not make new work look
+/// applied: cleanup keeps the worker.
+#[test]
+fn an_unlogged_report_does_not_make_new_work_landed() {
+    let repo = base_repo();
+    reported(&repo, "w", "true");
+    repo.git(["handoff", "apply", "w"]).success();
+    let wt = repo.worktree("w");
+    write_file(&wt.join("src/w/second.rs"), "// not applied\n");
+    repo.git_in(&wt, ["handoff", "report", "--summary", "second"])
+        .env("GIT_WORKER_KILL_AFTER", "report:handoff")
+        .code(137);
+    let out = repo.worker(["cleanup", "--landed"]).success();
+    assert!(!out.stdout.contains("removed worker 'w'"), "{out}");
+    assert!(wt.join("src/w/second.rs").exists());
+}
+
+/// A removal journal left by an rm killed after it archived its worker
+/// does not remove a worker spawned again under that id.
+#[test]
+fn a_stale_removal_journal_spares_a_respawned_worker() {
+    let repo = base_repo();
+    repo.worker(["spawn", "w"]).success();
+    let old = repo.rev("refs/orch/workers/w");
+    repo.worker(["rm", "w"]).success();
+    repo.worker(["spawn", "w"]).success();
+    write_file(&repo.worktree("w").join("wip.txt"), "precious\n");
+    let journal = repo.path().join(".git/orch/removing/w.json");
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+    // As if an rm of the old one was killed just before its journal went.
+    std::fs::write(
+        &journal,
+        format!(r#"{{"pid": 999999999, "entry": "{old}"}}"#),
+    )
+    .unwrap();
+    repo.worker(["prune"]).success();
+    assert!(live(&repo, "w"));
+    assert!(repo.worktree("w").join("wip.txt").exists());
+    assert!(!journal.exists());
 }

@@ -509,6 +509,39 @@ fn entry_and_handoff(repo: &Repo, id: &str) -> Result<(registry::Entry, Handoff)
     Ok((entry, handoff))
 }
 
+/// Claim applying `id` ([`registry::claim_apply`]), or say who holds it.
+fn claim(repo: &Repo, id: &str) -> Result<registry::ApplyClaim> {
+    let workdir = repo
+        .workdir()
+        .context("applying needs a working tree")?
+        .to_path_buf();
+    let mine = registry::ApplyJournal {
+        pid: std::process::id(),
+        pid_start: registry::process_start(std::process::id()),
+        workdir,
+        ..Default::default()
+    };
+    match registry::claim_apply(repo, id, &mine)? {
+        Ok(claim) => Ok(claim),
+        Err(there) if registry::process_alive(there.pid, there.pid_start) => {
+            Err(Hint::new(format!(
+                "the handoff of '{id}' is being applied right now (pid {}, in '{}')",
+                there.pid,
+                there.workdir.display()
+            ))
+            .hint("wait for it to finish")
+            .into())
+        }
+        // Killed in another checkout (this one's were undone above).
+        Err(there) => Err(Hint::new(format!(
+            "an apply of '{id}' in '{}' was interrupted and is not undone yet",
+            there.workdir.display()
+        ))
+        .hint("`git worker prune` undoes it (or an apply in that checkout)")
+        .into()),
+    }
+}
+
 fn apply(repo: &Repo, args: &ApplyArgs) -> Result<Outcome> {
     apply_with(repo, args, true)
 }
@@ -523,6 +556,15 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
         Some(repo.lock_checkout()?)
     };
     git_worker::commands::recover_applies(repo, &args.id, args.dry_run)?;
+    // The claim on applying this worker, before anything is looked at: one
+    // apply of it at a time, on this machine. Its journal is filled in
+    // before the checkout is touched, and goes when this returns.
+    validate_id(&args.id)?;
+    let _claim = if args.dry_run {
+        None
+    } else {
+        Some(claim(repo, &args.id)?)
+    };
     let (entry, handoff) = entry_and_handoff(repo, &args.id)?;
     let id = entry.id().to_string();
     if let Some(done) = verdict(repo, Some(&entry), &handoff)?
@@ -637,12 +679,10 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
         handoff: handoff.commit.to_string(),
         fingerprint: handoff.meta.fingerprint.clone(),
         committed: None,
+        applied: None,
     };
     registry::write_apply_journal(repo, &id, &journal)?;
-    if let Err(err) = git_worker::interrupt::checkpoint("apply:journal") {
-        registry::end_apply(repo, &id)?;
-        return Err(err);
-    }
+    git_worker::interrupt::checkpoint("apply:journal")?;
     let mut applied = repo.apply_patch(&patch, false, false)?;
     if applied.status != 0 {
         applied = repo.apply_patch(&patch, true, false)?;
@@ -656,14 +696,12 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
             .collect();
         if conflicts.is_empty() {
             // git apply is all-or-nothing: it wrote nothing; say why.
-            registry::end_apply(repo, &id)?;
             eprintln!("error: the handoff of '{id}' does not apply onto HEAD; nothing was changed");
             eprintln!("{}", applied.stderr.trim());
         } else {
             // A 3-way apply with conflicts wrote the handoff's paths (the
             // clash check made sure none of them was yours): undo them.
             repo.restore_paths(head, &paths)?;
-            registry::end_apply(repo, &id)?;
             eprintln!("error: the handoff of '{id}' conflicts with HEAD; its changes were undone");
             for path in &conflicts {
                 eprintln!("  conflict: {path}");
@@ -686,7 +724,7 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
     // branch, at the commit it made), by compare-and-swap on that branch;
     // then the handoff's paths (and nothing else) go back to `head`.
     let branch = journal.branch.clone();
-    let undo = |committed: Option<Oid>| -> Result<()> {
+    let rollback = |committed: Option<Oid>| -> Result<()> {
         let expected = committed.unwrap_or(head);
         if repo.head_branch()? != branch || repo.head_commit()? != Some(expected) {
             let mut err = Hint::new(format!(
@@ -710,12 +748,10 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
         }
         repo.restore_paths(head, &paths)
     };
-    // Whether or not the checkout could be put back, the apply is over.
-    let rollback = |committed: Option<Oid>| -> Result<()> {
-        let undone = undo(committed);
-        registry::end_apply(repo, &id)?;
-        undone
-    };
+    // What the patch wrote: a later rollback (of a killed apply) takes back
+    // that, and refuses to take back anything else.
+    journal.applied = repo.index_tree()?.map(|tree| tree.to_string());
+    registry::write_apply_journal(repo, &id, &journal)?;
     if let Err(err) = git_worker::interrupt::checkpoint("apply:patch") {
         rollback(None)?;
         return Err(err.context("apply rolled back"));
@@ -808,8 +844,8 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
         return Err(err.context("apply rolled back"));
     }
 
-    // 5. Keep it.
-    registry::update(repo, &registry::live_ref(&id), |_| {
+    // 5. Keep it, if that can be recorded; else it goes, as on a failure.
+    let recorded = registry::update(repo, &registry::live_ref(&id), |_| {
         Ok(Some(
             Change::new("applied", Actor::Coordinator, State::Applied)
                 .with("commit", committed.map_or(String::new(), |c| c.to_string()))
@@ -820,11 +856,16 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
                     json!({ "policy": gate.require.as_str(), "verdicts": gate.relied_on }),
                 ),
         ))
-    })?;
-    // Kept: a journal left from here on (a kill, or a failure to remove it)
-    // is dropped by the next prune, which finds the `applied` event.
+    });
+    if let Err(err) = recorded {
+        rollback(committed)?;
+        return Err(err.context(format!(
+            "cannot record the apply of '{id}'; it was rolled back"
+        )));
+    }
+    // Kept: a journal left from here on (a kill) is dropped by the next
+    // prune, which finds the `applied` event.
     git_worker::interrupt::checkpoint("apply:event")?;
-    registry::end_apply(repo, &id)?;
     match committed {
         Some(commit) => {
             eprintln!(
@@ -854,20 +895,25 @@ fn reject(repo: &Repo, args: &RejectArgs) -> Result<Outcome> {
                 .into(),
         );
     }
-    registry::update(repo, &registry::live_ref(entry.id()), |_| {
-        Ok(Some(
-            Change::new("rejected", Actor::Coordinator, State::Rejected)
-                .reason(args.reason.as_str())
-                .with("reason", args.reason.as_str())
-                .with("fingerprint", handoff.meta.fingerprint.as_str()),
-        ))
-    })?;
     // The rejection is also a verdict on this change: it holds the review
-    // gate closed until the worker reports a new change.
+    // gate closed until the worker reports a new change. Both in one
+    // transaction.
+    let fingerprint = handoff.meta.fingerprint.clone();
     let subject = git_worker::gate::Subject::of_handoff(entry.id(), handoff)?;
     let mut verdict = subject.verdict(registry::Ruling::Reject, &repo.identity()?, "coordinator");
     verdict.findings = vec![args.reason.trim().to_string()];
-    registry::append_verdict(repo, subject.target, &verdict)?;
+    registry::append_verdict_logged(
+        repo,
+        subject.target,
+        &verdict,
+        &registry::live_ref(entry.id()),
+        |_| {
+            Ok(Change::new("rejected", Actor::Coordinator, State::Rejected)
+                .reason(args.reason.as_str())
+                .with("reason", args.reason.as_str())
+                .with("fingerprint", fingerprint.as_str()))
+        },
+    )?;
     eprintln!("rejected the handoff of '{}'", entry.id());
     Ok(Outcome::Success)
 }

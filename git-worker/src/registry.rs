@@ -1561,19 +1561,21 @@ pub fn append_verdict(repo: &Repo, target: Oid, verdict: &Verdict) -> Result<()>
 /// [`append_verdict`], together with the event `decide` makes of it in the
 /// log at `refname`, in one atomic ref transaction: a verdict is never
 /// recorded without its event, or the event without the verdict, whenever
-/// the process dies.
+/// the process dies. When the entry is gone (the worker was removed
+/// meanwhile), the verdict alone, and `None`.
 pub fn append_verdict_logged(
     repo: &Repo,
     target: Oid,
     verdict: &Verdict,
     refname: &str,
     mut decide: impl FnMut(&Entry) -> Result<Change>,
-) -> Result<Entry> {
+) -> Result<Option<Entry>> {
     for attempt in 0..CAS_ATTEMPTS {
         let notes = repo.ref_target(VERDICTS)?;
         let new_notes = verdict_commit(repo, notes, target, verdict)?;
         let Some(tip) = repo.ref_target(refname)? else {
-            bail!("registry entry '{refname}' disappeared");
+            append_verdict(repo, target, verdict)?;
+            return Ok(None);
         };
         let entry = decode(repo, refname, tip)?;
         let change = decide(&entry)?;
@@ -1587,12 +1589,12 @@ pub fn append_verdict_logged(
             (refname.to_string(), Some(new.tip), Some(tip)),
         ];
         match repo.update_refs_atomically(&updates)? {
-            Cas::Updated => return Ok(new),
+            Cas::Updated => return Ok(Some(new)),
             Cas::Raced => backoff(attempt),
         }
     }
     bail!(
-        "gave up recording a verdict and its event after {CAS_ATTEMPTS} attempts: too much contention"
+        "gave up recording a verdict and its event after {CAS_ATTEMPTS} attempts: too much contention, or a lock file left by a crashed git ({VERDICTS}.lock, {refname}.lock under the git directory)"
     )
 }
 
@@ -1768,6 +1770,10 @@ pub struct RemovalJournal {
     pub pid: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_start: Option<u64>,
+    /// The worker's log when the removal began: the removal is of that
+    /// worker, not of one spawned again under its id since.
+    #[serde(default)]
+    pub entry: String,
     #[serde(default)]
     pub keep_branch: bool,
     /// How its commits are in HEAD, when cleanup decided it (see rm).
@@ -1811,6 +1817,7 @@ pub struct ApplyJournal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_start: Option<u64>,
     /// The checkout the handoff is applied in.
+    #[serde(with = "path_text")]
     pub workdir: PathBuf,
     /// HEAD's branch (`refs/heads/...`), none when detached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1828,6 +1835,87 @@ pub struct ApplyJournal {
     pub fingerprint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committed: Option<String>,
+    /// The index's tree right after the patch went in: what a rollback
+    /// may put back, and nothing that differs from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<String>,
+}
+
+/// A path in JSON: a string when it is UTF-8, else its bytes.
+mod path_text {
+    use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Utf8(String),
+        Bytes(Vec<u8>),
+    }
+
+    pub fn serialize<S: Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+        match path.to_str() {
+            Some(text) => Text::Utf8(text.to_string()),
+            None => Text::Bytes(path.as_os_str().as_bytes().to_vec()),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        Ok(match Text::deserialize(d)? {
+            Text::Utf8(text) => PathBuf::from(text),
+            Text::Bytes(bytes) => PathBuf::from(std::ffi::OsString::from_vec(bytes)),
+        })
+    }
+}
+
+/// The claim on applying `id` on this machine: `journal` written to
+/// `apply/<id>.json` only if no such journal exists (written aside, then
+/// hard-linked into place, so no reader ever sees it half-written). The
+/// journal that is there instead, if any. Dropping the claim removes the
+/// journal; a killed process leaves it for recovery.
+pub fn claim_apply(
+    repo: &Repo,
+    id: &str,
+    journal: &ApplyJournal,
+) -> Result<std::result::Result<ApplyClaim, ApplyJournal>> {
+    let dir = apply_dir(repo);
+    let path = dir.join(format!("{id}.json"));
+    let aside = dir.join(format!(".{id}.{}.claim", std::process::id()));
+    crate::git::write_atomically(&aside, &serde_json::to_vec(journal)?)?;
+    let linked = std::fs::hard_link(&aside, &path);
+    let _ = std::fs::remove_file(&aside);
+    match linked {
+        Ok(()) => Ok(Ok(ApplyClaim {
+            dir,
+            id: id.to_string(),
+        })),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            let there = std::fs::read(&path)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .unwrap_or_default();
+            Ok(Err(there))
+        }
+        Err(err) => Err(err).with_context(|| format!("cannot write '{}'", path.display())),
+    }
+}
+
+/// See [`claim_apply`].
+#[must_use]
+pub struct ApplyClaim {
+    dir: PathBuf,
+    id: String,
+}
+
+impl Drop for ApplyClaim {
+    fn drop(&mut self) {
+        if let Err(err) = remove_record(&self.dir, &self.id) {
+            eprintln!("warning: {err:#}");
+        }
+    }
 }
 
 fn apply_dir(repo: &Repo) -> PathBuf {
@@ -1840,6 +1928,12 @@ pub fn write_apply_journal(repo: &Repo, id: &str, journal: &ApplyJournal) -> Res
 
 pub fn end_apply(repo: &Repo, id: &str) -> Result<()> {
     remove_record(&apply_dir(repo), id)
+}
+
+/// The apply journal of `id` on this machine, if there is one.
+pub fn apply_journal(repo: &Repo, id: &str) -> Option<ApplyJournal> {
+    let bytes = std::fs::read(apply_dir(repo).join(format!("{id}.json"))).ok()?;
+    Some(serde_json::from_slice(&bytes).unwrap_or_default())
 }
 
 /// Every apply journal on this machine (running or killed), by worker id. A

@@ -186,6 +186,10 @@ fn record(
     // A failure streak's `attention` mark comes after; if it is lost here,
     // the next failed verdict sets it.
     git_worker::interrupt::checkpoint("gate:verdict")?;
+    let Some(entry) = entry else {
+        // Removed meanwhile: the verdict stands, on its change.
+        return Ok(());
+    };
     if verdict.ruling.is_negative() && max_failures > 0 {
         let (failures, marked) = gate::streak(&registry::history(repo, entry.tip)?);
         if failures >= max_failures && !marked {

@@ -64,6 +64,13 @@ impl Debris {
 
 pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
     let mut out = Vec::new();
+    // Killed applies first: what else is done with their workers judges
+    // HEAD, which may hold their unverified commits.
+    for (id, journal) in registry::apply_journals(repo)? {
+        if !registry::process_alive(journal.pid, journal.pid_start) {
+            out.push(Debris::InterruptedApply { id, journal });
+        }
+    }
     // A worker being removed is not debris: its checkout, branch, entry and
     // local facts go one after the other. One whose removal was killed is.
     let removals = registry::removals(repo);
@@ -111,11 +118,6 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
             _ => {}
         }
     }
-    for (id, journal) in registry::apply_journals(repo)? {
-        if !registry::process_alive(journal.pid, journal.pid_start) {
-            out.push(Debris::InterruptedApply { id, journal });
-        }
-    }
     // Locked, so `git worktree prune` never takes them: ours to remove.
     for (name, path) in crate::gate::stale_checkouts(repo)? {
         out.push(Debris::GateCheckout { name, path });
@@ -159,25 +161,43 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
         match item {
             Debris::CrashedSpawn { id, journal } => undo_spawn(repo, id, journal)?,
             Debris::VanishedCheckout { id, .. } => {
-                // Unless an rm began meanwhile: it finishes the job.
-                if registry::removal_running(repo, id).is_some() {
+                // Unless an rm began meanwhile (it finishes the job), or
+                // an apply of it runs (it needs the entry).
+                if registry::removal_running(repo, id).is_some() || applying(repo, id) {
                     continue;
                 }
                 retire(repo, id, "its checkout was deleted", false)?;
             }
+            Debris::InterruptedRemoval { id } if applying(repo, id) => continue,
             Debris::InterruptedRemoval { id } => {
-                // What was left of the checkout goes (rm had checked it
-                // before it began), then the rest as for a vanished one.
-                if let Some(local) = registry::load_local(repo, id)?
-                    && !local.path.as_os_str().is_empty()
-                    && repo.owns_checkout(&local.path)
-                {
-                    remove_worktree(repo, &local.path, false, true)?;
-                }
-                let keep = registry::removals(repo)
+                let journal = registry::removals(repo)
                     .into_iter()
-                    .any(|(other, journal)| other == *id && journal.keep_branch);
-                retire(repo, id, "its removal was interrupted", keep)?;
+                    .find(|(other, _)| other == id)
+                    .map(|(_, journal)| journal)
+                    .unwrap_or_default();
+                // Only the worker it was removing: not one spawned again
+                // under its id since, and nothing on a journal that cannot
+                // be read.
+                let began = Oid::from_str(&journal.entry).ok();
+                let same = match (began, repo.ref_target(&registry::live_ref(id))?) {
+                    (Some(began), Some(tip)) => repo.is_ancestor(began, tip).unwrap_or(false),
+                    _ => false,
+                };
+                if same {
+                    // What was left of the checkout goes (rm had checked it
+                    // before it began), then the rest as for a vanished one.
+                    if let Some(local) = registry::load_local(repo, id)?
+                        && !local.path.as_os_str().is_empty()
+                        && repo.owns_checkout(&local.path)
+                    {
+                        remove_worktree(repo, &local.path, false, true)?;
+                    }
+                    retire(repo, id, "its removal was interrupted", journal.keep_branch)?;
+                } else if began.is_some() && registry::load(repo, id)?.is_none() {
+                    // Killed after it archived the worker: only its local
+                    // facts may be left.
+                    registry::remove_local(repo, id)?;
+                }
                 registry::end_removal(repo, id)?;
             }
             Debris::StaleLocal { id } => registry::remove_local(repo, id)?,
@@ -210,6 +230,11 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
         println!("removed {}", item.describe());
     }
     Ok(Outcome::Success)
+}
+
+/// Whether a process is applying `id`'s handoff right now.
+fn applying(repo: &Repo, id: &str) -> bool {
+    registry::apply_journal(repo, id).is_some_and(|j| registry::process_alive(j.pid, j.pid_start))
 }
 
 /// Archive worker `id`, whose checkout is gone, as `pruned` (with
@@ -296,27 +321,11 @@ pub fn undo_apply(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<Strin
             "dropped the unreadable journal of an interrupted apply of '{id}'"
         ));
     };
-    // Kept: its `applied` event is in the log, after where the apply began.
-    if let Some(entry) = registry::load(repo, id)? {
-        let before: std::collections::HashSet<Oid> = match parse(&journal.log_tip) {
-            Some(tip) => registry::history(repo, tip)?
-                .into_iter()
-                .map(|l| l.commit)
-                .collect(),
-            None => Default::default(),
-        };
-        let kept = registry::history(repo, entry.tip)?.iter().any(|l| {
-            l.event.kind == "applied"
-                && !before.contains(&l.commit)
-                && l.event.data.get("fingerprint").and_then(|f| f.as_str())
-                    == Some(journal.fingerprint.as_str())
-        });
-        if kept {
-            registry::end_apply(repo, id)?;
-            return Ok(format!(
-                "the interrupted apply of '{id}' had finished: it is kept"
-            ));
-        }
+    if apply_was_kept(repo, id, journal)? {
+        registry::end_apply(repo, id)?;
+        return Ok(format!(
+            "the interrupted apply of '{id}' had finished: it is kept"
+        ));
     }
     let checkout = match Repo::open(&journal.workdir) {
         Ok(checkout) => checkout,
@@ -358,34 +367,49 @@ pub fn undo_apply(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<Strin
              hint: its change is unverified; see it with `git -C {} diff {}`{}",
             journal.workdir.display(),
             short(&journal.head),
-            committed.map_or(String::new(), |c| format!(
-                ", undo its commit with `git revert {c}`"
-            ))
+            committed
+                .filter(|c| Some(*c) == now)
+                .map_or(String::new(), |c| format!(
+                    ", undo its commit with `git revert {c}`"
+                ))
         ))
     };
-    if checkout.head_branch()? != journal.branch || now != Some(committed.unwrap_or(head)) {
+    // HEAD at the apply's commit, or where it began (never committed, or
+    // a rollback killed after it moved the branch back).
+    let rewound = now == Some(head);
+    if checkout.head_branch()? != journal.branch || !(rewound || now == committed) {
         return left("HEAD moved since".to_string());
     }
-    // What the apply left: the commit's tree, or the index it wrote.
+    // What the apply left in the index and the files: its commit's tree, or
+    // the index it wrote. Unknown (killed before it was written down), or
+    // changed since in either: not ours to take back.
     let expected = match committed {
         Some(commit) => Some(checkout.commit_tree(commit)?),
-        None => checkout.index_tree()?,
+        None => journal.applied.as_deref().and_then(parse),
     };
-    if let Some(expected) = expected {
-        let current = Repo::snapshot_tree(&journal.workdir)?;
-        let edited = checkout.differing_paths(expected, current, &paths)?;
-        if !edited.is_empty() {
-            let names: Vec<String> = edited
-                .iter()
-                .map(|p| crate::policy::display_path(p))
-                .collect();
-            return left(format!(
-                "its paths were changed since: {}",
-                names.join(", ")
-            ));
-        }
+    let Some(expected) = expected else {
+        return left("what it wrote is not known".to_string());
+    };
+    let Some(index) = checkout.index_tree()? else {
+        return left("the index has unmerged entries".to_string());
+    };
+    let files = Repo::snapshot_tree(&journal.workdir)?;
+    let mut edited = checkout.differing_paths(expected, index, &paths)?;
+    edited.extend(checkout.differing_paths(expected, files, &paths)?);
+    if !edited.is_empty() {
+        edited.sort();
+        edited.dedup();
+        let names: Vec<String> = edited
+            .iter()
+            .map(|p| crate::policy::display_path(p))
+            .collect();
+        return left(format!(
+            "its paths were changed since: {}",
+            names.join(", ")
+        ));
     }
     if let Some(commit) = committed
+        && !rewound
         && !checkout.rewind_head(journal.branch.as_deref(), head, commit)?
     {
         return left("HEAD moved during the rollback".to_string());
@@ -397,6 +421,37 @@ pub fn undo_apply(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<Strin
         journal.workdir.display(),
         paths.len()
     ))
+}
+
+/// Whether the apply `journal` describes recorded its `applied` event: in
+/// the worker's log after where the apply began, live or archived (the
+/// worker may have been removed since).
+pub fn apply_was_kept(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<bool> {
+    let before: std::collections::HashSet<Oid> = match Oid::from_str(&journal.log_tip) {
+        Ok(tip) => registry::history(repo, tip)?
+            .into_iter()
+            .map(|l| l.commit)
+            .collect(),
+        Err(_) => return Ok(false),
+    };
+    let mut logs: Vec<Oid> = repo
+        .refs_under(&format!("{}{id}/", registry::ARCHIVE))?
+        .into_iter()
+        .map(|(_, tip)| tip)
+        .collect();
+    logs.extend(repo.ref_target(&registry::live_ref(id))?);
+    for tip in logs {
+        let kept = registry::history(repo, tip)?.iter().any(|l| {
+            l.event.kind == "applied"
+                && !before.contains(&l.commit)
+                && l.event.data.get("fingerprint").and_then(|f| f.as_str())
+                    == Some(journal.fingerprint.as_str())
+        });
+        if kept {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn short(sha: &str) -> &str {

@@ -106,16 +106,24 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
         ))
         .into());
     }
-    // Its commit may be in HEAD, unverified: whether it lands is not known yet.
-    if let Some((_, apply)) = registry::apply_journals(repo)?
-        .into_iter()
-        .find(|(other, j)| other == id && registry::process_alive(j.pid, j.pid_start))
+    // Its commit may be in HEAD, unverified: whether it lands is not known
+    // yet (and "landed" judged by HEAD would be wrong).
+    if let Some(apply) = registry::apply_journal(repo, id)
+        && !super::prune::apply_was_kept(repo, id, &apply)?
     {
+        if registry::process_alive(apply.pid, apply.pid_start) {
+            return Err(Hint::new(format!(
+                "the handoff of '{id}' is being applied right now (pid {})",
+                apply.pid
+            ))
+            .hint("wait for the apply to finish, then remove it")
+            .into());
+        }
         return Err(Hint::new(format!(
-            "the handoff of '{id}' is being applied right now (pid {})",
-            apply.pid
+            "an apply of '{id}' was interrupted, and its change may still be in '{}', unverified",
+            apply.workdir.display()
         ))
-        .hint("wait for the apply to finish, then remove it")
+        .hint("`git worker prune` undoes it first")
         .into());
     }
     // A running agent would go on in a deleted checkout.
@@ -208,6 +216,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
         &registry::RemovalJournal {
             pid: std::process::id(),
             pid_start: registry::process_start(std::process::id()),
+            entry: entry.tip.to_string(),
             keep_branch: args.keep_branch,
             landed: landed.map(str::to_string),
         },
@@ -266,7 +275,8 @@ pub(super) fn landed_by_handoff(
     if entry.status.state != State::Applied {
         return Ok(false);
     }
-    let Some(handoff) = registry::load_handoff(repo, entry.id())? else {
+    // The handoff the log names: not one a killed report left unlogged.
+    let Some(handoff) = registry::load_current_handoff(repo, entry)? else {
         return Ok(false);
     };
     let current = match checkout {
