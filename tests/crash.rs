@@ -177,9 +177,19 @@ fn assert_consistent(fixture: &Fixture, what: &str) {
     assert!(scratch.is_empty(), "{what}: scratch left: {scratch:?}");
 }
 
-/// Run `case` with each fault after each of its steps.
-fn exercise(case: &Case) {
-    for (n, step) in steps_of(case.command).iter().enumerate() {
+/// Run `case` with each fault after each of its steps (or the middle one).
+/// Which steps a run of [`exercise`] covers.
+enum Steps {
+    All,
+    Middle,
+}
+
+fn exercise(case: &Case, which: Steps) {
+    let steps = steps_of(case.command);
+    for (n, step) in steps.iter().enumerate() {
+        if matches!(which, Steps::Middle) && n != steps.len() / 2 {
+            continue;
+        }
         for fault in [Fault::Fail, Fault::Kill] {
             let what = format!("{} with {fault:?} after {step}", case.command);
             let fixture = (case.setup)();
@@ -230,6 +240,35 @@ fn exercise(case: &Case) {
     }
 }
 
+/// For each command: a quick test with the faults after one step in the
+/// middle of it, and a long one (in `.ci/run`, and with
+/// `cargo test -p e2e crash -- --include-ignored`) with every step.
+macro_rules! crash_tests {
+    ($($case:ident: $quick:ident, $every:ident;)*) => {$(
+        #[test]
+        fn $quick() {
+            exercise(&$case(), Steps::Middle);
+        }
+
+        #[test]
+        #[ignore = "long: every step of the command; cargo test -p e2e crash -- --include-ignored"]
+        fn $every() {
+            exercise(&$case(), Steps::All);
+        }
+    )*};
+}
+
+crash_tests! {
+    spawn_case: spawn_after_a_middle_step, spawn_after_every_step;
+    rm_case: rm_after_a_middle_step, rm_after_every_step;
+    cleanup_case: cleanup_after_a_middle_step, cleanup_after_every_step;
+    report_case: report_after_a_middle_step, report_after_every_step;
+    apply_case: apply_after_a_middle_step, apply_after_every_step;
+    land_case: land_after_a_middle_step, land_after_every_step;
+    review_gate_run_case: review_gate_run_after_a_middle_step, review_gate_run_after_every_step;
+    sync_case: sync_after_a_middle_step, sync_after_every_step;
+}
+
 fn live(repo: &TestRepo, id: &str) -> bool {
     repo.git([
         "rev-parse",
@@ -246,9 +285,8 @@ fn head_subject(repo: &TestRepo) -> String {
     repo.git(["log", "-1", "--format=%s"]).read()
 }
 
-#[test]
-fn spawn_after_every_step() {
-    exercise(&Case {
+fn spawn_case() -> Case {
+    Case {
         command: "git worker spawn",
         rolls_back: |_| true,
         setup: || alone(base_repo()),
@@ -263,12 +301,11 @@ fn spawn_after_every_step() {
             let kinds: Vec<String> = f.repo.events("w").into_iter().map(|e| e.0).collect();
             assert_eq!(kinds, ["spawning", "spawned"]);
         },
-    });
+    }
 }
 
-#[test]
-fn rm_after_every_step() {
-    exercise(&Case {
+fn rm_case() -> Case {
+    Case {
         command: "git worker rm",
         rolls_back: |_| false,
         setup: || {
@@ -290,12 +327,11 @@ fn rm_after_every_step() {
             let archived = f.repo.git(["for-each-ref", "refs/orch/archive/w/"]).read();
             assert_eq!(archived.lines().count(), 1, "{archived}");
         },
-    });
+    }
 }
 
-#[test]
-fn cleanup_after_every_step() {
-    exercise(&Case {
+fn cleanup_case() -> Case {
+    Case {
         command: "git worker cleanup",
         rolls_back: |_| false,
         setup: || {
@@ -340,12 +376,11 @@ fn cleanup_after_every_step() {
                 .read();
             assert_eq!(remote, "", "left on the remote");
         },
-    });
+    }
 }
 
-#[test]
-fn report_after_every_step() {
-    exercise(&Case {
+fn report_case() -> Case {
+    Case {
         command: "git handoff report",
         rolls_back: |_| true,
         setup: || {
@@ -387,12 +422,11 @@ fn report_after_every_step() {
                 "fn a() {}\nfn second() {}\n"
             );
         },
-    });
+    }
 }
 
-#[test]
-fn apply_after_every_step() {
-    exercise(&Case {
+fn apply_case() -> Case {
+    Case {
         command: "git handoff apply",
         rolls_back: |_| true,
         setup: || {
@@ -416,16 +450,15 @@ fn apply_after_every_step() {
                 .count();
             assert_eq!(applied, 1);
         },
-    });
+    }
 }
 
 fn head_subject_parent(repo: &TestRepo) -> String {
     repo.git(["log", "-1", "--format=%s", "HEAD^"]).read()
 }
 
-#[test]
-fn land_after_every_step() {
-    exercise(&Case {
+fn land_case() -> Case {
+    Case {
         command: "git handoff land",
         rolls_back: |_| true,
         setup: || {
@@ -442,12 +475,11 @@ fn land_after_every_step() {
             let subjects = f.repo.git(["log", "--format=%s"]).read();
             assert_eq!(subjects, "work of b\nwork of a\ninitial");
         },
-    });
+    }
 }
 
-#[test]
-fn review_gate_run_after_every_step() {
-    exercise(&Case {
+fn review_gate_run_case() -> Case {
+    Case {
         command: "git review-gate run",
         rolls_back: |_| true,
         setup: || {
@@ -479,12 +511,11 @@ fn review_gate_run_after_every_step() {
                 .count();
             assert_eq!(recorded, events, "{verdicts}");
         },
-    });
+    }
 }
 
-#[test]
-fn sync_after_every_step() {
-    exercise(&Case {
+fn sync_case() -> Case {
+    Case {
         command: "git worker sync",
         rolls_back: |_| true,
         setup: || {
@@ -525,7 +556,7 @@ fn sync_after_every_step() {
             let staging = f.repo.git(["for-each-ref", "refs/orch-sync/"]).read();
             assert_eq!(staging, "", "staging refs left");
         },
-    });
+    }
 }
 
 fn messages(repo: &TestRepo, dir: &Path) -> Vec<String> {
