@@ -518,6 +518,11 @@ pub fn handoff(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) ->
         env.run(&worker(repo, &spawn))?;
         let wt = root.join(id);
         env.run(&sh(&wt, &edit))?;
+        // A `git status`, as an agent usually runs one (see
+        // `repo::settle_index`: otherwise the report's timing depends on
+        // where a second boundary fell during the checkout, 350 to 800 ms
+        // at 20,000 files).
+        repo::settle_index(env, &wt)?;
         env.run(&Cmd::git(&wt, ["handoff", "report", "--summary", "bench"]))?;
     }
     let wt = root.join("hok");
@@ -533,12 +538,16 @@ pub fn handoff(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) ->
             "handoff/report-ours",
             vec![Cmd::git(&wt, ["handoff", "report", "--summary", "bench"])],
         ),
+        // The copy keeps the index's time (`cp -p`), as `git handoff
+        // report` does: files written in the same second as the index are
+        // "racily clean", and a copy with a newer time would make git trust
+        // their stat data (and miss a same-size edit).
         Variant::new(
             "handoff/report-git",
             vec![sh(
                 &wt,
                 &format!(
-                    "t=$(mktemp) && cp '{index}' \"$t\" && GIT_INDEX_FILE=\"$t\" git add -A && \
+                    "t=$(mktemp) && cp -p '{index}' \"$t\" && GIT_INDEX_FILE=\"$t\" git add -A && \
                      GIT_INDEX_FILE=\"$t\" git diff --cached --stat --summary {base} >/dev/null && \
                      GIT_INDEX_FILE=\"$t\" git diff --cached --binary --full-index {base} >/dev/null; rm -f \"$t\""
                 ),

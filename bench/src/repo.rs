@@ -82,6 +82,7 @@ pub fn generate(env: &Env, dir: &Path, files: usize) -> Result<Subject> {
             &format!("synthetic repository: {files} files"),
         ],
     ))?;
+    settle_index(env, dir)?;
     Ok(Subject {
         path: dir.to_path_buf(),
         base: "main".to_string(),
@@ -97,6 +98,18 @@ pub fn generate(env: &Env, dir: &Path, files: usize) -> Result<Subject> {
             bytes as f64 / 1e6
         ),
     })
+}
+
+/// Refresh the index of the checkout at `dir` with `git status`, a second
+/// after the last file was written. Files written in the same second as the
+/// index are "racily clean": git re-reads them whenever it compares the
+/// checkout with the index, until an index is written in a later second.
+/// Which files those are depends on where a second boundary fell while the
+/// files were written, so timings of commands that compare (apply, report)
+/// would vary from one setup to the next.
+pub fn settle_index(env: &Env, dir: &Path) -> Result<()> {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.run(&Cmd::git(dir, ["status", "--porcelain"]))
 }
 
 /// Deterministic, distinct text: every line names its file, so no two blobs
@@ -171,6 +184,7 @@ pub fn clone(env: &Env, source: &Path, dir: &Path) -> Result<Subject> {
             "bench-base".to_string()
         }
     };
+    settle_index(env, dir)?;
     let listing = env.read(&Cmd::git(dir, ["ls-tree", "-r", "-l", "-z", &base]))?;
     let entries = parse_ls_tree(&listing);
     let tracked = entries.len();
