@@ -1134,6 +1134,17 @@ pub fn list(env: &Env, scratch: &Path, s: &Settings, out: &mut Outcome) -> Resul
                 ],
             )],
         ),
+        // What a status column costs plain git: the same listing, then
+        // `git status` in every worker's checkout (all but the main one).
+        Variant::new(
+            "list/git-status",
+            vec![sh(
+                &dir,
+                "git for-each-ref --format='%(refname) %(objectname)' refs/orch >/dev/null && \
+                 git worktree list --porcelain | sed -n 's/^worktree //p' | tail -n +2 | \
+                 while IFS= read -r p; do git -C \"$p\" status --porcelain >/dev/null || exit 1; done",
+            )],
+        ),
     ];
     eprintln!("list: {} variants", variants.len());
     let stats = measure(env, &variants, s.warmup, s.runs)?;
@@ -1159,6 +1170,16 @@ pub fn list(env: &Env, scratch: &Path, s: &Settings, out: &mut Outcome) -> Resul
         "list/ours-no-status",
         "list/git",
         Some(2.0),
+    );
+    out.row(
+        "list-status-git",
+        &format!(
+            "list vs for-each-ref + git status in each checkout, {} workers (info)",
+            thousands(n)
+        ),
+        "list/ours",
+        "list/git-status",
+        None,
     );
     out.fact(
         "list setup",

@@ -31,6 +31,10 @@ const GROWTH_ROWS: &[(&str, &str)] = &[
     ("list", "list"),
     ("list-json", "list --json"),
     ("list-no-status", "list --no-status"),
+    (
+        "list-status-git",
+        "list vs for-each-ref + git status in each checkout (info)",
+    ),
     ("sync-noop", "sync, nothing new"),
     ("sync-events", "sync, 1 new event per worker"),
     (
