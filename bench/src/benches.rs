@@ -1073,6 +1073,10 @@ pub fn worker_ids(count: usize) -> Vec<String> {
     (0..count).map(|i| format!("w{i:0width$}")).collect()
 }
 
+/// `git status` in each worker's checkout (every worktree but the main one).
+const EACH_CHECKOUT_STATUS: &str = "git worktree list --porcelain | sed -n 's/^worktree //p' | \
+     tail -n +2 | while IFS= read -r p; do git -C \"$p\" status --porcelain >/dev/null || exit 1; done";
+
 /// list: `git worker list` with many workers against one `for-each-ref`.
 /// The workers live in a small repository of their own: a thousand
 /// checkouts of the big one would be millions of files.
@@ -1102,6 +1106,13 @@ pub fn list(env: &Env, scratch: &Path, s: &Settings, out: &mut Outcome) -> Resul
             s.workers + 1
         );
     }
+    // Settle every checkout's index (see `repo::settle_index`): a fresh
+    // checkout's files are racily clean, and `git worker list` (libgit2's
+    // status, which never writes the index back) would re-read them all on
+    // every call until something like `git status` refreshed the index, as
+    // the list/git-status variant does in its first run.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.run(&sh(&dir, EACH_CHECKOUT_STATUS))?;
     let setup = started.elapsed().as_secs_f64();
     eprintln!("  setup took {setup:.1} s");
 
@@ -1140,9 +1151,10 @@ pub fn list(env: &Env, scratch: &Path, s: &Settings, out: &mut Outcome) -> Resul
             "list/git-status",
             vec![sh(
                 &dir,
-                "git for-each-ref --format='%(refname) %(objectname)' refs/orch >/dev/null && \
-                 git worktree list --porcelain | sed -n 's/^worktree //p' | tail -n +2 | \
-                 while IFS= read -r p; do git -C \"$p\" status --porcelain >/dev/null || exit 1; done",
+                &format!(
+                    "git for-each-ref --format='%(refname) %(objectname)' refs/orch >/dev/null && \
+                     {EACH_CHECKOUT_STATUS}"
+                ),
             )],
         ),
     ];
@@ -1187,9 +1199,9 @@ pub fn list(env: &Env, scratch: &Path, s: &Settings, out: &mut Outcome) -> Resul
             "{setup:.1} s ({LIST_REPO_FILES}-file repository, {} workers spawned in calls of {SPAWN_BATCH} ids{})",
             thousands(n),
             if s.plain_list_setup {
-                ""
+                ", then git status in each checkout"
             } else {
-                ", earlier worktrees hidden from git during each call"
+                ", earlier worktrees hidden from git during each call; then git status in each checkout"
             }
         ),
     );
