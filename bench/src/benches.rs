@@ -5,11 +5,19 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::env::{Cmd, Env};
+use crate::env::{Cmd, Env, quote};
 use crate::measure::{SEQ, Stats, Variant, measure};
-use crate::repo::{self, Subject};
+use crate::repo::{self, MAX_EDIT_FILES, Subject};
 
-pub const NAMES: &[&str] = &["spawn", "list", "rm", "hook", "handoff", "review-gate"];
+pub const NAMES: &[&str] = &[
+    "spawn",
+    "list",
+    "rm",
+    "hook",
+    "handoff",
+    "review-gate",
+    "sync",
+];
 
 /// Files in the repository the list benchmark spawns its workers in.
 pub const LIST_REPO_FILES: usize = 20;
@@ -18,19 +26,35 @@ const SPAWN_BATCH: usize = 100;
 
 /// A row of the report: our variant against git's, with a target ratio
 /// (`None`: for information only).
+#[derive(Clone)]
 pub struct Row {
+    /// What the row measures, the same at every size (for the growth table).
+    pub key: String,
     pub benchmark: String,
     pub ours: String,
     pub git: String,
     pub target: Option<f64>,
 }
 
+/// A row comparing ours with a peer tool doing the same work, and both with git.
+#[derive(Clone)]
+pub struct PeerRow {
+    pub key: String,
+    pub benchmark: String,
+    /// The peer's name, e.g. `wt`.
+    pub peer_name: String,
+    pub ours: String,
+    pub peer: String,
+    pub git: String,
+}
+
 /// What a benchmark measured.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Outcome {
     pub variants: Vec<Variant>,
     pub stats: Vec<Stats>,
     pub rows: Vec<Row>,
+    pub peer_rows: Vec<PeerRow>,
     /// Extra facts for the report (`name`, `value`).
     pub facts: Vec<(String, String)>,
 }
@@ -41,16 +65,71 @@ impl Outcome {
         self.stats.extend(stats);
     }
 
-    fn row(&mut self, benchmark: &str, ours: &str, git: &str, target: Option<f64>) {
+    fn row(&mut self, key: &str, benchmark: &str, ours: &str, git: &str, target: Option<f64>) {
         self.rows.push(Row {
+            key: key.to_string(),
             benchmark: benchmark.to_string(),
             ours: ours.to_string(),
             git: git.to_string(),
             target,
         });
     }
+
+    fn peer(
+        &mut self,
+        key: &str,
+        benchmark: &str,
+        peer: &str,
+        ours: &str,
+        theirs: &str,
+        git: &str,
+    ) {
+        self.peer_rows.push(PeerRow {
+            key: key.to_string(),
+            benchmark: benchmark.to_string(),
+            peer_name: peer.to_string(),
+            ours: ours.to_string(),
+            peer: theirs.to_string(),
+            git: git.to_string(),
+        });
+    }
+
+    fn fact(&mut self, name: &str, value: impl Into<String>) {
+        self.facts.push((name.to_string(), value.into()));
+    }
+
+    /// Everything `other` measured, after what this one did.
+    pub fn extend(&mut self, other: Outcome) {
+        self.variants.extend(other.variants);
+        self.stats.extend(other.stats);
+        self.rows.extend(other.rows);
+        self.peer_rows.extend(other.peer_rows);
+        self.facts.extend(other.facts);
+    }
+
+    /// The median of a variant's samples.
+    pub fn median(&self, key: &str) -> f64 {
+        self.stats
+            .iter()
+            .find(|s| s.key == key)
+            .map_or(f64::NAN, Stats::median)
+    }
 }
 
+/// `n` with thousands separated by commas: 1,000.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[derive(Clone)]
 pub struct Settings {
     /// Use the same worker id (`w`) and branch (`x`) in every run instead of
     /// a new one per run (see `ids`).
@@ -58,6 +137,48 @@ pub struct Settings {
     pub warmup: usize,
     pub runs: usize,
     pub workers: usize,
+    /// Workers of each coordinator in the sync benchmark.
+    pub sync_workers: usize,
+    /// worktrunk, the peer for spawn and rm, when installed.
+    pub wt: Option<Peer>,
+    /// Spawn the list benchmark's workers without hiding the earlier ones'
+    /// worktrees from git (slow: see `spawn_many_hidden`).
+    pub plain_list_setup: bool,
+}
+
+/// worktrunk's `wt`: a Rust worktree manager for parallel agents, the peer
+/// for spawn and rm. It runs with a config file of its own (no user or
+/// system config), which puts its worktrees where ours go.
+#[derive(Clone)]
+pub struct Peer {
+    pub path: PathBuf,
+    pub version: String,
+    /// Its user config (`WORKTRUNK_CONFIG_PATH`).
+    pub config: PathBuf,
+}
+
+/// worktrunk's user config: worktrees in `<repo>.worktrees/<branch>`, where
+/// `git worker spawn` puts its checkouts.
+pub const WT_CONFIG: &str =
+    "worktree-path = \"{{ repo_path }}/../{{ repo }}.worktrees/{{ branch | sanitize }}\"\n";
+
+impl Peer {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}; config {}, no system config, --no-hooks --yes)",
+            self.version,
+            self.path.display(),
+            self.config.display()
+        )
+    }
+
+    fn cmd(&self, dir: &Path, args: &[&str]) -> Cmd {
+        let mut cmd = Cmd::new(dir, [self.path.display().to_string()]);
+        cmd.argv.extend(args.iter().map(|a| a.to_string()));
+        let none = self.config.with_file_name("worktrunk-system-none.toml");
+        cmd.env("WORKTRUNK_CONFIG_PATH", self.config.display().to_string())
+            .env("WORKTRUNK_SYSTEM_CONFIG_PATH", none.display().to_string())
+    }
 }
 
 /// The worker id and git branch name each run of spawn and rm uses. By
@@ -126,18 +247,68 @@ pub fn spawn(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> R
                 ],
             )],
         )
-        .cleanup(git_cleanup),
+        .cleanup(git_cleanup.clone()),
     ];
+    let mut variants = variants;
+    if let Some(wt) = &s.wt {
+        variants.push(
+            Variant::new(
+                "spawn/wt",
+                vec![wt.cmd(
+                    repo,
+                    &[
+                        "switch",
+                        "--create",
+                        &x,
+                        "--base",
+                        base,
+                        "--no-cd",
+                        "--no-hooks",
+                        "--yes",
+                    ],
+                )],
+            )
+            .cleanup(git_cleanup),
+        );
+    }
     eprintln!("spawn: {} variants", variants.len());
     let stats = measure(env, &variants, s.warmup, s.runs)?;
     out.add(variants, stats);
-    out.row("spawn", "spawn/ours", "spawn/git", Some(1.0));
+    out.row("spawn", "spawn", "spawn/ours", "spawn/git", Some(1.0));
+    if s.wt.is_some() {
+        out.peer(
+            "spawn-wt",
+            "spawn",
+            "wt",
+            "spawn/ours",
+            "spawn/wt",
+            "spawn/git",
+        );
+        no_branches_left(env, repo, "spawn")?;
+    }
     out.row(
+        "spawn-workers0",
         "spawn vs checkout.workers=0 (info)",
         "spawn/ours",
         "spawn/git-workers0",
         None,
     );
+    Ok(())
+}
+
+/// Every run removed the branch it made (`x{n}`, the peer's too), or the
+/// figures compare unequal work.
+fn no_branches_left(env: &Env, repo: &Path, bench: &str) -> Result<()> {
+    let left = env.read(&Cmd::git(
+        repo,
+        ["for-each-ref", "--format=%(refname:short)", "refs/heads/x*"],
+    ))?;
+    if !left.trim().is_empty() {
+        bail!(
+            "{bench}: branches left behind: {}",
+            left.split_whitespace().collect::<Vec<_>>().join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -180,14 +351,37 @@ pub fn rm(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Resu
             "rm/git-checked",
             vec![Cmd::git(repo, ["worktree", "remove", &path]), branch_d],
         )
-        .prepare(git_prepare),
+        .prepare(git_prepare.clone()),
     ];
+    let mut variants = variants;
+    if let Some(wt) = &s.wt {
+        // The same checkout and branch as git's; wt deletes the branch
+        // because it is merged (it is at the base).
+        variants.push(
+            Variant::new(
+                "rm/wt",
+                vec![wt.cmd(repo, &["remove", &x, "--foreground", "--no-hooks", "--yes"])],
+            )
+            .prepare(git_prepare),
+        );
+    }
     eprintln!("rm: {} variants", variants.len());
     let stats = measure(env, &variants, s.warmup, s.runs)?;
     out.add(variants, stats);
-    out.row("rm", "rm/ours", "rm/git", Some(1.1));
-    out.row("rm --force (info)", "rm/ours-force", "rm/git", None);
+    out.row("rm", "rm", "rm/ours", "rm/git", Some(1.1));
     out.row(
+        "rm-force",
+        "rm --force (info)",
+        "rm/ours-force",
+        "rm/git",
+        None,
+    );
+    if s.wt.is_some() {
+        out.peer("rm-wt", "rm", "wt", "rm/ours", "rm/wt", "rm/git");
+        no_branches_left(env, repo, "rm")?;
+    }
+    out.row(
+        "rm-checked",
         "rm vs checked remove (info)",
         "rm/ours",
         "rm/git-checked",
@@ -198,41 +392,27 @@ pub fn rm(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Resu
 
 /// hook: a commit in a worker's checkout, where the pre-commit hook checks
 /// the staged paths against the contract, against the same commit with
-/// hooks switched off; one file and 1,000 files.
+/// hooks switched off; one file and up to 1,000 files.
 pub fn hook(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Result<()> {
     let repo = &subject.path;
     let id = "hookbench";
-    env.run(&worker(
-        repo,
-        &[
-            "spawn",
-            id,
-            "--base",
-            &subject.base,
-            "--allow",
-            "d*/**",
-            "--deny",
-            "secret/**",
-        ],
-    ))?;
-    let wt = worktree_root(repo)?.join(id);
-    let files_of = |count: usize| -> Vec<String> {
-        (0..count)
-            .map(|i| format!("d{:03}/f{:02}.txt", i / 50, i % 50))
-            .collect()
-    };
+    let mut spawn = vec!["spawn", id, "--base", &subject.base];
+    let contract = subject.contract_args();
+    spawn.extend(contract.iter().map(String::as_str));
+    env.run(&worker(repo, &spawn))?;
+    let root = worktree_root(repo)?;
+    let wt = root.join(id);
+    let many = subject.edits(MAX_EDIT_FILES).len();
+    let mut counts = vec![1usize];
+    if many > 1 {
+        counts.push(many);
+    }
     let mut variants = Vec::new();
-    for count in [1usize, 1000] {
-        let files = files_of(count).join(" ");
+    for &count in &counts {
+        let list = root.join(format!("hook-{count}.list"));
+        repo::write_list(&list, subject.edits(count))?;
         // Change and stage the files (untimed), commit (timed), undo (untimed).
-        let prepare = vec![Cmd::new(
-            &wt,
-            [
-                "sh".to_string(),
-                "-c".to_string(),
-                format!("for f in {files}; do echo change >> \"$f\"; done && git add -- {files}"),
-            ],
-        )];
+        let prepare = vec![sh(&wt, &append_and_stage(&list, "change"))];
         let cleanup = vec![Cmd::git(&wt, ["reset", "--quiet", "--hard", "HEAD~1"])];
         variants.push(
             Variant::new(
@@ -264,19 +444,38 @@ pub fn hook(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Re
     eprintln!("hook: {} variants", variants.len());
     let stats = measure(env, &variants, s.warmup, s.runs)?;
     out.add(variants, stats);
-    out.row("hook, 1-file commit", "hook/ours-1", "hook/none-1", None);
     out.row(
-        "hook, 1,000-file commit",
-        "hook/ours-1000",
-        "hook/none-1000",
-        Some(1.2),
+        "hook-1",
+        "hook, 1-file commit",
+        "hook/ours-1",
+        "hook/none-1",
+        None,
     );
-    out.facts.push((
-        "hook target".to_string(),
-        "1-file commit: at most 5 ms added (absolute difference of the medians above)".to_string(),
-    ));
+    if many > 1 {
+        out.row(
+            "hook-many",
+            &format!("hook, {}-file commit", thousands(many)),
+            &format!("hook/ours-{many}"),
+            &format!("hook/none-{many}"),
+            Some(1.2),
+        );
+    }
+    out.fact(
+        "hook target",
+        "1-file commit: at most 5 ms added (absolute difference of the medians above)",
+    );
     env.run(&worker(repo, &["rm", "--force", id]))?;
     Ok(())
+}
+
+/// A shell command that appends a line `text` to each file listed
+/// (NUL-separated) in `list` and stages them, in the current directory.
+fn append_and_stage(list: &Path, text: &str) -> String {
+    let list = quote(&list.display().to_string());
+    format!(
+        "xargs -0 sh -c 'for f do echo {text} >> \"$f\"; done' sh < {list} && \
+         git --literal-pathspecs add --pathspec-from-file={list} --pathspec-file-nul"
+    )
 }
 
 fn sh(dir: &Path, script: &str) -> Cmd {
@@ -286,7 +485,7 @@ fn sh(dir: &Path, script: &str) -> Cmd {
     )
 }
 
-/// handoff: on a 1,000-file change (1,000 modified files and 5 new ones),
+/// handoff: on a change of up to 1,000 modified files and 5 new ones,
 /// `git handoff report` against the plain git pipeline doing the same work
 /// (temporary index, `add -A`, `diff --cached --stat`, `diff --cached
 /// --binary`); `git handoff apply` without verification against `git apply
@@ -296,18 +495,34 @@ pub fn handoff(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) ->
     let repo = &subject.path;
     let base = subject.base.as_str();
     let root = worktree_root(repo)?;
-    let edit = "for d in $(seq -w 0 19); do for f in $(seq -w 0 49); do echo changed >> d0$d/f$f.txt; done; done; \
-                mkdir -p d000/new && for n in 1 2 3 4 5; do echo new > d000/new/n$n.txt; done";
+    std::fs::create_dir_all(&root)
+        .with_context(|| format!("cannot create '{}'", root.display()))?;
+    let changed = subject.edits(MAX_EDIT_FILES).len();
+    let list = root.join("handoff.list");
+    repo::write_list(&list, subject.edits(MAX_EDIT_FILES))?;
+    let new_dir = quote(&subject.new_dir);
+    let edit = format!(
+        "xargs -0 sh -c 'for f do echo changed >> \"$f\"; done' sh < {} && \
+         mkdir -p {new_dir} && for n in 1 2 3 4 5; do echo new > {new_dir}/n$n.txt; done",
+        quote(&list.display().to_string())
+    );
+    let contract = subject.contract_args();
     // Two workers with the same change: one whose verification passes (none),
     // one whose verification fails, to measure the rollback.
     for (id, verify) in [("hok", None), ("hfail", Some("false"))] {
-        let mut spawn = vec!["spawn", id, "--base", base, "--allow", "d*/**"];
+        let mut spawn = vec!["spawn", id, "--base", base];
+        spawn.extend(contract.iter().map(String::as_str));
         if let Some(command) = verify {
             spawn.extend(["--verify", command]);
         }
         env.run(&worker(repo, &spawn))?;
         let wt = root.join(id);
-        env.run(&sh(&wt, edit))?;
+        env.run(&sh(&wt, &edit))?;
+        // A `git status`, as an agent usually runs one (see
+        // `repo::settle_index`: otherwise the report's timing depends on
+        // where a second boundary fell during the checkout, 350 to 800 ms
+        // at 20,000 files).
+        repo::settle_index(env, &wt)?;
         env.run(&Cmd::git(&wt, ["handoff", "report", "--summary", "bench"]))?;
     }
     let wt = root.join("hok");
@@ -323,12 +538,16 @@ pub fn handoff(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) ->
             "handoff/report-ours",
             vec![Cmd::git(&wt, ["handoff", "report", "--summary", "bench"])],
         ),
+        // The copy keeps the index's time (`cp -p`), as `git handoff
+        // report` does: files written in the same second as the index are
+        // "racily clean", and a copy with a newer time would make git trust
+        // their stat data (and miss a same-size edit).
         Variant::new(
             "handoff/report-git",
             vec![sh(
                 &wt,
                 &format!(
-                    "t=$(mktemp) && cp '{index}' \"$t\" && GIT_INDEX_FILE=\"$t\" git add -A && \
+                    "t=$(mktemp) && cp -p '{index}' \"$t\" && GIT_INDEX_FILE=\"$t\" git add -A && \
                      GIT_INDEX_FILE=\"$t\" git diff --cached --stat --summary {base} >/dev/null && \
                      GIT_INDEX_FILE=\"$t\" git diff --cached --binary --full-index {base} >/dev/null; rm -f \"$t\""
                 ),
@@ -378,34 +597,55 @@ pub fn handoff(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) ->
     eprintln!("handoff: {} variants", variants.len());
     let stats = measure(env, &variants, s.warmup, s.runs)?;
     out.add(variants, stats);
+    let files = format!("{} files", thousands(changed + 5));
     out.row(
-        "handoff report, 1,000 files",
+        "report",
+        &format!("handoff report, {files}"),
         "handoff/report-ours",
         "handoff/report-git",
         Some(1.0),
     );
     out.row(
-        "handoff apply (no verify), 1,000 files",
+        "apply",
+        &format!("handoff apply (no verify), {files}"),
         "handoff/apply-ours",
         "handoff/apply-git",
         Some(1.1),
     );
     out.row(
+        "apply-rollback",
         "apply + rollback vs apply+commit (info)",
         "handoff/fail-ours",
         "handoff/apply-git",
         None,
     );
     out.row(
+        "rollback-git",
         "git's own rollback (reset --hard + clean)",
         "handoff/rollback-git",
         "handoff/rollback-git",
         None,
     );
-    out.facts.push((
-        "rollback".to_string(),
-        "ours = (apply + rollback) - apply, from the medians above; target <= 1.1x git's reset --hard + clean".to_string(),
-    ));
+    let rollback_ours = out.median("handoff/fail-ours") - out.median("handoff/apply-ours");
+    let rollback_git = out.median("handoff/rollback-git");
+    out.fact(
+        "rollback",
+        format!(
+            "ours = (apply + rollback) - apply = {:.1} ms, git's reset --hard + clean {:.1} ms: \
+             ratio {:.2}, target <= 1.1",
+            rollback_ours,
+            rollback_git,
+            rollback_ours / rollback_git
+        ),
+    );
+    out.fact(
+        "handoff change",
+        format!(
+            "{} modified files and 5 new ones in {}, uncommitted, in each worker's checkout",
+            thousands(changed),
+            subject.new_dir
+        ),
+    );
     Ok(())
 }
 
@@ -426,23 +666,16 @@ pub fn review_gate(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome
         .context("repository path has no parent")?
         .join("tmp");
     std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create '{}'", tmp.display()))?;
-    env.run(&worker(
-        repo,
-        &[
-            "spawn",
-            id,
-            "--base",
-            &subject.base,
-            "--allow",
-            "d*/**",
-            "--verify",
-            "true",
-        ],
-    ))?;
+    let mut spawn = vec!["spawn", id, "--base", &subject.base];
+    let contract = subject.contract_args();
+    spawn.extend(contract.iter().map(String::as_str));
+    spawn.extend(["--verify", "true"]);
+    env.run(&worker(repo, &spawn))?;
     let wt = worktree_root(repo)?.join(id);
+    let file = subject.edits(1).first().context("no file to change")?;
     env.run(&sh(
         &wt,
-        "mkdir -p d000 && echo 'review-gate bench' >> d000/f00.txt",
+        &format!("echo 'review-gate bench' >> {}", quote(file)),
     ))?;
     env.run(&Cmd::git(&wt, ["handoff", "report", "--summary", "bench"]))?;
     // The commit plain git checks out: the reported tree on its base, as
@@ -521,12 +754,14 @@ pub fn review_gate(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome
     let stats = measure(env, &variants, s.warmup, s.runs)?;
     out.add(variants, stats);
     out.row(
+        "review-gate",
         "review-gate run, 1-file change",
         "review-gate/ours",
         "review-gate/git",
         None,
     );
     out.row(
+        "review-gate-same",
         "review-gate vs its own git calls (info)",
         "review-gate/ours",
         "review-gate/git-same",
@@ -560,13 +795,275 @@ pub fn review_gate(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome
             s.warmup + s.runs
         );
     }
-    out.facts.push((
-        "review-gate".to_string(),
+    out.fact(
+        "review-gate",
         format!(
             "worker '{id}' (verify: true), 1 file changed; {verdicts} pass verdicts recorded by the end (one per run, warm-up included)"
         ),
-    ));
+    );
     env.run(&worker(repo, &["rm", "--force", id]))?;
+    Ok(())
+}
+
+/// The three coordinators of the sync benchmark: each with its own hub and
+/// the same number of workers.
+const SYNC_SIDES: &[(&str, bool)] = &[("ours", true), ("git", false), ("git-hub", true)];
+
+/// sync: `git worker sync` of a coordinator with N workers to a hub made by
+/// `git worker hub init`, against plain git moving the same refs to a bare
+/// repository: `git push 'refs/orch/*'` + `git fetch '+refs/orch/*'`. Two
+/// cases: nothing new on either side, and one new event in every worker's
+/// log (appended untimed before each run by `git worker message`). An info
+/// variant runs plain git against a hub made by `git worker hub init` too
+/// (its pre-receive checks every pushed entry), pushing and fetching the
+/// worker branches as sync does. Each variant has its own coordinator and
+/// hub, so they do not feed each other; `source` is the repository to
+/// clone for the coordinators (else a generated 20-file repository).
+pub fn sync(
+    env: &Env,
+    scratch: &Path,
+    source: Option<&Path>,
+    s: &Settings,
+    out: &mut Outcome,
+) -> Result<()> {
+    let n = s.sync_workers;
+    let dir = scratch.join("sync");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
+    eprintln!(
+        "sync: 3 coordinators with {} workers each, 3 hubs",
+        thousands(n)
+    );
+    let started = Instant::now();
+    let ids = worker_ids(n);
+    let ids_file = dir.join("ids");
+    std::fs::write(&ids_file, ids.join("\n") + "\n")
+        .with_context(|| format!("cannot write '{}'", ids_file.display()))?;
+    let orch = "refs/orch/*:refs/orch/*";
+    let orch_fetch = "+refs/orch/*:refs/orch/*";
+    let branches = "refs/heads/orch/*:refs/heads/orch/*";
+    let branches_fetch = "+refs/heads/orch/*:refs/remotes/hub/orch/*";
+    let mut origin = String::new();
+    let mut sides = Vec::new();
+    for &(name, checked) in SYNC_SIDES {
+        let repo = dir.join(name);
+        let subject = match source {
+            Some(source) => repo::clone(env, source, &repo)?,
+            None => repo::generate(env, &repo, LIST_REPO_FILES)?,
+        };
+        origin = match source {
+            Some(source) => format!("clones of {} at {}", source.display(), subject.base),
+            None => subject.origin,
+        };
+        let hub = dir.join(format!("{name}.hub.git"));
+        let hub_path = hub.display().to_string();
+        env.run(&Cmd::git(&dir, ["init", "--quiet", "--bare", &hub_path]))?;
+        if checked {
+            env.run(&worker(&repo, &["hub", "init", &hub_path]))?;
+        }
+        // No auto-gc in the hubs during the runs (git's environment
+        // variables do not reach the receiving side of a local push).
+        env.run(&Cmd::git(&hub, ["config", "gc.auto", "0"]))?;
+        env.run(&Cmd::git(&repo, ["remote", "add", "hub", &hub_path]))?;
+        eprintln!("  {name}: spawning {} workers", thousands(n));
+        spawn_many(env, &repo, &subject.base, &ids)?;
+        // The first transfer (untimed): the registry, then the branches.
+        match name {
+            "ours" => env.run(&worker(&repo, &["sync", "hub"]))?,
+            _ => {
+                env.run(&Cmd::git(&repo, ["push", "--quiet", "hub", orch]))?;
+                env.run(&Cmd::git(&repo, ["push", "--quiet", "hub", branches]))?;
+            }
+        }
+        sides.push((name, repo));
+    }
+    let setup = started.elapsed().as_secs_f64();
+    eprintln!("  setup took {setup:.1} s");
+
+    let events = format!(
+        "while read -r id; do git worker message \"$id\" 'sync bench' >/dev/null || exit 1; done < {}",
+        quote(&ids_file.display().to_string())
+    );
+    let mut variants = Vec::new();
+    for (case, prepare) in [("noop", Vec::new()), ("events", vec![events])] {
+        for (name, repo) in &sides {
+            let timed = match *name {
+                "ours" => vec![worker(repo, &["sync", "hub"])],
+                "git" => vec![
+                    Cmd::git(repo, ["push", "--quiet", "hub", orch]),
+                    Cmd::git(repo, ["fetch", "--quiet", "hub", orch_fetch]),
+                ],
+                _ => vec![
+                    Cmd::git(repo, ["push", "--quiet", "hub", orch, branches]),
+                    Cmd::git(
+                        repo,
+                        ["fetch", "--quiet", "hub", orch_fetch, branches_fetch],
+                    ),
+                ],
+            };
+            variants.push(
+                Variant::new(&format!("sync/{name}-{case}"), timed)
+                    .prepare(prepare.iter().map(|script| sh(repo, script)).collect()),
+            );
+        }
+    }
+    eprintln!("sync: {} variants", variants.len());
+    let stats = measure(env, &variants, s.warmup, s.runs)?;
+    out.add(variants, stats);
+
+    // Every coordinator's registry is on its hub, as it is here.
+    let listing = |dir: &Path| {
+        env.read(&Cmd::git(
+            dir,
+            [
+                "for-each-ref",
+                "--format=%(refname) %(objectname)",
+                "refs/orch/workers/",
+            ],
+        ))
+    };
+    for (name, repo) in &sides {
+        let hub = dir.join(format!("{name}.hub.git"));
+        let (here, there) = (listing(repo)?, listing(&hub)?);
+        if here != there || here.lines().count() != n {
+            bail!(
+                "sync: the registry of coordinator '{name}' ({} workers) differs from its hub's ({} workers)",
+                here.lines().count(),
+                there.lines().count()
+            );
+        }
+    }
+
+    let w = thousands(n);
+    out.row(
+        "sync-noop",
+        &format!("sync, {w} workers, nothing new"),
+        "sync/ours-noop",
+        "sync/git-noop",
+        None,
+    );
+    out.row(
+        "sync-events",
+        &format!("sync, {w} workers, 1 new event each"),
+        "sync/ours-events",
+        "sync/git-events",
+        None,
+    );
+    out.row(
+        "sync-noop-hub",
+        &format!("sync, {w} workers, nothing new, vs git to a checked hub (info)"),
+        "sync/ours-noop",
+        "sync/git-hub-noop",
+        None,
+    );
+    out.row(
+        "sync-events-hub",
+        &format!("sync, {w} workers, 1 new event each, vs git to a checked hub (info)"),
+        "sync/ours-events",
+        "sync/git-hub-events",
+        None,
+    );
+    out.fact(
+        "sync setup",
+        format!(
+            "{setup:.1} s: 3 coordinators ({origin}), {w} workers each, spawned in calls of {SPAWN_BATCH} ids; \
+             hubs: ours and git-hub by `git init --bare` + `git worker hub init`, git by `git init --bare`; \
+             gc.auto=0 in each hub"
+        ),
+    );
+    out.fact(
+        "sync events",
+        format!(
+            "each run of an 'events' variant first appends one message event to each of the {w} workers' logs (untimed); \
+             {} runs, warm-up included, so each log grew by {} events",
+            s.warmup + s.runs,
+            s.warmup + s.runs
+        ),
+    );
+    Ok(())
+}
+
+/// `git worker spawn` of `ids` in calls of [`SPAWN_BATCH`] ids, with progress.
+fn spawn_many(env: &Env, dir: &Path, base: &str, ids: &[String]) -> Result<()> {
+    for (n, batch) in ids.chunks(SPAWN_BATCH).enumerate() {
+        let mut cmd = worker(dir, &["spawn", "--base", base]);
+        cmd.argv.extend(batch.iter().cloned());
+        env.run(&cmd)?;
+        eprint!(
+            "\r  spawned {}/{}",
+            (n * SPAWN_BATCH + batch.len()),
+            ids.len()
+        );
+    }
+    eprintln!();
+    Ok(())
+}
+
+/// Where [`spawn_many_hidden`] keeps the administrative directories of the
+/// worktrees made so far, in the repository's git directory.
+const HIDDEN_WORKTREES: &str = "bench-hidden-worktrees";
+
+/// [`spawn_many`], with the worktrees of earlier batches hidden from git:
+/// `git worktree add` reads every registered worktree (about 20 stat calls
+/// each), so the n-th add costs O(n) (about 0.1 s at 1,000 worktrees, 0.3 s
+/// at 2,000 here) and spawning 10,000 one after the other would take hours.
+/// Before each batch, the administrative directories under
+/// `.git/worktrees/` move to `.git/bench-hidden-worktrees/`, and they all
+/// move back at the end (also on failure): the repository is then exactly
+/// as if every worker had been spawned in the open (each checkout's `.git`
+/// file names `.git/worktrees/<id>`, which is where its directory is again).
+/// Only the setup is faster; nothing timed runs while any is hidden.
+fn spawn_many_hidden(env: &Env, dir: &Path, base: &str, ids: &[String]) -> Result<()> {
+    let admin = dir.join(".git").join("worktrees");
+    let hidden = dir.join(".git").join(HIDDEN_WORKTREES);
+    std::fs::create_dir_all(&hidden)
+        .with_context(|| format!("cannot create '{}'", hidden.display()))?;
+    let spawned = (|| -> Result<()> {
+        for (n, batch) in ids.chunks(SPAWN_BATCH).enumerate() {
+            move_entries(&admin, &hidden)?;
+            let mut cmd = worker(dir, &["spawn", "--base", base]);
+            cmd.argv.extend(batch.iter().cloned());
+            env.run(&cmd)?;
+            eprint!(
+                "\r  spawned {}/{}",
+                (n * SPAWN_BATCH + batch.len()),
+                ids.len()
+            );
+        }
+        eprintln!();
+        Ok(())
+    })();
+    let restored = move_entries(&hidden, &admin).and_then(|()| {
+        std::fs::remove_dir(&hidden)
+            .with_context(|| format!("cannot remove '{}'", hidden.display()))
+    });
+    spawned?;
+    restored
+}
+
+/// Move every entry of directory `from` (if it exists) into directory `to`.
+fn move_entries(from: &Path, to: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create '{}'", to.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read '{}'", from.display()))?;
+        let target = to.join(entry.file_name());
+        if target.exists() {
+            bail!(
+                "cannot move '{}': '{}' exists",
+                entry.path().display(),
+                target.display()
+            );
+        }
+        std::fs::rename(entry.path(), &target).with_context(|| {
+            format!(
+                "cannot move '{}' to '{}'",
+                entry.path().display(),
+                target.display()
+            )
+        })?;
+    }
     Ok(())
 }
 
@@ -575,6 +1072,10 @@ pub fn worker_ids(count: usize) -> Vec<String> {
     let width = count.saturating_sub(1).to_string().len().max(4);
     (0..count).map(|i| format!("w{i:0width$}")).collect()
 }
+
+/// `git status` in each worker's checkout (every worktree but the main one).
+const EACH_CHECKOUT_STATUS: &str = "git worktree list --porcelain | sed -n 's/^worktree //p' | \
+     tail -n +2 | while IFS= read -r p; do git -C \"$p\" status --porcelain >/dev/null || exit 1; done";
 
 /// list: `git worker list` with many workers against one `for-each-ref`.
 /// The workers live in a small repository of their own: a thousand
@@ -588,17 +1089,30 @@ pub fn list(env: &Env, scratch: &Path, s: &Settings, out: &mut Outcome) -> Resul
     let started = Instant::now();
     let subject = repo::generate(env, &dir, LIST_REPO_FILES)?;
     let ids = worker_ids(s.workers);
-    for (n, batch) in ids.chunks(SPAWN_BATCH).enumerate() {
-        let mut cmd = worker(&dir, &["spawn", "--base", &subject.base]);
-        cmd.argv.extend(batch.iter().cloned());
-        env.run(&cmd)?;
-        eprint!(
-            "\r  spawned {}/{}",
-            (n * SPAWN_BATCH + batch.len()),
-            ids.len()
+    if s.plain_list_setup {
+        spawn_many(env, &dir, &subject.base, &ids)?;
+    } else {
+        spawn_many_hidden(env, &dir, &subject.base, &ids)?;
+    }
+    // git sees every checkout again.
+    let worktrees = env
+        .read(&Cmd::git(&dir, ["worktree", "list", "--porcelain"]))?
+        .lines()
+        .filter(|l| l.starts_with("worktree "))
+        .count();
+    if worktrees != s.workers + 1 {
+        bail!(
+            "`git worktree list` shows {worktrees} worktrees, expected {} (the workers and the main one)",
+            s.workers + 1
         );
     }
-    eprintln!();
+    // Settle every checkout's index (see `repo::settle_index`): a fresh
+    // checkout's files are racily clean, and `git worker list` (libgit2's
+    // status, which never writes the index back) would re-read them all on
+    // every call until something like `git status` refreshed the index, as
+    // the list/git-status variant does in its first run.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.run(&sh(&dir, EACH_CHECKOUT_STATUS))?;
     let setup = started.elapsed().as_secs_f64();
     eprintln!("  setup took {setup:.1} s");
 
@@ -631,43 +1145,82 @@ pub fn list(env: &Env, scratch: &Path, s: &Settings, out: &mut Outcome) -> Resul
                 ],
             )],
         ),
+        // What a status column costs plain git: the same listing, then
+        // `git status` in every worker's checkout (all but the main one).
+        Variant::new(
+            "list/git-status",
+            vec![sh(
+                &dir,
+                &format!(
+                    "git for-each-ref --format='%(refname) %(objectname)' refs/orch >/dev/null && \
+                     {EACH_CHECKOUT_STATUS}"
+                ),
+            )],
+        ),
     ];
     eprintln!("list: {} variants", variants.len());
     let stats = measure(env, &variants, s.warmup, s.runs)?;
     out.add(variants, stats);
     let n = s.workers;
     out.row(
-        &format!("list, {n} workers"),
+        "list",
+        &format!("list, {} workers", thousands(n)),
         "list/ours",
         "list/git",
         Some(2.0),
     );
     out.row(
-        &format!("list --json, {n} workers"),
+        "list-json",
+        &format!("list --json, {} workers", thousands(n)),
         "list/ours-json",
         "list/git",
         Some(2.0),
     );
     out.row(
-        &format!("list --no-status, {n} workers"),
+        "list-no-status",
+        &format!("list --no-status, {} workers", thousands(n)),
         "list/ours-no-status",
         "list/git",
         Some(2.0),
     );
-    out.facts.push((
-        "list setup".to_string(),
-        format!(
-            "{setup:.1} s ({LIST_REPO_FILES}-file repository, {n} workers spawned in calls of {SPAWN_BATCH} ids)"
+    out.row(
+        "list-status-git",
+        &format!(
+            "list vs for-each-ref + git status in each checkout, {} workers (info)",
+            thousands(n)
         ),
-    ));
-    out.facts
-        .push(("list repository".to_string(), dir.display().to_string()));
+        "list/ours",
+        "list/git-status",
+        None,
+    );
+    out.fact(
+        "list setup",
+        format!(
+            "{setup:.1} s ({LIST_REPO_FILES}-file repository, {} workers spawned in calls of {SPAWN_BATCH} ids{})",
+            thousands(n),
+            if s.plain_list_setup {
+                ", then git status in each checkout"
+            } else {
+                ", earlier worktrees hidden from git during each call; then git status in each checkout"
+            }
+        ),
+    );
+    out.fact("list repository", dir.display().to_string());
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(20_000), "20,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn ids_are_zero_padded_and_sort_in_order() {

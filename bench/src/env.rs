@@ -183,7 +183,7 @@ impl fmt::Display for Cmd {
     }
 }
 
-fn quote(word: &str) -> String {
+pub fn quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
