@@ -22,7 +22,7 @@
 //! refs: they live under `<git-common-dir>/orch/local/`. The full format is
 //! documented in `docs/registry-format.md`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -1034,12 +1034,34 @@ pub fn merge_ref(repo: &Repo, refname: &str, theirs: Oid) -> Result<Merge> {
 /// (an archive of `id` here shares its history: same spawn), even if `tip`
 /// has events the archive lacks (written late, elsewhere).
 pub fn archived_past(repo: &Repo, id: &str, tip: Oid) -> Result<bool> {
-    for (_, archived) in repo.refs_under(&format!("{ARCHIVE}{id}/"))? {
-        if archived == tip || repo.merge_base(tip, archived)?.is_some() {
+    let archives: Vec<Oid> = repo
+        .refs_under(&format!("{ARCHIVE}{id}/"))?
+        .into_iter()
+        .map(|(_, tip)| tip)
+        .collect();
+    archived_past_in(repo, &archives, tip)
+}
+
+/// [`archived_past`] against `archives`, the archive tips of that worker
+/// (from [`all_archives`]: one git process for every worker).
+pub fn archived_past_in(repo: &Repo, archives: &[Oid], tip: Oid) -> Result<bool> {
+    for archived in archives {
+        if *archived == tip || repo.merge_base(tip, *archived)?.is_some() {
             return Ok(true);
         }
     }
     Ok(false)
+}
+
+/// The tips of every archived entry, by worker id.
+pub fn all_archives(repo: &Repo) -> Result<HashMap<String, Vec<Oid>>> {
+    let mut out: HashMap<String, Vec<Oid>> = HashMap::new();
+    for (name, tip) in repo.refs_under(ARCHIVE)? {
+        if let Some((id, _)) = name.trim_start_matches(ARCHIVE).split_once('/') {
+            out.entry(id.to_string()).or_default().push(tip);
+        }
+    }
+    Ok(out)
 }
 
 /// Two event logs appended independently: a merge commit with both as

@@ -157,11 +157,23 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
 fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -> Result<bool> {
     crate::interrupt::checkpoint("sync:fetch")?;
     let mut raced = false;
+    // The archives, read once, when the first live entry comes: staged refs
+    // come sorted, archives before workers, so those fetched now are in.
+    let mut archives = None;
     for (name, theirs) in repo.refs_under(staging)? {
         let local = format!("refs/orch/{}", name.trim_start_matches(staging));
         let ours = repo.ref_target(&local)?;
+        if local.starts_with(registry::WORKERS) && archives.is_none() {
+            archives = Some(registry::all_archives(repo)?);
+        }
+        let archived = |id: &str| {
+            archives
+                .as_ref()
+                .and_then(|all| all.get(id))
+                .map_or(&[][..], Vec::as_slice)
+        };
         if let Some(id) = local.strip_prefix(registry::WORKERS)
-            && registry::archived_past(repo, id, theirs)?
+            && registry::archived_past_in(repo, archived(id), theirs)?
         {
             match ours {
                 // Gone here: delete it there, with the archive.
@@ -193,6 +205,7 @@ fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -
     }
     // Live entries removed over there (archived there, and the archive
     // came in above) go here too.
+    let archives = registry::all_archives(repo)?;
     for (name, tip) in repo.refs_under(registry::WORKERS)? {
         let id = name.trim_start_matches(registry::WORKERS);
         let still_there = repo
@@ -201,7 +214,8 @@ fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -
                 name.trim_start_matches("refs/orch/")
             ))?
             .is_some();
-        if !still_there && registry::archived_past(repo, id, tip)? {
+        let archived = archives.get(id).map_or(&[][..], Vec::as_slice);
+        if !still_there && registry::archived_past_in(repo, archived, tip)? {
             if repo.cas_delete(&name, tip)? == Cas::Raced {
                 raced = true;
             } else {
