@@ -45,6 +45,27 @@ struct Removal {
     remote_only: bool,
 }
 
+impl Removal {
+    /// A landed branch no worker owns (here, or only on the remote).
+    fn landed_branch(
+        branch: String,
+        tip: Oid,
+        how: &'static str,
+        why: String,
+        remote_only: bool,
+    ) -> Removal {
+        Removal {
+            worker: None,
+            branch,
+            tip: Some(tip),
+            why,
+            landed: Some(how),
+            unlanded: false,
+            remote_only,
+        }
+    }
+}
+
 pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
     require_coordinator(repo, "git worker cleanup")?;
     let settings = Settings::load(repo)?;
@@ -144,15 +165,8 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
                 continue;
             }
             if let Some(how) = landed_how(repo, None, tip, head)? {
-                removals.push(Removal {
-                    worker: None,
-                    branch,
-                    tip: Some(tip),
-                    why: format!("landed: {how} (no worker owns it)"),
-                    landed: Some(how),
-                    unlanded: false,
-                    remote_only: false,
-                });
+                let why = format!("landed: {how} (no worker owns it)");
+                removals.push(Removal::landed_branch(branch, tip, how, why, false));
             }
         }
         // Remote copies of branches removed here before their remote copy
@@ -169,15 +183,8 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
                     continue;
                 }
                 if let Some(how) = landed_how(repo, None, tip, head)? {
-                    removals.push(Removal {
-                        worker: None,
-                        branch,
-                        tip: Some(tip),
-                        why: format!("landed: {how} (removed here, left on '{remote}')"),
-                        landed: Some(how),
-                        unlanded: false,
-                        remote_only: true,
-                    });
+                    let why = format!("landed: {how} (removed here, left on '{remote}')");
+                    removals.push(Removal::landed_branch(branch, tip, how, why, true));
                 }
             }
         }
