@@ -984,7 +984,19 @@ pub fn sync(
 
 /// `git worker spawn` of `ids` in calls of [`SPAWN_BATCH`] ids, with progress.
 fn spawn_many(env: &Env, dir: &Path, base: &str, ids: &[String]) -> Result<()> {
+    spawn_batches(env, dir, base, ids, || Ok(()))
+}
+
+/// [`spawn_many`], running `before` before each call.
+fn spawn_batches(
+    env: &Env,
+    dir: &Path,
+    base: &str,
+    ids: &[String],
+    mut before: impl FnMut() -> Result<()>,
+) -> Result<()> {
     for (n, batch) in ids.chunks(SPAWN_BATCH).enumerate() {
+        before()?;
         let mut cmd = worker(dir, &["spawn", "--base", base]);
         cmd.argv.extend(batch.iter().cloned());
         env.run(&cmd)?;
@@ -1017,21 +1029,7 @@ fn spawn_many_hidden(env: &Env, dir: &Path, base: &str, ids: &[String]) -> Resul
     let hidden = dir.join(".git").join(HIDDEN_WORKTREES);
     std::fs::create_dir_all(&hidden)
         .with_context(|| format!("cannot create '{}'", hidden.display()))?;
-    let spawned = (|| -> Result<()> {
-        for (n, batch) in ids.chunks(SPAWN_BATCH).enumerate() {
-            move_entries(&admin, &hidden)?;
-            let mut cmd = worker(dir, &["spawn", "--base", base]);
-            cmd.argv.extend(batch.iter().cloned());
-            env.run(&cmd)?;
-            eprint!(
-                "\r  spawned {}/{}",
-                (n * SPAWN_BATCH + batch.len()),
-                ids.len()
-            );
-        }
-        eprintln!();
-        Ok(())
-    })();
+    let spawned = spawn_batches(env, dir, base, ids, || move_entries(&admin, &hidden));
     let restored = move_entries(&hidden, &admin).and_then(|()| {
         std::fs::remove_dir(&hidden)
             .with_context(|| format!("cannot remove '{}'", hidden.display()))
