@@ -515,23 +515,15 @@ fn claim(repo: &Repo, id: &str) -> Result<registry::ApplyClaim> {
         .workdir()
         .context("applying needs a working tree")?
         .to_path_buf();
-    let mine = registry::ApplyJournal {
-        pid: std::process::id(),
-        pid_start: registry::process_start(std::process::id()),
-        workdir,
-        ..Default::default()
-    };
-    match registry::claim_apply(repo, id, &mine)? {
+    match registry::claim_apply(repo, id, &registry::ApplyJournal::begun(workdir))? {
         Ok(claim) => Ok(claim),
-        Err(there) if registry::process_alive(there.pid, there.pid_start) => {
-            Err(Hint::new(format!(
-                "the handoff of '{id}' is being applied right now (pid {}, in '{}')",
-                there.pid,
-                there.workdir.display()
-            ))
-            .hint("wait for it to finish")
-            .into())
-        }
+        Err(there) if there.running() => Err(Hint::new(format!(
+            "the handoff of '{id}' is being applied right now (pid {}, in '{}')",
+            there.pid,
+            there.workdir.display()
+        ))
+        .hint("wait for it to finish")
+        .into()),
         // Killed in another checkout (this one's were undone above).
         Err(there) => Err(Hint::new(format!(
             "an apply of '{id}' in '{}' was interrupted and is not undone yet",
@@ -669,17 +661,13 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
     // The journal, before anything is touched: a killed apply is undone
     // from it by `git worker prune` (or the next apply).
     let mut journal = registry::ApplyJournal {
-        pid: std::process::id(),
-        pid_start: registry::process_start(std::process::id()),
-        workdir: workdir.clone(),
         branch: repo.head_branch()?,
         head: head.to_string(),
         log_tip: entry.tip.to_string(),
         base: base.to_string(),
         handoff: handoff.commit.to_string(),
         fingerprint: handoff.meta.fingerprint.clone(),
-        committed: None,
-        applied: None,
+        ..registry::ApplyJournal::begun(workdir.clone())
     };
     registry::write_apply_journal(repo, &id, &journal)?;
     git_worker::interrupt::checkpoint("apply:journal")?;

@@ -1940,6 +1940,24 @@ impl Drop for ApplyClaim {
     }
 }
 
+impl ApplyJournal {
+    /// The journal of an apply by this process in `workdir`, the rest to
+    /// be filled in.
+    pub fn begun(workdir: PathBuf) -> ApplyJournal {
+        ApplyJournal {
+            pid: std::process::id(),
+            pid_start: process_start(std::process::id()),
+            workdir,
+            ..Default::default()
+        }
+    }
+
+    /// Whether the process that wrote it is still at work.
+    pub fn running(&self) -> bool {
+        process_alive(self.pid, self.pid_start)
+    }
+}
+
 fn apply_dir(repo: &Repo) -> PathBuf {
     repo.common_dir().join("orch").join("apply")
 }

@@ -13,7 +13,7 @@ use crate::exit::Hint;
 use crate::exit::Outcome;
 use crate::git::Oid;
 use crate::git::Repo;
-use crate::registry::{self, Actor, ApplyJournal, Change, SpawnJournal, State};
+use crate::registry::{self, Actor, ApplyJournal, Change, RemovalJournal, SpawnJournal, State};
 
 /// Something left behind that `prune` removes.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub enum Debris {
     /// A `git handoff apply` that was killed: its journal.
     InterruptedApply { id: String, journal: ApplyJournal },
     /// A `git worker rm` (or cleanup) killed while removing a worker.
-    InterruptedRemoval { id: String },
+    InterruptedRemoval { id: String, journal: RemovalJournal },
 }
 
 impl Debris {
@@ -57,7 +57,9 @@ impl Debris {
                 journal.workdir.display(),
                 journal.pid
             ),
-            Debris::InterruptedRemoval { id } => format!("interrupted removal of worker '{id}'"),
+            Debris::InterruptedRemoval { id, .. } => {
+                format!("interrupted removal of worker '{id}'")
+            }
         }
     }
 }
@@ -67,7 +69,7 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
     // Killed applies first: what else is done with their workers judges
     // HEAD, which may hold their unverified commits.
     for (id, journal) in registry::apply_journals(repo)? {
-        if !registry::process_alive(journal.pid, journal.pid_start) {
+        if !journal.running() {
             out.push(Debris::InterruptedApply { id, journal });
         }
     }
@@ -76,7 +78,10 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
     let removals = registry::removals(repo);
     for (id, journal) in &removals {
         if !registry::process_alive(journal.pid, journal.pid_start) {
-            out.push(Debris::InterruptedRemoval { id: id.clone() });
+            out.push(Debris::InterruptedRemoval {
+                id: id.clone(),
+                journal: journal.clone(),
+            });
         }
     }
     let removing = |id: &str| removals.iter().any(|(other, _)| other == id);
@@ -168,13 +173,8 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
                 }
                 retire(repo, id, "its checkout was deleted", false)?;
             }
-            Debris::InterruptedRemoval { id } if applying(repo, id) => continue,
-            Debris::InterruptedRemoval { id } => {
-                let journal = registry::removals(repo)
-                    .into_iter()
-                    .find(|(other, _)| other == id)
-                    .map(|(_, journal)| journal)
-                    .unwrap_or_default();
+            Debris::InterruptedRemoval { id, .. } if applying(repo, id) => continue,
+            Debris::InterruptedRemoval { id, journal } => {
                 // Only the worker it was removing: not one spawned again
                 // under its id since, and nothing on a journal that cannot
                 // be read.
@@ -234,7 +234,7 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
 
 /// Whether a process is applying `id`'s handoff right now.
 fn applying(repo: &Repo, id: &str) -> bool {
-    registry::apply_journal(repo, id).is_some_and(|j| registry::process_alive(j.pid, j.pid_start))
+    registry::apply_journal(repo, id).is_some_and(|journal| journal.running())
 }
 
 /// Archive worker `id`, whose checkout is gone, as `pruned` (with
@@ -269,16 +269,7 @@ fn retire(repo: &Repo, id: &str, reason: &str, keep_branch: bool) -> Result<()> 
 pub fn recover_applies(repo: &Repo, id: &str, dry_run: bool) -> Result<()> {
     let here = repo.git_dir().canonicalize().ok();
     for (other, journal) in registry::apply_journals(repo)? {
-        let alive = registry::process_alive(journal.pid, journal.pid_start);
-        if !alive {
-            let there = Repo::open(&journal.workdir)
-                .ok()
-                .and_then(|r| r.git_dir().canonicalize().ok());
-            if there.is_some() && there != here {
-                continue;
-            }
-        }
-        if alive {
+        if journal.running() {
             if other == id {
                 return Err(Hint::new(format!(
                     "the handoff of '{id}' is being applied right now (pid {})",
@@ -287,6 +278,12 @@ pub fn recover_applies(repo: &Repo, id: &str, dry_run: bool) -> Result<()> {
                 .hint("wait for it to finish")
                 .into());
             }
+            continue;
+        }
+        let there = Repo::open(&journal.workdir)
+            .ok()
+            .and_then(|r| r.git_dir().canonicalize().ok());
+        if there.is_some() && there != here {
             continue;
         }
         if dry_run {

@@ -111,7 +111,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
     if let Some(apply) = registry::apply_journal(repo, id)
         && !super::prune::apply_was_kept(repo, id, &apply)?
     {
-        if registry::process_alive(apply.pid, apply.pid_start) {
+        if apply.running() {
             return Err(Hint::new(format!(
                 "the handoff of '{id}' is being applied right now (pid {})",
                 apply.pid
