@@ -62,17 +62,22 @@ pub fn log(repo: &Repo, args: &LogArgs) -> Result<Outcome> {
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for logged in &history {
-        writeln!(
-            out,
-            "{}  {:<11}  {:<9}  {}",
-            timestamp(logged.event.time),
-            actor(logged.event.actor),
-            logged.event.kind,
-            details(logged)
-        )?;
+        writeln!(out, "{}", line(None, logged))?;
     }
     out.flush()?;
     Ok(Outcome::Success)
+}
+
+/// One event as a line of `log` (no worker column) or `timeline`.
+fn line(worker: Option<&str>, logged: &Logged) -> String {
+    format!(
+        "{}  {}{:<11}  {:<9}  {}",
+        timestamp(logged.event.time),
+        worker.map_or(String::new(), |id| format!("{id:<12}  ")),
+        actor(logged.event.actor),
+        logged.event.kind,
+        details(logged)
+    )
 }
 
 fn actor(actor: Actor) -> &'static str {
@@ -172,15 +177,7 @@ pub fn timeline(repo: &Repo, args: &TimelineArgs) -> Result<Outcome> {
             serde_json::to_writer(&mut out, &event_json(id, logged))?;
             writeln!(out)?;
         } else {
-            writeln!(
-                out,
-                "{}  {:<12}  {:<11}  {:<9}  {}",
-                timestamp(logged.event.time),
-                id,
-                actor(logged.event.actor),
-                logged.event.kind,
-                details(logged)
-            )?;
+            writeln!(out, "{}", line(Some(id), logged))?;
         }
     }
     out.flush()?;
