@@ -1760,7 +1760,9 @@ fn remove_record(dir: &Path, name: &str) -> Result<()> {
 }
 
 /// Every record in `dir`, by name, sorted. One that cannot be read gives
-/// the default value (pid 0): debris, never an error.
+/// the default value (pid 0): debris, never an error. One that is gone by
+/// the time it is read was finished meanwhile (its work ended and removed
+/// it after the directory was listed): it is not there, and not debris.
 fn records<T: serde::de::DeserializeOwned + Default>(dir: &Path) -> Vec<(String, T)> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -1771,10 +1773,13 @@ fn records<T: serde::de::DeserializeOwned + Default>(dir: &Path) -> Vec<(String,
         let Some(name) = file.strip_suffix(".json") else {
             continue;
         };
-        let record = std::fs::read(entry.path())
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<T>(&bytes).ok())
-            .unwrap_or_default();
+        let record = match std::fs::read(entry.path()) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            read => read
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<T>(&bytes).ok())
+                .unwrap_or_default(),
+        };
         out.push((name.to_string(), record));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -2399,6 +2404,28 @@ mod tests {
         assert_eq!(parse_event(&message), Some(event));
         assert_eq!(parse_event("no body"), None);
         assert_eq!(parse_event("subject\n\nnot json"), None);
+    }
+
+    #[test]
+    fn a_record_gone_before_it_is_read_is_skipped_and_garbage_is_debris() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = GateRun {
+            pid: 7,
+            path: "/scratch/orch-gate-1".into(),
+        };
+        write_record(dir.path(), "live", &record).unwrap();
+        std::fs::write(dir.path().join("garbage.json"), b"{not json").unwrap();
+        // Listed by read_dir, gone when read: what a record removed by its
+        // run between the two looks like.
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), dir.path().join("gone.json"))
+            .unwrap();
+        assert_eq!(
+            records::<GateRun>(dir.path()),
+            [
+                ("garbage".to_string(), GateRun::default()),
+                ("live".to_string(), record)
+            ]
+        );
     }
 
     #[test]

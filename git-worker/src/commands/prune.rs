@@ -110,10 +110,20 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
         let Some(local) = registry::load_local(repo, &id)? else {
             continue;
         };
+        // Each judged, then asked again: a removal that began after
+        // `removals` was read takes the checkout, then the entry, then the
+        // local facts, and must not look like debris half-way.
         match registry::load(repo, &id) {
-            Ok(None) => out.push(Debris::StaleLocal { id }),
+            Ok(None)
+                if registry::removal_running(repo, &id).is_none()
+                    && registry::load_local(repo, &id)?.is_some() =>
+            {
+                out.push(Debris::StaleLocal { id });
+            }
             Ok(Some(entry))
-                if entry.status.state != State::Spawning && !local.path.join(".git").exists() =>
+                if entry.status.state != State::Spawning
+                    && !local.path.join(".git").exists()
+                    && !super::removed_meanwhile(repo, &id)? =>
             {
                 out.push(Debris::VanishedCheckout {
                     id,
