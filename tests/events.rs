@@ -260,6 +260,36 @@ fn the_timeline_interleaves_every_worker_as_json_lines() {
     );
 }
 
+/// A worker archived while the timeline or the report lists refs can be
+/// seen both live and archived (git lists refs one by one, not as of one
+/// moment): its log is read once, from the archive, which continues the
+/// live one.
+#[test]
+fn a_log_seen_both_live_and_archived_is_read_once() {
+    let repo = setup(&["a"]);
+    repo.worker(["message", "a", "hello a"]).success();
+    let live = repo.rev("refs/orch/workers/a");
+    repo.worker(["rm", "a"]).success();
+    // The live ref as a reader may still see it, beside its archive.
+    repo.git(["update-ref", "refs/orch/workers/a", &live])
+        .success();
+    let out = repo.worker(["timeline", "--json"]).success();
+    let kinds: Vec<String> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["\"spawning\"", "\"spawned\"", "\"message\"", "\"removed\""],
+        "{out}"
+    );
+    let report = repo.worker(["report", "--json"]).success().json();
+    let tasks: Vec<&serde_json::Value> = report["tasks"].as_array().unwrap().iter().collect();
+    assert_eq!(tasks.len(), 1, "{report}");
+    assert_eq!(tasks[0]["id"], "a");
+}
+
 #[test]
 fn a_coordinator_and_eight_workers_writing_at_once_lose_nothing() {
     let ids: Vec<String> = (0..8).map(|i| format!("w{i}")).collect();

@@ -1,6 +1,7 @@
 //! The soak: many workers through the whole loop at once (spawn, work,
-//! notices and messages, report, review gate, landing, cleanup) while other
-//! threads run the coordinator's commands against the same repository.
+//! notices and messages, report, review gate, landing, cleanup by two
+//! cleanups racing each other) while other threads run the coordinator's
+//! commands against the same repository.
 //! Afterwards: `doctor` is clean, every worker's events are in its log
 //! exactly once and in order, every change is in `main`, `git fsck` is
 //! clean and nothing is left behind.
@@ -455,16 +456,25 @@ fn lander(soak: &Soak, plans: &[Plan], reviewed: mpsc::Receiver<usize>, janitor:
 }
 
 /// Run `cleanup --landed` after each landing (several nudges at once make
-/// one run); return the workers it removed, with the reasons.
+/// one run), twice at once, so that two cleanups race to remove the same
+/// workers; return the workers they removed, with the reasons (each must
+/// be removed by exactly one of them).
 fn janitor(soak: &Soak, nudges: mpsc::Receiver<()>) -> Vec<(String, String)> {
     let mut removed = Vec::new();
     while nudges.recv().is_ok() {
         while nudges.try_recv().is_ok() {}
-        let out = ok(
-            soak.git(["worker", "cleanup", "--landed"]),
-            "cleanup --landed",
-        );
-        removed.extend(removals(&out));
+        let cleanup = || {
+            ok(
+                soak.git(["worker", "cleanup", "--landed"]),
+                "cleanup --landed",
+            )
+        };
+        let (first, second) = std::thread::scope(|scope| {
+            let other = scope.spawn(cleanup);
+            (cleanup(), other.join().unwrap())
+        });
+        removed.extend(removals(&first));
+        removed.extend(removals(&second));
     }
     removed
 }

@@ -542,3 +542,134 @@ fn rms_and_spawns_of_other_workers_at_once_all_succeed() {
         assert_exactly_these_workers(&repo, &new, 8);
     }
 }
+
+/// Two removals of each worker at once (two rms each, and two cleanups
+/// of all of them): each worker is removed exactly once, a losing rm says
+/// another process has it (or had it), a losing cleanup passes over it,
+/// and no loser undoes the winner's journal, so nothing is left behind and
+/// no branch "moved".
+#[test]
+fn two_removals_of_one_worker_at_once_remove_it_once() {
+    let repo = TestRepo::with_commit();
+    let ids: Vec<String> = (0..6).map(|i| format!("d{i}")).collect();
+    repo.worker(["spawn"]).args(&ids).success();
+    let mut runs = Vec::new();
+    for id in &ids {
+        runs.push(repo.worker(["rm", id.as_str()]));
+        runs.push(repo.worker(["rm", id.as_str()]));
+    }
+    // Spawned from the base and never changed: abandoned.
+    runs.push(repo.worker(["cleanup", "--abandoned"]));
+    runs.push(repo.worker(["cleanup", "--abandoned"]));
+    let outs = all_at_once(runs);
+    let said: String = outs.iter().map(|out| format!("{out}\n")).collect();
+    for id in &ids {
+        let removed = said.matches(&format!("removed worker '{id}'")).count();
+        assert_eq!(removed, 1, "{id} is removed exactly once:\n{said}");
+    }
+    for out in &outs[..2 * ids.len()] {
+        if out.code != 0 {
+            assert_eq!(out.code, 2, "{out}");
+            assert!(
+                [
+                    "is being removed right now",
+                    "was removed meanwhile",
+                    "is not registered",
+                ]
+                .iter()
+                .any(|why| out.stderr.contains(why)),
+                "a losing rm says who has it:\n{out}"
+            );
+        }
+    }
+    for out in &outs[2 * ids.len()..] {
+        assert_eq!(out.code, 0, "{out}");
+        assert!(!out.stderr.contains("kept"), "{out}");
+    }
+    assert!(!said.contains("moved while"), "{said}");
+    assert_eq!(workers(&repo), Vec::<serde_json::Value>::new());
+    assert_eq!(refs(&repo, "refs/heads/orch/"), Vec::<String>::new());
+    assert_eq!(refs(&repo, "refs/orch/archive/").len(), ids.len());
+    assert_eq!(checkout_dirs(&repo), Vec::<String>::new());
+    assert!(!repo.path().join(".git/orch/removing").exists());
+    assert_doctor_registry_clean(&repo, 0);
+}
+
+/// What another live process is removing is its own: rm refuses it and
+/// changes nothing, cleanup passes over it in silence, doctor does not
+/// call it debris, and `handoff show` shows its branch when its checkout,
+/// half-deleted, cannot be read.
+#[test]
+fn a_worker_another_process_is_removing_is_left_to_it() {
+    let repo = TestRepo::with_commit();
+    repo.worker(["spawn", "w"]).success();
+    let tip = repo.rev("refs/orch/workers/w");
+    // The other process: alive for as long as the test needs it.
+    let mut other = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let journal = repo.path().join(".git/orch/removing/w.json");
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+    std::fs::write(
+        &journal,
+        format!(r#"{{"pid": {}, "entry": "{tip}"}}"#, other.id()),
+    )
+    .unwrap();
+
+    let out = repo.worker(["rm", "w"]).code(2);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: worker 'w' is being removed right now (pid {})\nhint: ",
+            other.id()
+        )),
+        "{out}"
+    );
+    let out = repo.worker(["cleanup", "--abandoned"]).success();
+    assert!(
+        !out.stdout.contains("'w'") && !out.stderr.contains("'w'"),
+        "{out}"
+    );
+    assert_doctor_registry_clean(&repo, 1);
+    assert_eq!(repo.rev("refs/orch/workers/w"), tip);
+    assert!(repo.worktree("w").join(".git").exists());
+    assert_eq!(refs(&repo, "refs/heads/orch/"), ["refs/heads/orch/w"]);
+    let index = repo.path().join(".git/worktrees/w/index");
+    let intact = std::fs::read(&index).unwrap();
+    std::fs::write(&index, b"torn").unwrap();
+    let out = repo.git(["handoff", "show", "w"]).success();
+    assert!(out.stdout.contains("has NOT reported"), "{out}");
+
+    other.kill().unwrap();
+    other.wait().unwrap();
+    std::fs::remove_file(&journal).unwrap();
+    // Nobody removes it now: a checkout that cannot be read is an error.
+    let out = repo.git(["handoff", "show", "w"]).code(2);
+    assert!(out.stderr.starts_with("error: "), "{out}");
+    std::fs::write(&index, intact).unwrap();
+    repo.worker(["rm", "w"]).success();
+}
+
+/// git itself (`gc --auto`'s `reflog expire --all`) can make the admin
+/// directory of a worktree removed a moment ago again, empty: the next
+/// `git worktree prune` takes it. doctor calls it debris only once it
+/// stays, and prune removes it then.
+#[test]
+fn an_empty_worktree_record_is_debris_only_once_it_stays() {
+    let repo = TestRepo::with_commit();
+    let ghost = repo.path().join(".git/worktrees/ghost");
+    std::fs::create_dir_all(&ghost).unwrap();
+    assert_doctor_registry_clean(&repo, 0);
+    repo.cmd_in(repo.path(), "touch", ["-d", "2 minutes ago"])
+        .arg(&ghost)
+        .success();
+    let out = repo.worker(["doctor"]).output();
+    assert!(
+        out.stdout
+            .contains("stale worktree record: worktrees/ghost: gitdir file does not exist"),
+        "{out}"
+    );
+    repo.worker(["prune"]).success();
+    assert!(!ghost.exists());
+    assert_doctor_registry_clean(&repo, 0);
+}

@@ -317,7 +317,18 @@ fn show_unreported(repo: &Repo, entry: &registry::Entry, args: &ShowArgs) -> Res
         .map(|local| local.path)
         .filter(|path| repo.owns_checkout(path));
     let tree = match (&checkout, branch) {
-        (Some(path), _) => Some(Repo::snapshot_tree(path)?),
+        (Some(path), _) => match Repo::snapshot_tree(path) {
+            Ok(tree) => Some(tree),
+            // A checkout being removed loses its files one by one, then
+            // goes: what is left of the worker is its branch.
+            Err(_)
+                if registry::removal_running(repo, entry.id()).is_some()
+                    || registry::load(repo, entry.id())?.is_none() =>
+            {
+                branch.map(|tip| repo.commit_tree(tip)).transpose()?
+            }
+            Err(err) => return Err(err),
+        },
         (None, Some(tip)) => Some(repo.commit_tree(tip)?),
         (None, None) => None,
     };

@@ -320,7 +320,10 @@ pub fn explain(decision: &Decision, subject: &Subject) -> (Vec<String>, Vec<Stri
 pub fn stale_checkouts(repo: &Repo) -> Result<Vec<(String, std::path::PathBuf)>> {
     Ok(registry::gate_runs(repo)?
         .into_iter()
-        .filter(|(_, run)| run.pid == 0 || !registry::pid_alive(run.pid))
+        .filter(|(name, run)| {
+            (run.pid == 0 || !registry::pid_alive(run.pid))
+                && registry::gate_run(repo, name).as_ref() == Some(run)
+        })
         .map(|(name, run)| (name, run.path))
         .collect())
 }

@@ -918,6 +918,11 @@ impl Repo {
         match self.inner.reference_matching(name, new, true, current, log) {
             Ok(_) => Ok(Cas::Updated),
             Err(err) if is_race(&err) => Ok(Cas::Raced),
+            // Deleted since it was read (a worker removed meanwhile): the
+            // caller reads it again and says so in its own words.
+            Err(err) if expected.is_some() && err.code() == git2::ErrorCode::NotFound => {
+                Ok(Cas::Raced)
+            }
             Err(err) => Err(clean(err)).with_context(|| format!("cannot update ref '{name}'")),
         }
     }
@@ -1127,11 +1132,26 @@ impl Repo {
     /// `git clone --shared --no-checkout` of this repository into `path`,
     /// then `git checkout <checkout...>` there (parallel checkout).
     fn clone_shared(&self, path: &Path, checkout: &[&str]) -> Result<()> {
-        self.git(["clone", "--quiet", "--shared", "--no-checkout", "--no-tags"])
-            .arg(self.common_dir())
-            .arg(path)
-            .run()
-            .with_context(|| format!("cannot clone into '{}'", path.display()))?;
+        // git copies every ref of the source; one created or deleted while
+        // it reads them ("... has neither a valid OID nor a target") fails
+        // the clone, and git removes what it made: try again.
+        for attempt in 0.. {
+            match self
+                .git(["clone", "--quiet", "--shared", "--no-checkout", "--no-tags"])
+                .arg(self.common_dir())
+                .arg(path)
+                .run()
+            {
+                Ok(()) => break,
+                Err(_) if attempt < 4 && !path.exists() => {
+                    std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
+                }
+                Err(err) => {
+                    return Err(err)
+                        .with_context(|| format!("cannot clone into '{}'", path.display()));
+                }
+            }
+        }
         Git::new(path)
             .args([
                 "-c",

@@ -447,9 +447,35 @@ pub struct Log {
 
 /// The logs of every worker, live and removed (what `timeline` and
 /// `report` read).
+///
+/// Live entries are listed first, then the archive: git lists refs in name
+/// order and not as of one moment, so in one listing a worker archived
+/// while it runs (`archive/` is listed before `workers/`) is in neither.
+/// Read this way it may be in both: its live log, a prefix of the
+/// archived one, is then dropped.
 pub fn all_logs(repo: &Repo) -> Result<Vec<Log>> {
+    let live = repo.refs_under(WORKERS)?;
+    let archives = repo.refs_under(ARCHIVE)?;
+    let mut archived: HashMap<&str, Vec<Oid>> = HashMap::new();
+    for (refname, tip) in &archives {
+        if let Some(id) = id_of_ref(refname) {
+            archived.entry(id).or_default().push(*tip);
+        }
+    }
+    let mut refs = Vec::with_capacity(live.len() + archives.len());
+    'live: for (refname, tip) in live {
+        let id = id_of_ref(&refname).unwrap_or_default();
+        for archive in archived.get(id).into_iter().flatten() {
+            if repo.is_ancestor(tip, *archive)? {
+                continue 'live;
+            }
+        }
+        refs.push((refname, tip));
+    }
+    refs.extend(archives.iter().cloned());
+    refs.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = Vec::new();
-    for (refname, tip) in repo.refs_under_any(&[WORKERS, ARCHIVE])? {
+    for (refname, tip) in refs {
         let Some(id) = id_of_ref(&refname).map(str::to_string) else {
             continue;
         };
@@ -1786,6 +1812,31 @@ fn records<T: serde::de::DeserializeOwned + Default>(dir: &Path) -> Vec<(String,
     out
 }
 
+/// The record `<dir>/<name>.json` as it is now, read as [`records`] reads
+/// each: `None` once it is gone. A reader that found a record's process
+/// dead asks again: a process that removed its record and exited between
+/// the two reads finished, and left nothing behind.
+fn record_now<T: serde::de::DeserializeOwned + Default>(dir: &Path, name: &str) -> Option<T> {
+    match std::fs::read(dir.join(format!("{name}.json"))) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        read => Some(
+            read.ok()
+                .and_then(|bytes| serde_json::from_slice::<T>(&bytes).ok())
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+/// The gate run record `name`, if it is still there.
+pub fn gate_run(repo: &Repo, name: &str) -> Option<GateRun> {
+    record_now(&gate_dir(repo), name)
+}
+
+/// The removal journal of `id`, if there is one (running or killed).
+pub fn removal_journal(repo: &Repo, id: &str) -> Option<RemovalJournal> {
+    record_now(&removing_dir(repo), id)
+}
+
 /// A removal in progress on this machine (`git worker rm`, `cleanup`), in
 /// `<common>/orch/removing/<id>.json`, from after rm's checks until the
 /// worker is archived: readers skip a worker being removed (its checkout
@@ -1814,6 +1865,27 @@ fn removing_dir(repo: &Repo) -> PathBuf {
 
 pub fn begin_removal(repo: &Repo, id: &str, journal: &RemovalJournal) -> Result<()> {
     write_record(&removing_dir(repo), id, journal)
+}
+
+/// Begin the removal of `id` unless another live process is removing it
+/// (then its journal): the check and the write under the machine lock, so
+/// two removals of one worker (two cleanups, a cleanup and an rm) never
+/// both go ahead, the second undoing the first's journal and telling of a
+/// branch that "moved". A killed removal's journal is taken over.
+pub fn claim_removal(
+    repo: &Repo,
+    id: &str,
+    journal: &RemovalJournal,
+) -> Result<std::result::Result<(), RemovalJournal>> {
+    let _lock = repo.lock_machine()?;
+    if let Some(other) = removal_journal(repo, id)
+        && other.pid != std::process::id()
+        && process_alive(other.pid, other.pid_start)
+    {
+        return Ok(Err(other));
+    }
+    begin_removal(repo, id, journal)?;
+    Ok(Ok(()))
 }
 
 pub fn end_removal(repo: &Repo, id: &str) -> Result<()> {

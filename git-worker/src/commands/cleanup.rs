@@ -100,19 +100,29 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
         }
         let tip = repo.ref_target(&format!("refs/heads/{}", contract.branch))?;
         let base = Oid::from_str(&contract.base).ok();
-        let checkout = registry::load_local(repo, entry.id())?
-            .map(|l| l.path)
-            .filter(|p| p.join(".git").exists());
-        let dirty = match &checkout {
-            Some(path) => Repo::checkout_is_dirty(path)?,
-            None => false,
-        };
+        // What is read of a checkout another process is removing (its
+        // files go one by one, then the directory) is torn, or an error:
+        // that worker is not this cleanup's to judge.
+        let judged = (|| -> Result<_> {
+            let checkout = registry::load_local(repo, entry.id())?
+                .map(|l| l.path)
+                .filter(|p| p.join(".git").exists());
+            let dirty = match &checkout {
+                Some(path) => Repo::checkout_is_dirty(path)?,
+                None => false,
+            };
+            let applied = entry.status.state == State::Applied
+                && super::rm::landed_by_handoff(repo, &entry, checkout.as_deref())?;
+            Ok((dirty, applied))
+        })();
+        if super::removed_meanwhile(repo, entry.id())? {
+            continue;
+        }
+        let (dirty, applied) = judged?;
         let how = match tip {
             Some(tip) if !dirty => landed_how(repo, base, tip, head)?,
             _ => None,
         };
-        let applied = entry.status.state == State::Applied
-            && super::rm::landed_by_handoff(repo, &entry, checkout.as_deref())?;
         let idle = tip.is_none_or(|t| Some(t) == base) && !dirty;
         let (take, why, landed_as, unlanded) = if applied {
             (
@@ -245,6 +255,15 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             // Ctrl-C (or an injected failure) stops the cleanup there.
             if crate::exit::stops_everything(&err) {
                 return Err(err);
+            }
+            // Another cleanup (or an rm) took it first: not kept, gone. (A
+            // removal of ours that failed half-way left its own journal.)
+            if let Some(id) = &removal.worker
+                && registry::removal_journal(repo, id)
+                    .is_none_or(|journal| journal.pid != std::process::id())
+                && super::removed_meanwhile(repo, id)?
+            {
+                continue;
             }
             eprintln!(
                 "kept {what}: {}",

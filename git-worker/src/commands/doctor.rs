@@ -207,7 +207,18 @@ fn hook_checks(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
     if checkouts.is_empty() {
         return Ok(());
     }
-    let mut problems = hooks::problems(repo, false)?;
+    // Under the machine lock, under which spawn installs the shims before
+    // it records its worker's local facts and the last removal takes them
+    // away after it removed those: shims read while a worker listed above
+    // was the last to go, or while a spawn writes them, are not a problem.
+    let mut problems = {
+        let _lock = repo.lock_machine()?;
+        if registry::local_ids(repo)?.is_empty() {
+            Vec::new()
+        } else {
+            hooks::problems(repo, false)?
+        }
+    };
     for (id, checkout) in &checkouts {
         let found = checkout_problems(repo, id, checkout);
         if super::removed_meanwhile(repo, id)? {

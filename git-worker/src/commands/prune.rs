@@ -68,8 +68,11 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
     let mut out = Vec::new();
     // Killed applies first: what else is done with their workers judges
     // HEAD, which may hold their unverified commits.
+    // Each record whose process is gone is read again: an apply, removal,
+    // spawn or gate run that finished after the records were read removed
+    // its record, then exited, and is not debris.
     for (id, journal) in registry::apply_journals(repo)? {
-        if !journal.running() {
+        if !journal.running() && registry::apply_journal(repo, &id).as_ref() == Some(&journal) {
             out.push(Debris::InterruptedApply { id, journal });
         }
     }
@@ -77,7 +80,9 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
     // local facts go one after the other. One whose removal was killed is.
     let removals = registry::removals(repo);
     for (id, journal) in &removals {
-        if !registry::process_alive(journal.pid, journal.pid_start) {
+        if !registry::process_alive(journal.pid, journal.pid_start)
+            && registry::removal_journal(repo, id).as_ref() == Some(journal)
+        {
             out.push(Debris::InterruptedRemoval {
                 id: id.clone(),
                 journal: journal.clone(),
@@ -95,7 +100,11 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
         if journal.pid == 0 && !is_old(&registry::journal_path(repo, id)) {
             continue;
         }
-        if journal.pid != 0 && registry::pid_alive(journal.pid) {
+        if journal.pid != 0
+            && (registry::pid_alive(journal.pid)
+                || registry::read_journal(&registry::journal_path(repo, id))?.as_ref()
+                    != Some(&journal))
+        {
             continue;
         }
         out.push(Debris::CrashedSpawn {
@@ -144,6 +153,18 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
     };
     for line in stale.stdout.lines().chain(stale.stderr.lines()) {
         if line.starts_with("Removing ") {
+            // git's own ref locking (`git gc --auto`'s `reflog expire
+            // --all`, started by a commit in any checkout) makes the
+            // directory of a worktree removed meanwhile again, empty: left
+            // for the next `git worktree prune` (every rm runs one), and
+            // debris only if it stays.
+            if let Some(name) = line
+                .strip_prefix("Removing worktrees/")
+                .and_then(|rest| rest.strip_suffix(": gitdir file does not exist"))
+                && !is_old(&repo.common_dir().join("worktrees").join(name))
+            {
+                continue;
+            }
             out.push(Debris::StaleWorktree {
                 line: line.trim_start_matches("Removing ").to_string(),
             });

@@ -77,6 +77,108 @@ fn stop_agent(agent: &registry::Agent) -> Result<()> {
     Ok(())
 }
 
+/// Another process (an rm, a cleanup) removes worker `id` right now.
+fn being_removed(id: &str, other: &registry::RemovalJournal) -> anyhow::Error {
+    Hint::new(format!(
+        "worker '{id}' is being removed right now (pid {})",
+        other.pid
+    ))
+    .hint(format!(
+        "once it is done, `git worker show {id}` shows its history"
+    ))
+    .into()
+}
+
+/// Whether the entry of `id` read at `tip` is still the live one (its log
+/// may have grown), not removed (and perhaps spawned again) meanwhile.
+fn still_registered(repo: &Repo, id: &str, tip: crate::git::Oid) -> Result<bool> {
+    Ok(match repo.ref_target(&registry::live_ref(id))? {
+        Some(now) => repo.is_ancestor(tip, now)?,
+        None => false,
+    })
+}
+
+fn removed_meanwhile(id: &str) -> anyhow::Error {
+    Hint::new(format!("worker '{id}' was removed meanwhile"))
+        .hint(format!("its history: git worker show {id}"))
+        .into()
+}
+
+/// rm's safety checks, all but with --force: uncommitted changes, commits
+/// that have not landed, work only a clone or a detached HEAD holds.
+fn refuse_unsafe(
+    repo: &Repo,
+    entry: &registry::Entry,
+    args: &RmArgs,
+    landed: Option<&str>,
+    checkout: Option<&std::path::Path>,
+    head: Option<crate::git::Oid>,
+) -> Result<()> {
+    let (id, contract) = (entry.id(), &entry.contract);
+    if !args.force && !landed_by_handoff(repo, entry, checkout)? {
+        if let Some(checkout) = checkout
+            && Repo::checkout_is_dirty(checkout)?
+        {
+            return Err(Hint::new(format!(
+                "worker '{id}' has uncommitted or untracked changes in '{}'",
+                checkout.display()
+            ))
+            .hint("commit or hand them off first, or discard them with --force")
+            .into());
+        }
+        if !args.keep_branch
+            && landed.is_none()
+            && let Some(count) = unlanded(repo, contract)?
+        {
+            return Err(Hint::new(format!(
+                "worker '{id}' has {count} commit{} on '{}' that {} not on '{}' or HEAD",
+                if count == 1 { "" } else { "s" },
+                contract.branch,
+                if count == 1 { "is" } else { "are" },
+                contract.base_ref
+            ))
+            .hint(
+                "land them first, keep the branch with --keep-branch, or delete them with --force",
+            )
+            .into());
+        }
+        // A clone's commits live in the clone until its worker syncs them:
+        // its HEAD, and its branches, stashes and tags too.
+        if let Some(checkout) = checkout
+            && repo.owns_clone(checkout)
+            && clone_holds_unsent_work(repo, checkout, head)?
+        {
+            return Err(Hint::new(format!(
+                "the clone of worker '{id}' has commits this repository does not have"
+            ))
+            .hint(format!(
+                "send them first: git -C {} worker sync, then here: git worker sync {}",
+                checkout.display(),
+                registry::INBOX_REMOTE
+            ))
+            .hint("or delete them with --force")
+            .into());
+        }
+        if let Some(checkout) = checkout
+            && let Some(count) = detached_work(repo, checkout, head, contract)?
+        {
+            return Err(Hint::new(format!(
+                "the checkout of worker '{id}' has {count} commit{} on its HEAD that {} not on '{}', '{}' or HEAD",
+                if count == 1 { "" } else { "s" },
+                if count == 1 { "is" } else { "are" },
+                contract.branch,
+                contract.base_ref
+            ))
+            .hint(format!(
+                "put them on a branch first (git -C {} branch <name>), or delete them with --force",
+                checkout.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Remove worker `id`. `landed` says how its branch's commits are in HEAD
 /// when the caller has checked (`cleanup`: squash and rebase merges that
 /// rm's own ancestry check does not see); every other safety check stays.
@@ -100,11 +202,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
     if let Some(other) = registry::removal_running(repo, id)
         && other.pid != std::process::id()
     {
-        return Err(Hint::new(format!(
-            "worker '{id}' is being removed right now (pid {})",
-            other.pid
-        ))
-        .into());
+        return Err(being_removed(id, &other));
     }
     // Its commit may be in HEAD, unverified: whether it lands is not known
     // yet (and "landed" judged by HEAD would be wrong).
@@ -146,71 +244,25 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
     let branch_ref = format!("refs/heads/{}", contract.branch);
     let head = repo.ref_target(&branch_ref)?;
 
-    if !args.force && !landed_by_handoff(repo, &entry, checkout.as_deref())? {
-        if let Some(checkout) = &checkout
-            && Repo::checkout_is_dirty(checkout)?
+    // What these read of the checkout fails, or is torn, while another
+    // process removes it: that is said, not git's complaint about a
+    // missing file.
+    let checked = refuse_unsafe(repo, &entry, args, landed, checkout.as_deref(), head);
+    if let Err(err) = checked {
+        if let Some(other) = registry::removal_running(repo, id)
+            && other.pid != std::process::id()
         {
-            return Err(Hint::new(format!(
-                "worker '{id}' has uncommitted or untracked changes in '{}'",
-                checkout.display()
-            ))
-            .hint("commit or hand them off first, or discard them with --force")
-            .into());
+            return Err(being_removed(id, &other));
         }
-        if !args.keep_branch
-            && landed.is_none()
-            && let Some(count) = unlanded(repo, contract)?
-        {
-            return Err(Hint::new(format!(
-                "worker '{id}' has {count} commit{} on '{}' that {} not on '{}' or HEAD",
-                if count == 1 { "" } else { "s" },
-                contract.branch,
-                if count == 1 { "is" } else { "are" },
-                contract.base_ref
-            ))
-            .hint(
-                "land them first, keep the branch with --keep-branch, or delete them with --force",
-            )
-            .into());
+        if !still_registered(repo, id, entry.tip)? {
+            return Err(removed_meanwhile(id));
         }
-        // A clone's commits live in the clone until its worker syncs them:
-        // its HEAD, and its branches, stashes and tags too.
-        if let Some(checkout) = &checkout
-            && repo.owns_clone(checkout)
-            && clone_holds_unsent_work(repo, checkout, head)?
-        {
-            return Err(Hint::new(format!(
-                "the clone of worker '{id}' has commits this repository does not have"
-            ))
-            .hint(format!(
-                "send them first: git -C {} worker sync, then here: git worker sync {}",
-                checkout.display(),
-                registry::INBOX_REMOTE
-            ))
-            .hint("or delete them with --force")
-            .into());
-        }
-        if let Some(checkout) = &checkout
-            && let Some(count) = detached_work(repo, checkout, head, contract)?
-        {
-            return Err(Hint::new(format!(
-                "the checkout of worker '{id}' has {count} commit{} on its HEAD that {} not on '{}', '{}' or HEAD",
-                if count == 1 { "" } else { "s" },
-                if count == 1 { "is" } else { "are" },
-                contract.branch,
-                contract.base_ref
-            ))
-            .hint(format!(
-                "put them on a branch first (git -C {} branch <name>), or delete them with --force",
-                checkout.display()
-            ))
-            .into());
-        }
+        return Err(err);
     }
 
     // From here on the removal rolls forward: readers skip the worker, and
     // prune finishes the removal if this process dies.
-    registry::begin_removal(
+    if let Err(other) = registry::claim_removal(
         repo,
         id,
         &registry::RemovalJournal {
@@ -220,7 +272,15 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
             keep_branch: args.keep_branch,
             landed: landed.map(str::to_string),
         },
-    )?;
+    )? {
+        return Err(being_removed(id, &other));
+    }
+    // Another removal may have run from start to end since the entry was
+    // read (and the id may even have been spawned again).
+    if !still_registered(repo, id, entry.tip)? {
+        registry::end_removal(repo, id)?;
+        return Err(removed_meanwhile(id));
+    }
     match &checkout {
         Some(path) => remove_worktree(repo, path, false, false)
             .with_context(|| format!("cannot remove the checkout of '{id}'"))?,
