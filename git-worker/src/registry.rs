@@ -223,6 +223,14 @@ pub fn id_of_ref(refname: &str) -> Option<&str> {
     })
 }
 
+/// The error of a command that read worker `id`, then found it removed
+/// (by another process) when it came to change it.
+pub fn removed_meanwhile(id: &str) -> anyhow::Error {
+    Hint::new(format!("worker '{id}' was removed meanwhile"))
+        .hint(format!("its history: git worker show {id}"))
+        .into()
+}
+
 pub fn live_ref(id: &str) -> String {
     format!("{WORKERS}{id}")
 }
@@ -665,7 +673,11 @@ pub fn update(
 ) -> Result<Entry> {
     for attempt in 0..CAS_ATTEMPTS {
         let Some(tip) = repo.ref_target(refname)? else {
-            bail!("registry entry '{refname}' disappeared");
+            // Its callers read the entry first: it went since (an rm).
+            return Err(match refname.strip_prefix(WORKERS) {
+                Some(id) => removed_meanwhile(id),
+                None => anyhow::anyhow!("registry entry '{refname}' disappeared"),
+            });
         };
         let entry = decode(repo, refname, tip)?;
         let Some(change) = decide(&entry)? else {
@@ -2497,6 +2509,23 @@ mod tests {
                 ("garbage".to_string(), GateRun::default()),
                 ("live".to_string(), record)
             ]
+        );
+    }
+
+    #[test]
+    fn appending_to_a_worker_removed_meanwhile_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("git")
+            .args(["init", "--quiet"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let repo = Repo::open(dir.path()).unwrap();
+        let err = update(&repo, &live_ref("w"), |_| Ok(None)).unwrap_err();
+        assert_eq!(
+            crate::exit::render(&err),
+            "error: worker 'w' was removed meanwhile\nhint: its history: git worker show w\n"
         );
     }
 

@@ -98,12 +98,6 @@ fn still_registered(repo: &Repo, id: &str, tip: crate::git::Oid) -> Result<bool>
     })
 }
 
-fn removed_meanwhile(id: &str) -> anyhow::Error {
-    Hint::new(format!("worker '{id}' was removed meanwhile"))
-        .hint(format!("its history: git worker show {id}"))
-        .into()
-}
-
 /// rm's safety checks, all but with --force: uncommitted changes, commits
 /// that have not landed, work only a clone or a detached HEAD holds.
 fn refuse_unsafe(
@@ -255,7 +249,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
             return Err(being_removed(id, &other));
         }
         if !still_registered(repo, id, entry.tip)? {
-            return Err(removed_meanwhile(id));
+            return Err(registry::removed_meanwhile(id));
         }
         return Err(err);
     }
@@ -279,7 +273,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
     // read (and the id may even have been spawned again).
     if !still_registered(repo, id, entry.tip)? {
         registry::end_removal(repo, id)?;
-        return Err(removed_meanwhile(id));
+        return Err(registry::removed_meanwhile(id));
     }
     match &checkout {
         Some(path) => remove_worktree(repo, path, false, false)
