@@ -595,6 +595,17 @@ fn two_removals_of_one_worker_at_once_remove_it_once() {
     assert_doctor_registry_clean(&repo, 0);
 }
 
+/// A process standing in for another one, killed when dropped (also when
+/// an assertion fails first).
+struct Other(std::process::Child);
+
+impl Drop for Other {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// What another live process is removing is its own: rm refuses it and
 /// changes nothing, cleanup passes over it in silence, doctor does not
 /// call it debris, and `handoff show` shows its branch when its checkout,
@@ -605,15 +616,17 @@ fn a_worker_another_process_is_removing_is_left_to_it() {
     repo.worker(["spawn", "w"]).success();
     let tip = repo.rev("refs/orch/workers/w");
     // The other process: alive for as long as the test needs it.
-    let mut other = std::process::Command::new("sleep")
-        .arg("300")
-        .spawn()
-        .unwrap();
+    let other = Other(
+        std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .unwrap(),
+    );
     let journal = repo.path().join(".git/orch/removing/w.json");
     std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
     std::fs::write(
         &journal,
-        format!(r#"{{"pid": {}, "entry": "{tip}"}}"#, other.id()),
+        format!(r#"{{"pid": {}, "entry": "{tip}"}}"#, other.0.id()),
     )
     .unwrap();
 
@@ -621,7 +634,7 @@ fn a_worker_another_process_is_removing_is_left_to_it() {
     assert!(
         out.stderr.starts_with(&format!(
             "error: worker 'w' is being removed right now (pid {})\nhint: ",
-            other.id()
+            other.0.id()
         )),
         "{out}"
     );
@@ -640,8 +653,7 @@ fn a_worker_another_process_is_removing_is_left_to_it() {
     let out = repo.git(["handoff", "show", "w"]).success();
     assert!(out.stdout.contains("has NOT reported"), "{out}");
 
-    other.kill().unwrap();
-    other.wait().unwrap();
+    drop(other);
     std::fs::remove_file(&journal).unwrap();
     // Nobody removes it now: a checkout that cannot be read is an error.
     let out = repo.git(["handoff", "show", "w"]).code(2);

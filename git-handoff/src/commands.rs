@@ -1003,6 +1003,18 @@ fn import(repo: &Repo, args: &ImportArgs) -> Result<Outcome> {
         .arg(format!("+refs/*:{staging}*"))
         .run()?;
     let staged = |name: &str| format!("{staging}{}", name.trim_start_matches("refs/"));
+    // Each ref only if it is still as it was read: one changed here
+    // meanwhile stops the import.
+    let set = |name: &str, new: Oid, old: Option<Oid>| -> Result<()> {
+        match repo.cas_ref(name, new, old, "git-handoff: import")? {
+            git_worker::git::Cas::Updated => Ok(()),
+            git_worker::git::Cas::Raced => Err(Hint::new(format!(
+                "'{name}' changed here while the bundle was imported; it was left as it is"
+            ))
+            .hint("import the bundle again")
+            .into()),
+        }
+    };
     let result = (|| -> Result<Vec<String>> {
         let mut notes = Vec::new();
         let handoff = registry::handoff_ref(&id);
@@ -1017,7 +1029,7 @@ fn import(repo: &Repo, args: &ImportArgs) -> Result<Outcome> {
                 )
             }
             old => {
-                repo.cas_ref(&handoff, new, old, "git-handoff: import")?;
+                set(&handoff, new, old)?;
                 notes.push("handoff: imported".to_string());
             }
         }
@@ -1025,7 +1037,7 @@ fn import(repo: &Repo, args: &ImportArgs) -> Result<Outcome> {
         if let Some(theirs) = repo.ref_target(&staged(&live))? {
             match repo.ref_target(&live)? {
                 None if args.trust_contract => {
-                    repo.cas_ref(&live, theirs, None, "git-handoff: import")?;
+                    set(&live, theirs, None)?;
                     notes.push("registry entry: imported (contract trusted)".to_string());
                 }
                 None => {
@@ -1057,7 +1069,7 @@ fn import(repo: &Repo, args: &ImportArgs) -> Result<Outcome> {
                     .ref_target(&staged(name))?
                     .context("missing branch in the bundle")?;
                 if repo.ref_target(name)?.is_none() {
-                    repo.cas_ref(name, theirs, None, "git-handoff: import")?;
+                    set(name, theirs, None)?;
                     notes.push(format!("branch '{branch}': imported"));
                 } else {
                     notes.push(format!("branch '{branch}': this clone's own is kept"));

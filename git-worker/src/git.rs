@@ -228,6 +228,7 @@ pub struct CommitInfo {
 
 /// The result of a compare-and-swap ref update.
 #[derive(Debug, PartialEq, Eq)]
+#[must_use = "a lost race (Cas::Raced) changed nothing"]
 pub enum Cas {
     Updated,
     /// Another writer changed the ref first (or holds its lock): re-read and retry.
@@ -1143,7 +1144,10 @@ impl Repo {
                 .run()
             {
                 Ok(()) => break,
-                Err(_) if attempt < 4 && !path.exists() => {
+                // (Not after Ctrl-C, which killed git too.)
+                Err(_)
+                    if attempt < 4 && !path.exists() && crate::interrupt::pending().is_none() =>
+                {
                     std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
                 }
                 Err(err) => {

@@ -1900,6 +1900,26 @@ pub fn claim_removal(
     Ok(Ok(()))
 }
 
+/// Take over the journal of a killed removal of `id`, read as `expected`,
+/// as this process's own (`git worker prune` finishing it): the same
+/// removal, by a live process, so that readers pass over the worker and an
+/// rm started meanwhile leaves it alone. False if the journal is not that
+/// one any more (another process took it over, or finished it).
+pub fn take_over_removal(repo: &Repo, id: &str, expected: &RemovalJournal) -> Result<bool> {
+    let _lock = repo.lock_machine()?;
+    if removal_journal(repo, id).as_ref() != Some(expected) {
+        return Ok(false);
+    }
+    let pid = std::process::id();
+    let mine = RemovalJournal {
+        pid,
+        pid_start: process_start(pid),
+        ..expected.clone()
+    };
+    begin_removal(repo, id, &mine)?;
+    Ok(true)
+}
+
 pub fn end_removal(repo: &Repo, id: &str) -> Result<()> {
     remove_record(&removing_dir(repo), id)
 }

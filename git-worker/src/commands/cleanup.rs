@@ -243,8 +243,11 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             ),
             None => match removal.tip {
                 Some(tip) => {
-                    match repo.cas_delete(&format!("refs/heads/{}", removal.branch), tip)? {
+                    let branch = format!("refs/heads/{}", removal.branch);
+                    match repo.cas_delete(&branch, tip)? {
                         crate::git::Cas::Updated => Ok(()),
+                        // Another cleanup deleted it first.
+                        crate::git::Cas::Raced if repo.ref_target(&branch)?.is_none() => continue,
                         crate::git::Cas::Raced => Err(anyhow::anyhow!("it moved meanwhile")),
                     }
                 }

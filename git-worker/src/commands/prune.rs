@@ -197,14 +197,38 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
         match item {
             Debris::CrashedSpawn { id, journal } => undo_spawn(repo, id, journal)?,
             Debris::VanishedCheckout { id, .. } => {
-                // Unless an rm began meanwhile (it finishes the job), or
-                // an apply of it runs (it needs the entry).
-                if registry::removal_running(repo, id).is_some() || applying(repo, id) {
+                // Unless an apply of it runs (it needs the entry). Removed
+                // as rm removes, under a removal journal of this process:
+                // an rm that began meanwhile finishes the job instead, and
+                // one that begins now leaves it to this one.
+                if applying(repo, id) {
+                    continue;
+                }
+                let Some(entry) = registry::load(repo, id)? else {
+                    continue;
+                };
+                let pid = std::process::id();
+                let journal = RemovalJournal {
+                    pid,
+                    pid_start: registry::process_start(pid),
+                    entry: entry.tip.to_string(),
+                    keep_branch: false,
+                    landed: None,
+                };
+                if registry::claim_removal(repo, id, &journal)?.is_err() {
                     continue;
                 }
                 retire(repo, id, "its checkout was deleted", false)?;
+                registry::end_removal(repo, id)?;
             }
             Debris::InterruptedRemoval { id, .. } if applying(repo, id) => continue,
+            // Taken over first: an rm of it started meanwhile, or another
+            // prune, has it now, or leaves it to this one.
+            Debris::InterruptedRemoval { id, journal }
+                if !registry::take_over_removal(repo, id, journal)? =>
+            {
+                continue;
+            }
             Debris::InterruptedRemoval { id, journal } => {
                 // Only the worker it was removing: not one spawned again
                 // under its id since, and nothing on a journal that cannot

@@ -286,7 +286,10 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
         && let Some(head) = head
     {
         // In-process and compare-and-swap: a commit made meanwhile is not lost.
-        if repo.cas_delete(&branch_ref, head)? == crate::git::Cas::Raced {
+        // (Gone meanwhile is as good as deleted.)
+        if repo.cas_delete(&branch_ref, head)? == crate::git::Cas::Raced
+            && repo.ref_target(&branch_ref)?.is_some()
+        {
             // Not to be finished by prune: it would take the new commit.
             registry::end_removal(repo, id)?;
             return Err(Hint::new(format!(
