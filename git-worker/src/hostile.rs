@@ -105,8 +105,9 @@ proptest! {
     }
 }
 
-/// A repository to write hand-made registry objects into.
-fn scratch_repo() -> (tempfile::TempDir, Repo) {
+/// A repository to write hand-made registry objects into (the unit tests
+/// of other modules use it too).
+pub(crate) fn scratch_repo() -> (tempfile::TempDir, Repo) {
     let dir = tempfile::tempdir().unwrap();
     let status = std::process::Command::new("git")
         .args(["init", "--quiet"])

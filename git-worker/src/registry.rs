@@ -2534,14 +2534,7 @@ mod tests {
 
     #[test]
     fn appending_to_a_worker_removed_meanwhile_says_so() {
-        let dir = tempfile::tempdir().unwrap();
-        let status = std::process::Command::new("git")
-            .args(["init", "--quiet"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let repo = Repo::open(dir.path()).unwrap();
+        let (_dir, repo) = crate::hostile::scratch_repo();
         let err = update(&repo, &live_ref("w"), |_| Ok(None)).unwrap_err();
         assert_eq!(
             crate::exit::render(&err),
