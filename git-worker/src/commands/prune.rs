@@ -218,6 +218,14 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
                 if registry::claim_removal(repo, id, &journal)?.is_err() {
                     continue;
                 }
+                // Still so, now that it is this process's to remove (not a
+                // worker spawned again under its id since it was judged).
+                let vanished = registry::load_local(repo, id)?
+                    .is_some_and(|local| !local.path.join(".git").exists());
+                if !vanished {
+                    registry::end_removal(repo, id)?;
+                    continue;
+                }
                 retire(repo, id, "its checkout was deleted", false)?;
                 registry::end_removal(repo, id)?;
             }
