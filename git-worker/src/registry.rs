@@ -1811,23 +1811,18 @@ fn records<T: serde::de::DeserializeOwned + Default>(dir: &Path) -> Vec<(String,
         let Some(name) = file.strip_suffix(".json") else {
             continue;
         };
-        let record = match std::fs::read(entry.path()) {
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-            read => read
-                .ok()
-                .and_then(|bytes| serde_json::from_slice::<T>(&bytes).ok())
-                .unwrap_or_default(),
-        };
-        out.push((name.to_string(), record));
+        if let Some(record) = record_now(dir, name) {
+            out.push((name.to_string(), record));
+        }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
-/// The record `<dir>/<name>.json` as it is now, read as [`records`] reads
-/// each: `None` once it is gone. A reader that found a record's process
-/// dead asks again: a process that removed its record and exited between
-/// the two reads finished, and left nothing behind.
+/// The record `<dir>/<name>.json` as it is now: `None` once it is gone,
+/// the default value (pid 0) if it cannot be read. A reader that found a
+/// record's process dead asks again: a process that removed its record and
+/// exited between the two reads finished, and left nothing behind.
 fn record_now<T: serde::de::DeserializeOwned + Default>(dir: &Path, name: &str) -> Option<T> {
     match std::fs::read(dir.join(format!("{name}.json"))) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
@@ -1931,9 +1926,7 @@ pub fn removals(repo: &Repo) -> Vec<(String, RemovalJournal)> {
 
 /// The removal of `id` by a process still running, if there is one.
 pub fn removal_running(repo: &Repo, id: &str) -> Option<RemovalJournal> {
-    let path = removing_dir(repo).join(format!("{id}.json"));
-    let journal: RemovalJournal = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    process_alive(journal.pid, journal.pid_start).then_some(journal)
+    removal_journal(repo, id).filter(|journal| process_alive(journal.pid, journal.pid_start))
 }
 
 /// A `git handoff apply` in progress on this machine, in
@@ -2081,8 +2074,7 @@ pub fn end_apply(repo: &Repo, id: &str) -> Result<()> {
 
 /// The apply journal of `id` on this machine, if there is one.
 pub fn apply_journal(repo: &Repo, id: &str) -> Option<ApplyJournal> {
-    let bytes = std::fs::read(apply_dir(repo).join(format!("{id}.json"))).ok()?;
-    Some(serde_json::from_slice(&bytes).unwrap_or_default())
+    record_now(&apply_dir(repo), id)
 }
 
 /// Every apply journal on this machine (running or killed), by worker id. A
