@@ -6,14 +6,14 @@
 //! `git fsck` is clean, the user's own work is as it was, no registry entry
 //! or event is lost, and the command run again finishes the job.
 //!
-//! The steps come from `git_worker::interrupt::STEPS`, and a test checks
+//! The steps come from `orch::interrupt::STEPS`, and a test checks
 //! that list against the checkpoints in the sources, so a new step cannot
 //! go untested.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use git_worker::interrupt::STEPS;
+use orch::interrupt::STEPS;
 
 use crate::support::{Run, TestRepo, steps_of, workspace_root, write_file};
 

@@ -23,7 +23,7 @@ fn commands() -> Vec<clap::Command> {
     vec![
         git_worker::cli::Cli::command(),
         git_handoff::cli::Cli::command(),
-        git_handoff::review_gate::cli::Cli::command(),
+        git_review_gate::cli::Cli::command(),
     ]
 }
 

@@ -6,24 +6,19 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use git_worker::commands::{
-    JSON_VERSION, print_json, require_coordinator, require_worker, short, timestamp,
-};
-use git_worker::contract::validate_id;
-use git_worker::enforce;
-use git_worker::exit::{Hint, Outcome};
-use git_worker::git::{Oid, Repo};
-use git_worker::policy::Policy;
-use git_worker::registry::{self, Actor, Change, Handoff, HandoffMeta, State};
+use orch::contract::validate_id;
+use orch::enforce;
+use orch::exit::{Hint, Outcome};
+use orch::git::{Oid, Repo};
+use orch::policy::Policy;
+use orch::registry::{self, Actor, Change, Handoff, HandoffMeta, State};
+
+use orch::role::{require_coordinator, require_worker};
+use orch::ui::{JSON_VERSION, keep_end, print_json, short, tail_line, timestamp};
 
 use crate::cli::{
     ApplyArgs, Cli, Command, ExportArgs, ImportArgs, ListArgs, RejectArgs, ReportArgs, ShowArgs,
 };
-use crate::text::{keep_end, tail_line};
-
-/// Seconds a verification command may take when neither `--timeout` nor the
-/// contract says.
-pub const DEFAULT_VERIFY_TIMEOUT: u64 = 600;
 
 pub fn run(cli: Cli) -> Result<Outcome> {
     let repo = Repo::discover()?;
@@ -150,7 +145,7 @@ fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
     let handoff = registry::write_handoff(repo, &meta, &summary, &stat, &patch, &notes)?;
     // Killed here, the handoff is written and not logged: readers take the
     // one before it (registry::current_handoff), and a new report goes on.
-    git_worker::interrupt::checkpoint("report:handoff")?;
+    orch::interrupt::checkpoint("report:handoff")?;
     registry::update(repo, &registry::live_ref(&id), |_| {
         Ok(Some(
             Change::new("reported", Actor::Worker, State::Reported)
@@ -475,7 +470,7 @@ fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
             ],
         });
     }
-    print!("{}", git_worker::commands::format_table(&table));
+    print!("{}", orch::ui::format_table(&table));
     Ok(Outcome::Success)
 }
 
@@ -491,11 +486,11 @@ fn clashes(repo: &Repo, head: Oid, paths: &[Vec<u8>], workdir: &Path) -> Result<
             || hidden.contains(path)
             || (!repo.commit_has_path(head, path)?
                 && workdir
-                    .join(git_worker::policy::to_path(path))
+                    .join(orch::policy::to_path(path))
                     .symlink_metadata()
                     .is_ok());
         if occupied {
-            out.push(git_worker::policy::display_path(path));
+            out.push(orch::policy::display_path(path));
         }
     }
     Ok(out)
@@ -558,7 +553,7 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
     } else {
         Some(repo.lock_checkout()?)
     };
-    git_worker::commands::recover_applies(repo, &args.id, args.dry_run)?;
+    orch::ops::apply::recover_applies(repo, &args.id, args.dry_run)?;
     // The claim on applying this worker, before anything is looked at: one
     // apply of it at a time, on this machine. Its journal is filled in
     // before the checkout is touched, and goes when this returns.
@@ -590,8 +585,8 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
         return Ok(Outcome::Success);
     }
     // 0. The review gate, under the policy (orch.review.require).
-    let settings = git_worker::config::Settings::load(repo)?;
-    let Ok(gate) = crate::review_gate::check_before_apply(repo, &id, &handoff, &settings)? else {
+    let settings = orch::config::Settings::load(repo)?;
+    let Ok(gate) = orch::gate::check_before_apply(repo, &id, &handoff, &settings)? else {
         return Ok(Outcome::CheckFailed);
     };
     let (contract, mismatch) = enforce::authoritative_contract(repo, &entry)?;
@@ -668,7 +663,7 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
         );
         return Ok(Outcome::CheckFailed);
     }
-    let _signals = git_worker::interrupt::guard()?;
+    let _signals = orch::interrupt::guard()?;
     // The journal, before anything is touched: a killed apply is undone
     // from it by `git worker prune` (or the next apply).
     let mut journal = registry::ApplyJournal {
@@ -681,7 +676,7 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
         ..registry::ApplyJournal::begun(workdir.clone())
     };
     registry::write_apply_journal(repo, &id, &journal)?;
-    git_worker::interrupt::checkpoint("apply:journal")?;
+    orch::interrupt::checkpoint("apply:journal")?;
     let mut applied = repo.apply_patch(&patch, false, false)?;
     if applied.status != 0 {
         applied = repo.apply_patch(&patch, true, false)?;
@@ -751,7 +746,7 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
     // that, and refuses to take back anything else.
     journal.applied = repo.index_tree()?.map(|tree| tree.to_string());
     registry::write_apply_journal(repo, &id, &journal)?;
-    if let Err(err) = git_worker::interrupt::checkpoint("apply:patch") {
+    if let Err(err) = orch::interrupt::checkpoint("apply:patch") {
         rollback(None)?;
         return Err(err.context("apply rolled back"));
     }
@@ -781,7 +776,7 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
         journal.committed = Some(commit.to_string());
         registry::write_apply_journal(repo, &id, &journal)?;
     }
-    if let Err(err) = git_worker::interrupt::checkpoint("apply:commit") {
+    if let Err(err) = orch::interrupt::checkpoint("apply:commit") {
         rollback(committed)?;
         return Err(err.context("apply rolled back"));
     }
@@ -790,18 +785,18 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
     let seconds = args
         .timeout
         .or(contract.verify_timeout)
-        .unwrap_or(DEFAULT_VERIFY_TIMEOUT);
+        .unwrap_or(orch::verify::DEFAULT_VERIFY_TIMEOUT);
     let timeout = std::time::Duration::from_secs(seconds);
     let mut passed = Vec::new();
     for command in &contract.verify {
         eprintln!("verify: {command}");
-        let result = git_worker::verify::run(&workdir, command, timeout, true)?;
-        let interrupted = git_worker::interrupt::pending();
+        let result = orch::verify::run(&workdir, command, timeout, true)?;
+        let interrupted = orch::interrupt::pending();
         if !result.passed() || interrupted.is_some() {
             let rolled_back = rollback(committed);
             if let Some(signal) = interrupted {
                 rolled_back?;
-                return Err(git_worker::exit::Interrupted {
+                return Err(orch::exit::Interrupted {
                     signal,
                     what: "apply rolled back".into(),
                 }
@@ -838,7 +833,7 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
         }
         passed.push(command.clone());
     }
-    if let Err(err) = git_worker::interrupt::checkpoint("apply:verify") {
+    if let Err(err) = orch::interrupt::checkpoint("apply:verify") {
         rollback(committed)?;
         return Err(err.context("apply rolled back"));
     }
@@ -864,7 +859,7 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
     }
     // Kept: a journal left from here on (a kill) is dropped by the next
     // prune, which finds the `applied` event.
-    git_worker::interrupt::checkpoint("apply:event")?;
+    orch::interrupt::checkpoint("apply:event")?;
     match committed {
         Some(commit) => {
             eprintln!(
@@ -898,7 +893,7 @@ fn reject(repo: &Repo, args: &RejectArgs) -> Result<Outcome> {
     // gate closed until the worker reports a new change. Both in one
     // transaction.
     let fingerprint = handoff.meta.fingerprint.clone();
-    let subject = git_worker::gate::Subject::of_handoff(entry.id(), handoff)?;
+    let subject = orch::gate::Subject::of_handoff(entry.id(), handoff)?;
     let mut verdict = subject.verdict(registry::Ruling::Reject, &repo.identity()?, "coordinator");
     verdict.findings = vec![args.reason.trim().to_string()];
     registry::append_verdict_logged(
@@ -936,7 +931,7 @@ fn export(repo: &Repo, args: &ExportArgs) -> Result<Outcome> {
     let mut tree = std::collections::BTreeMap::new();
     tree.insert(
         "manifest.toml".to_string(),
-        git_worker::git::TreeEntry::Blob(manifest.into_bytes()),
+        orch::git::TreeEntry::Blob(manifest.into_bytes()),
     );
     let tree = repo.write_tree(&tree)?;
     let commit = repo.create_commit(tree, &[], &format!("export {id}\n"))?;
@@ -1007,8 +1002,8 @@ fn import(repo: &Repo, args: &ImportArgs) -> Result<Outcome> {
     // meanwhile stops the import.
     let set = |name: &str, new: Oid, old: Option<Oid>| -> Result<()> {
         match repo.cas_ref(name, new, old, "git-handoff: import")? {
-            git_worker::git::Cas::Updated => Ok(()),
-            git_worker::git::Cas::Raced => Err(Hint::new(format!(
+            orch::git::Cas::Updated => Ok(()),
+            orch::git::Cas::Raced => Err(Hint::new(format!(
                 "'{name}' changed here while the bundle was imported; it was left as it is"
             ))
             .hint("import the bundle again")

@@ -8,12 +8,13 @@ use std::collections::BTreeSet;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use git_worker::commands::{JSON_VERSION, print_json, require_coordinator};
-use git_worker::contract::validate_id;
-use git_worker::exit::{Hint, Outcome};
-use git_worker::git::{Oid, Repo};
-use git_worker::policy::display_path;
-use git_worker::registry::{self, Handoff, State};
+use orch::contract::validate_id;
+use orch::exit::{Hint, Outcome};
+use orch::git::{Oid, Repo};
+use orch::policy::display_path;
+use orch::registry::{self, Handoff, State};
+use orch::role::require_coordinator;
+use orch::ui::{JSON_VERSION, print_json};
 
 use crate::cli::{ApplyArgs, LandArgs};
 
@@ -192,9 +193,9 @@ pub fn land(repo: &Repo, args: &LandArgs) -> Result<Outcome> {
             Ok(Outcome::Success) => true,
             Ok(_) => false,
             // Ctrl-C stops the queue: apply rolled back what it was doing.
-            Err(err) if git_worker::exit::stops_everything(&err) => return Err(err),
+            Err(err) if orch::exit::stops_everything(&err) => return Err(err),
             Err(err) => {
-                eprint!("{}", git_worker::exit::render(&err));
+                eprint!("{}", orch::exit::render(&err));
                 false
             }
         };
@@ -202,7 +203,7 @@ pub fn land(repo: &Repo, args: &LandArgs) -> Result<Outcome> {
             landed.push(item.id.clone());
             // Killed between two handoffs: those landed stay landed, and
             // `land` again takes the rest.
-            git_worker::interrupt::checkpoint("land:next")?;
+            orch::interrupt::checkpoint("land:next")?;
         } else {
             failed.push(item.id.clone());
             if !args.keep_going {

@@ -2,5 +2,5 @@ use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
     let cli = git_handoff::cli::Cli::parse(); // usage errors exit 2 here
-    git_worker::exit::report(git_handoff::commands::run(cli))
+    orch::exit::report(git_handoff::commands::run(cli))
 }

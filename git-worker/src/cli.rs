@@ -180,7 +180,7 @@ pub struct WaitArgs {
     pub until: String,
 
     /// Give up after this many seconds (fractions allowed; default: never)
-    #[arg(long, value_name = "SECONDS", value_parser = crate::watch::parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = orch::watch::parse_seconds)]
     pub timeout: Option<std::time::Duration>,
 
     /// Print JSON
@@ -501,7 +501,7 @@ pub struct DashboardArgs {
     pub watch: bool,
 
     /// Seconds between redraws with --watch
-    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = crate::watch::parse_seconds)]
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = orch::watch::parse_seconds)]
     pub interval: std::time::Duration,
 
     /// Seconds without activity after which a running agent is stalled (default: orch.stallAfter, 900)

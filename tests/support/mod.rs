@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 /// The steps of a multi-step command after which a fault can be injected
 /// (`GIT_WORKER_FAIL_AFTER` and friends), in order.
 pub fn steps_of(command: &str) -> &'static [&'static str] {
-    git_worker::interrupt::STEPS
+    orch::interrupt::STEPS
         .iter()
         .find(|(name, _)| *name == command)
         .unwrap_or_else(|| panic!("no steps for {command}"))

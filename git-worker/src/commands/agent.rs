@@ -14,11 +14,11 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 
 use crate::cli::AgentRunArgs;
-use crate::config::Settings;
-use crate::contract::Contract;
-use crate::exit::{Hint, Outcome};
-use crate::git::Repo;
-use crate::registry::{self, Actor, Agent, Change, Entry, Logged};
+use orch::config::Settings;
+use orch::contract::Contract;
+use orch::exit::{Hint, Outcome};
+use orch::git::Repo;
+use orch::registry::{self, Actor, Agent, Change, Entry, Logged};
 
 /// The prompt template used without `--prompt-template`.
 pub const DEFAULT_PROMPT: &str = include_str!("../../../share/git-worker/prompt.md");
@@ -119,8 +119,8 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
         .parent()
         .context("agent files have a directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
-    crate::git::write_atomically(&files.prompt, render_prompt(template, contract)?.as_bytes())?;
-    crate::git::write_atomically(
+    orch::git::write_atomically(&files.prompt, render_prompt(template, contract)?.as_bytes())?;
+    orch::git::write_atomically(
         &files.contract,
         toml::to_string(contract)
             .context("cannot encode contract")?
@@ -143,7 +143,7 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
     writeln!(
         log,
         "=== {} launch: {command}",
-        crate::commands::timestamp(registry::now())
+        orch::ui::timestamp(registry::now())
     )?;
     let top = repo
         .main_workdir()
@@ -172,7 +172,7 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
         // Its own process group: a Ctrl-C in the coordinator's terminal,
         // or the coordinator's shell going away, does not reach it.
         .process_group(0);
-    for var in crate::git::inherited_git_env() {
+    for var in orch::git::inherited_git_env() {
         supervisor.env_remove(var);
     }
     let child = match supervisor.spawn() {
@@ -265,7 +265,7 @@ pub fn agent_run(repo: &Repo, args: &AgentRunArgs) -> Result<Outcome> {
         .env("ORCH_PROMPT", &files.prompt)
         .env("ORCH_LOG", &files.log)
         .stdin(Stdio::null());
-    for var in crate::git::inherited_git_env() {
+    for var in orch::git::inherited_git_env() {
         agent.env_remove(var);
     }
     let mut child = agent

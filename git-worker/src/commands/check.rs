@@ -3,14 +3,15 @@
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use super::{JSON_VERSION, Role, print_json, role};
 use crate::cli::CheckArgs;
-use crate::contract::validate_id;
-use crate::enforce::{self, Judgement};
-use crate::exit::{Hint, Outcome, render};
-use crate::git::Repo;
-use crate::policy::display_path;
-use crate::registry::{self, Entry};
+use orch::contract::validate_id;
+use orch::enforce::{self, Judgement};
+use orch::exit::{Hint, Outcome, render};
+use orch::git::Repo;
+use orch::policy::display_path;
+use orch::registry::{self, Entry};
+use orch::role::{Role, role};
+use orch::ui::{JSON_VERSION, print_json};
 
 pub fn check(repo: &Repo, args: &CheckArgs) -> Result<Outcome> {
     let id = match (&args.id, role(repo)?) {
@@ -73,7 +74,7 @@ pub fn check(repo: &Repo, args: &CheckArgs) -> Result<Outcome> {
         let judged = enforce::judge(repo, entry, range);
         // A checkout being removed loses its files one by one: what was
         // read of it is not the worker's work.
-        if super::removed_meanwhile(repo, entry.id())? {
+        if orch::registry::being_removed(repo, entry.id())? {
             if id.is_some() {
                 return Err(Hint::new(format!("worker '{}' is being removed", entry.id())).into());
             }
@@ -111,13 +112,13 @@ pub fn check(repo: &Repo, args: &CheckArgs) -> Result<Outcome> {
     })
 }
 
-fn parse_range(repo: &Repo, range: &str) -> Result<(crate::git::Oid, crate::git::Oid)> {
+fn parse_range(repo: &Repo, range: &str) -> Result<(orch::git::Oid, orch::git::Oid)> {
     let Some((from, to)) = range.split_once("..") else {
         return Err(Hint::new(format!("invalid range '{range}'"))
             .hint("write it as <A>..<B>, e.g. main..orch/auth")
             .into());
     };
-    let resolve = |rev: &str| -> Result<crate::git::Oid> {
+    let resolve = |rev: &str| -> Result<orch::git::Oid> {
         let rev = if rev.is_empty() { "HEAD" } else { rev };
         repo.resolve_commit(rev)?.ok_or_else(|| {
             Hint::new(format!("revision '{rev}' does not exist"))

@@ -4,13 +4,13 @@
 
 use anyhow::{Context as _, Result};
 
-use super::require_coordinator;
 use super::rm::rm_one;
 use crate::cli::{CleanupArgs, RmArgs};
-use crate::config::Settings;
-use crate::exit::{Hint, Outcome, render};
-use crate::git::{Oid, Repo};
-use crate::registry::{self, State};
+use orch::config::Settings;
+use orch::exit::{Hint, Outcome, render};
+use orch::git::{Oid, Repo};
+use orch::registry::{self, State};
+use orch::role::require_coordinator;
 
 /// Why the work at `tip` (started from `base`) is in `head`, if it is.
 fn landed_how(repo: &Repo, base: Option<Oid>, tip: Oid, head: Oid) -> Result<Option<&'static str>> {
@@ -115,7 +115,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
                 && super::rm::landed_by_handoff(repo, &entry, checkout.as_deref())?;
             Ok((dirty, applied))
         })();
-        if super::removed_meanwhile(repo, entry.id())? {
+        if orch::registry::being_removed(repo, entry.id())? {
             continue;
         }
         let (dirty, applied) = judged?;
@@ -203,7 +203,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
         eprintln!("nothing to clean up");
         return Ok(Outcome::Success);
     }
-    let _signals = crate::interrupt::guard()?;
+    let _signals = orch::interrupt::guard()?;
     let mut failed = Vec::new();
     for removal in &removals {
         let what = match &removal.worker {
@@ -245,10 +245,10 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
                 Some(tip) => {
                     let branch = format!("refs/heads/{}", removal.branch);
                     match repo.cas_delete(&branch, tip)? {
-                        crate::git::Cas::Updated => Ok(()),
+                        orch::git::Cas::Updated => Ok(()),
                         // Another cleanup deleted it first.
-                        crate::git::Cas::Raced if repo.ref_target(&branch)?.is_none() => continue,
-                        crate::git::Cas::Raced => Err(anyhow::anyhow!("it moved meanwhile")),
+                        orch::git::Cas::Raced if repo.ref_target(&branch)?.is_none() => continue,
+                        orch::git::Cas::Raced => Err(anyhow::anyhow!("it moved meanwhile")),
                     }
                 }
                 None => Ok(()),
@@ -256,7 +256,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
         };
         if let Err(err) = result {
             // Ctrl-C (or an injected failure) stops the cleanup there.
-            if crate::exit::stops_everything(&err) {
+            if orch::exit::stops_everything(&err) {
                 return Err(err);
             }
             // Another cleanup (or an rm) took it first: not kept, gone. (A
@@ -264,13 +264,13 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             if let Some(id) = &removal.worker
                 && registry::removal_journal(repo, id)
                     .is_none_or(|journal| journal.pid != std::process::id())
-                && super::removed_meanwhile(repo, id)?
+                && orch::registry::being_removed(repo, id)?
             {
                 continue;
             }
             eprintln!(
                 "kept {what}: {}",
-                crate::exit::render(&err)
+                orch::exit::render(&err)
                     .trim_start_matches("error: ")
                     .trim_end()
             );
@@ -280,7 +280,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             println!("removed {what}: {}", removal.why);
             // Killed here, the remote copy stays: the next `cleanup
             // --remote` finds it by its remote-tracking ref.
-            crate::interrupt::checkpoint("cleanup:local")?;
+            orch::interrupt::checkpoint("cleanup:local")?;
         }
         if let (Some(remote), Some(tip)) = (&args.remote, removal.tip) {
             match delete_remote_branch(repo, remote, &removal.branch, tip, head) {

@@ -8,14 +8,14 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::agent::{AgentStatus, agent_status, last_activity};
-use super::{JSON_VERSION, age, print_json};
 use crate::cli::DashboardArgs;
-use crate::config::Settings;
-use crate::enforce;
-use crate::exit::{Hint, Outcome};
-use crate::gate::{self, Subject};
-use crate::git::Repo;
-use crate::registry::{self, State};
+use orch::config::Settings;
+use orch::enforce;
+use orch::exit::{Hint, Outcome};
+use orch::gate::{self, Subject};
+use orch::git::Repo;
+use orch::registry::{self, State};
+use orch::ui::{JSON_VERSION, age, print_json};
 
 /// One worker's row.
 struct Row {
@@ -42,7 +42,7 @@ fn collect(repo: &Repo, settings: &Settings, stall_after: u64) -> Result<(Vec<Ro
     for entry in registry::list(repo)?.into_iter().flatten() {
         let row = row(repo, settings, stall_after, now, &entry);
         // A worker being removed: what was read of its checkout may be torn.
-        if super::removed_meanwhile(repo, entry.id())? {
+        if orch::registry::being_removed(repo, entry.id())? {
             continue;
         }
         rows.push(row?);
@@ -101,7 +101,7 @@ fn row(
         .filter(|path| path.join(".git").exists());
     let mut files: Vec<String> = enforce::worker_changes(repo, &contract, checkout.as_deref())?
         .iter()
-        .map(|c| crate::policy::display_path(&c.path))
+        .map(|c| orch::policy::display_path(&c.path))
         .collect();
     files.sort();
     files.dedup();
@@ -324,8 +324,8 @@ pub fn dashboard(repo: &Repo, args: &DashboardArgs) -> Result<Outcome> {
         }
         return Ok(Outcome::Success);
     }
-    let _signals = crate::interrupt::guard()?;
-    let watch = crate::watch::RefWatch::new(
+    let _signals = orch::interrupt::guard()?;
+    let watch = orch::watch::RefWatch::new(
         repo.common_dir(),
         &[
             registry::WORKERS,
@@ -356,7 +356,7 @@ pub fn dashboard(repo: &Repo, args: &DashboardArgs) -> Result<Outcome> {
         drop(out);
         // Until a change, or the interval: then redraw.
         watch.wait(Some(std::time::Instant::now() + args.interval));
-        if crate::interrupt::pending().is_some() {
+        if orch::interrupt::pending().is_some() {
             return Ok(Outcome::Success);
         }
     }

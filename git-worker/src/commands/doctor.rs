@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::json;
 
-use super::{JSON_VERSION, find_debris, print_json};
 use crate::cli::DoctorArgs;
-use crate::config::KEY_WORKER;
-use crate::exit::Outcome;
-use crate::git::{self, Repo};
-use crate::hooks;
-use crate::registry;
+use orch::config::KEY_WORKER;
+use orch::exit::Outcome;
+use orch::git::{self, Repo};
+use orch::hooks;
+use orch::ops::debris::find_debris;
+use orch::registry;
+use orch::ui::{JSON_VERSION, print_json};
 
 /// Oldest git this suite is tested with features from (`merge-tree --write-tree`).
 const MIN_GIT: (u32, u32, u32) = (2, 38, 0);
@@ -221,7 +222,7 @@ fn hook_checks(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
     };
     for (id, checkout) in &checkouts {
         let found = checkout_problems(repo, id, checkout);
-        if super::removed_meanwhile(repo, id)? {
+        if orch::registry::being_removed(repo, id)? {
             continue;
         }
         problems.extend(found?);
@@ -240,7 +241,7 @@ fn hook_checks(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
 
 /// `--fix`: reinstall hooks and worker config, then remove debris.
 fn fix(repo: &Repo) -> Result<()> {
-    super::require_coordinator(repo, "git worker doctor --fix")?;
+    orch::role::require_coordinator(repo, "git worker doctor --fix")?;
     let checkouts = local_checkouts(repo)?;
     if !checkouts.is_empty() {
         let _lock = repo.lock_machine()?;

@@ -8,14 +8,15 @@ use std::io::Write as _;
 use anyhow::Result;
 use serde_json::json;
 
-use super::{JSON_VERSION, print_json, require_coordinator, require_worker, timestamp};
 use crate::cli::{InboxArgs, LogArgs, MessageArgs, NotifyArgs, TimelineArgs, WaitArgs};
-use crate::contract::validate_id;
-use crate::exit::{Hint, Interrupted, Outcome};
-use crate::git::Repo;
-use crate::registry::{self, Actor, Change, Entry, Logged, State};
+use orch::contract::validate_id;
+use orch::exit::{Hint, Interrupted, Outcome};
+use orch::git::Repo;
+use orch::registry::{self, Actor, Change, Entry, Logged, State};
+use orch::role::{require_coordinator, require_worker};
+use orch::ui::{JSON_VERSION, print_json, timestamp};
 
-use super::entry_any;
+use orch::registry::entry_any;
 
 /// `key=value` pairs of an event's data, for one line of text.
 fn details(logged: &Logged) -> String {
@@ -430,17 +431,17 @@ pub fn wait(repo: &Repo, args: &WaitArgs) -> Result<Outcome> {
             );
         }
     }
-    let _signals = crate::interrupt::guard()?;
+    let _signals = orch::interrupt::guard()?;
     let watch =
-        crate::watch::RefWatch::new(repo.common_dir(), &[registry::WORKERS, registry::ARCHIVE]);
-    let done = crate::watch::until(&watch, args.timeout, || {
+        orch::watch::RefWatch::new(repo.common_dir(), &[registry::WORKERS, registry::ARCHIVE]);
+    let done = orch::watch::until(&watch, args.timeout, || {
         let now = states(repo, &args.ids, &args.until)?;
         Ok(now
             .iter()
             .all(|state| reached(*state, &args.until))
             .then_some(now))
     })?;
-    if let Some(signal) = crate::interrupt::pending() {
+    if let Some(signal) = orch::interrupt::pending() {
         return Err(Interrupted {
             signal,
             what: "stopped waiting".into(),

@@ -7,16 +7,16 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
-use super::{Role, role};
 use crate::cli::{HookArgs, HubInitArgs};
-use crate::config::DEFAULT_PREFIX;
-use crate::contract::Contract;
-use crate::enforce;
-use crate::exit::{Hint, Outcome};
-use crate::git::{Git, Oid, Repo};
-use crate::hooks;
-use crate::policy::Policy;
-use crate::registry::{self, ARCHIVE, WORKERS};
+use orch::config::DEFAULT_PREFIX;
+use orch::contract::Contract;
+use orch::enforce;
+use orch::exit::{Hint, Outcome};
+use orch::git::{Git, Oid, Repo};
+use orch::hooks;
+use orch::policy::Policy;
+use orch::registry::{self, ARCHIVE, WORKERS};
+use orch::role::{Role, role};
 
 pub fn hook(repo: &Repo, args: &HookArgs) -> Result<Outcome> {
     if hooks::is_chained(&args.name) {
@@ -136,7 +136,7 @@ fn judge_push(repo: &Repo, updates: &[Update]) -> Result<Vec<String>> {
         }
     }
     let prefix = repo
-        .config_string(crate::config::KEY_PREFIX)?
+        .config_string(orch::config::KEY_PREFIX)?
         .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
 
     for update in updates {
@@ -188,7 +188,7 @@ fn judge_branch(repo: &Repo, refname: &str, contract: &Contract, new: Oid) -> Re
         .map(|v| {
             format!(
                 "{refname}: '{}' {}; {} (worker '{}', allowed: {allowed}{})",
-                crate::policy::display_path(&v.path),
+                orch::policy::display_path(&v.path),
                 v.kind.as_str(),
                 v.reason(),
                 contract.id,
@@ -282,7 +282,7 @@ fn judge_registry_update(repo: &Repo, update: &Update, all: &[Update]) -> Result
 
 pub fn hub_init(args: &HubInitArgs) -> Result<Outcome> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let path = crate::config::normalize(&cwd.join(&args.path));
+    let path = orch::config::normalize(&cwd.join(&args.path));
     prepare_hub(&path, Repo::discover().ok().as_ref())?;
     eprintln!("hub ready: pushes of worker branches are checked against their contracts");
     eprintln!("hint: git remote add hub {}", path.display());
@@ -338,9 +338,9 @@ pub(super) fn prepare_hub(path: &Path, coordinator: Option<&Repo>) -> Result<()>
     // The hub has no working tree, so no .orch.toml: it learns the worker
     // branch prefix from the coordinator this runs in, if any.
     if let Some(coordinator) = coordinator
-        && let Ok(settings) = crate::config::Settings::load(coordinator)
+        && let Ok(settings) = orch::config::Settings::load(coordinator)
     {
-        hub.git(["config", crate::config::KEY_PREFIX, &settings.prefix])
+        hub.git(["config", orch::config::KEY_PREFIX, &settings.prefix])
             .run()?;
     }
     Ok(())

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 
 use super::sync::{Pulled, pull};
-use super::{Role, role};
 use crate::cli::JoinArgs;
-use crate::config::KEY_WORKER;
-use crate::contract::validate_id;
-use crate::exit::{Hint, Outcome};
-use crate::git::{Git, Oid, Repo};
-use crate::registry;
+use orch::config::KEY_WORKER;
+use orch::contract::validate_id;
+use orch::exit::{Hint, Outcome};
+use orch::git::{Git, Oid, Repo};
+use orch::registry;
+use orch::role::{Role, role};
 
 pub fn join(args: &JoinArgs) -> Result<Outcome> {
     validate_id(&args.id)?;
@@ -41,7 +41,7 @@ pub fn join(args: &JoinArgs) -> Result<Outcome> {
                 .arg(&dir)
                 .output()?;
             if cloned.status != 0 {
-                let (what, hint) = crate::git::remote_failure(&cloned.stderr);
+                let (what, hint) = orch::git::remote_failure(&cloned.stderr);
                 return Err(Hint::new(format!(
                     "cannot clone '{url}': {what}: {}",
                     cloned.stderr.trim()
@@ -115,7 +115,7 @@ pub fn join(args: &JoinArgs) -> Result<Outcome> {
     }
     repo.git(["config", "extensions.worktreeConfig", "true"])
         .run()?;
-    let hooks = crate::hooks::install(&repo, false)?;
+    let hooks = orch::hooks::install(&repo, false)?;
     Repo::set_worktree_config(
         &workdir,
         &[

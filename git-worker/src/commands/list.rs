@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde_json::json;
 
-use super::{JSON_VERSION, age, print_json, require_worker, short};
 use crate::cli::{CurrentArgs, ListArgs, ShowArgs};
-use crate::contract::{parse_label, quote};
-use crate::exit::{Hint, Outcome, render};
-use crate::git::{Oid, Repo};
-use crate::registry::{self, Entry, State};
+use orch::contract::{parse_label, quote};
+use orch::exit::{Hint, Outcome, render};
+use orch::git::{Oid, Repo};
+use orch::registry::{self, Entry, State};
+use orch::role::require_worker;
+use orch::ui::{JSON_VERSION, age, print_json, short};
 
 /// A worker with what this machine can tell about it.
 struct View {
@@ -227,7 +228,7 @@ fn print_table(views: &[View]) -> Result<()> {
     }
     // One write for the table, not one per line (stdout is line-buffered).
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    out.write_all(super::format_table(&rows).as_bytes())?;
+    out.write_all(orch::ui::format_table(&rows).as_bytes())?;
     // What blocked workers need, in their own words.
     for v in views
         .iter()
@@ -246,7 +247,7 @@ fn print_table(views: &[View]) -> Result<()> {
 }
 
 pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
-    let (entry, archived) = super::entry_any(repo, &args.id)?;
+    let (entry, archived) = orch::registry::entry_any(repo, &args.id)?;
     let history = registry::history(repo, entry.tip)?;
     let mut view = View::new(repo, entry, archived, None, None)?;
     view.check_status();
@@ -409,7 +410,7 @@ pub fn timestamp(secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::timestamp;
+    use orch::ui::timestamp;
 
     #[test]
     fn timestamps_are_utc_calendar_dates() {

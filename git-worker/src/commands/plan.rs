@@ -10,13 +10,14 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use super::spawn::contract_template;
-use super::{JSON_VERSION, print_json, require_coordinator};
 use crate::cli::{GraphArgs, PlanArgs, ReadyArgs};
-use crate::config::Settings;
-use crate::contract::{TaskFile, validate_id};
-use crate::exit::{Hint, Outcome};
-use crate::git::Repo;
-use crate::registry::{self, Progress, Task};
+use orch::config::Settings;
+use orch::contract::{TaskFile, validate_id};
+use orch::exit::{Hint, Outcome};
+use orch::git::Repo;
+use orch::registry::{self, Progress, Task};
+use orch::role::require_coordinator;
+use orch::ui::{JSON_VERSION, print_json};
 
 /// Where a planned task stands.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,11 +13,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::events::parse_since;
-use super::{JSON_VERSION, print_json, timestamp};
 use crate::cli::ReportArgs;
-use crate::exit::Outcome;
-use crate::git::Repo;
-use crate::registry::{self, Logged};
+use orch::exit::Outcome;
+use orch::git::Repo;
+use orch::registry::{self, Logged};
+use orch::ui::{JSON_VERSION, print_json, timestamp};
 
 /// One blocked episode: from the blocking notice to the answer (if any).
 #[derive(Debug, Clone, Serialize)]
@@ -343,7 +343,7 @@ fn render_text(tasks: &[Task], totals: &serde_json::Value) -> String {
         .collect();
     let mut table = vec![header.map(String::from)];
     table.extend(rows);
-    out.push_str(&super::format_table(&table));
+    out.push_str(&orch::ui::format_table(&table));
     let blocked: Vec<String> = tasks
         .iter()
         .flat_map(|t| {

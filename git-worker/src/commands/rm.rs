@@ -6,14 +6,14 @@
 
 use anyhow::{Context as _, Result};
 
-use super::require_coordinator;
 use super::spawn::remove_worktree;
 use crate::cli::RmArgs;
-use crate::contract::{Contract, validate_id};
-use crate::exit::{Hint, Outcome, render};
-use crate::git::Repo;
-use crate::interrupt::{self, checkpoint};
-use crate::registry::{self, Actor, Change, State};
+use orch::contract::{Contract, validate_id};
+use orch::exit::{Hint, Outcome, render};
+use orch::git::Repo;
+use orch::interrupt::{self, checkpoint};
+use orch::registry::{self, Actor, Change, State};
+use orch::role::require_coordinator;
 
 pub fn rm(repo: &Repo, args: &RmArgs) -> Result<Outcome> {
     require_coordinator(repo, "git worker rm")?;
@@ -49,11 +49,11 @@ fn stop_agent(agent: &registry::Agent) -> Result<()> {
     let group = agent.supervisor;
     let signal = |sig: &str| {
         if group != 0 {
-            crate::verify::signal_group(sig, group);
+            orch::verify::signal_group(sig, group);
         }
         // An agent whose supervisor died is in the same group; signal it too.
         if agent.pid != 0 && registry::process_alive(agent.pid, agent.pid_start) {
-            crate::verify::signal_process(sig, agent.pid);
+            orch::verify::signal_process(sig, agent.pid);
         }
     };
     signal("-TERM");
@@ -91,7 +91,7 @@ fn being_removed(id: &str, other: &registry::RemovalJournal) -> anyhow::Error {
 
 /// Whether the entry of `id` read at `tip` is still the live one (its log
 /// may have grown), not removed (and perhaps spawned again) meanwhile.
-fn still_registered(repo: &Repo, id: &str, tip: crate::git::Oid) -> Result<bool> {
+fn still_registered(repo: &Repo, id: &str, tip: orch::git::Oid) -> Result<bool> {
     Ok(match repo.ref_target(&registry::live_ref(id))? {
         Some(now) => repo.is_ancestor(tip, now)?,
         None => false,
@@ -106,7 +106,7 @@ fn refuse_unsafe(
     args: &RmArgs,
     landed: Option<&str>,
     checkout: Option<&std::path::Path>,
-    head: Option<crate::git::Oid>,
+    head: Option<orch::git::Oid>,
 ) -> Result<()> {
     let (id, contract) = (entry.id(), &entry.contract);
     if !args.force && !landed_by_handoff(repo, entry, checkout)? {
@@ -201,7 +201,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
     // Its commit may be in HEAD, unverified: whether it lands is not known
     // yet (and "landed" judged by HEAD would be wrong).
     if let Some(apply) = registry::apply_journal(repo, id)
-        && !super::prune::apply_was_kept(repo, id, &apply)?
+        && !orch::ops::apply::apply_was_kept(repo, id, &apply)?
     {
         if apply.running() {
             return Err(Hint::new(format!(
@@ -287,7 +287,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
     {
         // In-process and compare-and-swap: a commit made meanwhile is not lost.
         // (Gone meanwhile is as good as deleted.)
-        if repo.cas_delete(&branch_ref, head)? == crate::git::Cas::Raced
+        if repo.cas_delete(&branch_ref, head)? == orch::git::Cas::Raced
             && repo.ref_target(&branch_ref)?.is_some()
         {
             // Not to be finished by prune: it would take the new commit.
@@ -354,8 +354,7 @@ fn locate_checkout(repo: &Repo, id: &str) -> Result<Option<std::path::PathBuf>> 
         return Ok(None);
     };
     let name_matches = local.worktree.is_empty()
-        || crate::commands::spawn::worktree_name(&local.path).as_deref()
-            == Some(local.worktree.as_str());
+        || super::spawn::worktree_name(&local.path).as_deref() == Some(local.worktree.as_str());
     if repo.owns_checkout(&local.path) && name_matches {
         return Ok(Some(local.path));
     }
@@ -373,7 +372,7 @@ fn locate_checkout(repo: &Repo, id: &str) -> Result<Option<std::path::PathBuf>> 
 fn clone_holds_unsent_work(
     repo: &Repo,
     checkout: &std::path::Path,
-    branch: Option<crate::git::Oid>,
+    branch: Option<orch::git::Oid>,
 ) -> Result<bool> {
     let clone = Repo::open(checkout)?;
     if let Some(tip) = clone.head_commit()? {
@@ -399,7 +398,7 @@ fn clone_holds_unsent_work(
 fn detached_work(
     repo: &Repo,
     checkout: &std::path::Path,
-    branch: Option<crate::git::Oid>,
+    branch: Option<orch::git::Oid>,
     contract: &Contract,
 ) -> Result<Option<usize>> {
     let Some(head) = Repo::open(checkout)?.head_commit()? else {
@@ -415,7 +414,7 @@ fn detached_work(
             return Ok(None);
         }
     }
-    let base = crate::git::Oid::from_str(&contract.base)?;
+    let base = orch::git::Oid::from_str(&contract.base)?;
     Ok(Some(repo.ahead(head, base)?.max(1)))
 }
 

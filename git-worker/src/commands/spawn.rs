@@ -17,14 +17,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-use super::{JSON_VERSION, print_json, require_coordinator, short};
 use crate::cli::{ContractArgs, SpawnArgs};
-use crate::config::{KEY_WORKER, Settings};
-use crate::contract::{Contract, TaskFile, parse_label, quote, validate_id};
-use crate::exit::{Hint, Outcome, render};
-use crate::git::{Git, Oid, Repo};
-use crate::interrupt::{self, checkpoint};
-use crate::registry::{self, Actor, Change, Local, SpawnJournal, State};
+use orch::config::{KEY_WORKER, Settings};
+use orch::contract::{Contract, TaskFile, parse_label, quote, validate_id};
+use orch::exit::{Hint, Outcome, render};
+use orch::git::{Git, Oid, Repo};
+use orch::interrupt::{self, checkpoint};
+use orch::registry::{self, Actor, Change, Local, SpawnJournal, State};
+use orch::role::require_coordinator;
+use orch::ui::{JSON_VERSION, print_json, short};
 
 /// What spawning one id came to.
 struct Spawned {
@@ -336,7 +337,7 @@ pub(super) fn contract_template(
 
 fn absolute(dir: &Path) -> Result<PathBuf> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    Ok(crate::config::normalize(&cwd.join(dir)))
+    Ok(orch::config::normalize(&cwd.join(dir)))
 }
 
 /// The base to spawn from: what was asked, else the default branch found locally.
@@ -498,7 +499,7 @@ fn fetch_base(repo: &Repo, name: &str) -> Result<()> {
 }
 
 fn is_network_error(stderr: &str) -> bool {
-    crate::git::remote_failure(stderr).0 == "the network failed"
+    orch::git::remote_failure(stderr).0 == "the network failed"
 }
 
 /// Companions are separate binaries: say how to install them instead of
@@ -537,7 +538,7 @@ fn spawn_one(repo: &Repo, contract: &Contract, path: &Path, clone: bool) -> Resu
         existed,
         agent: None,
     };
-    if !crate::git::valid_refname(&format!("refs/heads/{}", contract.branch)) {
+    if !orch::git::valid_refname(&format!("refs/heads/{}", contract.branch)) {
         bail!("branch name '{}' is not valid", contract.branch);
     }
     let parent = path.parent().context("worktree path has no parent")?;
@@ -766,7 +767,7 @@ fn transaction(
     // (chaining to the repository's own). Under the machine lock, so a
     // finishing spawn or rm tidying up cannot remove the shims meanwhile.
     let machine_lock = repo.lock_machine()?;
-    let hooks = crate::hooks::install(repo, false)?;
+    let hooks = orch::hooks::install(repo, false)?;
     if clone {
         // The clone's own config.worktree holds its marks.
         Git::new(path)
@@ -881,7 +882,7 @@ fn close_inbox(repo: &Repo, contract: &Contract, created: bool) -> Result<()> {
         let _ = repo
             .git(["remote", "remove", registry::INBOX_REMOTE])
             .output()?;
-        return crate::git::remove_dir_forcefully(&inbox);
+        return orch::git::remove_dir_forcefully(&inbox);
     }
     for stale in [
         registry::live_ref(&contract.id),
@@ -991,7 +992,7 @@ pub fn remove_worktree(repo: &Repo, path: &Path, parent_too: bool, half_made: bo
     if path.exists() {
         let half_made_here = half_made && !path.join(".git").exists();
         if repo.owns_clone(path) {
-            crate::git::remove_dir_forcefully(path)?;
+            orch::git::remove_dir_forcefully(path)?;
             if parent_too && let Some(parent) = path.parent() {
                 let _ = std::fs::remove_dir(parent);
             }
@@ -1032,8 +1033,8 @@ pub fn delete_branch(repo: &Repo, branch: &str, expected: &str) -> Result<()> {
     match repo.ref_target(&refname)? {
         None => Ok(()),
         Some(oid) if oid.to_string() == expected => match repo.cas_delete(&refname, oid)? {
-            crate::git::Cas::Updated => Ok(()),
-            crate::git::Cas::Raced => {
+            orch::git::Cas::Updated => Ok(()),
+            orch::git::Cas::Raced => {
                 bail!("branch '{branch}' moved while being deleted; left in place")
             }
         },

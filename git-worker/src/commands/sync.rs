@@ -5,9 +5,9 @@
 use anyhow::Result;
 
 use crate::cli::SyncArgs;
-use crate::exit::{Hint, Outcome};
-use crate::git::{Cas, Repo};
-use crate::registry::{self, Merge};
+use orch::exit::{Hint, Outcome};
+use orch::git::{Cas, Repo};
+use orch::registry::{self, Merge};
 
 /// Rounds of fetch-merge-push before giving up on a busy remote.
 const ROUNDS: u32 = 8;
@@ -31,7 +31,7 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
             registry::backoff(round + 3);
         }
         let raced = pull(repo, &remote, &mut pulled)?;
-        crate::interrupt::checkpoint("sync:merge")?;
+        orch::interrupt::checkpoint("sync:merge")?;
         if raced {
             continue;
         }
@@ -65,7 +65,7 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
             .args(&specs)
             .output()?;
         if pushed.status == 0 {
-            crate::interrupt::checkpoint("sync:push")?;
+            orch::interrupt::checkpoint("sync:push")?;
             push_branches(repo, &remote)?;
             for why in &pulled.refused {
                 eprintln!("warning: {why}");
@@ -137,7 +137,7 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
         .output()?;
     if fetched.status != 0 {
         cleanup_staging(repo, &staging)?;
-        let (what, hint) = crate::git::remote_failure(&fetched.stderr);
+        let (what, hint) = orch::git::remote_failure(&fetched.stderr);
         return Err(Hint::new(format!(
             "cannot fetch the registry from '{remote}': {what}: {}",
             fetched.stderr.trim()
@@ -155,7 +155,7 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
 /// Join every staged ref of `remote` with the local one; `Ok(true)` when a
 /// local ref moved meanwhile.
 fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -> Result<bool> {
-    crate::interrupt::checkpoint("sync:fetch")?;
+    orch::interrupt::checkpoint("sync:fetch")?;
     let mut raced = false;
     // The archives, read once, when the first live entry comes: staged refs
     // come sorted, archives before workers, so those fetched now are in.
@@ -239,7 +239,7 @@ fn push_branches(repo: &Repo, remote: &str) -> Result<()> {
     let mut specs = Vec::new();
     // A joined worker's own branch, and the branches of workers checked out here.
     let mut ids = registry::local_ids(repo)?;
-    if let super::Role::Worker(id) = super::role(repo)? {
+    if let orch::role::Role::Worker(id) = orch::role::role(repo)? {
         ids.push(id);
     }
     for id in ids {
@@ -266,7 +266,7 @@ fn push_branches(repo: &Repo, remote: &str) -> Result<()> {
             );
         }
     }
-    let prefix = crate::config::Settings::load(repo)?.prefix;
+    let prefix = orch::config::Settings::load(repo)?.prefix;
     let fetched = repo
         .git(["fetch", "--quiet", "--no-write-fetch-head", remote])
         .arg(format!(

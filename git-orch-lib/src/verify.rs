@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
+/// Seconds a verification command may take when neither `--timeout` nor the
+/// contract says.
+pub const DEFAULT_VERIFY_TIMEOUT: u64 = 600;
+
 /// Characters of output kept for the record (the end, where failures are).
 pub const TAIL_CHARS: usize = 4000;
 

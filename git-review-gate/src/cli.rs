@@ -171,7 +171,7 @@ pub struct WaitArgs {
     pub target: String,
 
     /// Give up after this many seconds (fractions allowed; default: never)
-    #[arg(long, value_name = "SECONDS", value_parser = git_worker::watch::parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = orch::watch::parse_seconds)]
     pub timeout: Option<Duration>,
 
     /// Print the status as JSON on standard output

@@ -231,6 +231,30 @@ pub fn removed_meanwhile(id: &str) -> anyhow::Error {
         .into()
 }
 
+/// Whether worker `id` is being removed, or is gone, so that what was just
+/// read of its checkout may be torn (a checkout being removed loses its
+/// files one by one): a reader of many workers skips such a worker instead
+/// of reporting what it read, or failing. Asked after the read, it also
+/// catches a removal that began and ended during it.
+pub fn being_removed(repo: &Repo, id: &str) -> Result<bool> {
+    Ok(removal_running(repo, id).is_some() || repo.ref_target(&live_ref(id))?.is_none())
+}
+
+/// The live entry of worker `id`, else its latest archived one (`true`:
+/// archived): what `show`, `log` and `wait` read.
+pub fn entry_any(repo: &Repo, id: &str) -> Result<(Entry, bool)> {
+    crate::contract::validate_id(id)?;
+    if let Some(entry) = load(repo, id)? {
+        return Ok((entry, false));
+    }
+    match archived(repo, id)?.pop() {
+        Some(entry) => Ok((entry, true)),
+        None => Err(Hint::new(format!("worker '{id}' is not registered"))
+            .hint("`git worker list` shows the registered workers")
+            .into()),
+    }
+}
+
 pub fn live_ref(id: &str) -> String {
     format!("{WORKERS}{id}")
 }

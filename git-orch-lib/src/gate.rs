@@ -315,6 +315,40 @@ pub fn explain(decision: &Decision, subject: &Subject) -> (Vec<String>, Vec<Stri
     (reasons, hints)
 }
 
+/// The gate of a handoff about to be applied: `Ok(ids of the verdicts relied
+/// on)` when open; when closed, says why on stderr and returns `Err(())`.
+pub fn check_before_apply(
+    repo: &Repo,
+    id: &str,
+    handoff: &Handoff,
+    settings: &crate::config::Settings,
+) -> Result<std::result::Result<Decision, ()>> {
+    let subject = Subject::of_handoff(id, handoff.clone())?;
+    let verdicts = gather(repo, &subject)?;
+    let decision = decide(settings.review_require, &verdicts.current);
+    if decision.open {
+        return Ok(Ok(decision));
+    }
+    let (reasons, hints) = explain(&decision, &subject);
+    eprintln!(
+        "error: the review gate of '{id}' is closed (policy '{}'); nothing was applied:",
+        decision.require
+    );
+    for reason in reasons {
+        eprintln!("  {reason}");
+    }
+    for hint in hints {
+        eprintln!("hint: {hint}");
+    }
+    if !verdicts.stale.is_empty() {
+        eprintln!(
+            "note: {} verdict(s) on earlier changes of '{id}' are stale and do not count",
+            verdicts.stale.len()
+        );
+    }
+    Ok(Err(()))
+}
+
 /// Scratch clones of `git review-gate run` whose process is gone (a run
 /// killed with SIGKILL, a crash): name and path.
 pub fn stale_checkouts(repo: &Repo) -> Result<Vec<(String, std::path::PathBuf)>> {

@@ -1,9 +1,7 @@
 //! `git review-gate`: verification in a clean checkout and review verdicts,
 //! recorded in git and bound to the exact change judged. The policy and the
-//! verdict store are the shared library's (`git_worker::gate`,
-//! `git_worker::registry`); this module holds the commands.
-
-pub mod cli;
+//! verdict store are the shared library's (`orch::gate`,
+//! `orch::registry`); this module holds the commands.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,18 +12,20 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use git_worker::commands::{JSON_VERSION, Role, print_json, role, short, timestamp};
-use git_worker::config::Settings;
-use git_worker::contract::validate_id;
-use git_worker::enforce;
-use git_worker::exit::{Hint, Interrupted, Outcome};
-use git_worker::gate::{self, Decision, Subject, Verdicts};
-use git_worker::git::{Oid, Repo};
-use git_worker::registry::{self, Actor, Change, Entry, Ruling, State, Verdict};
-use git_worker::verify::CommandResult;
+use orch::config::Settings;
+use orch::contract::validate_id;
+use orch::enforce;
+use orch::exit::{Hint, Interrupted, Outcome};
+use orch::gate::{self, Decision, Subject, Verdicts};
+use orch::git::{Oid, Repo};
+use orch::registry::{self, Actor, Change, Entry, Ruling, State, Verdict};
+use orch::role::{Role, role};
+use orch::ui::{JSON_VERSION, print_json, short, timestamp};
+use orch::verify::CommandResult;
 
-use crate::commands::DEFAULT_VERIFY_TIMEOUT;
-use cli::{ApproveArgs, Cli, Command, HookArgs, RejectArgs, RunArgs, StatusArgs, WaitArgs};
+use orch::verify::DEFAULT_VERIFY_TIMEOUT;
+
+use crate::cli::{ApproveArgs, Cli, Command, HookArgs, RejectArgs, RunArgs, StatusArgs, WaitArgs};
 
 pub fn run(cli: Cli) -> Result<Outcome> {
     let repo = Repo::discover()?;
@@ -185,7 +185,7 @@ fn record(
         })?;
     // A failure streak's `attention` mark comes after; if it is lost here,
     // the next failed verdict sets it.
-    git_worker::interrupt::checkpoint("gate:verdict")?;
+    orch::interrupt::checkpoint("gate:verdict")?;
     let Some(entry) = entry else {
         // Removed meanwhile: the verdict stands, on its change.
         return Ok(());
@@ -251,7 +251,7 @@ impl<'a> TempCheckout<'a> {
 
     fn remove(mut self) -> Result<()> {
         self.removed = true;
-        git_worker::git::remove_dir_forcefully(&self.path)?;
+        orch::git::remove_dir_forcefully(&self.path)?;
         registry::end_gate_run(self.repo, &self.name)
     }
 }
@@ -261,7 +261,7 @@ impl Drop for TempCheckout<'_> {
         if self.removed {
             return;
         }
-        let removed = git_worker::git::remove_dir_forcefully(&self.path)
+        let removed = orch::git::remove_dir_forcefully(&self.path)
             .and_then(|()| registry::end_gate_run(self.repo, &self.name));
         if let Err(err) = removed {
             eprintln!(
@@ -327,7 +327,7 @@ fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
                 settings.verify.clone()
             } else {
                 for command in &args.verify {
-                    git_worker::contract::validate_verify(command)?;
+                    orch::contract::validate_verify(command)?;
                 }
                 args.verify.clone()
             };
@@ -362,10 +362,10 @@ fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
         .unwrap_or(DEFAULT_VERIFY_TIMEOUT);
     let timeout = Duration::from_secs(seconds);
 
-    let _signals = git_worker::interrupt::guard()?;
+    let _signals = orch::interrupt::guard()?;
     let commit = checkout_commit(repo, subject)?;
     let checkout = TempCheckout::create(repo, commit)?;
-    git_worker::interrupt::checkpoint("gate:checkout")?;
+    orch::interrupt::checkpoint("gate:checkout")?;
     eprintln!(
         "verifying {} (fingerprint {}) in a clean checkout: {} command(s)",
         subject.label(),
@@ -373,7 +373,7 @@ fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
         commands.len()
     );
     let results = run_commands(&checkout.path, &commands, timeout, args.jobs, !args.json)?;
-    if let Some(signal) = git_worker::interrupt::pending() {
+    if let Some(signal) = orch::interrupt::pending() {
         drop(checkout);
         return Err(Interrupted {
             signal,
@@ -381,7 +381,7 @@ fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
         }
         .into());
     }
-    git_worker::interrupt::checkpoint("gate:verify")?;
+    orch::interrupt::checkpoint("gate:verify")?;
 
     let passed = results.iter().all(CommandResult::passed);
     let mut verdict = subject.verdict(
@@ -445,13 +445,13 @@ fn run_commands(
     if jobs <= 1 || commands.len() <= 1 {
         let mut results = Vec::new();
         for command in commands {
-            if git_worker::interrupt::pending().is_some() {
+            if orch::interrupt::pending().is_some() {
                 break;
             }
             if stream {
                 eprintln!("verify: {command}");
             }
-            let result = git_worker::verify::run(dir, command, timeout, stream)?;
+            let result = orch::verify::run(dir, command, timeout, stream)?;
             eprintln!("{}", describe(&result));
             results.push(result);
         }
@@ -466,16 +466,16 @@ fn run_commands(
             scope.spawn(|| {
                 loop {
                     let index = next.fetch_add(1, Ordering::SeqCst);
-                    if index >= commands.len() || git_worker::interrupt::pending().is_some() {
+                    if index >= commands.len() || orch::interrupt::pending().is_some() {
                         break;
                     }
-                    let result = git_worker::verify::run(dir, &commands[index], timeout, false);
+                    let result = orch::verify::run(dir, &commands[index], timeout, false);
                     if let Ok(done) = &result {
                         let mut line = describe(done);
                         if !done.passed() && !done.tail.trim().is_empty() {
                             line.push_str(&format!(
                                 "\n{}",
-                                crate::text::keep_end(done.tail.trim_end(), 2000)
+                                orch::ui::keep_end(done.tail.trim_end(), 2000)
                             ));
                         }
                         let _ = writeln!(std::io::stderr().lock(), "{line}");
@@ -704,16 +704,14 @@ fn wait(repo: &Repo, args: &WaitArgs) -> Result<Outcome> {
     let settings = Settings::load(repo)?;
     // Fail early on a bad target.
     evaluate(repo, &args.target, &settings)?;
-    let _signals = git_worker::interrupt::guard()?;
-    let watch = git_worker::watch::RefWatch::new(
-        repo.common_dir(),
-        &["refs/orch/notes/", registry::HANDOFFS],
-    );
-    let settled = git_worker::watch::until(&watch, args.timeout, || {
+    let _signals = orch::interrupt::guard()?;
+    let watch =
+        orch::watch::RefWatch::new(repo.common_dir(), &["refs/orch/notes/", registry::HANDOFFS]);
+    let settled = orch::watch::until(&watch, args.timeout, || {
         let gate = evaluate(repo, &args.target, &settings)?;
         Ok(gate.decision.decided.then_some(gate))
     })?;
-    if let Some(signal) = git_worker::interrupt::pending() {
+    if let Some(signal) = orch::interrupt::pending() {
         return Err(Interrupted {
             signal,
             what: "stopped waiting".into(),
@@ -746,41 +744,7 @@ fn wait(repo: &Repo, args: &WaitArgs) -> Result<Outcome> {
     })
 }
 
-// ----- the gate in `git handoff apply` and in hooks -----
-
-/// The gate of a handoff about to be applied: `Ok(ids of the verdicts relied
-/// on)` when open; when closed, says why on stderr and returns `Err(())`.
-pub fn check_before_apply(
-    repo: &Repo,
-    id: &str,
-    handoff: &registry::Handoff,
-    settings: &Settings,
-) -> Result<std::result::Result<Decision, ()>> {
-    let subject = Subject::of_handoff(id, handoff.clone())?;
-    let verdicts = gate::gather(repo, &subject)?;
-    let decision = gate::decide(settings.review_require, &verdicts.current);
-    if decision.open {
-        return Ok(Ok(decision));
-    }
-    let (reasons, hints) = gate::explain(&decision, &subject);
-    eprintln!(
-        "error: the review gate of '{id}' is closed (policy '{}'); nothing was applied:",
-        decision.require
-    );
-    for reason in reasons {
-        eprintln!("  {reason}");
-    }
-    for hint in hints {
-        eprintln!("hint: {hint}");
-    }
-    if !verdicts.stale.is_empty() {
-        eprintln!(
-            "note: {} verdict(s) on earlier changes of '{id}' are stale and do not count",
-            verdicts.stale.len()
-        );
-    }
-    Ok(Err(()))
-}
+// ----- the gate in hooks -----
 
 fn hook(repo: &Repo, args: &HookArgs) -> Result<Outcome> {
     match args.hook.as_str() {

@@ -1,0 +1,7 @@
+//! Transactions several commands share: applying a handoff and undoing it.
+//!
+//! A command module parses, calls one of these, and prints; the rules
+//! these keep (what is rolled back, what counts as landed) live here once.
+
+pub mod apply;
+pub mod debris;
