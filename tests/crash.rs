@@ -672,7 +672,12 @@ fn the_steps_are_the_checkpoints_in_the_sources() {
         }
     }
     let mut found = BTreeSet::new();
-    for crate_dir in ["git-worker/src", "git-handoff/src"] {
+    for crate_dir in [
+        "git-orch-lib/src",
+        "git-worker/src",
+        "git-handoff/src",
+        "git-review-gate/src",
+    ] {
         scan(&workspace_root().join(crate_dir), &mut found);
     }
     let listed: BTreeSet<String> = STEPS

@@ -109,7 +109,7 @@ pub fn install(repo: &Repo, server: bool) -> Result<PathBuf> {
         if std::fs::read(&path).is_ok_and(|old| old == content.as_bytes()) && is_executable(&path) {
             continue;
         }
-        crate::git::write_atomically(&path, content.as_bytes())?;
+        crate::fs::write_atomically(&path, content.as_bytes())?;
         set_executable(&path)?;
     }
     Ok(dir)

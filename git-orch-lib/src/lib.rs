@@ -15,6 +15,7 @@ pub mod config;
 pub mod contract;
 pub mod enforce;
 pub mod exit;
+pub mod fs;
 pub mod gate;
 pub mod git;
 pub mod hooks;

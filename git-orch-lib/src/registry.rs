@@ -404,7 +404,7 @@ pub fn list_refs(
             v: FORMAT,
             entries: fresh,
         }) {
-            let _ = crate::git::write_atomically(&path, &json);
+            let _ = crate::fs::write_atomically(&path, &json);
         }
     }
     Ok(out)
@@ -1802,7 +1802,7 @@ pub fn gate_runs(repo: &Repo) -> Result<Vec<(String, GateRun)>> {
 /// work in progress (gate runs, applies).
 fn write_record(dir: &Path, name: &str, record: &impl Serialize) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
-    crate::git::write_atomically(
+    crate::fs::write_atomically(
         &dir.join(format!("{name}.json")),
         &serde_json::to_vec(record)?,
     )
@@ -1810,7 +1810,7 @@ fn write_record(dir: &Path, name: &str, record: &impl Serialize) -> Result<()> {
 
 /// Remove `<dir>/<name>.json`, then `dir` and its parent (`orch/`) if that
 /// leaves them empty (a writer meanwhile makes them again:
-/// [`crate::git::write_atomically`] retries).
+/// [`crate::fs::write_atomically`] retries).
 fn remove_record(dir: &Path, name: &str) -> Result<()> {
     remove_file_if_exists(&dir.join(format!("{name}.json")))?;
     if std::fs::remove_dir(dir).is_ok()
@@ -2032,7 +2032,7 @@ pub fn claim_apply(
     let dir = apply_dir(repo);
     let path = dir.join(format!("{id}.json"));
     let aside = dir.join(format!(".{id}.{}.claim", std::process::id()));
-    crate::git::write_atomically(&aside, &serde_json::to_vec(journal)?)?;
+    crate::fs::write_atomically(&aside, &serde_json::to_vec(journal)?)?;
     let linked = std::fs::hard_link(&aside, &path);
     let _ = std::fs::remove_file(&aside);
     match linked {
@@ -2203,7 +2203,7 @@ pub fn save_agent(repo: &Repo, id: &str, agent: &Agent) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create '{}'", dir.display()))?;
     }
-    crate::git::write_atomically(&facts, &serde_json::to_vec_pretty(agent)?)
+    crate::fs::write_atomically(&facts, &serde_json::to_vec_pretty(agent)?)
 }
 
 /// Forget the agent of `id` (its log stays for reading).
@@ -2312,7 +2312,7 @@ fn update_locals(repo: &Repo, change: impl FnOnce(&mut BTreeMap<String, Local>))
     }
     let json = serde_json::to_vec_pretty(&LocalsFile { v: FORMAT, workers })
         .context("cannot encode local facts")?;
-    crate::git::write_atomically(&path, &json)
+    crate::fs::write_atomically(&path, &json)
 }
 
 pub fn save_local(repo: &Repo, id: &str, local: &Local) -> Result<()> {
@@ -2426,7 +2426,7 @@ pub fn begin_spawn(
 
 pub fn update_journal(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
     let text = toml::to_string(journal).context("cannot encode spawn journal")?;
-    crate::git::write_atomically(&journal_path(repo, id), text.as_bytes())
+    crate::fs::write_atomically(&journal_path(repo, id), text.as_bytes())
 }
 
 pub fn read_journal(path: &Path) -> Result<Option<SpawnJournal>> {

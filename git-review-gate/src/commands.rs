@@ -251,7 +251,7 @@ impl<'a> TempCheckout<'a> {
 
     fn remove(mut self) -> Result<()> {
         self.removed = true;
-        orch::git::remove_dir_forcefully(&self.path)?;
+        orch::fs::remove_dir_forcefully(&self.path)?;
         registry::end_gate_run(self.repo, &self.name)
     }
 }
@@ -261,7 +261,7 @@ impl Drop for TempCheckout<'_> {
         if self.removed {
             return;
         }
-        let removed = orch::git::remove_dir_forcefully(&self.path)
+        let removed = orch::fs::remove_dir_forcefully(&self.path)
             .and_then(|()| registry::end_gate_run(self.repo, &self.name));
         if let Err(err) = removed {
             eprintln!(

@@ -119,8 +119,8 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
         .parent()
         .context("agent files have a directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
-    orch::git::write_atomically(&files.prompt, render_prompt(template, contract)?.as_bytes())?;
-    orch::git::write_atomically(
+    orch::fs::write_atomically(&files.prompt, render_prompt(template, contract)?.as_bytes())?;
+    orch::fs::write_atomically(
         &files.contract,
         toml::to_string(contract)
             .context("cannot encode contract")?

@@ -100,7 +100,7 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
             Debris::StaleLocal { id } => registry::remove_local(repo, id)?,
             Debris::GateCheckout { name, path } => {
                 if !path.as_os_str().is_empty() {
-                    orch::git::remove_dir_forcefully(path)?;
+                    orch::fs::remove_dir_forcefully(path)?;
                 }
                 registry::end_gate_run(repo, name)?;
             }

@@ -882,7 +882,7 @@ fn close_inbox(repo: &Repo, contract: &Contract, created: bool) -> Result<()> {
         let _ = repo
             .git(["remote", "remove", registry::INBOX_REMOTE])
             .output()?;
-        return orch::git::remove_dir_forcefully(&inbox);
+        return orch::fs::remove_dir_forcefully(&inbox);
     }
     for stale in [
         registry::live_ref(&contract.id),
@@ -992,7 +992,7 @@ pub fn remove_worktree(repo: &Repo, path: &Path, parent_too: bool, half_made: bo
     if path.exists() {
         let half_made_here = half_made && !path.join(".git").exists();
         if repo.owns_clone(path) {
-            orch::git::remove_dir_forcefully(path)?;
+            orch::fs::remove_dir_forcefully(path)?;
             if parent_too && let Some(parent) = path.parent() {
                 let _ = std::fs::remove_dir(parent);
             }

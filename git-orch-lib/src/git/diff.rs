@@ -1,0 +1,280 @@
+//! What changed: tree-to-tree, staged and working-tree diffs as the policy
+//! judges them (no rename detection), and snapshots of a whole checkout.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+
+use super::{Git, Oid, Repo, Running, clean};
+use crate::policy::{ChangeKind, PathChange};
+
+impl Repo {
+    fn tree(&self, tree: Option<Oid>) -> Result<Option<git2::Tree<'_>>> {
+        tree.map(|oid| self.inner.find_tree(oid).map_err(clean))
+            .transpose()
+    }
+
+    fn diff_options() -> git2::DiffOptions {
+        let mut options = git2::DiffOptions::new();
+        // No rename detection: a rename is a deletion plus an addition, so
+        // both of its paths are judged.
+        options
+            .include_typechange(true)
+            .skip_binary_check(true)
+            .ignore_submodules(false);
+        options
+    }
+
+    /// Paths changed from tree `old` to tree `new` (`None`: the empty tree).
+    pub fn diff_trees(&self, old: Option<Oid>, new: Option<Oid>) -> Result<Vec<PathChange>> {
+        let (old, new) = (self.tree(old)?, self.tree(new)?);
+        let diff = self
+            .inner
+            .diff_tree_to_tree(old.as_ref(), new.as_ref(), Some(&mut Self::diff_options()))
+            .map_err(clean)?;
+        self.changes(&diff)
+    }
+
+    /// Staged paths against HEAD (the empty tree on an unborn branch), from
+    /// `git diff-index --cached --raw -z` run in the caller's environment,
+    /// so inside a hook it reads the index git is committing
+    /// (`GIT_INDEX_FILE`). git answers from its cache-tree without reading
+    /// unchanged directories: several times faster than a libgit2 diff on a
+    /// large index, and this runs on every commit of a worker.
+    pub fn staged_changes(&self) -> Result<Vec<PathChange>> {
+        self.start_staged_changes()?.finish(self)
+    }
+
+    /// [`Repo::staged_changes`], started in the background so the caller can
+    /// read the contract meanwhile (the hook's latency is on every commit).
+    pub fn start_staged_changes(&self) -> Result<PendingStaged> {
+        let against = match self.head_commit()? {
+            Some(head) => head.to_string(),
+            None => self
+                .inner
+                .treebuilder(None)
+                .and_then(|t| t.write())
+                .map_err(clean)?
+                .to_string(),
+        };
+        let running =
+            Git::new(&std::env::current_dir().context("cannot read the current directory")?)
+                .args([
+                    "diff-index",
+                    "--cached",
+                    "--raw",
+                    "--no-renames",
+                    "--no-abbrev",
+                    "-z",
+                    &against,
+                ])
+                .inherit_repo_env()
+                .start()?;
+        Ok(PendingStaged { running })
+    }
+
+    /// Everything in this checkout against tree `old`: committed, staged,
+    /// unstaged and untracked (not ignored) changes.
+    pub fn diff_tree_to_workdir(&self, old: Option<Oid>) -> Result<Vec<PathChange>> {
+        let old = self.tree(old)?;
+        let mut options = Self::diff_options();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        let diff = self
+            .inner
+            .diff_tree_to_workdir_with_index(old.as_ref(), Some(&mut options))
+            .map_err(clean)?;
+        self.changes(&diff)
+    }
+
+    fn changes(&self, diff: &git2::Diff<'_>) -> Result<Vec<PathChange>> {
+        let mut out = Vec::new();
+        for delta in diff.deltas() {
+            let (file, kind) = match delta.status() {
+                git2::Delta::Added | git2::Delta::Untracked | git2::Delta::Copied => {
+                    (delta.new_file(), ChangeKind::Added)
+                }
+                git2::Delta::Deleted => (delta.old_file(), ChangeKind::Deleted),
+                git2::Delta::Typechange => (delta.new_file(), ChangeKind::TypeChanged),
+                git2::Delta::Renamed => {
+                    // Only with rename detection, which is off; judge both sides anyway.
+                    if let Some(old) = delta.old_file().path_bytes() {
+                        out.push(PathChange {
+                            path: old.to_vec(),
+                            kind: ChangeKind::Deleted,
+                            symlink_target: None,
+                            submodule: false,
+                        });
+                    }
+                    (delta.new_file(), ChangeKind::Added)
+                }
+                _ => (delta.new_file(), ChangeKind::Modified),
+            };
+            let Some(path) = file.path_bytes() else {
+                continue;
+            };
+            let mode = file.mode();
+            out.push(path_change(
+                path,
+                kind,
+                mode == git2::FileMode::Link,
+                mode == git2::FileMode::Commit,
+                || self.symlink_target(&file),
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// Where a symlink points: from its blob, or from the working tree when
+    /// the diff did not hash it.
+    fn symlink_target(&self, file: &git2::DiffFile<'_>) -> Result<Vec<u8>> {
+        if !file.id().is_zero()
+            && let Ok(blob) = self.inner.find_blob(file.id())
+        {
+            return Ok(blob.content().to_vec());
+        }
+        let workdir = self
+            .workdir()
+            .context("symlink in a repository without a working tree")?;
+        let path = file.path().context("symlink without a path")?;
+        let target = std::fs::read_link(workdir.join(path))
+            .with_context(|| format!("cannot read symlink '{}'", path.display()))?;
+        Ok(target.as_os_str().as_encoded_bytes().to_vec())
+    }
+
+    /// The tree of everything in the checkout at `path`: committed, staged,
+    /// unstaged and untracked (not ignored) files, binary-safe. Built with
+    /// `git add -A` into a temporary copy of the checkout's index, so the
+    /// checkout, its index and its files are left exactly as they were.
+    pub fn snapshot_tree(path: &Path) -> Result<Oid> {
+        let index = Git::new(path)
+            .args(["rev-parse", "--path-format=absolute", "--git-path", "index"])
+            .read()?;
+        let scratch = tempfile::Builder::new()
+            .prefix("git-orch-index-")
+            .tempdir()
+            .context("cannot make a temporary directory")?;
+        let copy = scratch.path().join("index");
+        match std::fs::copy(&index, &copy) {
+            Ok(_) => {
+                // The copy keeps the index's modification time: git re-reads
+                // files changed in the same second as the index was written
+                // ("racily clean") only when it can compare the two. A copy
+                // with a newer time made git trust stale stat data and miss
+                // a same-size edit.
+                let modified = std::fs::metadata(&index)
+                    .and_then(|m| m.modified())
+                    .with_context(|| format!("cannot read the time of '{index}'"))?;
+                std::fs::File::options()
+                    .write(true)
+                    .open(&copy)
+                    .and_then(|f| f.set_modified(modified))
+                    .context("cannot set the time of the index copy")?;
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot copy the index '{index}'"));
+            }
+        }
+        Git::new(path)
+            .args(["add", "--all", "--", ":/"])
+            .env("GIT_INDEX_FILE", &copy)
+            .run()?;
+        let tree = Git::new(path)
+            .args(["write-tree"])
+            .env("GIT_INDEX_FILE", &copy)
+            .read()?;
+        Oid::from_str(&tree).with_context(|| format!("bad tree id from git write-tree: {tree}"))
+    }
+
+    /// The tree of this checkout's index (`git write-tree`); `None` while it
+    /// has unmerged entries.
+    pub fn index_tree(&self) -> Result<Option<Oid>> {
+        let out = self.git(["write-tree"]).output()?;
+        if out.status != 0 {
+            return Ok(None);
+        }
+        Ok(Oid::from_str(out.stdout.trim()).ok())
+    }
+
+    /// Index entries git is told not to look at in the working tree
+    /// (assume-unchanged, skip-worktree): their files may differ unseen.
+    pub fn hidden_index_entries(&self) -> Result<Vec<Vec<u8>>> {
+        let out = self.git(["ls-files", "-v", "-z"]).read_bytes()?;
+        Ok(out
+            .split(|b| *b == 0)
+            .filter(|record| record.len() > 2)
+            .filter(|record| record[0].is_ascii_lowercase() || record[0] == b'S')
+            .map(|record| record[2..].to_vec())
+            .collect())
+    }
+}
+
+/// A changed path as the policy judges it. The symlink target is read only
+/// for a symlink on the new side; a deletion has no new side.
+fn path_change(
+    path: &[u8],
+    kind: ChangeKind,
+    symlink: bool,
+    submodule: bool,
+    target: impl FnOnce() -> Result<Vec<u8>>,
+) -> Result<PathChange> {
+    let live = kind != ChangeKind::Deleted;
+    Ok(PathChange {
+        path: path.to_vec(),
+        kind,
+        symlink_target: if live && symlink {
+            Some(target()?)
+        } else {
+            None
+        },
+        submodule: live && submodule,
+    })
+}
+
+/// Staged paths being listed by a running `git diff-index`.
+pub struct PendingStaged {
+    running: Running,
+}
+
+impl PendingStaged {
+    pub fn finish(self, repo: &Repo) -> Result<Vec<PathChange>> {
+        let out = self.running.read_bytes()?;
+        let mut changes = Vec::new();
+        let mut fields = out.split(|b| *b == 0);
+        while let Some(header) = fields.next() {
+            if header.is_empty() {
+                continue;
+            }
+            let path = fields.next().context("diff-index output ends early")?;
+            let header = String::from_utf8_lossy(header);
+            // ":<old mode> <new mode> <old id> <new id> <status>"
+            let parts: Vec<&str> = header.trim_start_matches(':').split(' ').collect();
+            let [_, new_mode, _, new_id, status] = parts[..] else {
+                bail!("unexpected diff-index record: {header}");
+            };
+            let kind = match status.chars().next() {
+                Some('A') => ChangeKind::Added,
+                Some('D') => ChangeKind::Deleted,
+                Some('T') => ChangeKind::TypeChanged,
+                _ => ChangeKind::Modified,
+            };
+            changes.push(path_change(
+                path,
+                kind,
+                new_mode == "120000",
+                new_mode == "160000",
+                || {
+                    let blob = repo.inner.find_blob(Oid::from_str(new_id)?).map_err(clean);
+                    Ok(blob
+                        .context("cannot read a staged symlink")?
+                        .content()
+                        .to_vec())
+                },
+            )?);
+        }
+        Ok(changes)
+    }
+}

@@ -1,0 +1,274 @@
+//! Objects: blobs, trees and commits read and written in-process, and the
+//! commit graph (ancestry, merge bases).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+
+use super::{Oid, Repo, clean};
+
+impl Repo {
+    pub fn write_blob(&self, data: &[u8]) -> Result<Oid> {
+        self.inner
+            .blob(data)
+            .map_err(clean)
+            .context("failed to write blob")
+    }
+
+    /// Write a tree from named entries (blobs are written first).
+    pub fn write_tree(&self, entries: &BTreeMap<String, TreeEntry>) -> Result<Oid> {
+        let mut builder = self.inner.treebuilder(None).map_err(clean)?;
+        for (name, entry) in entries {
+            let (oid, mode) = match entry {
+                TreeEntry::Blob(data) => (self.write_blob(data)?, 0o100644),
+                TreeEntry::Tree(oid) => (*oid, 0o040000),
+            };
+            builder.insert(name, oid, mode).map_err(clean)?;
+        }
+        builder
+            .write()
+            .map_err(clean)
+            .context("failed to write tree")
+    }
+
+    /// The content of the blob at `path` (`a/b/c`) in `tree`, if there is one.
+    pub fn tree_blob(&self, tree: Oid, path: &str) -> Result<Option<Vec<u8>>> {
+        let tree = self.inner.find_tree(tree).map_err(clean)?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(entry) => entry,
+            Err(err) if err.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(err) => return Err(clean(err)),
+        };
+        if entry.kind() != Some(git2::ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = self.inner.find_blob(entry.id()).map_err(clean)?;
+        Ok(Some(blob.content().to_vec()))
+    }
+
+    /// Every blob under `tree`, by path (`a/b/c`), with its id.
+    pub fn blobs_under(&self, tree: Oid) -> Result<BTreeMap<String, Oid>> {
+        let tree = self.inner.find_tree(tree).map_err(clean)?;
+        let mut out = BTreeMap::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob)
+                && let Ok(name) = entry.name()
+            {
+                out.insert(format!("{dir}{name}"), entry.id());
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(clean)?;
+        Ok(out)
+    }
+
+    /// The content of blob `oid`.
+    pub fn blob(&self, oid: Oid) -> Result<Vec<u8>> {
+        Ok(self.inner.find_blob(oid).map_err(clean)?.content().to_vec())
+    }
+
+    /// `tree` (or the empty tree) with the blob at `path` (`a/b/c`, parent
+    /// trees made as needed) set to `data`, and the blobs at `remove` gone.
+    pub fn tree_with_blob(
+        &self,
+        tree: Option<Oid>,
+        path: &str,
+        data: &[u8],
+        remove: &[&str],
+    ) -> Result<Oid> {
+        let blob = self.write_blob(data)?;
+        let baseline = match tree {
+            Some(oid) => self.inner.find_tree(oid).map_err(clean)?,
+            None => {
+                let empty = self.inner.treebuilder(None).map_err(clean)?.write();
+                self.inner.find_tree(empty.map_err(clean)?).map_err(clean)?
+            }
+        };
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for old in remove {
+            update.remove(*old);
+        }
+        update.upsert(path, blob, git2::FileMode::Blob);
+        update
+            .create_updated(&self.inner, &baseline)
+            .map_err(clean)
+            .context("failed to write tree")
+    }
+
+    /// The blobs at the top level of a tree, and the ids of its subtrees.
+    pub fn read_tree(&self, tree: Oid) -> Result<TreeContents> {
+        let tree = self.inner.find_tree(tree).map_err(clean)?;
+        let mut contents = TreeContents::default();
+        for entry in tree.iter() {
+            let Ok(name) = entry.name() else { continue };
+            match entry.kind() {
+                Some(git2::ObjectType::Blob) => {
+                    let blob = self.inner.find_blob(entry.id()).map_err(clean)?;
+                    contents
+                        .blobs
+                        .insert(name.to_string(), blob.content().to_vec());
+                }
+                Some(git2::ObjectType::Tree) => {
+                    contents.trees.insert(name.to_string(), entry.id());
+                }
+                _ => {}
+            }
+        }
+        Ok(contents)
+    }
+
+    /// Create a commit object (no ref is updated).
+    pub fn create_commit(&self, tree: Oid, parents: &[Oid], message: &str) -> Result<Oid> {
+        let signature = self.signature()?;
+        let tree = self.inner.find_tree(tree).map_err(clean)?;
+        let parents = parents
+            .iter()
+            .map(|oid| self.inner.find_commit(*oid).map_err(clean))
+            .collect::<Result<Vec<_>>>()?;
+        let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
+        self.inner
+            .commit(None, &signature, &signature, message, &tree, &parent_refs)
+            .map_err(clean)
+            .context("failed to write commit")
+    }
+
+    pub fn commit_info(&self, oid: Oid) -> Result<CommitInfo> {
+        let commit = self
+            .inner
+            .find_commit(oid)
+            .map_err(clean)
+            .with_context(|| format!("{oid} is not a commit"))?;
+        Ok(CommitInfo {
+            id: oid,
+            tree: commit.tree_id(),
+            parents: commit.parent_ids().collect(),
+            message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+            time: commit.time().seconds(),
+            author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+        })
+    }
+
+    /// The identity registry commits are written with: git's environment
+    /// variables, then `user.name`/`user.email`, then a neutral fallback.
+    /// `Name <email>`: who is acting, as git would record it.
+    pub fn identity(&self) -> Result<String> {
+        let signature = self.signature()?;
+        Ok(format!(
+            "{} <{}>",
+            signature.name().unwrap_or("unknown"),
+            signature.email().unwrap_or("unknown")
+        ))
+    }
+
+    fn signature(&self) -> Result<git2::Signature<'static>> {
+        let pick = |env: &str, key: &str, fallback: &str| -> String {
+            std::env::var(env)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| self.config_string(key).ok().flatten())
+                .unwrap_or_else(|| fallback.to_string())
+        };
+        let name = pick("GIT_COMMITTER_NAME", "user.name", "git-worker");
+        let email = pick("GIT_COMMITTER_EMAIL", "user.email", "git-worker@localhost");
+        git2::Signature::now(&name, &email).map_err(clean)
+    }
+
+    /// The tree of a commit.
+    pub fn commit_tree(&self, commit: Oid) -> Result<Oid> {
+        Ok(self.commit_info(commit)?.tree)
+    }
+
+    /// The commit HEAD points to, or `None` on an unborn branch.
+    pub fn head_commit(&self) -> Result<Option<Oid>> {
+        match self.inner.head() {
+            Ok(head) => Ok(head.peel_to_commit().ok().map(|c| c.id())),
+            Err(err)
+                if matches!(
+                    err.code(),
+                    git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(clean(err)).context("cannot read HEAD"),
+        }
+    }
+
+    /// Number of commits reachable from `tip` and not from `base`.
+    pub fn ahead(&self, tip: Oid, base: Oid) -> Result<usize> {
+        if tip == base {
+            return Ok(0);
+        }
+        let (ahead, _) = self.inner.graph_ahead_behind(tip, base).map_err(clean)?;
+        Ok(ahead)
+    }
+
+    /// Whether `ancestor` is reachable from `tip` (or equal to it).
+    pub fn is_ancestor(&self, ancestor: Oid, tip: Oid) -> Result<bool> {
+        Ok(ancestor == tip
+            || self
+                .inner
+                .graph_descendant_of(tip, ancestor)
+                .map_err(clean)?)
+    }
+
+    /// A common ancestor of `a` and `b`, if they share history.
+    pub fn merge_base(&self, a: Oid, b: Oid) -> Result<Option<Oid>> {
+        match self.inner.merge_base(a, b) {
+            Ok(base) => Ok(Some(base)),
+            Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(err) => Err(clean(err)),
+        }
+    }
+
+    /// Whether commit `commit` has `path`.
+    pub fn commit_has_path(&self, commit: Oid, path: &[u8]) -> Result<bool> {
+        let tree = self
+            .inner
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(clean)?;
+        Ok(tree.get_path(&crate::policy::to_path(path)).is_ok())
+    }
+
+    /// The paths among `paths` whose entries (id and mode, or absence)
+    /// differ between trees `a` and `b`.
+    pub fn differing_paths(&self, a: Oid, b: Oid, paths: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        let a = self.inner.find_tree(a).map_err(clean)?;
+        let b = self.inner.find_tree(b).map_err(clean)?;
+        let entry = |tree: &git2::Tree<'_>, path: &[u8]| {
+            tree.get_path(&crate::policy::to_path(path))
+                .ok()
+                .map(|e| (e.id(), e.filemode()))
+        };
+        Ok(paths
+            .iter()
+            .filter(|path| entry(&a, path) != entry(&b, path))
+            .cloned()
+            .collect())
+    }
+}
+
+/// One entry of a tree to write.
+pub enum TreeEntry {
+    Blob(Vec<u8>),
+    Tree(Oid),
+}
+
+/// The top level of a tree: blobs by name with their content, subtrees by name.
+#[derive(Debug, Default)]
+pub struct TreeContents {
+    pub blobs: BTreeMap<String, Vec<u8>>,
+    pub trees: BTreeMap<String, Oid>,
+}
+
+/// What the registry needs to know about one commit.
+pub struct CommitInfo {
+    pub id: Oid,
+    pub tree: Oid,
+    pub parents: Vec<Oid>,
+    pub message: String,
+    pub time: i64,
+    pub author: String,
+}

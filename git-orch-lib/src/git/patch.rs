@@ -1,0 +1,239 @@
+//! Patches: made binary-safe by `git diff`, applied by `git apply`, and
+//! the surgical index updates that commit or roll back exactly a handoff's
+//! paths.
+
+use anyhow::{Context as _, Result, bail};
+
+use super::{Oid, Output, Repo, Running, clean};
+
+impl Repo {
+    /// `git diff --binary --full-index` between two trees: a patch that
+    /// `git apply` takes byte for byte, binary files included.
+    pub fn binary_patch(&self, from: Oid, to: Oid) -> Result<Vec<u8>> {
+        self.git(["diff"])
+            .args(PATCH_OPTIONS)
+            .args([from.to_string(), to.to_string()])
+            .read_bytes()
+    }
+
+    /// `git diff --stat --summary` between two trees, 80 columns.
+    pub fn stat(&self, from: Oid, to: Oid) -> Result<String> {
+        self.git([
+            "diff",
+            "--stat=80",
+            "--summary",
+            "--no-renames",
+            "--no-color",
+        ])
+        .args([from.to_string(), to.to_string()])
+        .read()
+    }
+
+    /// The `--stat --summary` text and the binary patch between two trees,
+    /// from one `git diff` pass (the stat block comes first, the patch
+    /// starts at the first `diff --git` line).
+    pub fn stat_and_patch(&self, from: Oid, to: Oid) -> Result<(String, Vec<u8>)> {
+        let out = self
+            .git(["diff", "--stat=80", "--summary", "--patch"])
+            .args(PATCH_OPTIONS)
+            .args([from.to_string(), to.to_string()])
+            .read_bytes()?;
+        let start = if out.starts_with(b"diff --git ") {
+            Some(0)
+        } else {
+            out.windows(12)
+                .position(|w| w == b"\ndiff --git ")
+                .map(|i| i + 1)
+        };
+        let (stat, patch) = match start {
+            Some(start) => out.split_at(start),
+            None => (&out[..], &[][..]),
+        };
+        let stat = String::from_utf8_lossy(stat).trim_end().to_string();
+        Ok((stat, patch.to_vec()))
+    }
+
+    /// `git patch-id --stable` of a patch, started in the background.
+    pub fn start_patch_id(&self, patch: &[u8]) -> Result<Option<Running>> {
+        if patch.is_empty() {
+            return Ok(None);
+        }
+        self.git(["patch-id", "--stable"])
+            .stdin(patch.to_vec())
+            .start()
+            .map(Some)
+    }
+
+    /// `git apply --index` of `patch` onto this checkout (with `--3way`
+    /// when asked, with `--check` to only try). Not an error when git
+    /// refuses: the caller reads the status and git's messages.
+    pub fn apply_patch(&self, patch: &[u8], three_way: bool, check: bool) -> Result<Output> {
+        let mut git = self.git(["apply", "--index", "--whitespace=nowarn"]);
+        if three_way {
+            git = git.arg("--3way");
+        }
+        if check {
+            git = git.arg("--check");
+        }
+        git.arg("-").stdin(patch.to_vec()).output()
+    }
+
+    /// Put `paths` back as they are in commit `to`, in the index and the
+    /// working tree; paths `to` does not have are removed. Nothing else is
+    /// touched, so a user's unrelated work survives a rollback. No pathspec
+    /// matching (a thousand pathspecs against every index entry is slow):
+    /// the paths' entries are removed (all stages, so conflicts go too),
+    /// files `to` lacks are deleted, and `to`'s entries are put back by id
+    /// and written out.
+    pub fn restore_paths(&self, to: Oid, paths: &[Vec<u8>]) -> Result<()> {
+        let tree = self
+            .inner
+            .find_commit(to)
+            .and_then(|c| c.tree())
+            .map_err(clean)?;
+        let nul_joined = |list: &[&Vec<u8>]| -> Vec<u8> {
+            list.iter()
+                .flat_map(|p| p.iter().copied().chain([0]))
+                .collect()
+        };
+        let mut kept = Vec::new();
+        let mut info = Vec::new();
+        let mut added = Vec::new();
+        for path in paths {
+            match tree.get_path(&crate::policy::to_path(path)) {
+                Ok(entry) => {
+                    info.extend_from_slice(
+                        format!("{:o} {} 0\t", entry.filemode(), entry.id()).as_bytes(),
+                    );
+                    info.extend_from_slice(path);
+                    info.push(0);
+                    kept.push(path);
+                }
+                Err(_) => added.push(path),
+            }
+        }
+        let all: Vec<&Vec<u8>> = paths.iter().collect();
+        self.git(["update-index", "-z", "--force-remove", "--stdin"])
+            .stdin(nul_joined(&all))
+            .run()?;
+        let top = self.workdir().context("no working tree")?;
+        for path in added {
+            let file = top.join(crate::policy::to_path(path));
+            if file.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+                std::fs::remove_file(&file)
+                    .with_context(|| format!("cannot remove '{}'", file.display()))?;
+            }
+            // Directories the patch created, now empty.
+            let mut dir = file.parent();
+            while let Some(d) = dir.filter(|d| *d != top) {
+                if std::fs::remove_dir(d).is_err() {
+                    break;
+                }
+                dir = d.parent();
+            }
+        }
+        if !kept.is_empty() {
+            self.git(["update-index", "-z", "--index-info"])
+                .stdin(info)
+                .run()?;
+            self.git(["checkout-index", "--force", "-u", "-z", "--stdin"])
+                .stdin(nul_joined(&kept))
+                .run()?;
+        }
+        Ok(())
+    }
+
+    /// Commit `paths` as the index has them on top of commit `head`, and
+    /// nothing else: any other staged change stays staged, uncommitted. The
+    /// tree is built in a temporary index (HEAD's tree, then the index's
+    /// entries for `paths`, removals first so a file may become a directory),
+    /// and HEAD's branch moves by compare-and-swap from `head`. Returns the
+    /// new commit.
+    pub fn commit_paths(&self, message: &str, paths: &[Vec<u8>], head: Oid) -> Result<Oid> {
+        let wanted: std::collections::HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+        let mut entries = Vec::new();
+        let mut present = std::collections::HashSet::new();
+        for record in self
+            .git(["ls-files", "--stage", "-z"])
+            .read_bytes()?
+            .split(|b| *b == 0)
+        {
+            // "<mode> <id> <stage>\t<path>"
+            let Some(tab) = record.iter().position(|b| *b == b'\t') else {
+                continue;
+            };
+            let path = &record[tab + 1..];
+            if wanted.contains(path) {
+                present.insert(path.to_vec());
+                entries.extend_from_slice(record);
+                entries.push(0);
+            }
+        }
+        let removed: Vec<u8> = paths
+            .iter()
+            .filter(|path| !present.contains(*path))
+            .flat_map(|path| path.iter().copied().chain([0]))
+            .collect();
+        let scratch = tempfile::Builder::new()
+            .prefix("git-orch-commit-")
+            .tempdir()
+            .context("cannot make a temporary directory")?;
+        let index = scratch.path().join("index");
+        self.git(["read-tree"])
+            .arg(head.to_string())
+            .env("GIT_INDEX_FILE", &index)
+            .run()?;
+        if !removed.is_empty() {
+            self.git(["update-index", "--force-remove", "-z", "--stdin"])
+                .env("GIT_INDEX_FILE", &index)
+                .stdin(removed)
+                .run()?;
+        }
+        if !entries.is_empty() {
+            self.git(["update-index", "-z", "--index-info"])
+                .env("GIT_INDEX_FILE", &index)
+                .stdin(entries)
+                .run()?;
+        }
+        let tree = self
+            .git(["write-tree"])
+            .env("GIT_INDEX_FILE", &index)
+            .read()?;
+        let commit = self
+            .git(["commit-tree", &tree, "-p", &head.to_string()])
+            .stdin(message.as_bytes().to_vec())
+            .read()?;
+        let commit = Oid::from_str(&commit)
+            .with_context(|| format!("bad commit id from git commit-tree: {commit}"))?;
+        let branch = self.head_branch()?;
+        let moved = {
+            let mut git = self.git(["update-ref", "-m", "git-handoff: apply"]);
+            git = match &branch {
+                Some(refname) => git.arg(refname),
+                None => git.args(["--no-deref", "HEAD"]),
+            };
+            git.args([commit.to_string(), head.to_string()])
+                .output()?
+                .status
+                == 0
+        };
+        if !moved {
+            bail!("HEAD moved while the commit was being made");
+        }
+        Ok(commit)
+    }
+}
+
+/// How every patch is made: binary-safe, full ids, no rename detection
+/// (a rename is judged and applied as a deletion and an addition), and fixed
+/// prefixes and no relative paths whatever the user's diff config says.
+const PATCH_OPTIONS: &[&str] = &[
+    "--binary",
+    "--full-index",
+    "--no-renames",
+    "--no-color",
+    "--no-ext-diff",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+    "--no-relative",
+];
