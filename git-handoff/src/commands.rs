@@ -10,6 +10,7 @@ use orch::contract::validate_id;
 use orch::enforce;
 use orch::exit::{Hint, Outcome};
 use orch::git::{Oid, Repo};
+use orch::local;
 use orch::policy::Policy;
 use orch::registry::{self, Actor, Change, Handoff, HandoffMeta, State};
 
@@ -308,7 +309,7 @@ fn show_unreported(repo: &Repo, entry: &registry::Entry, args: &ShowArgs) -> Res
     let contract = &entry.contract;
     let base = Oid::from_str(&contract.base)?;
     let branch = repo.ref_target(&format!("refs/heads/{}", contract.branch))?;
-    let checkout = registry::load_local(repo, entry.id())?
+    let checkout = local::load_local(repo, entry.id())?
         .map(|local| local.path)
         .filter(|path| repo.owns_checkout(path));
     let tree = match (&checkout, branch) {
@@ -317,7 +318,7 @@ fn show_unreported(repo: &Repo, entry: &registry::Entry, args: &ShowArgs) -> Res
             // A checkout being removed loses its files one by one, then
             // goes: what is left of the worker is its branch.
             Err(_)
-                if registry::removal_running(repo, entry.id()).is_some()
+                if local::removal_running(repo, entry.id()).is_some()
                     || registry::load(repo, entry.id())?.is_none() =>
             {
                 branch.map(|tip| repo.commit_tree(tip)).transpose()?
@@ -515,13 +516,13 @@ fn entry_and_handoff(repo: &Repo, id: &str) -> Result<(registry::Entry, Handoff)
     Ok((entry, handoff))
 }
 
-/// Claim applying `id` ([`registry::claim_apply`]), or say who holds it.
-fn claim(repo: &Repo, id: &str) -> Result<registry::ApplyClaim> {
+/// Claim applying `id` ([`local::claim_apply`]), or say who holds it.
+fn claim(repo: &Repo, id: &str) -> Result<local::ApplyClaim> {
     let workdir = repo
         .workdir()
         .context("applying needs a working tree")?
         .to_path_buf();
-    match registry::claim_apply(repo, id, &registry::ApplyJournal::begun(workdir))? {
+    match local::claim_apply(repo, id, &local::ApplyJournal::begun(workdir))? {
         Ok(claim) => Ok(claim),
         Err(there) if there.running() => Err(Hint::new(format!(
             "the handoff of '{id}' is being applied right now (pid {}, in '{}')",
@@ -666,16 +667,16 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
     let _signals = orch::interrupt::guard()?;
     // The journal, before anything is touched: a killed apply is undone
     // from it by `git worker prune` (or the next apply).
-    let mut journal = registry::ApplyJournal {
+    let mut journal = local::ApplyJournal {
         branch: repo.head_branch()?,
         head: head.to_string(),
         log_tip: entry.tip.to_string(),
         base: base.to_string(),
         handoff: handoff.commit.to_string(),
         fingerprint: handoff.meta.fingerprint.clone(),
-        ..registry::ApplyJournal::begun(workdir.clone())
+        ..local::ApplyJournal::begun(workdir.clone())
     };
-    registry::write_apply_journal(repo, &id, &journal)?;
+    local::write_apply_journal(repo, &id, &journal)?;
     orch::interrupt::checkpoint("apply:journal")?;
     let mut applied = repo.apply_patch(&patch, false, false)?;
     if applied.status != 0 {
@@ -745,7 +746,7 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
     // What the patch wrote: a later rollback (of a killed apply) takes back
     // that, and refuses to take back anything else.
     journal.applied = repo.index_tree()?.map(|tree| tree.to_string());
-    registry::write_apply_journal(repo, &id, &journal)?;
+    local::write_apply_journal(repo, &id, &journal)?;
     if let Err(err) = orch::interrupt::checkpoint("apply:patch") {
         rollback(None)?;
         return Err(err.context("apply rolled back"));
@@ -774,7 +775,7 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
     };
     if let Some(commit) = committed {
         journal.committed = Some(commit.to_string());
-        registry::write_apply_journal(repo, &id, &journal)?;
+        local::write_apply_journal(repo, &id, &journal)?;
     }
     if let Err(err) = orch::interrupt::checkpoint("apply:commit") {
         rollback(committed)?;

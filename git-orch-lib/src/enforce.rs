@@ -12,8 +12,9 @@ use anyhow::{Context as _, Result};
 
 use crate::contract::Contract;
 use crate::git::{Oid, Repo};
+use crate::local;
 use crate::policy::{PathChange, Policy, Violation};
-use crate::registry::{self, Entry};
+use crate::registry::Entry;
 
 /// A worker's changes and what its contract says of them.
 pub struct Judgement {
@@ -32,7 +33,7 @@ pub struct Judgement {
 /// that arrives through a fetch (or is rewritten in the refs) is reported,
 /// never silently adopted. Returns the fields that differ.
 pub fn authoritative_contract(repo: &Repo, entry: &Entry) -> Result<(Contract, Vec<&'static str>)> {
-    let pinned = registry::load_local(repo, entry.id())?.and_then(|local| local.contract);
+    let pinned = local::load_local(repo, entry.id())?.and_then(|local| local.contract);
     Ok(match pinned {
         Some(pinned) => {
             let differences = pinned.differences(&entry.contract);
@@ -95,7 +96,7 @@ pub fn judge(repo: &Repo, entry: &Entry, range: Option<(Oid, Oid)>) -> Result<Ju
     let changes = match range {
         Some((from, to)) => range_changes(repo, from, to)?,
         None => {
-            let checkout = registry::load_local(repo, entry.id())?.map(|local| local.path);
+            let checkout = local::load_local(repo, entry.id())?.map(|local| local.path);
             worker_changes(repo, &contract, checkout.as_deref())?
         }
     };

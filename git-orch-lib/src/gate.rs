@@ -15,6 +15,7 @@ use anyhow::{Context as _, Result};
 use crate::contract::quote;
 use crate::exit::Hint;
 use crate::git::{Oid, Repo};
+use crate::local;
 use crate::registry::{self, Handoff, Logged, Ruling, Verdict};
 
 /// How many of a worker's earlier handoffs are searched for verdicts.
@@ -352,11 +353,11 @@ pub fn check_before_apply(
 /// Scratch clones of `git review-gate run` whose process is gone (a run
 /// killed with SIGKILL, a crash): name and path.
 pub fn stale_checkouts(repo: &Repo) -> Result<Vec<(String, std::path::PathBuf)>> {
-    Ok(registry::gate_runs(repo)?
+    Ok(local::gate_runs(repo)?
         .into_iter()
         .filter(|(name, run)| {
-            (run.pid == 0 || !registry::pid_alive(run.pid))
-                && registry::gate_run(repo, name).as_ref() == Some(run)
+            (run.pid == 0 || !local::pid_alive(run.pid))
+                && local::gate_run(repo, name).as_ref() == Some(run)
         })
         .map(|(name, run)| (name, run.path))
         .collect())

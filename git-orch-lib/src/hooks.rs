@@ -66,10 +66,7 @@ const SERVER: &[&str] = &[
 /// pointed core.hooksPath at the shims; its hooks are chained.
 pub const KEY_CHAINED: &str = "orch.chainedHooksPath";
 
-/// Where the shims live for every worker of this repository.
-pub fn hooks_dir(repo: &Repo) -> PathBuf {
-    repo.common_dir().join("orch").join("hooks")
-}
+pub use crate::local::hooks_dir;
 
 fn shim(name: &str) -> &'static str {
     match name {
@@ -139,20 +136,6 @@ pub fn problems(repo: &Repo, server: bool) -> Result<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-/// Remove the shims once no worker on this machine uses them.
-pub fn uninstall(repo: &Repo) {
-    let dir = hooks_dir(repo);
-    let names = CHAINED
-        .iter()
-        .chain(HOT)
-        .chain(SERVER)
-        .chain(["pre-commit", "pre-merge-commit"].iter());
-    for name in names {
-        let _ = std::fs::remove_file(dir.join(name));
-    }
-    let _ = std::fs::remove_dir(&dir);
 }
 
 /// Where git would look for hooks without our override: `core.hooksPath`

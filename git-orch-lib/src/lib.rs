@@ -20,6 +20,7 @@ pub mod gate;
 pub mod git;
 pub mod hooks;
 pub mod interrupt;
+pub mod local;
 pub mod ops;
 pub mod policy;
 pub mod registry;

@@ -18,6 +18,7 @@ use orch::enforce;
 use orch::exit::{Hint, Interrupted, Outcome};
 use orch::gate::{self, Decision, Subject, Verdicts};
 use orch::git::{Oid, Repo};
+use orch::local;
 use orch::registry::{self, Actor, Change, Entry, Ruling, State, Verdict};
 use orch::role::{Role, role};
 use orch::ui::{JSON_VERSION, print_json, short, timestamp};
@@ -237,10 +238,10 @@ impl<'a> TempCheckout<'a> {
             name,
             removed: false,
         };
-        registry::begin_gate_run(
+        local::begin_gate_run(
             repo,
             &checkout.name,
-            &registry::GateRun {
+            &local::GateRun {
                 pid: std::process::id(),
                 path: checkout.path.clone(),
             },
@@ -252,7 +253,7 @@ impl<'a> TempCheckout<'a> {
     fn remove(mut self) -> Result<()> {
         self.removed = true;
         orch::fs::remove_dir_forcefully(&self.path)?;
-        registry::end_gate_run(self.repo, &self.name)
+        local::end_gate_run(self.repo, &self.name)
     }
 }
 
@@ -262,7 +263,7 @@ impl Drop for TempCheckout<'_> {
             return;
         }
         let removed = orch::fs::remove_dir_forcefully(&self.path)
-            .and_then(|()| registry::end_gate_run(self.repo, &self.name));
+            .and_then(|()| local::end_gate_run(self.repo, &self.name));
         if let Err(err) = removed {
             eprintln!(
                 "warning: cannot remove the temporary checkout '{}': {err:#}",

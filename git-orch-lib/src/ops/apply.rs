@@ -8,7 +8,8 @@ use anyhow::{Context as _, Result};
 
 use crate::exit::Hint;
 use crate::git::{Oid, Repo};
-use crate::registry::{self, ApplyJournal};
+use crate::local::{self, ApplyJournal};
+use crate::registry::{self};
 
 /// Undo every `git handoff apply` in this checkout whose process was
 /// killed (see [`undo_apply`]), saying what was done: `apply` calls it
@@ -18,7 +19,7 @@ use crate::registry::{self, ApplyJournal};
 /// checkouts are left to `git worker prune`.
 pub fn recover_applies(repo: &Repo, id: &str, dry_run: bool) -> Result<()> {
     let here = repo.git_dir().canonicalize().ok();
-    for (other, journal) in registry::apply_journals(repo)? {
+    for (other, journal) in local::apply_journals(repo)? {
         if journal.running() {
             if other == id {
                 return Err(Hint::new(format!(
@@ -63,13 +64,13 @@ pub fn undo_apply(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<Strin
         parse(&journal.base),
         parse(&journal.handoff),
     ) else {
-        registry::end_apply(repo, id)?;
+        local::end_apply(repo, id)?;
         return Ok(format!(
             "dropped the unreadable journal of an interrupted apply of '{id}'"
         ));
     };
     if apply_was_kept(repo, id, journal)? {
-        registry::end_apply(repo, id)?;
+        local::end_apply(repo, id)?;
         return Ok(format!(
             "the interrupted apply of '{id}' had finished: it is kept"
         ));
@@ -77,7 +78,7 @@ pub fn undo_apply(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<Strin
     let checkout = match Repo::open(&journal.workdir) {
         Ok(checkout) => checkout,
         Err(_) => {
-            registry::end_apply(repo, id)?;
+            local::end_apply(repo, id)?;
             return Ok(format!(
                 "the checkout of the interrupted apply of '{id}' ('{}') is gone: nothing to undo",
                 journal.workdir.display()
@@ -108,7 +109,7 @@ pub fn undo_apply(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<Strin
         },
     };
     let left = |why: String| -> Result<String> {
-        registry::end_apply(repo, id)?;
+        local::end_apply(repo, id)?;
         Ok(format!(
             "warning: the interrupted apply of '{id}' was not rolled back: {why}\n\
              hint: its change is unverified; see it with `git -C {} diff {}`{}",
@@ -162,7 +163,7 @@ pub fn undo_apply(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<Strin
         return left("HEAD moved during the rollback".to_string());
     }
     checkout.restore_paths(head, &paths)?;
-    registry::end_apply(repo, id)?;
+    local::end_apply(repo, id)?;
     Ok(format!(
         "rolled back the interrupted apply of '{id}' in '{}' ({} path(s))",
         journal.workdir.display(),

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::git::Repo;
-use crate::registry::{self, ApplyJournal, RemovalJournal, SpawnJournal, State};
+use crate::local::{self, ApplyJournal, RemovalJournal, SpawnJournal};
+use crate::registry::{self, State};
 
 /// Something left behind that `prune` removes.
 #[derive(Debug)]
@@ -66,17 +67,17 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
     // Each record whose process is gone is read again: an apply, removal,
     // spawn or gate run that finished after the records were read removed
     // its record, then exited, and is not debris.
-    for (id, journal) in registry::apply_journals(repo)? {
-        if !journal.running() && registry::apply_journal(repo, &id).as_ref() == Some(&journal) {
+    for (id, journal) in local::apply_journals(repo)? {
+        if !journal.running() && local::apply_journal(repo, &id).as_ref() == Some(&journal) {
             out.push(Debris::InterruptedApply { id, journal });
         }
     }
     // A worker being removed is not debris: its checkout, branch, entry and
     // local facts go one after the other. One whose removal was killed is.
-    let removals = registry::removals(repo);
+    let removals = local::removals(repo);
     for (id, journal) in &removals {
-        if !registry::process_alive(journal.pid, journal.pid_start)
-            && registry::removal_journal(repo, id).as_ref() == Some(journal)
+        if !local::process_alive(journal.pid, journal.pid_start)
+            && local::removal_journal(repo, id).as_ref() == Some(journal)
         {
             out.push(Debris::InterruptedRemoval {
                 id: id.clone(),
@@ -85,20 +86,18 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
         }
     }
     let removing = |id: &str| removals.iter().any(|(other, _)| other == id);
-    let journals = registry::journal_ids(repo)?;
+    let journals = local::journal_ids(repo)?;
     for id in &journals {
-        let journal =
-            registry::read_journal(&registry::journal_path(repo, id))?.unwrap_or_default();
+        let journal = local::read_journal(&local::journal_path(repo, id))?.unwrap_or_default();
         // A journal without a pid is being written right now, or is garbage
         // from a crash while writing it; only the second is debris, and its
         // file is older than any spawn takes to write one line.
-        if journal.pid == 0 && !is_old(&registry::journal_path(repo, id)) {
+        if journal.pid == 0 && !is_old(&local::journal_path(repo, id)) {
             continue;
         }
         if journal.pid != 0
-            && (registry::pid_alive(journal.pid)
-                || registry::read_journal(&registry::journal_path(repo, id))?.as_ref()
-                    != Some(&journal))
+            && (local::pid_alive(journal.pid)
+                || local::read_journal(&local::journal_path(repo, id))?.as_ref() != Some(&journal))
         {
             continue;
         }
@@ -107,11 +106,11 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
             journal,
         });
     }
-    for id in registry::local_ids(repo)? {
+    for id in local::local_ids(repo)? {
         if journals.contains(&id) || removing(&id) {
             continue;
         }
-        let Some(local) = registry::load_local(repo, &id)? else {
+        let Some(local) = local::load_local(repo, &id)? else {
             continue;
         };
         // Each judged, then asked again: a removal that began after
@@ -119,8 +118,8 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
         // local facts, and must not look like debris half-way.
         match registry::load(repo, &id) {
             Ok(None)
-                if registry::removal_running(repo, &id).is_none()
-                    && registry::load_local(repo, &id)?.is_some() =>
+                if local::removal_running(repo, &id).is_none()
+                    && local::load_local(repo, &id)?.is_some() =>
             {
                 out.push(Debris::StaleLocal { id });
             }

@@ -18,7 +18,8 @@ use orch::config::Settings;
 use orch::contract::Contract;
 use orch::exit::{Hint, Outcome};
 use orch::git::Repo;
-use orch::registry::{self, Actor, Agent, Change, Entry, Logged};
+use orch::local::{self, Agent};
+use orch::registry::{self, Actor, Change, Entry, Logged};
 
 /// The prompt template used without `--prompt-template`.
 pub const DEFAULT_PROMPT: &str = include_str!("../../../share/git-worker/prompt.md");
@@ -113,7 +114,7 @@ pub fn render_prompt(template: &str, contract: &Contract) -> Result<String> {
 /// the supervisor started detached, a `launched` event appended.
 pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -> Result<u32> {
     let id = &contract.id;
-    let files = registry::agent_files(repo, id);
+    let files = local::agent_files(repo, id);
     let dir = files
         .facts
         .parent()
@@ -126,7 +127,7 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
             .context("cannot encode contract")?
             .as_bytes(),
     )?;
-    registry::save_agent(
+    local::save_agent(
         repo,
         id,
         &Agent {
@@ -229,7 +230,7 @@ pub fn last_activity(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result<i
     if let Some(tip) = repo.ref_target(&format!("refs/heads/{}", entry.contract.branch))? {
         latest = latest.max(repo.commit_info(tip)?.time);
     }
-    if let Some(local) = registry::load_local(repo, entry.id())?
+    if let Some(local) = local::load_local(repo, entry.id())?
         && local.path.join(".git").exists()
         && let Some(changed) = Repo::last_change_in_checkout(&local.path)?
     {
@@ -241,16 +242,16 @@ pub fn last_activity(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result<i
 /// `git worker agent-run <id>`: run the agent of `id` and watch it.
 pub fn agent_run(repo: &Repo, args: &AgentRunArgs) -> Result<Outcome> {
     let id = &args.id;
-    let Some(mut facts) = registry::load_agent(repo, id)? else {
+    let Some(mut facts) = local::load_agent(repo, id)? else {
         bail!("no agent was launched for '{id}'");
     };
     let Some(entry) = registry::load(repo, id)? else {
         bail!("worker '{id}' is not registered");
     };
-    let Some(local) = registry::load_local(repo, id)? else {
+    let Some(local) = local::load_local(repo, id)? else {
         bail!("worker '{id}' has no checkout on this machine");
     };
-    let files = registry::agent_files(repo, id);
+    let files = local::agent_files(repo, id);
     let settings = Settings::load(repo)?;
     let contract = &entry.contract;
     let mut agent = Command::new("sh");
@@ -272,10 +273,10 @@ pub fn agent_run(repo: &Repo, args: &AgentRunArgs) -> Result<Outcome> {
         .spawn()
         .with_context(|| format!("cannot run the agent of '{id}': {}", facts.command))?;
     facts.supervisor = std::process::id();
-    facts.supervisor_start = registry::process_start(facts.supervisor);
+    facts.supervisor_start = local::process_start(facts.supervisor);
     facts.pid = child.id();
-    facts.pid_start = registry::process_start(facts.pid);
-    registry::save_agent(repo, id, &facts)?;
+    facts.pid_start = local::process_start(facts.pid);
+    local::save_agent(repo, id, &facts)?;
 
     // The exit arrives from a waiting thread; meanwhile, look for a stall a
     // few times per threshold (never more than once a second).
@@ -322,7 +323,7 @@ pub fn agent_run(repo: &Repo, args: &AgentRunArgs) -> Result<Outcome> {
     facts.exited = Some(registry::now());
     facts.status = status.code();
     facts.signal = std::os::unix::process::ExitStatusExt::signal(&status);
-    registry::save_agent(repo, id, &facts)?;
+    local::save_agent(repo, id, &facts)?;
     if registry::load(repo, id)?.is_some() {
         registry::update(repo, &registry::live_ref(id), |entry| {
             let history = registry::history(repo, entry.tip)?;
@@ -357,7 +358,7 @@ pub struct AgentStatus {
 }
 
 pub fn agent_status(repo: &Repo, id: &str, history: &[Logged]) -> Result<AgentStatus> {
-    let facts = registry::load_agent(repo, id)?;
+    let facts = local::load_agent(repo, id)?;
     let launched = history.iter().any(|l| l.event.kind == "launched");
     let mut out = AgentStatus {
         launched,

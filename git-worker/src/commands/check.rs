@@ -8,6 +8,7 @@ use orch::contract::validate_id;
 use orch::enforce::{self, Judgement};
 use orch::exit::{Hint, Outcome, render};
 use orch::git::Repo;
+use orch::local;
 use orch::policy::display_path;
 use orch::registry::{self, Entry};
 use orch::role::{Role, role};
@@ -41,12 +42,12 @@ pub fn check(repo: &Repo, args: &CheckArgs) -> Result<Outcome> {
             }
             // A checkout here whose entry vanished cannot be judged either
             // (unless it is being removed right now).
-            for id in registry::local_ids(repo)? {
+            for id in local::local_ids(repo)? {
                 // Asked again last: a removal that ran from start to end
                 // after the local facts were read took them with it.
                 if repo.ref_target(&registry::live_ref(&id))?.is_none()
-                    && registry::removal_running(repo, &id).is_none()
-                    && registry::load_local(repo, &id)?.is_some()
+                    && local::removal_running(repo, &id).is_none()
+                    && local::load_local(repo, &id)?.is_some()
                 {
                     eprintln!(
                         "error: worker '{id}' has a checkout on this machine but no registry entry"

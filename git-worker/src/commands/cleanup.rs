@@ -9,6 +9,7 @@ use crate::cli::{CleanupArgs, RmArgs};
 use orch::config::Settings;
 use orch::exit::{Hint, Outcome, render};
 use orch::git::{Oid, Repo};
+use orch::local;
 use orch::registry::{self, State};
 use orch::role::require_coordinator;
 
@@ -104,7 +105,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
         // files go one by one, then the directory) is torn, or an error:
         // that worker is not this cleanup's to judge.
         let judged = (|| -> Result<_> {
-            let checkout = registry::load_local(repo, entry.id())?
+            let checkout = local::load_local(repo, entry.id())?
                 .map(|l| l.path)
                 .filter(|p| p.join(".git").exists());
             let dirty = match &checkout {
@@ -262,7 +263,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             // Another cleanup (or an rm) took it first: not kept, gone. (A
             // removal of ours that failed half-way left its own journal.)
             if let Some(id) = &removal.worker
-                && registry::removal_journal(repo, id)
+                && local::removal_journal(repo, id)
                     .is_none_or(|journal| journal.pid != std::process::id())
                 && orch::registry::being_removed(repo, id)?
             {

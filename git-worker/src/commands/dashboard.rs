@@ -14,6 +14,7 @@ use orch::enforce;
 use orch::exit::{Hint, Outcome};
 use orch::gate::{self, Subject};
 use orch::git::Repo;
+use orch::local;
 use orch::registry::{self, State};
 use orch::ui::{JSON_VERSION, age, print_json};
 
@@ -96,7 +97,7 @@ fn row(
     let agent = agent_status(repo, &id, &history)?;
     let last = last_activity(repo, entry, &history)?;
     let (contract, _) = enforce::authoritative_contract(repo, entry)?;
-    let checkout = registry::load_local(repo, &id)?
+    let checkout = local::load_local(repo, &id)?
         .map(|local| local.path)
         .filter(|path| path.join(".git").exists());
     let mut files: Vec<String> = enforce::worker_changes(repo, &contract, checkout.as_deref())?

@@ -10,6 +10,7 @@ use orch::config::KEY_WORKER;
 use orch::exit::Outcome;
 use orch::git::{self, Repo};
 use orch::hooks;
+use orch::local;
 use orch::ops::debris::find_debris;
 use orch::registry;
 use orch::ui::{JSON_VERSION, print_json};
@@ -175,7 +176,7 @@ fn registry_checks(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
 fn local_checkouts(repo: &Repo) -> Result<Vec<(String, std::path::PathBuf)>> {
     let mut out = Vec::new();
     for entry in registry::list(repo)?.into_iter().flatten() {
-        if let Some(local) = registry::load_local(repo, entry.id())?
+        if let Some(local) = local::load_local(repo, entry.id())?
             && local.path.join(".git").exists()
         {
             out.push((entry.id().to_string(), local.path));
@@ -214,7 +215,7 @@ fn hook_checks(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
     // was the last to go, or while a spawn writes them, are not a problem.
     let mut problems = {
         let _lock = repo.lock_machine()?;
-        if registry::local_ids(repo)?.is_empty() {
+        if local::local_ids(repo)?.is_empty() {
             Vec::new()
         } else {
             hooks::problems(repo, false)?

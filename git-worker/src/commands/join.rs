@@ -11,6 +11,7 @@ use orch::config::KEY_WORKER;
 use orch::contract::validate_id;
 use orch::exit::{Hint, Outcome};
 use orch::git::{Git, Oid, Repo};
+use orch::local;
 use orch::registry;
 use orch::role::{Role, role};
 
@@ -52,7 +53,7 @@ pub fn join(args: &JoinArgs) -> Result<Outcome> {
             (Repo::open(&cwd.join(&dir))?, "origin".to_string())
         }
     };
-    if !registry::local_ids(&repo)?.is_empty() {
+    if !local::local_ids(&repo)?.is_empty() {
         return Err(Hint::new(
             "this repository coordinates workers of its own on this machine; a worker joins from another clone",
         )

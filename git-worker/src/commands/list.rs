@@ -10,6 +10,7 @@ use crate::cli::{CurrentArgs, ListArgs, ShowArgs};
 use orch::contract::{parse_label, quote};
 use orch::exit::{Hint, Outcome, render};
 use orch::git::{Oid, Repo};
+use orch::local;
 use orch::registry::{self, Entry, State};
 use orch::role::require_worker;
 use orch::ui::{JSON_VERSION, age, print_json, short};
@@ -50,7 +51,7 @@ impl View {
         };
         let path = match paths {
             Some(paths) => paths.get(&contract.id).cloned(),
-            None => registry::load_local(repo, &contract.id)?.map(|local| local.path),
+            None => local::load_local(repo, &contract.id)?.map(|local| local.path),
         };
         let exists = path.as_deref().is_some_and(|p| p.join(".git").exists());
         let dirty = None;
@@ -131,7 +132,7 @@ pub fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
     // git in the background while the cache and local facts are parsed here.
     let pending = repo.start_refs_under_any(&[registry::WORKERS, "refs/heads/"])?;
     let cache = registry::load_cache(repo);
-    let paths = registry::load_local_paths(repo)?;
+    let paths = local::load_local_paths(repo)?;
     let (workers, branches): (Vec<_>, Vec<_>) = pending
         .finish()?
         .into_iter()

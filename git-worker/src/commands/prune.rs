@@ -7,8 +7,9 @@ use anyhow::Result;
 
 use orch::exit::Outcome;
 use orch::git::{Oid, Repo};
+use orch::local::{self, RemovalJournal, SpawnJournal};
 use orch::ops::debris::{Debris, find_debris};
-use orch::registry::{self, Actor, Change, RemovalJournal, SpawnJournal, State};
+use orch::registry::{self, Actor, Change, State};
 use orch::role::require_coordinator;
 
 use super::rm::unlanded;
@@ -44,30 +45,30 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
                 let pid = std::process::id();
                 let journal = RemovalJournal {
                     pid,
-                    pid_start: registry::process_start(pid),
+                    pid_start: local::process_start(pid),
                     entry: entry.tip.to_string(),
                     keep_branch: false,
                     landed: None,
                 };
-                if registry::claim_removal(repo, id, &journal)?.is_err() {
+                if local::claim_removal(repo, id, &journal)?.is_err() {
                     continue;
                 }
                 // Still so, now that it is this process's to remove (not a
                 // worker spawned again under its id since it was judged).
-                let vanished = registry::load_local(repo, id)?
+                let vanished = local::load_local(repo, id)?
                     .is_some_and(|local| !local.path.join(".git").exists());
                 if !vanished {
-                    registry::end_removal(repo, id)?;
+                    local::end_removal(repo, id)?;
                     continue;
                 }
                 retire(repo, id, "its checkout was deleted", false)?;
-                registry::end_removal(repo, id)?;
+                local::end_removal(repo, id)?;
             }
             Debris::InterruptedRemoval { id, .. } if applying(repo, id) => continue,
             // Taken over first: an rm of it started meanwhile, or another
             // prune, has it now, or leaves it to this one.
             Debris::InterruptedRemoval { id, journal }
-                if !registry::take_over_removal(repo, id, journal)? =>
+                if !local::take_over_removal(repo, id, journal)? =>
             {
                 continue;
             }
@@ -83,7 +84,7 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
                 if same {
                     // What was left of the checkout goes (rm had checked it
                     // before it began), then the rest as for a vanished one.
-                    if let Some(local) = registry::load_local(repo, id)?
+                    if let Some(local) = local::load_local(repo, id)?
                         && !local.path.as_os_str().is_empty()
                         && repo.owns_checkout(&local.path)
                     {
@@ -93,23 +94,23 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
                 } else if began.is_some() && registry::load(repo, id)?.is_none() {
                     // Killed after it archived the worker: only its local
                     // facts may be left.
-                    registry::remove_local(repo, id)?;
+                    local::remove_local(repo, id)?;
                 }
-                registry::end_removal(repo, id)?;
+                local::end_removal(repo, id)?;
             }
-            Debris::StaleLocal { id } => registry::remove_local(repo, id)?,
+            Debris::StaleLocal { id } => local::remove_local(repo, id)?,
             Debris::GateCheckout { name, path } => {
                 if !path.as_os_str().is_empty() {
                     orch::fs::remove_dir_forcefully(path)?;
                 }
-                registry::end_gate_run(repo, name)?;
+                local::end_gate_run(repo, name)?;
             }
             Debris::InterruptedApply { id, journal } => {
                 // Under the lock of its checkout, if it is still there: an
                 // apply starting there meanwhile undoes it first.
                 let checkout = Repo::open(&journal.workdir).ok();
                 let _lock = checkout.as_ref().map(Repo::lock_checkout).transpose()?;
-                let still = registry::apply_journals(repo)?
+                let still = local::apply_journals(repo)?
                     .into_iter()
                     .any(|(other, again)| other == *id && again == *journal);
                 if still {
@@ -131,7 +132,7 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
 
 /// Whether a process is applying `id`'s handoff right now.
 fn applying(repo: &Repo, id: &str) -> bool {
-    registry::apply_journal(repo, id).is_some_and(|journal| journal.running())
+    local::apply_journal(repo, id).is_some_and(|journal| journal.running())
 }
 
 /// Archive worker `id`, whose checkout is gone, as `pruned` (with
@@ -154,7 +155,7 @@ fn retire(repo: &Repo, id: &str, reason: &str, keep_branch: bool) -> Result<()> 
                 .with("branch_kept", kept)
         })?;
     }
-    registry::remove_local(repo, id)
+    local::remove_local(repo, id)
 }
 
 /// Roll back what a killed spawn created, using its journal.
@@ -173,12 +174,12 @@ fn undo_spawn(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
             delete_branch(repo, &entry.contract.branch, &entry.contract.base)?;
             registry::discard(repo, id, entry.tip)?;
         }
-        registry::remove_local(repo, id)?;
+        local::remove_local(repo, id)?;
         if journal.enables_worktree_config {
             disable_worktree_config_if_unused(repo, id)?;
         }
     }
-    registry::end_spawn(repo, id)
+    local::end_spawn(repo, id)
 }
 
 /// Whether removing `path` removes nothing of the user's: a linked

@@ -12,6 +12,7 @@ use orch::contract::{Contract, validate_id};
 use orch::exit::{Hint, Outcome, render};
 use orch::git::Repo;
 use orch::interrupt::{self, checkpoint};
+use orch::local;
 use orch::registry::{self, Actor, Change, State};
 use orch::role::require_coordinator;
 
@@ -45,14 +46,14 @@ pub fn rm(repo: &Repo, args: &RmArgs) -> Result<Outcome> {
 
 /// Stop an agent's process group (its supervisor leads it): SIGTERM, up to
 /// five seconds to go, then SIGKILL; an error if it still runs.
-fn stop_agent(agent: &registry::Agent) -> Result<()> {
+fn stop_agent(agent: &local::Agent) -> Result<()> {
     let group = agent.supervisor;
     let signal = |sig: &str| {
         if group != 0 {
             orch::verify::signal_group(sig, group);
         }
         // An agent whose supervisor died is in the same group; signal it too.
-        if agent.pid != 0 && registry::process_alive(agent.pid, agent.pid_start) {
+        if agent.pid != 0 && local::process_alive(agent.pid, agent.pid_start) {
             orch::verify::signal_process(sig, agent.pid);
         }
     };
@@ -78,7 +79,7 @@ fn stop_agent(agent: &registry::Agent) -> Result<()> {
 }
 
 /// Another process (an rm, a cleanup) removes worker `id` right now.
-fn being_removed(id: &str, other: &registry::RemovalJournal) -> anyhow::Error {
+fn being_removed(id: &str, other: &local::RemovalJournal) -> anyhow::Error {
     Hint::new(format!(
         "worker '{id}' is being removed right now (pid {})",
         other.pid
@@ -148,7 +149,7 @@ fn refuse_unsafe(
             .hint(format!(
                 "send them first: git -C {} worker sync, then here: git worker sync {}",
                 checkout.display(),
-                registry::INBOX_REMOTE
+                local::INBOX_REMOTE
             ))
             .hint("or delete them with --force")
             .into());
@@ -193,14 +194,14 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
             .hint("if that spawn crashed, `git worker prune` removes it")
             .into());
     }
-    if let Some(other) = registry::removal_running(repo, id)
+    if let Some(other) = local::removal_running(repo, id)
         && other.pid != std::process::id()
     {
         return Err(being_removed(id, &other));
     }
     // Its commit may be in HEAD, unverified: whether it lands is not known
     // yet (and "landed" judged by HEAD would be wrong).
-    if let Some(apply) = registry::apply_journal(repo, id)
+    if let Some(apply) = local::apply_journal(repo, id)
         && !orch::ops::apply::apply_was_kept(repo, id, &apply)?
     {
         if apply.running() {
@@ -219,7 +220,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
         .into());
     }
     // A running agent would go on in a deleted checkout.
-    if let Some(agent) = registry::load_agent(repo, id)?
+    if let Some(agent) = local::load_agent(repo, id)?
         && agent.running()
     {
         if !args.force {
@@ -243,7 +244,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
     // missing file.
     let checked = refuse_unsafe(repo, &entry, args, landed, checkout.as_deref(), head);
     if let Err(err) = checked {
-        if let Some(other) = registry::removal_running(repo, id)
+        if let Some(other) = local::removal_running(repo, id)
             && other.pid != std::process::id()
         {
             return Err(being_removed(id, &other));
@@ -256,12 +257,12 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
 
     // From here on the removal rolls forward: readers skip the worker, and
     // prune finishes the removal if this process dies.
-    if let Err(other) = registry::claim_removal(
+    if let Err(other) = local::claim_removal(
         repo,
         id,
-        &registry::RemovalJournal {
+        &local::RemovalJournal {
             pid: std::process::id(),
-            pid_start: registry::process_start(std::process::id()),
+            pid_start: local::process_start(std::process::id()),
             entry: entry.tip.to_string(),
             keep_branch: args.keep_branch,
             landed: landed.map(str::to_string),
@@ -272,7 +273,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
     // Another removal may have run from start to end since the entry was
     // read (and the id may even have been spawned again).
     if !still_registered(repo, id, entry.tip)? {
-        registry::end_removal(repo, id)?;
+        local::end_removal(repo, id)?;
         return Err(registry::removed_meanwhile(id));
     }
     match &checkout {
@@ -291,7 +292,7 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
             && repo.ref_target(&branch_ref)?.is_some()
         {
             // Not to be finished by prune: it would take the new commit.
-            registry::end_removal(repo, id)?;
+            local::end_removal(repo, id)?;
             return Err(Hint::new(format!(
                 "branch '{}' moved while '{id}' was being removed",
                 contract.branch
@@ -314,9 +315,9 @@ pub(super) fn rm_one(repo: &Repo, id: &str, args: &RmArgs, landed: Option<&str>)
         }
         change
     })?;
-    registry::remove_local(repo, id)?;
-    registry::remove_agent(repo, id)?;
-    registry::end_removal(repo, id)?;
+    local::remove_local(repo, id)?;
+    local::remove_agent(repo, id)?;
+    local::end_removal(repo, id)?;
     checkpoint("rm:archive")?;
     Ok(())
 }
@@ -350,7 +351,7 @@ pub(super) fn landed_by_handoff(
 /// still its worktree, else wherever `git worktree move` took it (found by
 /// its worktree name). `None` when it is gone.
 fn locate_checkout(repo: &Repo, id: &str) -> Result<Option<std::path::PathBuf>> {
-    let Some(local) = registry::load_local(repo, id)? else {
+    let Some(local) = local::load_local(repo, id)? else {
         return Ok(None);
     };
     let name_matches = local.worktree.is_empty()

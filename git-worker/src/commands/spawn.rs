@@ -23,7 +23,8 @@ use orch::contract::{Contract, TaskFile, parse_label, quote, validate_id};
 use orch::exit::{Hint, Outcome, render};
 use orch::git::{Git, Oid, Repo};
 use orch::interrupt::{self, checkpoint};
-use orch::registry::{self, Actor, Change, Local, SpawnJournal, State};
+use orch::local::{self, Local, SpawnJournal};
+use orch::registry::{self, Actor, Change, State};
 use orch::role::require_coordinator;
 use orch::ui::{JSON_VERSION, print_json, short};
 
@@ -117,7 +118,7 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
     // claimed under a lock, so concurrent spawns cannot overshoot it.
     let max_active = args.max_active.or(settings.max_active);
     let _capacity = match max_active {
-        Some(_) => Some(registry::lock_capacity(repo)?),
+        Some(_) => Some(local::lock_capacity(repo)?),
         None => None,
     };
     let mut active = match max_active {
@@ -558,7 +559,7 @@ fn spawn_one(repo: &Repo, contract: &Contract, path: &Path, clone: bool) -> Resu
         if let Some(existing) = registry::load(repo, id)? {
             check_existing(&existing, contract)?;
             let mut out = done(true);
-            if let Some(local) = registry::load_local(repo, id)? {
+            if let Some(local) = local::load_local(repo, id)? {
                 out.path = local.path;
             }
             out.base_ref = existing.contract.base_ref;
@@ -582,11 +583,11 @@ fn spawn_one(repo: &Repo, contract: &Contract, path: &Path, clone: bool) -> Resu
     match checked {
         Ok(None) => {}
         Ok(Some(existing)) => {
-            registry::end_spawn(repo, id)?;
+            local::end_spawn(repo, id)?;
             return Ok(existing);
         }
         Err(err) => {
-            let _ = registry::end_spawn(repo, id);
+            let _ = local::end_spawn(repo, id);
             return Err(err);
         }
     }
@@ -597,12 +598,12 @@ fn spawn_one(repo: &Repo, contract: &Contract, path: &Path, clone: bool) -> Resu
     };
     match transaction(repo, contract, path, clone, &mut undo) {
         Ok(()) => {
-            registry::end_spawn(repo, id)?;
+            local::end_spawn(repo, id)?;
             Ok(done(false))
         }
         Err(err) => {
             let rollback = undo.rollback(repo, contract);
-            let _ = registry::end_spawn(repo, id);
+            let _ = local::end_spawn(repo, id);
             let err = match rollback {
                 Ok(()) => err.context(format!("spawn of '{id}' rolled back; nothing was left behind")),
                 Err(rollback) => err.context(format!(
@@ -618,12 +619,12 @@ fn spawn_one(repo: &Repo, contract: &Contract, path: &Path, clone: bool) -> Resu
 /// alive, it is in progress; dead with its journal still there, it crashed;
 /// gone meanwhile, it finished, and the lock is tried again.
 fn take_spawn_lock(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
-    let path = registry::journal_path(repo, id);
+    let path = local::journal_path(repo, id);
     for _ in 0..100 {
-        let Err(other) = registry::begin_spawn(repo, id, journal)? else {
+        let Err(other) = local::begin_spawn(repo, id, journal)? else {
             return Ok(());
         };
-        if other.pid == 0 || registry::pid_alive(other.pid) {
+        if other.pid == 0 || local::pid_alive(other.pid) {
             return Err(Hint::new(format!(
                 "worker '{id}' is being spawned by another process (pid {})",
                 other.pid
@@ -633,7 +634,7 @@ fn take_spawn_lock(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> 
         }
         // Dead: a crash only if its journal outlived it (a finished spawn
         // removes the journal before it exits).
-        match registry::read_journal(&path)? {
+        match local::read_journal(&path)? {
             Some(again) if again.pid == other.pid => return Err(crashed(id)),
             _ => continue,
         }
@@ -760,7 +761,7 @@ fn transaction(
     if repo.config_bool("extensions.worktreeConfig")? != Some(true) {
         // Recorded before it is done, so a crash cannot hide it from prune.
         undo.journal.enables_worktree_config = true;
-        registry::update_journal(repo, id, &undo.journal)?;
+        local::update_journal(repo, id, &undo.journal)?;
         enable_worktree_config(repo)?;
     }
     // The checkout's own config: it is worker `id`, and its hooks are ours
@@ -791,7 +792,7 @@ fn transaction(
         contract: Some(contract.clone()),
         isolation: if clone { "clone".into() } else { String::new() },
     };
-    registry::save_local(repo, id, &local)?;
+    local::save_local(repo, id, &local)?;
     checkpoint("spawn:config")?;
 
     let activated = registry::update(repo, &registry::live_ref(id), |entry| {
@@ -829,7 +830,7 @@ fn transaction(
 /// remote the coordinator collects from.
 /// `Ok(true)` when it made the inbox.
 fn open_inbox(repo: &Repo, contract: &Contract, clone: &Path) -> Result<bool> {
-    let inbox = registry::inbox_path(repo);
+    let inbox = local::inbox_path(repo);
     let mut created = false;
     {
         let _lock = repo.lock_machine()?;
@@ -846,10 +847,10 @@ fn open_inbox(repo: &Repo, contract: &Contract, clone: &Path) -> Result<bool> {
             .with_context(|| format!("cannot write '{}'", alternates.display()))?;
         }
         if repo
-            .config_string(&format!("remote.{}.url", registry::INBOX_REMOTE))?
+            .config_string(&format!("remote.{}.url", local::INBOX_REMOTE))?
             .is_none()
         {
-            repo.git(["remote", "add", registry::INBOX_REMOTE])
+            repo.git(["remote", "add", local::INBOX_REMOTE])
                 .arg(&inbox)
                 .run()?;
         }
@@ -877,10 +878,10 @@ fn open_inbox(repo: &Repo, contract: &Contract, clone: &Path) -> Result<bool> {
 /// Undo [`open_inbox`]: the worker's refs there, and the inbox itself if
 /// this spawn made it.
 fn close_inbox(repo: &Repo, contract: &Contract, created: bool) -> Result<()> {
-    let inbox = registry::inbox_path(repo);
+    let inbox = local::inbox_path(repo);
     if created {
         let _ = repo
-            .git(["remote", "remove", registry::INBOX_REMOTE])
+            .git(["remote", "remove", local::INBOX_REMOTE])
             .output()?;
         return orch::fs::remove_dir_forcefully(&inbox);
     }
@@ -924,7 +925,7 @@ fn enable_worktree_config(repo: &Repo) -> Result<()> {
 /// unless another worker (live or being spawned) may rely on it.
 pub fn disable_worktree_config_if_unused(repo: &Repo, id: &str) -> Result<()> {
     let others = !repo.refs_under(registry::WORKERS)?.is_empty()
-        || registry::journal_ids(repo)?.iter().any(|other| other != id);
+        || local::journal_ids(repo)?.iter().any(|other| other != id);
     if !others {
         repo.git(["config", "--unset", "extensions.worktreeConfig"])
             .run()?;
@@ -954,7 +955,7 @@ impl Undo {
             keep(close_inbox(repo, contract, self.inbox_created));
         }
         if self.local {
-            keep(registry::remove_local(repo, &contract.id));
+            keep(local::remove_local(repo, &contract.id));
         }
         if self.worktree || self.journal.created_parent {
             keep(remove_worktree(

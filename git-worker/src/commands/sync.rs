@@ -7,6 +7,7 @@ use anyhow::Result;
 use crate::cli::SyncArgs;
 use orch::exit::{Hint, Outcome};
 use orch::git::{Cas, Repo};
+use orch::local;
 use orch::registry::{self, Merge};
 
 /// Rounds of fetch-merge-push before giving up on a busy remote.
@@ -238,7 +239,7 @@ fn cleanup_staging(repo: &Repo, staging: &str) -> Result<()> {
 fn push_branches(repo: &Repo, remote: &str) -> Result<()> {
     let mut specs = Vec::new();
     // A joined worker's own branch, and the branches of workers checked out here.
-    let mut ids = registry::local_ids(repo)?;
+    let mut ids = local::local_ids(repo)?;
     if let orch::role::Role::Worker(id) = orch::role::role(repo)? {
         ids.push(id);
     }
