@@ -15,6 +15,7 @@ mod plan;
 mod report;
 mod review_gate;
 mod soak;
+mod structure;
 mod support;
 mod sync;
 mod worker;

@@ -797,7 +797,7 @@ pub(crate) fn apply_with(repo: &Repo, args: &ApplyArgs, print: bool) -> Result<O
             let rolled_back = rollback(committed);
             if let Some(signal) = interrupted {
                 rolled_back?;
-                return Err(orch::exit::Interrupted {
+                return Err(orch::interrupt::Interrupted {
                     signal,
                     what: "apply rolled back".into(),
                 }

@@ -193,7 +193,7 @@ pub fn land(repo: &Repo, args: &LandArgs) -> Result<Outcome> {
             Ok(Outcome::Success) => true,
             Ok(_) => false,
             // Ctrl-C stops the queue: apply rolled back what it was doing.
-            Err(err) if orch::exit::stops_everything(&err) => return Err(err),
+            Err(err) if orch::interrupt::stops_everything(&err) => return Err(err),
             Err(err) => {
                 eprint!("{}", orch::exit::render(&err));
                 false

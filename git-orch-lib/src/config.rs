@@ -14,7 +14,6 @@ use serde::Deserialize;
 
 use crate::contract::{quote, toml_message, validate_glob, validate_verify};
 use crate::exit::Hint;
-use crate::gate::Require;
 use crate::git::Repo;
 
 /// The tracked team configuration file, at the root of the repository.
@@ -42,6 +41,64 @@ pub const KEY_MAX_ACTIVE: &str = "orch.maxActive";
 /// Seconds without activity after which a running agent counts as stalled.
 pub const KEY_STALL_AFTER: &str = "orch.stallAfter";
 pub const DEFAULT_STALL_AFTER: u64 = 900;
+
+/// What a change needs before it lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Require {
+    /// Nothing beyond what `git handoff apply` does itself (it verifies).
+    None,
+    /// A passing `git review-gate run` (the latest run must pass).
+    Verify,
+    /// An approval (`git review-gate approve`).
+    Approve,
+    /// Both.
+    Both,
+}
+
+impl Require {
+    pub const NAMES: &'static [&'static str] = &["none", "verify", "approve", "both"];
+
+    pub fn parse(text: &str, key: &str) -> Result<Require> {
+        Ok(match text.trim() {
+            "none" => Require::None,
+            "verify" => Require::Verify,
+            "approve" => Require::Approve,
+            "both" => Require::Both,
+            other => {
+                return Err(Hint::new(format!(
+                    "invalid {key} {}: expected one of {}",
+                    quote(other),
+                    Require::NAMES.join(", ")
+                ))
+                .hint(format!("git config {} both", KEY_REVIEW_REQUIRE))
+                .into());
+            }
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Require::None => "none",
+            Require::Verify => "verify",
+            Require::Approve => "approve",
+            Require::Both => "both",
+        }
+    }
+
+    pub fn needs_run(self) -> bool {
+        matches!(self, Require::Verify | Require::Both)
+    }
+
+    pub fn needs_approval(self) -> bool {
+        matches!(self, Require::Approve | Require::Both)
+    }
+}
+
+impl std::fmt::Display for Require {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// `.orch.toml`. Unknown keys are errors, so typos do not pass silently.
 #[derive(Debug, Default, Deserialize)]

@@ -4,7 +4,8 @@
 //! * 1: the command ran and the answer is a clean "no" (a check failed,
 //!   `doctor` found problems); the command explained why on stderr;
 //! * 2: usage or operational error (clap uses 2 as well);
-//! * 128+N: interrupted by signal N, after rolling back.
+//! * 128+N: interrupted by signal N, after rolling back
+//!   ([`crate::interrupt::Interrupted`]).
 //!
 //! Errors print as `error: <message>` followed by one `hint: <text>` line per
 //! hint. Hints travel inside the error chain as [`Hint`] so that any layer can
@@ -59,49 +60,6 @@ impl fmt::Display for Hint {
 
 impl std::error::Error for Hint {}
 
-/// The command was interrupted by a signal and rolled back what it had done.
-#[derive(Debug)]
-pub struct Interrupted {
-    pub signal: i32,
-    pub what: String,
-}
-
-impl fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "interrupted by signal {}; {}", self.signal, self.what)
-    }
-}
-
-impl std::error::Error for Interrupted {}
-
-/// A failure injected after a step (`GIT_WORKER_FAIL_AFTER`): like any
-/// failure there, but a command that goes on after a failed item (cleanup,
-/// land) stops at it, as at a signal.
-#[derive(Debug)]
-pub struct Injected {
-    pub step: String,
-}
-
-impl fmt::Display for Injected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "injected failure after step '{}' ({})",
-            self.step,
-            crate::interrupt::FAIL_AFTER
-        )
-    }
-}
-
-impl std::error::Error for Injected {}
-
-/// Whether `err` must stop a command that goes on after failed items: a
-/// signal, or an injected failure.
-pub fn stops_everything(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|e| e.is::<Interrupted>() || e.is::<Injected>())
-}
-
 /// `bail!` with hints: `bail_hint!("worker '{id}' exists"; "run `git worker rm {id}`")`.
 #[macro_export]
 macro_rules! bail_hint {
@@ -119,7 +77,7 @@ pub fn report(result: anyhow::Result<Outcome>) -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprint!("{}", render(&err));
-            match err.downcast_ref::<Interrupted>() {
+            match err.downcast_ref::<crate::interrupt::Interrupted>() {
                 Some(interrupted) => ExitCode::from((128 + interrupted.signal).clamp(0, 255) as u8),
                 None => ExitCode::from(2),
             }

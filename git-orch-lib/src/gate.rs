@@ -12,75 +12,13 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 
-use crate::contract::quote;
-use crate::exit::Hint;
+use crate::config::Require;
 use crate::git::{Oid, Repo};
 use crate::local;
 use crate::registry::{self, Handoff, Logged, Ruling, Verdict};
 
 /// How many of a worker's earlier handoffs are searched for verdicts.
 const HISTORY_LIMIT: usize = 200;
-
-/// What a change needs before it lands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Require {
-    /// Nothing beyond what `git handoff apply` does itself (it verifies).
-    None,
-    /// A passing `git review-gate run` (the latest run must pass).
-    Verify,
-    /// An approval (`git review-gate approve`).
-    Approve,
-    /// Both.
-    Both,
-}
-
-impl Require {
-    pub const NAMES: &'static [&'static str] = &["none", "verify", "approve", "both"];
-
-    pub fn parse(text: &str, key: &str) -> Result<Require> {
-        Ok(match text.trim() {
-            "none" => Require::None,
-            "verify" => Require::Verify,
-            "approve" => Require::Approve,
-            "both" => Require::Both,
-            other => {
-                return Err(Hint::new(format!(
-                    "invalid {key} {}: expected one of {}",
-                    quote(other),
-                    Require::NAMES.join(", ")
-                ))
-                .hint(format!(
-                    "git config {} both",
-                    crate::config::KEY_REVIEW_REQUIRE
-                ))
-                .into());
-            }
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Require::None => "none",
-            Require::Verify => "verify",
-            Require::Approve => "approve",
-            Require::Both => "both",
-        }
-    }
-
-    pub fn needs_run(self) -> bool {
-        matches!(self, Require::Verify | Require::Both)
-    }
-
-    pub fn needs_approval(self) -> bool {
-        matches!(self, Require::Approve | Require::Both)
-    }
-}
-
-impl std::fmt::Display for Require {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The change a gate judges: a worker's latest handoff, or a plain commit.
 #[derive(Debug, Clone)]
@@ -362,10 +300,6 @@ pub fn stale_checkouts(repo: &Repo) -> Result<Vec<(String, std::path::PathBuf)>>
         .map(|(name, run)| (name, run.path))
         .collect())
 }
-
-/// Set in the environment of verification commands run by the gate: a
-/// verdict is never recorded from inside a verification.
-pub const VERIFYING_ENV: &str = "GIT_ORCH_VERIFYING";
 
 /// Failed verdicts in a row at the end of a worker's history: failed runs
 /// and rejections (by a reviewer, by hand, or by `git handoff apply`'s own

@@ -16,14 +16,13 @@
 //! * `GIT_WORKER_KILL_AFTER=<step>`: send the process SIGKILL (no rollback
 //!   possible: what is left is for `git worker prune`).
 
+use std::fmt;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGKILL, SIGTERM};
-
-use crate::exit::Interrupted;
 
 /// Every step a fault can be injected after, by command, in order. A step
 /// named for one command may be reached by another that runs it (`cleanup`
@@ -81,6 +80,48 @@ pub const FAIL_AFTER: &str = "GIT_WORKER_FAIL_AFTER";
 pub const SIGNAL_AFTER: &str = "GIT_WORKER_SIGNAL_AFTER";
 pub const KILL_AFTER: &str = "GIT_WORKER_KILL_AFTER";
 
+/// The command was interrupted by a signal and rolled back what it had done.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: i32,
+    pub what: String,
+}
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "interrupted by signal {}; {}", self.signal, self.what)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// A failure injected after a step (`GIT_WORKER_FAIL_AFTER`): like any
+/// failure there, but a command that goes on after a failed item (cleanup,
+/// land) stops at it, as at a signal.
+#[derive(Debug)]
+pub struct Injected {
+    pub step: String,
+}
+
+impl fmt::Display for Injected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "injected failure after step '{}' ({})",
+            self.step, FAIL_AFTER
+        )
+    }
+}
+
+impl std::error::Error for Injected {}
+
+/// Whether `err` must stop a command that goes on after failed items: a
+/// signal, or an injected failure.
+pub fn stops_everything(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| e.is::<Interrupted>() || e.is::<Injected>())
+}
+
 fn received() -> &'static Arc<AtomicUsize> {
     static FLAG: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
     FLAG.get_or_init(|| Arc::new(AtomicUsize::new(0)))
@@ -123,7 +164,7 @@ pub fn pending() -> Option<i32> {
 pub fn checkpoint(step: &str) -> Result<()> {
     let matches = |var: &str| std::env::var(var).is_ok_and(|value| value == step);
     if matches(FAIL_AFTER) {
-        return Err(crate::exit::Injected {
+        return Err(Injected {
             step: step.to_string(),
         }
         .into());

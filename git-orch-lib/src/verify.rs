@@ -12,32 +12,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use serde::{Deserialize, Serialize};
+
+use crate::registry::CommandResult;
 
 /// Seconds a verification command may take when neither `--timeout` nor the
 /// contract says.
 pub const DEFAULT_VERIFY_TIMEOUT: u64 = 600;
 
+/// Set in the environment of verification commands run by the gate: a
+/// verdict is never recorded from inside a verification.
+pub const VERIFYING_ENV: &str = "GIT_ORCH_VERIFYING";
+
 /// Characters of output kept for the record (the end, where failures are).
 pub const TAIL_CHARS: usize = 4000;
-
-/// How one verification command went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CommandResult {
-    pub command: String,
-    /// Exit status; `None` when killed (timeout, signal).
-    pub status: Option<i32>,
-    pub timed_out: bool,
-    pub millis: u64,
-    /// The end of its combined stdout and stderr.
-    pub tail: String,
-}
-
-impl CommandResult {
-    pub fn passed(&self) -> bool {
-        self.status == Some(0) && !self.timed_out
-    }
-}
 
 /// Run `command` with `sh -c` in `dir`. Output goes to our stderr as it
 /// comes when `stream`, and its tail is kept either way.
@@ -59,7 +46,7 @@ pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result
         .env_remove("GIT_INDEX_FILE")
         .env_remove("GIT_PREFIX")
         .env_remove("GIT_COMMON_DIR")
-        .env(crate::gate::VERIFYING_ENV, "1")
+        .env(VERIFYING_ENV, "1")
         .stdin(Stdio::null())
         .stdout(writer_too)
         .stderr(writer)

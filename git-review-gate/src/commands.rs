@@ -15,14 +15,15 @@ use serde_json::json;
 use orch::config::Settings;
 use orch::contract::validate_id;
 use orch::enforce;
-use orch::exit::{Hint, Interrupted, Outcome};
+use orch::exit::{Hint, Outcome};
 use orch::gate::{self, Decision, Subject, Verdicts};
 use orch::git::{Oid, Repo};
+use orch::interrupt::Interrupted;
 use orch::local;
+use orch::registry::CommandResult;
 use orch::registry::{self, Actor, Change, Entry, Ruling, State, Verdict};
 use orch::role::{Role, role};
 use orch::ui::{JSON_VERSION, print_json, short, timestamp};
-use orch::verify::CommandResult;
 
 use orch::verify::DEFAULT_VERIFY_TIMEOUT;
 
@@ -95,10 +96,10 @@ fn judge(
     subject: &Subject,
     reviewer: Option<&str>,
 ) -> Result<(Actor, String, String)> {
-    if std::env::var_os(gate::VERIFYING_ENV).is_some() {
+    if std::env::var_os(orch::verify::VERIFYING_ENV).is_some() {
         return Err(Hint::new(format!(
             "refusing to record a verdict from inside a verification run ({} is set)",
-            gate::VERIFYING_ENV
+            orch::verify::VERIFYING_ENV
         ))
         .hint(
             "verdicts come from the coordinator or a reviewer, never from the code being verified",
@@ -763,7 +764,7 @@ fn pre_push(repo: &Repo) -> Result<Outcome> {
         .context("cannot read the refs being pushed")?;
     let settings = Settings::load(repo)?;
     let require = match settings.review_require {
-        gate::Require::None => gate::Require::Approve,
+        orch::config::Require::None => orch::config::Require::Approve,
         other => other,
     };
     // Worker branches: name, worker id, and the branch's tip here when it

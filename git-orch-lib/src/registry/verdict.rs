@@ -86,7 +86,25 @@ pub struct Verdict {
     pub findings: Vec<String>,
     /// A run's commands, each with its exit status, duration and output tail.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub commands: Vec<crate::verify::CommandResult>,
+    pub commands: Vec<CommandResult>,
+}
+
+/// How one verification command went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandResult {
+    pub command: String,
+    /// Exit status; `None` when killed (timeout, signal).
+    pub status: Option<i32>,
+    pub timed_out: bool,
+    pub millis: u64,
+    /// The end of its combined stdout and stderr.
+    pub tail: String,
+}
+
+impl CommandResult {
+    pub fn passed(&self) -> bool {
+        self.status == Some(0) && !self.timed_out
+    }
 }
 
 /// Where the note of `target` lives in a notes tree: git's 2/38 fan-out,

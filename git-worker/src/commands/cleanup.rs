@@ -257,7 +257,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
         };
         if let Err(err) = result {
             // Ctrl-C (or an injected failure) stops the cleanup there.
-            if orch::exit::stops_everything(&err) {
+            if orch::interrupt::stops_everything(&err) {
                 return Err(err);
             }
             // Another cleanup (or an rm) took it first: not kept, gone. (A

@@ -10,8 +10,9 @@ use serde_json::json;
 
 use crate::cli::{InboxArgs, LogArgs, MessageArgs, NotifyArgs, TimelineArgs, WaitArgs};
 use orch::contract::validate_id;
-use orch::exit::{Hint, Interrupted, Outcome};
+use orch::exit::{Hint, Outcome};
 use orch::git::Repo;
+use orch::interrupt::Interrupted;
 use orch::registry::{self, Actor, Change, Entry, Logged, State};
 use orch::role::{require_coordinator, require_worker};
 use orch::ui::{JSON_VERSION, print_json, timestamp};
