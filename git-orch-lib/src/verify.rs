@@ -2,12 +2,14 @@
 //! given checkout, its output streamed to our stderr and its tail kept, with
 //! a timeout that stops the whole process group (a test runner's children
 //! included), and stopped as well when the caller caught SIGINT/SIGTERM.
-//! Shared by `git handoff apply` and `git review-gate`.
+//! Shared by `git handoff apply` and `git review-gate`: one runner
+//! ([`run_commands`]) and one reading of a result ([`Verdict`]).
 
 use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -119,6 +121,148 @@ pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result
         millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         tail,
     })
+}
+
+/// How a set of verification commands runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Mode {
+    /// Commands run at once (1: one after the other, output streamed).
+    pub jobs: u32,
+    /// Stream each command's output to our stderr (one at a time only).
+    pub stream: bool,
+    /// Say how each command went, once it ends.
+    pub announce: bool,
+    /// Stop at the first command that fails.
+    pub stop_at_failure: bool,
+}
+
+/// What a finished command's result says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    TimedOut,
+    Exited(i32),
+    /// Killed by a signal (not ours).
+    Killed,
+}
+
+impl Verdict {
+    pub fn of(result: &CommandResult) -> Verdict {
+        match (result.timed_out, result.status) {
+            (true, _) => Verdict::TimedOut,
+            (false, Some(0)) => Verdict::Passed,
+            (false, Some(code)) => Verdict::Exited(code),
+            (false, None) => Verdict::Killed,
+        }
+    }
+
+    /// "exited with 3", "timed out after 10 s": the failure, as a clause.
+    pub fn clause(self, timeout: Duration) -> String {
+        match self {
+            Verdict::Passed => "passed".to_string(),
+            Verdict::TimedOut => format!("timed out after {} s", timeout.as_secs()),
+            Verdict::Exited(code) => format!("exited with {code}"),
+            Verdict::Killed => "exited with a signal".to_string(),
+        }
+    }
+
+    /// "pass", "FAIL (exit 3)": the result, as a label.
+    pub fn label(self, timeout: Duration) -> String {
+        match self {
+            Verdict::Passed => "pass".to_string(),
+            Verdict::TimedOut => format!("FAIL (timed out after {} s)", timeout.as_secs()),
+            Verdict::Exited(code) => format!("FAIL (exit {code})"),
+            Verdict::Killed => "FAIL (killed)".to_string(),
+        }
+    }
+}
+
+/// One line saying how `result` went: `pass: cargo test (12.3 s)`.
+pub fn describe(result: &CommandResult, timeout: Duration) -> String {
+    format!(
+        "{}: {} ({:.1} s)",
+        Verdict::of(result).label(timeout),
+        result.command,
+        result.millis as f64 / 1000.0
+    )
+}
+
+/// Run every command in `dir`, in their order, as `mode` says. One at a
+/// time, output is streamed (with `mode.stream`); in parallel, each
+/// command's result is printed when it ends and failures show their tail.
+/// Commands not started (a signal arrived, or an earlier one failed under
+/// `stop_at_failure`) are left out of the results.
+pub fn run_commands(
+    dir: &Path,
+    commands: &[String],
+    timeout: Duration,
+    mode: Mode,
+) -> Result<Vec<CommandResult>> {
+    if mode.jobs <= 1 || commands.len() <= 1 || mode.stop_at_failure {
+        let mut results = Vec::new();
+        for command in commands {
+            if crate::interrupt::pending().is_some() {
+                break;
+            }
+            if mode.stream {
+                eprintln!("verify: {command}");
+            }
+            let result = run(dir, command, timeout, mode.stream)?;
+            if mode.announce {
+                eprintln!("{}", describe(&result, timeout));
+            }
+            let failed = !result.passed();
+            results.push(result);
+            if failed && mode.stop_at_failure {
+                break;
+            }
+        }
+        return Ok(results);
+    }
+    run_parallel(dir, commands, timeout, mode.jobs)
+}
+
+fn run_parallel(
+    dir: &Path,
+    commands: &[String],
+    timeout: Duration,
+    jobs: u32,
+) -> Result<Vec<CommandResult>> {
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<CommandResult>>>> =
+        Mutex::new(commands.iter().map(|_| None).collect());
+    let workers = (jobs as usize).min(commands.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    if index >= commands.len() || crate::interrupt::pending().is_some() {
+                        break;
+                    }
+                    let result = run(dir, &commands[index], timeout, false);
+                    if let Ok(done) = &result {
+                        let mut line = describe(done, timeout);
+                        if !done.passed() && !done.tail.trim().is_empty() {
+                            line.push_str(&format!(
+                                "\n{}",
+                                crate::ui::keep_end(done.tail.trim_end(), 2000)
+                            ));
+                        }
+                        use std::io::Write as _;
+                        let _ = writeln!(std::io::stderr().lock(), "{line}");
+                    }
+                    if let Ok(mut slots) = slots.lock() {
+                        slots[index] = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    let slots = slots
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a verification thread panicked"))?;
+    slots.into_iter().flatten().collect()
 }
 
 /// Send `sig` (`-TERM`, `-KILL`) to the process group `pgid`; one that is

@@ -4,9 +4,7 @@
 //! `orch::registry`); this module holds the commands.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -374,7 +372,13 @@ fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
         short(&subject.fingerprint),
         commands.len()
     );
-    let results = run_commands(&checkout.path, &commands, timeout, args.jobs, !args.json)?;
+    let mode = orch::verify::Mode {
+        jobs: args.jobs,
+        stream: !args.json,
+        announce: true,
+        stop_at_failure: false,
+    };
+    let results = orch::verify::run_commands(&checkout.path, &commands, timeout, mode)?;
     if let Some(signal) = orch::interrupt::pending() {
         drop(checkout);
         return Err(Interrupted {
@@ -415,85 +419,6 @@ fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
     } else {
         Outcome::CheckFailed
     })
-}
-
-/// Run every command in `dir`, up to `jobs` at once, in their order.
-/// One at a time, output is streamed (when `stream`); in parallel, each
-/// command's result is printed when it ends and failures show their tail.
-fn run_commands(
-    dir: &Path,
-    commands: &[String],
-    timeout: Duration,
-    jobs: u32,
-    stream: bool,
-) -> Result<Vec<CommandResult>> {
-    let describe = |result: &CommandResult| {
-        let how = if result.passed() {
-            "pass".to_string()
-        } else if result.timed_out {
-            format!("FAIL (timed out after {} s)", timeout.as_secs())
-        } else {
-            match result.status {
-                Some(code) => format!("FAIL (exit {code})"),
-                None => "FAIL (killed)".to_string(),
-            }
-        };
-        format!(
-            "{how}: {} ({:.1} s)",
-            result.command,
-            result.millis as f64 / 1000.0
-        )
-    };
-    if jobs <= 1 || commands.len() <= 1 {
-        let mut results = Vec::new();
-        for command in commands {
-            if orch::interrupt::pending().is_some() {
-                break;
-            }
-            if stream {
-                eprintln!("verify: {command}");
-            }
-            let result = orch::verify::run(dir, command, timeout, stream)?;
-            eprintln!("{}", describe(&result));
-            results.push(result);
-        }
-        return Ok(results);
-    }
-    let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<Result<CommandResult>>>> =
-        Mutex::new(commands.iter().map(|_| None).collect());
-    let workers = (jobs as usize).min(commands.len());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::SeqCst);
-                    if index >= commands.len() || orch::interrupt::pending().is_some() {
-                        break;
-                    }
-                    let result = orch::verify::run(dir, &commands[index], timeout, false);
-                    if let Ok(done) = &result {
-                        let mut line = describe(done);
-                        if !done.passed() && !done.tail.trim().is_empty() {
-                            line.push_str(&format!(
-                                "\n{}",
-                                orch::ui::keep_end(done.tail.trim_end(), 2000)
-                            ));
-                        }
-                        let _ = writeln!(std::io::stderr().lock(), "{line}");
-                    }
-                    if let Ok(mut slots) = slots.lock() {
-                        slots[index] = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    let slots = slots
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a verification thread panicked"))?;
-    // Commands not started (an interruption) are left out.
-    slots.into_iter().flatten().collect()
 }
 
 // ----- approve, reject -----

@@ -4,12 +4,573 @@
 //! nothing else return to HEAD as it was, and nothing of the user's is
 //! overwritten).
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context as _, Result};
 
-use crate::exit::Hint;
+use crate::contract::{Contract, validate_id};
+use crate::enforce;
+use crate::exit::{Hint, Outcome};
 use crate::git::{Oid, Repo};
+use crate::interrupt::checkpoint;
 use crate::local::{self, ApplyJournal};
-use crate::registry::{self};
+use crate::policy::Policy;
+use crate::registry::{self, Actor, Change, Entry, Handoff, State};
+use crate::ui::short;
+
+/// What `git handoff apply` was asked to do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Only check the contract and whether the patch applies.
+    pub dry_run: bool,
+    /// Apply and verify, but leave the change uncommitted.
+    pub no_commit: bool,
+    /// Seconds each verification command may take (over the contract's).
+    pub timeout: Option<u64>,
+    /// Print the commit made on stdout.
+    pub print: bool,
+}
+
+/// Apply the latest handoff of worker `id` in this checkout: the review
+/// gate, the coordinator's contract on the change itself, the patch (made
+/// here from the judged trees), a commit of exactly its paths, the
+/// verification, and the `applied` event; anything failing on the way
+/// rolls back (see [`Applying::roll_back`]). A clean "no" (gate closed,
+/// contract broken, patch does not apply, verification failed) is
+/// [`Outcome::CheckFailed`], explained on stderr.
+pub fn apply(repo: &Repo, id: &str, options: Options) -> Result<Outcome> {
+    crate::role::require_coordinator(repo, "git handoff apply")?;
+    // One apply at a time in a checkout: a second one waits.
+    let _checkout = if options.dry_run {
+        None
+    } else {
+        Some(repo.lock_checkout()?)
+    };
+    recover_applies(repo, id, options.dry_run)?;
+    // The claim on applying this worker, before anything is looked at: one
+    // apply of it at a time, on this machine. Its journal is filled in
+    // before the checkout is touched, and goes when this returns.
+    validate_id(id)?;
+    let _claim = if options.dry_run {
+        None
+    } else {
+        Some(claim(repo, id)?)
+    };
+    let plan = match prepare(repo, id)? {
+        Ok(plan) => plan,
+        Err(outcome) => return Ok(outcome),
+    };
+    if options.dry_run {
+        return dry_run(repo, &plan);
+    }
+    let _signals = crate::interrupt::guard()?;
+    let mut applying = match Applying::patch(repo, &plan)? {
+        Ok(applying) => applying,
+        Err(outcome) => return Ok(outcome),
+    };
+    applying.commit(options.no_commit)?;
+    if let Some(outcome) = applying.verify(options.timeout)? {
+        return Ok(outcome);
+    }
+    applying.keep(options.print)
+}
+
+/// An apply about to touch the checkout: what was judged, and what it
+/// will do.
+struct Plan {
+    id: String,
+    entry: Entry,
+    handoff: Handoff,
+    contract: Contract,
+    gate: crate::gate::Decision,
+    workdir: PathBuf,
+    base: Oid,
+    head: Oid,
+    paths: Vec<Vec<u8>>,
+    patch: Vec<u8>,
+}
+
+/// Everything judged before the checkout is touched: already applied, the
+/// gate, the contract on the change itself, your own work in the way.
+/// `Err(outcome)` when there is nothing (more) to do.
+fn prepare(repo: &Repo, id: &str) -> Result<std::result::Result<Plan, Outcome>> {
+    let (entry, handoff) = entry_and_handoff(repo, id)?;
+    let id = entry.id().to_string();
+    if let Some(done) = registry::outcome_of(repo, Some(&entry), &handoff)?
+        && done.event.kind == "applied"
+    {
+        let commit = done
+            .event
+            .data
+            .get("commit")
+            .and_then(|c| c.as_str())
+            .unwrap_or("");
+        eprintln!(
+            "the handoff of '{id}' is already applied{}; nothing to do",
+            if commit.is_empty() {
+                String::new()
+            } else {
+                format!(" as {}", short(commit))
+            }
+        );
+        return Ok(Err(Outcome::Success));
+    }
+    // 0. The review gate, under the policy (orch.review.require).
+    let settings = crate::config::Settings::load(repo)?;
+    let Ok(gate) = crate::gate::check_before_apply(repo, &id, &handoff, &settings)? else {
+        return Ok(Err(Outcome::CheckFailed));
+    };
+    let (contract, mismatch) = enforce::authoritative_contract(repo, &entry)?;
+    if !mismatch.is_empty() {
+        eprintln!(
+            "warning: the contract of '{id}' in the registry differs from the one recorded at spawn (in: {}); enforcing the recorded one",
+            mismatch.join(", ")
+        );
+    }
+    let workdir = repo
+        .workdir()
+        .context("applying needs a working tree")?
+        .to_path_buf();
+
+    // 1. The contract, on the change itself (whatever the hooks saw).
+    let base = Oid::from_str(&contract.base).context("bad base in the contract")?;
+    let base_tree = repo.commit_tree(base)?;
+    let result = Oid::from_str(&handoff.meta.tree).context("bad tree in the handoff")?;
+    let changes = repo.diff_trees(Some(base_tree), Some(result))?;
+    let violations = Policy::of(&contract)?.check(&changes);
+    if !violations.is_empty() {
+        eprintln!(
+            "error: the handoff of '{id}' touches {} path(s) outside its contract:",
+            violations.len()
+        );
+        eprint!("{}", enforce::explain(&violations, &contract));
+        return Ok(Err(Outcome::CheckFailed));
+    }
+    if changes.is_empty() {
+        eprintln!("the handoff of '{id}' changes nothing: nothing to apply");
+        return Ok(Err(Outcome::Success));
+    }
+    let paths: Vec<Vec<u8>> = changes.iter().map(|c| c.path.clone()).collect();
+    // The patch is made here from the checked trees, so what was judged is what is applied.
+    let patch = repo.binary_patch(base_tree, result)?;
+
+    // Your own uncommitted work must not be in the way.
+    let head = repo
+        .head_commit()?
+        .context("the coordinator's branch has no commit to apply onto")?;
+    let clash = clashes(repo, head, &paths, &workdir)?;
+    if !clash.is_empty() {
+        return Err(Hint::new(format!(
+            "your uncommitted changes touch paths the handoff of '{id}' changes: {}",
+            clash.join(", ")
+        ))
+        .hint("commit or stash them first (git stash push -- <path>), then apply again")
+        .into());
+    }
+    Ok(Ok(Plan {
+        id,
+        entry,
+        handoff,
+        contract,
+        gate,
+        workdir,
+        base,
+        head,
+        paths,
+        patch,
+    }))
+}
+
+/// `--dry-run`: whether the patch would apply, cleanly or 3-way.
+fn dry_run(repo: &Repo, plan: &Plan) -> Result<Outcome> {
+    let id = &plan.id;
+    // `git apply` is all-or-nothing, so a failed clean attempt leaves
+    // nothing to undo.
+    if repo.apply_patch(&plan.patch, false, true)?.status == 0 {
+        println!(
+            "would apply the handoff of '{id}' cleanly ({} path(s)), then run {} verification command(s)",
+            plan.paths.len(),
+            plan.contract.verify.len()
+        );
+        return Ok(Outcome::Success);
+    }
+    let three_way = repo.apply_patch(&plan.patch, true, true)?;
+    if three_way.status == 0 {
+        println!(
+            "would apply the handoff of '{id}' with a 3-way merge ({} path(s))",
+            plan.paths.len()
+        );
+        return Ok(Outcome::Success);
+    }
+    eprintln!(
+        "the handoff of '{id}' does not apply onto HEAD: {}",
+        three_way.stderr.trim()
+    );
+    Ok(Outcome::CheckFailed)
+}
+
+/// An apply under way: the patch is in, its journal says so.
+struct Applying<'a> {
+    repo: &'a Repo,
+    plan: &'a Plan,
+    journal: ApplyJournal,
+    committed: Option<Oid>,
+    passed: Vec<String>,
+}
+
+impl<'a> Applying<'a> {
+    /// Step 2: the journal, then the patch: clean, else 3-way. A conflict puts
+    /// the handoff's paths back and is recorded (`conflicted`).
+    fn patch(repo: &'a Repo, plan: &'a Plan) -> Result<std::result::Result<Self, Outcome>> {
+        let id = &plan.id;
+        // The journal, before anything is touched: a killed apply is undone
+        // from it by `git worker prune` (or the next apply).
+        let mut journal = ApplyJournal {
+            branch: repo.head_branch()?,
+            head: plan.head.to_string(),
+            log_tip: plan.entry.tip.to_string(),
+            base: plan.base.to_string(),
+            handoff: plan.handoff.commit.to_string(),
+            fingerprint: plan.handoff.meta.fingerprint.clone(),
+            ..ApplyJournal::begun(plan.workdir.clone())
+        };
+        local::write_apply_journal(repo, id, &journal)?;
+        checkpoint("apply:journal")?;
+        let mut applied = repo.apply_patch(&plan.patch, false, false)?;
+        if applied.status != 0 {
+            applied = repo.apply_patch(&plan.patch, true, false)?;
+        }
+        if applied.status != 0 {
+            conflicted(repo, plan, &applied)?;
+            return Ok(Err(Outcome::CheckFailed));
+        }
+        // What the patch wrote: a later rollback (of a killed apply) takes
+        // back that, and refuses to take back anything else.
+        journal.applied = repo.index_tree()?.map(|tree| tree.to_string());
+        local::write_apply_journal(repo, id, &journal)?;
+        let applying = Applying {
+            repo,
+            plan,
+            journal,
+            committed: None,
+            passed: Vec::new(),
+        };
+        applying.step("apply:patch")?;
+        Ok(Ok(applying))
+    }
+
+    /// A checkpoint after a step: a signal or an injected fault there
+    /// rolls the apply back.
+    fn step(&self, name: &str) -> Result<()> {
+        if let Err(err) = checkpoint(name) {
+            self.roll_back()?;
+            return Err(err.context("apply rolled back"));
+        }
+        Ok(())
+    }
+
+    /// Undo: only if HEAD is still where this apply left it (on the same
+    /// branch, at the commit it made), by compare-and-swap on that branch;
+    /// then the handoff's paths (and nothing else) go back to HEAD as it
+    /// was. The same rule as the recovery of a killed apply ([`undo_apply`]).
+    fn roll_back(&self) -> Result<()> {
+        let id = &self.plan.id;
+        match take_back(
+            self.repo,
+            self.journal.branch.as_deref(),
+            self.plan.head,
+            self.committed,
+            &self.plan.paths,
+        )? {
+            TakenBack::Done => Ok(()),
+            TakenBack::HeadMoved => {
+                let mut err = Hint::new(format!(
+                    "HEAD moved while the handoff of '{id}' was being applied; nothing was rolled back"
+                ));
+                if let Some(commit) = self.committed {
+                    err = err.hint(format!(
+                        "the handoff's commit is {commit}: undo it with `git revert {commit}`"
+                    ));
+                }
+                Err(err
+                    .hint("the handoff's changes may still be in your index and working tree")
+                    .into())
+            }
+            TakenBack::MovedDuringRollback(commit) => anyhow::bail!(
+                "HEAD moved during the rollback of '{id}'; the handoff's commit is {commit}"
+            ),
+        }
+    }
+
+    /// Step 3: commit with the worker's summary and trailers (unless asked not to).
+    fn commit(&mut self, no_commit: bool) -> Result<()> {
+        let plan = self.plan;
+        let id = &plan.id;
+        if !no_commit {
+            let message = format!(
+                "{}\n\nWorker: {id}\nBase: {}\nHandoff: {}\nFingerprint: {}\n",
+                plan.handoff.summary.trim(),
+                plan.contract.base,
+                plan.handoff.commit,
+                plan.handoff.meta.fingerprint
+            );
+            match self.repo.commit_paths(&message, &plan.paths, plan.head) {
+                Ok(commit) => self.committed = Some(commit),
+                Err(err) => {
+                    self.roll_back()?;
+                    return Err(
+                        err.context(format!("cannot commit the handoff of '{id}'; rolled back"))
+                    );
+                }
+            }
+        }
+        if let Some(commit) = self.committed {
+            self.journal.committed = Some(commit.to_string());
+            local::write_apply_journal(self.repo, id, &self.journal)?;
+        }
+        self.step("apply:commit")
+    }
+
+    /// Step 4: verification, from the coordinator's contract. A failure rolls
+    /// back and is recorded (`rejected`): `Some(outcome)`.
+    fn verify(&mut self, timeout: Option<u64>) -> Result<Option<Outcome>> {
+        let (id, contract) = (&self.plan.id, &self.plan.contract);
+        let seconds = timeout
+            .or(contract.verify_timeout)
+            .unwrap_or(crate::verify::DEFAULT_VERIFY_TIMEOUT);
+        let timeout = std::time::Duration::from_secs(seconds);
+        let mode = crate::verify::Mode {
+            jobs: 1,
+            stream: true,
+            announce: false,
+            stop_at_failure: true,
+        };
+        let results =
+            crate::verify::run_commands(&self.plan.workdir, &contract.verify, timeout, mode)?;
+        let interrupted = crate::interrupt::pending();
+        let failed = results.iter().find(|r| !r.passed());
+        if let Some(signal) = interrupted {
+            self.roll_back()?;
+            return Err(crate::interrupt::Interrupted {
+                signal,
+                what: "apply rolled back".into(),
+            }
+            .into());
+        }
+        if let Some(result) = failed {
+            let rolled_back = self.roll_back();
+            let command = &result.command;
+            registry::update(self.repo, &registry::live_ref(id), |_| {
+                Ok(Some(
+                    Change::new("rejected", Actor::Coordinator, State::Rejected)
+                        .reason(format!("verification failed: {command}"))
+                        .with("command", command.as_str())
+                        .with(
+                            "status",
+                            result.status.map_or(serde_json::Value::Null, |s| s.into()),
+                        )
+                        .with("timed_out", result.timed_out)
+                        .with("tail", result.tail.as_str())
+                        .with("fingerprint", self.plan.handoff.meta.fingerprint.as_str())
+                        .with("rolled_back", rolled_back.is_ok()),
+                ))
+            })?;
+            rolled_back.context(format!("verification '{command}' failed"))?;
+            eprintln!(
+                "error: verification '{command}' {}; the handoff of '{id}' was rolled back",
+                crate::verify::Verdict::of(result).clause(timeout)
+            );
+            return Ok(Some(Outcome::CheckFailed));
+        }
+        self.passed = results.into_iter().map(|r| r.command).collect();
+        self.step("apply:verify")?;
+        Ok(None)
+    }
+
+    /// Step 5: keep it, if that can be recorded; else it goes, as on a failure.
+    fn keep(self, print: bool) -> Result<Outcome> {
+        let (id, plan) = (&self.plan.id, self.plan);
+        let recorded = registry::update(self.repo, &registry::live_ref(id), |_| {
+            Ok(Some(
+                Change::new("applied", Actor::Coordinator, State::Applied)
+                    .with(
+                        "commit",
+                        self.committed.map_or(String::new(), |c| c.to_string()),
+                    )
+                    .with("fingerprint", plan.handoff.meta.fingerprint.as_str())
+                    .with("verified", self.passed.clone())
+                    .with(
+                        "gate",
+                        serde_json::json!({ "policy": plan.gate.require.as_str(), "verdicts": plan.gate.relied_on }),
+                    ),
+            ))
+        });
+        if let Err(err) = recorded {
+            self.roll_back()?;
+            return Err(err.context(format!(
+                "cannot record the apply of '{id}'; it was rolled back"
+            )));
+        }
+        // Kept: a journal left from here on (a kill) is dropped by the next
+        // prune, which finds the `applied` event.
+        checkpoint("apply:event")?;
+        let passed = self.passed.len();
+        match self.committed {
+            Some(commit) => {
+                eprintln!(
+                    "applied the handoff of '{id}' as {}; {passed} verification command(s) passed",
+                    short(&commit.to_string()),
+                );
+                if print {
+                    println!("{commit}");
+                }
+            }
+            None => eprintln!(
+                "applied the handoff of '{id}' (not committed); {passed} verification command(s) passed"
+            ),
+        }
+        Ok(Outcome::Success)
+    }
+}
+
+/// The patch did not go in: say why, put back what a 3-way apply wrote,
+/// and record a `conflicted` event (for the after-action report).
+fn conflicted(repo: &Repo, plan: &Plan, applied: &crate::git::Output) -> Result<()> {
+    let id = &plan.id;
+    let conflicts: Vec<&str> = applied
+        .stdout
+        .lines()
+        .chain(applied.stderr.lines())
+        .filter_map(|l| l.strip_prefix("U "))
+        .collect();
+    if conflicts.is_empty() {
+        // git apply is all-or-nothing: it wrote nothing; say why.
+        eprintln!("error: the handoff of '{id}' does not apply onto HEAD; nothing was changed");
+        eprintln!("{}", applied.stderr.trim());
+    } else {
+        // A 3-way apply with conflicts wrote the handoff's paths (the
+        // clash check made sure none of them was yours): undo them.
+        repo.restore_paths(plan.head, &plan.paths)?;
+        eprintln!("error: the handoff of '{id}' conflicts with HEAD; its changes were undone");
+        for path in &conflicts {
+            eprintln!("  conflict: {path}");
+        }
+    }
+    eprintln!("hint: ask the worker to rebase onto the current HEAD and report again");
+    let files: Vec<String> = conflicts.iter().map(|c| c.to_string()).collect();
+    registry::update(repo, &registry::live_ref(id), |entry| {
+        Ok(Some(
+            Change::new("conflicted", Actor::Coordinator, entry.status.state)
+                .reason(entry.status.reason.clone())
+                .with("files", files.clone())
+                .with("fingerprint", plan.handoff.meta.fingerprint.as_str()),
+        ))
+    })?;
+    Ok(())
+}
+
+/// What taking an apply back did.
+enum TakenBack {
+    Done,
+    /// HEAD is neither where the apply left it nor where it began: nothing
+    /// was touched.
+    HeadMoved,
+    /// The branch moved between the check and the rewind.
+    MovedDuringRollback(Oid),
+}
+
+/// The one rule for undoing an apply, live or after a crash: HEAD must be
+/// on `branch`, at the apply's commit (`committed`) or where it began
+/// (`head`: never committed, or a rollback killed after it moved the
+/// branch back); the commit goes by compare-and-swap on the branch, then
+/// `paths` (and nothing else) return to `head` in the index and files.
+fn take_back(
+    checkout: &Repo,
+    branch: Option<&str>,
+    head: Oid,
+    committed: Option<Oid>,
+    paths: &[Vec<u8>],
+) -> Result<TakenBack> {
+    let now = checkout.head_commit()?;
+    let rewound = now == Some(head);
+    if checkout.head_branch()?.as_deref() != branch || !(rewound || now == committed) {
+        return Ok(TakenBack::HeadMoved);
+    }
+    if let Some(commit) = committed
+        && !rewound
+        && !checkout.rewind_head(branch, head, commit)?
+    {
+        return Ok(TakenBack::MovedDuringRollback(commit));
+    }
+    checkout.restore_paths(head, paths)?;
+    Ok(TakenBack::Done)
+}
+
+/// Paths of the handoff that your own work occupies: changed, staged or
+/// untracked; ignored files where the handoff adds one; and index entries
+/// marked assume-unchanged or skip-worktree (git would not see your edits).
+fn clashes(repo: &Repo, head: Oid, paths: &[Vec<u8>], workdir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let yours = repo.diff_tree_to_workdir(Some(repo.commit_tree(head)?))?;
+    let hidden = repo.hidden_index_entries()?;
+    for path in paths {
+        let occupied = yours.iter().any(|change| &change.path == path)
+            || hidden.contains(path)
+            || (!repo.commit_has_path(head, path)?
+                && workdir
+                    .join(crate::policy::to_path(path))
+                    .symlink_metadata()
+                    .is_ok());
+        if occupied {
+            out.push(crate::policy::display_path(path));
+        }
+    }
+    Ok(out)
+}
+
+/// The worker's registry entry and its latest handoff, or clear errors.
+pub fn entry_and_handoff(repo: &Repo, id: &str) -> Result<(Entry, Handoff)> {
+    validate_id(id)?;
+    let Some(entry) = registry::load(repo, id)? else {
+        return Err(Hint::new(format!("worker '{id}' is not registered"))
+            .hint("`git handoff list` shows the workers and their handoffs")
+            .hint(format!("for an imported handoff: `git handoff import --trust-contract <bundle>`, or fetch {}* from the coordinator", registry::NAMESPACE))
+            .into());
+    };
+    let Some(handoff) = registry::load_current_handoff(repo, &entry)? else {
+        return Err(Hint::new(format!("worker '{id}' has not reported"))
+            .hint(format!(
+                "`git handoff show {id}` shows what its branch and checkout hold"
+            ))
+            .into());
+    };
+    Ok((entry, handoff))
+}
+
+/// Claim applying `id` ([`local::claim_apply`]), or say who holds it.
+fn claim(repo: &Repo, id: &str) -> Result<local::ApplyClaim> {
+    let workdir = repo
+        .workdir()
+        .context("applying needs a working tree")?
+        .to_path_buf();
+    match local::claim_apply(repo, id, &ApplyJournal::begun(workdir))? {
+        Ok(claim) => Ok(claim),
+        Err(there) if there.running() => Err(Hint::new(format!(
+            "the handoff of '{id}' is being applied right now (pid {}, in '{}')",
+            there.pid,
+            there.workdir.display()
+        ))
+        .hint("wait for it to finish")
+        .into()),
+        // Killed in another checkout (this one's were undone above).
+        Err(there) => Err(Hint::new(format!(
+            "an apply of '{id}' in '{}' was interrupted and is not undone yet",
+            there.workdir.display()
+        ))
+        .hint("`git worker prune` undoes it (or an apply in that checkout)")
+        .into()),
+    }
+}
 
 /// Undo every `git handoff apply` in this checkout whose process was
 /// killed (see [`undo_apply`]), saying what was done: `apply` calls it
@@ -114,7 +675,7 @@ pub fn undo_apply(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<Strin
             "warning: the interrupted apply of '{id}' was not rolled back: {why}\n\
              hint: its change is unverified; see it with `git -C {} diff {}`{}",
             journal.workdir.display(),
-            short(&journal.head),
+            abbrev(&journal.head),
             committed
                 .filter(|c| Some(*c) == now)
                 .map_or(String::new(), |c| format!(
@@ -156,13 +717,19 @@ pub fn undo_apply(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<Strin
             names.join(", ")
         ));
     }
-    if let Some(commit) = committed
-        && !rewound
-        && !checkout.rewind_head(journal.branch.as_deref(), head, commit)?
-    {
-        return left("HEAD moved during the rollback".to_string());
+    match take_back(
+        &checkout,
+        journal.branch.as_deref(),
+        head,
+        committed,
+        &paths,
+    )? {
+        TakenBack::Done => {}
+        TakenBack::HeadMoved => return left("HEAD moved since".to_string()),
+        TakenBack::MovedDuringRollback(_) => {
+            return left("HEAD moved during the rollback".to_string());
+        }
     }
-    checkout.restore_paths(head, &paths)?;
     local::end_apply(repo, id)?;
     Ok(format!(
         "rolled back the interrupted apply of '{id}' in '{}' ({} path(s))",
@@ -202,6 +769,7 @@ pub fn apply_was_kept(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<b
     Ok(false)
 }
 
-fn short(sha: &str) -> &str {
+/// The first 12 hex digits of an object id.
+fn abbrev(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }

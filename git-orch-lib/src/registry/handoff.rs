@@ -187,6 +187,21 @@ pub fn current_handoff(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result
     }
 }
 
+/// The coordinator's latest decision on this very handoff (same
+/// fingerprint): its `applied` or `rejected` event, if any.
+pub fn outcome_of(repo: &Repo, entry: Option<&Entry>, handoff: &Handoff) -> Result<Option<Logged>> {
+    let Some(entry) = entry else { return Ok(None) };
+    Ok(history(repo, entry.tip)?.into_iter().rev().find(|logged| {
+        matches!(logged.event.kind.as_str(), "applied" | "rejected")
+            && logged
+                .event
+                .data
+                .get("fingerprint")
+                .and_then(|f| f.as_str())
+                == Some(handoff.meta.fingerprint.as_str())
+    }))
+}
+
 /// The commits of every handoff of `id`, newest first (at most `limit`):
 /// the first-parent chain of its handoff ref, which ends at a commit that
 /// has no previous handoff (one parent: the worker's HEAD).

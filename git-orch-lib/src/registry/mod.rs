@@ -48,6 +48,8 @@ pub use verdict::*;
 
 /// The registry format this binary writes. It reads this version and every older one.
 pub const FORMAT: u32 = 1;
+/// Where every registry ref lives.
+pub const NAMESPACE: &str = "refs/orch/";
 
 pub const WORKERS: &str = "refs/orch/workers/";
 

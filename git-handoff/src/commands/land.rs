@@ -189,7 +189,8 @@ pub fn land(repo: &Repo, args: &LandArgs) -> Result<Outcome> {
             no_commit: false,
             timeout: args.timeout,
         };
-        let ok = match crate::commands::apply_with(repo, &apply, !args.json) {
+        let options = super::apply::apply_options(&apply, !args.json);
+        let ok = match orch::ops::apply::apply(repo, &apply.id, options) {
             Ok(Outcome::Success) => true,
             Ok(_) => false,
             // Ctrl-C stops the queue: apply rolled back what it was doing.

@@ -1,0 +1,31 @@
+//! One module per `git handoff` subcommand: each parses its arguments,
+//! calls the library, and prints.
+
+use anyhow::Result;
+
+use orch::exit::Outcome;
+use orch::git::Repo;
+
+use crate::cli::{Cli, Command};
+
+mod apply;
+mod bundle;
+mod land;
+mod list;
+mod reject;
+mod report;
+mod show;
+
+pub fn run(cli: Cli) -> Result<Outcome> {
+    let repo = Repo::discover()?;
+    match cli.command {
+        Command::Report(args) => report::report(&repo, &args),
+        Command::Show(args) => show::show(&repo, &args),
+        Command::List(args) => list::list(&repo, &args),
+        Command::Apply(args) => apply::apply(&repo, &args),
+        Command::Land(args) => land::land(&repo, &args),
+        Command::Reject(args) => reject::reject(&repo, &args),
+        Command::Export(args) => bundle::export(&repo, &args),
+        Command::Import(args) => bundle::import(&repo, &args),
+    }
+}
