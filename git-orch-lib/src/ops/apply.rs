@@ -255,14 +255,14 @@ impl<'a> Applying<'a> {
             committed: None,
             passed: Vec::new(),
         };
-        applying.step("apply:patch")?;
+        applying.after(checkpoint("apply:patch"))?;
         Ok(Ok(applying))
     }
 
-    /// A checkpoint after a step: a signal or an injected fault there
+    /// The checkpoint after a step: a signal or an injected fault there
     /// rolls the apply back.
-    fn step(&self, name: &str) -> Result<()> {
-        if let Err(err) = checkpoint(name) {
+    fn after(&self, checkpoint: Result<()>) -> Result<()> {
+        if let Err(err) = checkpoint {
             self.roll_back()?;
             return Err(err.context("apply rolled back"));
         }
@@ -328,7 +328,7 @@ impl<'a> Applying<'a> {
             self.journal.committed = Some(commit.to_string());
             local::write_apply_journal(self.repo, id, &self.journal)?;
         }
-        self.step("apply:commit")
+        self.after(checkpoint("apply:commit"))
     }
 
     /// Step 4: verification, from the coordinator's contract. A failure rolls
@@ -383,7 +383,7 @@ impl<'a> Applying<'a> {
             return Ok(Some(Outcome::CheckFailed));
         }
         self.passed = results.into_iter().map(|r| r.command).collect();
-        self.step("apply:verify")?;
+        self.after(checkpoint("apply:verify"))?;
         Ok(None)
     }
 

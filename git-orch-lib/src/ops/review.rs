@@ -1,0 +1,291 @@
+//! Review: what a target names (a worker's latest handoff, or a commit),
+//! who may judge it, recording a verdict with its event, the scratch
+//! checkout a verification runs in, and the gate of a target as the
+//! policy decides it. Shared by the `git review-gate` commands.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::contract::validate_id;
+use crate::exit::Hint;
+use crate::gate::{self, Decision, Subject, Verdicts};
+use crate::git::{Oid, Repo};
+use crate::local;
+use crate::registry::{self, Actor, Change, Entry, Ruling, State, Verdict};
+use crate::role::{Role, role};
+
+/// What a TARGET names: a worker (its latest handoff) or a commit.
+pub struct Target {
+    pub subject: Subject,
+    /// The worker's live registry entry, when it has one.
+    pub entry: Option<Entry>,
+}
+
+/// A worker id first (registered, or with handoffs left after removal),
+/// else a revision.
+pub fn resolve(repo: &Repo, name: &str) -> Result<Target> {
+    if validate_id(name).is_ok() {
+        let entry = registry::load(repo, name)?;
+        let handoff = match &entry {
+            Some(entry) => registry::load_current_handoff(repo, entry)?,
+            None => registry::load_handoff(repo, name)?,
+        };
+        match (handoff, entry) {
+            (Some(handoff), entry) => {
+                return Ok(Target {
+                    subject: Subject::of_handoff(name, handoff)?,
+                    entry,
+                });
+            }
+            (None, Some(_)) => {
+                return Err(Hint::new(format!(
+                    "worker '{name}' has not reported: there is no change to judge yet"
+                ))
+                .hint("the worker records its change with `git handoff report`")
+                .hint(format!(
+                    "`git handoff show {name}` shows what its branch and checkout hold"
+                ))
+                .into());
+            }
+            (None, None) => {}
+        }
+    }
+    match repo.resolve_commit(name) {
+        Ok(Some(commit)) => Ok(Target {
+            subject: Subject::of_commit(repo, name, commit)?,
+            entry: None,
+        }),
+        _ => Err(Hint::new(format!(
+            "'{name}' is neither a worker nor a revision"
+        ))
+        .hint("`git worker list` shows the workers; a revision is anything `git rev-parse` takes")
+        .into()),
+    }
+}
+
+/// Who is judging, and refuse a worker judging its own change.
+pub fn judge(
+    repo: &Repo,
+    subject: &Subject,
+    reviewer: Option<&str>,
+) -> Result<(Actor, String, String)> {
+    if std::env::var_os(crate::verify::VERIFYING_ENV).is_some() {
+        return Err(Hint::new(format!(
+            "refusing to record a verdict from inside a verification run ({} is set)",
+            crate::verify::VERIFYING_ENV
+        ))
+        .hint(
+            "verdicts come from the coordinator or a reviewer, never from the code being verified",
+        )
+        .into());
+    }
+    let (actor, label) = match role(repo)? {
+        Role::Coordinator => (Actor::Coordinator, "coordinator".to_string()),
+        Role::Worker(id) => {
+            if subject.worker.as_deref() == Some(id.as_str()) {
+                return Err(Hint::new(format!(
+                    "this is the checkout of worker '{id}', which cannot judge its own change"
+                ))
+                .hint("verdicts come from the coordinator or another reviewer")
+                .hint(format!("wait for one with `git review-gate wait {id}`"))
+                .into());
+            }
+            (Actor::Worker, format!("worker:{id}"))
+        }
+    };
+    let by = match reviewer {
+        Some(name) if name.trim().is_empty() => {
+            return Err(Hint::new("--reviewer needs a name").into());
+        }
+        Some(name) => name.trim().to_string(),
+        None => repo.identity()?,
+    };
+    Ok((actor, label, by))
+}
+
+/// Record `verdict`: the note on the change, then (for a live worker) the
+/// event in its log, and the "needs attention" mark when this verdict makes
+/// `max` failures in a row.
+pub fn record(
+    repo: &Repo,
+    target: &Target,
+    verdict: &Verdict,
+    actor: Actor,
+    max_failures: u32,
+) -> Result<()> {
+    let (Some(id), Some(_)) = (&target.subject.worker, &target.entry) else {
+        return registry::append_verdict(repo, target.subject.target, verdict);
+    };
+    let refname = registry::live_ref(id);
+    // The verdict and its event, in one transaction.
+    let entry =
+        registry::append_verdict_logged(repo, target.subject.target, verdict, &refname, |entry| {
+            let keep = (entry.status.state, entry.status.reason.clone());
+            let change = match verdict.ruling {
+                Ruling::Pass | Ruling::Fail => Change::new("verified", actor, keep.0)
+                    .reason(keep.1)
+                    .with("passed", verdict.ruling == Ruling::Pass)
+                    .with(
+                        "commands",
+                        verdict
+                            .commands
+                            .iter()
+                            .map(|c| {
+                                json!({ "command": c.command, "status": c.status,
+                                    "timed_out": c.timed_out, "millis": c.millis })
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                Ruling::Approve => Change::new("approved", actor, keep.0)
+                    .reason(keep.1)
+                    .with("by", verdict.by.as_str())
+                    .with("message", verdict.message.as_str()),
+                Ruling::Reject => {
+                    let reason = format!("rejected by review: {}", verdict.findings.join("; "));
+                    let state = match keep.0 {
+                        State::Applied => State::Applied,
+                        _ => State::Rejected,
+                    };
+                    Change::new("rejected", actor, state)
+                        .reason(reason.as_str())
+                        .with("reason", reason)
+                        .with("by", verdict.by.as_str())
+                        .with("findings", verdict.findings.clone())
+                }
+            };
+            Ok(change
+                .with("verdict", verdict.id.as_str())
+                .with("fingerprint", verdict.fingerprint.as_str())
+                .with("tree", verdict.tree.as_str()))
+        })?;
+    // A failure streak's `attention` mark comes after; if it is lost here,
+    // the next failed verdict sets it.
+    crate::interrupt::checkpoint("gate:verdict")?;
+    let Some(entry) = entry else {
+        // Removed meanwhile: the verdict stands, on its change.
+        return Ok(());
+    };
+    if verdict.ruling.is_negative() && max_failures > 0 {
+        let (failures, marked) = gate::streak(&registry::history(repo, entry.tip)?);
+        if failures >= max_failures && !marked {
+            registry::update(repo, &refname, |entry| {
+                Ok(Some(
+                    Change::new("attention", actor, entry.status.state)
+                        .reason(format!(
+                            "needs attention: {failures} failed verdicts in a row"
+                        ))
+                        .with("failures", failures)
+                        .with("max", max_failures),
+                ))
+            })?;
+            eprintln!(
+                "warning: '{id}' has had {failures} failed verdicts in a row and needs attention; `git review-gate run` will not verify it again without --force"
+            );
+        }
+    }
+    Ok(())
+}
+
+// ----- run -----
+
+/// A scratch clone for one run, removed when dropped (whatever happened);
+/// recorded on this machine while it exists, so a killed run's clone is
+/// found and removed by `git worker prune`.
+pub struct TempCheckout<'a> {
+    repo: &'a Repo,
+    name: String,
+    pub path: PathBuf,
+    removed: bool,
+}
+
+impl<'a> TempCheckout<'a> {
+    /// Clone into a new directory under $TMPDIR, outside the repository
+    /// (tools that look for a project root in parent directories must not
+    /// find yours), and check `commit` out there.
+    pub fn create(repo: &'a Repo, commit: Oid) -> Result<TempCheckout<'a>> {
+        let name = format!("orch-gate-{}", registry::event_id());
+        let tmp = std::path::absolute(std::env::temp_dir())
+            .context("cannot find the temporary directory")?;
+        let checkout = TempCheckout {
+            repo,
+            path: tmp.join(&name),
+            name,
+            removed: false,
+        };
+        local::begin_gate_run(
+            repo,
+            &checkout.name,
+            &local::GateRun {
+                pid: std::process::id(),
+                path: checkout.path.clone(),
+            },
+        )?;
+        repo.clone_for_verification(&checkout.path, commit)?;
+        Ok(checkout)
+    }
+
+    pub fn remove(mut self) -> Result<()> {
+        self.removed = true;
+        crate::fs::remove_dir_forcefully(&self.path)?;
+        local::end_gate_run(self.repo, &self.name)
+    }
+}
+
+impl Drop for TempCheckout<'_> {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        let removed = crate::fs::remove_dir_forcefully(&self.path)
+            .and_then(|()| local::end_gate_run(self.repo, &self.name));
+        if let Err(err) = removed {
+            eprintln!(
+                "warning: cannot remove the temporary checkout '{}': {err:#}",
+                self.path.display()
+            );
+            eprintln!("hint: `git worker prune` removes it");
+        }
+    }
+}
+
+/// The commit to check out: a worker's reported tree on its base, or the
+/// commit judged.
+pub fn checkout_commit(repo: &Repo, subject: &Subject) -> Result<Oid> {
+    match &subject.handoff {
+        Some(handoff) => registry::handoff_result_commit(repo, handoff),
+        None => Ok(subject.target),
+    }
+}
+
+// ----- status, wait -----
+
+/// The verdicts of a target and what the policy makes of them.
+pub struct Gate {
+    pub target: Target,
+    pub verdicts: Verdicts,
+    pub decision: Decision,
+    pub attention: Option<String>,
+}
+
+pub fn evaluate(repo: &Repo, name: &str, settings: &Settings) -> Result<Gate> {
+    let target = resolve(repo, name)?;
+    let verdicts = gate::gather(repo, &target.subject)?;
+    let decision = gate::decide(settings.review_require, &verdicts.current);
+    let attention = match &target.entry {
+        Some(entry) if settings.max_rejections > 0 => {
+            let failures = gate::failures_in_a_row(&registry::history(repo, entry.tip)?);
+            (failures >= settings.max_rejections)
+                .then(|| format!("{failures} failed verdicts in a row"))
+        }
+        _ => None,
+    };
+    Ok(Gate {
+        target,
+        verdicts,
+        decision,
+        attention,
+    })
+}
