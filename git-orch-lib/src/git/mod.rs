@@ -36,6 +36,7 @@ pub use object::{CommitInfo, TreeContents, TreeEntry};
 pub use refs::PendingRefs;
 pub use remote::remote_failure;
 pub use run::{Git, HOOK_ENV, Output, Running, git_program, inherited_git_env, version};
+pub use worktree::worktree_name;
 
 /// git2's `Display` appends `; class=...; code=...`: keep only the message.
 pub fn clean(err: git2::Error) -> anyhow::Error {

@@ -185,3 +185,10 @@ impl Repo {
         Ok(newest)
     }
 }
+
+/// The linked worktree's admin name, from the `gitdir:` line of `<path>/.git`.
+pub fn worktree_name(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path.join(".git")).ok()?;
+    let gitdir = text.strip_prefix("gitdir:")?.trim();
+    Path::new(gitdir).file_name()?.to_str().map(str::to_string)
+}

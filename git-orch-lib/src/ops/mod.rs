@@ -5,4 +5,6 @@
 
 pub mod apply;
 pub mod debris;
+pub mod landed;
+pub mod remove;
 pub mod review;

@@ -4,31 +4,13 @@
 
 use anyhow::{Context as _, Result};
 
-use super::rm::rm_one;
-use crate::cli::{CleanupArgs, RmArgs};
+use crate::cli::CleanupArgs;
 use orch::config::Settings;
 use orch::exit::{Hint, Outcome, render};
 use orch::git::{Oid, Repo};
 use orch::local;
 use orch::registry::{self, State};
 use orch::role::require_coordinator;
-
-/// Why the work at `tip` (started from `base`) is in `head`, if it is.
-fn landed_how(repo: &Repo, base: Option<Oid>, tip: Oid, head: Oid) -> Result<Option<&'static str>> {
-    if Some(tip) == base {
-        return Ok(None);
-    }
-    if repo.is_ancestor(tip, head)? {
-        return Ok(Some("merged: its branch is in HEAD"));
-    }
-    if repo.all_picked(head, tip)? {
-        return Ok(Some("rebased: every commit has an equivalent in HEAD"));
-    }
-    if repo.merge_tree(head, tip)? == Some(repo.commit_tree(head)?) {
-        return Ok(Some("squash-merged: merging it would add nothing"));
-    }
-    Ok(None)
-}
 
 /// One thing to remove.
 struct Removal {
@@ -113,7 +95,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
                 None => false,
             };
             let applied = entry.status.state == State::Applied
-                && super::rm::landed_by_handoff(repo, &entry, checkout.as_deref())?;
+                && orch::ops::landed::landed_by_handoff(repo, &entry, checkout.as_deref())?;
             Ok((dirty, applied))
         })();
         if orch::registry::being_removed(repo, entry.id())? {
@@ -121,7 +103,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
         }
         let (dirty, applied) = judged?;
         let how = match tip {
-            Some(tip) if !dirty => landed_how(repo, base, tip, head)?,
+            Some(tip) if !dirty => orch::ops::landed::landed_how(repo, base, tip, head)?,
             _ => None,
         };
         let idle = tip.is_none_or(|t| Some(t) == base) && !dirty;
@@ -175,7 +157,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             {
                 continue;
             }
-            if let Some(how) = landed_how(repo, None, tip, head)? {
+            if let Some(how) = orch::ops::landed::landed_how(repo, None, tip, head)? {
                 let why = format!("landed: {how} (no worker owns it)");
                 removals.push(Removal::landed_branch(branch, tip, how, why, false));
             }
@@ -193,7 +175,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
                 {
                     continue;
                 }
-                if let Some(how) = landed_how(repo, None, tip, head)? {
+                if let Some(how) = orch::ops::landed::landed_how(repo, None, tip, head)? {
                     let why = format!("landed: {how} (removed here, left on '{remote}')");
                     removals.push(Removal::landed_branch(branch, tip, how, why, true));
                 }
@@ -232,11 +214,10 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             _ if removal.remote_only => Ok(()),
             // rm's own checks stay: uncommitted changes, commits on a
             // detached HEAD, a running agent (all but with --force).
-            Some(id) => rm_one(
+            Some(id) => orch::ops::remove::rm_one(
                 repo,
                 id,
-                &RmArgs {
-                    ids: vec![id.clone()],
+                orch::ops::remove::Options {
                     force: args.force,
                     keep_branch: false,
                 },
@@ -341,7 +322,8 @@ fn delete_remote_branch(
         return Ok(false);
     };
     let safe = theirs == tip
-        || (repo.commit_info(theirs).is_ok() && landed_how(repo, None, theirs, head)?.is_some());
+        || (repo.commit_info(theirs).is_ok()
+            && orch::ops::landed::landed_how(repo, None, theirs, head)?.is_some());
     if !safe {
         eprintln!(
             "kept '{branch}' on '{remote}': it holds commits that are not in HEAD (fetch and look)"

@@ -9,12 +9,12 @@ use orch::exit::Outcome;
 use orch::git::{Oid, Repo};
 use orch::local::{self, RemovalJournal, SpawnJournal};
 use orch::ops::debris::{Debris, find_debris};
-use orch::registry::{self, Actor, Change, State};
+use orch::registry::{self, State};
 use orch::role::require_coordinator;
 
-use super::rm::unlanded;
-use super::spawn::{delete_branch, disable_worktree_config_if_unused, remove_worktree};
+use super::spawn::disable_worktree_config_if_unused;
 use crate::cli::PruneArgs;
+use orch::ops::remove::{delete_branch, remove_worktree, retire};
 
 pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
     require_coordinator(repo, "git worker prune")?;
@@ -133,29 +133,6 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
 /// Whether a process is applying `id`'s handoff right now.
 fn applying(repo: &Repo, id: &str) -> bool {
     local::apply_journal(repo, id).is_some_and(|journal| journal.running())
-}
-
-/// Archive worker `id`, whose checkout is gone, as `pruned` (with
-/// `reason`), deleting its branch unless `keep_branch` or it has commits
-/// that have not landed; drop its local facts.
-fn retire(repo: &Repo, id: &str, reason: &str, keep_branch: bool) -> Result<()> {
-    if let Some(entry) = registry::load(repo, id)? {
-        repo.prune_worktrees()?;
-        let branch = &entry.contract.branch;
-        let mut kept = keep_branch;
-        if !kept && unlanded(repo, &entry.contract)?.is_some() {
-            kept = true;
-            eprintln!("kept branch '{branch}' of '{id}': it has unlanded commits");
-        } else if !kept && let Some(head) = repo.ref_target(&format!("refs/heads/{branch}"))? {
-            delete_branch(repo, branch, &head.to_string())?;
-        }
-        registry::archive(repo, id, || {
-            Change::new("pruned", Actor::Coordinator, State::Removed)
-                .reason(reason)
-                .with("branch_kept", kept)
-        })?;
-    }
-    local::remove_local(repo, id)
 }
 
 /// Roll back what a killed spawn created, using its journal.

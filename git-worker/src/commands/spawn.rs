@@ -784,7 +784,7 @@ fn transaction(
     )
     .context("cannot configure the worker's checkout")?;
     drop(machine_lock);
-    let worktree = worktree_name(path).unwrap_or_default();
+    let worktree = orch::git::worktree_name(path).unwrap_or_default();
     undo.local = true;
     let local = Local {
         path: path.to_path_buf(),
@@ -933,13 +933,6 @@ pub fn disable_worktree_config_if_unused(repo: &Repo, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The linked worktree's admin name, from the `gitdir:` line of `<path>/.git`.
-pub fn worktree_name(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path.join(".git")).ok()?;
-    let gitdir = text.strip_prefix("gitdir:")?.trim();
-    Path::new(gitdir).file_name()?.to_str().map(str::to_string)
-}
-
 impl Undo {
     /// Undo in reverse order. Every step is attempted; the first error is returned.
     fn rollback(&self, repo: &Repo, contract: &Contract) -> Result<()> {
@@ -958,7 +951,7 @@ impl Undo {
             keep(local::remove_local(repo, &contract.id));
         }
         if self.worktree || self.journal.created_parent {
-            keep(remove_worktree(
+            keep(orch::ops::remove::remove_worktree(
                 repo,
                 &self.journal.path,
                 self.journal.created_parent,
@@ -966,7 +959,11 @@ impl Undo {
             ));
         }
         if self.branch {
-            keep(delete_branch(repo, &contract.branch, &contract.base));
+            keep(orch::ops::remove::delete_branch(
+                repo,
+                &contract.branch,
+                &contract.base,
+            ));
         }
         if let Some(tip) = self.claim {
             keep(registry::discard(repo, &contract.id, tip).map(drop));
@@ -978,71 +975,6 @@ impl Undo {
             Some(err) => Err(err),
             None => Ok(()),
         }
-    }
-}
-
-/// Remove a worktree git may or may not have registered, its directory and,
-/// with `parent_too`, its parent directory if that is now empty (other
-/// workers may have been spawned into it meanwhile). Under the machine lock.
-///
-/// Only a linked worktree of this repository is removed, or, with
-/// `half_made`, a directory without `.git` that a spawn was creating there:
-/// anything else at `path` is someone's, and is an error, left in place.
-pub fn remove_worktree(repo: &Repo, path: &Path, parent_too: bool, half_made: bool) -> Result<()> {
-    let _lock = repo.lock_machine()?;
-    if path.exists() {
-        let half_made_here = half_made && !path.join(".git").exists();
-        if repo.owns_clone(path) {
-            orch::fs::remove_dir_forcefully(path)?;
-            if parent_too && let Some(parent) = path.parent() {
-                let _ = std::fs::remove_dir(parent);
-            }
-            return Ok(());
-        }
-        if !repo.owns_worktree(path) && !half_made_here {
-            bail!(
-                "'{}' is not a checkout of this repository; left in place",
-                path.display()
-            );
-        }
-        let out = repo
-            .git(["worktree", "remove", "--force", "--force"])
-            .arg(path)
-            .output()?;
-        if out.status == 0 && !path.exists() {
-            // git removed the checkout and its admin directory: nothing to prune.
-            if parent_too && let Some(parent) = path.parent() {
-                let _ = std::fs::remove_dir(parent);
-            }
-            return Ok(());
-        }
-        if path.exists() {
-            std::fs::remove_dir_all(path)
-                .with_context(|| format!("cannot remove '{}'", path.display()))?;
-        }
-    }
-    if parent_too && let Some(parent) = path.parent() {
-        let _ = std::fs::remove_dir(parent);
-    }
-    repo.git(["worktree", "prune"]).run()
-}
-
-/// Delete `branch` if it still points at `expected` (a branch that moved has
-/// someone's commits on it and is left alone).
-pub fn delete_branch(repo: &Repo, branch: &str, expected: &str) -> Result<()> {
-    let refname = format!("refs/heads/{branch}");
-    match repo.ref_target(&refname)? {
-        None => Ok(()),
-        Some(oid) if oid.to_string() == expected => match repo.cas_delete(&refname, oid)? {
-            orch::git::Cas::Updated => Ok(()),
-            orch::git::Cas::Raced => {
-                bail!("branch '{branch}' moved while being deleted; left in place")
-            }
-        },
-        Some(oid) => bail!(
-            "branch '{branch}' moved to {} since it was created; left in place",
-            short(&oid.to_string())
-        ),
     }
 }
 

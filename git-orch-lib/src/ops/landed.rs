@@ -1,0 +1,81 @@
+//! Whether a worker's work has landed: the one rule `rm`, `cleanup` and
+//! `prune` judge by. Landed means its commits are in HEAD (merged, rebased
+//! or squash-merged: decided by what HEAD holds, not by branch names), or
+//! its applied handoff is all it has.
+
+use anyhow::Result;
+
+use crate::contract::Contract;
+use crate::git::{Oid, Repo};
+use crate::registry::{self, State};
+
+/// Whether all the worker has is what its applied handoff landed: state
+/// `applied`, and its checkout (or branch) holds exactly the handoff's tree.
+/// Its commits are then "unlanded" only by name: their change is in HEAD.
+pub fn landed_by_handoff(
+    repo: &Repo,
+    entry: &registry::Entry,
+    checkout: Option<&std::path::Path>,
+) -> Result<bool> {
+    if entry.status.state != State::Applied {
+        return Ok(false);
+    }
+    // The handoff the log names: not one a killed report left unlogged.
+    let Some(handoff) = registry::load_current_handoff(repo, entry)? else {
+        return Ok(false);
+    };
+    let current = match checkout {
+        Some(path) => Repo::snapshot_tree(path)?,
+        None => match repo.ref_target(&format!("refs/heads/{}", entry.contract.branch))? {
+            Some(tip) => repo.commit_tree(tip)?,
+            None => return Ok(true),
+        },
+    };
+    Ok(current.to_string() == handoff.meta.tree)
+}
+
+/// `Some(n)` when the worker's branch has `n` commits that are neither on
+/// the current value of its base ref nor on HEAD (work that would be lost).
+pub fn unlanded(repo: &Repo, contract: &Contract) -> Result<Option<usize>> {
+    let Some(head) = repo.ref_target(&format!("refs/heads/{}", contract.branch))? else {
+        return Ok(None);
+    };
+    let base = repo.resolve_commit(&contract.base)?;
+    if base == Some(head) {
+        return Ok(None);
+    }
+    for target in [contract.base_ref.as_str(), "HEAD"] {
+        if let Some(tip) = repo.resolve_commit(target).ok().flatten()
+            && repo.is_ancestor(head, tip)?
+        {
+            return Ok(None);
+        }
+    }
+    let count = match base {
+        Some(base) => repo.ahead(head, base)?,
+        None => 1,
+    };
+    Ok(if count == 0 { None } else { Some(count) })
+}
+
+/// Why the work at `tip` (started from `base`) is in `head`, if it is.
+pub fn landed_how(
+    repo: &Repo,
+    base: Option<Oid>,
+    tip: Oid,
+    head: Oid,
+) -> Result<Option<&'static str>> {
+    if Some(tip) == base {
+        return Ok(None);
+    }
+    if repo.is_ancestor(tip, head)? {
+        return Ok(Some("merged: its branch is in HEAD"));
+    }
+    if repo.all_picked(head, tip)? {
+        return Ok(Some("rebased: every commit has an equivalent in HEAD"));
+    }
+    if repo.merge_tree(head, tip)? == Some(repo.commit_tree(head)?) {
+        return Ok(Some("squash-merged: merging it would add nothing"));
+    }
+    Ok(None)
+}
