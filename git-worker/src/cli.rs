@@ -479,6 +479,27 @@ pub struct ContractArgs {
     pub description: Option<String>,
 }
 
+impl ContractArgs {
+    /// The flags, for the library.
+    pub fn flags(&self) -> orch::ops::spawn::ContractFlags {
+        orch::ops::spawn::ContractFlags {
+            allow: self.allow.clone(),
+            deny: self.deny.clone(),
+            verify: self.verify.clone(),
+            require_change: if self.no_require_change {
+                Some(false)
+            } else if self.require_change {
+                Some(true)
+            } else {
+                None
+            },
+            verify_timeout: self.verify_timeout,
+            labels: self.labels.clone(),
+            description: self.description.clone(),
+        }
+    }
+}
+
 /// Run a worker's agent and watch it (started by `spawn --exec`)
 #[derive(Debug, Args)]
 pub struct AgentRunArgs {

@@ -5,6 +5,9 @@
 
 pub mod apply;
 pub mod debris;
+pub mod hub;
 pub mod landed;
+pub mod plan;
 pub mod remove;
 pub mod review;
+pub mod spawn;

@@ -1,20 +1,17 @@
 //! `git worker prune`: remove debris of crashed spawns and vanished checkouts
 //! (found by `orch::ops::debris`, which `doctor` reports from too).
 
-use std::path::Path;
-
 use anyhow::Result;
 
 use orch::exit::Outcome;
 use orch::git::{Oid, Repo};
-use orch::local::{self, RemovalJournal, SpawnJournal};
+use orch::local::{self, RemovalJournal};
 use orch::ops::debris::{Debris, find_debris};
-use orch::registry::{self, State};
+use orch::registry::{self};
 use orch::role::require_coordinator;
 
-use super::spawn::disable_worktree_config_if_unused;
 use crate::cli::PruneArgs;
-use orch::ops::remove::{delete_branch, remove_worktree, retire};
+use orch::ops::remove::{remove_worktree, retire};
 
 pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
     require_coordinator(repo, "git worker prune")?;
@@ -30,7 +27,9 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
             continue;
         }
         match item {
-            Debris::CrashedSpawn { id, journal } => undo_spawn(repo, id, journal)?,
+            Debris::CrashedSpawn { id, journal } => {
+                orch::ops::spawn::undo_spawn(repo, id, journal)?
+            }
             Debris::VanishedCheckout { id, .. } => {
                 // Unless an apply of it runs (it needs the entry). Removed
                 // as rm removes, under a removal journal of this process:
@@ -133,35 +132,4 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
 /// Whether a process is applying `id`'s handoff right now.
 fn applying(repo: &Repo, id: &str) -> bool {
     local::apply_journal(repo, id).is_some_and(|journal| journal.running())
-}
-
-/// Roll back what a killed spawn created, using its journal.
-fn undo_spawn(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
-    let entry = registry::load(repo, id)?;
-    let half_made = entry
-        .as_ref()
-        .is_none_or(|e| e.status.state == State::Spawning);
-    if half_made {
-        if !journal.path.as_os_str().is_empty() && is_our_worktree(repo, &journal.path) {
-            remove_worktree(repo, &journal.path, journal.created_parent, true)?;
-        } else {
-            repo.prune_worktrees()?;
-        }
-        if let Some(entry) = &entry {
-            delete_branch(repo, &entry.contract.branch, &entry.contract.base)?;
-            registry::discard(repo, id, entry.tip)?;
-        }
-        local::remove_local(repo, id)?;
-        if journal.enables_worktree_config {
-            disable_worktree_config_if_unused(repo, id)?;
-        }
-    }
-    local::end_spawn(repo, id)
-}
-
-/// Whether removing `path` removes nothing of the user's: a linked
-/// worktree of this repository, or a directory without `.git` at the path a
-/// killed spawn was creating (the spawn checked that nothing was there).
-fn is_our_worktree(repo: &Repo, path: &Path) -> bool {
-    repo.owns_checkout(path) || (path.exists() && !path.join(".git").exists())
 }

@@ -1,0 +1,774 @@
+//! Spawning a worker: a branch, a checkout (linked worktree or clone) and a
+//! registry entry per id, created as a transaction.
+//!
+//! Steps, each followed by a checkpoint (`spawn:<step>`) where a signal or an
+//! injected fault stops the spawn and rolls back every earlier step:
+//!
+//! 1. `lock`: the spawn journal `<common>/orch/local/<id>.spawning`, created
+//!    exclusively, names the pid, path and branch (for `prune` after a crash);
+//! 2. `claim`: the registry entry, created with compare-and-swap, state `spawning`;
+//! 3. `branch`: `refs/heads/<prefix><id>` at the base, create-only;
+//! 4. `worktree`: `git worktree add` with parallel checkout;
+//! 5. `config`: `orch.worker` and `core.hooksPath` (the worker hook shims)
+//!    in the worktree's own config, then the local facts (path, pinned contract);
+//! 6. `activate`: the `spawned` event, state `active`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::config::{KEY_WORKER, Settings};
+use crate::contract::{Contract, TaskFile, parse_label, quote};
+use crate::exit::Hint;
+use crate::git::{Git, Oid, Repo};
+use crate::interrupt::{self, checkpoint};
+use crate::local::{self, Local, SpawnJournal};
+use crate::ops::remove::{delete_branch, remove_worktree};
+use crate::registry::{self, Actor, Change, State};
+use crate::ui::short;
+
+/// What spawning one id came to.
+pub struct Spawned {
+    pub id: String,
+    pub branch: String,
+    pub path: PathBuf,
+    pub base: String,
+    pub base_ref: String,
+    pub existed: bool,
+    /// The pid of its agent's supervisor, when one was started.
+    pub agent: Option<u32>,
+}
+
+/// The contract fields given on the command line (`--allow`, `--verify`, ...).
+#[derive(Debug, Clone, Default)]
+pub struct ContractFlags {
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub verify: Vec<String>,
+    /// `--require-change` / `--no-require-change`, if either was given.
+    pub require_change: Option<bool>,
+    pub verify_timeout: Option<u64>,
+    /// `key=value` labels.
+    pub labels: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// The contract every id gets: flags over the task file over the settings.
+pub fn contract_template(
+    args: &ContractFlags,
+    task: &TaskFile,
+    settings: &Settings,
+) -> Result<Contract> {
+    let pick =
+        |flag: &Vec<String>, file: &Option<Vec<String>>, default: &Vec<String>| -> Vec<String> {
+            if !flag.is_empty() {
+                flag.clone()
+            } else {
+                file.clone().unwrap_or_else(|| default.clone())
+            }
+        };
+    let mut labels = task.labels.clone();
+    for label in &args.labels {
+        let (key, value) = parse_label(label)?;
+        labels.insert(key, value);
+    }
+    let require_change = args
+        .require_change
+        .or(task.require_change)
+        .unwrap_or(settings.require_change);
+    let contract = Contract {
+        id: "x".to_string(),
+        branch: String::new(),
+        base: String::new(),
+        base_ref: String::new(),
+        allow: pick(&args.allow, &task.allow, &settings.allow),
+        deny: pick(&args.deny, &task.deny, &settings.deny),
+        verify: pick(&args.verify, &task.verify, &settings.verify),
+        require_change,
+        verify_timeout: args.verify_timeout.or(task.verify_timeout),
+        description: args
+            .description
+            .clone()
+            .or(task.description.clone())
+            .unwrap_or_default(),
+        labels,
+    };
+    contract.validate()?;
+    Ok(contract)
+}
+
+/// The base to spawn from: what was asked, else the default branch found locally.
+pub fn resolve_base(repo: &Repo, requested: Option<String>, fetch: bool) -> Result<(String, Oid)> {
+    let name = match requested {
+        Some(name) => name,
+        None => default_branch(repo)?,
+    };
+    if fetch {
+        fetch_base(repo, &name)?;
+    }
+    match repo.resolve_commit(&name)? {
+        Some(oid) => Ok((name, oid)),
+        None => Err(missing_base(repo, &name, fetch)),
+    }
+}
+
+/// The repository's default branch, found without the network: the local
+/// branch `origin/HEAD` names, else `main`, else `master`, else HEAD.
+pub fn default_branch(repo: &Repo) -> Result<String> {
+    if let Some(target) = repo.symbolic_target("refs/remotes/origin/HEAD")?
+        && let Some(name) = target.strip_prefix("refs/remotes/origin/")
+        && repo.branch_exists(name)?
+    {
+        return Ok(name.to_string());
+    }
+    for name in ["main", "master"] {
+        if repo.branch_exists(name)? {
+            return Ok(name.to_string());
+        }
+    }
+    if repo.resolve_commit("HEAD")?.is_some() {
+        return Ok("HEAD".to_string());
+    }
+    Err(
+        Hint::new("the repository has no commits yet, so there is no base to spawn from")
+            .hint("make a first commit, or pass --base <rev>")
+            .into(),
+    )
+}
+
+pub fn missing_base(repo: &Repo, name: &str, fetched: bool) -> anyhow::Error {
+    let mut err = Hint::new(format!("base {} does not exist", quote(name)));
+    let names = repo.ref_short_names().unwrap_or_default();
+    let close = close_matches(name, &names);
+    if !close.is_empty() {
+        err = err.hint(format!(
+            "did you mean {}?",
+            close
+                .iter()
+                .map(|c| quote(c))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ));
+    }
+    if !fetched && name.contains('/') {
+        err = err.hint("if it exists on a remote, add --fetch to fetch it first");
+    }
+    err.hint("list branches with `git branch -a`").into()
+}
+
+/// Names within a small edit distance of `name`, closest first.
+pub fn close_matches(name: &str, names: &[String]) -> Vec<String> {
+    let mut scored: Vec<(usize, &String)> = names
+        .iter()
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .filter(|(distance, candidate)| {
+            *distance <= 2.max(name.len() / 4) && *distance < candidate.len().max(name.len())
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
+}
+
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                previous
+            } else {
+                1 + previous.min(row[j]).min(row[j + 1])
+            };
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// `--fetch`: fetch the remote the base lives on, telling network failures
+/// apart from a branch the remote does not have.
+pub fn fetch_base(repo: &Repo, name: &str) -> Result<()> {
+    let remotes: Vec<String> = repo
+        .git(["remote"])
+        .read()?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let (remote, branch) = match remotes.iter().find(|r| name.starts_with(&format!("{r}/"))) {
+        Some(remote) => (remote.clone(), Some(name[remote.len() + 1..].to_string())),
+        None => {
+            let upstream = repo.config_string(&format!("branch.{name}.remote"))?;
+            match upstream.or_else(|| remotes.iter().find(|r| *r == "origin").cloned()) {
+                Some(remote) => (remote, None),
+                None => {
+                    return Err(Hint::new(format!(
+                        "--fetch: no remote to fetch base {} from",
+                        quote(name)
+                    ))
+                    .hint(
+                        "add a remote with `git remote add origin <url>`, or spawn without --fetch",
+                    )
+                    .into());
+                }
+            }
+        }
+    };
+    let out = repo
+        .git(["fetch", "--quiet", "--no-write-fetch-head", &remote])
+        .output()?;
+    if out.status == 0 {
+        return Ok(());
+    }
+    let stderr = out.stderr.trim().to_string();
+    if is_network_error(&stderr) {
+        let local = repo.resolve_commit(name).ok().flatten();
+        let mut err = Hint::new(format!(
+            "cannot reach remote '{remote}' to fetch base {}: {stderr}",
+            quote(name)
+        ));
+        err = match local {
+            Some(oid) => err.hint(format!(
+                "spawn from the local copy instead: drop --fetch ({name} is at {} here)",
+                short(&oid.to_string())
+            )),
+            None => err.hint(
+                "spawn from a local branch instead: drop --fetch and pass --base <local-branch>",
+            ),
+        };
+        return Err(err.into());
+    }
+    if stderr.contains("couldn't find remote ref")
+        || stderr.contains("does not appear to be a git repository")
+    {
+        let what = branch
+            .map(|b| format!("branch '{b}'"))
+            .unwrap_or_else(|| "the repository".to_string());
+        return Err(
+            Hint::new(format!("remote '{remote}' does not have {what}: {stderr}"))
+                .hint("check the name with `git ls-remote --heads <remote>`")
+                .into(),
+        );
+    }
+    bail!("fetch from '{remote}' failed: {stderr}")
+}
+
+pub fn is_network_error(stderr: &str) -> bool {
+    crate::git::remote_failure(stderr).0 == "the network failed"
+}
+
+pub fn spawn_one(repo: &Repo, contract: &Contract, path: &Path, clone: bool) -> Result<Spawned> {
+    let id = &contract.id;
+    let done = |existed: bool| Spawned {
+        id: id.clone(),
+        branch: contract.branch.clone(),
+        path: path.to_path_buf(),
+        base: contract.base.clone(),
+        base_ref: contract.base_ref.clone(),
+        existed,
+        agent: None,
+    };
+    if !crate::git::valid_refname(&format!("refs/heads/{}", contract.branch)) {
+        bail!("branch name '{}' is not valid", contract.branch);
+    }
+    let parent = path.parent().context("worktree path has no parent")?;
+    let journal = SpawnJournal {
+        pid: std::process::id(),
+        path: path.to_path_buf(),
+        branch: contract.branch.clone(),
+        created_parent: !parent.exists(),
+        enables_worktree_config: false,
+    };
+    let _signals = interrupt::guard()?;
+    // The per-id lock comes first: a concurrent spawn of the same id then
+    // either finds it held ("being spawned") or finds the finished entry,
+    // never a half-made one.
+    take_spawn_lock(repo, id, &journal)?;
+    let checked = (|| {
+        if let Some(existing) = registry::load(repo, id)? {
+            check_existing(&existing, contract)?;
+            let mut out = done(true);
+            if let Some(local) = local::load_local(repo, id)? {
+                out.path = local.path;
+            }
+            out.base_ref = existing.contract.base_ref;
+            return Ok(Some(out));
+        }
+        if repo.branch_exists(&contract.branch)? {
+            return Err(anyhow::Error::from(
+                Hint::new(format!("branch '{}' already exists", contract.branch)).hint(format!(
+                    "it is not a worker's branch; choose another id, or rename the branch: git branch -m {} <new-name>",
+                    contract.branch
+                )),
+            ));
+        }
+        if path.symlink_metadata().is_ok() {
+            return Err(Hint::new(format!("path '{}' already exists", path.display()))
+                .hint("remove it, or choose another directory with --worktree-dir or orch.worktreeDir")
+                .into());
+        }
+        Ok(None)
+    })();
+    match checked {
+        Ok(None) => {}
+        Ok(Some(existing)) => {
+            local::end_spawn(repo, id)?;
+            return Ok(existing);
+        }
+        Err(err) => {
+            let _ = local::end_spawn(repo, id);
+            return Err(err);
+        }
+    }
+
+    let mut undo = Undo {
+        journal,
+        ..Undo::default()
+    };
+    match transaction(repo, contract, path, clone, &mut undo) {
+        Ok(()) => {
+            local::end_spawn(repo, id)?;
+            Ok(done(false))
+        }
+        Err(err) => {
+            let rollback = undo.rollback(repo, contract);
+            let _ = local::end_spawn(repo, id);
+            let err = match rollback {
+                Ok(()) => err.context(format!("spawn of '{id}' rolled back; nothing was left behind")),
+                Err(rollback) => err.context(format!(
+                    "spawn of '{id}' failed and could not be fully rolled back ({rollback:#}); run `git worker prune`"
+                )),
+            };
+            Err(err)
+        }
+    }
+}
+
+/// Take the per-id spawn lock (the journal). When another spawn holds it:
+/// alive, it is in progress; dead with its journal still there, it crashed;
+/// gone meanwhile, it finished, and the lock is tried again.
+pub fn take_spawn_lock(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
+    let path = local::journal_path(repo, id);
+    for _ in 0..100 {
+        let Err(other) = local::begin_spawn(repo, id, journal)? else {
+            return Ok(());
+        };
+        if other.pid == 0 || local::pid_alive(other.pid) {
+            return Err(Hint::new(format!(
+                "worker '{id}' is being spawned by another process (pid {})",
+                other.pid
+            ))
+            .hint("wait for it to finish, then run `git worker show` to see the result")
+            .into());
+        }
+        // Dead: a crash only if its journal outlived it (a finished spawn
+        // removes the journal before it exits).
+        match local::read_journal(&path)? {
+            Some(again) if again.pid == other.pid => return Err(crashed(id)),
+            _ => continue,
+        }
+    }
+    bail!("cannot take the spawn lock of '{id}': it keeps changing hands")
+}
+
+pub fn crashed(id: &str) -> anyhow::Error {
+    Hint::new(format!(
+        "an earlier spawn of '{id}' was killed before it finished"
+    ))
+    .hint("remove what it left with `git worker prune`, then spawn again")
+    .into()
+}
+
+/// An existing entry is fine when its contract is the one asked for.
+/// Called with the spawn lock of the id held, so a `spawning` entry is not
+/// a spawn in progress on this machine.
+pub fn check_existing(existing: &registry::Entry, contract: &Contract) -> Result<()> {
+    let id = &contract.id;
+    if existing.status.state == State::Spawning {
+        return Err(Hint::new(format!(
+            "worker '{id}' is half-spawned: its spawn runs on another machine, or crashed there"
+        ))
+        .hint(format!("inspect it with `git worker show {id}`"))
+        .into());
+    }
+    let differences = existing.contract.differences(contract);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    let mut err = Hint::new(format!(
+        "worker '{id}' already exists with a different contract (differs in: {})",
+        differences.join(", ")
+    ));
+    if differences.contains(&"base") {
+        err = err.hint(format!(
+            "it was spawned from {} and {} is now at {}",
+            short(&existing.contract.base),
+            contract.base_ref,
+            short(&contract.base)
+        ));
+    }
+    Err(err
+        .hint(format!(
+            "see its contract with `git worker show {id}`; remove it with `git worker rm {id}`"
+        ))
+        .into())
+}
+
+/// What a spawn has done so far, to be undone in reverse on failure.
+#[derive(Default)]
+pub struct Undo {
+    journal: SpawnJournal,
+    claim: Option<Oid>,
+    branch: bool,
+    worktree: bool,
+    local: bool,
+    /// The worker's entry and branch were pushed to the inbox (made by this
+    /// spawn when `inbox_created`).
+    inbox: bool,
+    inbox_created: bool,
+}
+
+pub fn transaction(
+    repo: &Repo,
+    contract: &Contract,
+    path: &Path,
+    clone: bool,
+    undo: &mut Undo,
+) -> Result<()> {
+    let id = &contract.id;
+    checkpoint("spawn:lock")?;
+
+    let claim = Change::new("spawning", Actor::Coordinator, State::Spawning)
+        .with("branch", contract.branch.as_str())
+        .with("base", contract.base.as_str());
+    let claimed = match registry::create(repo, contract, claim)? {
+        Ok(entry) => entry,
+        Err(existing) => {
+            check_existing(&existing, contract)?;
+            bail!("worker '{id}' was created by another process while this spawn ran");
+        }
+    };
+    undo.claim = Some(claimed.tip);
+    checkpoint("spawn:claim")?;
+
+    let base = contract.base.as_str();
+    repo.git(["update-ref", "-m", "git-worker: spawn"])
+        .arg(format!("refs/heads/{}", contract.branch))
+        .args([base, &Oid::ZERO_SHA1.to_string()])
+        .run()
+        .with_context(|| format!("cannot create branch '{}'", contract.branch))?;
+    undo.branch = true;
+    checkpoint("spawn:branch")?;
+
+    // Parallel checkout (checkout.workers=0: one worker per core) makes a
+    // large checkout several times faster on slow filesystems. Worktree
+    // changes are serialized among processes (see Repo::lock_machine).
+    if clone {
+        // Whatever git left behind on failure is ours to remove.
+        undo.worktree = true;
+        repo.clone_for_worker(path, &contract.branch, &contract.base)?;
+    } else {
+        let machine_lock = repo.lock_machine()?;
+        let added = repo
+            .git(["-c", "checkout.workers=0", "worktree", "add", "--quiet"])
+            .arg(path)
+            .arg(&contract.branch)
+            .output()?;
+        // Whatever git left behind on failure is ours to remove.
+        undo.worktree = true;
+        if added.status != 0 {
+            bail!(
+                "cannot create worktree '{}': {}",
+                path.display(),
+                added.stderr.trim()
+            );
+        }
+        drop(machine_lock);
+    }
+    checkpoint("spawn:worktree")?;
+
+    if repo.config_bool("extensions.worktreeConfig")? != Some(true) {
+        // Recorded before it is done, so a crash cannot hide it from prune.
+        undo.journal.enables_worktree_config = true;
+        local::update_journal(repo, id, &undo.journal)?;
+        enable_worktree_config(repo)?;
+    }
+    // The checkout's own config: it is worker `id`, and its hooks are ours
+    // (chaining to the repository's own). Under the machine lock, so a
+    // finishing spawn or rm tidying up cannot remove the shims meanwhile.
+    let machine_lock = repo.lock_machine()?;
+    let hooks = crate::hooks::install(repo, false)?;
+    if clone {
+        // The clone's own config.worktree holds its marks.
+        Git::new(path)
+            .args(["config", "extensions.worktreeConfig", "true"])
+            .run()?;
+    }
+    Repo::set_worktree_config(
+        path,
+        &[
+            (KEY_WORKER, id.as_str()),
+            ("core.hooksPath", &hooks.to_string_lossy()),
+        ],
+    )
+    .context("cannot configure the worker's checkout")?;
+    drop(machine_lock);
+    let worktree = crate::git::worktree_name(path).unwrap_or_default();
+    undo.local = true;
+    let local = Local {
+        path: path.to_path_buf(),
+        worktree,
+        contract: Some(contract.clone()),
+        isolation: if clone { "clone".into() } else { String::new() },
+    };
+    local::save_local(repo, id, &local)?;
+    checkpoint("spawn:config")?;
+
+    let activated = registry::update(repo, &registry::live_ref(id), |entry| {
+        if entry.tip != claimed.tip {
+            bail!("registry entry of '{id}' changed while it was being spawned");
+        }
+        Ok(Some(
+            Change::new("spawned", Actor::Coordinator, State::Active)
+                .with("branch", contract.branch.as_str())
+                .with("base", contract.base.as_str())
+                .with("base_ref", contract.base_ref.as_str()),
+        ))
+    })?;
+    undo.claim = Some(activated.tip);
+    if clone {
+        // The clone's own copy of its entry (its hooks and reports read it;
+        // `git worker sync` there sends its events back).
+        let entry = registry::live_ref(id);
+        Git::new(path)
+            .args(["fetch", "--quiet", "--no-write-fetch-head"])
+            .arg(repo.common_dir())
+            .arg(format!("+{entry}:{entry}"))
+            .run()
+            .context("cannot give the clone its registry entry")?;
+        undo.inbox_created = open_inbox(repo, contract, path)?;
+        undo.inbox = true;
+    }
+    checkpoint("spawn:activate")?;
+    Ok(())
+}
+
+/// A clone worker pushes to the inbox, never to this repository: make the
+/// inbox (a hub borrowing our objects) if needed, give it the worker's
+/// entry and branch, point the clone's origin at it, and name it as the
+/// remote the coordinator collects from.
+/// `Ok(true)` when it made the inbox.
+pub fn open_inbox(repo: &Repo, contract: &Contract, clone: &Path) -> Result<bool> {
+    let inbox = local::inbox_path(repo);
+    let mut created = false;
+    {
+        let _lock = repo.lock_machine()?;
+        if !inbox.join("objects").exists() {
+            created = true;
+            crate::ops::hub::prepare_hub(&inbox, Some(repo))?;
+            // Pushes into it need not carry what this repository has.
+            let alternates = inbox.join("objects/info/alternates");
+            std::fs::create_dir_all(inbox.join("objects/info"))?;
+            std::fs::write(
+                &alternates,
+                format!("{}\n", repo.common_dir().join("objects").display()),
+            )
+            .with_context(|| format!("cannot write '{}'", alternates.display()))?;
+        }
+        if repo
+            .config_string(&format!("remote.{}.url", local::INBOX_REMOTE))?
+            .is_none()
+        {
+            repo.git(["remote", "add", local::INBOX_REMOTE])
+                .arg(&inbox)
+                .run()?;
+        }
+    }
+    // A rolled-back earlier spawn of this id may have left its entry there.
+    let entry = registry::live_ref(&contract.id);
+    let branch = format!("refs/heads/{}", contract.branch);
+    for stale in [&entry, &branch] {
+        let _ = Git::new(&inbox)
+            .args(["update-ref", "-d", stale])
+            .output()?;
+    }
+    repo.git(["push", "--quiet"])
+        .arg(&inbox)
+        .args([format!("{entry}:{entry}"), format!("{branch}:{branch}")])
+        .run()
+        .context("cannot give the inbox the worker's entry and branch")?;
+    Git::new(clone)
+        .args(["remote", "set-url", "origin"])
+        .arg(&inbox)
+        .run()?;
+    Ok(created)
+}
+
+/// Undo [`open_inbox`]: the worker's refs there, and the inbox itself if
+/// this spawn made it.
+pub fn close_inbox(repo: &Repo, contract: &Contract, created: bool) -> Result<()> {
+    let inbox = local::inbox_path(repo);
+    if created {
+        let _ = repo
+            .git(["remote", "remove", local::INBOX_REMOTE])
+            .output()?;
+        return crate::fs::remove_dir_forcefully(&inbox);
+    }
+    for stale in [
+        registry::live_ref(&contract.id),
+        format!("refs/heads/{}", contract.branch),
+    ] {
+        let _ = Git::new(&inbox)
+            .args(["update-ref", "-d", &stale])
+            .output()?;
+    }
+    Ok(())
+}
+
+/// `extensions.worktreeConfig` lets each worker checkout have its own config
+/// (`orch.worker`, later its hooks) without touching the coordinator's.
+/// Concurrent spawns race for the config lock, so retry.
+pub fn enable_worktree_config(repo: &Repo) -> Result<()> {
+    for attempt in 0..50u32 {
+        if repo.config_bool("extensions.worktreeConfig")? == Some(true) {
+            return Ok(());
+        }
+        let out = repo
+            .git(["config", "extensions.worktreeConfig", "true"])
+            .output()?;
+        if out.status == 0 {
+            return Ok(());
+        }
+        if !out.stderr.contains("lock") {
+            bail!(
+                "cannot enable extensions.worktreeConfig: {}",
+                out.stderr.trim()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2 + u64::from(attempt)));
+    }
+    bail!("cannot enable extensions.worktreeConfig: the config file stayed locked")
+}
+
+/// Turn `extensions.worktreeConfig` off again after a failed first spawn,
+/// unless another worker (live or being spawned) may rely on it.
+pub fn disable_worktree_config_if_unused(repo: &Repo, id: &str) -> Result<()> {
+    let others = !repo.refs_under(registry::WORKERS)?.is_empty()
+        || local::journal_ids(repo)?.iter().any(|other| other != id);
+    if !others {
+        repo.git(["config", "--unset", "extensions.worktreeConfig"])
+            .run()?;
+    }
+    Ok(())
+}
+
+impl Undo {
+    /// Undo in reverse order. Every step is attempted; the first error is returned.
+    fn rollback(&self, repo: &Repo, contract: &Contract) -> Result<()> {
+        let mut first: Option<anyhow::Error> = None;
+        let mut keep = |result: Result<()>| {
+            if let Err(err) = result
+                && first.is_none()
+            {
+                first = Some(err);
+            }
+        };
+        if self.inbox {
+            keep(close_inbox(repo, contract, self.inbox_created));
+        }
+        if self.local {
+            keep(local::remove_local(repo, &contract.id));
+        }
+        if self.worktree || self.journal.created_parent {
+            keep(crate::ops::remove::remove_worktree(
+                repo,
+                &self.journal.path,
+                self.journal.created_parent,
+                true,
+            ));
+        }
+        if self.branch {
+            keep(crate::ops::remove::delete_branch(
+                repo,
+                &contract.branch,
+                &contract.base,
+            ));
+        }
+        if let Some(tip) = self.claim {
+            keep(registry::discard(repo, &contract.id, tip).map(drop));
+        }
+        if self.journal.enables_worktree_config {
+            keep(disable_worktree_config_if_unused(repo, &contract.id));
+        }
+        match first {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Roll back what a killed spawn created, using its journal.
+pub fn undo_spawn(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
+    let entry = registry::load(repo, id)?;
+    let half_made = entry
+        .as_ref()
+        .is_none_or(|e| e.status.state == State::Spawning);
+    if half_made {
+        if !journal.path.as_os_str().is_empty() && is_our_worktree(repo, &journal.path) {
+            remove_worktree(repo, &journal.path, journal.created_parent, true)?;
+        } else {
+            repo.prune_worktrees()?;
+        }
+        if let Some(entry) = &entry {
+            delete_branch(repo, &entry.contract.branch, &entry.contract.base)?;
+            registry::discard(repo, id, entry.tip)?;
+        }
+        local::remove_local(repo, id)?;
+        if journal.enables_worktree_config {
+            disable_worktree_config_if_unused(repo, id)?;
+        }
+    }
+    local::end_spawn(repo, id)
+}
+
+/// Whether removing `path` removes nothing of the user's: a linked
+/// worktree of this repository, or a directory without `.git` at the path a
+/// killed spawn was creating (the spawn checked that nothing was there).
+pub fn is_our_worktree(repo: &Repo, path: &Path) -> bool {
+    repo.owns_checkout(path) || (path.exists() && !path.join(".git").exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        let names = vec![
+            "main".to_string(),
+            "master".to_string(),
+            "feature/login".to_string(),
+        ];
+        assert_eq!(close_matches("mian", &names), vec!["main"]);
+        assert_eq!(close_matches("feature/logn", &names), vec!["feature/login"]);
+        assert!(close_matches("zzzzzz", &names).is_empty());
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("main", "main"), 0);
+        assert_eq!(edit_distance("mian", "main"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("master", "mastr"), 1);
+    }
+
+    #[test]
+    fn network_errors_are_recognised() {
+        assert!(is_network_error(
+            "fatal: unable to connect to 127.0.0.1:\n127.0.0.1[0: 127.0.0.1]: errno=Connection refused"
+        ));
+        assert!(!is_network_error("fatal: couldn't find remote ref nope"));
+    }
+}
