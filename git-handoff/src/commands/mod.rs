@@ -9,7 +9,6 @@ use orch::git::Repo;
 use crate::cli::{Cli, Command};
 
 mod apply;
-mod bundle;
 mod land;
 mod list;
 mod reject;
@@ -25,7 +24,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Apply(args) => apply::apply(&repo, &args),
         Command::Land(args) => land::land(&repo, &args),
         Command::Reject(args) => reject::reject(&repo, &args),
-        Command::Export(args) => bundle::export(&repo, &args),
-        Command::Import(args) => bundle::import(&repo, &args),
+        Command::Export(args) => orch::ops::bundle::export(&repo, &args.id, &args.output),
+        Command::Import(args) => orch::ops::bundle::import(&repo, &args.file, args.trust_contract),
     }
 }

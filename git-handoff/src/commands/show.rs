@@ -165,9 +165,7 @@ fn show_unreported(repo: &Repo, entry: &registry::Entry, args: &ShowArgs) -> Res
         return Ok(Outcome::Success);
     }
     let log = match branch {
-        Some(tip) if tip != base => repo
-            .git(["log", "--format=%h %s", &format!("{base}..{tip}")])
-            .read()?,
+        Some(tip) if tip != base => repo.log_oneline(&format!("{base}..{tip}"))?,
         _ => String::new(),
     };
     let stat = match tree {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use super::{Repo, clean};
+use super::{Output, Repo, clean};
 
 impl Repo {
     fn config(&self) -> Result<git2::Config> {
@@ -98,5 +98,23 @@ impl Repo {
             Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(err) => Err(clean(err)),
         }
+    }
+}
+
+impl Repo {
+    /// `git config <key> <value>` in this repository's own config file;
+    /// the caller reads the status (a concurrent writer holds the lock).
+    pub fn try_set_config(&self, key: &str, value: &str) -> Result<Output> {
+        self.git(["config", key, value]).output()
+    }
+
+    /// `git config <key> <value>`.
+    pub fn set_config(&self, key: &str, value: &str) -> Result<()> {
+        self.git(["config", key, value]).run()
+    }
+
+    /// `git config --unset <key>`.
+    pub fn unset_config(&self, key: &str) -> Result<()> {
+        self.git(["config", "--unset", key]).run()
     }
 }

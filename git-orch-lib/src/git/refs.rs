@@ -225,3 +225,33 @@ impl PendingRefs {
         Ok(refs)
     }
 }
+
+impl Repo {
+    /// Create `refs/heads/<branch>` at `base`; an error if it exists.
+    pub fn create_branch(&self, branch: &str, base: &str) -> Result<()> {
+        self.git(["update-ref", "-m", "git-worker: spawn"])
+            .arg(format!("refs/heads/{branch}"))
+            .args([base, &Oid::ZERO_SHA1.to_string()])
+            .run()
+    }
+
+    /// Point `name` at `target`, whatever it pointed at.
+    pub fn set_ref(&self, name: &str, target: Oid) -> Result<()> {
+        self.git(["update-ref", name, &target.to_string()]).run()
+    }
+
+    /// Delete ref `name`.
+    pub fn delete_ref(&self, name: &str) -> Result<()> {
+        self.git(["update-ref", "-d", name]).run()
+    }
+
+    /// Delete ref `name`, if there is one: not an error when there is none.
+    pub fn delete_ref_if_any(&self, name: &str) -> Result<()> {
+        self.git(["update-ref", "-d", name]).output().map(drop)
+    }
+
+    /// `git log --format='%h %s' <range>`: one line per commit.
+    pub fn log_oneline(&self, range: &str) -> Result<String> {
+        self.git(["log", "--format=%h %s", range]).read()
+    }
+}

@@ -1,4 +1,12 @@
-//! Talking to remotes: what a failure means.
+//! Talking to remotes (fetch, push, bundles, clones) and what a failure
+//! means.
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::{Git, Oid, Output, Repo};
 
 /// Why talking to a remote failed, from git's own message: what it was,
 /// and what to do about it.
@@ -49,4 +57,143 @@ pub fn remote_failure(stderr: &str) -> (&'static str, &'static str) {
     } else {
         ("git failed", "the message above is git's own")
     }
+}
+
+impl Repo {
+    /// Whether a remote called `name` is configured.
+    pub fn has_remote(&self, name: &str) -> Result<bool> {
+        Ok(self.git(["remote", "get-url", name]).output()?.status == 0)
+    }
+
+    /// The names of the configured remotes.
+    pub fn remotes(&self) -> Result<Vec<String>> {
+        Ok(self
+            .git(["remote"])
+            .read()?
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+
+    pub fn add_remote(&self, name: &str, url: &Path) -> Result<()> {
+        self.git(["remote", "add", name]).arg(url).run()
+    }
+
+    /// Remove remote `name`; not an error when there is none.
+    pub fn remove_remote(&self, name: &str) -> Result<()> {
+        self.git(["remote", "remove", name]).output().map(drop)
+    }
+
+    pub fn set_remote_url(&self, name: &str, url: &Path) -> Result<()> {
+        self.git(["remote", "set-url", name]).arg(url).run()
+    }
+
+    /// `git fetch --quiet --no-write-fetch-head <remote> <refspecs>`: the
+    /// caller reads the status and git's messages.
+    pub fn fetch(&self, remote: impl AsRef<OsStr>, refspecs: &[String]) -> Result<Output> {
+        self.git(["fetch", "--quiet", "--no-write-fetch-head"])
+            .arg(remote)
+            .args(refspecs)
+            .output()
+    }
+
+    /// `git fetch --quiet <remote> <refspec>`, leaving what it fetched in
+    /// `FETCH_HEAD`.
+    pub fn fetch_to_fetch_head(&self, remote: &str, refspec: &str) -> Result<Output> {
+        self.git(["fetch", "--quiet", remote, refspec]).output()
+    }
+
+    /// `git push --quiet --porcelain [--atomic] <remote> <refspecs>`,
+    /// never forced unless a refspec says `+`.
+    pub fn push(
+        &self,
+        remote: impl AsRef<OsStr>,
+        refspecs: &[String],
+        atomic: bool,
+    ) -> Result<Output> {
+        let mut git = self.git(["push", "--quiet", "--porcelain"]);
+        if atomic {
+            git = git.arg("--atomic");
+        }
+        git.arg(remote).args(refspecs).output()
+    }
+
+    /// Delete `branch` on `remote` if it is still at `expected` there
+    /// (`--force-with-lease`).
+    pub fn delete_remote_branch(
+        &self,
+        remote: &str,
+        branch: &str,
+        expected: Oid,
+    ) -> Result<Output> {
+        self.git(["push", "--quiet"])
+            .arg(format!("--force-with-lease=refs/heads/{branch}:{expected}"))
+            .args([remote, "--delete", branch])
+            .output()
+    }
+
+    /// Where `branch` is on `remote` (`git ls-remote --heads`): `Ok(None)`
+    /// when the remote has no such branch; an error carries git's message.
+    pub fn remote_branch(
+        &self,
+        remote: &str,
+        branch: &str,
+    ) -> Result<std::result::Result<Option<Oid>, String>> {
+        let listed = self
+            .git([
+                "ls-remote",
+                "--heads",
+                remote,
+                &format!("refs/heads/{branch}"),
+            ])
+            .output()?;
+        if listed.status != 0 {
+            return Ok(Err(listed.stderr.trim().to_string()));
+        }
+        Ok(Ok(listed
+            .stdout
+            .split_whitespace()
+            .next()
+            .and_then(|sha| Oid::from_str(sha).ok())))
+    }
+
+    /// `git bundle create` of `refs`, without what `exclude` has.
+    pub fn bundle_create(&self, path: &Path, refs: &[String], exclude: &str) -> Result<Output> {
+        self.git(["bundle", "create", "--quiet"])
+            .arg(path)
+            .args(refs)
+            .arg(format!("^{exclude}"))
+            .output()
+    }
+
+    /// `git bundle verify`: whether this repository has what the bundle needs.
+    pub fn bundle_verify(&self, path: &Path) -> Result<Output> {
+        self.git(["bundle", "verify", "--quiet"]).arg(path).output()
+    }
+
+    /// The refs a bundle holds, by name.
+    pub fn bundle_refs(&self, path: &Path) -> Result<Vec<String>> {
+        let heads = self.git(["bundle", "list-heads"]).arg(path).read()?;
+        Ok(heads
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(_, name)| name.to_string()))
+            .collect())
+    }
+}
+
+/// `git clone --quiet <url> <dir>`, run in `cwd`.
+pub fn clone(cwd: &Path, url: &str, dir: &Path) -> Result<Output> {
+    Git::new(cwd)
+        .args(["clone", "--quiet", url])
+        .arg(dir)
+        .output()
+}
+
+/// `git init --bare --quiet <path>`.
+pub fn init_bare(path: &Path) -> Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    Git::new(parent)
+        .args(["init", "--bare", "--quiet"])
+        .arg(path)
+        .run()
 }

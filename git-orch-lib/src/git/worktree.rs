@@ -192,3 +192,52 @@ pub fn worktree_name(path: &Path) -> Option<String> {
     let gitdir = text.strip_prefix("gitdir:")?.trim();
     Path::new(gitdir).file_name()?.to_str().map(str::to_string)
 }
+
+impl Repo {
+    /// `git worktree add` of `branch` at `path`, with parallel checkout
+    /// (`checkout.workers=0`: one worker per core, several times faster on
+    /// slow filesystems); the caller reads the status.
+    pub fn add_worktree(&self, path: &Path, branch: &str) -> Result<super::Output> {
+        self.git(["-c", "checkout.workers=0", "worktree", "add", "--quiet"])
+            .arg(path)
+            .arg(branch)
+            .output()
+    }
+
+    /// `git worktree remove --force --force`: the checkout and its admin
+    /// directory, locked or not; the caller reads the status.
+    pub fn remove_worktree_forcefully(&self, path: &Path) -> Result<super::Output> {
+        self.git(["worktree", "remove", "--force", "--force"])
+            .arg(path)
+            .output()
+    }
+
+    /// `git worktree prune`, for a caller that holds the machine lock.
+    pub fn prune_worktrees_locked(&self) -> Result<()> {
+        self.git(["worktree", "prune"]).run()
+    }
+
+    /// What `git worktree prune` would remove: its `Removing ...` lines.
+    pub fn stale_worktree_records(&self) -> Result<Vec<String>> {
+        let out = self
+            .git(["worktree", "prune", "--dry-run", "--verbose"])
+            .output()?;
+        Ok(out
+            .stdout
+            .lines()
+            .chain(out.stderr.lines())
+            .filter(|l| l.starts_with("Removing "))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Check out `branch` in this checkout.
+    pub fn checkout_branch(&self, branch: &str) -> Result<()> {
+        self.git(["checkout", "--quiet", branch]).run()
+    }
+
+    /// Create `branch` at `start` and check it out.
+    pub fn checkout_new_branch(&self, branch: &str, start: &str) -> Result<()> {
+        self.git(["checkout", "--quiet", "-b", branch, start]).run()
+    }
+}

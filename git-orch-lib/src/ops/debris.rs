@@ -142,27 +142,24 @@ pub fn find_debris(repo: &Repo) -> Result<Vec<Debris>> {
     }
     let stale = {
         let _lock = repo.lock_machine()?;
-        repo.git(["worktree", "prune", "--dry-run", "--verbose"])
-            .output()?
+        repo.stale_worktree_records()?
     };
-    for line in stale.stdout.lines().chain(stale.stderr.lines()) {
-        if line.starts_with("Removing ") {
-            // git's own ref locking (`git gc --auto`'s `reflog expire
-            // --all`, started by a commit in any checkout) makes the
-            // directory of a worktree removed meanwhile again, empty: left
-            // for the next `git worktree prune` (every rm runs one), and
-            // debris only if it stays.
-            if let Some(name) = line
-                .strip_prefix("Removing worktrees/")
-                .and_then(|rest| rest.strip_suffix(": gitdir file does not exist"))
-                && !is_old(&repo.common_dir().join("worktrees").join(name))
-            {
-                continue;
-            }
-            out.push(Debris::StaleWorktree {
-                line: line.trim_start_matches("Removing ").to_string(),
-            });
+    for line in &stale {
+        // git's own ref locking (`git gc --auto`'s `reflog expire
+        // --all`, started by a commit in any checkout) makes the
+        // directory of a worktree removed meanwhile again, empty: left
+        // for the next `git worktree prune` (every rm runs one), and
+        // debris only if it stays.
+        if let Some(name) = line
+            .strip_prefix("Removing worktrees/")
+            .and_then(|rest| rest.strip_suffix(": gitdir file does not exist"))
+            && !is_old(&repo.common_dir().join("worktrees").join(name))
+        {
+            continue;
         }
+        out.push(Debris::StaleWorktree {
+            line: line.trim_start_matches("Removing ").to_string(),
+        });
     }
     Ok(out)
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 
 use crate::exit::Hint;
-use crate::git::{Git, Repo};
+use crate::git::Repo;
 use crate::hooks;
 
 /// Make `path` a hub (creating the bare repository if needed): the hub
@@ -18,10 +18,7 @@ pub fn prepare_hub(path: &Path, coordinator: Option<&Repo>) -> Result<()> {
         let parent = path.parent().unwrap_or(Path::new("/"));
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create '{}'", parent.display()))?;
-        Git::new(parent)
-            .args(["init", "--bare", "--quiet"])
-            .arg(path)
-            .run()?;
+        crate::git::remote::init_bare(path)?;
     }
     let hub = Repo::open(path)?;
     if !hub.is_bare() {
@@ -37,10 +34,10 @@ pub fn prepare_hub(path: &Path, coordinator: Option<&Repo>) -> Result<()> {
         && Path::new(&existing) != dir
         && hub.config_string(hooks::KEY_CHAINED)?.is_none()
     {
-        hub.git(["config", hooks::KEY_CHAINED, &existing]).run()?;
+        hub.set_config(hooks::KEY_CHAINED, &existing)?;
         eprintln!("kept the hub's own hooks in '{existing}': they run after the contract checks");
     }
-    hub.git(["config", "core.hooksPath"]).arg(&dir).run()?;
+    hub.set_config("core.hooksPath", &dir.to_string_lossy())?;
     // Receive and maintenance settings for a shared registry: objects
     // checked on the way in, a reflog of every ref update (a bare
     // repository keeps none by default) to audit and recover from, and
@@ -52,15 +49,14 @@ pub fn prepare_hub(path: &Path, coordinator: Option<&Repo>) -> Result<()> {
         ("gc.autoPackLimit", "20"),
         ("gc.packRefs", "true"),
     ] {
-        hub.git(["config", key, value]).run()?;
+        hub.set_config(key, value)?;
     }
     // The hub has no working tree, so no .orch.toml: it learns the worker
     // branch prefix from the coordinator this runs in, if any.
     if let Some(coordinator) = coordinator
         && let Ok(settings) = crate::config::Settings::load(coordinator)
     {
-        hub.git(["config", crate::config::KEY_PREFIX, &settings.prefix])
-            .run()?;
+        hub.set_config(crate::config::KEY_PREFIX, &settings.prefix)?;
     }
     Ok(())
 }

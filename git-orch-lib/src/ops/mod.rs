@@ -4,6 +4,7 @@
 //! these keep (what is rolled back, what counts as landed) live here once.
 
 pub mod apply;
+pub mod bundle;
 pub mod debris;
 pub mod hub;
 pub mod landed;
@@ -11,3 +12,4 @@ pub mod plan;
 pub mod remove;
 pub mod review;
 pub mod spawn;
+pub mod sync;

@@ -399,10 +399,7 @@ pub fn remove_worktree(repo: &Repo, path: &Path, parent_too: bool, half_made: bo
                 path.display()
             );
         }
-        let out = repo
-            .git(["worktree", "remove", "--force", "--force"])
-            .arg(path)
-            .output()?;
+        let out = repo.remove_worktree_forcefully(path)?;
         if out.status == 0 && !path.exists() {
             // git removed the checkout and its admin directory: nothing to prune.
             if parent_too && let Some(parent) = path.parent() {
@@ -418,7 +415,7 @@ pub fn remove_worktree(repo: &Repo, path: &Path, parent_too: bool, half_made: bo
     if parent_too && let Some(parent) = path.parent() {
         let _ = std::fs::remove_dir(parent);
     }
-    repo.git(["worktree", "prune"]).run()
+    repo.prune_worktrees_locked()
 }
 
 /// Delete `branch` if it still points at `expected` (a branch that moved has

@@ -20,7 +20,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::config::{KEY_WORKER, Settings};
 use crate::contract::{Contract, TaskFile, parse_label, quote};
 use crate::exit::Hint;
-use crate::git::{Git, Oid, Repo};
+use crate::git::{Oid, Repo};
 use crate::interrupt::{self, checkpoint};
 use crate::local::{self, Local, SpawnJournal};
 use crate::ops::remove::{delete_branch, remove_worktree};
@@ -191,12 +191,7 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 /// `--fetch`: fetch the remote the base lives on, telling network failures
 /// apart from a branch the remote does not have.
 pub fn fetch_base(repo: &Repo, name: &str) -> Result<()> {
-    let remotes: Vec<String> = repo
-        .git(["remote"])
-        .read()?
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let remotes = repo.remotes()?;
     let (remote, branch) = match remotes.iter().find(|r| name.starts_with(&format!("{r}/"))) {
         Some(remote) => (remote.clone(), Some(name[remote.len() + 1..].to_string())),
         None => {
@@ -216,9 +211,7 @@ pub fn fetch_base(repo: &Repo, name: &str) -> Result<()> {
             }
         }
     };
-    let out = repo
-        .git(["fetch", "--quiet", "--no-write-fetch-head", &remote])
-        .output()?;
+    let out = repo.fetch(&remote, &[])?;
     if out.status == 0 {
         return Ok(());
     }
@@ -454,76 +447,15 @@ pub fn transaction(
     checkpoint("spawn:claim")?;
 
     let base = contract.base.as_str();
-    repo.git(["update-ref", "-m", "git-worker: spawn"])
-        .arg(format!("refs/heads/{}", contract.branch))
-        .args([base, &Oid::ZERO_SHA1.to_string()])
-        .run()
+    repo.create_branch(&contract.branch, base)
         .with_context(|| format!("cannot create branch '{}'", contract.branch))?;
     undo.branch = true;
     checkpoint("spawn:branch")?;
 
-    // Parallel checkout (checkout.workers=0: one worker per core) makes a
-    // large checkout several times faster on slow filesystems. Worktree
-    // changes are serialized among processes (see Repo::lock_machine).
-    if clone {
-        // Whatever git left behind on failure is ours to remove.
-        undo.worktree = true;
-        repo.clone_for_worker(path, &contract.branch, &contract.base)?;
-    } else {
-        let machine_lock = repo.lock_machine()?;
-        let added = repo
-            .git(["-c", "checkout.workers=0", "worktree", "add", "--quiet"])
-            .arg(path)
-            .arg(&contract.branch)
-            .output()?;
-        // Whatever git left behind on failure is ours to remove.
-        undo.worktree = true;
-        if added.status != 0 {
-            bail!(
-                "cannot create worktree '{}': {}",
-                path.display(),
-                added.stderr.trim()
-            );
-        }
-        drop(machine_lock);
-    }
+    make_checkout(repo, contract, path, clone, undo)?;
     checkpoint("spawn:worktree")?;
 
-    if repo.config_bool("extensions.worktreeConfig")? != Some(true) {
-        // Recorded before it is done, so a crash cannot hide it from prune.
-        undo.journal.enables_worktree_config = true;
-        local::update_journal(repo, id, &undo.journal)?;
-        enable_worktree_config(repo)?;
-    }
-    // The checkout's own config: it is worker `id`, and its hooks are ours
-    // (chaining to the repository's own). Under the machine lock, so a
-    // finishing spawn or rm tidying up cannot remove the shims meanwhile.
-    let machine_lock = repo.lock_machine()?;
-    let hooks = crate::hooks::install(repo, false)?;
-    if clone {
-        // The clone's own config.worktree holds its marks.
-        Git::new(path)
-            .args(["config", "extensions.worktreeConfig", "true"])
-            .run()?;
-    }
-    Repo::set_worktree_config(
-        path,
-        &[
-            (KEY_WORKER, id.as_str()),
-            ("core.hooksPath", &hooks.to_string_lossy()),
-        ],
-    )
-    .context("cannot configure the worker's checkout")?;
-    drop(machine_lock);
-    let worktree = crate::git::worktree_name(path).unwrap_or_default();
-    undo.local = true;
-    let local = Local {
-        path: path.to_path_buf(),
-        worktree,
-        contract: Some(contract.clone()),
-        isolation: if clone { "clone".into() } else { String::new() },
-    };
-    local::save_local(repo, id, &local)?;
+    configure_checkout(repo, contract, path, clone, undo)?;
     checkpoint("spawn:config")?;
 
     let activated = registry::update(repo, &registry::live_ref(id), |entry| {
@@ -542,17 +474,93 @@ pub fn transaction(
         // The clone's own copy of its entry (its hooks and reports read it;
         // `git worker sync` there sends its events back).
         let entry = registry::live_ref(id);
-        Git::new(path)
-            .args(["fetch", "--quiet", "--no-write-fetch-head"])
-            .arg(repo.common_dir())
-            .arg(format!("+{entry}:{entry}"))
-            .run()
-            .context("cannot give the clone its registry entry")?;
+        let fetched = Repo::open(path)?.fetch(repo.common_dir(), &[format!("+{entry}:{entry}")])?;
+        if fetched.status != 0 {
+            bail!(
+                "cannot give the clone its registry entry: {}",
+                fetched.stderr.trim()
+            );
+        }
         undo.inbox_created = open_inbox(repo, contract, path)?;
         undo.inbox = true;
     }
     checkpoint("spawn:activate")?;
     Ok(())
+}
+
+/// The worker's checkout at `path`: a clone, or a linked worktree with
+/// parallel checkout. Worktree changes are serialized among processes (see
+/// [`Repo::lock_machine`]).
+fn make_checkout(
+    repo: &Repo,
+    contract: &Contract,
+    path: &Path,
+    clone: bool,
+    undo: &mut Undo,
+) -> Result<()> {
+    if clone {
+        // Whatever git left behind on failure is ours to remove.
+        undo.worktree = true;
+        return repo.clone_for_worker(path, &contract.branch, &contract.base);
+    }
+    let _machine_lock = repo.lock_machine()?;
+    let added = repo.add_worktree(path, &contract.branch)?;
+    // Whatever git left behind on failure is ours to remove.
+    undo.worktree = true;
+    if added.status != 0 {
+        bail!(
+            "cannot create worktree '{}': {}",
+            path.display(),
+            added.stderr.trim()
+        );
+    }
+    Ok(())
+}
+
+/// The checkout's own config (it is worker `id`, and its hooks are ours,
+/// chaining to the repository's own), then the local facts: its path and
+/// the pinned contract.
+fn configure_checkout(
+    repo: &Repo,
+    contract: &Contract,
+    path: &Path,
+    clone: bool,
+    undo: &mut Undo,
+) -> Result<()> {
+    let id = &contract.id;
+    if repo.config_bool("extensions.worktreeConfig")? != Some(true) {
+        // Recorded before it is done, so a crash cannot hide it from prune.
+        undo.journal.enables_worktree_config = true;
+        local::update_journal(repo, id, &undo.journal)?;
+        enable_worktree_config(repo)?;
+    }
+    // The checkout's own config: it is worker `id`, and its hooks are ours
+    // (chaining to the repository's own). Under the machine lock, so a
+    // finishing spawn or rm tidying up cannot remove the shims meanwhile.
+    let machine_lock = repo.lock_machine()?;
+    let hooks = crate::hooks::install(repo, false)?;
+    if clone {
+        // The clone's own config.worktree holds its marks.
+        Repo::open(path)?.set_config("extensions.worktreeConfig", "true")?;
+    }
+    Repo::set_worktree_config(
+        path,
+        &[
+            (KEY_WORKER, id.as_str()),
+            ("core.hooksPath", &hooks.to_string_lossy()),
+        ],
+    )
+    .context("cannot configure the worker's checkout")?;
+    drop(machine_lock);
+    let worktree = crate::git::worktree_name(path).unwrap_or_default();
+    undo.local = true;
+    let local = Local {
+        path: path.to_path_buf(),
+        worktree,
+        contract: Some(contract.clone()),
+        isolation: if clone { "clone".into() } else { String::new() },
+    };
+    local::save_local(repo, id, &local)
 }
 
 /// A clone worker pushes to the inbox, never to this repository: make the
@@ -581,28 +589,28 @@ pub fn open_inbox(repo: &Repo, contract: &Contract, clone: &Path) -> Result<bool
             .config_string(&format!("remote.{}.url", local::INBOX_REMOTE))?
             .is_none()
         {
-            repo.git(["remote", "add", local::INBOX_REMOTE])
-                .arg(&inbox)
-                .run()?;
+            repo.add_remote(local::INBOX_REMOTE, &inbox)?;
         }
     }
     // A rolled-back earlier spawn of this id may have left its entry there.
     let entry = registry::live_ref(&contract.id);
     let branch = format!("refs/heads/{}", contract.branch);
+    let hub = Repo::open(&inbox)?;
     for stale in [&entry, &branch] {
-        let _ = Git::new(&inbox)
-            .args(["update-ref", "-d", stale])
-            .output()?;
+        hub.delete_ref_if_any(stale)?;
     }
-    repo.git(["push", "--quiet"])
-        .arg(&inbox)
-        .args([format!("{entry}:{entry}"), format!("{branch}:{branch}")])
-        .run()
-        .context("cannot give the inbox the worker's entry and branch")?;
-    Git::new(clone)
-        .args(["remote", "set-url", "origin"])
-        .arg(&inbox)
-        .run()?;
+    let pushed = repo.push(
+        &inbox,
+        &[format!("{entry}:{entry}"), format!("{branch}:{branch}")],
+        false,
+    )?;
+    if pushed.status != 0 {
+        bail!(
+            "cannot give the inbox the worker's entry and branch: {}",
+            pushed.stderr.trim()
+        );
+    }
+    Repo::open(clone)?.set_remote_url("origin", &inbox)?;
     Ok(created)
 }
 
@@ -611,18 +619,15 @@ pub fn open_inbox(repo: &Repo, contract: &Contract, clone: &Path) -> Result<bool
 pub fn close_inbox(repo: &Repo, contract: &Contract, created: bool) -> Result<()> {
     let inbox = local::inbox_path(repo);
     if created {
-        let _ = repo
-            .git(["remote", "remove", local::INBOX_REMOTE])
-            .output()?;
+        repo.remove_remote(local::INBOX_REMOTE)?;
         return crate::fs::remove_dir_forcefully(&inbox);
     }
+    let hub = Repo::open(&inbox)?;
     for stale in [
         registry::live_ref(&contract.id),
         format!("refs/heads/{}", contract.branch),
     ] {
-        let _ = Git::new(&inbox)
-            .args(["update-ref", "-d", &stale])
-            .output()?;
+        hub.delete_ref_if_any(&stale)?;
     }
     Ok(())
 }
@@ -635,9 +640,7 @@ pub fn enable_worktree_config(repo: &Repo) -> Result<()> {
         if repo.config_bool("extensions.worktreeConfig")? == Some(true) {
             return Ok(());
         }
-        let out = repo
-            .git(["config", "extensions.worktreeConfig", "true"])
-            .output()?;
+        let out = repo.try_set_config("extensions.worktreeConfig", "true")?;
         if out.status == 0 {
             return Ok(());
         }
@@ -658,8 +661,7 @@ pub fn disable_worktree_config_if_unused(repo: &Repo, id: &str) -> Result<()> {
     let others = !repo.refs_under(registry::WORKERS)?.is_empty()
         || local::journal_ids(repo)?.iter().any(|other| other != id);
     if !others {
-        repo.git(["config", "--unset", "extensions.worktreeConfig"])
-            .run()?;
+        repo.unset_config("extensions.worktreeConfig")?;
     }
     Ok(())
 }

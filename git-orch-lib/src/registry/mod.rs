@@ -98,6 +98,17 @@ pub fn removed_meanwhile(id: &str) -> anyhow::Error {
         .into()
 }
 
+/// Where `git worker sync` stages what it fetched from `remote` (outside
+/// `refs/orch/`, so a sync never fetches or pushes its own staging refs).
+pub fn sync_staging(remote: &str) -> String {
+    format!("refs/orch-sync/{}/", remote.replace(['/', ':'], "-"))
+}
+
+/// Where `git handoff import` stages a bundle's refs for worker `id`.
+pub fn import_staging(id: &str) -> String {
+    format!("{NAMESPACE}importing/{id}/")
+}
+
 pub fn live_ref(id: &str) -> String {
     format!("{WORKERS}{id}")
 }

@@ -59,7 +59,7 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             .into());
     }
     if let Some(remote) = &args.remote
-        && repo.git(["remote", "get-url", remote]).output()?.status != 0
+        && !repo.has_remote(remote)?
     {
         return Err(Hint::new(format!("no remote named '{remote}'"))
             .hint("`git remote -v` lists the remotes; nothing was removed")
@@ -297,29 +297,16 @@ fn delete_remote_branch(
     tip: Oid,
     head: Oid,
 ) -> Result<bool> {
-    let listed = repo
-        .git([
-            "ls-remote",
-            "--heads",
-            remote,
-            &format!("refs/heads/{branch}"),
-        ])
-        .output()?;
-    if listed.status != 0 {
-        return Err(Hint::new(format!(
-            "cannot read branch '{branch}' on '{remote}': {}",
-            listed.stderr.trim()
-        ))
-        .hint("check the network and your access; the local removal is done")
-        .into());
-    }
-    let Some(theirs) = listed
-        .stdout
-        .split_whitespace()
-        .next()
-        .and_then(|sha| Oid::from_str(sha).ok())
-    else {
-        return Ok(false);
+    let theirs = match repo.remote_branch(remote, branch)? {
+        Ok(Some(theirs)) => theirs,
+        Ok(None) => return Ok(false),
+        Err(message) => {
+            return Err(Hint::new(format!(
+                "cannot read branch '{branch}' on '{remote}': {message}"
+            ))
+            .hint("check the network and your access; the local removal is done")
+            .into());
+        }
     };
     let safe = theirs == tip
         || (repo.commit_info(theirs).is_ok()
@@ -330,11 +317,7 @@ fn delete_remote_branch(
         );
         return Ok(false);
     }
-    let out = repo
-        .git(["push", "--quiet"])
-        .arg(format!("--force-with-lease=refs/heads/{branch}:{theirs}"))
-        .args([remote, "--delete", branch])
-        .output()?;
+    let out = repo.delete_remote_branch(remote, branch, theirs)?;
     if out.status != 0 {
         return Err(Hint::new(format!(
             "cannot delete branch '{branch}' on '{remote}': {}",
@@ -345,7 +328,7 @@ fn delete_remote_branch(
     }
     let tracking = format!("refs/remotes/{remote}/{branch}");
     if repo.ref_target(&tracking)?.is_some() {
-        repo.git(["update-ref", "-d", &tracking]).run()?;
+        repo.delete_ref(&tracking)?;
     }
     Ok(true)
 }

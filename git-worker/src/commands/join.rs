@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
-use super::sync::{Pulled, pull};
 use crate::cli::JoinArgs;
 use orch::config::KEY_WORKER;
 use orch::contract::validate_id;
 use orch::exit::{Hint, Outcome};
-use orch::git::{Git, Oid, Repo};
+use orch::git::{Oid, Repo};
 use orch::local;
+use orch::ops::sync::{Pulled, pull};
 use orch::registry;
 use orch::role::{Role, role};
 
@@ -37,10 +37,7 @@ pub fn join(args: &JoinArgs) -> Result<Outcome> {
                 );
             }
             let cwd = std::env::current_dir().context("cannot read the current directory")?;
-            let cloned = Git::new(&cwd)
-                .args(["clone", "--quiet", url])
-                .arg(&dir)
-                .output()?;
+            let cloned = orch::git::remote::clone(&cwd, url, &dir)?;
             if cloned.status != 0 {
                 let (what, hint) = orch::git::remote_failure(&cloned.stderr);
                 return Err(Hint::new(format!(
@@ -89,12 +86,9 @@ pub fn join(args: &JoinArgs) -> Result<Outcome> {
     let branch = &contract.branch;
     // The branch: ours if we have it, else the remote's, else a new one at the base.
     if repo.ref_target(&format!("refs/heads/{branch}"))?.is_some() {
-        repo.git(["checkout", "--quiet", branch]).run()?;
+        repo.checkout_branch(branch)?;
     } else {
-        let fetched = repo
-            .git(["fetch", "--quiet", &remote])
-            .arg(format!("refs/heads/{branch}"))
-            .output()?;
+        let fetched = repo.fetch_to_fetch_head(&remote, &format!("refs/heads/{branch}"))?;
         let start = if fetched.status == 0 {
             "FETCH_HEAD".to_string()
         } else {
@@ -111,11 +105,9 @@ pub fn join(args: &JoinArgs) -> Result<Outcome> {
             }
             contract.base.clone()
         };
-        repo.git(["checkout", "--quiet", "-b", branch, &start])
-            .run()?;
+        repo.checkout_new_branch(branch, &start)?;
     }
-    repo.git(["config", "extensions.worktreeConfig", "true"])
-        .run()?;
+    repo.set_config("extensions.worktreeConfig", "true")?;
     let hooks = orch::hooks::install(&repo, false)?;
     Repo::set_worktree_config(
         &workdir,

@@ -14,7 +14,6 @@ mod prune;
 mod report;
 mod rm;
 mod spawn;
-mod sync;
 
 use anyhow::Result;
 
@@ -51,7 +50,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Wait(args) => events::wait(&repo, &args),
         Command::Dashboard(args) => dashboard::dashboard(&repo, &args),
         Command::Cleanup(args) => cleanup::cleanup(&repo, &args),
-        Command::Sync(args) => sync::sync(&repo, &args),
+        Command::Sync(args) => orch::ops::sync::sync(&repo, args.remote.as_deref()),
         Command::Report(args) => report::report(&repo, &args),
         Command::Plan(args) => plan::plan(&repo, &args),
         Command::Ready(args) => plan::ready(&repo, &args),

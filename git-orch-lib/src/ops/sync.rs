@@ -1,26 +1,28 @@
-//! `git worker sync`: the registry through any git remote. Fetch into a
-//! staging namespace, join ref by ref (`registry::merge_ref`), push without
-//! force; retry when a push loses a race.
+//! Syncing the registry through any git remote (`git worker sync`, and
+//! `join`'s first pull): fetch into a staging namespace, join ref by ref
+//! (`registry::merge_ref`), push without force; retry when a push loses a
+//! race.
 
 use anyhow::Result;
 
-use crate::cli::SyncArgs;
-use orch::exit::{Hint, Outcome};
-use orch::git::{Cas, Repo};
-use orch::local;
-use orch::registry::{self, Merge};
+use crate::exit::{Hint, Outcome};
+use crate::git::{Cas, Repo};
+use crate::local;
+use crate::registry::{self, Merge};
 
 /// Rounds of fetch-merge-push before giving up on a busy remote.
 const ROUNDS: u32 = 8;
 
-pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
-    let remote = match &args.remote {
-        Some(remote) => remote.clone(),
+/// Sync the registry with `remote` (by default `orch.remote`, else
+/// `origin`), then this machine's worker branches.
+pub fn sync(repo: &Repo, remote: Option<&str>) -> Result<Outcome> {
+    let remote = match remote {
+        Some(remote) => remote.to_string(),
         None => repo
             .config_string("orch.remote")?
             .unwrap_or_else(|| "origin".to_string()),
     };
-    if repo.git(["remote", "get-url", &remote]).output()?.status != 0 {
+    if !repo.has_remote(&remote)? {
         return Err(Hint::new(format!("no remote named '{remote}'"))
             .hint("git worker sync <remote>; `git remote -v` lists them (orch.remote sets the default)")
             .into());
@@ -32,7 +34,7 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
             registry::backoff(round + 3);
         }
         let raced = pull(repo, &remote, &mut pulled)?;
-        orch::interrupt::checkpoint("sync:merge")?;
+        crate::interrupt::checkpoint("sync:merge")?;
         if raced {
             continue;
         }
@@ -40,7 +42,7 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
         // them would only be refused, and would hold back the rest); a
         // respawned worker's entry over the removed one's.
         let mut specs: Vec<String> = repo
-            .refs_under("refs/orch/")?
+            .refs_under(registry::NAMESPACE)?
             .into_iter()
             .filter(|(name, _)| !pulled.kept.contains(name))
             .map(|(name, _)| {
@@ -61,12 +63,9 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
             // refspecs would push the current branch).
             return Ok(Outcome::Success);
         }
-        let pushed = repo
-            .git(["push", "--quiet", "--porcelain", "--atomic", &remote])
-            .args(&specs)
-            .output()?;
+        let pushed = repo.push(&remote, &specs, true)?;
         if pushed.status == 0 {
-            orch::interrupt::checkpoint("sync:push")?;
+            crate::interrupt::checkpoint("sync:push")?;
             push_branches(repo, &remote)?;
             for why in &pulled.refused {
                 eprintln!("warning: {why}");
@@ -96,7 +95,10 @@ pub fn sync(repo: &Repo, args: &SyncArgs) -> Result<Outcome> {
                 "'{remote}' refused the registry: {}",
                 format!("{}\n{}", pushed.stdout.trim(), pushed.stderr.trim()).trim()
             ))
-            .hint("a hub refuses rewrites and deletions under refs/orch/ and changed contracts")
+            .hint(format!(
+                "a hub refuses rewrites and deletions under {} and changed contracts",
+                registry::NAMESPACE
+            ))
             .into());
         }
     }
@@ -126,19 +128,16 @@ pub struct Pulled {
 /// with the local one. `Ok(true)` when a local ref moved meanwhile (a
 /// later round joins it).
 pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
-    let staging = format!("refs/orch-sync/{}/", remote.replace(['/', ':'], "-"));
+    let staging = registry::sync_staging(remote);
     // A killed sync may have left staging refs: never merge stale ones.
     cleanup_staging(repo, &staging)?;
     pulled.retire.clear();
     pulled.kept.clear();
     pulled.replace.clear();
-    let fetched = repo
-        .git(["fetch", "--quiet", "--no-write-fetch-head", remote])
-        .arg(format!("+refs/orch/*:{staging}*"))
-        .output()?;
+    let fetched = repo.fetch(remote, &[format!("+{}*:{staging}*", registry::NAMESPACE)])?;
     if fetched.status != 0 {
         cleanup_staging(repo, &staging)?;
-        let (what, hint) = orch::git::remote_failure(&fetched.stderr);
+        let (what, hint) = crate::git::remote_failure(&fetched.stderr);
         return Err(Hint::new(format!(
             "cannot fetch the registry from '{remote}': {what}: {}",
             fetched.stderr.trim()
@@ -156,13 +155,17 @@ pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
 /// Join every staged ref of `remote` with the local one; `Ok(true)` when a
 /// local ref moved meanwhile.
 fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -> Result<bool> {
-    orch::interrupt::checkpoint("sync:fetch")?;
+    crate::interrupt::checkpoint("sync:fetch")?;
     let mut raced = false;
     // The archives, read once, when the first live entry comes: staged refs
     // come sorted, archives before workers, so those fetched now are in.
     let mut archives = None;
     for (name, theirs) in repo.refs_under(staging)? {
-        let local = format!("refs/orch/{}", name.trim_start_matches(staging));
+        let local = format!(
+            "{}{}",
+            registry::NAMESPACE,
+            name.trim_start_matches(staging)
+        );
         let ours = repo.ref_target(&local)?;
         if local.starts_with(registry::WORKERS) && archives.is_none() {
             archives = Some(registry::all_archives(repo)?);
@@ -212,7 +215,7 @@ fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -
         let still_there = repo
             .ref_target(&format!(
                 "{staging}{}",
-                name.trim_start_matches("refs/orch/")
+                name.trim_start_matches(registry::NAMESPACE)
             ))?
             .is_some();
         let archived = archives.get(id).map_or(&[][..], Vec::as_slice);
@@ -240,7 +243,7 @@ fn push_branches(repo: &Repo, remote: &str) -> Result<()> {
     let mut specs = Vec::new();
     // A joined worker's own branch, and the branches of workers checked out here.
     let mut ids = local::local_ids(repo)?;
-    if let orch::role::Role::Worker(id) = orch::role::role(repo)? {
+    if let crate::role::Role::Worker(id) = crate::role::role(repo)? {
         ids.push(id);
     }
     for id in ids {
@@ -256,10 +259,7 @@ fn push_branches(repo: &Repo, remote: &str) -> Result<()> {
         }
     }
     if !specs.is_empty() {
-        let out = repo
-            .git(["push", "--quiet", "--porcelain", remote])
-            .args(&specs)
-            .output()?;
+        let out = repo.push(remote, &specs, false)?;
         for line in out.stdout.lines().filter(|l| l.starts_with('!')) {
             eprintln!(
                 "warning: a worker branch was not pushed: {}",
@@ -267,13 +267,13 @@ fn push_branches(repo: &Repo, remote: &str) -> Result<()> {
             );
         }
     }
-    let prefix = orch::config::Settings::load(repo)?.prefix;
-    let fetched = repo
-        .git(["fetch", "--quiet", "--no-write-fetch-head", remote])
-        .arg(format!(
+    let prefix = crate::config::Settings::load(repo)?.prefix;
+    let fetched = repo.fetch(
+        remote,
+        &[format!(
             "+refs/heads/{prefix}*:refs/remotes/{remote}/{prefix}*"
-        ))
-        .output()?;
+        )],
+    )?;
     if fetched.status != 0 {
         eprintln!(
             "warning: the worker branches of '{remote}' were not fetched: {}",

@@ -1,14 +1,14 @@
-//! `git handoff export` and `import`: a handoff as a git bundle, for
+//! A handoff as a git bundle (`git handoff export` and `import`), for
 //! machines that share no remote.
 
 use anyhow::{Context as _, Result};
 
-use orch::contract::validate_id;
-use orch::exit::{Hint, Outcome};
-use orch::git::{Oid, Repo};
-use orch::registry::{self, Handoff};
+use crate::contract::validate_id;
+use crate::exit::{Hint, Outcome};
+use crate::git::{Oid, Repo};
+use crate::registry::{self, Handoff};
 
-use crate::cli::{ExportArgs, ImportArgs};
+use std::path::Path;
 
 /// `manifest.toml` of an export: what the bundle holds.
 fn manifest_text(id: &str, branch: &str, base: &str, handoff: &Handoff) -> String {
@@ -20,8 +20,10 @@ fn manifest_text(id: &str, branch: &str, base: &str, handoff: &Handoff) -> Strin
     )
 }
 
-pub(super) fn export(repo: &Repo, args: &ExportArgs) -> Result<Outcome> {
-    let (entry, handoff) = orch::ops::apply::entry_and_handoff(repo, &args.id)?;
+/// Write the latest handoff of `id` (with its registry entry and branch) to
+/// the bundle `output`.
+pub fn export(repo: &Repo, id: &str, output: &Path) -> Result<Outcome> {
+    let (entry, handoff) = crate::ops::apply::entry_and_handoff(repo, id)?;
     let id = entry.id();
     let contract = &entry.contract;
     // The manifest is a commit of its own, so the bundle is all git objects.
@@ -29,13 +31,12 @@ pub(super) fn export(repo: &Repo, args: &ExportArgs) -> Result<Outcome> {
     let mut tree = std::collections::BTreeMap::new();
     tree.insert(
         "manifest.toml".to_string(),
-        orch::git::TreeEntry::Blob(manifest.into_bytes()),
+        crate::git::TreeEntry::Blob(manifest.into_bytes()),
     );
     let tree = repo.write_tree(&tree)?;
     let commit = repo.create_commit(tree, &[], &format!("export {id}\n"))?;
     let export_ref = format!("{}{id}", registry::EXPORTS);
-    repo.git(["update-ref", &export_ref, &commit.to_string()])
-        .run()?;
+    repo.set_ref(&export_ref, commit)?;
     let mut refs = vec![
         export_ref.clone(),
         registry::live_ref(id),
@@ -45,63 +46,55 @@ pub(super) fn export(repo: &Repo, args: &ExportArgs) -> Result<Outcome> {
     if repo.ref_target(&branch_ref)?.is_some() {
         refs.push(branch_ref);
     }
-    let out = repo
-        .git(["bundle", "create", "--quiet"])
-        .arg(&args.output)
-        .args(&refs)
-        .arg(format!("^{}", contract.base))
-        .output()?;
+    let out = repo.bundle_create(output, &refs, &contract.base)?;
     // The manifest ref was only a vehicle for the bundle.
-    repo.git(["update-ref", "-d", &export_ref]).run()?;
+    repo.delete_ref(&export_ref)?;
     if out.status != 0 {
         anyhow::bail!(
             "cannot write bundle '{}': {}",
-            args.output.display(),
+            output.display(),
             out.stderr.trim()
         );
     }
-    eprintln!(
-        "exported the handoff of '{id}' to '{}'",
-        args.output.display()
-    );
+    eprintln!("exported the handoff of '{id}' to '{}'", output.display());
     Ok(Outcome::Success)
 }
 
-pub(super) fn import(repo: &Repo, args: &ImportArgs) -> Result<Outcome> {
-    let file = std::fs::canonicalize(&args.file)
-        .with_context(|| format!("cannot read bundle '{}'", args.file.display()))?;
-    let verify = repo
-        .git(["bundle", "verify", "--quiet"])
-        .arg(&file)
-        .output()?;
+/// Import the handoff in the bundle `path`: its handoff and branch, and
+/// its registry entry only when this clone has none and `trust_contract`
+/// says the bundle's contract is the one set.
+pub fn import(repo: &Repo, path: &Path, trust_contract: bool) -> Result<Outcome> {
+    let file = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot read bundle '{}'", path.display()))?;
+    let verify = repo.bundle_verify(&file)?;
     if verify.status != 0 {
         return Err(Hint::new(format!("cannot import '{}': {}", file.display(), verify.stderr.trim()))
             .hint("the bundle needs the worker's base commit here: fetch it from the repository the worker started from")
             .into());
     }
-    let heads = repo.git(["bundle", "list-heads"]).arg(&file).read()?;
-    let refs: Vec<&str> = heads
-        .lines()
-        .filter_map(|l| l.split_once(' ').map(|(_, name)| name))
-        .collect();
+    let refs = repo.bundle_refs(&file)?;
     let Some(export_ref) = refs.iter().find(|r| r.starts_with(registry::EXPORTS)) else {
         anyhow::bail!("'{}' is not a handoff bundle (no manifest)", file.display());
     };
     let id = export_ref.trim_start_matches(registry::EXPORTS).to_string();
     validate_id(&id)?;
     // Fetch everything into a private namespace first, then decide ref by ref.
-    let staging = format!("refs/orch/importing/{id}/");
-    repo.git(["fetch", "--quiet", "--no-write-fetch-head"])
-        .arg(&file)
-        .arg(format!("+refs/*:{staging}*"))
-        .run()?;
+    let staging = registry::import_staging(&id);
+    let fetched = repo.fetch(&file, &[format!("+refs/*:{staging}*")])?;
+    if fetched.status != 0 {
+        anyhow::bail!(
+            "cannot read bundle '{}': {}",
+            file.display(),
+            fetched.stderr.trim()
+        );
+    }
     let staged = |name: &str| format!("{staging}{}", name.trim_start_matches("refs/"));
     // Each ref only if it is still as it was read: one changed here
     // meanwhile stops the import.
     let set = |name: &str, new: Oid, old: Option<Oid>| -> Result<()> {
         match repo.cas_ref(name, new, old, "git-handoff: import")? {
-            orch::git::Cas::Updated => Ok(()),
-            orch::git::Cas::Raced => Err(Hint::new(format!(
+            crate::git::Cas::Updated => Ok(()),
+            crate::git::Cas::Raced => Err(Hint::new(format!(
                 "'{name}' changed here while the bundle was imported; it was left as it is"
             ))
             .hint("import the bundle again")
@@ -129,7 +122,7 @@ pub(super) fn import(repo: &Repo, args: &ImportArgs) -> Result<Outcome> {
         let live = registry::live_ref(&id);
         if let Some(theirs) = repo.ref_target(&staged(&live))? {
             match repo.ref_target(&live)? {
-                None if args.trust_contract => {
+                None if trust_contract => {
                     set(&live, theirs, None)?;
                     notes.push("registry entry: imported (contract trusted)".to_string());
                 }
