@@ -81,13 +81,14 @@ impl Repo {
         Ok(PendingRefs { running })
     }
 
-    /// Short names of local branches, remote-tracking branches and tags.
-    pub fn ref_short_names(&self) -> Result<Vec<String>> {
+    /// Short names of local branches, remote-tracking branches and tags
+    /// (refs under `exclude` left out).
+    pub fn ref_short_names(&self, exclude: &str) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for reference in self.inner.references().map_err(clean)? {
             let reference = reference.map_err(clean)?;
             if let Ok(name) = reference.name()
-                && !name.starts_with("refs/orch/")
+                && !name.starts_with(exclude)
                 && let Ok(short) = reference.shorthand()
             {
                 out.push(short.to_string());

@@ -2,13 +2,19 @@
 //! workers' contracts (`git worker hub init`, and the inbox of clone
 //! workers).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
+use crate::config::DEFAULT_PREFIX;
+use crate::contract::Contract;
+use crate::enforce;
 use crate::exit::Hint;
-use crate::git::Repo;
+use crate::git::{Oid, Repo};
 use crate::hooks;
+use crate::policy::Policy;
+use crate::registry::{self, WORKERS, rules::Update};
 
 /// Make `path` a hub (creating the bare repository if needed): the hub
 /// hooks, chained to its own, receive and maintenance settings, and the
@@ -59,4 +65,105 @@ pub fn prepare_hub(path: &Path, coordinator: Option<&Repo>) -> Result<()> {
         hub.set_config(crate::config::KEY_PREFIX, &settings.prefix)?;
     }
     Ok(())
+}
+
+/// Every reason to refuse this push, one line each.
+pub fn judge_push(repo: &Repo, updates: &[Update]) -> Result<Vec<String>> {
+    let mut refusals = Vec::new();
+    // Contracts by branch: the hub's registry, plus entries this push creates.
+    let mut contracts: HashMap<String, Contract> = HashMap::new();
+    for (name, tip) in repo.refs_under(WORKERS)? {
+        if let Ok(entry) = registry::decode(repo, &name, tip) {
+            contracts.insert(entry.contract.branch.clone(), entry.contract);
+        }
+    }
+    for update in updates
+        .iter()
+        .filter(|u| u.refname.starts_with(WORKERS) && u.old.is_zero() && !u.new.is_zero())
+    {
+        match registry::decode(repo, &update.refname, update.new) {
+            // A new entry may not take over a branch another contract governs.
+            Ok(entry) => match contracts.get(&entry.contract.branch) {
+                Some(other) if other.id != entry.contract.id => refusals.push(format!(
+                    "{}: claims branch '{}', which the contract of worker '{}' governs",
+                    update.refname, entry.contract.branch, other.id
+                )),
+                _ => {
+                    contracts.insert(entry.contract.branch.clone(), entry.contract);
+                }
+            },
+            Err(err) => refusals.push(format!("{}: {err:#}", update.refname)),
+        }
+    }
+    let prefix = repo
+        .config_string(crate::config::KEY_PREFIX)?
+        .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
+
+    for update in updates {
+        let name = &update.refname;
+        if name.starts_with(registry::NAMESPACE) {
+            if let Some(refusal) = registry::rules::judge_registry_update(repo, update, updates)? {
+                refusals.push(refusal);
+            }
+        } else if let Some(branch) = name.strip_prefix("refs/heads/") {
+            if update.new.is_zero() {
+                continue;
+            }
+            match contracts.get(branch) {
+                Some(contract) => refusals.extend(judge_branch(repo, name, contract, update.new)?),
+                None if !prefix.is_empty() && branch.starts_with(&prefix) => refusals.push(format!(
+                    "{name}: no worker contract names branch '{branch}'; push the registry ({}*) first",
+                    registry::NAMESPACE
+                )),
+                None => {}
+            }
+        }
+    }
+    Ok(refusals)
+}
+
+pub fn judge_branch(
+    repo: &Repo,
+    refname: &str,
+    contract: &Contract,
+    new: Oid,
+) -> Result<Vec<String>> {
+    let Ok(base) = Oid::from_str(&contract.base) else {
+        return Ok(vec![format!(
+            "{refname}: the contract of '{}' has no valid base",
+            contract.id
+        )]);
+    };
+    let changes = match enforce::range_changes(repo, base, new) {
+        Ok(changes) => changes,
+        Err(err) => {
+            return Ok(vec![format!(
+                "{refname}: cannot compare with the base of '{}': {err:#}",
+                contract.id
+            )]);
+        }
+    };
+    let violations = Policy::of(contract)?.check(&changes);
+    let allowed = if contract.allow.is_empty() {
+        "everything".to_string()
+    } else {
+        contract.allow.join(" ")
+    };
+    Ok(violations
+        .iter()
+        .map(|v| {
+            format!(
+                "{refname}: '{}' {}; {} (worker '{}', allowed: {allowed}{})",
+                crate::policy::display_path(&v.path),
+                v.kind.as_str(),
+                v.reason(),
+                contract.id,
+                if contract.deny.is_empty() {
+                    String::new()
+                } else {
+                    format!(", denied: {}", contract.deny.join(" "))
+                },
+            )
+        })
+        .collect())
 }

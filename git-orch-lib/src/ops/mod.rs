@@ -3,6 +3,7 @@
 //! A command module parses, calls one of these, and prints; the rules
 //! these keep (what is rolled back, what counts as landed) live here once.
 
+pub mod agent;
 pub mod apply;
 pub mod bundle;
 pub mod debris;

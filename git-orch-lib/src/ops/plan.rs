@@ -1,10 +1,11 @@
 //! Task graphs: where each planned task stands (ready, waiting, blocked,
 //! spawned), from the progress of what it depends on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
+use crate::exit::Hint;
 use crate::git::Repo;
 use crate::registry::{self, Progress, Task};
 
@@ -119,4 +120,126 @@ pub fn ready_tasks(repo: &Repo) -> Result<Vec<Task>> {
         .into_iter()
         .filter(|t| standings.get(&t.id) == Some(&Standing::Ready))
         .collect())
+}
+
+/// Whether `new` can be planned, with nothing written unless every task
+/// can be: new ids, or the very same task planned again; never the id of a
+/// worker; dependencies that exist (planned, now or before, or workers);
+/// and no cycle.
+pub fn check(repo: &Repo, new: &[Task]) -> Result<()> {
+    // Nothing is written unless every task can be: new ids, or the very
+    // same task planned again; never the id of a worker.
+    let existing = registry::list_tasks(repo)?;
+    for task in new {
+        if let Some(old) = existing.iter().find(|t| t.id == task.id) {
+            let same = registry::Task {
+                planned: old.planned,
+                ..task.clone()
+            };
+            if &same != old {
+                return Err(Hint::new(format!(
+                    "task '{}' is already planned, differently",
+                    task.id
+                ))
+                .hint("`git worker graph` shows it; plan the new one under another id")
+                .hint("nothing was planned")
+                .into());
+            }
+        } else if registry::progress(repo, &task.id)? != Progress::NotSpawned {
+            return Err(Hint::new(format!(
+                "'{}' is already a worker (live or removed): a task cannot take its id",
+                task.id
+            ))
+            .hint("plan it under another id; nothing was planned")
+            .into());
+        }
+    }
+    // Dependencies must exist: planned (now or before) or workers.
+    let known: BTreeSet<String> = existing.iter().chain(new).map(|t| t.id.clone()).collect();
+    for task in new {
+        for dep in &task.depends_on {
+            if !known.contains(dep) && registry::progress(repo, dep)? == Progress::NotSpawned {
+                return Err(Hint::new(format!(
+                    "task '{}' depends on '{dep}', which is neither a planned task nor a worker",
+                    task.id
+                ))
+                .hint("plan it first, or plan both with --from <dir>")
+                .into());
+            }
+        }
+    }
+    let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for task in existing.iter().chain(new) {
+        edges
+            .entry(task.id.clone())
+            .or_default()
+            .extend(task.depends_on.iter().cloned());
+    }
+    if let Some(cycle) = find_cycle(&edges) {
+        return Err(Hint::new(format!(
+            "the dependencies make a cycle: {}",
+            cycle.join(" -> ")
+        ))
+        .hint("nothing was planned; break the cycle and plan again")
+        .into());
+    }
+    Ok(())
+}
+
+/// The first cycle through the dependency edges, as `a -> b -> a`.
+fn find_cycle(edges: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        edges: &BTreeMap<String, Vec<String>>,
+        done: &mut BTreeSet<String>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, edges, done, path) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in edges.keys() {
+        if let Some(cycle) = visit(node, edges, &mut done, &mut Vec::new()) {
+            return Some(cycle);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_are_found_and_named() {
+        let edges = |pairs: &[(&str, &[&str])]| -> BTreeMap<String, Vec<String>> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect()
+        };
+        assert_eq!(
+            find_cycle(&edges(&[("a", &["b"]), ("b", &[]), ("c", &["a", "b"])])),
+            None
+        );
+        assert_eq!(
+            find_cycle(&edges(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"])])),
+            Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+        );
+    }
 }

@@ -14,7 +14,7 @@ use crate::git::Repo;
 use crate::interrupt::checkpoint;
 use crate::local::{self};
 use crate::ops::landed::{landed_by_handoff, unlanded};
-use crate::registry::{self, Actor, Change, State};
+use crate::registry::{self, Actor, Change, Entry, State};
 
 /// What `git worker rm` was asked to do.
 #[derive(Debug, Clone, Copy, Default)]
@@ -155,21 +155,11 @@ pub fn refuse_unsafe(
     Ok(())
 }
 
-/// Remove worker `id`. `landed` says how its branch's commits are in HEAD
-/// when the caller has checked (`cleanup`: squash and rebase merges that
-/// rm's own ancestry check does not see); every other safety check stays.
-pub fn rm_one(repo: &Repo, id: &str, options: Options, landed: Option<&str>) -> Result<()> {
-    let Some(entry) = registry::load(repo, id)? else {
-        let mut err = Hint::new(format!("worker '{id}' is not registered"));
-        if !registry::archived(repo, id)?.is_empty() {
-            err = err.hint(format!(
-                "it was removed already; its history: git worker show {id}"
-            ));
-        }
-        return Err(err
-            .hint("`git worker list` shows the registered workers")
-            .into());
-    };
+/// rm refuses a worker that something else is busy with: being spawned,
+/// removed by another process, applied (or its apply killed and not
+/// undone), or with a running agent (stopped instead with --force).
+fn refuse_busy(repo: &Repo, entry: &Entry, options: Options) -> Result<()> {
+    let id = entry.id();
     if entry.status.state == State::Spawning {
         return Err(Hint::new(format!("worker '{id}' is still being spawned"))
             .hint("if that spawn crashed, `git worker prune` removes it")
@@ -215,6 +205,25 @@ pub fn rm_one(repo: &Repo, id: &str, options: Options, landed: Option<&str>) -> 
         }
         stop_agent(&agent)?;
     }
+    Ok(())
+}
+
+/// Remove worker `id`. `landed` says how its branch's commits are in HEAD
+/// when the caller has checked (`cleanup`: squash and rebase merges that
+/// rm's own ancestry check does not see); every other safety check stays.
+pub fn rm_one(repo: &Repo, id: &str, options: Options, landed: Option<&str>) -> Result<()> {
+    let Some(entry) = registry::load(repo, id)? else {
+        let mut err = Hint::new(format!("worker '{id}' is not registered"));
+        if !registry::archived(repo, id)?.is_empty() {
+            err = err.hint(format!(
+                "it was removed already; its history: git worker show {id}"
+            ));
+        }
+        return Err(err
+            .hint("`git worker list` shows the registered workers")
+            .into());
+    };
+    refuse_busy(repo, &entry, options)?;
     let contract = &entry.contract;
     let checkout = locate_checkout(repo, id)?;
     let branch_ref = format!("refs/heads/{}", contract.branch);

@@ -138,7 +138,9 @@ pub fn default_branch(repo: &Repo) -> Result<String> {
 
 pub fn missing_base(repo: &Repo, name: &str, fetched: bool) -> anyhow::Error {
     let mut err = Hint::new(format!("base {} does not exist", quote(name)));
-    let names = repo.ref_short_names().unwrap_or_default();
+    let names = repo
+        .ref_short_names(registry::NAMESPACE)
+        .unwrap_or_default();
     let close = close_matches(name, &names);
     if !close.is_empty() {
         err = err.hint(format!(

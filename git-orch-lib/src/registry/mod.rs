@@ -36,6 +36,7 @@ pub mod handoff;
 pub mod log;
 pub mod merge;
 pub mod model;
+pub mod rules;
 pub mod task;
 pub mod verdict;
 
@@ -50,6 +51,8 @@ pub use verdict::*;
 pub const FORMAT: u32 = 1;
 /// Where every registry ref lives.
 pub const NAMESPACE: &str = "refs/orch/";
+/// Notes refs (review verdicts), under git's notes layout.
+pub const NOTES: &str = "refs/orch/notes/";
 
 pub const WORKERS: &str = "refs/orch/workers/";
 

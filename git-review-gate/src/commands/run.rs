@@ -17,7 +17,7 @@ use orch::ui::{JSON_VERSION, print_json, short};
 
 use orch::verify::DEFAULT_VERIFY_TIMEOUT;
 
-use orch::ops::review::{TempCheckout, checkout_commit, judge, record, resolve};
+use orch::ops::review::{Target, TempCheckout, checkout_commit, judge, record, resolve};
 
 use crate::cli::RunArgs;
 
@@ -26,63 +26,7 @@ pub(super) fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
     let subject = &target.subject;
     let settings = Settings::load(repo)?;
     let (actor, actor_label, by) = judge(repo, subject, None)?;
-    let (commands, contract_timeout) = match (&subject.worker, &target.entry) {
-        (Some(id), _) if !args.verify.is_empty() => {
-            return Err(Hint::new(format!(
-                "--verify is for revisions; '{id}' is a worker, verified by its contract"
-            ))
-            .hint("the coordinator's contract is the authority on what verifies a worker's change")
-            .into());
-        }
-        (Some(id), None) => {
-            return Err(Hint::new(format!(
-                "worker '{id}' is not registered any more: there is no contract to verify it by"
-            ))
-            .hint("verify a commit instead: git review-gate run <rev> --verify '<command>'")
-            .into());
-        }
-        (Some(id), Some(entry)) => {
-            let (contract, mismatch) = enforce::authoritative_contract(repo, entry)?;
-            if !mismatch.is_empty() {
-                eprintln!(
-                    "warning: the contract of '{id}' in the registry differs from the one recorded at spawn (in: {}); using the recorded one",
-                    mismatch.join(", ")
-                );
-            }
-            if contract.verify.is_empty() {
-                return Err(Hint::new(format!(
-                    "the contract of '{id}' has no verification commands: there is nothing to run"
-                ))
-                .hint("give workers verification commands at spawn (--verify, or orch.verify)")
-                .hint(format!(
-                    "or review it by hand: git review-gate approve {id}"
-                ))
-                .into());
-            }
-            (contract.verify.clone(), contract.verify_timeout)
-        }
-        (None, _) => {
-            let commands = if args.verify.is_empty() {
-                settings.verify.clone()
-            } else {
-                for command in &args.verify {
-                    orch::contract::validate_verify(command)?;
-                }
-                args.verify.clone()
-            };
-            if commands.is_empty() {
-                return Err(
-                    Hint::new(format!("no verification commands for {}", subject.label()))
-                        .hint(format!(
-                            "git review-gate run {} --verify '<command>'   (or set orch.verify)",
-                            args.target
-                        ))
-                        .into(),
-                );
-            }
-            (commands, None)
-        }
-    };
+    let (commands, contract_timeout) = commands_for(repo, &target, args, &settings)?;
     if let (Some(id), Some(entry)) = (&subject.worker, &target.entry) {
         let failures = gate::failures_in_a_row(&registry::history(repo, entry.tip)?);
         if settings.max_rejections > 0 && failures >= settings.max_rejections && !args.force {
@@ -157,5 +101,74 @@ pub(super) fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
         Outcome::Success
     } else {
         Outcome::CheckFailed
+    })
+}
+
+/// The commands that verify `target`, and the contract's timeout: a
+/// worker's from the coordinator's contract (never from the command line),
+/// a revision's from `--verify` or `orch.verify`.
+fn commands_for(
+    repo: &Repo,
+    target: &Target,
+    args: &RunArgs,
+    settings: &Settings,
+) -> Result<(Vec<String>, Option<u64>)> {
+    let subject = &target.subject;
+    Ok(match (&subject.worker, &target.entry) {
+        (Some(id), _) if !args.verify.is_empty() => {
+            return Err(Hint::new(format!(
+                "--verify is for revisions; '{id}' is a worker, verified by its contract"
+            ))
+            .hint("the coordinator's contract is the authority on what verifies a worker's change")
+            .into());
+        }
+        (Some(id), None) => {
+            return Err(Hint::new(format!(
+                "worker '{id}' is not registered any more: there is no contract to verify it by"
+            ))
+            .hint("verify a commit instead: git review-gate run <rev> --verify '<command>'")
+            .into());
+        }
+        (Some(id), Some(entry)) => {
+            let (contract, mismatch) = enforce::authoritative_contract(repo, entry)?;
+            if !mismatch.is_empty() {
+                eprintln!(
+                    "warning: the contract of '{id}' in the registry differs from the one recorded at spawn (in: {}); using the recorded one",
+                    mismatch.join(", ")
+                );
+            }
+            if contract.verify.is_empty() {
+                return Err(Hint::new(format!(
+                    "the contract of '{id}' has no verification commands: there is nothing to run"
+                ))
+                .hint("give workers verification commands at spawn (--verify, or orch.verify)")
+                .hint(format!(
+                    "or review it by hand: git review-gate approve {id}"
+                ))
+                .into());
+            }
+            (contract.verify.clone(), contract.verify_timeout)
+        }
+        (None, _) => {
+            let commands = if args.verify.is_empty() {
+                settings.verify.clone()
+            } else {
+                for command in &args.verify {
+                    orch::contract::validate_verify(command)?;
+                }
+                args.verify.clone()
+            };
+            if commands.is_empty() {
+                return Err(
+                    Hint::new(format!("no verification commands for {}", subject.label()))
+                        .hint(format!(
+                            "git review-gate run {} --verify '<command>'   (or set orch.verify)",
+                            args.target
+                        ))
+                        .into(),
+                );
+            }
+            (commands, None)
+        }
     })
 }

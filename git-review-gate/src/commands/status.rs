@@ -138,7 +138,7 @@ pub(super) fn wait(repo: &Repo, args: &WaitArgs) -> Result<Outcome> {
     evaluate(repo, &args.target, &settings)?;
     let _signals = orch::interrupt::guard()?;
     let watch =
-        orch::watch::RefWatch::new(repo.common_dir(), &["refs/orch/notes/", registry::HANDOFFS]);
+        orch::watch::RefWatch::new(repo.common_dir(), &[registry::NOTES, registry::HANDOFFS]);
     let settled = orch::watch::until(&watch, args.timeout, || {
         let gate = evaluate(repo, &args.target, &settings)?;
         Ok(gate.decision.decided.then_some(gate))

@@ -72,13 +72,54 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
     let head = repo
         .head_commit()?
         .context("HEAD has no commit to compare the work with")?;
-    let current = repo.head_branch()?;
-    let mut removals = Vec::new();
     let mut owned = std::collections::BTreeSet::new();
+    let mut removals = workers(repo, &prefix, (landed, abandoned), head, &mut owned)?;
+    // Branches a removed worker left (`rm --keep-branch`), when landed: only
+    // branches the registry knows were workers', never the user's own.
+    if landed {
+        removals.extend(former_branches(
+            repo,
+            &prefix,
+            args.remote.as_deref(),
+            head,
+            &owned,
+        )?);
+    }
+    if removals.is_empty() {
+        eprintln!("nothing to clean up");
+        return Ok(Outcome::Success);
+    }
+    let _signals = orch::interrupt::guard()?;
+    let mut failed = Vec::new();
+    for removal in &removals {
+        failed.extend(remove(repo, removal, args, head)?);
+    }
+    if !failed.is_empty() {
+        return Err(Hint::new(format!(
+            "{} branch(es) could not be removed on the remote ({})",
+            failed.len(),
+            failed.join(", ")
+        ))
+        .into());
+    }
+    Ok(Outcome::Success)
+}
+
+/// What to remove of the live workers under `prefix`: landed ones when
+/// `wanted.0`, abandoned ones when `wanted.1` (and those that need
+/// --force, marked). Their branches go into `owned`.
+fn workers(
+    repo: &Repo,
+    prefix: &str,
+    (landed, abandoned): (bool, bool),
+    head: Oid,
+    owned: &mut std::collections::BTreeSet<String>,
+) -> Result<Vec<Removal>> {
+    let mut removals = Vec::new();
     for entry in registry::list(repo)?.into_iter().flatten() {
         let contract = &entry.contract;
         owned.insert(contract.branch.clone());
-        if !contract.branch.starts_with(&prefix) || entry.status.state == State::Spawning {
+        if !contract.branch.starts_with(prefix) || entry.status.state == State::Spawning {
             continue;
         }
         let tip = repo.ref_target(&format!("refs/heads/{}", contract.branch))?;
@@ -140,150 +181,153 @@ pub fn cleanup(repo: &Repo, args: &CleanupArgs) -> Result<Outcome> {
             });
         }
     }
-    // Branches a removed worker left (`rm --keep-branch`), when landed: only
-    // branches the registry knows were workers', never the user's own.
-    if landed {
-        let mut former = std::collections::BTreeSet::new();
-        for (refname, tip) in repo.refs_under(registry::ARCHIVE)? {
-            if let Ok(entry) = registry::decode(repo, &refname, tip) {
-                former.insert(entry.contract.branch);
-            }
+    Ok(removals)
+}
+
+/// Landed branches of removed workers under `prefix` that no live worker
+/// owns: here, and (with `remote`) copies left on the remote.
+fn former_branches(
+    repo: &Repo,
+    prefix: &str,
+    remote: Option<&str>,
+    head: Oid,
+    owned: &std::collections::BTreeSet<String>,
+) -> Result<Vec<Removal>> {
+    let mut removals = Vec::new();
+    let current = repo.head_branch()?;
+    let mut former = std::collections::BTreeSet::new();
+    for (refname, tip) in repo.refs_under(registry::ARCHIVE)? {
+        if let Ok(entry) = registry::decode(repo, &refname, tip) {
+            former.insert(entry.contract.branch);
         }
-        for (name, tip) in repo.refs_under(&format!("refs/heads/{prefix}"))? {
-            let branch = name.trim_start_matches("refs/heads/").to_string();
+    }
+    for (name, tip) in repo.refs_under(&format!("refs/heads/{prefix}"))? {
+        let branch = name.trim_start_matches("refs/heads/").to_string();
+        if owned.contains(&branch)
+            || !former.contains(&branch)
+            || current.as_deref() == Some(name.as_str())
+        {
+            continue;
+        }
+        if let Some(how) = orch::ops::landed::landed_how(repo, None, tip, head)? {
+            let why = format!("landed: {how} (no worker owns it)");
+            removals.push(Removal::landed_branch(branch, tip, how, why, false));
+        }
+    }
+    // Remote copies of branches removed here before their remote copy
+    // went (a cleanup killed in between, or one without --remote): by
+    // their remote-tracking refs, when landed.
+    if let Some(remote) = remote {
+        let tracking = format!("refs/remotes/{remote}/");
+        for (name, tip) in repo.refs_under(&format!("{tracking}{prefix}"))? {
+            let branch = name.trim_start_matches(&tracking).to_string();
             if owned.contains(&branch)
                 || !former.contains(&branch)
-                || current.as_deref() == Some(name.as_str())
+                || repo.ref_target(&format!("refs/heads/{branch}"))?.is_some()
             {
                 continue;
             }
             if let Some(how) = orch::ops::landed::landed_how(repo, None, tip, head)? {
-                let why = format!("landed: {how} (no worker owns it)");
-                removals.push(Removal::landed_branch(branch, tip, how, why, false));
-            }
-        }
-        // Remote copies of branches removed here before their remote copy
-        // went (a cleanup killed in between, or one without --remote): by
-        // their remote-tracking refs, when landed.
-        if let Some(remote) = &args.remote {
-            let tracking = format!("refs/remotes/{remote}/");
-            for (name, tip) in repo.refs_under(&format!("{tracking}{prefix}"))? {
-                let branch = name.trim_start_matches(&tracking).to_string();
-                if owned.contains(&branch)
-                    || !former.contains(&branch)
-                    || repo.ref_target(&format!("refs/heads/{branch}"))?.is_some()
-                {
-                    continue;
-                }
-                if let Some(how) = orch::ops::landed::landed_how(repo, None, tip, head)? {
-                    let why = format!("landed: {how} (removed here, left on '{remote}')");
-                    removals.push(Removal::landed_branch(branch, tip, how, why, true));
-                }
+                let why = format!("landed: {how} (removed here, left on '{remote}')");
+                removals.push(Removal::landed_branch(branch, tip, how, why, true));
             }
         }
     }
-    if removals.is_empty() {
-        eprintln!("nothing to clean up");
-        return Ok(Outcome::Success);
+    Ok(removals)
+}
+
+/// Remove one thing cleanup found (unless it needs --force, or this is a
+/// dry run), then its copy on the remote. `Some(branch)` when the remote
+/// copy could not be removed.
+fn remove(repo: &Repo, removal: &Removal, args: &CleanupArgs, head: Oid) -> Result<Option<String>> {
+    let what = match &removal.worker {
+        Some(id) => format!("worker '{id}' (branch '{}')", removal.branch),
+        None => format!("branch '{}'", removal.branch),
+    };
+    if removal.unlanded && !args.force {
+        eprintln!(
+            "kept {what}: {}, and it holds work that has not landed (--force removes it)",
+            removal.why
+        );
+        return Ok(None);
     }
-    let _signals = orch::interrupt::guard()?;
-    let mut failed = Vec::new();
-    for removal in &removals {
-        let what = match &removal.worker {
-            Some(id) => format!("worker '{id}' (branch '{}')", removal.branch),
-            None => format!("branch '{}'", removal.branch),
-        };
-        if removal.unlanded && !args.force {
-            eprintln!(
-                "kept {what}: {}, and it holds work that has not landed (--force removes it)",
-                removal.why
-            );
-            continue;
-        }
-        if args.dry_run {
-            println!("would remove {what}: {}", removal.why);
-            continue;
-        }
-        // "Landed" was judged against HEAD as it was: an apply rolled back
-        // since (its commit was in HEAD, unverified) must not count.
-        if removal.landed.is_some() && repo.head_commit()? != Some(head) {
-            eprintln!("kept {what}: HEAD moved while cleaning up; run cleanup again");
-            continue;
-        }
-        let result = match &removal.worker {
-            _ if removal.remote_only => Ok(()),
-            // rm's own checks stay: uncommitted changes, commits on a
-            // detached HEAD, a running agent (all but with --force).
-            Some(id) => orch::ops::remove::rm_one(
-                repo,
-                id,
-                orch::ops::remove::Options {
-                    force: args.force,
-                    keep_branch: false,
-                },
-                removal.landed,
-            ),
-            None => match removal.tip {
-                Some(tip) => {
-                    let branch = format!("refs/heads/{}", removal.branch);
-                    match repo.cas_delete(&branch, tip)? {
-                        orch::git::Cas::Updated => Ok(()),
-                        // Another cleanup deleted it first.
-                        orch::git::Cas::Raced if repo.ref_target(&branch)?.is_none() => continue,
-                        orch::git::Cas::Raced => Err(anyhow::anyhow!("it moved meanwhile")),
-                    }
-                }
-                None => Ok(()),
+    if args.dry_run {
+        println!("would remove {what}: {}", removal.why);
+        return Ok(None);
+    }
+    // "Landed" was judged against HEAD as it was: an apply rolled back
+    // since (its commit was in HEAD, unverified) must not count.
+    if removal.landed.is_some() && repo.head_commit()? != Some(head) {
+        eprintln!("kept {what}: HEAD moved while cleaning up; run cleanup again");
+        return Ok(None);
+    }
+    let result = match &removal.worker {
+        _ if removal.remote_only => Ok(()),
+        // rm's own checks stay: uncommitted changes, commits on a
+        // detached HEAD, a running agent (all but with --force).
+        Some(id) => orch::ops::remove::rm_one(
+            repo,
+            id,
+            orch::ops::remove::Options {
+                force: args.force,
+                keep_branch: false,
             },
-        };
-        if let Err(err) = result {
-            // Ctrl-C (or an injected failure) stops the cleanup there.
-            if orch::interrupt::stops_everything(&err) {
-                return Err(err);
-            }
-            // Another cleanup (or an rm) took it first: not kept, gone. (A
-            // removal of ours that failed half-way left its own journal.)
-            if let Some(id) = &removal.worker
-                && local::removal_journal(repo, id)
-                    .is_none_or(|journal| journal.pid != std::process::id())
-                && orch::registry::being_removed(repo, id)?
-            {
-                continue;
-            }
-            eprintln!(
-                "kept {what}: {}",
-                orch::exit::render(&err)
-                    .trim_start_matches("error: ")
-                    .trim_end()
-            );
-            continue;
-        }
-        if !removal.remote_only {
-            println!("removed {what}: {}", removal.why);
-            // Killed here, the remote copy stays: the next `cleanup
-            // --remote` finds it by its remote-tracking ref.
-            orch::interrupt::checkpoint("cleanup:local")?;
-        }
-        if let (Some(remote), Some(tip)) = (&args.remote, removal.tip) {
-            match delete_remote_branch(repo, remote, &removal.branch, tip, head) {
-                Ok(true) => println!("removed '{}' on '{remote}'", removal.branch),
-                Ok(false) => {}
-                Err(err) => {
-                    eprint!("{}", render(&err));
-                    failed.push(removal.branch.clone());
+            removal.landed,
+        ),
+        None => match removal.tip {
+            Some(tip) => {
+                let branch = format!("refs/heads/{}", removal.branch);
+                match repo.cas_delete(&branch, tip)? {
+                    orch::git::Cas::Updated => Ok(()),
+                    // Another cleanup deleted it first.
+                    orch::git::Cas::Raced if repo.ref_target(&branch)?.is_none() => {
+                        return Ok(None);
+                    }
+                    orch::git::Cas::Raced => Err(anyhow::anyhow!("it moved meanwhile")),
                 }
             }
+            None => Ok(()),
+        },
+    };
+    if let Err(err) = result {
+        // Ctrl-C (or an injected failure) stops the cleanup there.
+        if orch::interrupt::stops_everything(&err) {
+            return Err(err);
+        }
+        // Another cleanup (or an rm) took it first: not kept, gone. (A
+        // removal of ours that failed half-way left its own journal.)
+        if let Some(id) = &removal.worker
+            && local::removal_journal(repo, id)
+                .is_none_or(|journal| journal.pid != std::process::id())
+            && orch::registry::being_removed(repo, id)?
+        {
+            return Ok(None);
+        }
+        eprintln!(
+            "kept {what}: {}",
+            orch::exit::render(&err)
+                .trim_start_matches("error: ")
+                .trim_end()
+        );
+        return Ok(None);
+    }
+    if !removal.remote_only {
+        println!("removed {what}: {}", removal.why);
+        // Killed here, the remote copy stays: the next `cleanup
+        // --remote` finds it by its remote-tracking ref.
+        orch::interrupt::checkpoint("cleanup:local")?;
+    }
+    if let (Some(remote), Some(tip)) = (&args.remote, removal.tip) {
+        match delete_remote_branch(repo, remote, &removal.branch, tip, head) {
+            Ok(true) => println!("removed '{}' on '{remote}'", removal.branch),
+            Ok(false) => {}
+            Err(err) => {
+                eprint!("{}", render(&err));
+                return Ok(Some(removal.branch.clone()));
+            }
         }
     }
-    if !failed.is_empty() {
-        return Err(Hint::new(format!(
-            "{} branch(es) could not be removed on the remote ({})",
-            failed.len(),
-            failed.join(", ")
-        ))
-        .into());
-    }
-    Ok(Outcome::Success)
+    Ok(None)
 }
 
 /// Delete `branch` on `remote` when its copy there holds nothing HEAD does

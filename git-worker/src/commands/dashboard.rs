@@ -7,7 +7,6 @@ use std::io::{IsTerminal as _, Write as _};
 use anyhow::Result;
 use serde_json::json;
 
-use super::agent::{AgentStatus, agent_status, last_activity};
 use crate::cli::DashboardArgs;
 use orch::config::Settings;
 use orch::enforce;
@@ -15,6 +14,7 @@ use orch::exit::{Hint, Outcome};
 use orch::gate::{self, Subject};
 use orch::git::Repo;
 use orch::local;
+use orch::ops::agent::{AgentStatus, agent_status, last_activity};
 use orch::registry::{self, State};
 use orch::ui::{JSON_VERSION, age, print_json};
 
@@ -331,7 +331,7 @@ pub fn dashboard(repo: &Repo, args: &DashboardArgs) -> Result<Outcome> {
         &[
             registry::WORKERS,
             registry::HANDOFFS,
-            "refs/orch/notes/",
+            registry::NOTES,
             "refs/heads/",
         ],
     );

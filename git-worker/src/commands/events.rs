@@ -399,7 +399,7 @@ fn states(repo: &Repo, ids: &[String], until: &str) -> Result<Vec<Where>> {
             let entry = registry::load(repo, id)?;
             let exited = match (&entry, until) {
                 (Some(entry), "exited") => {
-                    super::agent::exited_event(&registry::history(repo, entry.tip)?).is_some()
+                    orch::ops::agent::exited_event(&registry::history(repo, entry.tip)?).is_some()
                 }
                 _ => false,
             };

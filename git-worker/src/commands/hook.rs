@@ -1,20 +1,17 @@
 //! `git worker hook <name>`: what the shims in `hooks/` run, and
 //! `git worker hub init`, which installs them in a shared repository.
 
-use std::collections::HashMap;
 use std::io::Read as _;
 
 use anyhow::{Context as _, Result, bail};
 
 use crate::cli::{HookArgs, HubInitArgs};
-use orch::config::DEFAULT_PREFIX;
-use orch::contract::Contract;
 use orch::enforce;
 use orch::exit::Outcome;
 use orch::git::{Oid, Repo};
 use orch::hooks;
 use orch::policy::Policy;
-use orch::registry::{self, ARCHIVE, WORKERS};
+use orch::registry::{self};
 use orch::role::{Role, role};
 
 pub fn hook(repo: &Repo, args: &HookArgs) -> Result<Outcome> {
@@ -68,13 +65,6 @@ fn pre_commit(repo: &Repo, name: &str, args: &[String]) -> Result<Outcome> {
     chain(repo, name, args, None)
 }
 
-/// One line of pre-receive input.
-struct Update {
-    old: Oid,
-    new: Oid,
-    refname: String,
-}
-
 fn pre_receive(repo: &Repo, args: &[String]) -> Result<Outcome> {
     let mut input = Vec::new();
     std::io::stdin()
@@ -87,13 +77,13 @@ fn pre_receive(repo: &Repo, args: &[String]) -> Result<Outcome> {
         else {
             bail!("unexpected pre-receive input: {line}");
         };
-        updates.push(Update {
+        updates.push(orch::registry::rules::Update {
             old: Oid::from_str(old)?,
             new: Oid::from_str(new)?,
             refname: refname.to_string(),
         });
     }
-    let refusals = judge_push(repo, &updates)?;
+    let refusals = orch::ops::hub::judge_push(repo, &updates)?;
     if !refusals.is_empty() {
         for refusal in &refusals {
             eprintln!("error: {refusal}");
@@ -104,179 +94,6 @@ fn pre_receive(repo: &Repo, args: &[String]) -> Result<Outcome> {
         return Ok(Outcome::CheckFailed);
     }
     chain(repo, "pre-receive", args, Some(&input))
-}
-
-/// Every reason to refuse this push, one line each.
-fn judge_push(repo: &Repo, updates: &[Update]) -> Result<Vec<String>> {
-    let mut refusals = Vec::new();
-    // Contracts by branch: the hub's registry, plus entries this push creates.
-    let mut contracts: HashMap<String, Contract> = HashMap::new();
-    for (name, tip) in repo.refs_under(WORKERS)? {
-        if let Ok(entry) = registry::decode(repo, &name, tip) {
-            contracts.insert(entry.contract.branch.clone(), entry.contract);
-        }
-    }
-    for update in updates
-        .iter()
-        .filter(|u| u.refname.starts_with(WORKERS) && u.old.is_zero() && !u.new.is_zero())
-    {
-        match registry::decode(repo, &update.refname, update.new) {
-            // A new entry may not take over a branch another contract governs.
-            Ok(entry) => match contracts.get(&entry.contract.branch) {
-                Some(other) if other.id != entry.contract.id => refusals.push(format!(
-                    "{}: claims branch '{}', which the contract of worker '{}' governs",
-                    update.refname, entry.contract.branch, other.id
-                )),
-                _ => {
-                    contracts.insert(entry.contract.branch.clone(), entry.contract);
-                }
-            },
-            Err(err) => refusals.push(format!("{}: {err:#}", update.refname)),
-        }
-    }
-    let prefix = repo
-        .config_string(orch::config::KEY_PREFIX)?
-        .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
-
-    for update in updates {
-        let name = &update.refname;
-        if name.starts_with("refs/orch/") {
-            if let Some(refusal) = judge_registry_update(repo, update, updates)? {
-                refusals.push(refusal);
-            }
-        } else if let Some(branch) = name.strip_prefix("refs/heads/") {
-            if update.new.is_zero() {
-                continue;
-            }
-            match contracts.get(branch) {
-                Some(contract) => refusals.extend(judge_branch(repo, name, contract, update.new)?),
-                None if !prefix.is_empty() && branch.starts_with(&prefix) => refusals.push(format!(
-                    "{name}: no worker contract names branch '{branch}'; push the registry (refs/orch/*) first"
-                )),
-                None => {}
-            }
-        }
-    }
-    Ok(refusals)
-}
-
-fn judge_branch(repo: &Repo, refname: &str, contract: &Contract, new: Oid) -> Result<Vec<String>> {
-    let Ok(base) = Oid::from_str(&contract.base) else {
-        return Ok(vec![format!(
-            "{refname}: the contract of '{}' has no valid base",
-            contract.id
-        )]);
-    };
-    let changes = match enforce::range_changes(repo, base, new) {
-        Ok(changes) => changes,
-        Err(err) => {
-            return Ok(vec![format!(
-                "{refname}: cannot compare with the base of '{}': {err:#}",
-                contract.id
-            )]);
-        }
-    };
-    let violations = Policy::of(contract)?.check(&changes);
-    let allowed = if contract.allow.is_empty() {
-        "everything".to_string()
-    } else {
-        contract.allow.join(" ")
-    };
-    Ok(violations
-        .iter()
-        .map(|v| {
-            format!(
-                "{refname}: '{}' {}; {} (worker '{}', allowed: {allowed}{})",
-                orch::policy::display_path(&v.path),
-                v.kind.as_str(),
-                v.reason(),
-                contract.id,
-                if contract.deny.is_empty() {
-                    String::new()
-                } else {
-                    format!(", denied: {}", contract.deny.join(" "))
-                },
-            )
-        })
-        .collect())
-}
-
-/// The registry is append-only: fast-forwards and creations only; a
-/// worker's log may only leave `refs/orch/workers/` for the archive, and a
-/// contract never changes once recorded.
-fn judge_registry_update(repo: &Repo, update: &Update, all: &[Update]) -> Result<Option<String>> {
-    let name = &update.refname;
-    if update.new.is_zero() {
-        if let Some(id) = name.strip_prefix(WORKERS) {
-            let archived = all.iter().any(|other| {
-                other.refname.starts_with(&format!("{ARCHIVE}{id}/"))
-                    && !other.new.is_zero()
-                    && repo.is_ancestor(update.old, other.new).unwrap_or(false)
-            });
-            if archived {
-                return Ok(None);
-            }
-            return Ok(Some(format!(
-                "{name}: deleting the event log of worker '{id}' is not allowed (archive it with `git worker rm`)"
-            )));
-        }
-        return Ok(Some(format!(
-            "{name}: deleting registry refs is not allowed (refs/orch/ is append-only)"
-        )));
-    }
-    if update.old.is_zero() {
-        // A removed worker's log does not come back from a stale clone.
-        if let Some(id) = name.strip_prefix(WORKERS)
-            && registry::archived_past(repo, id, update.new)?
-        {
-            return Ok(Some(format!(
-                "{name}: worker '{id}' was removed (its log is archived); it does not come back"
-            )));
-        }
-        return Ok(None);
-    }
-    // A worker spawned again after removal replaces its old live entry,
-    // whose history is in the archive.
-    if let Some(id) = name.strip_prefix(WORKERS)
-        && !repo.is_ancestor(update.old, update.new).unwrap_or(false)
-        && !registry::archived_past(repo, id, update.new)?
-    {
-        // The archive is here already, or arrives in this same push.
-        let archived_here = registry::archived_past(repo, id, update.old)?;
-        let archived_now = all.iter().any(|other| {
-            other.refname.starts_with(&format!("{ARCHIVE}{id}/"))
-                && !other.new.is_zero()
-                && repo
-                    .merge_base(update.old, other.new)
-                    .ok()
-                    .flatten()
-                    .is_some()
-        });
-        if archived_here || archived_now {
-            return Ok(None);
-        }
-    }
-    if !repo.is_ancestor(update.old, update.new).unwrap_or(false) {
-        return Ok(Some(format!(
-            "{name}: rewrites history (not a fast-forward; refs/orch/ is append-only)"
-        )));
-    }
-    if name.starts_with(WORKERS) {
-        let old = registry::decode(repo, name, update.old);
-        let new = registry::decode(repo, name, update.new);
-        match (old, new) {
-            (Ok(old), Ok(new)) if old.contract != new.contract => {
-                return Ok(Some(format!(
-                    "{name}: changes the contract of worker '{}' (in: {}); contracts are set once, by the coordinator",
-                    new.contract.id,
-                    old.contract.differences(&new.contract).join(", ")
-                )));
-            }
-            (_, Err(err)) => return Ok(Some(format!("{name}: {err:#}"))),
-            _ => {}
-        }
-    }
-    Ok(None)
 }
 
 pub fn hub_init(args: &HubInitArgs) -> Result<Outcome> {

@@ -1,6 +1,5 @@
 //! One function per subcommand, each returning an [`Outcome`].
 
-mod agent;
 mod check;
 mod cleanup;
 mod dashboard;
@@ -55,7 +54,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Plan(args) => plan::plan(&repo, &args),
         Command::Ready(args) => plan::ready(&repo, &args),
         Command::Graph(args) => plan::graph(&repo, &args),
-        Command::AgentRun(args) => agent::agent_run(&repo, &args),
+        Command::AgentRun(args) => orch::ops::agent::agent_run(&repo, &args.id),
         Command::Doctor(_) | Command::Hub(_) | Command::Join(_) => unreachable!("handled above"),
     }
 }

@@ -2,7 +2,7 @@
 //! `ready` lists those whose dependencies have landed (`spawn --ready`
 //! spawns them), `graph` draws the whole graph with states.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -40,44 +40,29 @@ fn task_files(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The first cycle through the dependency edges, as `a -> b -> a`.
-fn find_cycle(edges: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
-    fn visit(
-        node: &str,
-        edges: &BTreeMap<String, Vec<String>>,
-        done: &mut BTreeSet<String>,
-        path: &mut Vec<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(start) = path.iter().position(|n| n == node) {
-            let mut cycle = path[start..].to_vec();
-            cycle.push(node.to_string());
-            return Some(cycle);
-        }
-        if done.contains(node) {
-            return None;
-        }
-        path.push(node.to_string());
-        for next in edges.get(node).into_iter().flatten() {
-            if let Some(cycle) = visit(next, edges, done, path) {
-                return Some(cycle);
-            }
-        }
-        path.pop();
-        done.insert(node.to_string());
-        None
-    }
-    let mut done = BTreeSet::new();
-    for node in edges.keys() {
-        if let Some(cycle) = visit(node, edges, &mut done, &mut Vec::new()) {
-            return Some(cycle);
-        }
-    }
-    None
-}
-
 pub fn plan(repo: &Repo, args: &PlanArgs) -> Result<Outcome> {
     require_coordinator(repo, "git worker plan")?;
     let settings = Settings::load(repo)?;
+    let new = tasks_of(args, &settings)?;
+    orch::ops::plan::check(repo, &new)?;
+    for task in &new {
+        if registry::create_task(repo, task)? {
+            let after = if task.depends_on.is_empty() {
+                String::new()
+            } else {
+                format!(" (after {})", task.depends_on.join(", "))
+            };
+            eprintln!("planned '{}'{after}", task.id);
+        } else {
+            eprintln!("task '{}' is already planned, the same", task.id);
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// The tasks the command line plans (one, or one per task file of
+/// `--from`), each with its contract: flags over the file over settings.
+fn tasks_of(args: &PlanArgs, settings: &Settings) -> Result<Vec<Task>> {
     let mut new: Vec<Task> = Vec::new();
     let files = match &args.from {
         Some(path) => task_files(path)?,
@@ -107,7 +92,7 @@ pub fn plan(repo: &Repo, args: &PlanArgs) -> Result<Outcome> {
         };
         validate_id(&id).with_context(context)?;
         let mut contract =
-            orch::ops::spawn::contract_template(&args.contract.flags(), &file_task, &settings)
+            orch::ops::spawn::contract_template(&args.contract.flags(), &file_task, settings)
                 .with_context(context)?;
         contract.id = id.clone();
         let mut depends_on: Vec<String> = if args.depends_on.is_empty() {
@@ -140,75 +125,7 @@ pub fn plan(repo: &Repo, args: &PlanArgs) -> Result<Outcome> {
         });
     }
 
-    // Nothing is written unless every task can be: new ids, or the very
-    // same task planned again; never the id of a worker.
-    let existing = registry::list_tasks(repo)?;
-    for task in &new {
-        if let Some(old) = existing.iter().find(|t| t.id == task.id) {
-            let same = registry::Task {
-                planned: old.planned,
-                ..task.clone()
-            };
-            if &same != old {
-                return Err(Hint::new(format!(
-                    "task '{}' is already planned, differently",
-                    task.id
-                ))
-                .hint("`git worker graph` shows it; plan the new one under another id")
-                .hint("nothing was planned")
-                .into());
-            }
-        } else if registry::progress(repo, &task.id)? != Progress::NotSpawned {
-            return Err(Hint::new(format!(
-                "'{}' is already a worker (live or removed): a task cannot take its id",
-                task.id
-            ))
-            .hint("plan it under another id; nothing was planned")
-            .into());
-        }
-    }
-    // Dependencies must exist: planned (now or before) or workers.
-    let known: BTreeSet<String> = existing.iter().chain(&new).map(|t| t.id.clone()).collect();
-    for task in &new {
-        for dep in &task.depends_on {
-            if !known.contains(dep) && registry::progress(repo, dep)? == Progress::NotSpawned {
-                return Err(Hint::new(format!(
-                    "task '{}' depends on '{dep}', which is neither a planned task nor a worker",
-                    task.id
-                ))
-                .hint("plan it first, or plan both with --from <dir>")
-                .into());
-            }
-        }
-    }
-    let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for task in existing.iter().chain(&new) {
-        edges
-            .entry(task.id.clone())
-            .or_default()
-            .extend(task.depends_on.iter().cloned());
-    }
-    if let Some(cycle) = find_cycle(&edges) {
-        return Err(Hint::new(format!(
-            "the dependencies make a cycle: {}",
-            cycle.join(" -> ")
-        ))
-        .hint("nothing was planned; break the cycle and plan again")
-        .into());
-    }
-    for task in &new {
-        if registry::create_task(repo, task)? {
-            let after = if task.depends_on.is_empty() {
-                String::new()
-            } else {
-                format!(" (after {})", task.depends_on.join(", "))
-            };
-            eprintln!("planned '{}'{after}", task.id);
-        } else {
-            eprintln!("task '{}' is already planned, the same", task.id);
-        }
-    }
-    Ok(Outcome::Success)
+    Ok(new)
 }
 
 pub fn ready(repo: &Repo, args: &ReadyArgs) -> Result<Outcome> {
@@ -325,27 +242,4 @@ pub fn graph(repo: &Repo, args: &GraphArgs) -> Result<Outcome> {
     }
     out.flush()?;
     Ok(Outcome::Success)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cycles_are_found_and_named() {
-        let edges = |pairs: &[(&str, &[&str])]| -> BTreeMap<String, Vec<String>> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
-                .collect()
-        };
-        assert_eq!(
-            find_cycle(&edges(&[("a", &["b"]), ("b", &[]), ("c", &["a", "b"])])),
-            None
-        );
-        assert_eq!(
-            find_cycle(&edges(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"])])),
-            Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
-        );
-    }
 }

@@ -76,6 +76,66 @@ fn text(logged: &Logged, key: &str) -> String {
         .to_string()
 }
 
+/// The failure an event records, if it records one: a failed
+/// verification (by the review gate or by apply), a rejection, or a
+/// conflict.
+fn failure_of(logged: &Logged) -> Option<Failure> {
+    let e = &logged.event;
+    match e.kind.as_str() {
+        "verified" if e.data.get("passed").and_then(|p| p.as_bool()) == Some(false) => {
+            let failed: Vec<String> = e
+                .data
+                .get("commands")
+                .and_then(|c| c.as_array())
+                .into_iter()
+                .flatten()
+                .filter(|c| c.get("status").and_then(|s| s.as_i64()) != Some(0))
+                .filter_map(|c| {
+                    c.get("command")
+                        .and_then(|s| s.as_str())
+                        .map(str::to_string)
+                })
+                .collect();
+            Some(Failure {
+                time: e.time,
+                kind: "verification (review gate)",
+                detail: failed.join(", "),
+            })
+        }
+        "rejected" => {
+            let command = text(logged, "command");
+            let (kind, detail) = if !command.is_empty() {
+                ("verification (apply)", command)
+            } else if e.data.get("findings").is_some() {
+                ("review", text(logged, "reason"))
+            } else {
+                ("rejected by hand", text(logged, "reason"))
+            };
+            Some(Failure {
+                time: e.time,
+                kind,
+                detail,
+            })
+        }
+        "conflicted" => {
+            let files: Vec<String> = e
+                .data
+                .get("files")
+                .and_then(|f| f.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect();
+            Some(Failure {
+                time: e.time,
+                kind: "conflict",
+                detail: files.join(", "),
+            })
+        }
+        _ => None,
+    }
+}
+
 fn task_of(
     id: &str,
     state: String,
@@ -117,58 +177,12 @@ fn task_of(
                     open.end = Some(e.time);
                 }
             }
-            "verified" if e.data.get("passed").and_then(|p| p.as_bool()) == Some(false) => {
-                let failed: Vec<String> = e
-                    .data
-                    .get("commands")
-                    .and_then(|c| c.as_array())
-                    .into_iter()
-                    .flatten()
-                    .filter(|c| c.get("status").and_then(|s| s.as_i64()) != Some(0))
-                    .filter_map(|c| {
-                        c.get("command")
-                            .and_then(|s| s.as_str())
-                            .map(str::to_string)
-                    })
-                    .collect();
-                failures.push(Failure {
-                    time: e.time,
-                    kind: "verification (review gate)",
-                    detail: failed.join(", "),
-                });
+            _ => {
+                if let Some(failure) = failure_of(logged) {
+                    conflicts += usize::from(failure.kind == "conflict");
+                    failures.push(failure);
+                }
             }
-            "rejected" => {
-                let command = text(logged, "command");
-                let (kind, detail) = if !command.is_empty() {
-                    ("verification (apply)", command)
-                } else if e.data.get("findings").is_some() {
-                    ("review", text(logged, "reason"))
-                } else {
-                    ("rejected by hand", text(logged, "reason"))
-                };
-                failures.push(Failure {
-                    time: e.time,
-                    kind,
-                    detail,
-                });
-            }
-            "conflicted" => {
-                conflicts += 1;
-                let files: Vec<String> = e
-                    .data
-                    .get("files")
-                    .and_then(|f| f.as_array())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|f| f.as_str().map(str::to_string))
-                    .collect();
-                failures.push(Failure {
-                    time: e.time,
-                    kind: "conflict",
-                    detail: files.join(", "),
-                });
-            }
-            _ => {}
         }
         if matches!(
             e.kind.as_str(),

@@ -27,6 +27,27 @@ use orch::registry::{self, State};
 use orch::role::require_coordinator;
 use orch::ui::{JSON_VERSION, print_json, short};
 
+/// One id to spawn: its contract template, base name and base commit.
+type Job = (String, Contract, String, Oid);
+
+/// Where and how the workers of a batch are made.
+struct How<'a> {
+    /// The directory their checkouts go in.
+    root: &'a Path,
+    /// Each in its own clone (else a linked worktree).
+    clone: bool,
+    /// The prompt template for their agents (`--exec`).
+    prompt: Option<&'a str>,
+}
+
+/// What a batch of spawns came to.
+#[derive(Default)]
+struct Batch {
+    spawned: Vec<orch::ops::spawn::Spawned>,
+    failures: Vec<String>,
+    no_agent: Vec<String>,
+}
+
 pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
     require_coordinator(repo, "git worker spawn")?;
     repo.check_ref_storage()?;
@@ -48,21 +69,75 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
         Some(dir) => absolute(dir)?,
         None => settings.worktree_root(repo)?,
     };
-    // What to spawn: each id with its contract and base.
-    let mut jobs: Vec<(String, Contract, String, Oid)> = Vec::new();
-    let mut base_failures: Vec<String> = Vec::new();
+    let Some((jobs, base_failures)) = jobs(repo, &args, &task, &settings)? else {
+        eprintln!("no planned task is ready");
+        return Ok(Outcome::Success);
+    };
+    let total = jobs.len() + base_failures.len();
+    // The prompt template, checked before anything is made.
+    let prompt = match &args.exec {
+        Some(_) => {
+            let text = orch::ops::agent::template(args.prompt_template.as_deref())?;
+            for (_, contract, ..) in &jobs {
+                orch::ops::agent::render_prompt(&text, contract)?;
+            }
+            Some(text)
+        }
+        None => None,
+    };
+    warn_missing_companions();
+    let clone = isolation(repo, &args)?;
+    let mut batch = Batch {
+        failures: base_failures,
+        ..Batch::default()
+    };
+    let how = How {
+        root: &root,
+        clone,
+        prompt: prompt.as_deref(),
+    };
+    spawn_all(repo, &args, &settings, &how, &jobs, &mut batch)?;
+    print_spawned(&args, &batch)?;
+    if !batch.failures.is_empty() {
+        bail!(
+            "{} of {} workers were not spawned ({}); the others were",
+            batch.failures.len(),
+            total,
+            batch.failures.join(", ")
+        );
+    }
+    if !batch.no_agent.is_empty() {
+        return Err(Hint::new(format!(
+            "the agents of {} were not started (their workers were spawned)",
+            batch.no_agent.join(", ")
+        ))
+        .hint("start one by hand in the worker's checkout, or `git worker rm` and spawn again")
+        .into());
+    }
+    Ok(Outcome::Success)
+}
+
+/// What to spawn: each id with its contract and base, and the ids whose
+/// base could not be resolved (`--ready`: one task's bad base does not
+/// hold back the others). `None` when `--ready` finds no ready task.
+fn jobs(
+    repo: &Repo,
+    args: &SpawnArgs,
+    task: &TaskFile,
+    settings: &Settings,
+) -> Result<Option<(Vec<Job>, Vec<String>)>> {
+    let mut jobs = Vec::new();
+    let mut base_failures = Vec::new();
     if args.ready {
         let mut ready = orch::ops::plan::ready_tasks(repo)?;
         ready.truncate(args.max.unwrap_or(usize::MAX));
         if ready.is_empty() {
-            eprintln!("no planned task is ready");
-            return Ok(Outcome::Success);
+            return Ok(None);
         }
         for task in ready {
             let requested = Some(task.base.clone())
                 .filter(|b| !b.is_empty())
                 .or(settings.base.clone());
-            // One task's bad base does not hold back the others.
             match orch::ops::spawn::resolve_base(repo, requested, args.fetch) {
                 Ok((base_ref, base)) => jobs.push((task.id.clone(), task.contract, base_ref, base)),
                 Err(err) => {
@@ -74,36 +149,50 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
                 }
             }
         }
-    } else {
-        let template =
-            orch::ops::spawn::contract_template(&args.contract.flags(), &task, &settings)?;
-        let requested = args
-            .base
-            .clone()
-            .or(task.base.clone())
-            .or(settings.base.clone());
-        let (base_ref, base) = orch::ops::spawn::resolve_base(repo, requested, args.fetch)?;
-        for id in ids(&args, &task)? {
-            jobs.push((id, template.clone(), base_ref.clone(), base));
-        }
+        return Ok(Some((jobs, base_failures)));
     }
-    let ids: Vec<String> = jobs.iter().map(|(id, ..)| id.clone()).collect();
-    let base_count = base_failures.len();
-    // The prompt template, checked before anything is made.
-    let prompt = match &args.exec {
-        Some(_) => {
-            let text = super::agent::template(args.prompt_template.as_deref())?;
-            for (_, contract, ..) in &jobs {
-                super::agent::render_prompt(&text, contract)?;
-            }
-            Some(text)
-        }
-        None => None,
-    };
-    warn_missing_companions();
+    let template = orch::ops::spawn::contract_template(&args.contract.flags(), task, settings)?;
+    let requested = args
+        .base
+        .clone()
+        .or(task.base.clone())
+        .or(settings.base.clone());
+    let (base_ref, base) = orch::ops::spawn::resolve_base(repo, requested, args.fetch)?;
+    for id in ids(args, task)? {
+        jobs.push((id, template.clone(), base_ref.clone(), base));
+    }
+    Ok(Some((jobs, base_failures)))
+}
 
-    // Capacity: live workers spawning, active or blocked, counted and
-    // claimed under a lock, so concurrent spawns cannot overshoot it.
+/// Whether workers get their own clone (`--isolation`, `orch.isolation`).
+fn isolation(repo: &Repo, args: &SpawnArgs) -> Result<bool> {
+    let isolation = match &args.isolation {
+        Some(kind) => kind.clone(),
+        None => repo
+            .config_string("orch.isolation")?
+            .unwrap_or_else(|| "worktree".into()),
+    };
+    match isolation.as_str() {
+        "worktree" => Ok(false),
+        "clone" => Ok(true),
+        other => Err(Hint::new(format!("invalid orch.isolation '{other}'"))
+            .hint("git config orch.isolation worktree   (or clone)")
+            .into()),
+    }
+}
+
+/// Spawn every job (and its agent, with `--exec`), within the capacity:
+/// live workers spawning, active or blocked, counted and claimed under a
+/// lock, so concurrent spawns cannot overshoot it. With one id, its error
+/// is the command's; with several, each is said and the others go on.
+fn spawn_all(
+    repo: &Repo,
+    args: &SpawnArgs,
+    settings: &Settings,
+    how: &How<'_>,
+    jobs: &[Job],
+    batch: &mut Batch,
+) -> Result<()> {
     let max_active = args.max_active.or(settings.max_active);
     let _capacity = match max_active {
         Some(_) => Some(local::lock_capacity(repo)?),
@@ -122,26 +211,8 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
             .count(),
         None => 0,
     };
-
-    let isolation = match &args.isolation {
-        Some(kind) => kind.clone(),
-        None => repo
-            .config_string("orch.isolation")?
-            .unwrap_or_else(|| "worktree".into()),
-    };
-    let clone = match isolation.as_str() {
-        "worktree" => false,
-        "clone" => true,
-        other => {
-            return Err(Hint::new(format!("invalid orch.isolation '{other}'"))
-                .hint("git config orch.isolation worktree   (or clone)")
-                .into());
-        }
-    };
-    let mut spawned = Vec::new();
-    let mut failures = base_failures;
-    let mut no_agent: Vec<String> = Vec::new();
-    for (id, template, base_ref, base) in &jobs {
+    let single = jobs.len() == 1;
+    for (id, template, base_ref, base) in jobs {
         let mut contract = template.clone();
         contract.id = id.clone();
         contract.branch = format!("{}{}", settings.prefix, id);
@@ -156,14 +227,14 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
             ))
             .hint("wait for one to report or finish: git worker wait <ids> --until any")
             .into();
-            if ids.len() == 1 {
+            if single {
                 return Err(err);
             }
             eprint!("{}", render(&err));
-            failures.push(id.clone());
+            batch.failures.push(id.clone());
             continue;
         }
-        match orch::ops::spawn::spawn_one(repo, &contract, &root.join(id), clone) {
+        match orch::ops::spawn::spawn_one(repo, &contract, &how.root.join(id), how.clone) {
             Ok(mut done) => {
                 if done.existed {
                     eprintln!("worker '{id}' already exists with the same contract");
@@ -179,39 +250,54 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
                         done.base_ref,
                         short(&done.base)
                     );
-                }
-                if !done.existed {
                     active += 1;
-                    if let (Some(command), Some(prompt)) = (&args.exec, &prompt) {
-                        match super::agent::launch(repo, &contract, command, prompt) {
-                            Ok(pid) => {
-                                eprintln!("started the agent of '{id}' (pid {pid}): {command}");
-                                done.agent = Some(pid);
-                            }
-                            Err(err) => {
-                                eprint!(
-                                    "{}",
-                                    render(&err.context(format!(
-                                        "spawned '{id}', but cannot start its agent"
-                                    )))
-                                );
-                                no_agent.push(id.clone());
-                            }
-                        }
+                    if let (Some(command), Some(prompt)) = (&args.exec, how.prompt) {
+                        done.agent = launch(repo, &contract, command, prompt, batch);
                     }
                 }
-                spawned.push(done);
+                batch.spawned.push(done);
             }
-            Err(err) if ids.len() == 1 => return Err(err),
+            Err(err) if single => return Err(err),
             Err(err) => {
                 eprint!("{}", render(&err.context(format!("cannot spawn '{id}'"))));
-                failures.push(id.clone());
+                batch.failures.push(id.clone());
             }
         }
     }
+    Ok(())
+}
 
+/// Start the agent of a worker just spawned: its supervisor's pid, or
+/// `None` (said, and noted in `batch`).
+fn launch(
+    repo: &Repo,
+    contract: &Contract,
+    command: &str,
+    prompt: &str,
+    batch: &mut Batch,
+) -> Option<u32> {
+    let id = &contract.id;
+    match orch::ops::agent::launch(repo, contract, command, prompt) {
+        Ok(pid) => {
+            eprintln!("started the agent of '{id}' (pid {pid}): {command}");
+            Some(pid)
+        }
+        Err(err) => {
+            eprint!(
+                "{}",
+                render(&err.context(format!("spawned '{id}', but cannot start its agent")))
+            );
+            batch.no_agent.push(id.clone());
+            None
+        }
+    }
+}
+
+/// Each spawned worker's checkout on stdout, or the JSON document.
+fn print_spawned(args: &SpawnArgs, batch: &Batch) -> Result<()> {
     if args.json {
-        let workers: Vec<_> = spawned
+        let workers: Vec<_> = batch
+            .spawned
             .iter()
             .map(|s| {
                 serde_json::json!({
@@ -221,30 +307,14 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
             })
             .collect();
         print_json(
-            &serde_json::json!({ "version": JSON_VERSION, "workers": workers, "failed": failures }),
+            &serde_json::json!({ "version": JSON_VERSION, "workers": workers, "failed": batch.failures }),
         )?;
     } else {
-        for s in &spawned {
+        for s in &batch.spawned {
             println!("{}", s.path.display());
         }
     }
-    if !failures.is_empty() {
-        bail!(
-            "{} of {} workers were not spawned ({}); the others were",
-            failures.len(),
-            ids.len() + base_count,
-            failures.join(", ")
-        );
-    }
-    if !no_agent.is_empty() {
-        return Err(Hint::new(format!(
-            "the agents of {} were not started (their workers were spawned)",
-            no_agent.join(", ")
-        ))
-        .hint("start one by hand in the worker's checkout, or `git worker rm` and spawn again")
-        .into());
-    }
-    Ok(Outcome::Success)
+    Ok(())
 }
 
 fn ids(args: &SpawnArgs, task: &TaskFile) -> Result<Vec<String>> {

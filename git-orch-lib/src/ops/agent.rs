@@ -13,13 +13,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::cli::AgentRunArgs;
-use orch::config::Settings;
-use orch::contract::Contract;
-use orch::exit::{Hint, Outcome};
-use orch::git::Repo;
-use orch::local::{self, Agent};
-use orch::registry::{self, Actor, Change, Entry, Logged};
+use crate::config::Settings;
+use crate::contract::Contract;
+use crate::exit::{Hint, Outcome};
+use crate::git::Repo;
+use crate::local::{self, Agent};
+use crate::registry::{self, Actor, Change, Entry, Logged};
 
 /// The prompt template used without `--prompt-template`.
 pub const DEFAULT_PROMPT: &str = include_str!("../../../share/git-worker/prompt.md");
@@ -120,8 +119,8 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
         .parent()
         .context("agent files have a directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
-    orch::fs::write_atomically(&files.prompt, render_prompt(template, contract)?.as_bytes())?;
-    orch::fs::write_atomically(
+    crate::fs::write_atomically(&files.prompt, render_prompt(template, contract)?.as_bytes())?;
+    crate::fs::write_atomically(
         &files.contract,
         toml::to_string(contract)
             .context("cannot encode contract")?
@@ -144,7 +143,7 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
     writeln!(
         log,
         "=== {} launch: {command}",
-        orch::ui::timestamp(registry::now())
+        crate::ui::timestamp(registry::now())
     )?;
     let top = repo
         .main_workdir()
@@ -173,7 +172,7 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
         // Its own process group: a Ctrl-C in the coordinator's terminal,
         // or the coordinator's shell going away, does not reach it.
         .process_group(0);
-    for var in orch::git::inherited_git_env() {
+    for var in crate::git::inherited_git_env() {
         supervisor.env_remove(var);
     }
     let child = match supervisor.spawn() {
@@ -240,8 +239,7 @@ pub fn last_activity(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result<i
 }
 
 /// `git worker agent-run <id>`: run the agent of `id` and watch it.
-pub fn agent_run(repo: &Repo, args: &AgentRunArgs) -> Result<Outcome> {
-    let id = &args.id;
+pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
     let Some(mut facts) = local::load_agent(repo, id)? else {
         bail!("no agent was launched for '{id}'");
     };
@@ -266,7 +264,7 @@ pub fn agent_run(repo: &Repo, args: &AgentRunArgs) -> Result<Outcome> {
         .env("ORCH_PROMPT", &files.prompt)
         .env("ORCH_LOG", &files.log)
         .stdin(Stdio::null());
-    for var in orch::git::inherited_git_env() {
+    for var in crate::git::inherited_git_env() {
         agent.env_remove(var);
     }
     let mut child = agent
