@@ -15,7 +15,7 @@ PREFIX=${PREFIX:-$HOME/.local}
 command -v cargo >/dev/null 2>&1 || { echo "error: cargo is not installed" >&2; echo "hint: install Rust from https://rustup.rs" >&2; exit 2; }
 command -v git >/dev/null 2>&1 || { echo "error: git is not installed" >&2; exit 2; }
 
-for crate in git-worker git-handoff; do
+for crate in git-worker git-handoff git-review-gate; do
     if [ -f "$crate/Cargo.toml" ]; then
         echo "installing $crate into $PREFIX/bin" >&2
         cargo install --quiet --locked --force --path "$crate" --root "$PREFIX"

@@ -148,7 +148,10 @@ fn a_bad_remote_is_an_error_that_changes_nothing() {
     assert_eq!(staged, "");
 }
 
-/// `git daemon` serving `base` on 127.0.0.1, stopped when dropped.
+/// `git daemon` serving `base` on 127.0.0.1, stopped when dropped. The
+/// daemon program itself is started (`git daemon` would fork it and wait:
+/// killing that `git` leaves the daemon running), and it is ready when it
+/// says so on stderr (`--verbose`): no polling.
 struct Daemon {
     child: std::process::Child,
     url: String,
@@ -156,19 +159,22 @@ struct Daemon {
 
 impl Daemon {
     fn start(repo: &TestRepo, base: &std::path::Path) -> Daemon {
+        use std::io::BufRead as _;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let mut cmd = std::process::Command::new("git");
+        let exec_path = repo.git(["--exec-path"]).read();
+        let mut cmd =
+            std::process::Command::new(std::path::Path::new(&exec_path).join("git-daemon"));
         cmd.env_clear();
         for (key, value) in crate::support::hermetic_env(repo.root()) {
             cmd.env(key, value);
         }
-        let child = cmd
+        let mut child = cmd
             .args([
-                "daemon",
+                "--verbose",
                 "--reuseaddr",
                 "--export-all",
                 "--enable=receive-pack",
@@ -177,15 +183,22 @@ impl Daemon {
             .args(["--listen=127.0.0.1", &format!("--port={port}")])
             .arg(base)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        // Ready when it accepts connections.
-        let start = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed().as_secs() < 20, "git daemon did not start");
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        loop {
+            let line = lines
+                .next()
+                .expect("git daemon exited before it was ready")
+                .unwrap();
+            if line.contains("Ready to rumble") {
+                break;
+            }
         }
+        // The rest of its log (a line per connection) is read and dropped,
+        // so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         Daemon {
             child,
             url: format!("git://127.0.0.1:{port}/hub.git"),
