@@ -13,7 +13,7 @@ use orch::git::{Oid, Repo};
 use orch::local;
 use orch::registry::{self, Entry, State};
 use orch::role::require_worker;
-use orch::ui::{JSON_VERSION, age, print_json, short};
+use orch::ui::{JSON_VERSION, age, print_json, short, timestamp};
 
 /// A worker with what this machine can tell about it.
 struct View {
@@ -385,39 +385,4 @@ fn describe(v: &View) -> String {
     let mut text = lines.join("\n");
     text.push('\n');
     text
-}
-
-/// `2026-11-21 09:18:12Z` from unix seconds (UTC, no dependency needed).
-pub fn timestamp(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use orch::ui::timestamp;
-
-    #[test]
-    fn timestamps_are_utc_calendar_dates() {
-        assert_eq!(timestamp(0), "1970-01-01 00:00:00Z");
-        assert_eq!(timestamp(981_173_106), "2001-02-03 04:05:06Z");
-        assert_eq!(timestamp(1_795_000_000), "2026-11-18 11:06:40Z");
-        assert_eq!(timestamp(951_782_400), "2000-02-29 00:00:00Z");
-    }
 }
