@@ -1143,14 +1143,27 @@ fn rm_never_deletes_what_is_not_the_workers_checkout() {
         .success();
     // Someone's own files now sit where the checkout was.
     write_file(&repo.worktree("w").join("notes.txt"), "mine\n");
-    repo.worker(["rm", "w"]).success();
+    // Only the checkout recorded at spawn is ever removed: the moved one
+    // is named, and left.
+    let out = repo.worker(["rm", "w"]).code(2);
+    assert!(
+        out.stderr
+            .contains("the checkout of 'w' is not where it was spawned"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("git worktree remove"), "{out}");
+    assert!(moved.exists());
     assert_eq!(
         std::fs::read_to_string(repo.worktree("w").join("notes.txt")).unwrap(),
         "mine\n"
     );
-    assert!(
-        !moved.exists(),
-        "the moved checkout is the worker's and goes"
+    repo.git(["worktree", "remove", "--force"])
+        .arg(&moved)
+        .success();
+    repo.worker(["rm", "w"]).success();
+    assert_eq!(
+        std::fs::read_to_string(repo.worktree("w").join("notes.txt")).unwrap(),
+        "mine\n"
     );
     repo.git(["rev-parse", "--verify", "--quiet", "refs/heads/orch/w"])
         .code(1);

@@ -11,6 +11,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 
 use crate::contract::Contract;
+use crate::exit::Hint;
 use crate::git::{Oid, Repo};
 use crate::local;
 use crate::policy::{PathChange, Policy, Violation};
@@ -29,18 +30,35 @@ pub struct Judgement {
 }
 
 /// The contract to enforce for `entry`: the copy this coordinator pinned in
-/// its machine-local facts at spawn time when there is one, so a contract
-/// that arrives through a fetch (or is rewritten in the refs) is reported,
-/// never silently adopted. Returns the fields that differ.
+/// its machine-local facts at spawn time, so a contract that arrives
+/// through a fetch (or is rewritten in the refs) is reported, never
+/// adopted. Returns the fields in which the registry's copy differs.
+///
+/// Without a pinned copy it is an error for the coordinator: the
+/// registry's copy is the worker's to rewrite. A worker's own checkout
+/// (its hook, its report, `check` there) reads the registry's copy: those
+/// checks are advisory, and the coordinator judges again.
 pub fn authoritative_contract(repo: &Repo, entry: &Entry) -> Result<(Contract, Vec<&'static str>)> {
-    let pinned = local::load_local(repo, entry.id())?.and_then(|local| local.contract);
-    Ok(match pinned {
+    match local::pinned_contract(repo, entry.id())? {
         Some(pinned) => {
             let differences = pinned.differences(&entry.contract);
-            (pinned, differences)
+            Ok((pinned, differences))
         }
-        None => (entry.contract.clone(), Vec::new()),
-    })
+        None if matches!(crate::role::role(repo)?, crate::role::Role::Worker(_)) => {
+            Ok((entry.contract.clone(), Vec::new()))
+        }
+        None => {
+            let id = entry.id();
+            Err(Hint::new(format!(
+                "worker '{id}' has no contract pinned on this machine, and the registry's copy is not trusted"
+            ))
+            .hint("a worker's contract is pinned where it was spawned; judge and apply it there")
+            .hint(format!(
+                "for a handoff brought here: git handoff import --trust-contract <bundle> pins the bundle's contract (`git worker show {id}` shows it)"
+            ))
+            .into())
+        }
+    }
 }
 
 /// Everything the worker has changed since its base: the commits on its
@@ -93,14 +111,28 @@ fn dedup(changes: Vec<PathChange>) -> Vec<PathChange> {
 /// (or against `range` when given).
 pub fn judge(repo: &Repo, entry: &Entry, range: Option<(Oid, Oid)>) -> Result<Judgement> {
     let (contract, contract_mismatch) = authoritative_contract(repo, entry)?;
-    let changes = match range {
-        Some((from, to)) => range_changes(repo, from, to)?,
+    let policy = Policy::of(&contract, repo.folds_case()?)?;
+    let (changes, violations) = match range {
+        Some((from, to)) => {
+            let changes = range_changes(repo, from, to)?;
+            let violations = policy.check(&changes, &repo.links_of(repo.commit_tree(to)?));
+            (changes, violations)
+        }
         None => {
-            let checkout = local::load_local(repo, entry.id())?.map(|local| local.path);
-            worker_changes(repo, &contract, checkout.as_deref())?
+            let checkout = local::load_local(repo, entry.id())?
+                .map(|local| local.path)
+                .filter(|path| path.join(".git").exists());
+            let changes = worker_changes(repo, &contract, checkout.as_deref())?;
+            let branch = repo.ref_target(&format!("refs/heads/{}", contract.branch))?;
+            let violations = match (&checkout, branch) {
+                // What is on disk is what a checkout of it would hold.
+                (Some(path), _) => policy.check(&changes, &CheckoutLinks(path)),
+                (None, Some(tip)) => policy.check(&changes, &repo.links_of(repo.commit_tree(tip)?)),
+                (None, None) => policy.check(&changes, &crate::policy::NoLinks),
+            };
+            (changes, violations)
         }
     };
-    let violations = Policy::of(&contract)?.check(&changes);
     Ok(Judgement {
         id: entry.id().to_string(),
         contract,
@@ -108,6 +140,24 @@ pub fn judge(repo: &Repo, entry: &Entry, range: Option<(Oid, Oid)>) -> Result<Ju
         violations,
         contract_mismatch,
     })
+}
+
+/// The symlinks of a checkout on this machine, as its files have them.
+pub struct CheckoutLinks<'a>(pub &'a Path);
+
+impl crate::policy::Links for CheckoutLinks<'_> {
+    fn target(&self, path: &[u8]) -> Option<Vec<u8>> {
+        let file = self.0.join(crate::policy::to_path(path));
+        if !file.symlink_metadata().ok()?.file_type().is_symlink() {
+            return None;
+        }
+        Some(
+            std::fs::read_link(file)
+                .ok()?
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+    }
 }
 
 /// The refusal text for violations: each path with the rule it breaks, the

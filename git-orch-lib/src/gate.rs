@@ -104,6 +104,9 @@ impl Subject {
 pub struct Verdicts {
     pub current: Vec<Verdict>,
     pub stale: Vec<Verdict>,
+    /// Verdicts on this change by the worker it is the change of: never
+    /// counted, whatever they say.
+    pub self_judged: Vec<Verdict>,
 }
 
 /// Read every verdict of `subject`: for a worker, on each of its handoffs
@@ -118,9 +121,12 @@ pub fn gather(repo: &Repo, subject: &Subject) -> Result<Verdicts> {
         None => vec![subject.target],
     };
     let mut out = Verdicts::default();
+    let own = subject.worker.as_ref().map(|id| format!("worker:{id}"));
     for target in targets {
         for verdict in registry::verdicts_on(repo, target)? {
-            if subject.binds(&verdict) {
+            if own.as_deref() == Some(verdict.actor.as_str()) {
+                out.self_judged.push(verdict);
+            } else if subject.binds(&verdict) {
                 out.current.push(verdict);
             } else {
                 out.stale.push(verdict);

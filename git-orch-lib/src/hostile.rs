@@ -57,7 +57,7 @@ proptest! {
             deny: vec![deny],
             ..Contract::default()
         };
-        if let Ok(policy) = Policy::of(&contract) {
+        if let Ok(policy) = Policy::of(&contract, false) {
             let changes: Vec<PathChange> = paths
                 .into_iter()
                 .map(|path| PathChange {
@@ -67,7 +67,7 @@ proptest! {
                     submodule: false,
                 })
                 .collect();
-            let _ = policy.check(&changes);
+            let _ = policy.check(&changes, &crate::policy::NoLinks);
         }
     }
 

@@ -14,7 +14,14 @@
 //! * a pattern also covers everything below what it names: `src/auth` and
 //!   `src/auth/` both mean `src/auth/**` as well;
 //! * with no allow patterns everything is allowed; a deny pattern wins over
-//!   any allow pattern.
+//!   any allow pattern;
+//! * deny patterns ignore case where the repository folds case
+//!   (`core.ignorecase`): there `SRC/Secret` and `src/secret` are one file;
+//! * a symlink is judged by where it really lands, following the links of
+//!   the tree being judged (a link through `d -> .` is followed), so a chain
+//!   of links cannot point outside the allowed paths;
+//! * a submodule (gitlink) must be matched by an allow pattern: with no
+//!   allow patterns it is refused.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -78,6 +85,8 @@ pub enum Rule {
     SymlinkLeavesRepository(Vec<u8>),
     /// A symlink whose target is outside the allowed paths (or denied).
     SymlinkLeavesAllowedPaths(Vec<u8>),
+    /// A submodule (gitlink) no allow pattern names.
+    Submodule,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +114,9 @@ impl Violation {
                     display_path(target)
                 )
             }
+            Rule::Submodule => {
+                "a submodule, and no allowed path names it (allow it explicitly)".to_string()
+            }
         }
     }
 
@@ -114,6 +126,7 @@ impl Violation {
             Rule::Denied(_) => "denied",
             Rule::SymlinkLeavesRepository(_) => "symlink-leaves-repository",
             Rule::SymlinkLeavesAllowedPaths(_) => "symlink-leaves-allowed-paths",
+            Rule::Submodule => "submodule",
         }
     }
 }
@@ -166,7 +179,7 @@ fn expand(pattern: &str) -> Vec<String> {
     }
 }
 
-fn build(patterns: &[String]) -> Result<(GlobSet, Vec<usize>)> {
+fn build(patterns: &[String], fold_case: bool) -> Result<(GlobSet, Vec<usize>)> {
     let mut builder = GlobSetBuilder::new();
     let mut origin = Vec::new();
     for (index, pattern) in patterns.iter().enumerate() {
@@ -175,6 +188,7 @@ fn build(patterns: &[String]) -> Result<(GlobSet, Vec<usize>)> {
                 GlobBuilder::new(&glob)
                     .literal_separator(true)
                     .backslash_escape(true)
+                    .case_insensitive(fold_case)
                     .build()?,
             );
             origin.push(index);
@@ -183,10 +197,36 @@ fn build(patterns: &[String]) -> Result<(GlobSet, Vec<usize>)> {
     Ok((builder.build()?, origin))
 }
 
+/// Where the symlinks of the tree being judged point: the target of the
+/// symlink at a path, `None` when that path is no symlink there.
+pub trait Links {
+    fn target(&self, path: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// No symlinks beyond those among the changes themselves.
+pub struct NoLinks;
+
+impl Links for NoLinks {
+    fn target(&self, _: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+impl<F: Fn(&[u8]) -> Option<Vec<u8>>> Links for F {
+    fn target(&self, path: &[u8]) -> Option<Vec<u8>> {
+        self(path)
+    }
+}
+
+/// Links that stop being followed: a loop, or a chain too long to judge.
+const MAX_LINKS: usize = 40;
+
 impl Policy {
-    pub fn new(allow: &[String], deny: &[String]) -> Result<Policy> {
-        let (allow_set, _) = build(allow)?;
-        let (deny_set, deny_origin) = build(deny)?;
+    /// `fold_case`: deny patterns ignore case (a repository with
+    /// `core.ignorecase`).
+    pub fn new(allow: &[String], deny: &[String], fold_case: bool) -> Result<Policy> {
+        let (allow_set, _) = build(allow, false)?;
+        let (deny_set, deny_origin) = build(deny, fold_case)?;
         Ok(Policy {
             allow: allow.to_vec(),
             deny: deny.to_vec(),
@@ -196,8 +236,8 @@ impl Policy {
         })
     }
 
-    pub fn of(contract: &Contract) -> Result<Policy> {
-        Policy::new(&contract.allow, &contract.deny)
+    pub fn of(contract: &Contract, fold_case: bool) -> Result<Policy> {
+        Policy::new(&contract.allow, &contract.deny, fold_case)
     }
 
     pub fn allow(&self) -> &[String] {
@@ -220,40 +260,104 @@ impl Policy {
         None
     }
 
-    /// Every violation among `changes`, in their order.
-    pub fn check(&self, changes: &[PathChange]) -> Vec<Violation> {
+    /// Every violation among `changes`, in their order. Symlinks are
+    /// followed through the changes and, for paths the changes leave alone,
+    /// through `links` (the rest of the tree being judged).
+    pub fn check(&self, changes: &[PathChange], links: &dyn Links) -> Vec<Violation> {
+        let changed: std::collections::HashMap<&[u8], &PathChange> =
+            changes.iter().map(|c| (c.path.as_slice(), c)).collect();
+        let lookup = |path: &[u8]| -> Option<Vec<u8>> {
+            match changed.get(path) {
+                Some(change) => change.symlink_target.clone(),
+                None => links.target(path),
+            }
+        };
         let mut out = Vec::new();
         for change in changes {
-            if let Some(rule) = self.judge_path(&change.path) {
+            let rule = self.judge_path(&change.path).or_else(|| {
+                if change.submodule
+                    && (self.allow.is_empty() || !self.allow_set.is_match(to_path(&change.path)))
+                {
+                    return Some(Rule::Submodule);
+                }
+                let target = change.symlink_target.as_ref()?;
+                match resolve_symlink_in(&change.path, target, &lookup) {
+                    None => Some(Rule::SymlinkLeavesRepository(target.clone())),
+                    Some(resolved) => self
+                        .judge_path(&resolved)
+                        .map(|_| Rule::SymlinkLeavesAllowedPaths(target.clone())),
+                }
+            });
+            if let Some(rule) = rule {
                 out.push(Violation {
                     path: change.path.clone(),
                     kind: change.kind,
                     rule,
                 });
-                continue;
-            }
-            if let Some(target) = &change.symlink_target {
-                let rule = match resolve_symlink(&change.path, target) {
-                    None => Some(Rule::SymlinkLeavesRepository(target.clone())),
-                    Some(resolved) => self
-                        .judge_path(&resolved)
-                        .map(|_| Rule::SymlinkLeavesAllowedPaths(target.clone())),
-                };
-                if let Some(rule) = rule {
-                    out.push(Violation {
-                        path: change.path.clone(),
-                        kind: change.kind,
-                        rule,
-                    });
-                }
             }
         }
         out
     }
 }
 
+/// Where a symlink at `link` pointing to `target` really lands, following
+/// every symlink `lookup` knows on the way (as the kernel would in a
+/// checkout of the tree); `None` outside the repository, or through more
+/// than [`MAX_LINKS`] links.
+pub fn resolve_symlink_in(
+    link: &[u8],
+    target: &[u8],
+    lookup: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    let mut parts: Vec<Vec<u8>> = to_path(link)
+        .parent()
+        .unwrap_or(Path::new(""))
+        .components()
+        .map(|c| c.as_os_str().as_encoded_bytes().to_vec())
+        .collect();
+    // What is left to walk, first component first.
+    let mut pending: Vec<Vec<u8>> = Vec::new();
+    let push_target = |pending: &mut Vec<Vec<u8>>, target: &[u8]| -> Option<()> {
+        let path = to_path(target);
+        if path.is_absolute() || target.first() == Some(&b'~') {
+            return None;
+        }
+        let mut components: Vec<Vec<u8>> = Vec::new();
+        for component in path.components() {
+            match component {
+                Component::Normal(part) => components.push(part.as_encoded_bytes().to_vec()),
+                Component::CurDir => {}
+                Component::ParentDir => components.push(b"..".to_vec()),
+                Component::RootDir | Component::Prefix(_) => return None,
+            }
+        }
+        pending.extend(components.into_iter().rev());
+        Some(())
+    };
+    push_target(&mut pending, target)?;
+    let mut followed = 0;
+    while let Some(part) = pending.pop() {
+        if part == b".." {
+            parts.pop()?;
+            continue;
+        }
+        parts.push(part);
+        let here = parts.join(&b'/');
+        if let Some(next) = lookup(&here) {
+            followed += 1;
+            if followed > MAX_LINKS {
+                return None;
+            }
+            parts.pop();
+            push_target(&mut pending, &next)?;
+        }
+    }
+    Some(parts.join(&b'/'))
+}
+
 /// Where a symlink at `link` (repository-relative) pointing to `target`
-/// lands, relative to the repository root; `None` if outside it.
+/// lands, relative to the repository root, by the names alone (no other
+/// link followed); `None` if outside it.
 pub fn resolve_symlink(link: &[u8], target: &[u8]) -> Option<Vec<u8>> {
     let target_path = to_path(target);
     if target_path.is_absolute() || target.first() == Some(&b'~') {
@@ -281,7 +385,7 @@ mod tests {
 
     fn policy(allow: &[&str], deny: &[&str]) -> Policy {
         let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        Policy::new(&s(allow), &s(deny)).unwrap()
+        Policy::new(&s(allow), &s(deny), false).unwrap()
     }
 
     fn change(path: &str) -> PathChange {
@@ -347,7 +451,7 @@ mod tests {
         link.symlink_target = Some(b"priv".to_vec());
         let mut up = change("src/s");
         up.symlink_target = Some(b"../secrets".to_vec());
-        assert_eq!(p.check(&[link, up]).len(), 2);
+        assert_eq!(p.check(&[link, up], &NoLinks).len(), 2);
     }
 
     #[test]
@@ -407,7 +511,7 @@ mod tests {
         let mut inside = change("src/ok");
         inside.symlink_target = Some(b"a/b".to_vec());
         let rules: Vec<_> = p
-            .check(&[link, escape, denied, inside])
+            .check(&[link, escape, denied, inside], &NoLinks)
             .into_iter()
             .map(|v| v.rule_name())
             .collect();
@@ -424,9 +528,82 @@ mod tests {
     #[test]
     fn check_lists_each_offending_path_in_order() {
         let p = policy(&["src/**"], &[]);
-        let violations = p.check(&[change("src/ok.rs"), change("docs/a.md"), change("x")]);
+        let violations = p.check(
+            &[change("src/ok.rs"), change("docs/a.md"), change("x")],
+            &NoLinks,
+        );
         let paths: Vec<_> = violations.iter().map(|v| display_path(&v.path)).collect();
         assert_eq!(paths, ["docs/a.md", "x"]);
         assert_eq!(violations[0].reason(), "not in the allowed paths");
+    }
+
+    #[test]
+    fn symlink_chains_are_followed_through_the_tree() {
+        // src/a/d -> .   and   src/a/k -> d/../b/two.txt: lexically inside
+        // src/a, really src/b/two.txt.
+        let p = policy(&["src/a/**"], &[]);
+        let mut d = change("src/a/d");
+        d.symlink_target = Some(b".".to_vec());
+        let mut k = change("src/a/k");
+        k.symlink_target = Some(b"d/../b/two.txt".to_vec());
+        assert_eq!(
+            resolve_symlink(b"src/a/k", b"d/../b/two.txt"),
+            Some(b"src/a/b/two.txt".to_vec())
+        );
+        let violations = p.check(&[d.clone(), k.clone()], &NoLinks);
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert_eq!(violations[0].path, b"src/a/k");
+        assert_eq!(violations[0].rule_name(), "symlink-leaves-allowed-paths");
+        // The same when `d` was there before (not among the changes).
+        let tree = |path: &[u8]| (path == b"src/a/d").then(|| b".".to_vec());
+        assert_eq!(p.check(&[k], &tree).len(), 1);
+        // A loop is not followed forever.
+        let mut l1 = change("src/a/l1");
+        l1.symlink_target = Some(b"l2/x".to_vec());
+        let mut l2 = change("src/a/l2");
+        l2.symlink_target = Some(b"l1".to_vec());
+        let rules: Vec<_> = p
+            .check(&[l1, l2], &NoLinks)
+            .into_iter()
+            .map(|v| v.rule_name())
+            .collect();
+        assert_eq!(
+            rules,
+            ["symlink-leaves-repository", "symlink-leaves-repository"]
+        );
+    }
+
+    #[test]
+    fn deny_globs_ignore_case_where_the_repository_folds_case() {
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let sensitive = Policy::new(&[], &s(&["src/secret/**"]), false).unwrap();
+        assert_eq!(sensitive.judge_path(b"SRC/Secret/key"), None);
+        let folding = Policy::new(&[], &s(&["src/secret/**"]), true).unwrap();
+        assert!(matches!(
+            folding.judge_path(b"SRC/Secret/key"),
+            Some(Rule::Denied(_))
+        ));
+    }
+
+    #[test]
+    fn a_submodule_needs_an_allow_pattern_that_names_it() {
+        let mut gitlink = change("vendor/lib");
+        gitlink.submodule = true;
+        let anything = policy(&[], &[]);
+        let rules: Vec<_> = anything
+            .check(&[gitlink.clone()], &NoLinks)
+            .into_iter()
+            .map(|v| v.rule_name())
+            .collect();
+        assert_eq!(rules, ["submodule"]);
+        assert_eq!(
+            policy(&["src/**"], &[]).check(&[gitlink.clone()], &NoLinks)[0].rule_name(),
+            "not-allowed"
+        );
+        assert!(
+            policy(&["vendor/lib"], &[])
+                .check(&[gitlink], &NoLinks)
+                .is_empty()
+        );
     }
 }

@@ -24,9 +24,41 @@ pub fn role(repo: &Repo) -> Result<Role> {
     })
 }
 
+/// The worker whose checkout this process runs in, found by the directory
+/// rather than by git's view of it: `GIT_DIR` or `GIT_WORK_TREE` can point
+/// git at the coordinator's repository from inside a worker's checkout.
+fn worker_checkout_here(repo: &Repo) -> Result<Option<String>> {
+    let overridden = ["GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR"]
+        .iter()
+        .any(|var| std::env::var_os(var).is_some());
+    if !overridden {
+        return Ok(None);
+    }
+    let mut places = Vec::new();
+    places.extend(std::env::current_dir().ok());
+    places.extend(std::env::var_os("GIT_WORK_TREE").map(std::path::PathBuf::from));
+    let places: Vec<_> = places
+        .into_iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    for (id, path) in crate::local::load_local_paths(repo)? {
+        let Ok(checkout) = std::fs::canonicalize(&path) else {
+            continue;
+        };
+        if places.iter().any(|place| place.starts_with(&checkout)) {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
 /// Refuse coordinator commands in a worker's checkout.
 pub fn require_coordinator(repo: &Repo, command: &str) -> Result<()> {
-    if let Role::Worker(id) = role(repo)? {
+    let worker = match role(repo)? {
+        Role::Worker(id) => Some(id),
+        Role::Coordinator => worker_checkout_here(repo)?,
+    };
+    if let Some(id) = worker {
         let mut err = Hint::new(format!(
             "'{command}' is a coordinator command, and this is the checkout of worker '{id}'"
         ));

@@ -88,7 +88,8 @@ pub(super) fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
         );
         return Ok(Outcome::CheckFailed);
     }
-    let violations = Policy::of(&contract)?.check(&changes);
+    let violations =
+        Policy::of(&contract, repo.folds_case()?)?.check(&changes, &repo.links_of(tree));
     if !violations.is_empty() {
         eprintln!(
             "error: the change of '{id}' touches {} path(s) outside its contract:",

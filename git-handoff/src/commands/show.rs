@@ -132,7 +132,7 @@ fn show_unreported(repo: &Repo, entry: &registry::Entry, args: &ShowArgs) -> Res
         .map(|local| local.path)
         .filter(|path| repo.owns_checkout(path));
     let tree = match (&checkout, branch) {
-        (Some(path), _) => match Repo::snapshot_tree(path) {
+        (Some(path), _) => match Repo::read_snapshot(path) {
             Ok(tree) => Some(tree),
             // A checkout being removed loses its files one by one, then
             // goes: what is left of the worker is its branch.

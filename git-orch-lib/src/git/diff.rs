@@ -278,3 +278,71 @@ impl PendingStaged {
         Ok(changes)
     }
 }
+
+impl Repo {
+    /// The symlinks of the index being committed (`GIT_INDEX_FILE` inside a
+    /// hook, else this checkout's index), read only when one is asked for.
+    pub fn staged_links(&self) -> IndexLinks<'_> {
+        IndexLinks {
+            repo: self,
+            index: std::cell::OnceCell::new(),
+        }
+    }
+}
+
+/// The symlinks of an index (see [`crate::policy::Links`]).
+pub struct IndexLinks<'a> {
+    repo: &'a Repo,
+    index: std::cell::OnceCell<Option<git2::Index>>,
+}
+
+impl crate::policy::Links for IndexLinks<'_> {
+    fn target(&self, path: &[u8]) -> Option<Vec<u8>> {
+        let index = self
+            .index
+            .get_or_init(|| {
+                let file = std::env::var_os("GIT_INDEX_FILE")
+                    .map(std::path::PathBuf::from)
+                    .map(|f| {
+                        if f.is_absolute() {
+                            f
+                        } else {
+                            self.repo.workdir().unwrap_or(self.repo.git_dir()).join(f)
+                        }
+                    })
+                    .unwrap_or_else(|| self.repo.git_dir().join("index"));
+                git2::Index::open(&file).ok()
+            })
+            .as_ref()?;
+        let entry = index.get_path(&crate::policy::to_path(path), 0)?;
+        if entry.mode != 0o120000 {
+            return None;
+        }
+        Some(self.repo.inner.find_blob(entry.id).ok()?.content().to_vec())
+    }
+}
+
+impl Repo {
+    /// [`Repo::snapshot_tree`] of a checkout that is not ours (a worker's),
+    /// in-process: libgit2 runs none of what that checkout's config and
+    /// attributes name (no fsmonitor, no clean filters, no hooks), where
+    /// `git add` there would. The index is read and changed in memory only;
+    /// the tree's objects go to that repository's object store. Clean
+    /// filters (git-lfs) are not applied, so such files are read as they
+    /// are on disk.
+    pub fn read_snapshot(path: &Path) -> Result<Oid> {
+        let repo = git2::Repository::open(path)
+            .map_err(clean)
+            .with_context(|| format!("cannot open checkout '{}'", path.display()))?;
+        let mut index = repo.index().map_err(clean)?;
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .map_err(clean)
+            .with_context(|| format!("cannot read the files of '{}'", path.display()))?;
+        index.update_all(["*"], None).map_err(clean)?;
+        index
+            .write_tree()
+            .map_err(clean)
+            .with_context(|| format!("cannot write the tree of '{}'", path.display()))
+    }
+}

@@ -29,10 +29,10 @@ pub mod remote;
 pub mod run;
 mod worktree;
 
-pub use diff::PendingStaged;
+pub use diff::{IndexLinks, PendingStaged};
 pub use git2::Oid;
 pub use lock::MachineLock;
-pub use object::{CommitInfo, TreeContents, TreeEntry};
+pub use object::{CommitInfo, TreeContents, TreeEntry, TreeLinks};
 pub use refs::PendingRefs;
 pub use remote::remote_failure;
 pub use run::{Git, HOOK_ENV, Output, Running, git_program, inherited_git_env, version};

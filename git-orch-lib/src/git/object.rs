@@ -272,3 +272,37 @@ pub struct CommitInfo {
     pub time: i64,
     pub author: String,
 }
+
+impl Repo {
+    /// The target of the symlink at `path` in `tree`, if that is a symlink.
+    pub fn tree_link(&self, tree: Oid, path: &[u8]) -> Option<Vec<u8>> {
+        let tree = self.inner.find_tree(tree).ok()?;
+        let entry = tree.get_path(&crate::policy::to_path(path)).ok()?;
+        if entry.filemode() != 0o120000 {
+            return None;
+        }
+        Some(self.inner.find_blob(entry.id()).ok()?.content().to_vec())
+    }
+
+    /// The symlinks of `tree`, for judging a change to it.
+    pub fn links_of(&self, tree: Oid) -> TreeLinks<'_> {
+        TreeLinks { repo: self, tree }
+    }
+
+    /// Whether the repository folds case (`core.ignorecase`).
+    pub fn folds_case(&self) -> Result<bool> {
+        Ok(self.config_bool("core.ignorecase")?.unwrap_or(false))
+    }
+}
+
+/// The symlinks of one tree (see [`crate::policy::Links`]).
+pub struct TreeLinks<'a> {
+    repo: &'a Repo,
+    tree: Oid,
+}
+
+impl crate::policy::Links for TreeLinks<'_> {
+    fn target(&self, path: &[u8]) -> Option<Vec<u8>> {
+        self.repo.tree_link(self.tree, path)
+    }
+}

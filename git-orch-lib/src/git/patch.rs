@@ -24,6 +24,8 @@ impl Repo {
             "--summary",
             "--no-renames",
             "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
         ])
         .args([from.to_string(), to.to_string()])
         .read()
@@ -233,6 +235,9 @@ const PATCH_OPTIONS: &[&str] = &[
     "--no-renames",
     "--no-color",
     "--no-ext-diff",
+    // A textconv driver (`*.gpg diff=gpg`) would put its output, say
+    // decrypted text, into the patch instead of the file's bytes.
+    "--no-textconv",
     "--src-prefix=a/",
     "--dst-prefix=b/",
     "--no-relative",

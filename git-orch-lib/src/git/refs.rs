@@ -256,3 +256,21 @@ impl Repo {
         self.git(["log", "--format=%h %s", range]).read()
     }
 }
+
+impl Repo {
+    /// [`Repo::refs_under_any`] in-process, for a repository that is not
+    /// ours (a worker's clone): git's CLI would run with its config.
+    pub fn refs_under_any_inprocess(&self, prefixes: &[&str]) -> Result<Vec<(String, Oid)>> {
+        let mut out = Vec::new();
+        for reference in self.inner.references().map_err(clean)? {
+            let reference = reference.map_err(clean)?;
+            if let (Ok(name), Some(target)) = (reference.name(), reference.target())
+                && prefixes.iter().any(|p| name.starts_with(p))
+            {
+                out.push((name.to_string(), target));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}

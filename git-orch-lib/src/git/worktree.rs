@@ -27,23 +27,43 @@ impl Repo {
         Ok(out)
     }
 
-    /// Whether `path` is a linked worktree of this repository: its `.git`
-    /// file points into `<common>/worktrees/`. Only such a directory is ever
-    /// removed as a worker's checkout.
+    /// The admin name of the linked worktree of this repository at `path`
+    /// (`<common>/worktrees/<name>`), when git's records agree both ways:
+    /// `<path>/.git` points at the admin directory, and the admin
+    /// directory's `gitdir` points back at `<path>/.git`. Either side alone
+    /// can be rewritten by whoever works in the checkout, to make it look
+    /// like another worker's. Only such a directory is ever removed as a
+    /// worker's checkout.
+    pub fn worktree_at(&self, path: &Path) -> Option<String> {
+        let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+        let text = std::fs::read_to_string(path.join(".git")).ok()?;
+        let gitdir = Path::new(text.strip_prefix("gitdir:")?.trim());
+        let gitdir = if gitdir.is_absolute() {
+            gitdir.to_path_buf()
+        } else {
+            path.join(gitdir)
+        };
+        let admin = canonical(&gitdir)?;
+        if admin.parent()? != canonical(&self.common_dir().join("worktrees"))? {
+            return None;
+        }
+        let back = std::fs::read_to_string(admin.join("gitdir")).ok()?;
+        let back = Path::new(back.trim());
+        let back = if back.is_absolute() {
+            back.to_path_buf()
+        } else {
+            admin.join(back)
+        };
+        if canonical(&back)? != canonical(&path.join(".git"))? {
+            return None;
+        }
+        Some(admin.file_name()?.to_str()?.to_string())
+    }
+
+    /// Whether `path` is a linked worktree of this repository (see
+    /// [`Repo::worktree_at`]).
     pub fn owns_worktree(&self, path: &Path) -> bool {
-        let Ok(text) = std::fs::read_to_string(path.join(".git")) else {
-            return false;
-        };
-        let Some(gitdir) = text.strip_prefix("gitdir:").map(str::trim) else {
-            return false;
-        };
-        let worktrees = self.common_dir().join("worktrees");
-        let gitdir = Path::new(gitdir);
-        gitdir.starts_with(&worktrees)
-            || std::fs::canonicalize(gitdir)
-                .ok()
-                .zip(std::fs::canonicalize(&worktrees).ok())
-                .is_some_and(|(g, w)| g.starts_with(w))
+        self.worktree_at(path).is_some()
     }
 
     /// Whether `path` is a clone made from this repository for a worker

@@ -135,7 +135,60 @@ pub fn remove_local(repo: &Repo, id: &str) -> Result<()> {
     update_locals(repo, |workers| {
         workers.remove(id);
     })?;
+    update_trusted(repo, |trusted| {
+        trusted.remove(id);
+    })?;
     tidy_local_dir(repo)
+}
+
+/// `<common>/orch/trusted.json`: contracts the coordinator took as its own
+/// for workers with no checkout here (`git handoff import
+/// --trust-contract`), as authoritative as one pinned at spawn.
+fn trusted_path(repo: &Repo) -> PathBuf {
+    repo.common_dir().join("orch").join("trusted.json")
+}
+
+fn load_trusted(repo: &Repo) -> Result<BTreeMap<String, Contract>> {
+    let path = trusted_path(repo);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("cannot parse '{}'", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(err) => Err(err).with_context(|| format!("cannot read '{}'", path.display())),
+    }
+}
+
+fn update_trusted(repo: &Repo, change: impl FnOnce(&mut BTreeMap<String, Contract>)) -> Result<()> {
+    let _lock = repo.lock_machine()?;
+    let mut trusted = load_trusted(repo)?;
+    let before = trusted.len();
+    change(&mut trusted);
+    let path = trusted_path(repo);
+    if trusted.is_empty() {
+        return if before == 0 {
+            Ok(())
+        } else {
+            remove_file_if_exists(&path)
+        };
+    }
+    let json = serde_json::to_vec_pretty(&trusted).context("cannot encode trusted contracts")?;
+    crate::fs::write_atomically(&path, &json)
+}
+
+/// Take `contract` as the authority for worker `id` on this machine.
+pub fn trust_contract(repo: &Repo, id: &str, contract: &Contract) -> Result<()> {
+    update_trusted(repo, |trusted| {
+        trusted.insert(id.to_string(), contract.clone());
+    })
+}
+
+/// The contract this machine holds as the authority for `id`: pinned at
+/// spawn, or trusted on import.
+pub fn pinned_contract(repo: &Repo, id: &str) -> Result<Option<Contract>> {
+    if let Some(contract) = load_local(repo, id)?.and_then(|local| local.contract) {
+        return Ok(Some(contract));
+    }
+    Ok(load_trusted(repo)?.remove(id))
 }
 
 /// Once no worker is left on this machine (no local facts, no spawn in

@@ -44,6 +44,27 @@ pub fn process_alive(pid: u32, start: Option<u64>) -> bool {
     }
 }
 
+/// The process group of `pid` (Linux), if it runs.
+pub fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    // state ppid pgrp ...
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The command line of `pid` (Linux), its arguments joined by spaces.
+pub fn process_command(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        raw.split(|b| *b == 0)
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .trim_end()
+            .to_string(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +77,7 @@ mod tests {
         assert!(process_alive(me, start));
         assert!(!process_alive(me, start.map(|s| s + 1)));
         assert!(!process_alive(0, None));
+        assert!(process_group(me).is_some_and(|g| g > 0));
+        assert!(process_command(me).is_some_and(|c| !c.is_empty()));
     }
 }

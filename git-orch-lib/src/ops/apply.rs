@@ -137,7 +137,8 @@ fn prepare(repo: &Repo, id: &str) -> Result<std::result::Result<Plan, Outcome>> 
     let base_tree = repo.commit_tree(base)?;
     let result = Oid::from_str(&handoff.meta.tree).context("bad tree in the handoff")?;
     let changes = repo.diff_trees(Some(base_tree), Some(result))?;
-    let violations = Policy::of(&contract)?.check(&changes);
+    let violations =
+        Policy::of(&contract, repo.folds_case()?)?.check(&changes, &repo.links_of(result));
     if !violations.is_empty() {
         eprintln!(
             "error: the handoff of '{id}' touches {} path(s) outside its contract:",

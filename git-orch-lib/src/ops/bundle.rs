@@ -123,6 +123,8 @@ pub fn import(repo: &Repo, path: &Path, trust_contract: bool) -> Result<Outcome>
         if let Some(theirs) = repo.ref_target(&staged(&live))? {
             match repo.ref_target(&live)? {
                 None if trust_contract => {
+                    let contract = registry::decode(repo, &staged(&live), theirs)?.contract;
+                    crate::local::trust_contract(repo, &id, &contract)?;
                     set(&live, theirs, None)?;
                     notes.push("registry entry: imported (contract trusted)".to_string());
                 }

@@ -143,7 +143,8 @@ pub fn judge_branch(
             )]);
         }
     };
-    let violations = Policy::of(contract)?.check(&changes);
+    let violations = Policy::of(contract, repo.folds_case()?)?
+        .check(&changes, &repo.links_of(repo.commit_tree(new)?));
     let allowed = if contract.allow.is_empty() {
         "everything".to_string()
     } else {

@@ -25,7 +25,7 @@ pub fn landed_by_handoff(
         return Ok(false);
     };
     let current = match checkout {
-        Some(path) => Repo::snapshot_tree(path)?,
+        Some(path) => Repo::read_snapshot(path)?,
         None => match repo.ref_target(&format!("refs/heads/{}", entry.contract.branch))? {
             Some(tip) => repo.commit_tree(tip)?,
             None => return Ok(true),

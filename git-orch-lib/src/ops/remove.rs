@@ -27,15 +27,25 @@ pub struct Options {
 
 /// Stop an agent's process group (its supervisor leads it): SIGTERM, up to
 /// five seconds to go, then SIGKILL; an error if it still runs.
-pub fn stop_agent(agent: &local::Agent) -> Result<()> {
-    let group = agent.supervisor;
+pub fn stop_agent(id: &str, agent: &local::Agent) -> Result<()> {
+    let (group, pid) = agent_processes(id, agent);
+    if group.is_none() && pid.is_none() {
+        return Err(Hint::new(format!(
+            "the agent of '{id}' is recorded as running (pid {}, supervisor {}), but no such process is its agent: nothing was signalled, nothing removed",
+            agent.pid, agent.supervisor
+        ))
+        .hint(format!(
+            "look at those processes; stop the agent yourself, then `git worker rm --force {id}`"
+        ))
+        .into());
+    }
     let signal = |sig: &str| {
-        if group != 0 {
+        if let Some(group) = group {
             crate::verify::signal_group(sig, group);
         }
         // An agent whose supervisor died is in the same group; signal it too.
-        if agent.pid != 0 && local::process_alive(agent.pid, agent.pid_start) {
-            crate::verify::signal_process(sig, agent.pid);
+        if let Some(pid) = pid {
+            crate::verify::signal_process(sig, pid);
         }
     };
     signal("-TERM");
@@ -57,6 +67,37 @@ pub fn stop_agent(agent: &local::Agent) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The process group and the process to signal to stop the agent of `id`,
+/// each only while it is the one recorded: the same start time, and for the
+/// group, its leader still the supervisor of `id` (`git-worker agent-run
+/// <id>`), for the agent, a member of that group. Never group 0 or 1, nor
+/// this process's own group, nor this process: a rewritten record cannot
+/// turn `rm --force` against another process.
+fn agent_processes(id: &str, agent: &local::Agent) -> (Option<u32>, Option<u32>) {
+    let me = std::process::id();
+    let own_group = local::process_group(me);
+    let group = agent.supervisor;
+    let is_supervisor = group > 1
+        && agent.supervisor_start.is_some()
+        && local::process_alive(group, agent.supervisor_start)
+        && local::process_group(group) == Some(group)
+        && local::process_command(group).is_some_and(|cmd| {
+            cmd.split_whitespace()
+                .collect::<Vec<_>>()
+                .windows(2)
+                .any(|w| w == ["agent-run", id])
+        });
+    let group = (is_supervisor && Some(group) != own_group && group != me).then_some(group);
+    let pid = (agent.pid > 1
+        && agent.pid != me
+        && agent.pid_start.is_some()
+        && local::process_alive(agent.pid, agent.pid_start)
+        && local::process_group(agent.pid) == Some(agent.supervisor)
+        && Some(agent.supervisor) != own_group)
+        .then_some(agent.pid);
+    (group, pid)
 }
 
 /// Another process (an rm, a cleanup) removes worker `id` right now.
@@ -203,7 +244,7 @@ fn refuse_busy(repo: &Repo, entry: &Entry, options: Options) -> Result<()> {
             .hint("or stop it and remove the worker with --force")
             .into());
         }
-        stop_agent(&agent)?;
+        stop_agent(id, &agent)?;
     }
     Ok(())
 }
@@ -314,21 +355,35 @@ pub fn rm_one(repo: &Repo, id: &str, options: Options, landed: Option<&str>) -> 
 
 /// The worker's checkout on this machine: its recorded path when that is
 /// still its worktree, else wherever `git worktree move` took it (found by
-/// its worktree name). `None` when it is gone.
+/// The worker's checkout on this machine: the one recorded at spawn, and
+/// only while git's records of it agree (a linked worktree: both sides of
+/// the `.git` pointer, under the worktree name recorded at spawn). `None`
+/// when it is gone; an error when git says it was moved (`git worktree
+/// move`): another directory is never deleted in its name.
 pub fn locate_checkout(repo: &Repo, id: &str) -> Result<Option<std::path::PathBuf>> {
     let Some(local) = local::load_local(repo, id)? else {
         return Ok(None);
     };
-    let name_matches = local.worktree.is_empty()
-        || crate::git::worktree_name(&local.path).as_deref() == Some(local.worktree.as_str());
-    if repo.owns_checkout(&local.path) && name_matches {
+    if local.worktree.is_empty() {
+        // A clone: the path recorded at spawn is the authority.
+        return Ok(repo.owns_clone(&local.path).then_some(local.path));
+    }
+    if repo.worktree_at(&local.path).as_deref() == Some(local.worktree.as_str()) {
         return Ok(Some(local.path));
     }
-    if !local.worktree.is_empty()
-        && let Some(path) = repo.worktrees()?.remove(&local.worktree)
-        && repo.owns_worktree(&path)
+    if let Some(moved) = repo.worktrees()?.remove(&local.worktree)
+        && moved.exists()
     {
-        return Ok(Some(path));
+        return Err(Hint::new(format!(
+            "the checkout of '{id}' is not where it was spawned ('{}'): git has it at '{}'",
+            local.path.display(),
+            moved.display()
+        ))
+        .hint(format!(
+            "only the checkout a worker was spawned in is removed; remove that one yourself (git worktree remove {}), then `git worker rm {id}` again",
+            moved.display()
+        ))
+        .into());
     }
     Ok(None)
 }
@@ -350,7 +405,7 @@ pub fn clone_holds_unsent_work(
             return Ok(true);
         }
     }
-    for (_, oid) in clone.refs_under_any(&["refs/heads/", "refs/tags/", "refs/stash"])? {
+    for (_, oid) in clone.refs_under_any_inprocess(&["refs/heads/", "refs/tags/", "refs/stash"])? {
         if repo.commit_info(oid).is_err() {
             return Ok(true);
         }

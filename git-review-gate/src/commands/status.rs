@@ -37,6 +37,7 @@ fn gate_json(gate: &Gate) -> serde_json::Value {
         "attention": gate.attention,
         "verdicts": gate.verdicts.current,
         "stale": gate.verdicts.stale,
+        "self_judged": gate.verdicts.self_judged,
     })
 }
 
@@ -99,6 +100,16 @@ fn print_gate(gate: &Gate) -> Result<()> {
                 "  (fingerprint {})\n",
                 short(&verdict.fingerprint)
             ));
+        }
+    }
+    if !gate.verdicts.self_judged.is_empty() {
+        out.push_str(&format!(
+            "ignored (by the worker whose change it is; they never count): {}\n",
+            gate.verdicts.self_judged.len()
+        ));
+        for verdict in &gate.verdicts.self_judged {
+            out.push_str(&verdict_line(verdict));
+            out.push('\n');
         }
     }
     if let Some(attention) = &gate.attention {

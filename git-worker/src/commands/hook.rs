@@ -47,8 +47,8 @@ fn pre_commit(repo: &Repo, name: &str, args: &[String]) -> Result<Outcome> {
             return Ok(Outcome::CheckFailed);
         };
         let (contract, _) = enforce::authoritative_contract(repo, &entry)?;
-        let policy = Policy::of(&contract)?;
-        let violations = policy.check(&staged.finish(repo)?);
+        let policy = Policy::of(&contract, repo.folds_case()?)?;
+        let violations = policy.check(&staged.finish(repo)?, &repo.staged_links());
         if !violations.is_empty() {
             let count = violations.len();
             eprintln!(
