@@ -25,6 +25,7 @@ pub mod ops;
 pub mod policy;
 pub mod registry;
 pub mod role;
+pub mod sandbox;
 pub mod ui;
 pub mod verify;
 pub mod watch;

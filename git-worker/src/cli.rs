@@ -79,6 +79,8 @@ pub enum Command {
     Graph(GraphArgs),
     #[command(hide = true)]
     AgentRun(AgentRunArgs),
+    #[command(hide = true)]
+    SandboxExec(SandboxExecArgs),
 }
 
 /// Show one worker's history: every event, oldest first
@@ -506,6 +508,32 @@ pub struct AgentRunArgs {
     /// Worker id
     #[arg(value_name = "ID")]
     pub id: String,
+}
+
+/// Run a program in the sandbox (used by sandboxed agents and verification)
+///
+/// Restricts this process (Landlock: writes only beneath each --write;
+/// no new privileges; no capabilities; with --network off no TCP and no
+/// socket but unix ones) and then becomes PROGRAM. Exit 125 when the
+/// sandbox cannot be made: nothing ran.
+#[derive(Debug, Args)]
+pub struct SandboxExecArgs {
+    /// A directory (or file) the program may write beneath (repeatable)
+    #[arg(long = "write", value_name = "PATH")]
+    pub write: Vec<std::path::PathBuf>,
+
+    /// Whether the program may use the network
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
+    pub network: String,
+
+    /// The program and its arguments
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM"
+    )]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// Show every worker at a glance: state, agent, activity, changes, messages, verdicts, warnings

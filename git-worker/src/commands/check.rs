@@ -33,6 +33,9 @@ pub fn check(repo: &Repo, args: &CheckArgs) -> Result<Outcome> {
             let mut entries = Vec::new();
             for entry in registry::list(repo)? {
                 match entry {
+                    // Being spawned: nothing to judge yet (its contract is
+                    // pinned once its checkout is made).
+                    Ok(entry) if entry.status.state == orch::registry::State::Spawning => {}
                     Ok(entry) => entries.push(entry),
                     Err(err) => {
                         eprint!("{}", render(&err));

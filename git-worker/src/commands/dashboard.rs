@@ -96,7 +96,12 @@ fn row(
     let history = registry::history(repo, entry.tip)?;
     let agent = agent_status(repo, &id, &history)?;
     let last = last_activity(repo, entry, &history)?;
-    let (contract, _) = enforce::authoritative_contract(repo, entry)?;
+    // A worker being spawned has no pinned contract yet, and no work: its
+    // row shows the registry's copy, which nothing acts on.
+    let contract = match entry.status.state {
+        State::Spawning => entry.contract.clone(),
+        _ => enforce::authoritative_contract(repo, entry)?.0,
+    };
     let checkout = local::load_local(repo, &id)?
         .map(|local| local.path)
         .filter(|path| path.join(".git").exists());

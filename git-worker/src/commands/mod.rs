@@ -24,6 +24,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     match &cli.command {
         // doctor also checks the installation, so it runs outside a repository too.
         Command::Doctor(args) => return doctor::doctor(Repo::discover().ok().as_ref(), args),
+        // The sandbox trampoline needs no repository, and only returns on failure.
+        Command::SandboxExec(args) => return sandbox_exec(args),
         // join may clone first.
         Command::Join(args) => return join::join(args),
         Command::Hub(args) => match &args.command {
@@ -55,6 +57,24 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Ready(args) => plan::ready(&repo, &args),
         Command::Graph(args) => plan::graph(&repo, &args),
         Command::AgentRun(args) => orch::ops::agent::agent_run(&repo, &args.id),
-        Command::Doctor(_) | Command::Hub(_) | Command::Join(_) => unreachable!("handled above"),
+        Command::Doctor(_) | Command::Hub(_) | Command::Join(_) | Command::SandboxExec(_) => {
+            unreachable!("handled above")
+        }
     }
+}
+
+/// `git worker sandbox-exec`: become the program, sandboxed; exit 125
+/// when the sandbox cannot be made (as `env` and `timeout` do).
+fn sandbox_exec(args: &crate::cli::SandboxExecArgs) -> Result<Outcome> {
+    let spec = orch::sandbox::Spec {
+        write: args.write.clone(),
+        network: args.network == "on",
+    };
+    let (program, rest) = args
+        .command
+        .split_first()
+        .ok_or_else(|| anyhow::anyhow!("no program to run"))?;
+    let (code, err) = orch::sandbox::exec(&spec, program, rest);
+    eprint!("{}", orch::exit::render(&err));
+    Ok(Outcome::Code(code))
 }
