@@ -748,7 +748,7 @@ fn a_recorded_apply_is_kept_after_its_worker_is_removed() {
     assert_eq!(repo.rev("HEAD"), applied);
 }
 
-/// While a killed apply is not undone, its unverified commit in HEAD does
+/// While a killed apply is not undone, its unrecorded commit in HEAD does
 /// not make its worker "landed": cleanup and rm keep it.
 #[test]
 fn a_killed_apply_does_not_make_its_worker_landed() {
@@ -759,8 +759,10 @@ fn a_killed_apply_does_not_make_its_worker_landed() {
     repo.git_in(&wt, ["commit", "--quiet", "-m", "w"]).success();
     repo.git_in(&wt, ["handoff", "report", "--summary", "work of w"])
         .success();
+    // Killed once its commit is in HEAD (verified, and its `applied`
+    // event not recorded yet).
     repo.git(["handoff", "apply", "w"])
-        .env("GIT_WORKER_KILL_AFTER", "apply:verify")
+        .env("GIT_WORKER_KILL_AFTER", "apply:commit")
         .code(137);
     let out = repo.worker(["cleanup", "--landed"]).success();
     assert!(

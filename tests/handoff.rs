@@ -695,7 +695,11 @@ fn export_and_import_round_trip_into_another_clone_where_show_and_apply_work() {
 #[test]
 fn an_interrupted_apply_stops_its_verification_and_rolls_back() {
     let (repo, _) = setup();
-    // The verification interrupts `git handoff` (its parent), then would run on.
+    // The verification interrupts `git handoff` (its parent), then would run
+    // on: in place, unsandboxed (a sandboxed one cannot signal anything
+    // outside its sandbox).
+    repo.git(["config", "orch.verify.inPlace", "true"])
+        .success();
     spawn_and_report(&repo, "kill -TERM $PPID; sleep 30");
     user_work(&repo);
     let before = coordinator_state(&repo);
@@ -790,8 +794,28 @@ fn ignored_and_assume_unchanged_files_at_the_handoffs_paths_are_refused_untouche
 }
 
 #[test]
-fn a_head_that_moves_during_verification_is_never_reset() {
+fn a_verification_cannot_move_the_coordinators_head() {
     let (repo, _) = setup();
+    let head = repo.git(["rev-parse", "HEAD"]).read();
+    // The "verification" commits where it runs, then fails: in its scratch
+    // checkout, which is all it can write.
+    spawn_and_report(
+        &repo,
+        "git -c user.name=X -c user.email=x@y commit --quiet --allow-empty -m USER && false",
+    );
+    repo.git(["handoff", "apply", "v"]).code(1);
+    assert_eq!(repo.git(["rev-parse", "HEAD"]).read(), head);
+    let show = repo.worker(["show", "v", "--json"]).success().json();
+    let last = show["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "rejected");
+    assert_eq!(last["data"]["rolled_back"], true);
+}
+
+#[test]
+fn a_head_that_moves_during_an_in_place_verification_is_never_reset() {
+    let (repo, _) = setup();
+    repo.git(["config", "orch.verify.inPlace", "true"])
+        .success();
     // The "verification" commits to the coordinator's branch, then fails.
     spawn_and_report(&repo, "git commit --quiet --allow-empty -m USER && false");
     let out = repo.git(["handoff", "apply", "v"]).code(2);
@@ -801,7 +825,14 @@ fn a_head_that_moves_during_verification_is_never_reset() {
         ),
         "{out}"
     );
-    assert!(out.stderr.contains("undo it with `git revert"), "{out}");
+    // It is verified before it is committed: nothing of the handoff's is
+    // in HEAD, and what moved HEAD is said.
+    assert!(
+        out.stderr
+            .contains("the verification changed the repository's HEAD"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("git revert"), "{out}");
     assert_eq!(
         repo.git(["log", "-1", "--format=%s"]).read(),
         "USER",

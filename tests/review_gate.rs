@@ -202,8 +202,11 @@ fn a_timed_out_command_fails_and_its_checkout_is_removed() {
 
 #[test]
 fn an_interrupted_run_records_nothing_and_removes_its_checkout() {
-    // The verification interrupts git-review-gate (its parent), then would run on.
+    // The verification interrupts git-review-gate (its parent), then would
+    // run on: unsandboxed (a sandboxed one cannot signal outside it).
     let (repo, _) = setup(&["kill -INT $PPID; sleep 30"]);
+    repo.git(["config", "orch.verify.inPlace", "true"])
+        .success();
     let started = std::time::Instant::now();
     let out = gate(&repo, ["run", "w"]).code(130);
     assert!(started.elapsed().as_secs() < 20, "not stopped");

@@ -42,6 +42,43 @@ pub const KEY_MAX_ACTIVE: &str = "orch.maxActive";
 pub const KEY_STALL_AFTER: &str = "orch.stallAfter";
 pub const DEFAULT_STALL_AFTER: u64 = 900;
 
+// Sandboxing: in git config only (a tracked .orch.toml is a file a worker's
+// change can touch; these decide what a worker can reach).
+/// `auto` (sandbox `--exec` agents where the machine can), `true`, `false`.
+pub const KEY_SANDBOX: &str = "orch.sandbox";
+/// Directories a sandboxed agent may write besides its clone (repeatable;
+/// `~/` is the home directory); replaces the defaults.
+pub const KEY_SANDBOX_WRITE: &str = "orch.sandbox.write";
+/// Whether a sandboxed agent may use the network (default true).
+pub const KEY_SANDBOX_NETWORK: &str = "orch.sandbox.network";
+/// Environment variables verification commands get besides the allowlist.
+pub const KEY_VERIFY_ENV: &str = "orch.verify.env";
+/// Whether verification commands may use the network (default false).
+pub const KEY_VERIFY_NETWORK: &str = "orch.verify.network";
+/// Verify in the coordinator's own checkout, unsandboxed (trusted setups).
+pub const KEY_VERIFY_IN_PLACE: &str = "orch.verify.inPlace";
+/// The state directories of agent CLIs a sandboxed agent may write, where
+/// they exist: Claude Code, Codex, Gemini CLI, opencode, aider, and caches.
+pub const DEFAULT_SANDBOX_WRITE: &[&str] = &[
+    "~/.claude",
+    "~/.claude.json",
+    "~/.codex",
+    "~/.gemini",
+    "~/.config/opencode",
+    "~/.local/share/opencode",
+    "~/.aider",
+    "~/.cache",
+];
+
+/// Whether workers are sandboxed (`orch.sandbox`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxMode {
+    /// `--exec` agents, where the machine can.
+    Auto,
+    Always,
+    Never,
+}
+
 /// What a change needs before it lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Require {
@@ -144,6 +181,14 @@ pub struct Settings {
     pub max_active: Option<u32>,
     /// Seconds without activity after which a running agent is stalled.
     pub stall_after: u64,
+    pub sandbox: SandboxMode,
+    /// What a sandboxed agent may write besides its clone (`~/` expanded).
+    pub sandbox_write: Vec<String>,
+    pub sandbox_network: bool,
+    /// Variables verification commands get besides the allowlist.
+    pub verify_env: Vec<String>,
+    pub verify_network: bool,
+    pub verify_in_place: bool,
 }
 
 impl Default for Settings {
@@ -160,6 +205,15 @@ impl Default for Settings {
             max_rejections: DEFAULT_MAX_REJECTIONS,
             max_active: None,
             stall_after: DEFAULT_STALL_AFTER,
+            sandbox: SandboxMode::Auto,
+            sandbox_write: DEFAULT_SANDBOX_WRITE
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            sandbox_network: true,
+            verify_env: Vec::new(),
+            verify_network: false,
+            verify_in_place: false,
         }
     }
 }
@@ -253,6 +307,7 @@ impl Settings {
         if let Some(text) = repo.config_string(KEY_STALL_AFTER)? {
             self.stall_after = parse_number(KEY_STALL_AFTER, &text)?;
         }
+        self.apply_sandbox(repo)?;
         if let Some(max) = repo.config_string(KEY_MAX_REJECTIONS)? {
             self.max_rejections = max.trim().parse().map_err(|_| {
                 Hint::new(format!(
@@ -263,6 +318,54 @@ impl Settings {
             })?;
         }
         Ok(())
+    }
+
+    fn apply_sandbox(&mut self, repo: &Repo) -> Result<()> {
+        if let Some(text) = repo.config_string(KEY_SANDBOX)? {
+            self.sandbox = match text.trim() {
+                "auto" => SandboxMode::Auto,
+                "true" | "yes" | "on" | "1" => SandboxMode::Always,
+                "false" | "no" | "off" | "0" => SandboxMode::Never,
+                other => {
+                    return Err(Hint::new(format!(
+                        "invalid {KEY_SANDBOX} {}: expected auto, true or false",
+                        quote(other)
+                    ))
+                    .hint(format!("git config {KEY_SANDBOX} auto"))
+                    .into());
+                }
+            };
+        }
+        let write = repo.config_multi(KEY_SANDBOX_WRITE)?;
+        if !write.is_empty() {
+            self.sandbox_write = write.into_iter().filter(|w| !w.trim().is_empty()).collect();
+        }
+        for (key, target) in [
+            (KEY_SANDBOX_NETWORK, &mut self.sandbox_network),
+            (KEY_VERIFY_NETWORK, &mut self.verify_network),
+            (KEY_VERIFY_IN_PLACE, &mut self.verify_in_place),
+        ] {
+            if let Some(value) = repo.config_bool(key)? {
+                *target = value;
+            }
+        }
+        self.verify_env = repo.config_multi(KEY_VERIFY_ENV)?;
+        Ok(())
+    }
+
+    /// The directories a sandboxed agent may write besides its clone: those
+    /// of [`Settings::sandbox_write`] that exist, `~/` expanded.
+    pub fn sandbox_dirs(&self) -> Vec<PathBuf> {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        self.sandbox_write
+            .iter()
+            .filter_map(|dir| match (dir.strip_prefix("~/"), &home) {
+                (Some(rest), Some(home)) => Some(home.join(rest)),
+                (Some(_), None) => None,
+                (None, _) => Some(PathBuf::from(dir)),
+            })
+            .filter(|dir| dir.exists())
+            .collect()
     }
 
     fn validate(&self) -> Result<()> {

@@ -54,8 +54,8 @@ pub const STEPS: &[(&str, &[&str])] = &[
         &[
             "apply:journal",
             "apply:patch",
-            "apply:commit",
             "apply:verify",
+            "apply:commit",
             "apply:event",
         ],
     ),
@@ -64,8 +64,8 @@ pub const STEPS: &[(&str, &[&str])] = &[
         &[
             "apply:journal",
             "apply:patch",
-            "apply:commit",
             "apply:verify",
+            "apply:commit",
             "apply:event",
             "land:next",
         ],

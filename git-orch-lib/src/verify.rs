@@ -28,18 +28,45 @@ pub const VERIFYING_ENV: &str = "GIT_ORCH_VERIFYING";
 /// Characters of output kept for the record (the end, where failures are).
 pub const TAIL_CHARS: usize = 4000;
 
-/// Run `command` with `sh -c` in `dir`. Output goes to our stderr as it
-/// comes when `stream`, and its tail is kept either way.
-pub fn run(dir: &Path, command: &str, timeout: Duration, stream: bool) -> Result<CommandResult> {
+/// Where a verification command runs besides its directory: in the
+/// sandbox, with only the environment given (see [`crate::sandbox`]).
+#[derive(Debug, Clone)]
+pub struct Confined {
+    pub spec: crate::sandbox::Spec,
+    pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+}
+
+/// `sh -c <command>`, plain or confined.
+fn shell(command: &str, confined: Option<&Confined>) -> Result<Command> {
+    let Some(confined) = confined else {
+        let mut plain = Command::new("sh");
+        plain.arg("-c").arg(command);
+        return Ok(plain);
+    };
+    let args = ["-c".into(), command.into()];
+    let mut sandboxed = crate::sandbox::command(&confined.spec, std::ffi::OsStr::new("sh"), &args)?;
+    sandboxed
+        .env_clear()
+        .envs(confined.env.iter().map(|(k, v)| (k, v)));
+    Ok(sandboxed)
+}
+
+/// Run `command` with `sh -c` in `dir` (confined, when given). Output goes
+/// to our stderr as it comes when `stream`, and its tail is kept either way.
+pub fn run(
+    dir: &Path,
+    command: &str,
+    timeout: Duration,
+    stream: bool,
+    confined: Option<&Confined>,
+) -> Result<CommandResult> {
     let started = Instant::now();
     // One pipe for stdout and stderr, as `2>&1` would: the output keeps the
     // order the command wrote it in.
     let (mut pipe, writer) = std::io::pipe().context("cannot make a pipe")?;
     let writer_too = writer.try_clone().context("cannot make a pipe")?;
-    let mut command_line = Command::new("sh");
+    let mut command_line = shell(command, confined)?;
     let spawned = command_line
-        .arg("-c")
-        .arg(command)
         .current_dir(dir)
         // Variables git exports to hooks would point the command's own git
         // calls at another repository than the checkout it runs in.
@@ -197,6 +224,7 @@ pub fn run_commands(
     commands: &[String],
     timeout: Duration,
     mode: Mode,
+    confined: Option<&Confined>,
 ) -> Result<Vec<CommandResult>> {
     if mode.jobs <= 1 || commands.len() <= 1 || mode.stop_at_failure {
         let mut results = Vec::new();
@@ -207,7 +235,7 @@ pub fn run_commands(
             if mode.stream {
                 eprintln!("verify: {command}");
             }
-            let result = run(dir, command, timeout, mode.stream)?;
+            let result = run(dir, command, timeout, mode.stream, confined)?;
             if mode.announce {
                 eprintln!("{}", describe(&result, timeout));
             }
@@ -219,7 +247,7 @@ pub fn run_commands(
         }
         return Ok(results);
     }
-    run_parallel(dir, commands, timeout, mode.jobs)
+    run_parallel(dir, commands, timeout, mode.jobs, confined)
 }
 
 fn run_parallel(
@@ -227,6 +255,7 @@ fn run_parallel(
     commands: &[String],
     timeout: Duration,
     jobs: u32,
+    confined: Option<&Confined>,
 ) -> Result<Vec<CommandResult>> {
     let next = AtomicUsize::new(0);
     let slots: Mutex<Vec<Option<Result<CommandResult>>>> =
@@ -240,7 +269,7 @@ fn run_parallel(
                     if index >= commands.len() || crate::interrupt::pending().is_some() {
                         break;
                     }
-                    let result = run(dir, &commands[index], timeout, false);
+                    let result = run(dir, &commands[index], timeout, false, confined);
                     if let Ok(done) = &result {
                         let mut line = describe(done, timeout);
                         if !done.passed() && !done.tail.trim().is_empty() {
@@ -314,6 +343,7 @@ mod tests {
             "echo hello; echo oops >&2",
             Duration::from_secs(10),
             false,
+            None,
         )
         .unwrap();
         assert!(ok.passed());
@@ -327,6 +357,7 @@ mod tests {
             "echo bad; exit 3",
             Duration::from_secs(10),
             false,
+            None,
         )
         .unwrap();
         assert_eq!(failed.status, Some(3));
@@ -337,6 +368,7 @@ mod tests {
             "sleep 30 & wait",
             Duration::from_millis(200),
             false,
+            None,
         )
         .unwrap();
         assert!(slow.timed_out && !slow.passed());
@@ -351,6 +383,7 @@ mod tests {
             "for i in 1 2 3; do echo out$i; echo err$i >&2; done; sleep 60 &",
             Duration::from_secs(30),
             false,
+            None,
         )
         .unwrap();
         assert!(out.passed());
@@ -366,6 +399,7 @@ mod tests {
             "seq 1 20000; echo THE-END",
             Duration::from_secs(10),
             false,
+            None,
         )
         .unwrap();
         assert!(

@@ -30,6 +30,12 @@ impl RefWatch {
     /// directories are created (git does the same when it writes a ref
     /// there). Without a working watch this degrades to the fallback re-check.
     pub fn new(common_dir: &Path, ref_dirs: &[&str]) -> RefWatch {
+        RefWatch::of(&[(common_dir, ref_dirs)])
+    }
+
+    /// [`RefWatch::new`] for several repositories at once (a coordinator's,
+    /// and its sandboxed workers' clones, where their work arrives).
+    pub fn of(repos: &[(&Path, &[&str])]) -> RefWatch {
         let (sender, events) = channel();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             // Only changes: reading the refs (as the waiter itself does)
@@ -42,11 +48,14 @@ impl RefWatch {
         })
         .ok()
         .and_then(|mut watcher| {
-            let mut dirs: Vec<PathBuf> = vec![common_dir.to_path_buf()];
-            for prefix in ref_dirs {
-                let dir = common_dir.join(prefix.trim_end_matches('/'));
-                let _ = std::fs::create_dir_all(&dir);
-                dirs.push(dir);
+            let mut dirs: Vec<PathBuf> = Vec::new();
+            for (common_dir, ref_dirs) in repos {
+                dirs.push(common_dir.to_path_buf());
+                for prefix in *ref_dirs {
+                    let dir = common_dir.join(prefix.trim_end_matches('/'));
+                    let _ = std::fs::create_dir_all(&dir);
+                    dirs.push(dir);
+                }
             }
             for dir in &dirs {
                 watcher.watch(dir, RecursiveMode::NonRecursive).ok()?;

@@ -251,6 +251,28 @@ pub struct SpawnArgs {
     #[arg(long, value_name = "KIND", value_parser = ["worktree", "clone"])]
     pub isolation: Option<String>,
 
+    /// Sandbox each worker: its own clone, and its agent in an OS sandbox
+    ///
+    /// The agent can write only the worker's clone, its temporary
+    /// directory and the agent CLI's own state directories (orch.sandbox.write),
+    /// with no new privileges; what it reports is written into its clone and
+    /// taken from there by the coordinator's commands, which accept only what
+    /// a worker may write (its events, its handoffs, its branch). Needs
+    /// Landlock (Linux 6.2); `git worker doctor` says what this machine
+    /// supports. The default (orch.sandbox = auto) sandboxes --exec agents
+    /// where the machine can, and says so; see docs/security.md.
+    #[arg(long, overrides_with = "no_sandbox", conflicts_with = "isolation")]
+    pub sandbox: bool,
+
+    /// Do not sandbox: the worker is trusted (a linked worktree or a clone)
+    #[arg(long, overrides_with = "sandbox")]
+    pub no_sandbox: bool,
+
+    /// Whether a sandboxed agent may use the network (default on: agents
+    /// call their model's API; orch.sandbox.network)
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    pub network: Option<String>,
+
     /// Start this agent command in each new worker's checkout (sh -c), detached
     ///
     /// It gets ORCH_WORKER, ORCH_BRANCH, ORCH_BASE, ORCH_CONTRACT (a TOML

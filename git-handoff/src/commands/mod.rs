@@ -17,6 +17,11 @@ mod show;
 
 pub fn run(cli: Cli) -> Result<Outcome> {
     let repo = Repo::discover()?;
+    // What sandboxed workers wrote in their clones, before it is read (a
+    // worker's own report writes its clone, and takes nothing).
+    if !matches!(cli.command, Command::Report(_)) {
+        orch::ops::collect::collect_all(&repo)?;
+    }
     match cli.command {
         Command::Report(args) => report::report(&repo, &args),
         Command::Show(args) => show::show(&repo, &args),

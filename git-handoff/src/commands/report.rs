@@ -10,7 +10,7 @@ use orch::enforce;
 use orch::exit::{Hint, Outcome};
 use orch::git::{Oid, Repo};
 use orch::policy::Policy;
-use orch::registry::{self, Actor, Change, HandoffMeta, State};
+use orch::registry::{self, HandoffMeta};
 
 use orch::role::require_worker;
 use orch::ui::{JSON_VERSION, print_json, short};
@@ -51,13 +51,8 @@ fn read_stdin() -> Result<String> {
 
 pub(super) fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
     let id = require_worker(repo, "git handoff report")?;
-    let Some(entry) = registry::load(repo, &id)? else {
-        return Err(Hint::new(format!(
-            "this checkout belongs to worker '{id}', which is not registered"
-        ))
-        .hint("ask the coordinator")
-        .into());
-    };
+    let side = orch::ops::worker::Side::of(repo)?;
+    let entry = side.entry(repo, &id)?;
     let summary = read_summary(args)?;
     let mut notes = Vec::new();
     for path in &args.notes {
@@ -131,16 +126,14 @@ pub(super) fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
     // Killed here, the handoff is written and not logged: readers take the
     // one before it (registry::current_handoff), and a new report goes on.
     orch::interrupt::checkpoint("report:handoff")?;
-    registry::update(repo, &registry::live_ref(&id), |_| {
-        Ok(Some(
-            Change::new("reported", Actor::Worker, State::Reported)
-                .with("fingerprint", fingerprint.as_str())
-                .with("head", head.to_string())
-                .with("tree", tree.to_string())
-                .with("handoff", handoff.commit.to_string())
-                .with("files", changes.len()),
-        ))
-    })?;
+    let event = registry::WorkerEvent::Reported {
+        handoff: handoff.commit,
+        fingerprint: fingerprint.clone(),
+        head,
+        tree,
+        files: changes.len() as u64,
+    };
+    side.record(repo, &id, &event)?;
     if args.json {
         print_json(
             &json!({ "version": JSON_VERSION, "handoff": handoff_json(&handoff, None, None) }),

@@ -306,3 +306,63 @@ impl crate::policy::Links for TreeLinks<'_> {
         self.repo.tree_link(self.tree, path)
     }
 }
+
+impl Repo {
+    /// Whether this repository has object `oid`.
+    pub fn has_object(&self, oid: Oid) -> bool {
+        self.inner.odb().is_ok_and(|odb| odb.exists(oid))
+    }
+
+    /// Copy into this repository every object reachable from `tips` in
+    /// `from` (a repository that is not ours) that this one lacks, each
+    /// hashed again as it is written: an object whose content does not hash
+    /// to its id (swapped on disk) is an error, and nothing after it is
+    /// copied. Objects this repository has are not descended into (it has
+    /// what they reach). Returns how many were copied.
+    pub fn copy_objects(&self, from: &Repo, tips: &[Oid]) -> Result<usize> {
+        let source = from.inner.odb().map_err(clean)?;
+        let target = self.inner.odb().map_err(clean)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut stack: Vec<Oid> = tips.to_vec();
+        let mut copied = 0;
+        while let Some(oid) = stack.pop() {
+            if !seen.insert(oid) || target.exists(oid) {
+                continue;
+            }
+            let object = source
+                .read(oid)
+                .map_err(clean)
+                .with_context(|| format!("cannot read object {oid}"))?;
+            let kind = object.kind();
+            let data = object.data().to_vec();
+            drop(object);
+            let written = target.write(kind, &data).map_err(clean)?;
+            if written != oid {
+                anyhow::bail!("object {oid} does not hash to its id (its content is {written}'s)");
+            }
+            copied += 1;
+            match kind {
+                git2::ObjectType::Commit => {
+                    let commit = self.inner.find_commit(oid).map_err(clean)?;
+                    stack.push(commit.tree_id());
+                    stack.extend(commit.parent_ids());
+                }
+                git2::ObjectType::Tree => {
+                    let tree = self.inner.find_tree(oid).map_err(clean)?;
+                    for entry in tree.iter() {
+                        // Gitlinks name commits of another repository.
+                        if entry.kind() != Some(git2::ObjectType::Commit) {
+                            stack.push(entry.id());
+                        }
+                    }
+                }
+                git2::ObjectType::Tag => {
+                    let tag = self.inner.find_tag(oid).map_err(clean)?;
+                    stack.push(tag.target_id());
+                }
+                _ => {}
+            }
+        }
+        Ok(copied)
+    }
+}

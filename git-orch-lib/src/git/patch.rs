@@ -145,12 +145,11 @@ impl Repo {
         Ok(())
     }
 
-    /// Commit `paths` as the index has them on top of commit `head`, and
-    /// nothing else: any other staged change stays staged, uncommitted. The
-    /// tree is built in a temporary index (HEAD's tree, then the index's
-    /// entries for `paths`, removals first so a file may become a directory),
-    /// and HEAD's branch moves by compare-and-swap from `head`. Returns the
-    /// new commit.
+    /// A commit of `paths` as the index has them on top of commit `head`,
+    /// and nothing else: any other staged change stays staged, uncommitted.
+    /// The tree is built in a temporary index (HEAD's tree, then the index's
+    /// entries for `paths`, removals first so a file may become a
+    /// directory). No ref moves: [`Repo::advance_head`] does.
     pub fn commit_paths(&self, message: &str, paths: &[Vec<u8>], head: Oid) -> Result<Oid> {
         let wanted: std::collections::HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
         let mut entries = Vec::new();
@@ -205,8 +204,13 @@ impl Repo {
             .git(["commit-tree", &tree, "-p", &head.to_string()])
             .stdin(message.as_bytes().to_vec())
             .read()?;
-        let commit = Oid::from_str(&commit)
-            .with_context(|| format!("bad commit id from git commit-tree: {commit}"))?;
+        Oid::from_str(&commit)
+            .with_context(|| format!("bad commit id from git commit-tree: {commit}"))
+    }
+
+    /// Move HEAD's branch (or a detached HEAD) from `head` to `commit`, by
+    /// compare-and-swap: an error if it is not at `head` any more.
+    pub fn advance_head(&self, commit: Oid, head: Oid) -> Result<()> {
         let branch = self.head_branch()?;
         let moved = {
             let mut git = self.git(["update-ref", "-m", "git-handoff: apply"]);
@@ -222,7 +226,7 @@ impl Repo {
         if !moved {
             bail!("HEAD moved while the commit was being made");
         }
-        Ok(commit)
+        Ok(())
     }
 }
 

@@ -138,9 +138,35 @@ impl Repo {
     /// A clone of this repository at `path` (which must not exist) with
     /// `commit` checked out: its own config, hooks and refs (none of
     /// `refs/orch/`), objects borrowed through alternates. What runs there
-    /// cannot move this repository's refs or change its config through git.
-    pub fn clone_for_verification(&self, path: &Path, commit: Oid) -> Result<()> {
-        self.clone_shared(path, &["--detach", &commit.to_string()])
+    /// A checkout of `commit` at `path` (which must not exist) in a new
+    /// repository of its own: no origin, no refs of ours, its own config
+    /// and hooks, and this repository's objects borrowed through an
+    /// alternates file (read-only to a sandbox that may write only `path`).
+    /// What runs there cannot reach this repository through git.
+    pub fn checkout_for_verification(&self, path: &Path, commit: Oid) -> Result<()> {
+        let parent = path.parent().context("a checkout path has a parent")?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create '{}'", parent.display()))?;
+        Git::new(parent)
+            .args(["init", "--quiet"])
+            .arg(path)
+            .run()
+            .with_context(|| format!("cannot make a repository at '{}'", path.display()))?;
+        let objects = std::fs::canonicalize(self.common_dir().join("objects"))
+            .context("cannot find this repository's objects")?;
+        let alternates = path.join(".git/objects/info/alternates");
+        crate::fs::write_atomically(&alternates, format!("{}\n", objects.display()).as_bytes())?;
+        Git::new(path)
+            .args([
+                "-c",
+                "checkout.workers=0",
+                "-c",
+                "advice.detachedHead=false",
+            ])
+            .args(["checkout", "--quiet", "--detach"])
+            .arg(commit.to_string())
+            .run()
+            .with_context(|| format!("cannot check out {commit} in '{}'", path.display()))
     }
 
     /// `git worktree prune`, under the worktree lock.

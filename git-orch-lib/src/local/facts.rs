@@ -12,6 +12,9 @@ use crate::contract::Contract;
 use crate::exit::Hint;
 use crate::git::Repo;
 
+/// The isolation of a sandboxed worker, in its facts.
+pub const SANDBOX: &str = "sandbox";
+
 /// Facts about a worker that only hold on this machine. Kept out of the refs
 /// so that a fetch of `refs/orch/*` never carries another machine's paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,10 +29,14 @@ pub struct Local {
     /// when the one in the refs differs (say, after a fetch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<Contract>,
-    /// `clone` for a worker in its own clone (`spawn --isolation clone`);
-    /// empty for a linked worktree.
+    /// `clone` for a worker in its own clone (`spawn --isolation clone`),
+    /// `sandbox` for a sandboxed one (`spawn --sandbox`); empty for a
+    /// linked worktree.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub isolation: String,
+    /// A sandboxed worker whose agent runs without the network.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub network_off: bool,
 }
 
 /// `<common>/orch/local.json`: the machine-local facts of every worker on
@@ -207,6 +214,19 @@ pub(crate) fn tidy_local_dir(repo: &Repo) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The sandboxed workers on this machine, with their facts (without
+/// decoding the file when it names none: this is asked by every command
+/// that reads workers).
+pub fn sandboxed(repo: &Repo) -> Result<BTreeMap<String, Local>> {
+    match std::fs::read(locals_path(repo)) {
+        Ok(bytes) if bytes.windows(9).any(|w| w == b"\"sandbox\"") => {}
+        _ => return Ok(BTreeMap::new()),
+    }
+    let mut locals = load_locals(repo)?;
+    locals.retain(|_, local| local.isolation == crate::local::SANDBOX);
+    Ok(locals)
 }
 
 /// Ids with local facts on this machine.

@@ -252,10 +252,8 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
     let files = local::agent_files(repo, id);
     let settings = Settings::load(repo)?;
     let contract = &entry.contract;
-    let mut agent = Command::new("sh");
+    let mut agent = agent_command(&local, &settings, &facts.command)?;
     agent
-        .arg("-c")
-        .arg(&facts.command)
         .current_dir(&local.path)
         .env("ORCH_WORKER", id)
         .env("ORCH_BRANCH", &contract.branch)
@@ -299,6 +297,7 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
+        take_work(repo, id, &local);
         let Some(entry) = registry::load(repo, id)? else {
             continue;
         };
@@ -318,6 +317,8 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
             stalled = false;
         }
     };
+    // What a sandboxed agent wrote before it exited is in its log first.
+    take_work(repo, id, &local);
     facts.exited = Some(registry::now());
     facts.status = status.code();
     facts.signal = std::os::unix::process::ExitStatusExt::signal(&status);
@@ -407,6 +408,39 @@ pub fn template(path: Option<&Path>) -> Result<String> {
             .with_context(|| format!("cannot read prompt template '{}'", path.display())),
         None => Ok(DEFAULT_PROMPT.to_string()),
     }
+}
+
+/// Take what the sandboxed worker `id` wrote in its clone (a trusted one
+/// writes its log itself); a failure is said by the next coordinator
+/// command, which tries again.
+fn take_work(repo: &Repo, id: &str, local: &local::Local) {
+    if local.isolation == crate::local::SANDBOX {
+        let _ = crate::ops::collect::collect(repo, id, local);
+    }
+}
+
+/// The command that runs the agent `command` of the worker whose local
+/// facts are `local`: `sh -c` in its checkout, and for a sandboxed worker
+/// inside the sandbox: writes only to its clone (where its temporary
+/// directory is too, `TMPDIR`) and to the agent CLIs' state directories.
+fn agent_command(local: &local::Local, settings: &Settings, command: &str) -> Result<Command> {
+    let args = ["-c".into(), command.into()];
+    if local.isolation != crate::local::SANDBOX {
+        let mut plain = Command::new("sh");
+        plain.args(&args);
+        return Ok(plain);
+    }
+    let tmp = local.path.join(".git").join("orch-tmp");
+    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create '{}'", tmp.display()))?;
+    let mut write = vec![local.path.clone()];
+    write.extend(settings.sandbox_dirs());
+    let spec = crate::sandbox::Spec {
+        write,
+        network: !local.network_off,
+    };
+    let mut sandboxed = crate::sandbox::command(&spec, std::ffi::OsStr::new("sh"), &args)?;
+    sandboxed.env("TMPDIR", &tmp);
+    Ok(sandboxed)
 }
 
 #[cfg(test)]

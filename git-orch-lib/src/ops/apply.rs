@@ -1,8 +1,8 @@
-//! Applying a handoff, and undoing an apply: the live rollback of a failed
-//! `git handoff apply` and the crash recovery of a killed one follow one
-//! rule (its commit goes by compare-and-swap, the handoff's paths and
-//! nothing else return to HEAD as it was, and nothing of the user's is
-//! overwritten).
+//! Applying a handoff: the gate, the contract on the change itself, the
+//! patch, the commit that would land, its verification (see
+//! [`super::scratch`]), then HEAD moves to exactly that commit and the
+//! `applied` event is recorded. A failure on the way is undone by the rule
+//! of [`super::undo`], which also recovers a killed apply.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,7 @@ use crate::exit::{Hint, Outcome};
 use crate::git::{Oid, Repo};
 use crate::interrupt::checkpoint;
 use crate::local::{self, ApplyJournal};
+use crate::ops::undo::{TakenBack, recover_applies, take_back};
 use crate::policy::Policy;
 use crate::registry::{self, Actor, Change, Entry, Handoff, State};
 use crate::ui::short;
@@ -68,10 +69,11 @@ pub fn apply(repo: &Repo, id: &str, options: Options) -> Result<Outcome> {
         Ok(applying) => applying,
         Err(outcome) => return Ok(outcome),
     };
-    applying.commit(options.no_commit)?;
+    applying.build()?;
     if let Some(outcome) = applying.verify(options.timeout)? {
         return Ok(outcome);
     }
+    applying.commit(options.no_commit)?;
     applying.keep(options.print)
 }
 
@@ -82,6 +84,7 @@ struct Plan {
     entry: Entry,
     handoff: Handoff,
     contract: Contract,
+    settings: crate::config::Settings,
     gate: crate::gate::Decision,
     workdir: PathBuf,
     base: Oid,
@@ -173,6 +176,7 @@ fn prepare(repo: &Repo, id: &str) -> Result<std::result::Result<Plan, Outcome>> 
         entry,
         handoff,
         contract,
+        settings,
         gate,
         workdir,
         base,
@@ -215,6 +219,9 @@ struct Applying<'a> {
     repo: &'a Repo,
     plan: &'a Plan,
     journal: ApplyJournal,
+    /// The commit that would land, once built.
+    built: Option<Oid>,
+    /// It, once HEAD moved to it.
     committed: Option<Oid>,
     passed: Vec<String>,
 }
@@ -253,6 +260,7 @@ impl<'a> Applying<'a> {
             repo,
             plan,
             journal,
+            built: None,
             committed: None,
             passed: Vec::new(),
         };
@@ -303,27 +311,43 @@ impl<'a> Applying<'a> {
         }
     }
 
-    /// Step 3: commit with the worker's summary and trailers (unless asked not to).
+    /// Step 3: the commit that would land: the handoff's paths on HEAD,
+    /// with the worker's summary and trailers (no ref moves yet). What is
+    /// verified is its tree, and what lands is exactly it.
+    fn build(&mut self) -> Result<()> {
+        let plan = self.plan;
+        let id = &plan.id;
+        let message = format!(
+            "{}\n\nWorker: {id}\nBase: {}\nHandoff: {}\nFingerprint: {}\n",
+            plan.handoff.summary.trim(),
+            plan.contract.base,
+            plan.handoff.commit,
+            plan.handoff.meta.fingerprint
+        );
+        match self.repo.commit_paths(&message, &plan.paths, plan.head) {
+            Ok(commit) => {
+                self.built = Some(commit);
+                Ok(())
+            }
+            Err(err) => {
+                self.roll_back()?;
+                Err(err.context(format!("cannot commit the handoff of '{id}'; rolled back")))
+            }
+        }
+    }
+
+    /// Step 5: HEAD moves to the commit verified (unless asked not to commit).
     fn commit(&mut self, no_commit: bool) -> Result<()> {
         let plan = self.plan;
         let id = &plan.id;
-        if !no_commit {
-            let message = format!(
-                "{}\n\nWorker: {id}\nBase: {}\nHandoff: {}\nFingerprint: {}\n",
-                plan.handoff.summary.trim(),
-                plan.contract.base,
-                plan.handoff.commit,
-                plan.handoff.meta.fingerprint
-            );
-            match self.repo.commit_paths(&message, &plan.paths, plan.head) {
-                Ok(commit) => self.committed = Some(commit),
-                Err(err) => {
-                    self.roll_back()?;
-                    return Err(
-                        err.context(format!("cannot commit the handoff of '{id}'; rolled back"))
-                    );
-                }
+        if !no_commit && let Some(commit) = self.built {
+            if let Err(err) = self.repo.advance_head(commit, plan.head) {
+                self.roll_back()?;
+                return Err(
+                    err.context(format!("cannot commit the handoff of '{id}'; rolled back"))
+                );
             }
+            self.committed = Some(commit);
         }
         if let Some(commit) = self.committed {
             self.journal.committed = Some(commit.to_string());
@@ -332,8 +356,10 @@ impl<'a> Applying<'a> {
         self.after(checkpoint("apply:commit"))
     }
 
-    /// Step 4: verification, from the coordinator's contract. A failure rolls
-    /// back and is recorded (`rejected`): `Some(outcome)`.
+    /// Step 4: verification, from the coordinator's contract, of the commit
+    /// built (in a sandboxed scratch checkout of it, or in place: see
+    /// [`crate::ops::scratch`]). A failure rolls back and is recorded
+    /// (`rejected`): `Some(outcome)`.
     fn verify(&mut self, timeout: Option<u64>) -> Result<Option<Outcome>> {
         let (id, contract) = (&self.plan.id, &self.plan.contract);
         let seconds = timeout
@@ -346,8 +372,20 @@ impl<'a> Applying<'a> {
             announce: false,
             stop_at_failure: true,
         };
-        let results =
-            crate::verify::run_commands(&self.plan.workdir, &contract.verify, timeout, mode)?;
+        let commit = self.built.context("the commit to verify is built first")?;
+        let results = if contract.verify.is_empty() {
+            Vec::new()
+        } else {
+            let verification = crate::ops::scratch::Verification::prepare(
+                self.repo,
+                &self.plan.settings,
+                commit,
+                Some(&self.plan.workdir),
+            )?;
+            let results = verification.run(&contract.verify, timeout, mode)?;
+            verification.finish()?;
+            results
+        };
         let interrupted = crate::interrupt::pending();
         let failed = results.iter().find(|r| !r.passed());
         if let Some(signal) = interrupted {
@@ -470,43 +508,6 @@ fn conflicted(repo: &Repo, plan: &Plan, applied: &crate::git::Output) -> Result<
     Ok(())
 }
 
-/// What taking an apply back did.
-enum TakenBack {
-    Done,
-    /// HEAD is neither where the apply left it nor where it began: nothing
-    /// was touched.
-    HeadMoved,
-    /// The branch moved between the check and the rewind.
-    MovedDuringRollback(Oid),
-}
-
-/// The one rule for undoing an apply, live or after a crash: HEAD must be
-/// on `branch`, at the apply's commit (`committed`) or where it began
-/// (`head`: never committed, or a rollback killed after it moved the
-/// branch back); the commit goes by compare-and-swap on the branch, then
-/// `paths` (and nothing else) return to `head` in the index and files.
-fn take_back(
-    checkout: &Repo,
-    branch: Option<&str>,
-    head: Oid,
-    committed: Option<Oid>,
-    paths: &[Vec<u8>],
-) -> Result<TakenBack> {
-    let now = checkout.head_commit()?;
-    let rewound = now == Some(head);
-    if checkout.head_branch()?.as_deref() != branch || !(rewound || now == committed) {
-        return Ok(TakenBack::HeadMoved);
-    }
-    if let Some(commit) = committed
-        && !rewound
-        && !checkout.rewind_head(branch, head, commit)?
-    {
-        return Ok(TakenBack::MovedDuringRollback(commit));
-    }
-    checkout.restore_paths(head, paths)?;
-    Ok(TakenBack::Done)
-}
-
 /// Paths of the handoff that your own work occupies: changed, staged or
 /// untracked; ignored files where the handoff adds one; and index entries
 /// marked assume-unchanged or skip-worktree (git would not see your edits).
@@ -571,206 +572,4 @@ fn claim(repo: &Repo, id: &str) -> Result<local::ApplyClaim> {
         .hint("`git worker prune` undoes it (or an apply in that checkout)")
         .into()),
     }
-}
-
-/// Undo every `git handoff apply` in this checkout whose process was
-/// killed (see [`undo_apply`]), saying what was done: `apply` calls it
-/// before it starts, holding the checkout's lock ([`Repo::lock_checkout`]).
-/// An apply of `id` still running elsewhere is an error, and so is a killed
-/// one here for a dry run (which changes nothing). Killed applies in other
-/// checkouts are left to `git worker prune`.
-pub fn recover_applies(repo: &Repo, id: &str, dry_run: bool) -> Result<()> {
-    let here = repo.git_dir().canonicalize().ok();
-    for (other, journal) in local::apply_journals(repo)? {
-        if journal.running() {
-            if other == id {
-                return Err(Hint::new(format!(
-                    "the handoff of '{id}' is being applied right now (pid {})",
-                    journal.pid
-                ))
-                .hint("wait for it to finish")
-                .into());
-            }
-            continue;
-        }
-        let there = Repo::open(&journal.workdir)
-            .ok()
-            .and_then(|r| r.git_dir().canonicalize().ok());
-        if there.is_some() && there != here {
-            continue;
-        }
-        if dry_run {
-            return Err(Hint::new(format!(
-                "an apply of '{other}' was interrupted, and its changes may still be in '{}'",
-                journal.workdir.display()
-            ))
-            .hint("`git worker prune`, or an apply without --dry-run, undoes it first")
-            .into());
-        }
-        eprintln!("{}", undo_apply(repo, &other, &journal)?);
-    }
-    Ok(())
-}
-
-/// Finish a killed `git handoff apply` from its journal, and drop the
-/// journal. Kept when its `applied` event made it into the log. Otherwise
-/// rolled back the way apply itself rolls back: its commit goes (by
-/// compare-and-swap on the branch) and the handoff's paths, and nothing
-/// else, return to HEAD as it was before. Left alone, with the reason, when
-/// HEAD moved or those paths were changed since: nothing of the user's is
-/// overwritten. Returns what it did, for the user.
-pub fn undo_apply(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<String> {
-    let parse = |text: &str| Oid::from_str(text).ok();
-    let (Some(head), Some(base), Some(handoff)) = (
-        parse(&journal.head),
-        parse(&journal.base),
-        parse(&journal.handoff),
-    ) else {
-        local::end_apply(repo, id)?;
-        return Ok(format!(
-            "dropped the unreadable journal of an interrupted apply of '{id}'"
-        ));
-    };
-    if apply_was_kept(repo, id, journal)? {
-        local::end_apply(repo, id)?;
-        return Ok(format!(
-            "the interrupted apply of '{id}' had finished: it is kept"
-        ));
-    }
-    let checkout = match Repo::open(&journal.workdir) {
-        Ok(checkout) => checkout,
-        Err(_) => {
-            local::end_apply(repo, id)?;
-            return Ok(format!(
-                "the checkout of the interrupted apply of '{id}' ('{}') is gone: nothing to undo",
-                journal.workdir.display()
-            ));
-        }
-    };
-    let result = registry::decode_handoff(repo, id, handoff)?.meta.tree;
-    let result = Oid::from_str(&result).context("bad tree in the handoff")?;
-    let paths: Vec<Vec<u8>> = repo
-        .diff_trees(Some(repo.commit_tree(base)?), Some(result))?
-        .into_iter()
-        .map(|c| c.path)
-        .collect();
-    let now = checkout.head_commit()?;
-    // The commit may be made and the journal not yet say so.
-    let committed = match journal.committed.as_deref().and_then(parse) {
-        Some(commit) => Some(commit),
-        None => match now {
-            Some(now) if now != head => {
-                let info = checkout.commit_info(now)?;
-                (info.parents == [head]
-                    && info
-                        .message
-                        .contains(&format!("Handoff: {}", journal.handoff)))
-                .then_some(now)
-            }
-            _ => None,
-        },
-    };
-    let left = |why: String| -> Result<String> {
-        local::end_apply(repo, id)?;
-        Ok(format!(
-            "warning: the interrupted apply of '{id}' was not rolled back: {why}\n\
-             hint: its change is unverified; see it with `git -C {} diff {}`{}",
-            journal.workdir.display(),
-            abbrev(&journal.head),
-            committed
-                .filter(|c| Some(*c) == now)
-                .map_or(String::new(), |c| format!(
-                    ", undo its commit with `git revert {c}`"
-                ))
-        ))
-    };
-    // HEAD at the apply's commit, or where it began (never committed, or
-    // a rollback killed after it moved the branch back).
-    let rewound = now == Some(head);
-    if checkout.head_branch()? != journal.branch || !(rewound || now == committed) {
-        return left("HEAD moved since".to_string());
-    }
-    // What the apply left in the index and the files: its commit's tree, or
-    // the index it wrote. Unknown (killed before it was written down), or
-    // changed since in either: not ours to take back.
-    let expected = match committed {
-        Some(commit) => Some(checkout.commit_tree(commit)?),
-        None => journal.applied.as_deref().and_then(parse),
-    };
-    let Some(expected) = expected else {
-        return left("what it wrote is not known".to_string());
-    };
-    let Some(index) = checkout.index_tree()? else {
-        return left("the index has unmerged entries".to_string());
-    };
-    let files = Repo::snapshot_tree(&journal.workdir)?;
-    let mut edited = checkout.differing_paths(expected, index, &paths)?;
-    edited.extend(checkout.differing_paths(expected, files, &paths)?);
-    if !edited.is_empty() {
-        edited.sort();
-        edited.dedup();
-        let names: Vec<String> = edited
-            .iter()
-            .map(|p| crate::policy::display_path(p))
-            .collect();
-        return left(format!(
-            "its paths were changed since: {}",
-            names.join(", ")
-        ));
-    }
-    match take_back(
-        &checkout,
-        journal.branch.as_deref(),
-        head,
-        committed,
-        &paths,
-    )? {
-        TakenBack::Done => {}
-        TakenBack::HeadMoved => return left("HEAD moved since".to_string()),
-        TakenBack::MovedDuringRollback(_) => {
-            return left("HEAD moved during the rollback".to_string());
-        }
-    }
-    local::end_apply(repo, id)?;
-    Ok(format!(
-        "rolled back the interrupted apply of '{id}' in '{}' ({} path(s))",
-        journal.workdir.display(),
-        paths.len()
-    ))
-}
-
-/// Whether the apply `journal` describes recorded its `applied` event: in
-/// the worker's log after where the apply began, live or archived (the
-/// worker may have been removed since).
-pub fn apply_was_kept(repo: &Repo, id: &str, journal: &ApplyJournal) -> Result<bool> {
-    let before: std::collections::HashSet<Oid> = match Oid::from_str(&journal.log_tip) {
-        Ok(tip) => registry::history(repo, tip)?
-            .into_iter()
-            .map(|l| l.commit)
-            .collect(),
-        Err(_) => return Ok(false),
-    };
-    let mut logs: Vec<Oid> = repo
-        .refs_under(&format!("{}{id}/", registry::ARCHIVE))?
-        .into_iter()
-        .map(|(_, tip)| tip)
-        .collect();
-    logs.extend(repo.ref_target(&registry::live_ref(id))?);
-    for tip in logs {
-        let kept = registry::history(repo, tip)?.iter().any(|l| {
-            l.event.kind == "applied"
-                && !before.contains(&l.commit)
-                && l.event.data.get("fingerprint").and_then(|f| f.as_str())
-                    == Some(journal.fingerprint.as_str())
-        });
-        if kept {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// The first 12 hex digits of an object id.
-fn abbrev(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
 }

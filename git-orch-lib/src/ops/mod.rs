@@ -6,11 +6,15 @@
 pub mod agent;
 pub mod apply;
 pub mod bundle;
+pub mod collect;
 pub mod debris;
 pub mod hub;
 pub mod landed;
 pub mod plan;
 pub mod remove;
 pub mod review;
+pub mod scratch;
 pub mod spawn;
 pub mod sync;
+pub mod undo;
+pub mod worker;

@@ -214,7 +214,7 @@ fn refuse_busy(repo: &Repo, entry: &Entry, options: Options) -> Result<()> {
     // Its commit may be in HEAD, unverified: whether it lands is not known
     // yet (and "landed" judged by HEAD would be wrong).
     if let Some(apply) = local::apply_journal(repo, id)
-        && !crate::ops::apply::apply_was_kept(repo, id, &apply)?
+        && !crate::ops::undo::apply_was_kept(repo, id, &apply)?
     {
         if apply.running() {
             return Err(Hint::new(format!(

@@ -3,9 +3,7 @@
 //! checkout a verification runs in, and the gate of a target as the
 //! policy decides it. Shared by the `git review-gate` commands.
 
-use std::path::PathBuf;
-
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use crate::config::Settings;
@@ -13,7 +11,6 @@ use crate::contract::validate_id;
 use crate::exit::Hint;
 use crate::gate::{self, Decision, Subject, Verdicts};
 use crate::git::{Oid, Repo};
-use crate::local;
 use crate::registry::{self, Actor, Change, Entry, Ruling, State, Verdict};
 use crate::role::{Role, role};
 
@@ -190,66 +187,6 @@ pub fn record(
 }
 
 // ----- run -----
-
-/// A scratch clone for one run, removed when dropped (whatever happened);
-/// recorded on this machine while it exists, so a killed run's clone is
-/// found and removed by `git worker prune`.
-pub struct TempCheckout<'a> {
-    repo: &'a Repo,
-    name: String,
-    pub path: PathBuf,
-    removed: bool,
-}
-
-impl<'a> TempCheckout<'a> {
-    /// Clone into a new directory under $TMPDIR, outside the repository
-    /// (tools that look for a project root in parent directories must not
-    /// find yours), and check `commit` out there.
-    pub fn create(repo: &'a Repo, commit: Oid) -> Result<TempCheckout<'a>> {
-        let name = format!("orch-gate-{}", registry::event_id());
-        let tmp = std::path::absolute(std::env::temp_dir())
-            .context("cannot find the temporary directory")?;
-        let checkout = TempCheckout {
-            repo,
-            path: tmp.join(&name),
-            name,
-            removed: false,
-        };
-        local::begin_gate_run(
-            repo,
-            &checkout.name,
-            &local::GateRun {
-                pid: std::process::id(),
-                path: checkout.path.clone(),
-            },
-        )?;
-        repo.clone_for_verification(&checkout.path, commit)?;
-        Ok(checkout)
-    }
-
-    pub fn remove(mut self) -> Result<()> {
-        self.removed = true;
-        crate::fs::remove_dir_forcefully(&self.path)?;
-        local::end_gate_run(self.repo, &self.name)
-    }
-}
-
-impl Drop for TempCheckout<'_> {
-    fn drop(&mut self) {
-        if self.removed {
-            return;
-        }
-        let removed = crate::fs::remove_dir_forcefully(&self.path)
-            .and_then(|()| local::end_gate_run(self.repo, &self.name));
-        if let Err(err) = removed {
-            eprintln!(
-                "warning: cannot remove the temporary checkout '{}': {err:#}",
-                self.path.display()
-            );
-            eprintln!("hint: `git worker prune` removes it");
-        }
-    }
-}
 
 /// The commit to check out: a worker's reported tree on its base, or the
 /// commit judged.

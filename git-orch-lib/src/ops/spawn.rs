@@ -254,7 +254,39 @@ pub fn is_network_error(stderr: &str) -> bool {
     crate::git::remote_failure(stderr).0 == "the network failed"
 }
 
-pub fn spawn_one(repo: &Repo, contract: &Contract, path: &Path, clone: bool) -> Result<Spawned> {
+/// Where a worker works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// A linked worktree of this repository (trusted).
+    Worktree,
+    /// Its own clone, sending its work through the inbox (trusted).
+    Clone,
+    /// Its own clone, its agent in an OS sandbox; the coordinator takes
+    /// its work from the clone (`network`: whether the agent may use it).
+    Sandbox { network: bool },
+}
+
+impl Isolation {
+    /// The name recorded in the local facts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::Worktree => "",
+            Isolation::Clone => "clone",
+            Isolation::Sandbox { .. } => crate::local::SANDBOX,
+        }
+    }
+
+    fn is_clone(self) -> bool {
+        self != Isolation::Worktree
+    }
+}
+
+pub fn spawn_one(
+    repo: &Repo,
+    contract: &Contract,
+    path: &Path,
+    isolation: Isolation,
+) -> Result<Spawned> {
     let id = &contract.id;
     let done = |existed: bool| Spawned {
         id: id.clone(),
@@ -322,7 +354,7 @@ pub fn spawn_one(repo: &Repo, contract: &Contract, path: &Path, clone: bool) -> 
         journal,
         ..Undo::default()
     };
-    match transaction(repo, contract, path, clone, &mut undo) {
+    match transaction(repo, contract, path, isolation, &mut undo) {
         Ok(()) => {
             local::end_spawn(repo, id)?;
             Ok(done(false))
@@ -429,7 +461,7 @@ pub fn transaction(
     repo: &Repo,
     contract: &Contract,
     path: &Path,
-    clone: bool,
+    isolation: Isolation,
     undo: &mut Undo,
 ) -> Result<()> {
     let id = &contract.id;
@@ -454,10 +486,10 @@ pub fn transaction(
     undo.branch = true;
     checkpoint("spawn:branch")?;
 
-    make_checkout(repo, contract, path, clone, undo)?;
+    make_checkout(repo, contract, path, isolation.is_clone(), undo)?;
     checkpoint("spawn:worktree")?;
 
-    configure_checkout(repo, contract, path, clone, undo)?;
+    configure_checkout(repo, contract, path, isolation, undo)?;
     checkpoint("spawn:config")?;
 
     let activated = registry::update(repo, &registry::live_ref(id), |entry| {
@@ -472,7 +504,7 @@ pub fn transaction(
         ))
     })?;
     undo.claim = Some(activated.tip);
-    if clone {
+    if isolation.is_clone() {
         // The clone's own copy of its entry (its hooks and reports read it;
         // `git worker sync` there sends its events back).
         let entry = registry::live_ref(id);
@@ -483,6 +515,8 @@ pub fn transaction(
                 fetched.stderr.trim()
             );
         }
+    }
+    if isolation == Isolation::Clone {
         undo.inbox_created = open_inbox(repo, contract, path)?;
         undo.inbox = true;
     }
@@ -526,9 +560,10 @@ fn configure_checkout(
     repo: &Repo,
     contract: &Contract,
     path: &Path,
-    clone: bool,
+    isolation: Isolation,
     undo: &mut Undo,
 ) -> Result<()> {
+    let clone = isolation.is_clone();
     let id = &contract.id;
     if repo.config_bool("extensions.worktreeConfig")? != Some(true) {
         // Recorded before it is done, so a crash cannot hide it from prune.
@@ -545,14 +580,14 @@ fn configure_checkout(
         // The clone's own config.worktree holds its marks.
         Repo::open(path)?.set_config("extensions.worktreeConfig", "true")?;
     }
-    Repo::set_worktree_config(
-        path,
-        &[
-            (KEY_WORKER, id.as_str()),
-            ("core.hooksPath", &hooks.to_string_lossy()),
-        ],
-    )
-    .context("cannot configure the worker's checkout")?;
+    let hooks = hooks.to_string_lossy();
+    let coordinator = repo.common_dir().to_string_lossy();
+    let mut marks = vec![(KEY_WORKER, id.as_str()), ("core.hooksPath", &*hooks)];
+    if let Isolation::Sandbox { .. } = isolation {
+        // Where its commands read the registry (it writes only its clone).
+        marks.push((crate::ops::worker::KEY_COORDINATOR, &*coordinator));
+    }
+    Repo::set_worktree_config(path, &marks).context("cannot configure the worker's checkout")?;
     drop(machine_lock);
     let worktree = crate::git::worktree_name(path).unwrap_or_default();
     undo.local = true;
@@ -560,7 +595,8 @@ fn configure_checkout(
         path: path.to_path_buf(),
         worktree,
         contract: Some(contract.clone()),
-        isolation: if clone { "clone".into() } else { String::new() },
+        isolation: isolation.name().to_string(),
+        network_off: isolation == Isolation::Sandbox { network: false },
     };
     local::save_local(repo, id, &local)
 }

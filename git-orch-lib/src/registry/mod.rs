@@ -39,6 +39,7 @@ pub mod model;
 pub mod rules;
 pub mod task;
 pub mod verdict;
+pub mod worker;
 
 pub use handoff::*;
 pub use log::*;
@@ -46,6 +47,7 @@ pub use merge::*;
 pub use model::*;
 pub use task::*;
 pub use verdict::*;
+pub use worker::{WorkerEvent, append_outbox, outbox_since, state_before_blocking};
 
 /// The registry format this binary writes. It reads this version and every older one.
 pub const FORMAT: u32 = 1;
@@ -110,6 +112,14 @@ pub fn sync_staging(remote: &str) -> String {
 /// Where `git handoff import` stages a bundle's refs for worker `id`.
 pub fn import_staging(id: &str) -> String {
     format!("{NAMESPACE}importing/{id}/")
+}
+
+/// Where a sandboxed worker writes its events, in its own clone (see
+/// [`worker`]); the coordinator never has this ref.
+pub const OUTBOX: &str = "refs/orch/outbox/";
+
+pub fn outbox_ref(id: &str) -> String {
+    format!("{OUTBOX}{id}")
 }
 
 pub fn live_ref(id: &str) -> String {

@@ -15,6 +15,8 @@ mod verdict;
 
 pub fn run(cli: Cli) -> Result<Outcome> {
     let repo = Repo::discover()?;
+    // What sandboxed workers wrote in their clones, before it is judged.
+    orch::ops::collect::collect_all(&repo)?;
     match cli.command {
         Command::Run(args) => run::run_verification(&repo, &args),
         Command::Approve(args) => verdict::approve(&repo, &args),

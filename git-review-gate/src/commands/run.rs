@@ -17,7 +17,7 @@ use orch::ui::{JSON_VERSION, print_json, short};
 
 use orch::verify::DEFAULT_VERIFY_TIMEOUT;
 
-use orch::ops::review::{Target, TempCheckout, checkout_commit, judge, record, resolve};
+use orch::ops::review::{Target, checkout_commit, judge, record, resolve};
 
 use crate::cli::RunArgs;
 
@@ -47,7 +47,7 @@ pub(super) fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
 
     let _signals = orch::interrupt::guard()?;
     let commit = checkout_commit(repo, subject)?;
-    let checkout = TempCheckout::create(repo, commit)?;
+    let checkout = orch::ops::scratch::Verification::prepare(repo, &settings, commit, None)?;
     orch::interrupt::checkpoint("gate:checkout")?;
     eprintln!(
         "verifying {} (fingerprint {}) in a clean checkout: {} command(s)",
@@ -61,7 +61,7 @@ pub(super) fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
         announce: true,
         stop_at_failure: false,
     };
-    let results = orch::verify::run_commands(&checkout.path, &commands, timeout, mode)?;
+    let results = checkout.run(&commands, timeout, mode)?;
     if let Some(signal) = orch::interrupt::pending() {
         drop(checkout);
         return Err(Interrupted {
@@ -82,7 +82,7 @@ pub(super) fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
     record(repo, &target, &verdict, actor, settings.max_rejections)?;
     // After the verdict is safe: a checkout that cannot be removed is a
     // warning (and debris for `git worker prune`), not a lost verdict.
-    if let Err(err) = checkout.remove() {
+    if let Err(err) = checkout.finish() {
         eprintln!("warning: {err:#}");
         eprintln!("hint: `git worker prune` removes it");
     }

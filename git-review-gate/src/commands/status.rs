@@ -148,9 +148,9 @@ pub(super) fn wait(repo: &Repo, args: &WaitArgs) -> Result<Outcome> {
     // Fail early on a bad target.
     evaluate(repo, &args.target, &settings)?;
     let _signals = orch::interrupt::guard()?;
-    let watch =
-        orch::watch::RefWatch::new(repo.common_dir(), &[registry::NOTES, registry::HANDOFFS]);
+    let watch = orch::ops::collect::watch(repo, &[registry::NOTES, registry::HANDOFFS])?;
     let settled = orch::watch::until(&watch, args.timeout, || {
+        orch::ops::collect::collect_all(repo)?;
         let gate = evaluate(repo, &args.target, &settings)?;
         Ok(gate.decision.decided.then_some(gate))
     })?;

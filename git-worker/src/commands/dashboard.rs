@@ -331,16 +331,17 @@ pub fn dashboard(repo: &Repo, args: &DashboardArgs) -> Result<Outcome> {
         return Ok(Outcome::Success);
     }
     let _signals = orch::interrupt::guard()?;
-    let watch = orch::watch::RefWatch::new(
-        repo.common_dir(),
+    let watch = orch::ops::collect::watch(
+        repo,
         &[
             registry::WORKERS,
             registry::HANDOFFS,
             registry::NOTES,
             "refs/heads/",
         ],
-    );
+    )?;
     loop {
+        orch::ops::collect::collect_all(repo)?;
         let (rows, overlaps) = collect(repo, &settings, stall_after)?;
         let frame = if args.json {
             serde_json::to_string(&json_doc(&rows, &overlaps))? + "\n"

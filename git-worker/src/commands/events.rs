@@ -13,7 +13,7 @@ use orch::contract::validate_id;
 use orch::exit::{Hint, Outcome};
 use orch::git::Repo;
 use orch::interrupt::Interrupted;
-use orch::registry::{self, Actor, Change, Entry, Logged, State};
+use orch::registry::{self, Actor, Change, Logged, State};
 use orch::role::{require_coordinator, require_worker};
 use orch::ui::{JSON_VERSION, print_json, timestamp};
 
@@ -186,24 +186,6 @@ pub fn timeline(repo: &Repo, args: &TimelineArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// The state a worker was in before its latest blocking notice.
-fn state_before_blocking(repo: &Repo, entry: &Entry) -> Result<State> {
-    let history = registry::history(repo, entry.tip)?;
-    let was = history
-        .iter()
-        .rev()
-        .find(|l| {
-            l.event.kind == "notice"
-                && l.event.data.get("level").and_then(|v| v.as_str()) == Some("blocking")
-        })
-        .and_then(|l| l.event.data.get("was").cloned())
-        .and_then(|v| serde_json::from_value::<State>(v).ok());
-    Ok(match was {
-        Some(State::Blocked) | None => State::Active,
-        Some(state) => state,
-    })
-}
-
 pub fn notify(repo: &Repo, args: &NotifyArgs) -> Result<Outcome> {
     let id = require_worker(repo, "git worker notify")?;
     let text = args.text.trim();
@@ -212,30 +194,14 @@ pub fn notify(repo: &Repo, args: &NotifyArgs) -> Result<Outcome> {
             .hint("git worker notify '<what happened, what you tried, what you need>'")
             .into());
     }
-    if registry::load(repo, &id)?.is_none() {
-        return Err(Hint::new(format!(
-            "this checkout belongs to worker '{id}', which is not registered"
-        ))
-        .hint("the coordinator may have removed it")
-        .into());
-    }
+    let side = orch::ops::worker::Side::of(repo)?;
+    side.entry(repo, &id)?;
     let blocking = args.level == "blocking";
-    registry::update(repo, &registry::live_ref(&id), |entry| {
-        let mut change = Change::new("notice", Actor::Worker, entry.status.state)
-            .reason(entry.status.reason.clone())
-            .with("level", args.level.as_str())
-            .with("text", text);
-        if blocking {
-            let was = match entry.status.state {
-                State::Blocked => state_before_blocking(repo, entry)?,
-                state => state,
-            };
-            change.state = State::Blocked;
-            change.reason = text.to_string();
-            change = change.with("was", was.as_str());
-        }
-        Ok(Some(change))
-    })?;
+    let event = registry::WorkerEvent::Notice {
+        level: args.level.clone(),
+        text: text.to_string(),
+    };
+    side.record(repo, &id, &event)?;
     if blocking {
         eprintln!(
             "'{id}' is now blocked; the coordinator sees it in `git worker list`, and answers with `git worker message`"
@@ -266,7 +232,7 @@ pub fn message(repo: &Repo, args: &MessageArgs) -> Result<Outcome> {
             .with("text", text);
         unblocked = None;
         if entry.status.state == State::Blocked {
-            let was = state_before_blocking(repo, entry)?;
+            let was = registry::state_before_blocking(repo, entry)?;
             change.state = was;
             change.reason = String::new();
             change = change.with("unblocks", true);
@@ -303,13 +269,12 @@ pub(super) fn messages(history: &[Logged]) -> (Vec<&Logged>, usize) {
 
 pub fn inbox(repo: &Repo, args: &InboxArgs) -> Result<Outcome> {
     let id = require_worker(repo, "git worker inbox")?;
-    let Some(entry) = registry::load(repo, &id)? else {
-        return Err(Hint::new(format!(
-            "this checkout belongs to worker '{id}', which is not registered"
-        ))
-        .into());
-    };
-    let history = registry::history(repo, entry.tip)?;
+    let side = orch::ops::worker::Side::of(repo)?;
+    let entry = side.entry(repo, &id)?;
+    // What the log says, and what this worker wrote that the coordinator
+    // has not taken yet (a sandboxed worker's outbox: its read marks).
+    let mut history = registry::history(side.registry(repo), entry.tip)?;
+    history.extend(side.pending(repo, &id)?);
     let (messages, first_unread) = messages(&history);
     let shown: Vec<(&Logged, bool)> = messages
         .iter()
@@ -355,15 +320,11 @@ pub fn inbox(repo: &Repo, args: &InboxArgs) -> Result<Outcome> {
         && let Some(last) = messages.last()
         && first_unread < messages.len()
     {
-        let upto = last.event.id.clone();
-        registry::update(repo, &registry::live_ref(&id), |entry| {
-            Ok(Some(
-                Change::new("read", Actor::Worker, entry.status.state)
-                    .reason(entry.status.reason.clone())
-                    .with("upto", upto.as_str())
-                    .with("count", messages.len() - first_unread),
-            ))
-        })?;
+        let event = registry::WorkerEvent::Read {
+            upto: last.event.id.clone(),
+            count: (messages.len() - first_unread) as u64,
+        };
+        side.record(repo, &id, &event)?;
     }
     Ok(Outcome::Success)
 }
@@ -433,9 +394,9 @@ pub fn wait(repo: &Repo, args: &WaitArgs) -> Result<Outcome> {
         }
     }
     let _signals = orch::interrupt::guard()?;
-    let watch =
-        orch::watch::RefWatch::new(repo.common_dir(), &[registry::WORKERS, registry::ARCHIVE]);
+    let watch = orch::ops::collect::watch(repo, &[registry::WORKERS, registry::ARCHIVE])?;
     let done = orch::watch::until(&watch, args.timeout, || {
+        orch::ops::collect::collect_all(repo)?;
         let now = states(repo, &args.ids, &args.until)?;
         Ok(now
             .iter()

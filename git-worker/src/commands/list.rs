@@ -295,7 +295,8 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
 
 pub fn current(repo: &Repo, args: &CurrentArgs) -> Result<Outcome> {
     let id = require_worker(repo, "git worker current")?;
-    let Some(entry) = registry::load(repo, &id)? else {
+    let side = orch::ops::worker::Side::of(repo)?;
+    let Some(entry) = registry::load(side.registry(repo), &id)? else {
         return Err(Hint::new(format!("this checkout belongs to worker '{id}', which is not registered"))
             .hint("the coordinator may have removed it; ask the coordinator, or run `git worker show` there")
             .into());

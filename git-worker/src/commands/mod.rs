@@ -34,6 +34,21 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         _ => {}
     }
     let repo = Repo::discover()?;
+    // What sandboxed workers wrote in their clones, before it is read.
+    if matches!(
+        cli.command,
+        Command::List(_)
+            | Command::Show(_)
+            | Command::Rm(_)
+            | Command::Check(_)
+            | Command::Log(_)
+            | Command::Timeline(_)
+            | Command::Cleanup(_)
+            | Command::Report(_)
+            | Command::Message(_)
+    ) {
+        orch::ops::collect::collect_all(&repo)?;
+    }
     match cli.command {
         Command::Spawn(args) => spawn::spawn(&repo, *args),
         Command::List(args) => list::list(&repo, &args),

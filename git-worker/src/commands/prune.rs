@@ -113,7 +113,7 @@ pub fn prune(repo: &Repo, args: &PruneArgs) -> Result<Outcome> {
                     .into_iter()
                     .any(|(other, again)| other == *id && again == *journal);
                 if still {
-                    eprintln!("{}", orch::ops::apply::undo_apply(repo, id, journal)?);
+                    eprintln!("{}", orch::ops::undo::undo_apply(repo, id, journal)?);
                 }
                 continue;
             }

@@ -18,11 +18,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 
 use crate::cli::SpawnArgs;
-use orch::config::Settings;
+use orch::config::{SandboxMode, Settings};
 use orch::contract::{Contract, TaskFile, quote, validate_id};
 use orch::exit::{Hint, Outcome, render};
 use orch::git::{Oid, Repo};
 use orch::local::{self};
+use orch::ops::spawn::Isolation;
 use orch::registry::{self, State};
 use orch::role::require_coordinator;
 use orch::ui::{JSON_VERSION, print_json, short};
@@ -34,8 +35,8 @@ type Job = (String, Contract, String, Oid);
 struct How<'a> {
     /// The directory their checkouts go in.
     root: &'a Path,
-    /// Each in its own clone (else a linked worktree).
-    clone: bool,
+    /// Where each works.
+    isolation: Isolation,
     /// The prompt template for their agents (`--exec`).
     prompt: Option<&'a str>,
 }
@@ -86,14 +87,14 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
         None => None,
     };
     warn_missing_companions();
-    let clone = isolation(repo, &args)?;
+    let isolation = isolation(repo, &args, &settings)?;
     let mut batch = Batch {
         failures: base_failures,
         ..Batch::default()
     };
     let how = How {
         root: &root,
-        clone,
+        isolation,
         prompt: prompt.as_deref(),
     };
     spawn_all(repo, &args, &settings, &how, &jobs, &mut batch)?;
@@ -164,8 +165,54 @@ fn jobs(
     Ok(Some((jobs, base_failures)))
 }
 
-/// Whether workers get their own clone (`--isolation`, `orch.isolation`).
-fn isolation(repo: &Repo, args: &SpawnArgs) -> Result<bool> {
+/// Where workers work: sandboxed (`--sandbox`, or `orch.sandbox`: `auto`
+/// sandboxes `--exec` agents where the machine can, and says so), else a
+/// linked worktree or a clone (`--isolation`, `orch.isolation`).
+fn isolation(repo: &Repo, args: &SpawnArgs, settings: &Settings) -> Result<Isolation> {
+    let network = match args.network.as_deref() {
+        Some(flag) => flag == "on",
+        None => settings.sandbox_network,
+    };
+    let wanted = if args.sandbox {
+        Some(true)
+    } else if args.no_sandbox {
+        Some(false)
+    } else {
+        match settings.sandbox {
+            SandboxMode::Always => Some(true),
+            SandboxMode::Never => Some(false),
+            SandboxMode::Auto => None,
+        }
+    };
+    let spec = orch::sandbox::Spec {
+        write: Vec::new(),
+        network,
+    };
+    match wanted {
+        Some(true) => {
+            orch::sandbox::require(&spec)?;
+            return Ok(Isolation::Sandbox { network });
+        }
+        None if args.exec.is_some() && args.isolation.is_none() => {
+            match orch::sandbox::require(&spec) {
+                Ok(_) => {
+                    eprintln!(
+                        "note: the agents run sandboxed: each in its own clone, writing nothing else (--no-sandbox runs them trusted; docs/security.md)"
+                    );
+                    return Ok(Isolation::Sandbox { network });
+                }
+                Err(err) => eprintln!(
+                    "warning: the agents run trusted, unsandboxed: {}",
+                    orch::exit::render(&err)
+                        .trim_start_matches("error: ")
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                ),
+            }
+        }
+        _ => {}
+    }
     let isolation = match &args.isolation {
         Some(kind) => kind.clone(),
         None => repo
@@ -173,8 +220,8 @@ fn isolation(repo: &Repo, args: &SpawnArgs) -> Result<bool> {
             .unwrap_or_else(|| "worktree".into()),
     };
     match isolation.as_str() {
-        "worktree" => Ok(false),
-        "clone" => Ok(true),
+        "worktree" => Ok(Isolation::Worktree),
+        "clone" => Ok(Isolation::Clone),
         other => Err(Hint::new(format!("invalid orch.isolation '{other}'"))
             .hint("git config orch.isolation worktree   (or clone)")
             .into()),
@@ -234,7 +281,7 @@ fn spawn_all(
             batch.failures.push(id.clone());
             continue;
         }
-        match orch::ops::spawn::spawn_one(repo, &contract, &how.root.join(id), how.clone) {
+        match orch::ops::spawn::spawn_one(repo, &contract, &how.root.join(id), how.isolation) {
             Ok(mut done) => {
                 if done.existed {
                     eprintln!("worker '{id}' already exists with the same contract");
