@@ -71,6 +71,7 @@ pub fn doctor(repo: Option<&Repo>, args: &DoctorArgs) -> Result<Outcome> {
             ),
         });
     }
+    checks.push(sandbox_check(repo));
     checks.push(match find_man_page("git-worker") {
         Some(path) => ok("man", format!("man page {}", path.display())),
         None => problem(
@@ -289,4 +290,21 @@ fn find_man_page(name: &str) -> Option<PathBuf> {
             ]
         })
         .find(|page| Path::new(page).is_file())
+}
+
+/// What the platform can sandbox; a problem only when the configuration
+/// asks for sandboxes it cannot make (`orch.sandbox = true`).
+fn sandbox_check(repo: Option<&Repo>) -> Check {
+    let support = orch::sandbox::probe();
+    let wanted = repo
+        .and_then(|repo| orch::config::Settings::load(repo).ok())
+        .is_some_and(|settings| settings.sandbox == orch::config::SandboxMode::Always);
+    if support.landlock || !wanted {
+        return ok("sandbox", support.describe());
+    }
+    problem(
+        "sandbox",
+        format!("{}; and orch.sandbox is true", support.describe()),
+        "run on Linux 6.2 or newer with Landlock enabled, or `git config orch.sandbox auto` (trusted workers where it cannot)",
+    )
 }
