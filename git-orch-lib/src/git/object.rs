@@ -314,17 +314,49 @@ impl Repo {
     }
 
     /// Copy into this repository every object reachable from `tips` in
-    /// `from` (a repository that is not ours) that this one lacks, each
-    /// hashed again as it is written: an object whose content does not hash
-    /// to its id (swapped on disk) is an error, and nothing after it is
-    /// copied. Objects this repository has are not descended into (it has
-    /// what they reach). Returns how many were copied.
+    /// `from` (a repository that is not ours) that this one lacks. They are
+    /// read in-process (nothing of `from`'s config, hooks or attributes
+    /// runs), packed, and indexed here by `git index-pack --strict`, which
+    /// hashes every object again and checks it as `transfer.fsckObjects`
+    /// does: an object whose content does not hash to its id (swapped on
+    /// disk) or a malformed one (a tree naming `.git`, say) is an error.
+    /// Objects this repository has are not descended into (it has what
+    /// they reach). Returns how many were copied.
     pub fn copy_objects(&self, from: &Repo, tips: &[Oid]) -> Result<usize> {
+        let wanted = self.lacking(from, tips)?;
+        if wanted.is_empty() {
+            return Ok(0);
+        }
+        let mut builder = from.inner.packbuilder().map_err(clean)?;
+        for oid in &wanted {
+            builder.insert_object(*oid, None).map_err(clean)?;
+        }
+        let mut pack = git2::Buf::new();
+        builder.write_buf(&mut pack).map_err(clean)?;
+        let indexed = self
+            .git(["index-pack", "--strict", "--stdin"])
+            .stdin(pack.to_vec())
+            .output()?;
+        if indexed.status != 0 {
+            anyhow::bail!(
+                "its objects do not pass git's checks: {}",
+                indexed.stderr.trim()
+            );
+        }
+        if let Some(oid) = wanted.iter().find(|oid| !self.has_object(**oid)) {
+            anyhow::bail!("object {oid} does not hash to its id (its content is another's)");
+        }
+        Ok(wanted.len())
+    }
+
+    /// The objects reachable from `tips` in `from` that this repository
+    /// lacks, read (and parsed) in `from`.
+    fn lacking(&self, from: &Repo, tips: &[Oid]) -> Result<Vec<Oid>> {
         let source = from.inner.odb().map_err(clean)?;
         let target = self.inner.odb().map_err(clean)?;
         let mut seen = std::collections::HashSet::new();
         let mut stack: Vec<Oid> = tips.to_vec();
-        let mut copied = 0;
+        let mut wanted = Vec::new();
         while let Some(oid) = stack.pop() {
             if !seen.insert(oid) || target.exists(oid) {
                 continue;
@@ -334,21 +366,16 @@ impl Repo {
                 .map_err(clean)
                 .with_context(|| format!("cannot read object {oid}"))?;
             let kind = object.kind();
-            let data = object.data().to_vec();
             drop(object);
-            let written = target.write(kind, &data).map_err(clean)?;
-            if written != oid {
-                anyhow::bail!("object {oid} does not hash to its id (its content is {written}'s)");
-            }
-            copied += 1;
+            wanted.push(oid);
             match kind {
                 git2::ObjectType::Commit => {
-                    let commit = self.inner.find_commit(oid).map_err(clean)?;
+                    let commit = from.inner.find_commit(oid).map_err(clean)?;
                     stack.push(commit.tree_id());
                     stack.extend(commit.parent_ids());
                 }
                 git2::ObjectType::Tree => {
-                    let tree = self.inner.find_tree(oid).map_err(clean)?;
+                    let tree = from.inner.find_tree(oid).map_err(clean)?;
                     for entry in tree.iter() {
                         // Gitlinks name commits of another repository.
                         if entry.kind() != Some(git2::ObjectType::Commit) {
@@ -357,12 +384,12 @@ impl Repo {
                     }
                 }
                 git2::ObjectType::Tag => {
-                    let tag = self.inner.find_tag(oid).map_err(clean)?;
+                    let tag = from.inner.find_tag(oid).map_err(clean)?;
                     stack.push(tag.target_id());
                 }
                 _ => {}
             }
         }
-        Ok(copied)
+        Ok(wanted)
     }
 }

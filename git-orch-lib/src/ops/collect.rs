@@ -8,8 +8,11 @@
 //! this machine what it may write, and nothing else:
 //!
 //! * its objects, read in-process (no git runs in the clone, so nothing of
-//!   its config, hooks or attributes runs) and hashed again as they are
-//!   written here: an object swapped on disk is refused;
+//!   its config, hooks or attributes runs), packed, and indexed here by
+//!   `git index-pack --strict` (every object hashed again and checked as
+//!   `transfer.fsckObjects` does): an object swapped on disk or malformed
+//!   is refused. Refs move only after the checks below, so what is refused
+//!   is never reachable here (and `git gc` prunes it);
 //! * its branch (the one its contract names);
 //! * its handoffs, each checked (its own id, its contract's base, the tree
 //!   it says), as a continuation of the chain here;
