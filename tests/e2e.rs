@@ -18,6 +18,7 @@ mod soak;
 mod structure;
 mod support;
 mod sync;
+mod untrusted;
 mod worker;
 mod worker_concurrency;
 mod worker_input;

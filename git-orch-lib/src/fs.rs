@@ -39,6 +39,14 @@ pub fn remove_dir_forcefully(path: &Path) -> Result<()> {
     }
 }
 
+/// Whether `a` and `b` name the same file or directory (both exist).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Write `data` to `path` atomically: a temporary file in the same directory, then rename.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().context("path has no parent directory")?;

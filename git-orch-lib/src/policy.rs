@@ -20,8 +20,9 @@
 //! * a symlink is judged by where it really lands, following the links of
 //!   the tree being judged (a link through `d -> .` is followed), so a chain
 //!   of links cannot point outside the allowed paths;
-//! * a submodule (gitlink) must be matched by an allow pattern: with no
-//!   allow patterns it is refused.
+//! * a submodule (gitlink) brings in a whole other repository: it needs an
+//!   allow pattern naming its path literally (`vendor/lib`); a wildcard
+//!   (`vendor/**`) or no allow patterns at all do not allow it.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -114,9 +115,10 @@ impl Violation {
                     display_path(target)
                 )
             }
-            Rule::Submodule => {
-                "a submodule, and no allowed path names it (allow it explicitly)".to_string()
-            }
+            Rule::Submodule => format!(
+                "a submodule: only an allow pattern naming '{}' itself allows it",
+                display_path(&self.path)
+            ),
         }
     }
 
@@ -260,6 +262,14 @@ impl Policy {
         None
     }
 
+    /// Whether an allow pattern names `path` literally (no wildcard).
+    fn names(&self, path: &[u8]) -> bool {
+        self.allow.iter().any(|pattern| {
+            let literal = pattern.trim_end_matches('/');
+            !literal.contains(['*', '?', '[', '{']) && literal.as_bytes() == path
+        })
+    }
+
     /// Every violation among `changes`, in their order. Symlinks are
     /// followed through the changes and, for paths the changes leave alone,
     /// through `links` (the rest of the tree being judged).
@@ -275,9 +285,7 @@ impl Policy {
         let mut out = Vec::new();
         for change in changes {
             let rule = self.judge_path(&change.path).or_else(|| {
-                if change.submodule
-                    && (self.allow.is_empty() || !self.allow_set.is_match(to_path(&change.path)))
-                {
+                if change.submodule && !self.names(&change.path) {
                     return Some(Rule::Submodule);
                 }
                 let target = change.symlink_target.as_ref()?;
@@ -600,10 +608,16 @@ mod tests {
             policy(&["src/**"], &[]).check(&[gitlink.clone()], &NoLinks)[0].rule_name(),
             "not-allowed"
         );
-        assert!(
-            policy(&["vendor/lib"], &[])
-                .check(&[gitlink], &NoLinks)
-                .is_empty()
+        assert_eq!(
+            policy(&["vendor/**"], &[]).check(&[gitlink.clone()], &NoLinks)[0].rule_name(),
+            "submodule"
         );
+        for named in ["vendor/lib", "vendor/lib/"] {
+            assert!(
+                policy(&[named, "src/**"], &[])
+                    .check(&[gitlink.clone()], &NoLinks)
+                    .is_empty()
+            );
+        }
     }
 }

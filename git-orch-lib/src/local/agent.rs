@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::process_alive;
 use crate::git::Repo;
 
+/// The variable naming its worker in an agent's environment: how a
+/// recorded agent pid is known to be that agent still.
+pub const AGENT_ID_ENV: &str = "ORCH_WORKER";
+
 /// An agent launched for a worker on this machine (`spawn --exec`): kept in
 /// `<common>/orch/agents/<id>.json`, beside its output (`<id>.log`) and its
 /// rendered prompt (`<id>.prompt.md`). Pids mean nothing on another machine.

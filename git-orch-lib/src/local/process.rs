@@ -65,6 +65,16 @@ pub fn process_command(pid: u32) -> Option<String> {
     )
 }
 
+/// The value of `key` in the environment process `pid` started with
+/// (Linux; readable for the user's own processes).
+pub fn process_env(pid: u32, key: &str) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{key}=");
+    raw.split(|b| *b == 0)
+        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +88,9 @@ mod tests {
         assert!(!process_alive(me, start.map(|s| s + 1)));
         assert!(!process_alive(0, None));
         assert!(process_group(me).is_some_and(|g| g > 0));
+        // SAFETY: no other thread of this test reads the environment.
+        assert_eq!(process_env(me, "PATH"), std::env::var("PATH").ok());
+        assert_eq!(process_env(me, "NO SUCH VARIABLE"), None);
         assert!(process_command(me).is_some_and(|c| !c.is_empty()));
     }
 }

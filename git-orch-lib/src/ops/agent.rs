@@ -255,7 +255,7 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
     let mut agent = agent_command(&local, &settings, &facts.command)?;
     agent
         .current_dir(&local.path)
-        .env("ORCH_WORKER", id)
+        .env(local::AGENT_ID_ENV, id)
         .env("ORCH_BRANCH", &contract.branch)
         .env("ORCH_BASE", &contract.base)
         .env("ORCH_CONTRACT", &files.contract)
@@ -439,7 +439,9 @@ fn agent_command(local: &local::Local, settings: &Settings, command: &str) -> Re
         network: !local.network_off,
     };
     let mut sandboxed = crate::sandbox::command(&spec, std::ffi::OsStr::new("sh"), &args)?;
-    sandboxed.env("TMPDIR", &tmp);
+    // Its work leaves by pull, never by its own push: it has no use for the
+    // user's ssh-agent, whose socket the sandbox cannot hide.
+    sandboxed.env("TMPDIR", &tmp).env_remove("SSH_AUTH_SOCK");
     Ok(sandboxed)
 }
 

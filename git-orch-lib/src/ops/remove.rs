@@ -72,7 +72,8 @@ pub fn stop_agent(id: &str, agent: &local::Agent) -> Result<()> {
 /// The process group and the process to signal to stop the agent of `id`,
 /// each only while it is the one recorded: the same start time, and for the
 /// group, its leader still the supervisor of `id` (`git-worker agent-run
-/// <id>`), for the agent, a member of that group. Never group 0 or 1, nor
+/// <id>`), for the agent, a member of that group started as the agent of
+/// `id` (`ORCH_WORKER=<id>` in its environment). Never group 0 or 1, nor
 /// this process's own group, nor this process: a rewritten record cannot
 /// turn `rm --force` against another process.
 fn agent_processes(id: &str, agent: &local::Agent) -> (Option<u32>, Option<u32>) {
@@ -90,13 +91,17 @@ fn agent_processes(id: &str, agent: &local::Agent) -> (Option<u32>, Option<u32>)
                 .any(|w| w == ["agent-run", id])
         });
     let group = (is_supervisor && Some(group) != own_group && group != me).then_some(group);
+    // The agent itself: started with its worker's id in its environment
+    // (another process of the user's, even one leading a group the record
+    // names as the supervisor's, is not).
     let pid = (agent.pid > 1
         && agent.pid != me
         && agent.pid_start.is_some()
         && local::process_alive(agent.pid, agent.pid_start)
         && local::process_group(agent.pid) == Some(agent.supervisor)
-        && Some(agent.supervisor) != own_group)
-        .then_some(agent.pid);
+        && Some(agent.supervisor) != own_group
+        && local::process_env(agent.pid, local::AGENT_ID_ENV).as_deref() == Some(id))
+    .then_some(agent.pid);
     (group, pid)
 }
 
@@ -353,8 +358,6 @@ pub fn rm_one(repo: &Repo, id: &str, options: Options, landed: Option<&str>) -> 
     Ok(())
 }
 
-/// The worker's checkout on this machine: its recorded path when that is
-/// still its worktree, else wherever `git worktree move` took it (found by
 /// The worker's checkout on this machine: the one recorded at spawn, and
 /// only while git's records of it agree (a linked worktree: both sides of
 /// the `.git` pointer, under the worktree name recorded at spawn). `None`
@@ -374,6 +377,18 @@ pub fn locate_checkout(repo: &Repo, id: &str) -> Result<Option<std::path::PathBu
     if let Some(moved) = repo.worktrees()?.remove(&local.worktree)
         && moved.exists()
     {
+        if crate::fs::same_file(&moved, &local.path) {
+            return Err(Hint::new(format!(
+                "the checkout of '{id}' at '{}' is not git's worktree '{}' any more: its .git file points elsewhere",
+                local.path.display(),
+                local.worktree
+            ))
+            .hint(format!(
+                "nothing was removed; look at '{}', then remove it yourself, and `git worktree prune` and `git worker rm {id}` after",
+                local.path.join(".git").display()
+            ))
+            .into());
+        }
         return Err(Hint::new(format!(
             "the checkout of '{id}' is not where it was spawned ('{}'): git has it at '{}'",
             local.path.display(),
