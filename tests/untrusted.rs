@@ -955,3 +955,39 @@ fn a_trusted_workers_own_verdict_and_a_lost_pinned_contract_count_for_nothing() 
     assert!(out.stderr.contains("coordinator command"), "{out}");
     repo.git(["handoff", "apply", "w"]).success();
 }
+
+#[test]
+fn in_place_a_verification_that_writes_a_verdict_fails_and_says_so() {
+    let repo = repo();
+    repo.git(["config", "orch.verify.inPlace", "true"])
+        .success();
+    let coordinator = repo.path().display().to_string();
+    repo.worker([
+        "spawn",
+        "w",
+        "--no-sandbox",
+        "--allow",
+        "src/**",
+        "--verify",
+        "sh src/check.sh",
+    ])
+    .success();
+    let wt = repo.worktree("w");
+    write_file(
+        &wt.join("src/check.sh"),
+        &format!(
+            "env -u GIT_ORCH_VERIFYING git -C '{coordinator}' review-gate approve w -m 'self' --reviewer boss\n"
+        ),
+    );
+    repo.git_in(&wt, ["add", "src"]).success();
+    repo.git_in(&wt, ["commit", "--quiet", "-m", "check"])
+        .success();
+    repo.git_in(&wt, ["handoff", "report", "--summary", "check"])
+        .success();
+    let run = repo.git(["review-gate", "run", "w"]).code(1);
+    assert!(
+        run.stderr
+            .contains("the verification changed the repository's contract or verdicts"),
+        "{run}"
+    );
+}

@@ -381,6 +381,7 @@ impl<'a> Applying<'a> {
                 &self.plan.settings,
                 commit,
                 Some(&self.plan.workdir),
+                crate::ops::scratch::Guard::worker(self.repo, id)?,
             )?;
             let results = verification.run(&contract.verify, timeout, mode)?;
             verification.finish()?;

@@ -11,10 +11,15 @@
 //! names); the network is off unless `orch.verify.network` allows it.
 //!
 //! `orch.verify.inPlace` verifies unsandboxed instead (in the coordinator's
-//! checkout for `git handoff apply`), for trusted setups: then what the
-//! commands could reach (HEAD, the index, `refs/orch/`, the config, the
-//! hooks) is compared before and after, and a change fails the
-//! verification.
+//! checkout for `git handoff apply`), for trusted setups.
+//!
+//! Either way, what the commands must not change is compared before and
+//! after ([`Integrity`]), and a change fails the verification: the
+//! repository's config and hooks, and in the registry the contract of the
+//! worker judged and the verdicts on its change ([`Guard`]); in place also
+//! HEAD and the index. (Sandboxed, the commands cannot write any of these:
+//! the check is the second line. Other refs under `refs/orch/` are left
+//! out: other workers and reviewers write them meanwhile.)
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -115,17 +120,48 @@ pub fn confinement(scratch: &Scratch<'_>, settings: &Settings) -> Confined {
     }
 }
 
+/// What of the registry a verification must leave as it is: the contract
+/// of the worker judged, and the verdicts on the commits it judges.
+#[derive(Debug, Clone, Default)]
+pub struct Guard {
+    pub worker: Option<String>,
+    pub targets: Vec<Oid>,
+}
+
+impl Guard {
+    /// For worker `id`: its contract, and the verdicts on its handoffs.
+    pub fn worker(repo: &Repo, id: &str) -> Result<Guard> {
+        Ok(Guard {
+            worker: Some(id.to_string()),
+            targets: registry::handoff_commits(repo, id, GUARDED_HANDOFFS)?,
+        })
+    }
+
+    /// For a plain commit: the verdicts on it.
+    pub fn commit(commit: Oid) -> Guard {
+        Guard {
+            worker: None,
+            targets: vec![commit],
+        }
+    }
+}
+
+/// Handoffs of a worker whose verdicts a verification is checked not to
+/// touch (the gate reads as many).
+const GUARDED_HANDOFFS: usize = 200;
+
 /// A verification about to run, as the settings say: in a sandboxed
 /// scratch checkout of the commit (the default), or, with
 /// `orch.verify.inPlace`, unsandboxed: in `in_place` when given, else in an
-/// unsandboxed scratch checkout, with what the commands could reach checked
-/// after ([`Integrity`]).
+/// unsandboxed scratch checkout. What it must not change is checked after
+/// ([`Integrity`]).
 pub struct Verification<'a> {
     repo: &'a Repo,
     scratch: Option<Scratch<'a>>,
     dir: PathBuf,
     confined: Option<Confined>,
-    before: Option<Integrity>,
+    guard: Guard,
+    before: Integrity,
 }
 
 impl<'a> Verification<'a> {
@@ -135,6 +171,7 @@ impl<'a> Verification<'a> {
         settings: &Settings,
         commit: Oid,
         in_place: Option<&Path>,
+        guard: Guard,
     ) -> Result<Verification<'a>> {
         if !settings.verify_in_place {
             let scratch = Scratch::create(repo, commit)?;
@@ -143,10 +180,11 @@ impl<'a> Verification<'a> {
                 dir: scratch.checkout(),
                 confined: Some(confinement(&scratch, settings)),
                 scratch: Some(scratch),
-                before: None,
+                before: Integrity::of(repo, &guard, false)?,
+                guard,
             });
         }
-        let before = Some(Integrity::of(repo)?);
+        let before = Integrity::of(repo, &guard, true)?;
         let (scratch, dir) = match in_place {
             Some(dir) => (None, dir.to_path_buf()),
             None => {
@@ -160,6 +198,7 @@ impl<'a> Verification<'a> {
             scratch,
             dir,
             confined: None,
+            guard,
             before,
         })
     }
@@ -169,9 +208,9 @@ impl<'a> Verification<'a> {
         &self.dir
     }
 
-    /// Run `commands` (see [`crate::verify::run_commands`]). When it ran
-    /// unsandboxed and changed what it must not, the last result fails and
-    /// says what changed.
+    /// Run `commands` (see [`crate::verify::run_commands`]). When they
+    /// changed what they must not, the last result fails and says what
+    /// changed.
     pub fn run(
         &self,
         commands: &[String],
@@ -185,21 +224,22 @@ impl<'a> Verification<'a> {
             mode,
             self.confined.as_ref(),
         )?;
-        if let Some(before) = &self.before {
-            let changed = before.changes(&Integrity::of(self.repo)?);
-            if !changed.is_empty()
-                && let Some(last) = results.last_mut()
-            {
-                last.status = Some(last.status.unwrap_or(1).max(1));
-                last.tail.push_str(&format!(
-                    "\ngit-orch: the verification changed the repository's {}: it does not pass\n",
-                    changed.join(", ")
-                ));
-                eprintln!(
-                    "error: the verification changed the repository's {}",
-                    changed.join(", ")
-                );
-            }
+        let in_place = self.confined.is_none();
+        let changed = self
+            .before
+            .changes(&Integrity::of(self.repo, &self.guard, in_place)?);
+        if !changed.is_empty()
+            && let Some(last) = results.last_mut()
+        {
+            last.status = Some(last.status.unwrap_or(1).max(1));
+            last.tail.push_str(&format!(
+                "\ngit-orch: the verification changed the repository's {}: it does not pass\n",
+                changed.join(", ")
+            ));
+            eprintln!(
+                "error: the verification changed the repository's {}",
+                changed.join(", ")
+            );
         }
         Ok(results)
     }
@@ -214,8 +254,9 @@ impl<'a> Verification<'a> {
     }
 }
 
-/// What an unsandboxed verification could change that it must not: a
-/// fingerprint of each.
+/// What a verification must not change: a fingerprint of each (HEAD and
+/// the index only for one in place: otherwise they are the user's to move
+/// meanwhile).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Integrity {
     head: Option<Oid>,
@@ -226,20 +267,32 @@ pub struct Integrity {
 }
 
 impl Integrity {
-    pub fn of(repo: &Repo) -> Result<Integrity> {
+    pub fn of(repo: &Repo, guard: &Guard, in_place: bool) -> Result<Integrity> {
         let mut hooks = vec![repo.common_dir().join("hooks"), local::hooks_dir(repo)];
         hooks.extend(
             repo.config_values_outside_worktree("core.hooksPath")?
                 .into_iter()
                 .map(PathBuf::from),
         );
+        let mut registry = Vec::new();
+        if let Some(id) = &guard.worker {
+            let contract = registry::load(repo, id)?.map(|entry| entry.contract);
+            registry.push(format!(
+                "{contract:?} {:?}",
+                local::pinned_contract(repo, id)?
+            ));
+        }
+        for target in &guard.targets {
+            registry.push(format!("{:?}", registry::verdicts_on(repo, *target)?));
+        }
         Ok(Integrity {
-            head: repo.head_commit()?,
-            index: hash_files(&[repo.git_dir().join("index")]),
-            registry: {
-                let refs = repo.refs_under(registry::NAMESPACE)?;
-                hash_bytes(format!("{refs:?}").as_bytes())
+            head: if in_place { repo.head_commit()? } else { None },
+            index: if in_place {
+                hash_files(&[repo.git_dir().join("index")])
+            } else {
+                0
             },
+            registry: hash_bytes(registry.join("\n").as_bytes()),
             config: hash_files(&[
                 repo.common_dir().join("config"),
                 repo.git_dir().join("config.worktree"),
@@ -258,7 +311,7 @@ impl Integrity {
             out.push("index");
         }
         if self.registry != after.registry {
-            out.push(registry::NAMESPACE);
+            out.push("contract or verdicts");
         }
         if self.config != after.config {
             out.push("config");

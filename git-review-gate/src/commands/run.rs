@@ -18,6 +18,7 @@ use orch::ui::{JSON_VERSION, print_json, short};
 use orch::verify::DEFAULT_VERIFY_TIMEOUT;
 
 use orch::ops::review::{Target, checkout_commit, judge, record, resolve};
+use orch::ops::scratch::{Guard, Verification};
 
 use crate::cli::RunArgs;
 
@@ -47,7 +48,11 @@ pub(super) fn run_verification(repo: &Repo, args: &RunArgs) -> Result<Outcome> {
 
     let _signals = orch::interrupt::guard()?;
     let commit = checkout_commit(repo, subject)?;
-    let checkout = orch::ops::scratch::Verification::prepare(repo, &settings, commit, None)?;
+    let guard = match &subject.worker {
+        Some(id) => Guard::worker(repo, id)?,
+        None => Guard::commit(subject.target),
+    };
+    let checkout = Verification::prepare(repo, &settings, commit, None, guard)?;
     orch::interrupt::checkpoint("gate:checkout")?;
     eprintln!(
         "verifying {} (fingerprint {}) in a clean checkout: {} command(s)",
