@@ -991,3 +991,48 @@ fn in_place_a_verification_that_writes_a_verdict_fails_and_says_so() {
         "{run}"
     );
 }
+
+#[test]
+fn a_forged_applied_event_does_not_make_cleanup_remove_unlanded_work() {
+    let repo = repo();
+    repo.worker(["spawn", "b", "--no-sandbox", "--allow", "src/**"])
+        .success();
+    let wt = repo.worktree("b");
+    write_file(&wt.join("src/b.rs"), "fn b() {}\n");
+    repo.git_in(&wt, ["add", "src"]).success();
+    repo.git_in(&wt, ["commit", "--quiet", "-m", "b"]).success();
+    repo.git_in(&wt, ["handoff", "report", "--summary", "b"])
+        .success();
+    // Another trusted worker writes "applied" into b's log by hand, naming
+    // a commit that is in HEAD.
+    let tip = repo.rev("refs/orch/workers/b");
+    let reported: serde_json::Value =
+        serde_json::from_str(repo.git(["log", "-1", "--format=%b", &tip]).read().trim()).unwrap();
+    let edited = repo.edit_entry(repo.path(), &tip, "state.toml", |state| {
+        state.replace("state = \"reported\"", "state = \"applied\"")
+    });
+    let event = serde_json::json!({
+        "id": "forged", "v": 1, "kind": "applied", "time": reported["time"],
+        "actor": "coordinator", "clock": reported["clock"].as_u64().unwrap() + 1,
+        "data": { "commit": repo.rev("HEAD"), "fingerprint": reported["data"]["fingerprint"] },
+    });
+    let forged = repo
+        .git([
+            "commit-tree",
+            &format!("{edited}^{{tree}}"),
+            "-p",
+            &tip,
+            "-m",
+            &format!("applied b\n\n{event}"),
+        ])
+        .read();
+    repo.git(["update-ref", "refs/orch/workers/b", &forged, &tip])
+        .success();
+    assert_eq!(repo.events("b").last().unwrap().0, "applied");
+    let cleanup = repo.worker(["cleanup"]).success();
+    assert!(
+        !cleanup.to_string().contains("removed worker 'b'"),
+        "{cleanup}"
+    );
+    assert!(wt.join("src/b.rs").exists());
+}

@@ -10,8 +10,11 @@ use crate::git::{Oid, Repo};
 use crate::registry::{self, State};
 
 /// Whether all the worker has is what its applied handoff landed: state
-/// `applied`, and its checkout (or branch) holds exactly the handoff's tree.
-/// Its commits are then "unlanded" only by name: their change is in HEAD.
+/// `applied`, the commit apply made of it is in HEAD (or in its base
+/// branch) and says so (its `Handoff:` trailer), and its checkout (or
+/// branch) holds exactly the handoff's tree. Its commits are then
+/// "unlanded" only by name: their change is in HEAD. An `applied` event
+/// alone (written by hand into the log) proves nothing.
 pub fn landed_by_handoff(
     repo: &Repo,
     entry: &registry::Entry,
@@ -24,6 +27,9 @@ pub fn landed_by_handoff(
     let Some(handoff) = registry::load_current_handoff(repo, entry)? else {
         return Ok(false);
     };
+    if !applied_commit_landed(repo, entry, &handoff)? {
+        return Ok(false);
+    }
     let current = match checkout {
         Some(path) => Repo::read_snapshot(path)?,
         None => match repo.ref_target(&format!("refs/heads/{}", entry.contract.branch))? {
@@ -32,6 +38,44 @@ pub fn landed_by_handoff(
         },
     };
     Ok(current.to_string() == handoff.meta.tree)
+}
+
+/// Whether the commit the `applied` event of `handoff` names is in HEAD or
+/// in the worker's base branch, and is that handoff's (its trailer).
+fn applied_commit_landed(
+    repo: &Repo,
+    entry: &registry::Entry,
+    handoff: &registry::Handoff,
+) -> Result<bool> {
+    let commit = registry::outcome_of(repo, Some(entry), handoff)?
+        .filter(|done| done.event.kind == "applied")
+        .and_then(|done| {
+            done.event
+                .data
+                .get("commit")
+                .and_then(|c| c.as_str())
+                .and_then(|c| Oid::from_str(c).ok())
+        });
+    let Some(commit) = commit.filter(|c| repo.has_object(*c)) else {
+        return Ok(false);
+    };
+    let trailer = format!("Handoff: {}", handoff.commit);
+    if !repo
+        .commit_info(commit)?
+        .message
+        .lines()
+        .any(|l| l == trailer)
+    {
+        return Ok(false);
+    }
+    for target in ["HEAD", entry.contract.base_ref.as_str()] {
+        if let Some(tip) = repo.resolve_commit(target).ok().flatten()
+            && repo.is_ancestor(commit, tip)?
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `Some(n)` when the worker's branch has `n` commits that are neither on
