@@ -1036,3 +1036,40 @@ fn a_forged_applied_event_does_not_make_cleanup_remove_unlanded_work() {
     );
     assert!(wt.join("src/b.rs").exists());
 }
+
+#[test]
+fn a_trusted_worker_cannot_speak_as_another() {
+    let repo = repo();
+    for id in ["w", "other"] {
+        repo.worker(["spawn", id, "--no-sandbox", "--allow", "src/**"])
+            .success();
+    }
+    let wt = repo.worktree("w");
+    write_file(&wt.join("src/w.rs"), "fn w() {}\n");
+    repo.git_in(&wt, ["config", "--worktree", "orch.worker", "other"])
+        .success();
+    let before = repo.events("other");
+    for args in [
+        vec!["worker", "notify", "other here: done"],
+        vec!["handoff", "report", "--summary", "other's work"],
+    ] {
+        let out = repo.git_in(&wt, &args).code(2);
+        assert!(
+            out.stderr
+                .contains("this checkout is worker 'w''s (so recorded at spawn)"),
+            "{out}"
+        );
+    }
+    assert_eq!(repo.events("other"), before);
+    assert!(
+        repo.git([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "refs/orch/handoffs/other"
+        ])
+        .output()
+        .code
+            != 0
+    );
+}

@@ -52,6 +52,22 @@ fn worker_checkout_here(repo: &Repo) -> Result<Option<String>> {
     Ok(None)
 }
 
+/// The worker this checkout was spawned for, as this machine recorded it
+/// (none for a checkout spawned elsewhere, or a sandboxed worker's clone:
+/// the coordinator knows those by their path).
+fn recorded_owner(repo: &Repo) -> Result<Option<String>> {
+    let Some(here) = repo
+        .workdir()
+        .and_then(|dir| std::fs::canonicalize(dir).ok())
+    else {
+        return Ok(None);
+    };
+    Ok(crate::local::load_local_paths(repo)?
+        .into_iter()
+        .find(|(_, path)| std::fs::canonicalize(path).ok().as_ref() == Some(&here))
+        .map(|(id, _)| id))
+}
+
 /// Refuse coordinator commands in a worker's checkout.
 pub fn require_coordinator(repo: &Repo, command: &str) -> Result<()> {
     let worker = match role(repo)? {
@@ -76,7 +92,18 @@ pub fn require_coordinator(repo: &Repo, command: &str) -> Result<()> {
 /// Refuse worker commands outside a worker's checkout; returns the worker id.
 pub fn require_worker(repo: &Repo, command: &str) -> Result<String> {
     match role(repo)? {
-        Role::Worker(id) => Ok(id),
+        Role::Worker(id) => {
+            if let Some(owner) = recorded_owner(repo)?
+                && owner != id
+            {
+                return Err(Hint::new(format!(
+                    "this checkout is worker '{owner}''s (so recorded at spawn), and its config says it is '{id}'"
+                ))
+                .hint(format!("a worker speaks only for itself: git config --worktree orch.worker {owner}"))
+                .into());
+            }
+            Ok(id)
+        }
         Role::Coordinator => Err(Hint::new(format!(
             "'{command}' only works in a worker's checkout, and this is not one"
         ))
