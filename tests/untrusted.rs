@@ -1073,3 +1073,46 @@ fn a_trusted_worker_cannot_speak_as_another() {
             != 0
     );
 }
+
+/// The sandbox's own layers, without bubblewrap in front: Landlock confines
+/// writes and TCP, seccomp refuses other sockets (UDP here); with the
+/// network on, both reach the listeners (the checks can see a crossing).
+#[test]
+fn the_sandbox_alone_confines_writes_and_cuts_tcp_and_udp() {
+    let repo = TestRepo::new();
+    support(&repo);
+    let marks = Marks::new(&repo);
+    let inside = repo.root().join("inside");
+    std::fs::create_dir_all(&inside).unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_nonblocking(true).unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    let listener = Listener::start();
+    let script = format!(
+        "touch '{inside}/ok' && ! {mark} 2>/dev/null && \
+         {{ git ls-remote '{url}' >/dev/null 2>&1; echo tcp=$?; }} && \
+         {{ echo datagram > /dev/udp/127.0.0.1/{udp_port}; echo udp=$?; }} 2>/dev/null",
+        inside = inside.display(),
+        mark = marks.payload("outside"),
+        url = listener.url(),
+    );
+    let run = |network: &str| {
+        repo.cmd_in(repo.root(), "git", ["worker", "sandbox-exec", "--write"])
+            .arg(&inside)
+            .args(["--network", network, "--", "bash", "-c", &script])
+            .success()
+            .stdout
+    };
+    let off = run("off");
+    assert!(off.contains("udp=1"), "{off}");
+    assert!(!off.contains("tcp=0"), "{off}");
+    let mut buf = [0u8; 16];
+    assert!(udp.recv(&mut buf).is_err(), "a datagram left the sandbox");
+    let on = run("on");
+    assert!(on.contains("udp=0"), "{on}");
+    assert_eq!(udp.recv(&mut buf).unwrap(), 9);
+    assert!(inside.join("ok").exists());
+    assert_eq!(marks.left(), Vec::<String>::new());
+    // The one connection: the run with the network on.
+    assert_eq!(listener.connections(), 1);
+}

@@ -94,18 +94,21 @@ pub struct ShowArgs {
 ///
 /// 1. Re-checks the contract on the handoff's actual change (hooks can be
 ///    bypassed); 2. applies it onto the current HEAD, cleanly or else with a
-///    3-way merge, aborting on conflicts with the paths listed; 3. commits it
-///    (only its paths: other staged work stays staged; a file may become a
-///    directory) with the worker's summary and trailers naming the worker,
-///    base, handoff and fingerprint; the commit is made with git's plumbing,
-///    so commit hooks do not run on it: the verification commands are its
-///    check;
+///    3-way merge, aborting on conflicts with the paths listed; 3. builds
+///    its commit (only its paths: other staged work stays staged; a file may
+///    become a directory) with the worker's summary and trailers naming the
+///    worker, base, handoff and fingerprint; the commit is made with git's
+///    plumbing, so commit hooks do not run on it: the verification commands
+///    are its check;
 /// 4. runs the contract's verification commands (from the coordinator's
-///    registry, never from anything the worker wrote), streaming their
-///    output, each within --timeout; 5. on success records "applied"; on
-///    failure puts HEAD, index and files back exactly as before, records
-///    "rejected" with the failing command and the tail of its output, and
-///    exits 1.
+///    record of the contract, never from anything the worker wrote) on
+///    exactly that commit's tree, in a sandboxed scratch checkout with an
+///    allowlisted environment (as `git review-gate run` does; with
+///    orch.verify.inPlace = true, unsandboxed in this checkout), streaming
+///    their output, each within --timeout; 5. on success moves HEAD to the
+///    commit and records "applied"; on failure puts HEAD, index and files
+///    back exactly as before, records "rejected" with the failing command
+///    and the tail of its output, and exits 1.
 ///
 /// Uncommitted work of yours that touches the handoff's paths is refused
 /// before anything happens; other uncommitted work is never touched.

@@ -59,16 +59,25 @@ pub enum Command {
 /// Run the verification commands in a clean temporary checkout; record pass or fail
 ///
 /// Checks out the change (a worker's reported tree, on its base; or the
-/// commit) in a scratch clone under $TMPDIR (objects shared, but its own
-/// config, hooks and refs), never the worker's live checkout nor yours, and
-/// runs the verification commands there with GIT_ORCH_VERIFYING=1 set (no
-/// verdict is recorded from inside a verification): for a
-/// worker, those of the contract this coordinator recorded at spawn; for a
-/// plain revision, --verify (else orch.verify). Every command runs, each
-/// within --timeout, up to --jobs at a time. The verdict (pass or fail; each
-/// command's exit status, duration and output tail; the change's
-/// fingerprint, base and tree; who and when) is recorded, then the clone is
-/// removed, whatever happens (one left by a killed run is removed by
+/// commit) in a scratch checkout under $TMPDIR: a repository of its own
+/// with no origin and no refs of yours, borrowing your objects read-only;
+/// never the worker's live checkout nor yours. Runs the verification
+/// commands there: for a worker, those of the contract this coordinator
+/// recorded at spawn; for a plain revision, --verify (else orch.verify).
+/// They run in the sandbox where the platform has one (writable: only the
+/// scratch directory, its HOME and TMPDIR; no network unless
+/// orch.verify.network), with an environment built from an allowlist
+/// (PATH, the locale, TERM, a scratch HOME and TMPDIR, and the variables
+/// orch.verify.env names) and GIT_ORCH_VERIFYING=1 (advisory: no verdict
+/// is recorded from inside a verification by mistake). Afterwards this
+/// repository's config and hooks, the worker's contract and the verdicts
+/// on its change are checked unchanged, or the run fails.
+/// orch.verify.inPlace = true runs them unsandboxed with your environment
+/// (trusted setups only). Every command runs, each within --timeout, up to
+/// --jobs at a time. The verdict (pass or fail; each command's exit
+/// status, duration and output tail; the change's fingerprint, base and
+/// tree; who and when) is recorded, then the scratch checkout is removed,
+/// whatever happens (one left by a killed run is removed by
 /// `git worker prune`). Exit 0 pass, 1 fail; 2 for a worker that needs
 /// attention (see POLICY) unless --force.
 #[derive(Debug, Args)]

@@ -190,13 +190,20 @@ pub struct WaitArgs {
     pub json: bool,
 }
 
-/// Create workers: a branch, a linked worktree and a registry entry each
+/// Create workers: a branch, a checkout and a registry entry each
 ///
 /// For each ID, creates branch <prefix><ID> (prefix from orch.prefix, default
 /// "orch/") at the base commit, a linked worktree at <worktree-dir>/<ID>
 /// (default ../<repo>.worktrees/<ID>), marks that checkout as the worker's
 /// (per-worktree config orch.worker) and records the contract in
 /// refs/orch/workers/<ID>.
+///
+/// A sandboxed worker (--sandbox; by default every --exec agent where the
+/// platform can sandbox, orch.sandbox = auto) gets its own clone there
+/// instead, and its agent runs in an OS sandbox that may write only that
+/// clone: the coordinator takes its work from the clone. A trusted worker
+/// (--no-sandbox) is protected against mistakes, not against an agent that
+/// means harm. See docs/security.md.
 ///
 /// The base is --base, else orch.base / .orch.toml, else the local branch
 /// that refs/remotes/origin/HEAD names, else main, else master, else HEAD.

@@ -27,7 +27,7 @@ end
 
 complete -c git-worker -n "__fish_git_worker_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-worker -n "__fish_git_worker_needs_command" -s V -l version -d 'Print version'
-complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "spawn" -d 'Create workers: a branch, a linked worktree and a registry entry each'
+complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "spawn" -d 'Create workers: a branch, a checkout and a registry entry each'
 complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "list" -d 'List workers: id, state, branch, base, age, commits ahead, dirty, path'
 complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "show" -d 'Show a worker: contract, state, location and event history'
 complete -c git-worker -n "__fish_git_worker_needs_command" -f -a "current" -d 'In a worker\'s checkout: show its own contract and state'
@@ -174,7 +174,7 @@ complete -c git-worker -n "__fish_git_worker_using_subcommand sandbox-exec" -l w
 complete -c git-worker -n "__fish_git_worker_using_subcommand sandbox-exec" -l network -d 'Whether the program may use the network' -r -f -a "on\t''
 off\t''"
 complete -c git-worker -n "__fish_git_worker_using_subcommand sandbox-exec" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor check hook hub log timeline notify message inbox wait dashboard cleanup sync join report plan ready graph agent-run sandbox-exec help" -f -a "spawn" -d 'Create workers: a branch, a linked worktree and a registry entry each'
+complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor check hook hub log timeline notify message inbox wait dashboard cleanup sync join report plan ready graph agent-run sandbox-exec help" -f -a "spawn" -d 'Create workers: a branch, a checkout and a registry entry each'
 complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor check hook hub log timeline notify message inbox wait dashboard cleanup sync join report plan ready graph agent-run sandbox-exec help" -f -a "list" -d 'List workers: id, state, branch, base, age, commits ahead, dirty, path'
 complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor check hook hub log timeline notify message inbox wait dashboard cleanup sync join report plan ready graph agent-run sandbox-exec help" -f -a "show" -d 'Show a worker: contract, state, location and event history'
 complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor check hook hub log timeline notify message inbox wait dashboard cleanup sync join report plan ready graph agent-run sandbox-exec help" -f -a "current" -d 'In a worker\'s checkout: show its own contract and state'
