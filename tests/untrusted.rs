@@ -710,6 +710,13 @@ fn trusted(allow: &[&str], deny: &[&str]) -> (TestRepo, PathBuf) {
     (repo, wt)
 }
 
+/// Stage a submodule (gitlink) at `path` naming `commit`.
+fn stage_gitlink(repo: &TestRepo, wt: &Path, commit: &str, path: &str) {
+    let info = format!("160000,{commit},{path}");
+    repo.git_in(wt, ["update-index", "--add", "--cacheinfo", &info])
+        .success();
+}
+
 #[test]
 fn a_symlink_chain_a_case_variant_and_a_gitlink_are_refused_at_every_door() {
     let (repo, wt) = trusted(&["src/**"], &["src/secret/**"]);
@@ -720,16 +727,7 @@ fn a_symlink_chain_a_case_variant_and_a_gitlink_are_refused_at_every_door() {
     std::os::unix::fs::symlink("d/../ops/deploy.sh", wt.join("src/k")).unwrap();
     write_file(&wt.join("src/SECRET/key.txt"), "key\n");
     repo.git_in(&wt, ["add", "src"]).success();
-    repo.git_in(
-        &wt,
-        [
-            "update-index",
-            "--add",
-            "--cacheinfo",
-            &format!("160000,{base},src/vendor"),
-        ],
-    )
-    .success();
+    stage_gitlink(&repo, &wt, &base, "src/vendor");
     let hook = repo.git_in(&wt, ["commit", "--quiet", "-m", "out"]).code(1);
     for path in ["src/k", "src/SECRET/key.txt", "src/vendor"] {
         assert!(hook.stderr.contains(path), "{path}: {hook}");
@@ -755,16 +753,7 @@ fn a_symlink_chain_a_case_variant_and_a_gitlink_are_refused_at_every_door() {
 fn a_submodule_lands_only_where_an_allow_pattern_names_it() {
     let (repo, wt) = trusted(&["src/**", "src/vendor"], &[]);
     let base = repo.rev("main");
-    repo.git_in(
-        &wt,
-        [
-            "update-index",
-            "--add",
-            "--cacheinfo",
-            &format!("160000,{base},src/vendor"),
-        ],
-    )
-    .success();
+    stage_gitlink(&repo, &wt, &base, "src/vendor");
     repo.git_in(&wt, ["commit", "--quiet", "-m", "vendor"])
         .success();
     repo.worker(["check", "w"]).success();

@@ -116,28 +116,9 @@ impl Repo {
                 }
             }
         }
-        Git::new(path)
-            .args([
-                "-c",
-                "checkout.workers=0",
-                "-c",
-                "advice.detachedHead=false",
-            ])
-            .args(["checkout", "--quiet"])
-            .args(checkout)
-            .run()
-            .with_context(|| {
-                format!(
-                    "cannot check out {} in '{}'",
-                    checkout.join(" "),
-                    path.display()
-                )
-            })
+        check_out(path, checkout)
     }
 
-    /// A clone of this repository at `path` (which must not exist) with
-    /// `commit` checked out: its own config, hooks and refs (none of
-    /// `refs/orch/`), objects borrowed through alternates. What runs there
     /// A checkout of `commit` at `path` (which must not exist) in a new
     /// repository of its own: no origin, no refs of ours, its own config
     /// and hooks, and this repository's objects borrowed through an
@@ -156,17 +137,7 @@ impl Repo {
             .context("cannot find this repository's objects")?;
         let alternates = path.join(".git/objects/info/alternates");
         crate::fs::write_atomically(&alternates, format!("{}\n", objects.display()).as_bytes())?;
-        Git::new(path)
-            .args([
-                "-c",
-                "checkout.workers=0",
-                "-c",
-                "advice.detachedHead=false",
-            ])
-            .args(["checkout", "--quiet", "--detach"])
-            .arg(commit.to_string())
-            .run()
-            .with_context(|| format!("cannot check out {commit} in '{}'", path.display()))
+        check_out(path, &["--detach", &commit.to_string()])
     }
 
     /// `git worktree prune`, under the worktree lock.
@@ -286,4 +257,26 @@ impl Repo {
     pub fn checkout_new_branch(&self, branch: &str, start: &str) -> Result<()> {
         self.git(["checkout", "--quiet", "-b", branch, start]).run()
     }
+}
+
+/// `git checkout <args...>` in the new repository at `path`, quietly and
+/// with git's parallel checkout.
+fn check_out(path: &Path, args: &[&str]) -> Result<()> {
+    Git::new(path)
+        .args([
+            "-c",
+            "checkout.workers=0",
+            "-c",
+            "advice.detachedHead=false",
+        ])
+        .args(["checkout", "--quiet"])
+        .args(args)
+        .run()
+        .with_context(|| {
+            format!(
+                "cannot check out {} in '{}'",
+                args.join(" "),
+                path.display()
+            )
+        })
 }
