@@ -427,6 +427,27 @@ fn an_agent_outliving_its_supervisor_still_counts_and_rm_force_stops_even_a_stub
     repo.worker(["rm", "w", "--force"]).success();
     assert!(started.elapsed() < Duration::from_secs(15));
     eventually("the agent to stop", || gone(pid));
+    // Its children (the sleep) are in its group, and go with it.
+    eventually("the agent's children to stop", || {
+        group_members(supervisor).iter().all(|p| gone(*p))
+    });
+}
+
+/// The processes of process group `group`.
+fn group_members(group: u64) -> Vec<u64> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat[stat.rfind(')').unwrap() + 2..]
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|g| g.parse::<u64>().ok())
+                    == Some(group)
+            })
+        })
+        .collect()
 }
 
 #[test]

@@ -51,6 +51,10 @@ pub const KEY_SANDBOX: &str = "orch.sandbox";
 pub const KEY_SANDBOX_WRITE: &str = "orch.sandbox.write";
 /// Whether a sandboxed agent may use the network (default true).
 pub const KEY_SANDBOX_NETWORK: &str = "orch.sandbox.network";
+/// Whether sandboxed programs (agents, verification) may connect to unix
+/// sockets on disk outside where the kernel cannot govern them (default
+/// false: they may make no unix socket at all there).
+pub const KEY_SANDBOX_UNIX_SOCKETS: &str = "orch.sandbox.unixSockets";
 /// Environment variables verification commands get besides the allowlist.
 pub const KEY_VERIFY_ENV: &str = "orch.verify.env";
 /// Whether verification commands may use the network (default false).
@@ -185,6 +189,8 @@ pub struct Settings {
     /// What a sandboxed agent may write besides its clone (`~/` expanded).
     pub sandbox_write: Vec<String>,
     pub sandbox_network: bool,
+    /// `orch.sandbox.unixSockets`.
+    pub sandbox_unix_sockets: bool,
     /// Variables verification commands get besides the allowlist.
     pub verify_env: Vec<String>,
     pub verify_network: bool,
@@ -211,6 +217,7 @@ impl Default for Settings {
                 .map(|s| s.to_string())
                 .collect(),
             sandbox_network: true,
+            sandbox_unix_sockets: false,
             verify_env: Vec::new(),
             verify_network: false,
             verify_in_place: false,
@@ -342,6 +349,7 @@ impl Settings {
         }
         for (key, target) in [
             (KEY_SANDBOX_NETWORK, &mut self.sandbox_network),
+            (KEY_SANDBOX_UNIX_SOCKETS, &mut self.sandbox_unix_sockets),
             (KEY_VERIFY_NETWORK, &mut self.verify_network),
             (KEY_VERIFY_IN_PLACE, &mut self.verify_in_place),
         ] {

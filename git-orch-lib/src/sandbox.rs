@@ -14,9 +14,16 @@
 //!   bounding set emptied, so none come back on `exec`);
 //! * Landlock scopes (ABI 6) where the kernel has them: no signals to
 //!   processes outside the sandbox, no abstract unix sockets made outside;
+//! * no connecting to unix sockets on disk outside (your tmux server,
+//!   Docker, D-Bus, ssh-agent): Landlock where the kernel governs them (ABI
+//!   9), else no unix sockets at all (seccomp), unless [`Spec::unix_sockets`];
+//! * no FIFOs or device files made (a FIFO in a worker's repository would
+//!   hang whoever reads it), no `TIOCSTI`/`TIOCLINUX` (typing into a
+//!   terminal), no `io_uring` (seccomp);
 //! * with the network off: no TCP `bind`/`connect` (Landlock, ABI 4) and no
 //!   socket but unix ones (seccomp), and, when bubblewrap is installed, a
-//!   network namespace of its own on top.
+//!   network namespace of its own on top. (Not a session of its own: the
+//!   process group is how a timed-out verification is stopped, all of it.)
 //!
 //! A kernel without Landlock refuses: nothing runs unsandboxed silently.
 
@@ -36,10 +43,9 @@ use crate::exit::Hint;
 /// Without Refer (ABI 2) a rename across directories is refused, and
 /// without Truncate (ABI 3) truncating a file outside is not: the minimum.
 const MIN_ABI: ABI = ABI::V3;
-/// Write rights wanted beyond the minimum, where the kernel has them
-/// (ABI 5: ioctl on devices). Not later ABIs: ABI 9 would also refuse
-/// connecting to unix sockets outside (ssh-agent), a choice of its own.
-const WANT_ABI: ABI = ABI::V5;
+/// Rights wanted beyond the minimum, where the kernel has them (ABI 5:
+/// ioctl on devices; ABI 9: connecting to unix sockets on disk).
+const WANT_ABI: ABI = ABI::V9;
 /// Device files that stay writable (when they exist).
 const DEVICES: &[&str] = &[
     "/dev/null",
@@ -57,6 +63,10 @@ pub struct Spec {
     pub write: Vec<PathBuf>,
     /// Whether it may use the network.
     pub network: bool,
+    /// Whether it may connect to unix sockets on disk outside its writable
+    /// directories where Landlock cannot tell them apart (before ABI 9):
+    /// then it may make unix sockets at all (`orch.sandbox.unixSockets`).
+    pub unix_sockets: bool,
 }
 
 /// What this machine can enforce.
@@ -70,6 +80,8 @@ pub struct Support {
     pub tcp: bool,
     /// Signal and abstract-socket scopes (ABI 6).
     pub scopes: bool,
+    /// Unix sockets on disk governed (ABI 9).
+    pub unix: bool,
     /// bubblewrap, for a network namespace of its own.
     pub bwrap: Option<PathBuf>,
 }
@@ -81,12 +93,17 @@ impl Support {
             return format!("no sandbox on this machine: {}", self.missing);
         }
         format!(
-            "sandbox: Landlock (writes confined{}{}){}",
+            "sandbox: Landlock (writes confined{}{}{}){}",
             if self.tcp { ", TCP off on request" } else { "" },
             if self.scopes {
                 ", signals and abstract sockets scoped"
             } else {
                 ""
+            },
+            if self.unix {
+                ", unix sockets outside refused"
+            } else {
+                "; seccomp: no unix sockets"
             },
             match &self.bwrap {
                 Some(path) => format!(", bubblewrap {} for a network namespace", path.display()),
@@ -106,6 +123,11 @@ fn enforceable(
         .map_err(|err| err.to_string())
 }
 
+/// Whether Landlock governs connecting to unix sockets on disk (ABI 9).
+fn unix_governed() -> bool {
+    enforceable(|r| r.handle_access(AccessFs::ResolveUnix)).is_ok()
+}
+
 /// What this machine can enforce (nothing is restricted to find out).
 pub fn probe() -> Support {
     let fs = enforceable(|r| r.handle_access(AccessFs::from_write(MIN_ABI)));
@@ -116,6 +138,7 @@ pub fn probe() -> Support {
         }),
         tcp: enforceable(|r| r.handle_access(AccessNet::from_all(ABI::V4))).is_ok(),
         scopes: enforceable(|r| r.scope(Scope::from_all(ABI::V6))).is_ok(),
+        unix: unix_governed(),
         bwrap: which::which("bwrap").ok(),
     }
 }
@@ -190,6 +213,9 @@ pub fn command(spec: &Spec, program: &OsStr, args: &[OsString]) -> Result<Comman
     }
     line.push("--network".into());
     line.push(if spec.network { "on" } else { "off" }.into());
+    if spec.unix_sockets {
+        line.push("--unix-sockets".into());
+    }
     line.push("--".into());
     line.push(program.to_os_string());
     line.extend(args.iter().cloned());
@@ -222,13 +248,16 @@ pub fn exec(spec: &Spec, program: &OsStr, args: &[OsString]) -> (u8, anyhow::Err
 
 /// Landlock, no_new_privs, no capabilities, and (network off) seccomp.
 fn restrict(spec: &Spec) -> Result<()> {
-    let write = AccessFs::from_write(WANT_ABI);
+    // Handled: every write right the kernel has; granted beneath the
+    // writable directories: all but making FIFOs and devices.
+    let write = AccessFs::from_write(WANT_ABI)
+        & !(AccessFs::MakeFifo | AccessFs::MakeChar | AccessFs::MakeBlock);
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(AccessFs::from_write(MIN_ABI))
         .and_then(|r| {
             r.set_compatibility(CompatLevel::BestEffort)
-                .handle_access(write)
+                .handle_access(AccessFs::from_write(WANT_ABI))
         })
         .and_then(|r| r.scope(Scope::from_all(ABI::V6)))
         .context("this kernel cannot sandbox (Landlock ABI 3 is needed)")?;
@@ -265,10 +294,8 @@ fn restrict(spec: &Spec) -> Result<()> {
         bail!("the kernel did not enforce the sandbox ({status:?})");
     }
     drop_capabilities()?;
-    if !spec.network {
-        deny_sockets()?;
-    }
-    Ok(())
+    let unix = spec.unix_sockets || unix_governed();
+    seccomp(spec.network, unix)
 }
 
 /// Root keeps its capabilities under Landlock and no_new_privs: clear them
@@ -294,26 +321,58 @@ fn drop_capabilities() -> Result<()> {
     Ok(())
 }
 
-/// seccomp: `socket()` of any domain but `AF_UNIX` fails (UDP, raw,
-/// netlink: what Landlock's TCP rules do not cover), and so does
-/// `io_uring_setup` (its socket operation would go around the filter).
-fn deny_sockets() -> Result<()> {
+/// seccomp: `ioctl` `TIOCSTI` and `TIOCLINUX` (typing into a terminal)
+/// and `io_uring_setup` (its socket operations would go around this
+/// filter) always fail; `socket()` fails for every domain but `AF_UNIX`
+/// without the `network`, and for `AF_UNIX` without `unix` (connecting to
+/// unix sockets outside allowed, or governed by Landlock). `socketpair`
+/// stays: it reaches nothing outside.
+// The ioctl numbers' type differs between targets (c_ulong, c_int).
+#[allow(clippy::unnecessary_cast)]
+fn seccomp(network: bool, unix: bool) -> Result<()> {
     use seccompiler::{
         BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
         SeccompRule,
     };
-    let not_unix = SeccompRule::new(vec![SeccompCondition::new(
-        0,
-        SeccompCmpArgLen::Dword,
-        SeccompCmpOp::Ne,
-        libc::AF_UNIX as u64,
-    )?])?;
-    let rules = [
-        (libc::SYS_socket, vec![not_unix]),
+    let arg_is = |index: u8, op: SeccompCmpOp, value: u64| -> Result<SeccompRule> {
+        Ok(SeccompRule::new(vec![SeccompCondition::new(
+            index,
+            SeccompCmpArgLen::Dword,
+            op,
+            value,
+        )?])?)
+    };
+    let mut rules: std::collections::BTreeMap<i64, Vec<SeccompRule>> = [
+        (
+            libc::SYS_ioctl,
+            vec![
+                arg_is(1, SeccompCmpOp::Eq, libc::TIOCSTI as u64)?,
+                arg_is(1, SeccompCmpOp::Eq, libc::TIOCLINUX as u64)?,
+            ],
+        ),
         (libc::SYS_io_uring_setup, vec![]),
     ]
     .into_iter()
     .collect();
+    let unix_domain = libc::AF_UNIX as u64;
+    match (network, unix) {
+        (true, true) => {}
+        (true, false) => {
+            rules.insert(
+                libc::SYS_socket,
+                vec![arg_is(0, SeccompCmpOp::Eq, unix_domain)?],
+            );
+        }
+        (false, true) => {
+            rules.insert(
+                libc::SYS_socket,
+                vec![arg_is(0, SeccompCmpOp::Ne, unix_domain)?],
+            );
+        }
+        (false, false) => {
+            rules.insert(libc::SYS_socket, vec![]);
+        }
+    }
     let arch = std::env::consts::ARCH
         .try_into()
         .map_err(|err| anyhow::anyhow!("no seccomp filter for this machine: {err:?}"))?;

@@ -74,6 +74,38 @@ pub fn timestamp(secs: i64) -> String {
     )
 }
 
+/// `text` made harmless for a terminal: control characters other than
+/// newline and tab (escape sequences that move the cursor, erase lines,
+/// set the clipboard or the window title) shown as `^[`-style caret
+/// notation or `\u{..}`. For text a worker wrote (notices, summaries,
+/// notes, verification output) shown to the coordinator.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let harmful = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(harmful) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if !harmful(c) => out.push(c),
+            c if (c as u32) < 0x20 => {
+                out.push('^');
+                out.push(char::from(b'@' + c as u8));
+            }
+            '\u{7f}' => out.push_str("^?"),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`printable`] for raw output bytes (invalid UTF-8 replaced).
+pub fn printable_bytes(bytes: &[u8]) -> Vec<u8> {
+    printable(&String::from_utf8_lossy(bytes))
+        .into_owned()
+        .into_bytes()
+}
+
 /// `text` if it has at most `max` characters, else a marker line followed by
 /// its last `max` characters.
 pub fn keep_end(text: &str, max: usize) -> String {
@@ -109,6 +141,19 @@ pub fn tail_line(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn printable_text_has_no_escape_sequences_left() {
+        assert_eq!(super::printable("plain\n\ttext"), "plain\n\ttext");
+        assert_eq!(
+            super::printable("ok\x1b[1A\x1b[2K\rDONE\x07\u{9b}\x7f"),
+            "ok^[[1A^[[2K^MDONE^G\\u{9b}^?"
+        );
+        assert_eq!(
+            super::printable_bytes(b"a\x1b]52;c;eA==\x07"),
+            b"a^[]52;c;eA==^G"
+        );
+    }
+
     use super::*;
 
     #[test]

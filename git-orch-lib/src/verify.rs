@@ -97,7 +97,9 @@ pub fn run(
                 }
                 if stream {
                     use std::io::Write as _;
-                    let _ = std::io::stderr().write_all(&buffer[..n]);
+                    // The code being verified is a worker's: no escape
+                    // sequence of its reaches the coordinator's terminal.
+                    let _ = std::io::stderr().write_all(&crate::ui::printable_bytes(&buffer[..n]));
                 }
                 if let Ok(mut kept) = output.lock() {
                     kept.extend_from_slice(&buffer[..n]);

@@ -555,6 +555,11 @@ pub struct SandboxExecArgs {
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
     pub network: String,
 
+    /// Let it connect to unix sockets on disk outside where the kernel
+    /// cannot govern them (orch.sandbox.unixSockets)
+    #[arg(long)]
+    pub unix_sockets: bool,
+
     /// The program and its arguments
     #[arg(
         required = true,

@@ -83,6 +83,6 @@ pub(super) fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
             ],
         });
     }
-    print!("{}", orch::ui::format_table(&table));
+    print!("{}", orch::ui::printable(&orch::ui::format_table(&table)));
     Ok(Outcome::Success)
 }

@@ -1,6 +1,6 @@
 //! `git handoff show`: a handoff, or what an unreported worker holds.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use orch::contract::validate_id;
@@ -75,14 +75,20 @@ pub(super) fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
         None => text.to_string(),
     };
     match (handoff, entry) {
-        (Some(handoff), entry) => {
+        (Some(mut handoff), entry) => {
+            // The change is the handoff's base and tree: its stat and patch
+            // are made from them here, never taken from what the worker
+            // stored beside them (which a forger would make tell another
+            // story to the reviewer).
+            let (base_tree, result_tree) = change_of(repo, &handoff)?;
             if args.patch {
                 use std::io::Write as _;
                 std::io::stdout()
                     .lock()
-                    .write_all(&registry::handoff_patch(repo, &handoff)?)?;
+                    .write_all(&repo.binary_patch(base_tree, result_tree)?)?;
                 return Ok(Outcome::Success);
             }
+            handoff.stat = repo.stat(base_tree, result_tree)?;
             let state = entry.as_ref().map(|e| e.status.state);
             let verdict = registry::outcome_of(repo, entry.as_ref(), &handoff)?;
             if args.json {
@@ -110,7 +116,7 @@ pub(super) fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
                 out.push_str(&format!("\nnote {name}:\n{}\n", cut(text.trim_end())));
             }
             out.push_str(&format!("\n{}\n", handoff.stat));
-            print!("{out}");
+            print!("{}", orch::ui::printable(&out));
             Ok(Outcome::Success)
         }
         (None, Some(entry)) => show_unreported(repo, &entry, args),
@@ -121,6 +127,13 @@ pub(super) fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
         .hint("`git handoff list` shows the workers and their handoffs")
         .into()),
     }
+}
+
+/// The trees of a handoff's change: its base's, and its result.
+fn change_of(repo: &Repo, handoff: &Handoff) -> Result<(Oid, Oid)> {
+    let base = Oid::from_str(&handoff.meta.base).context("bad base in the handoff")?;
+    let result = Oid::from_str(&handoff.meta.tree).context("bad tree in the handoff")?;
+    Ok((repo.commit_tree(base)?, result))
 }
 
 /// What a worker's branch and checkout say when it never reported.
@@ -147,12 +160,15 @@ fn show_unreported(repo: &Repo, entry: &registry::Entry, args: &ShowArgs) -> Res
         (None, Some(tip)) => Some(repo.commit_tree(tip)?),
         (None, None) => None,
     };
-    // A clone's snapshot is in the clone's objects: diff it there.
-    let clone = match &checkout {
-        Some(path) if repo.owns_clone(path) => Some(Repo::open(path)?),
-        _ => None,
-    };
-    let repo = clone.as_ref().unwrap_or(repo);
+    // A clone's snapshot is in the clone's objects: copy them here (read
+    // in-process, checked), and diff here. No git runs in a worker's
+    // repository: its config (log.showSignature with gpg.program,
+    // diff.external, ...) would run as the coordinator.
+    if let (Some(path), Some(tree)) = (&checkout, tree)
+        && repo.owns_clone(path)
+    {
+        repo.copy_objects(&Repo::open(path)?, &[tree])?;
+    }
     let base_tree = repo.commit_tree(base)?;
     if args.patch {
         let Some(tree) = tree else {
@@ -190,21 +206,22 @@ fn show_unreported(repo: &Repo, entry: &registry::Entry, args: &ShowArgs) -> Res
         contract.base_ref,
         short(&contract.base)
     );
+    // Commit subjects and file names are the worker's.
     println!(
         "{}",
-        if log.is_empty() {
+        orch::ui::printable(&if log.is_empty() {
             "  none".to_string()
         } else {
             cut_lines(&log, args.max_chars)
-        }
+        })
     );
     println!(
         "\n{}",
-        if stat.is_empty() {
+        orch::ui::printable(&if stat.is_empty() {
             "no change".to_string()
         } else {
             stat
-        }
+        })
     );
     Ok(Outcome::Success)
 }

@@ -307,6 +307,13 @@ impl crate::policy::Links for TreeLinks<'_> {
     }
 }
 
+/// The largest object taken from another repository (a sandboxed
+/// worker's), and the most taken at once: what a compressed "bomb" (a
+/// blob of gigabytes of zeros in a few kilobytes) cannot get past.
+/// GitHub refuses files over 100 MB too.
+pub const MAX_FOREIGN_OBJECT: usize = 100 << 20;
+pub const MAX_FOREIGN_TOTAL: usize = 1 << 30;
+
 impl Repo {
     /// Whether this repository has object `oid`.
     pub fn has_object(&self, oid: Oid) -> bool {
@@ -321,7 +328,9 @@ impl Repo {
     /// does: an object whose content does not hash to its id (swapped on
     /// disk) or a malformed one (a tree naming `.git`, say) is an error.
     /// Objects this repository has are not descended into (it has what
-    /// they reach). Returns how many were copied.
+    /// they reach). Objects over [`MAX_FOREIGN_OBJECT`], or more than
+    /// [`MAX_FOREIGN_TOTAL`] at once, are refused before any is read.
+    /// Returns how many were copied.
     pub fn copy_objects(&self, from: &Repo, tips: &[Oid]) -> Result<usize> {
         let wanted = self.lacking(from, tips)?;
         if wanted.is_empty() {
@@ -357,16 +366,25 @@ impl Repo {
         let mut seen = std::collections::HashSet::new();
         let mut stack: Vec<Oid> = tips.to_vec();
         let mut wanted = Vec::new();
+        let mut total = 0;
         while let Some(oid) = stack.pop() {
             if !seen.insert(oid) || target.exists(oid) {
                 continue;
             }
-            let object = source
-                .read(oid)
+            let (size, kind) = source
+                .read_header(oid)
                 .map_err(clean)
                 .with_context(|| format!("cannot read object {oid}"))?;
-            let kind = object.kind();
-            drop(object);
+            total += size;
+            if size > MAX_FOREIGN_OBJECT || total > MAX_FOREIGN_TOTAL {
+                anyhow::bail!(
+                    "object {oid} is {} MiB ({} MiB in all): more than is taken from another repository ({} MiB an object, {} MiB at once)",
+                    size >> 20,
+                    total >> 20,
+                    MAX_FOREIGN_OBJECT >> 20,
+                    MAX_FOREIGN_TOTAL >> 20
+                );
+            }
             wanted.push(oid);
             match kind {
                 git2::ObjectType::Commit => {

@@ -419,6 +419,17 @@ fn take_work(repo: &Repo, id: &str, local: &local::Local) {
     }
 }
 
+/// Variables naming the user's agents and servers, which a sandboxed agent
+/// does not get.
+const AGENT_ENV_DROPPED: &[&str] = &[
+    "SSH_AUTH_SOCK",
+    "GPG_AGENT_INFO",
+    "TMUX",
+    "TMUX_PANE",
+    "STY",
+    "DBUS_SESSION_BUS_ADDRESS",
+];
+
 /// The command that runs the agent `command` of the worker whose local
 /// facts are `local`: `sh -c` in its checkout, and for a sandboxed worker
 /// inside the sandbox: writes only to its clone (where its temporary
@@ -437,11 +448,15 @@ fn agent_command(local: &local::Local, settings: &Settings, command: &str) -> Re
     let spec = crate::sandbox::Spec {
         write,
         network: !local.network_off,
+        unix_sockets: settings.sandbox_unix_sockets,
     };
     let mut sandboxed = crate::sandbox::command(&spec, std::ffi::OsStr::new("sh"), &args)?;
+    sandboxed.env("TMPDIR", &tmp);
     // Its work leaves by pull, never by its own push: it has no use for the
-    // user's ssh-agent, whose socket the sandbox cannot hide.
-    sandboxed.env("TMPDIR", &tmp).env_remove("SSH_AUTH_SOCK");
+    // user's ssh-agent, terminal multiplexer or session bus.
+    for var in AGENT_ENV_DROPPED {
+        sandboxed.env_remove(var);
+    }
     Ok(sandboxed)
 }
 

@@ -140,6 +140,8 @@ pub fn collect(repo: &Repo, id: &str, local: &Local) -> Result<()> {
 /// Refs in the clone under `refs/orch/` that a worker may not write:
 /// verdicts, other workers' refs, and its own log moved past what the
 /// coordinator has (a worker's events go to its outbox).
+/// Each is said by name (not by where it points, so moving it is not news),
+/// and past [`STRAY_REFS_NAMED`] of them, the rest by their number.
 fn stray_refs(repo: &Repo, clone: &Repo, id: &str, entry: &Entry) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let own_log = registry::live_ref(id);
@@ -153,16 +155,27 @@ fn stray_refs(repo: &Repo, clone: &Repo, id: &str, entry: &Entry) -> Result<Vec<
                 continue;
             }
             out.push(format!(
-                "{name} at {tip}: a worker writes its events to its outbox, not its log"
+                "{name}: a worker writes its events to its outbox, not its log"
             ));
             continue;
         }
         out.push(format!(
-            "{name} at {tip}: a worker writes only its outbox and its handoffs"
+            "{name}: a worker writes only its outbox and its handoffs"
+        ));
+    }
+    if out.len() > STRAY_REFS_NAMED {
+        let more = out.len() - STRAY_REFS_NAMED;
+        out.truncate(STRAY_REFS_NAMED);
+        out.push(format!(
+            "{more} more refs under {}: a worker writes only its outbox and its handoffs",
+            registry::NAMESPACE
         ));
     }
     Ok(out)
 }
+
+/// How many refused refs of one clone are named one by one.
+const STRAY_REFS_NAMED: usize = 8;
 
 /// Take the handoff chain ending at `tip` if it continues `ours` and each
 /// new handoff is worker `id`'s own, on its contract's base; else say why.

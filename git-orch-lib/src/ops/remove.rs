@@ -90,7 +90,6 @@ fn agent_processes(id: &str, agent: &local::Agent) -> (Option<u32>, Option<u32>)
                 .windows(2)
                 .any(|w| w == ["agent-run", id])
         });
-    let group = (is_supervisor && Some(group) != own_group && group != me).then_some(group);
     // The agent itself: started with its worker's id in its environment
     // (another process of the user's, even one leading a group the record
     // names as the supervisor's, is not).
@@ -102,6 +101,11 @@ fn agent_processes(id: &str, agent: &local::Agent) -> (Option<u32>, Option<u32>)
         && Some(agent.supervisor) != own_group
         && local::process_env(agent.pid, local::AGENT_ID_ENV).as_deref() == Some(id))
     .then_some(agent.pid);
+    // The group, when its leader is the supervisor, or the agent (after
+    // its supervisor died) is in it: the agent's children are there too.
+    let group =
+        ((is_supervisor || pid.is_some()) && group > 1 && Some(group) != own_group && group != me)
+            .then_some(group);
     (group, pid)
 }
 

@@ -110,6 +110,7 @@ pub fn confinement(scratch: &Scratch<'_>, settings: &Settings) -> Confined {
         spec: crate::sandbox::Spec {
             write: vec![scratch.root.clone()],
             network,
+            unix_sockets: settings.sandbox_unix_sockets,
         },
         env: crate::sandbox::verify_env(
             &scratch.root.join("home"),

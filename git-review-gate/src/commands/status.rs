@@ -123,7 +123,7 @@ fn print_gate(gate: &Gate) -> Result<()> {
         out.push_str(&format!("hint: {hint}\n"));
     }
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes())?;
+    stdout.write_all(orch::ui::printable(&out).as_bytes())?;
     stdout.flush()?;
     Ok(())
 }

@@ -129,7 +129,11 @@ fn row(
     };
     let mut warnings = Vec::new();
     if entry.status.state == State::Blocked {
-        warnings.push(format!("blocked: {}", entry.status.reason.trim()));
+        // The reason is the worker's text: shown, never interpreted.
+        warnings.push(format!(
+            "blocked: {}",
+            orch::ui::printable(entry.status.reason.trim())
+        ));
     }
     let idle = u64::try_from(now - last).unwrap_or(0);
     if agent.running && stall_after > 0 && idle >= stall_after {

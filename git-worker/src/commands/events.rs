@@ -64,7 +64,7 @@ pub fn log(repo: &Repo, args: &LogArgs) -> Result<Outcome> {
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for logged in &history {
-        writeln!(out, "{}", line(None, logged))?;
+        writeln!(out, "{}", orch::ui::printable(&line(None, logged)))?;
     }
     out.flush()?;
     Ok(Outcome::Success)
@@ -179,7 +179,7 @@ pub fn timeline(repo: &Repo, args: &TimelineArgs) -> Result<Outcome> {
             serde_json::to_writer(&mut out, &event_json(id, logged))?;
             writeln!(out)?;
         } else {
-            writeln!(out, "{}", line(Some(id), logged))?;
+            writeln!(out, "{}", orch::ui::printable(&line(Some(id), logged)))?;
         }
     }
     out.flush()?;

@@ -289,7 +289,7 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
             details.join(" ")
         ));
     }
-    print!("{text}");
+    print!("{}", orch::ui::printable(&text));
     Ok(Outcome::Success)
 }
 

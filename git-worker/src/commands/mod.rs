@@ -84,6 +84,7 @@ fn sandbox_exec(args: &crate::cli::SandboxExecArgs) -> Result<Outcome> {
     let spec = orch::sandbox::Spec {
         write: args.write.clone(),
         network: args.network == "on",
+        unix_sockets: args.unix_sockets,
     };
     let (program, rest) = args
         .command

@@ -187,6 +187,7 @@ fn isolation(repo: &Repo, args: &SpawnArgs, settings: &Settings) -> Result<Isola
     let spec = orch::sandbox::Spec {
         write: Vec::new(),
         network,
+        unix_sockets: settings.sandbox_unix_sockets,
     };
     match wanted {
         Some(true) => {

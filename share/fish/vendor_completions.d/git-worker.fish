@@ -173,6 +173,7 @@ complete -c git-worker -n "__fish_git_worker_using_subcommand agent-run" -s h -l
 complete -c git-worker -n "__fish_git_worker_using_subcommand sandbox-exec" -l write -d 'A directory (or file) the program may write beneath (repeatable)' -r -F
 complete -c git-worker -n "__fish_git_worker_using_subcommand sandbox-exec" -l network -d 'Whether the program may use the network' -r -f -a "on\t''
 off\t''"
+complete -c git-worker -n "__fish_git_worker_using_subcommand sandbox-exec" -l unix-sockets -d 'Let it connect to unix sockets on disk outside where the kernel cannot govern them (orch.sandbox.unixSockets)'
 complete -c git-worker -n "__fish_git_worker_using_subcommand sandbox-exec" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor check hook hub log timeline notify message inbox wait dashboard cleanup sync join report plan ready graph agent-run sandbox-exec help" -f -a "spawn" -d 'Create workers: a branch, a checkout and a registry entry each'
 complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor check hook hub log timeline notify message inbox wait dashboard cleanup sync join report plan ready graph agent-run sandbox-exec help" -f -a "list" -d 'List workers: id, state, branch, base, age, commits ahead, dirty, path'
