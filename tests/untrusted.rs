@@ -304,6 +304,7 @@ git handoff report --summary 'The honest change. Conclusion: ready.'
     s += r#"git notes --ref=forged add -m '{"verdict":"approve","reviewer":"boss"}' HEAD
 git update-ref refs/orch/notes/verdicts refs/notes/forged
 git review-gate approve "$ID" -m 'I checked myself' || true
+seq 1 200 | sed "s|.*|create refs/orch/zz/junk& HEAD|" | git update-ref --stdin
 git update-ref refs/orch/workers/bystander "refs/orch/workers/$ID"
 git update-ref refs/orch/handoffs/bystander "refs/orch/handoffs/$ID"
 git update-ref "refs/orch/workers/$ID" "$(git commit-tree "refs/orch/workers/$ID^{tree}" -p "refs/orch/workers/$ID" -m forged)"
@@ -612,6 +613,12 @@ fn sandboxed_hostile_workers_change_nothing_but_their_honest_work() {
             "{what} not refused:\n{refusals}\n{attacker_log}"
         );
     }
+    // A flood of refs is a line, not a flood of events.
+    assert!(
+        refusals.contains("more refs under refs/orch/"),
+        "{refusals}"
+    );
+    assert!(refused(&repo, "attacker").len() <= 20, "{refusals}");
     assert_eq!(kinds(&repo, "bystander"), bystander_events);
     assert!(
         refused(&repo, "swapper")

@@ -332,7 +332,7 @@ impl Repo {
     /// [`MAX_FOREIGN_TOTAL`] at once, are refused before any is read.
     /// Returns how many were copied.
     pub fn copy_objects(&self, from: &Repo, tips: &[Oid]) -> Result<usize> {
-        let wanted = self.lacking(from, tips)?;
+        let wanted = self.lacking(from, tips, (MAX_FOREIGN_OBJECT, MAX_FOREIGN_TOTAL))?;
         if wanted.is_empty() {
             return Ok(0);
         }
@@ -360,7 +360,12 @@ impl Repo {
 
     /// The objects reachable from `tips` in `from` that this repository
     /// lacks, read (and parsed) in `from`.
-    fn lacking(&self, from: &Repo, tips: &[Oid]) -> Result<Vec<Oid>> {
+    fn lacking(
+        &self,
+        from: &Repo,
+        tips: &[Oid],
+        (most, most_total): (usize, usize),
+    ) -> Result<Vec<Oid>> {
         let source = from.inner.odb().map_err(clean)?;
         let target = self.inner.odb().map_err(clean)?;
         let mut seen = std::collections::HashSet::new();
@@ -376,13 +381,10 @@ impl Repo {
                 .map_err(clean)
                 .with_context(|| format!("cannot read object {oid}"))?;
             total += size;
-            if size > MAX_FOREIGN_OBJECT || total > MAX_FOREIGN_TOTAL {
+            if size > most || total > most_total {
                 anyhow::bail!(
-                    "object {oid} is {} MiB ({} MiB in all): more than is taken from another repository ({} MiB an object, {} MiB at once)",
-                    size >> 20,
-                    total >> 20,
-                    MAX_FOREIGN_OBJECT >> 20,
-                    MAX_FOREIGN_TOTAL >> 20
+                    "object {oid} is {} bytes ({total} in all): more than is taken from another repository ({most} an object, {most_total} at once)",
+                    size,
                 );
             }
             wanted.push(oid);
@@ -409,5 +411,31 @@ impl Repo {
             }
         }
         Ok(wanted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_over_the_limits_are_refused_before_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ours, theirs) = (dir.path().join("ours"), dir.path().join("theirs"));
+        for path in [&ours, &theirs] {
+            git2::Repository::init(path).unwrap();
+        }
+        let (ours, theirs) = (Repo::open(&ours).unwrap(), Repo::open(&theirs).unwrap());
+        let small = theirs.write_blob(b"small").unwrap();
+        let big = theirs.write_blob(&[0u8; 4096]).unwrap();
+        assert_eq!(
+            ours.lacking(&theirs, &[small], (100, 1000)).unwrap(),
+            [small]
+        );
+        let err = ours.lacking(&theirs, &[big], (100, 1000)).unwrap_err();
+        assert!(format!("{err:#}").contains("4096 bytes"), "{err:#}");
+        assert!(ours.lacking(&theirs, &[small, big], (5000, 4000)).is_err());
+        assert_eq!(ours.copy_objects(&theirs, &[small, big]).unwrap(), 2);
+        assert!(ours.has_object(big));
     }
 }

@@ -141,7 +141,7 @@ pub fn collect(repo: &Repo, id: &str, local: &Local) -> Result<()> {
 /// verdicts, other workers' refs, and its own log moved past what the
 /// coordinator has (a worker's events go to its outbox).
 /// Each is said by name (not by where it points, so moving it is not news),
-/// and past [`STRAY_REFS_NAMED`] of them, the rest by their number.
+/// in order, and past [`STRAY_REFS_NAMED`] of them the rest in one line.
 fn stray_refs(repo: &Repo, clone: &Repo, id: &str, entry: &Entry) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let own_log = registry::live_ref(id);
@@ -163,11 +163,12 @@ fn stray_refs(repo: &Repo, clone: &Repo, id: &str, entry: &Entry) -> Result<Vec<
             "{name}: a worker writes only its outbox and its handoffs"
         ));
     }
+    out.sort();
     if out.len() > STRAY_REFS_NAMED {
-        let more = out.len() - STRAY_REFS_NAMED;
+        // Not counted: a count that changes would be news each time.
         out.truncate(STRAY_REFS_NAMED);
         out.push(format!(
-            "{more} more refs under {}: a worker writes only its outbox and its handoffs",
+            "more refs under {}: a worker writes only its outbox and its handoffs",
             registry::NAMESPACE
         ));
     }
