@@ -305,6 +305,7 @@ git handoff report --summary 'The honest change. Conclusion: ready.'
 git update-ref refs/orch/notes/verdicts refs/notes/forged
 git review-gate approve "$ID" -m 'I checked myself' || true
 seq 1 200 | sed "s|.*|create refs/orch/zz/junk& HEAD|" | git update-ref --stdin
+git fetch --quiet "$COORD" "refs/orch/workers/$ID:refs/orch/workers/$ID"
 git update-ref refs/orch/workers/bystander "refs/orch/workers/$ID"
 git update-ref refs/orch/handoffs/bystander "refs/orch/handoffs/$ID"
 git update-ref "refs/orch/workers/$ID" "$(git commit-tree "refs/orch/workers/$ID^{tree}" -p "refs/orch/workers/$ID" -m forged)"

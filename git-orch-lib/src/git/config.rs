@@ -86,6 +86,19 @@ impl Repo {
         Ok(())
     }
 
+    /// Set `key` in the repository's own config file (`.git/config`)
+    /// in-process: for a repository just made, whose config is ours.
+    pub fn set_own_config(path: &Path, key: &str, value: &str) -> Result<()> {
+        let repo = git2::Repository::open(path)
+            .map_err(clean)
+            .with_context(|| format!("cannot open '{}'", path.display()))?;
+        repo.config()
+            .and_then(|config| config.open_level(git2::ConfigLevel::Local))
+            .and_then(|mut local| local.set_str(key, value))
+            .map_err(clean)
+            .with_context(|| format!("cannot set '{key}' in '{}'", path.display()))
+    }
+
     /// A key set in this worktree's own `config.worktree` (never the shared config).
     pub fn worktree_config_string(&self, key: &str) -> Result<Option<String>> {
         let config = self.config()?;

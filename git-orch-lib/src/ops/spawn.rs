@@ -504,9 +504,10 @@ pub fn transaction(
         ))
     })?;
     undo.claim = Some(activated.tip);
-    if isolation.is_clone() {
+    if isolation == Isolation::Clone {
         // The clone's own copy of its entry (its hooks and reports read it;
-        // `git worker sync` there sends its events back).
+        // `git worker sync` there sends its events back). A sandboxed
+        // worker reads the coordinator's registry instead.
         let entry = registry::live_ref(id);
         let fetched = Repo::open(path)?.fetch(repo.common_dir(), &[format!("+{entry}:{entry}")])?;
         if fetched.status != 0 {
@@ -578,7 +579,7 @@ fn configure_checkout(
     let hooks = crate::hooks::install(repo, false)?;
     if clone {
         // The clone's own config.worktree holds its marks.
-        Repo::open(path)?.set_config("extensions.worktreeConfig", "true")?;
+        Repo::set_own_config(path, "extensions.worktreeConfig", "true")?;
     }
     let hooks = hooks.to_string_lossy();
     let coordinator = repo.common_dir().to_string_lossy();

@@ -39,7 +39,9 @@ fn pre_commit(repo: &Repo, name: &str, args: &[String]) -> Result<Outcome> {
     if let Role::Worker(id) = role(repo)? {
         // git lists the staged paths while the contract is read here.
         let staged = repo.start_staged_changes()?;
-        let Some(entry) = registry::load(repo, &id)? else {
+        // A sandboxed worker's entry is in the coordinator's registry.
+        let side = orch::ops::worker::Side::of(repo)?;
+        let Some(entry) = registry::load(side.registry(repo), &id)? else {
             eprintln!(
                 "error: commit refused: this checkout belongs to worker '{id}', which is not registered"
             );
