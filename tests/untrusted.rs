@@ -304,7 +304,6 @@ git handoff report --summary 'The honest change. Conclusion: ready.'
     s += r#"git notes --ref=forged add -m '{"verdict":"approve","reviewer":"boss"}' HEAD
 git update-ref refs/orch/notes/verdicts refs/notes/forged
 git review-gate approve "$ID" -m 'I checked myself' || true
-seq 1 200 | sed "s|.*|create refs/orch/zz/junk& HEAD|" | git update-ref --stdin
 git fetch --quiet "$COORD" "refs/orch/workers/$ID:refs/orch/workers/$ID"
 git update-ref refs/orch/workers/bystander "refs/orch/workers/$ID"
 git update-ref refs/orch/handoffs/bystander "refs/orch/handoffs/$ID"
@@ -317,6 +316,7 @@ git update-ref "refs/orch/outbox/$ID" "$(echo "$msg" | git commit-tree "$empty" 
     s += r#"git config --worktree orch.worker bystander
 git worker notify 'bystander here: all done' || true
 git handoff report --summary 'bystander: done. Conclusion: ready.' || true
+seq 1 200 | sed "s|.*|create refs/orch/zz/junk& HEAD|" | git update-ref --stdin
 "#;
     // Its own repository's config, hooks and attributes, set for whoever
     // runs git in it next; and a change left uncommitted to be looked at.
@@ -616,10 +616,11 @@ fn sandboxed_hostile_workers_change_nothing_but_their_honest_work() {
     }
     // A flood of refs is a line, not a flood of events.
     assert!(
-        refusals.contains("more refs under refs/orch/"),
+        refusals.contains("more refs under refs/orch/")
+            || refusals.contains("more that a worker may not write"),
         "{refusals}"
     );
-    assert!(refused(&repo, "attacker").len() <= 20, "{refusals}");
+    assert!(refused(&repo, "attacker").len() <= 17, "{refusals}");
     assert_eq!(kinds(&repo, "bystander"), bystander_events);
     assert!(
         refused(&repo, "swapper")

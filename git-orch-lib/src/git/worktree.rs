@@ -90,6 +90,14 @@ impl Repo {
         self.clone_shared(path, &["-b", branch, base])
     }
 
+    /// A repository of its own at `path` (which must not exist) for a
+    /// sandboxed worker: `branch` made at `base` and checked out (see
+    /// [`Repo::borrowing_checkout`]).
+    pub fn clone_for_sandbox(&self, path: &Path, branch: &str, base: &str) -> Result<()> {
+        let base = Oid::from_str(base).context("bad base")?;
+        self.borrowing_checkout(path, Some(branch), base)
+    }
+
     /// `git clone --shared --no-checkout` of this repository into `path`,
     /// then `git checkout <checkout...>` there (parallel checkout).
     fn clone_shared(&self, path: &Path, checkout: &[&str]) -> Result<()> {
@@ -119,25 +127,65 @@ impl Repo {
         check_out(path, checkout)
     }
 
-    /// A checkout of `commit` at `path` (which must not exist) in a new
-    /// repository of its own: no origin, no refs of ours, its own config
+    /// A checkout of `commit` at `path` (which must not exist), detached,
+    /// for verification (see [`Repo::borrowing_checkout`]). What runs there
+    /// cannot reach this repository through git.
+    pub fn checkout_for_verification(&self, path: &Path, commit: Oid) -> Result<()> {
+        self.borrowing_checkout(path, None, commit)
+    }
+
+    /// A new repository at `path` with `commit` checked out (on a new
+    /// `branch`, or detached): no origin, no refs of ours, its own config
     /// and hooks, and this repository's objects borrowed through an
     /// alternates file (read-only to a sandbox that may write only `path`).
-    /// What runs there cannot reach this repository through git.
-    pub fn checkout_for_verification(&self, path: &Path, commit: Oid) -> Result<()> {
-        let parent = path.parent().context("a checkout path has a parent")?;
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create '{}'", parent.display()))?;
-        Git::new(parent)
-            .args(["init", "--quiet"])
-            .arg(path)
-            .run()
+    /// Made in-process; the files are checked out from here (objects are
+    /// looked up where they are, not first in the new, empty store), with
+    /// parallel checkout.
+    fn borrowing_checkout(&self, path: &Path, branch: Option<&str>, commit: Oid) -> Result<()> {
+        git2::Repository::init(path)
+            .map_err(clean)
             .with_context(|| format!("cannot make a repository at '{}'", path.display()))?;
         let objects = std::fs::canonicalize(self.common_dir().join("objects"))
             .context("cannot find this repository's objects")?;
         let alternates = path.join(".git/objects/info/alternates");
         crate::fs::write_atomically(&alternates, format!("{}\n", objects.display()).as_bytes())?;
-        check_out(path, &["--detach", &commit.to_string()])
+        let new = git2::Repository::open(path).map_err(clean)?;
+        match branch {
+            Some(branch) => {
+                let head = format!("refs/heads/{branch}");
+                new.reference(&head, commit, false, "git-worker: spawn")
+                    .and_then(|_| new.set_head(&head))
+            }
+            None => new.set_head_detached(commit),
+        }
+        .map_err(clean)
+        .with_context(|| format!("cannot set HEAD in '{}'", path.display()))?;
+        // Settings of ours that would tie the new index to this repository
+        // (a split index's shared part, an fsmonitor, sparseness) are off.
+        Git::new(path)
+            .env("GIT_INDEX_FILE", path.join(".git/index"))
+            .arg("--git-dir")
+            .arg(self.common_dir())
+            .arg("--work-tree")
+            .arg(path)
+            .args([
+                "-c",
+                "checkout.workers=0",
+                "-c",
+                "core.splitIndex=false",
+                "-c",
+                "core.fsmonitor=false",
+                "-c",
+                "core.untrackedCache=false",
+                "-c",
+                "core.sparseCheckout=false",
+                "read-tree",
+                "-u",
+                "--reset",
+            ])
+            .arg(commit.to_string())
+            .run()
+            .with_context(|| format!("cannot check out {commit} in '{}'", path.display()))
     }
 
     /// `git worktree prune`, under the worktree lock.

@@ -175,6 +175,9 @@ fn stray_refs(repo: &Repo, clone: &Repo, id: &str, entry: &Entry) -> Result<Vec<
     Ok(out)
 }
 
+/// How many refusals a worker's log holds one by one.
+const MAX_REFUSALS: usize = 16;
+
 /// How many refused refs of one clone are named one by one.
 const STRAY_REFS_NAMED: usize = 8;
 
@@ -326,6 +329,17 @@ fn note_refused(repo: &Repo, id: &str, refused: &[String]) -> Result<()> {
         return Ok(());
     };
     let history = registry::history(repo, entry.tip)?;
+    // Past a number of them, one line says the rest: a worker cannot grow
+    // its log (and every reader's work) without end by refusals.
+    let earlier = history.iter().filter(|l| l.event.kind == "refused").count();
+    let overflow = [format!(
+        "more that a worker may not write (the first {MAX_REFUSALS} refusals are listed)"
+    )];
+    let refused = if earlier >= MAX_REFUSALS {
+        &overflow[..]
+    } else {
+        &refused[..refused.len().min(MAX_REFUSALS - earlier)]
+    };
     for what in refused {
         let said = history.iter().any(|l| {
             l.event.kind == "refused"

@@ -486,7 +486,7 @@ pub fn transaction(
     undo.branch = true;
     checkpoint("spawn:branch")?;
 
-    make_checkout(repo, contract, path, isolation.is_clone(), undo)?;
+    make_checkout(repo, contract, path, isolation, undo)?;
     checkpoint("spawn:worktree")?;
 
     configure_checkout(repo, contract, path, isolation, undo)?;
@@ -532,12 +532,15 @@ fn make_checkout(
     repo: &Repo,
     contract: &Contract,
     path: &Path,
-    clone: bool,
+    isolation: Isolation,
     undo: &mut Undo,
 ) -> Result<()> {
-    if clone {
+    if isolation.is_clone() {
         // Whatever git left behind on failure is ours to remove.
         undo.worktree = true;
+        if let Isolation::Sandbox { .. } = isolation {
+            return repo.clone_for_sandbox(path, &contract.branch, &contract.base);
+        }
         return repo.clone_for_worker(path, &contract.branch, &contract.base);
     }
     let _machine_lock = repo.lock_machine()?;
