@@ -30,7 +30,7 @@ options:
   --bin-dir <dir>   directory of the built binaries, put first on PATH
                     (default: target/release next to this executable, else
                     $CARGO_TARGET_DIR/release, else the workspace's target/release)
-  --repo <path>     run spawn, rm, hook, handoff, review-gate and sync in clones of this
+  --repo <path>     run spawn, rm, hook, handoff, review-gate, sandbox and sync in clones of this
                     repository (git clone --local; the repository itself is not touched)
   --files <n>       files in the generated repository (default 5000; ignored with --repo)
   --workers <n>     workers for the list benchmark (default 1000)
@@ -39,15 +39,15 @@ options:
                     on PATH; without it the peer rows are skipped)
   --growth          also run the selected benchmarks at several sizes and print how
                     each figure grows (sizes below; the default-size point is reused)
-  --growth-files <list>    repository sizes for spawn, hook, handoff and review-gate
+  --growth-files <list>    repository sizes for spawn, hook, handoff, review-gate and sandbox
                            (default 1000,5000,20000)
   --growth-workers <list>  worker counts for list (default 1000,10000)
   --growth-sync <list>     worker counts for sync (default 50,500)
   --all             everything: every benchmark, the peer if installed, and --growth
   --runs <n>        timed runs per variant; the median is reported (default 10)
   --warmup <n>      untimed warm-up runs per variant (default 2)
-  --only <name>     run only this benchmark: spawn, list, rm, hook, handoff, review-gate or sync
-                    (repeatable, or comma-separated)
+  --only <name>     run only this benchmark: spawn, list, rm, hook, handoff, review-gate,
+                    sandbox or sync (repeatable, or comma-separated)
   --scratch <dir>   make the scratch directory in <dir> (default: /dev/shm if it
                     exists, else the system temp dir); use a disk directory to measure on disk
   --plain-list-setup  spawn the list benchmark's workers with every earlier worktree
@@ -402,7 +402,7 @@ fn run() -> Result<()> {
     let mut growth = Vec::new();
     if options.growth {
         let dir = root.join("growth");
-        // Repository size: spawn (and rm, for the peer), hook, handoff, review-gate.
+        // Repository size: spawn (and rm, for the peer), hook, handoff, review-gate, sandbox.
         if FILE_BENCHES.iter().any(|name| selected(name)) {
             for &files in &options.growth_files {
                 let point = match &files_point {
@@ -508,7 +508,7 @@ fn run() -> Result<()> {
 }
 
 /// The benchmarks that run in the repository under test (generated or cloned).
-const FILE_BENCHES: &[&str] = &["spawn", "rm", "hook", "handoff", "review-gate"];
+const FILE_BENCHES: &[&str] = &["spawn", "rm", "hook", "handoff", "review-gate", "sandbox"];
 
 /// Those of [`FILE_BENCHES`] that are selected, in `subject`.
 fn file_benches(
@@ -532,6 +532,9 @@ fn file_benches(
     }
     if selected("review-gate") {
         benches::review_gate(env, subject, settings, &mut out)?;
+    }
+    if selected("sandbox") {
+        benches::sandbox(env, subject, settings, &mut out)?;
     }
     Ok(out)
 }
@@ -592,13 +595,13 @@ mod tests {
             "3",
             "--only=spawn,rm",
             "--only",
-            "review-gate",
+            "review-gate,sandbox",
             "--workers=10000",
             "--json",
         ])?
         .context("not help")?;
         assert_eq!(o.runs, 3);
-        assert_eq!(o.only, vec!["spawn", "rm", "review-gate"]);
+        assert_eq!(o.only, vec!["spawn", "rm", "review-gate", "sandbox"]);
         assert_eq!(o.workers, 10_000);
         assert!(o.json);
         assert!(args(&["--only", "nope"]).is_err());
