@@ -145,7 +145,11 @@ pub fn probe() -> Support {
 
 /// Refuse, with what is missing, unless this machine can sandbox `spec`.
 pub fn require(spec: &Spec) -> Result<Support> {
-    let support = probe();
+    able(probe(), spec)
+}
+
+/// `support`, if it can make the sandbox `spec`; else what is missing.
+fn able(support: Support, spec: &Spec) -> Result<Support> {
     if !support.landlock {
         return Err(
             Hint::new(format!("this machine cannot sandbox: {}", support.missing))
@@ -437,4 +441,54 @@ pub fn verify_env(
     env.push(("HOME".into(), home.as_os_str().to_os_string()));
     env.push(("TMPDIR".into(), tmp.as_os_str().to_os_string()));
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(landlock: bool, tcp: bool) -> Support {
+        Support {
+            landlock,
+            missing: if landlock {
+                String::new()
+            } else {
+                "Landlock ABI 3 (Linux 6.2, 'landlock' among the LSMs) is needed: not enabled"
+                    .into()
+            },
+            tcp,
+            scopes: false,
+            unix: false,
+            bwrap: None,
+        }
+    }
+
+    #[test]
+    fn a_machine_that_cannot_sandbox_says_what_it_lacks() {
+        let online = Spec {
+            network: true,
+            ..Spec::default()
+        };
+        let offline = Spec::default();
+        let err = able(machine(false, false), &online).unwrap_err();
+        let text = crate::exit::render(&err);
+        assert!(
+            text.contains("error: this machine cannot sandbox: Landlock ABI 3"),
+            "{text}"
+        );
+        assert!(text.contains("hint: `git worker doctor`"), "{text}");
+        let err = able(machine(true, false), &offline).unwrap_err();
+        let text = crate::exit::render(&err);
+        assert!(
+            text.contains("cannot cut the network of a sandbox"),
+            "{text}"
+        );
+        assert!(able(machine(true, false), &online).is_ok());
+        assert!(able(machine(true, true), &offline).is_ok());
+        assert!(
+            machine(false, false)
+                .describe()
+                .starts_with("no sandbox on this machine")
+        );
+    }
 }
