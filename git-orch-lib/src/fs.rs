@@ -72,3 +72,25 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     drop(file);
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write '{}'", path.display()))
 }
+
+/// Create `dir` (and its parents) with mode 0700 for the directory itself:
+/// private keys live in it.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    if !dir.is_dir() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create '{}'", dir.display()))?;
+    }
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("cannot read '{}'", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make '{}' private", dir.display()))?;
+    }
+    Ok(())
+}

@@ -126,6 +126,11 @@ impl Repo {
         self.git(["config", key, value]).run()
     }
 
+    /// `git config --add <key> <value>`: one more value of a multi-valued key.
+    pub fn add_config(&self, key: &str, value: &str) -> Result<()> {
+        self.git(["config", "--add", key, value]).run()
+    }
+
     /// `git config --unset <key>`.
     pub fn unset_config(&self, key: &str) -> Result<()> {
         self.git(["config", "--unset", key]).run()

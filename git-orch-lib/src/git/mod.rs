@@ -27,6 +27,7 @@ mod patch;
 mod refs;
 pub mod remote;
 pub mod run;
+pub mod sign;
 mod worktree;
 
 pub use diff::{IndexLinks, PendingStaged};

@@ -161,7 +161,7 @@ impl Repo {
         ))
     }
 
-    fn signature(&self) -> Result<git2::Signature<'static>> {
+    pub(super) fn signature(&self) -> Result<git2::Signature<'static>> {
         let pick = |env: &str, key: &str, fallback: &str| -> String {
             std::env::var(env)
                 .ok()
