@@ -731,7 +731,9 @@ fn a_blanket_check_is_an_error_when_an_entry_cannot_be_read() {
     write_file(&wt.join("docs/evil.md"), "x\n");
     // The worker's entry is replaced by junk (or deleted): it cannot be judged.
     let tree = repo.git(["mktree"]).stdin("").read();
-    let junk = repo.git(["commit-tree", &tree, "-m", "junk"]).read();
+    let junk = repo
+        .git(repo.signed(&["commit-tree", &tree, "-m", "junk"]))
+        .read();
     repo.git(["update-ref", "refs/orch/workers/w", &junk])
         .success();
     let out = repo.worker(["check"]).code(2);

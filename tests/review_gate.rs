@@ -606,7 +606,11 @@ fn bad_targets_and_misuse_are_errors_that_change_nothing() {
         "refs/orch/handoffs/w",
     ])
     .success();
-    repo.git(["update-ref", "refs/orch/notes/verdicts", "refs/notes/hand"])
+    // Signed by the coordinator's key (unsigned, it would be ignored).
+    let signed = repo
+        .git(repo.signed(&["commit-tree", "refs/notes/hand^{tree}", "-m", "by hand"]))
+        .read();
+    repo.git(["update-ref", "refs/orch/notes/verdicts", &signed])
         .success();
     let out = gate(&repo, ["status", "w"]).code(2);
     assert!(

@@ -242,6 +242,8 @@ fn workers_on_other_hosts_join_through_a_hub_over_the_network_and_land() {
     let coordinator = host("coordinator");
     on(&coordinator, &["clone", "--quiet", &daemon.url, "repo"]).success();
     let c = coordinator.join("repo");
+    // The hub learns the coordinator's key from `hub init` run there.
+    on(&c, &["worker", "hub", "init", hub.to_str().unwrap()]).success();
     on(
         &c,
         &[
@@ -289,7 +291,19 @@ fn workers_on_other_hosts_join_through_a_hub_over_the_network_and_land() {
             .contains("joined as worker 'w1' on branch 'orch/w1'"),
         "{out}"
     );
+    assert!(
+        out.stderr.contains("git worker admit w1 'ssh-ed25519 "),
+        "{out}"
+    );
     let w1 = h1.join("w1");
+    // Until the coordinator admits its key, what it signs does not count.
+    let admit = |id: &str, dir: &std::path::Path| {
+        let key = dir.join(".git/orch/keys").join(id).join("key.pub");
+        on(&c, &["worker", "admit", id, key.to_str().unwrap()]).success();
+        on(&c, &["worker", "sync"]).success();
+        on(dir, &["worker", "sync"]).success();
+    };
+    admit("w1", &w1);
     write_file(&w1.join("a/x.txt"), "x\n");
     on(&w1, &["add", "."]).success();
     on(&w1, &["commit", "--quiet", "-m", "x"]).success();
@@ -311,6 +325,7 @@ fn workers_on_other_hosts_join_through_a_hub_over_the_network_and_land() {
     )
     .success();
     let w2 = h2.join("w2");
+    admit("w2", &w2);
     write_file(&w2.join("b/y.txt"), "y\n");
     on(&w2, &["handoff", "report", "--summary", "y from host2"]).success();
     on(&w2, &["worker", "sync"]).success();
@@ -370,9 +385,21 @@ fn fleet(
             .arg(&hub)
             .args(["--dir", &format!("host-{id}")])
             .success();
-        workers.push(repo.root().join(format!("host-{id}")));
+        let dir = repo.root().join(format!("host-{id}"));
+        admit(repo, &c, id, &dir);
+        workers.push(dir);
     }
     (hub, c, workers[0].clone(), workers[1].clone())
+}
+
+/// The coordinator at `c` admits the key worker `id` made when it joined
+/// at `dir`, and both sync: what the worker signs counts from then on.
+fn admit(repo: &TestRepo, c: &std::path::Path, id: &str, dir: &std::path::Path) {
+    let key = dir.join(".git/orch/keys").join(id).join("key.pub");
+    repo.git_in(c, ["worker", "admit", id, key.to_str().unwrap()])
+        .success();
+    repo.git_in(c, ["worker", "sync"]).success();
+    repo.git_in(dir, ["worker", "sync"]).success();
 }
 
 #[test]

@@ -976,11 +976,25 @@ fn a_trusted_workers_own_verdict_and_a_lost_pinned_contract_count_for_nothing() 
         ["notes", "--ref=v", "add", "-f", "-m", &forged, &handoff],
     )
     .success();
-    repo.git_in(
-        &wt,
-        ["update-ref", "refs/orch/notes/verdicts", "refs/notes/v"],
-    )
-    .success();
+    // Signed with its own key (an unsigned note is ignored altogether).
+    let resigned = repo
+        .git_in(
+            &wt,
+            repo.signed_with(
+                &repo.worker_key("w"),
+                &[
+                    "commit-tree",
+                    "refs/notes/v^{tree}",
+                    "-p",
+                    "refs/notes/v^",
+                    "-m",
+                    "forged",
+                ],
+            ),
+        )
+        .read();
+    repo.git_in(&wt, ["update-ref", "refs/orch/notes/verdicts", &resigned])
+        .success();
     let status = repo.git(["review-gate", "status", "w", "--json"]).code(1);
     assert_eq!(
         status.json()["self_judged"].as_array().unwrap().len(),
@@ -1072,18 +1086,38 @@ fn a_forged_applied_event_does_not_make_cleanup_remove_unlanded_work() {
         "actor": "coordinator", "clock": reported["clock"].as_u64().unwrap() + 1,
         "data": { "commit": repo.rev("HEAD"), "fingerprint": reported["data"]["fingerprint"] },
     });
-    let forged = repo
-        .git([
+    let tree = format!("{edited}^{{tree}}");
+    let message = format!("applied b\n\n{event}");
+    let forge = |signed: bool| {
+        let args = [
             "commit-tree",
-            &format!("{edited}^{{tree}}"),
+            tree.as_str(),
             "-p",
-            &tip,
+            tip.as_str(),
             "-m",
-            &format!("applied b\n\n{event}"),
-        ])
-        .read();
-    repo.git(["update-ref", "refs/orch/workers/b", &forged, &tip])
-        .success();
+            message.as_str(),
+        ];
+        let forged = if signed {
+            repo.git(repo.signed(&args)).read()
+        } else {
+            repo.git(args).read()
+        };
+        repo.git(["update-ref", "refs/orch/workers/b", &forged])
+            .success();
+    };
+    // Unsigned (or signed by the worker), the event is ignored, and said so.
+    forge(false);
+    let log = repo.worker(["log", "b"]).success();
+    assert!(!log.stdout.contains("applied"), "{log}");
+    assert!(
+        log.stderr
+            .contains("refs/orch/workers/b: ignored what follows")
+            && log.stderr.contains("is signed by nobody (unsigned)"),
+        "{log}"
+    );
+    // Signed with the coordinator's key, which a trusted worker can read:
+    // it counts in the log, and cleanup still does not remove the work.
+    forge(true);
     assert_eq!(repo.events("b").last().unwrap().0, "applied");
     let cleanup = repo.worker(["cleanup"]).success();
     assert!(

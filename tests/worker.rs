@@ -619,7 +619,9 @@ fn corrupt_registry_entries_are_named_not_panicked_on() {
     repo.worker(["spawn", "good"]).success();
     // A hand-edited entry: a commit whose tree lacks state.toml.
     let tree = repo.git(["mktree"]).stdin("").read();
-    let commit = repo.git(["commit-tree", &tree, "-m", "junk"]).read();
+    let commit = repo
+        .git(repo.signed(&["commit-tree", &tree, "-m", "junk"]))
+        .read();
     repo.git(["update-ref", "refs/orch/workers/bad", &commit])
         .success();
     // And one pointing at a blob.
@@ -707,10 +709,15 @@ fn show_prints_contract_location_and_history() {
 fn rm_removes_checkout_branch_and_entry_and_archives_history() {
     let repo = TestRepo::with_commit();
     let state = || {
-        let refs = repo
+        // The registry's key record stays (see TestRepo::snapshot).
+        let refs: String = repo
             .git(["for-each-ref", "--format=%(refname) %(objectname)"])
             .success()
-            .stdout;
+            .stdout
+            .lines()
+            .filter(|l| !l.starts_with("refs/orch/keys "))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let worktrees = repo
             .git(["worktree", "list", "--porcelain"])
             .success()

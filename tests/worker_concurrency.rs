@@ -132,7 +132,7 @@ fn assert_exactly_one_worker(repo: &TestRepo, id: &str) -> serde_json::Value {
     assert_eq!(worker["checkout_exists"], true);
     assert_eq!(worker["head"], repo.rev("main"));
     assert_eq!(
-        refs(repo, "refs/orch/"),
+        refs(repo, "refs/orch/workers/"),
         [format!("refs/orch/workers/{id}")]
     );
     assert_eq!(

@@ -42,6 +42,12 @@ pub struct Contract {
     pub description: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The worker's public signing key (OpenSSH format): the events and
+    /// handoffs it signs with it count as its own. Empty: the coordinator
+    /// records this worker's events for it (a sandboxed worker), or its
+    /// key is not admitted yet (`git worker admit`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
 }
 
 fn yes() -> bool {
@@ -319,6 +325,9 @@ impl Contract {
         }
         if self.labels != other.labels {
             out.push("labels");
+        }
+        if self.key != other.key {
+            out.push("key");
         }
         out
     }

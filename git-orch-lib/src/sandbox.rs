@@ -198,14 +198,17 @@ pub fn command(spec: &Spec, program: &OsStr, args: &[OsString]) -> Result<Comman
         && let Some(bwrap) = &support.bwrap
     {
         line.push(bwrap.clone().into_os_string());
-        for arg in [
-            "--dev-bind",
-            "/",
-            "/",
-            "--unshare-net",
-            "--die-with-parent",
-            "--",
-        ] {
+        for arg in ["--dev-bind", "/", "/"] {
+            line.push(arg.into());
+        }
+        // The coordinator's signing key is hidden from the agent (an empty
+        // directory over it). With the network on there is no bubblewrap,
+        // and the key is as readable as the user's other credentials.
+        if let Some(keys) = crate::local::user_keys_dir().filter(|dir| dir.is_dir()) {
+            line.push("--tmpfs".into());
+            line.push(keys.into_os_string());
+        }
+        for arg in ["--unshare-net", "--die-with-parent", "--"] {
             line.push(arg.into());
         }
     }

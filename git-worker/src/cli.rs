@@ -73,6 +73,7 @@ pub enum Command {
     Cleanup(CleanupArgs),
     Sync(SyncArgs),
     Join(JoinArgs),
+    Admit(AdmitArgs),
     Report(ReportArgs),
     Plan(PlanArgs),
     Ready(ReadyArgs),
@@ -472,6 +473,27 @@ pub struct JoinArgs {
     /// Where to clone when run outside a repository (default: ./<ID>)
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
+}
+
+/// Admit the signing key of worker ID, joined on another machine
+///
+/// `git worker join` makes the worker its own key on the host where it runs
+/// and prints it. Until its contract names that key, what the worker signs
+/// (its reports, notices, verdicts) does not count anywhere: readers ignore
+/// it and a hub refuses it. `admit` records the key in the worker's
+/// contract with an `admitted` event signed by the coordinator; sync it to
+/// the hub, then the worker syncs and reports. Admitting another key
+/// replaces the old one (a lost or leaked key): what the old key signs
+/// from then on does not count.
+#[derive(Debug, Args)]
+pub struct AdmitArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// The worker's public key: an OpenSSH key line, or the path of its `.pub` file
+    #[arg(value_name = "KEY")]
+    pub key: String,
 }
 
 /// The contract flags `spawn` and `plan` share.

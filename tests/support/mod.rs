@@ -198,9 +198,43 @@ impl TestRepo {
         let _ = std::fs::remove_file(&index);
         self.git_in(
             dir,
-            ["commit-tree", &tree, "-p", tip, "-m", "edited by hand"],
+            self.signed(&["commit-tree", &tree, "-p", tip, "-m", "edited by hand"]),
         )
         .read()
+    }
+
+    /// The coordinator's private signing key (made by the first registry write).
+    pub fn coordinator_key(&self) -> PathBuf {
+        self.root()
+            .join("home/.local/share/git-orch/keys/coordinator/key")
+    }
+
+    /// `git <args>` for a commit-making command, signed with the
+    /// coordinator's key by git's own SSH signing (`-S`): what a newer
+    /// version, or anyone holding the key, writes. The layers behind the
+    /// signatures (pinned contracts, checks of the change) must hold even then.
+    pub fn signed(&self, args: &[&str]) -> Vec<String> {
+        self.signed_with(&self.coordinator_key(), args)
+    }
+
+    /// Worker `id`'s private key, on this machine (spawned here without a sandbox).
+    pub fn worker_key(&self, id: &str) -> PathBuf {
+        self.path.join(".git/orch/keys").join(id).join("key")
+    }
+
+    /// [`TestRepo::signed`] with the key at `key`.
+    pub fn signed_with(&self, key: &Path, args: &[&str]) -> Vec<String> {
+        assert!(key.is_file(), "no key at {}", key.display());
+        let mut out: Vec<String> = vec![
+            "-c".into(),
+            "gpg.format=ssh".into(),
+            "-c".into(),
+            format!("user.signingKey={}", key.display()),
+        ];
+        out.push(args[0].to_string());
+        out.push("-S".into());
+        out.extend(args[1..].iter().map(|a| a.to_string()));
+        out
     }
 
     /// Worker `id`'s events (`git worker log`) as (kind, actor), oldest first.
@@ -225,6 +259,13 @@ impl TestRepo {
             .git(["for-each-ref", "--format=%(refname) %(objectname)"])
             .success()
             .stdout;
+        // The registry's key record is written once, by the first signed
+        // write, and stays (like `git init`'s files): not a command's debris.
+        let refs: String = refs
+            .lines()
+            .filter(|l| !l.starts_with("refs/orch/keys "))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let worktrees = self
             .git(["worktree", "list", "--porcelain"])
             .success()
@@ -237,6 +278,7 @@ impl TestRepo {
             !f.contains("/.git/objects/")
                 && !f.starts_with("home/")
                 && !f.ends_with(".git/orch/cache.json")
+                && !f.ends_with(".git/refs/orch/keys")
         });
         format!("{refs}\n{worktrees}\n{config}\n{}", files.join("\n"))
     }

@@ -21,11 +21,13 @@ pub const FORMAT: u32 = 1;
 pub mod agent;
 pub mod facts;
 pub mod journal;
+pub mod keys;
 pub mod process;
 
 pub use agent::*;
 pub use facts::*;
 pub use journal::*;
+pub use keys::*;
 pub use process::*;
 
 /// Where the hook shims live for every worker checkout of this repository

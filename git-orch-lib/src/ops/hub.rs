@@ -64,6 +64,18 @@ pub fn prepare_hub(path: &Path, coordinator: Option<&Repo>) -> Result<()> {
     {
         hub.set_config(crate::config::KEY_PREFIX, &settings.prefix)?;
     }
+    // The coordinator's key: the hub refuses registry commits nobody
+    // entitled signed (see registry::trust).
+    if coordinator.is_some() {
+        let (_, key) = crate::local::coordinator_key()?;
+        let line = key.openssh();
+        if !hub
+            .config_multi(registry::trust::KEY_COORDINATOR)?
+            .contains(&line)
+        {
+            hub.add_config(registry::trust::KEY_COORDINATOR, &line)?;
+        }
+    }
     Ok(())
 }
 
@@ -99,11 +111,19 @@ pub fn judge_push(repo: &Repo, updates: &[Update]) -> Result<Vec<String>> {
         .config_string(crate::config::KEY_PREFIX)?
         .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
 
+    let mut verifier = registry::trust::Verifier::new(repo)?;
+    for update in updates.iter().filter(|u| !u.new.is_zero()) {
+        verifier.expect(&update.refname, update.new);
+    }
     for update in updates {
         let name = &update.refname;
         if name.starts_with(registry::NAMESPACE) {
             if let Some(refusal) = registry::rules::judge_registry_update(repo, update, updates)? {
                 refusals.push(refusal);
+            } else if !update.new.is_zero()
+                && let Err(why) = verifier.check(name, update.new)?
+            {
+                refusals.push(format!("{name}: {why}"));
             }
         } else if let Some(branch) = name.strip_prefix("refs/heads/") {
             if update.new.is_zero() {

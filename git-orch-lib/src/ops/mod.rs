@@ -5,10 +5,12 @@
 
 pub mod agent;
 pub mod apply;
+pub mod base;
 pub mod bundle;
 pub mod collect;
 pub mod debris;
 pub mod hub;
+pub mod keys;
 pub mod landed;
 pub mod plan;
 pub mod remove;

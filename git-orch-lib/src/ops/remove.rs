@@ -357,6 +357,7 @@ pub fn rm_one(repo: &Repo, id: &str, options: Options, landed: Option<&str>) -> 
     })?;
     local::remove_local(repo, id)?;
     local::remove_agent(repo, id)?;
+    local::remove_worker_key(repo, id);
     local::end_removal(repo, id)?;
     checkpoint("rm:archive")?;
     Ok(())
@@ -540,5 +541,6 @@ pub fn retire(repo: &Repo, id: &str, reason: &str, keep_branch: bool) -> Result<
                 .with("branch_kept", kept)
         })?;
     }
+    local::remove_worker_key(repo, id);
     local::remove_local(repo, id)
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 
 use crate::config::{KEY_WORKER, Settings};
-use crate::contract::{Contract, TaskFile, parse_label, quote};
+use crate::contract::{Contract, TaskFile, parse_label};
 use crate::exit::Hint;
 use crate::git::{Oid, Repo};
 use crate::interrupt::{self, checkpoint};
@@ -92,166 +92,10 @@ pub fn contract_template(
             .or(task.description.clone())
             .unwrap_or_default(),
         labels,
+        key: String::new(),
     };
     contract.validate()?;
     Ok(contract)
-}
-
-/// The base to spawn from: what was asked, else the default branch found locally.
-pub fn resolve_base(repo: &Repo, requested: Option<String>, fetch: bool) -> Result<(String, Oid)> {
-    let name = match requested {
-        Some(name) => name,
-        None => default_branch(repo)?,
-    };
-    if fetch {
-        fetch_base(repo, &name)?;
-    }
-    match repo.resolve_commit(&name)? {
-        Some(oid) => Ok((name, oid)),
-        None => Err(missing_base(repo, &name, fetch)),
-    }
-}
-
-/// The repository's default branch, found without the network: the local
-/// branch `origin/HEAD` names, else `main`, else `master`, else HEAD.
-pub fn default_branch(repo: &Repo) -> Result<String> {
-    if let Some(target) = repo.symbolic_target("refs/remotes/origin/HEAD")?
-        && let Some(name) = target.strip_prefix("refs/remotes/origin/")
-        && repo.branch_exists(name)?
-    {
-        return Ok(name.to_string());
-    }
-    for name in ["main", "master"] {
-        if repo.branch_exists(name)? {
-            return Ok(name.to_string());
-        }
-    }
-    if repo.resolve_commit("HEAD")?.is_some() {
-        return Ok("HEAD".to_string());
-    }
-    Err(
-        Hint::new("the repository has no commits yet, so there is no base to spawn from")
-            .hint("make a first commit, or pass --base <rev>")
-            .into(),
-    )
-}
-
-pub fn missing_base(repo: &Repo, name: &str, fetched: bool) -> anyhow::Error {
-    let mut err = Hint::new(format!("base {} does not exist", quote(name)));
-    let names = repo
-        .ref_short_names(registry::NAMESPACE)
-        .unwrap_or_default();
-    let close = close_matches(name, &names);
-    if !close.is_empty() {
-        err = err.hint(format!(
-            "did you mean {}?",
-            close
-                .iter()
-                .map(|c| quote(c))
-                .collect::<Vec<_>>()
-                .join(" or ")
-        ));
-    }
-    if !fetched && name.contains('/') {
-        err = err.hint("if it exists on a remote, add --fetch to fetch it first");
-    }
-    err.hint("list branches with `git branch -a`").into()
-}
-
-/// Names within a small edit distance of `name`, closest first.
-pub fn close_matches(name: &str, names: &[String]) -> Vec<String> {
-    let mut scored: Vec<(usize, &String)> = names
-        .iter()
-        .map(|candidate| (edit_distance(name, candidate), candidate))
-        .filter(|(distance, candidate)| {
-            *distance <= 2.max(name.len() / 4) && *distance < candidate.len().max(name.len())
-        })
-        .collect();
-    scored.sort();
-    scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
-}
-
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                previous
-            } else {
-                1 + previous.min(row[j]).min(row[j + 1])
-            };
-            previous = current;
-        }
-    }
-    row[b.len()]
-}
-
-/// `--fetch`: fetch the remote the base lives on, telling network failures
-/// apart from a branch the remote does not have.
-pub fn fetch_base(repo: &Repo, name: &str) -> Result<()> {
-    let remotes = repo.remotes()?;
-    let (remote, branch) = match remotes.iter().find(|r| name.starts_with(&format!("{r}/"))) {
-        Some(remote) => (remote.clone(), Some(name[remote.len() + 1..].to_string())),
-        None => {
-            let upstream = repo.config_string(&format!("branch.{name}.remote"))?;
-            match upstream.or_else(|| remotes.iter().find(|r| *r == "origin").cloned()) {
-                Some(remote) => (remote, None),
-                None => {
-                    return Err(Hint::new(format!(
-                        "--fetch: no remote to fetch base {} from",
-                        quote(name)
-                    ))
-                    .hint(
-                        "add a remote with `git remote add origin <url>`, or spawn without --fetch",
-                    )
-                    .into());
-                }
-            }
-        }
-    };
-    let out = repo.fetch(&remote, &[])?;
-    if out.status == 0 {
-        return Ok(());
-    }
-    let stderr = out.stderr.trim().to_string();
-    if is_network_error(&stderr) {
-        let local = repo.resolve_commit(name).ok().flatten();
-        let mut err = Hint::new(format!(
-            "cannot reach remote '{remote}' to fetch base {}: {stderr}",
-            quote(name)
-        ));
-        err = match local {
-            Some(oid) => err.hint(format!(
-                "spawn from the local copy instead: drop --fetch ({name} is at {} here)",
-                short(&oid.to_string())
-            )),
-            None => err.hint(
-                "spawn from a local branch instead: drop --fetch and pass --base <local-branch>",
-            ),
-        };
-        return Err(err.into());
-    }
-    if stderr.contains("couldn't find remote ref")
-        || stderr.contains("does not appear to be a git repository")
-    {
-        let what = branch
-            .map(|b| format!("branch '{b}'"))
-            .unwrap_or_else(|| "the repository".to_string());
-        return Err(
-            Hint::new(format!("remote '{remote}' does not have {what}: {stderr}"))
-                .hint("check the name with `git ls-remote --heads <remote>`")
-                .into(),
-        );
-    }
-    bail!("fetch from '{remote}' failed: {stderr}")
-}
-
-pub fn is_network_error(stderr: &str) -> bool {
-    crate::git::remote_failure(stderr).0 == "the network failed"
 }
 
 /// Where a worker works.
@@ -420,7 +264,9 @@ pub fn check_existing(existing: &registry::Entry, contract: &Contract) -> Result
         .hint(format!("inspect it with `git worker show {id}`"))
         .into());
     }
-    let differences = existing.contract.differences(contract);
+    // The key is the worker's own, made at its spawn: not part of what is asked.
+    let mut differences = existing.contract.differences(contract);
+    differences.retain(|field| *field != "key");
     if differences.is_empty() {
         return Ok(());
     }
@@ -466,6 +312,18 @@ pub fn transaction(
 ) -> Result<()> {
     let id = &contract.id;
     checkpoint("spawn:lock")?;
+    // The worker's own signing key, on this machine: what it signs counts
+    // as its own because its contract names the key. A sandboxed worker
+    // has none: the coordinator records its events for it.
+    let keyed;
+    let contract = if let Isolation::Sandbox { .. } = isolation {
+        contract
+    } else {
+        let mut with_key = contract.clone();
+        with_key.key = local::ensure_worker_key(repo, id)?.openssh();
+        keyed = with_key;
+        &keyed
+    };
 
     let claim = Change::new("spawning", Actor::Coordinator, State::Spawning)
         .with("branch", contract.branch.as_str())
@@ -583,6 +441,9 @@ fn configure_checkout(
     if clone {
         // The clone's own config.worktree holds its marks.
         Repo::set_own_config(path, "extensions.worktreeConfig", "true")?;
+    }
+    if isolation == Isolation::Clone {
+        local::copy_worker_key(repo, &Repo::open(path)?, id)?;
     }
     let hooks = hooks.to_string_lossy();
     let coordinator = repo.common_dir().to_string_lossy();
@@ -743,6 +604,7 @@ impl Undo {
         if let Some(tip) = self.claim {
             keep(registry::discard(repo, &contract.id, tip).map(drop));
         }
+        local::remove_worker_key(repo, &contract.id);
         if self.journal.enables_worktree_config {
             keep(disable_worktree_config_if_unused(repo, &contract.id));
         }
@@ -769,6 +631,7 @@ pub fn undo_spawn(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
             delete_branch(repo, &entry.contract.branch, &entry.contract.base)?;
             registry::discard(repo, id, entry.tip)?;
         }
+        local::remove_worker_key(repo, id);
         local::remove_local(repo, id)?;
         if journal.enables_worktree_config {
             disable_worktree_config_if_unused(repo, id)?;
@@ -782,37 +645,4 @@ pub fn undo_spawn(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
 /// killed spawn was creating (the spawn checked that nothing was there).
 pub fn is_our_worktree(repo: &Repo, path: &Path) -> bool {
     repo.owns_checkout(path) || (path.exists() && !path.join(".git").exists())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggests_close_names() {
-        let names = vec![
-            "main".to_string(),
-            "master".to_string(),
-            "feature/login".to_string(),
-        ];
-        assert_eq!(close_matches("mian", &names), vec!["main"]);
-        assert_eq!(close_matches("feature/logn", &names), vec!["feature/login"]);
-        assert!(close_matches("zzzzzz", &names).is_empty());
-    }
-
-    #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("main", "main"), 0);
-        assert_eq!(edit_distance("mian", "main"), 2);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("master", "mastr"), 1);
-    }
-
-    #[test]
-    fn network_errors_are_recognised() {
-        assert!(is_network_error(
-            "fatal: unable to connect to 127.0.0.1:\n127.0.0.1[0: 127.0.0.1]: errno=Connection refused"
-        ));
-        assert!(!is_network_error("fatal: couldn't find remote ref nope"));
-    }
 }

@@ -160,12 +160,25 @@ fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -
     // The archives, read once, when the first live entry comes: staged refs
     // come sorted, archives before workers, so those fetched now are in.
     let mut archives = None;
+    let verifier = registry::trust::Verifier::new(repo)?;
     for (name, theirs) in repo.refs_under(staging)? {
         let local = format!(
             "{}{}",
             registry::NAMESPACE,
             name.trim_start_matches(staging)
         );
+        // Only what its signers were entitled to write comes in (the
+        // verifier warns, naming the ref, the commit and the signer).
+        let theirs = match verifier.trusted_tip(&local, theirs)? {
+            Some(trusted) if trusted == theirs => theirs,
+            trusted => {
+                pulled.kept.push(local.clone());
+                match trusted {
+                    Some(trusted) => trusted,
+                    None => continue,
+                }
+            }
+        };
         let ours = repo.ref_target(&local)?;
         if local.starts_with(registry::WORKERS) && archives.is_none() {
             archives = Some(registry::all_archives(repo)?);

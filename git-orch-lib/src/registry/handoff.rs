@@ -108,7 +108,7 @@ pub fn write_handoff(
     for attempt in 0..CAS_ATTEMPTS {
         let previous = repo.ref_target(&refname)?;
         let parents: Vec<Oid> = previous.into_iter().chain([head]).collect();
-        let commit = repo.create_commit(tree, &parents, &message)?;
+        let commit = super::trust::commit(repo, tree, &parents, &message)?;
         match repo.cas_ref(&refname, commit, previous, "git-handoff: report")? {
             Cas::Updated => {
                 return Ok(Handoff {
@@ -130,9 +130,18 @@ pub fn write_handoff(
 
 /// The latest handoff of `id`, if it ever reported.
 pub fn load_handoff(repo: &Repo, id: &str) -> Result<Option<Handoff>> {
+    match trusted_handoff_tip(repo, id)? {
+        Some(commit) => decode_handoff(repo, id, commit).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The tip of `id`'s handoff ref at its newest handoff signed by the
+/// worker or the coordinator (see [`super::trust`]).
+fn trusted_handoff_tip(repo: &Repo, id: &str) -> Result<Option<Oid>> {
     let refname = handoff_ref(id);
     match repo.ref_target(&refname)? {
-        Some(commit) => decode_handoff(repo, id, commit).map(Some),
+        Some(tip) => super::trust::Verifier::new(repo)?.trusted_tip(&refname, tip),
         None => Ok(None),
     }
 }
@@ -207,7 +216,7 @@ pub fn outcome_of(repo: &Repo, entry: Option<&Entry>, handoff: &Handoff) -> Resu
 /// has no previous handoff (one parent: the worker's HEAD).
 pub fn handoff_commits(repo: &Repo, id: &str, limit: usize) -> Result<Vec<Oid>> {
     let mut out = Vec::new();
-    let mut next = repo.ref_target(&handoff_ref(id))?;
+    let mut next = trusted_handoff_tip(repo, id)?;
     while let Some(commit) = next {
         if out.len() >= limit {
             break;

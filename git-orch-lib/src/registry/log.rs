@@ -8,13 +8,15 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use super::decode::{decode, history};
+use super::trust::Verifier;
 use super::{
     ARCHIVE, CAS_ATTEMPTS, Change, Entry, Event, FORMAT, Logged, State, Status, WORKERS, backoff,
     event_id, id_of_ref, live_ref, now, removed_meanwhile,
 };
 use crate::contract::Contract;
 use crate::exit::Hint;
-use crate::git::{Cas, CommitInfo, Oid, Repo, TreeEntry};
+use crate::git::{Cas, Oid, Repo, TreeEntry};
 use crate::local;
 
 /// Whether worker `id` is being removed, or is gone, so that what was just
@@ -41,80 +43,31 @@ pub fn entry_any(repo: &Repo, id: &str) -> Result<(Entry, bool)> {
     }
 }
 
-/// Decode the entry stored at `tip`, naming `refname` in errors.
-pub fn decode(repo: &Repo, refname: &str, tip: Oid) -> Result<Entry> {
-    let corrupt = |what: String| -> anyhow::Error {
-        Hint::new(format!("registry entry '{refname}' is corrupt: {what}"))
-            .hint(format!(
-                "inspect it with `git log -p {refname}`; `git worker doctor` lists every problem"
-            ))
-            .into()
-    };
-    let commit = repo
-        .commit_info(tip)
-        .map_err(|err| corrupt(format!("{err:#}")))?;
-    let files = repo
-        .read_tree(commit.tree)
-        .map_err(|err| corrupt(format!("{err:#}")))?
-        .blobs;
-    let text = |name: &str| -> Result<String> {
-        let bytes = files
-            .get(name)
-            .ok_or_else(|| corrupt(format!("'{name}' is missing")))?;
-        String::from_utf8(bytes.clone()).map_err(|_| corrupt(format!("'{name}' is not UTF-8")))
-    };
-    let format: u32 = text("format")?
-        .trim()
-        .parse()
-        .map_err(|_| corrupt("'format' is not a number".to_string()))?;
-    if format > FORMAT {
-        return Err(Hint::new(format!(
-            "registry entry '{refname}' has format {format}, newer than this git-worker understands ({FORMAT})"
-        ))
-        .hint("upgrade git-worker")
-        .into());
-    }
-    if format == 0 {
-        return Err(corrupt("format 0 does not exist".to_string()));
-    }
-    let contract: Contract = toml::from_str(&text("contract.toml")?).map_err(|err| {
-        corrupt(format!(
-            "contract.toml: {}",
-            crate::contract::toml_message(&err)
-        ))
-    })?;
-    let status: Status = toml::from_str(&text("state.toml")?).map_err(|err| {
-        corrupt(format!(
-            "state.toml: {}",
-            crate::contract::toml_message(&err)
-        ))
-    })?;
-    // The ref names the worker: an entry claiming another id (or an invalid
-    // one) is forged or broken, and must not lend its contract to a branch.
-    if let Some(id) = id_of_ref(refname)
-        && id != contract.id
-    {
-        return Err(corrupt(format!(
-            "it holds the contract of '{}', not of '{id}'",
-            contract.id
-        )));
-    }
-    crate::contract::validate_id(&contract.id).map_err(|err| corrupt(format!("{err:#}")))?;
-    Ok(Entry {
-        refname: refname.to_string(),
-        tip,
-        format,
-        contract,
-        status,
-    })
-}
-
 /// The live entry of `id`, if any.
 pub fn load(repo: &Repo, id: &str) -> Result<Option<Entry>> {
     let refname = live_ref(id);
     match repo.ref_target(&refname)? {
-        Some(tip) => decode(repo, &refname, tip).map(Some),
+        Some(tip) => read_trusted(repo, &Verifier::new(repo)?, &refname, tip).map(Some),
         None => Ok(None),
+    }
+}
+
+/// The entry `refname` holds at `tip`, read at its newest commit whose
+/// signer was entitled to it (see [`super::trust`]); an error when none is.
+pub fn read_trusted(repo: &Repo, verifier: &Verifier, refname: &str, tip: Oid) -> Result<Entry> {
+    // A tip that is no commit at all: decoding says how it is corrupt.
+    let Ok(trusted) = verifier.trusted_tip(refname, tip) else {
+        return decode(repo, refname, tip);
+    };
+    match trusted {
+        Some(trusted) => decode(repo, refname, trusted),
+        None => Err(Hint::new(format!(
+            "registry entry '{refname}' is not the coordinator's: no commit of it is signed by a key entitled to it"
+        ))
+        .hint(format!(
+            "it came from elsewhere (a fetch, a push to a hub); inspect it with `git log --show-signature {refname}`"
+        ))
+        .into()),
     }
 }
 
@@ -155,6 +108,7 @@ pub fn list_refs(
     let mut changed = cache.len() != refs.len();
     let mut out = Vec::with_capacity(refs.len());
     let mut fresh = BTreeMap::new();
+    let verifier = Verifier::new(repo)?;
     for (name, tip) in refs {
         match cache.remove(&name) {
             Some(cached) if cached.tip == tip.to_string() => {
@@ -163,8 +117,11 @@ pub fn list_refs(
             }
             _ => {
                 changed = true;
-                let entry = decode(repo, &name, tip);
-                if let Ok(entry) = &entry {
+                let entry = read_trusted(repo, &verifier, &name, tip);
+                // Only an entry read at its tip is cached under it.
+                if let Ok(entry) = &entry
+                    && entry.tip == tip
+                {
                     fresh.insert(name, Cached::of(entry));
                 }
                 out.push(entry);
@@ -230,14 +187,17 @@ fn read_cache(path: &Path) -> BTreeMap<String, Cached> {
 /// Archived entries of `id`, newest last.
 pub fn archived(repo: &Repo, id: &str) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
+    let verifier = Verifier::new(repo)?;
     for (name, tip) in repo.refs_under(&format!("{ARCHIVE}{id}/"))? {
-        out.push(decode(repo, &name, tip)?);
+        // An archive nobody entitled wrote is ignored (with a warning).
+        if verifier.trusted_tip(&name, tip)?.is_some() {
+            out.push(read_trusted(repo, &verifier, &name, tip)?);
+        }
     }
     out.sort_by_key(|entry| (entry.status.updated, entry.status.clock));
     Ok(out)
 }
 
-/// Parse the event stored in a registry commit message.
 /// One worker's log, live or archived.
 pub struct Log {
     pub id: String,
@@ -292,47 +252,6 @@ pub fn all_logs(repo: &Repo) -> Result<Vec<Log>> {
     Ok(out)
 }
 
-pub fn parse_event(message: &str) -> Option<Event> {
-    let body = message.split_once("\n\n").map(|(_, body)| body)?;
-    serde_json::from_str(body.trim()).ok()
-}
-
-/// The whole log of an entry, oldest first, ordered by Lamport clock (then
-/// time, then commit id) so that merged logs replay deterministically.
-pub fn history(repo: &Repo, tip: Oid) -> Result<Vec<Logged>> {
-    let mut seen = std::collections::HashSet::new();
-    let mut stack = vec![tip];
-    let mut out = Vec::new();
-    while let Some(oid) = stack.pop() {
-        if !seen.insert(oid) {
-            continue;
-        }
-        let CommitInfo {
-            id,
-            parents,
-            message,
-            author,
-            ..
-        } = repo.commit_info(oid)?;
-        stack.extend(parents);
-        if let Some(event) = parse_event(&message) {
-            out.push(Logged {
-                commit: id,
-                author,
-                event,
-            });
-        }
-    }
-    out.sort_by(|a, b| {
-        (a.event.clock, a.event.time, a.commit.as_bytes()).cmp(&(
-            b.event.clock,
-            b.event.time,
-            b.commit.as_bytes(),
-        ))
-    });
-    Ok(out)
-}
-
 pub(super) fn event_commit(
     repo: &Repo,
     contract: &Contract,
@@ -364,7 +283,7 @@ pub(super) fn event_commit(
     let tree = repo.write_tree(&tree)?;
     let json = serde_json::to_string(event).context("cannot encode event")?;
     let message = format!("{} {}\n\n{json}\n", event.kind, contract.id);
-    repo.create_commit(tree, parents, &message)
+    super::trust::commit(repo, tree, parents, &message)
 }
 
 /// Write the commit recording `change` on top of `previous` (`None`: the
@@ -456,7 +375,7 @@ pub fn update(
                 None => anyhow::anyhow!("registry entry '{refname}' disappeared"),
             });
         };
-        let entry = decode(repo, refname, tip)?;
+        let entry = read_trusted(repo, &Verifier::new(repo)?, refname, tip)?;
         let Some(change) = decide(&entry)? else {
             return Ok(entry);
         };
@@ -483,7 +402,7 @@ pub fn archive(repo: &Repo, id: &str, change: impl Fn() -> Change) -> Result<Ent
         let Some(tip) = repo.ref_target(&refname)? else {
             bail!("worker '{id}' is not registered");
         };
-        let entry = decode(repo, &refname, tip)?;
+        let entry = read_trusted(repo, &Verifier::new(repo)?, &refname, tip)?;
         let mut new = record(repo, &refname, Some(&entry), &entry.contract, &change())?;
         new.refname = format!("{ARCHIVE}{id}/{}", new.tip);
         let updates = [
@@ -612,6 +531,7 @@ pub fn abandon_reason(repo: &Repo, id: &str) -> Result<Option<String>> {
 mod tests {
     use super::*;
     use crate::registry::Actor;
+    use crate::registry::decode::parse_event;
 
     #[test]
     fn events_round_trip_through_commit_messages() {

@@ -75,14 +75,35 @@ fn merge_logs(repo: &Repo, refname: &str, ours: Oid, theirs: Oid) -> Result<Merg
             "'{refname}' is another worker there with the same id (spawned separately): kept this side's"
         )));
     }
-    if mine.contract != other.contract {
+    let our_events = history(repo, ours)?;
+    let their_events = history(repo, theirs)?;
+    // A contract changes only by the coordinator admitting a worker's key:
+    // the side with the later `admitted` event has the current one.
+    let admitted = |events: &[super::Logged]| {
+        events
+            .iter()
+            .filter(|l| l.event.kind == "admitted")
+            .map(|l| l.event.clock)
+            .max()
+    };
+    let contract = if mine.contract == other.contract {
+        mine.contract.clone()
+    } else if mine.contract.differences(&other.contract) == ["key"]
+        && admitted(&our_events) != admitted(&their_events)
+    {
+        if admitted(&our_events) > admitted(&their_events) {
+            mine.contract.clone()
+        } else {
+            other.contract.clone()
+        }
+    } else {
         return Ok(Merge::Refused(format!(
             "'{refname}' has a different contract there (in: {}); kept this side's",
             mine.contract.differences(&other.contract).join(", ")
         )));
-    }
-    let mut events = history(repo, ours)?;
-    events.extend(history(repo, theirs)?);
+    };
+    let mut events = our_events;
+    events.extend(their_events);
     events.sort_by(|a, b| {
         (a.event.clock, a.event.time, a.commit.as_bytes()).cmp(&(
             b.event.clock,
@@ -153,7 +174,7 @@ fn merge_logs(repo: &Repo, refname: &str, ours: Oid, theirs: Oid) -> Result<Merg
     };
     Ok(Merge::Merged(event_commit(
         repo,
-        &mine.contract,
+        &contract,
         &status,
         &event,
         &[ours, theirs],
@@ -193,7 +214,7 @@ fn merge_notes(repo: &Repo, ours: Oid, theirs: Oid) -> Result<Oid> {
         };
         tree = repo.tree_with_blob(Some(tree), &path, &merged, &[])?;
     }
-    repo.create_commit(tree, &[ours, theirs], "verdicts: merged\n")
+    super::trust::commit(repo, tree, &[ours, theirs], "verdicts: merged\n")
 }
 
 /// Two handoff chains (the worker reported from two places): a commit
@@ -211,7 +232,8 @@ fn merge_handoffs(repo: &Repo, refname: &str, ours: Oid, theirs: Oid) -> Result<
             (ours, theirs)
         };
     let info = repo.commit_info(newer)?;
-    Ok(Merge::Merged(repo.create_commit(
+    Ok(Merge::Merged(super::trust::commit(
+        repo,
         info.tree,
         &[newer, older],
         &format!(

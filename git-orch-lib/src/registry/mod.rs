@@ -32,15 +32,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::exit::Hint;
 
+pub mod decode;
 pub mod handoff;
 pub mod log;
 pub mod merge;
 pub mod model;
 pub mod rules;
 pub mod task;
+pub mod trust;
 pub mod verdict;
 pub mod worker;
 
+pub use decode::*;
 pub use handoff::*;
 pub use log::*;
 pub use merge::*;
@@ -157,6 +160,10 @@ pub const TASKS: &str = "refs/orch/tasks/";
 pub fn task_ref(id: &str) -> String {
     format!("{TASKS}{id}")
 }
+
+/// The registry's key record: the coordinator's public key, and the
+/// unsigned tips it had before its first signed write (see [`trust`]).
+pub const KEYS: &str = "refs/orch/keys";
 
 /// Review verdicts, as a notes ref: `git -c core.notesRef=refs/orch/notes/verdicts
 /// log refs/orch/handoffs/<id>` shows them beside the handoffs they judge.

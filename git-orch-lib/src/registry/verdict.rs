@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::log::record;
-use super::{CAS_ATTEMPTS, Change, Entry, FORMAT, VERDICTS, backoff, decode};
+use super::{CAS_ATTEMPTS, Change, Entry, FORMAT, VERDICTS, backoff};
 use crate::exit::Hint;
 use crate::git::{Cas, Oid, Repo};
 
@@ -116,7 +116,7 @@ fn note_path(target: Oid) -> String {
 
 /// The verdicts noted on `target`, in the order they were written.
 pub fn verdicts_on(repo: &Repo, target: Oid) -> Result<Vec<Verdict>> {
-    let Some(tip) = repo.ref_target(VERDICTS)? else {
+    let Some(tip) = trusted_notes(repo)? else {
         return Ok(Vec::new());
     };
     let tree = repo.commit_tree(tip)?;
@@ -151,6 +151,15 @@ pub fn verdicts_on(repo: &Repo, target: Oid) -> Result<Vec<Verdict>> {
     })
 }
 
+/// The verdict notes at their newest commit whose signer was entitled to
+/// it: verdicts nobody entitled wrote never count (see [`super::trust`]).
+fn trusted_notes(repo: &Repo) -> Result<Option<Oid>> {
+    match repo.ref_target(VERDICTS)? {
+        Some(tip) => super::trust::Verifier::new(repo)?.trusted_tip(VERDICTS, tip),
+        None => Ok(None),
+    }
+}
+
 /// The lines of a verdict note. Blank lines are skipped; anything else that
 /// is not a verdict is an error naming the line.
 pub fn parse_verdicts(text: &[u8]) -> std::result::Result<Vec<Verdict>, String> {
@@ -181,7 +190,7 @@ pub fn parse_verdicts(text: &[u8]) -> std::result::Result<Vec<Verdict>, String> 
 pub fn append_verdict(repo: &Repo, target: Oid, verdict: &Verdict) -> Result<()> {
     for attempt in 0..CAS_ATTEMPTS {
         let tip = repo.ref_target(VERDICTS)?;
-        let commit = verdict_commit(repo, tip, target, verdict)?;
+        let commit = verdict_commit(repo, trusted_notes(repo)?, target, verdict)?;
         match repo.cas_ref(VERDICTS, commit, tip, "git-review-gate: verdict")? {
             Cas::Updated => return Ok(()),
             Cas::Raced => backoff(attempt),
@@ -206,12 +215,12 @@ pub fn append_verdict_logged(
 ) -> Result<Option<Entry>> {
     for attempt in 0..CAS_ATTEMPTS {
         let notes = repo.ref_target(VERDICTS)?;
-        let new_notes = verdict_commit(repo, notes, target, verdict)?;
+        let new_notes = verdict_commit(repo, trusted_notes(repo)?, target, verdict)?;
         let Some(tip) = repo.ref_target(refname)? else {
             append_verdict(repo, target, verdict)?;
             return Ok(None);
         };
-        let entry = decode(repo, refname, tip)?;
+        let entry = super::read_trusted(repo, &super::trust::Verifier::new(repo)?, refname, tip)?;
         let change = decide(&entry)?;
         let contract = change
             .contract
@@ -263,7 +272,7 @@ fn verdict_commit(repo: &Repo, tip: Option<Oid>, target: Oid, verdict: &Verdict)
     text.push(b'\n');
     let new_tree = repo.tree_with_blob(tree, &path, &text, &remove)?;
     let parents: Vec<Oid> = tip.into_iter().collect();
-    repo.create_commit(new_tree, &parents, &format!("verdict: {subject}\n"))
+    super::trust::commit(repo, new_tree, &parents, &format!("verdict: {subject}\n"))
 }
 
 #[cfg(test)]

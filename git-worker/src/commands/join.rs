@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
-use crate::cli::JoinArgs;
+use crate::cli::{AdmitArgs, JoinArgs};
 use orch::config::KEY_WORKER;
 use orch::contract::validate_id;
 use orch::exit::{Hint, Outcome};
+use orch::git::sign::PublicKey;
 use orch::git::{Oid, Repo};
 use orch::local;
 use orch::ops::sync::{Pulled, pull};
@@ -116,9 +117,25 @@ pub fn join(args: &JoinArgs) -> Result<Outcome> {
             ("core.hooksPath", &hooks.to_string_lossy()),
         ],
     )?;
+    let key = orch::ops::keys::join_key(&repo, id)?;
     eprintln!(
         "joined as worker '{id}' on branch '{branch}'; report with `git handoff report`, then `git worker sync {remote}`"
     );
+    if PublicKey::parse(&contract.key).ok().as_ref() != Some(&key) {
+        eprintln!(
+            "this worker's signing key is {}: until the coordinator admits it, what it reports does not count\nhint: the coordinator runs: git worker admit {id} '{}' && git worker sync",
+            key.fingerprint(),
+            key.openssh()
+        );
+    }
     println!("{}", workdir.display());
+    Ok(Outcome::Success)
+}
+
+/// `git worker admit`: record a joined worker's signing key in its contract.
+pub fn admit(repo: &Repo, args: &AdmitArgs) -> Result<Outcome> {
+    orch::role::require_coordinator(repo, "git worker admit")?;
+    let key = orch::ops::keys::parse_key(&args.key)?;
+    orch::ops::keys::admit(repo, &args.id, &key)?;
     Ok(Outcome::Success)
 }

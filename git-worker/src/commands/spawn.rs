@@ -139,7 +139,7 @@ fn jobs(
             let requested = Some(task.base.clone())
                 .filter(|b| !b.is_empty())
                 .or(settings.base.clone());
-            match orch::ops::spawn::resolve_base(repo, requested, args.fetch) {
+            match orch::ops::base::resolve_base(repo, requested, args.fetch) {
                 Ok((base_ref, base)) => jobs.push((task.id.clone(), task.contract, base_ref, base)),
                 Err(err) => {
                     eprint!(
@@ -158,7 +158,7 @@ fn jobs(
         .clone()
         .or(task.base.clone())
         .or(settings.base.clone());
-    let (base_ref, base) = orch::ops::spawn::resolve_base(repo, requested, args.fetch)?;
+    let (base_ref, base) = orch::ops::base::resolve_base(repo, requested, args.fetch)?;
     for id in ids(args, task)? {
         jobs.push((id, template.clone(), base_ref.clone(), base));
     }

@@ -1,0 +1,83 @@
+//! Workers' signing keys: a joined worker makes its key where it runs
+//! ([`join_key`]), and the coordinator admits it into the worker's contract
+//! ([`admit`]); see [`crate::registry::trust`].
+
+use anyhow::Result;
+
+use crate::exit::Hint;
+use crate::git::Repo;
+use crate::git::sign::PublicKey;
+use crate::local;
+use crate::registry::{self, Actor, Change, Entry};
+
+/// Parse `key`: an OpenSSH public key line, or the path of a `.pub` file.
+pub fn parse_key(key: &str) -> Result<PublicKey> {
+    let path = std::path::Path::new(key);
+    if !key.starts_with("ssh-") && path.is_file() {
+        let text = std::fs::read_to_string(path)?;
+        return PublicKey::parse(&text);
+    }
+    PublicKey::parse(key)
+}
+
+/// Record `key` as worker `id`'s signing key: an `admitted` event, signed
+/// by the coordinator, whose contract names it (and this machine's pinned
+/// copy of the contract too).
+pub fn admit(repo: &Repo, id: &str, key: &PublicKey) -> Result<Entry> {
+    crate::contract::validate_id(id)?;
+    let Some(entry) = registry::load(repo, id)? else {
+        return Err(Hint::new(format!("worker '{id}' is not registered"))
+            .hint("`git worker list` shows the registered workers")
+            .into());
+    };
+    let line = key.openssh();
+    if entry.contract.key == line {
+        eprintln!("worker '{id}' has this key already ({})", key.fingerprint());
+        return Ok(entry);
+    }
+    let entry = registry::update(repo, &entry.refname, |entry| {
+        let mut contract = entry.contract.clone();
+        contract.key = line.clone();
+        let mut change = Change::new("admitted", Actor::Coordinator, entry.status.state)
+            .with("fingerprint", key.fingerprint())
+            .reason(entry.status.reason.clone());
+        change.contract = Some(contract);
+        Ok(Some(change))
+    })?;
+    match local::load_local(repo, id)? {
+        Some(mut facts) if facts.contract.is_some() => {
+            if let Some(pinned) = facts.contract.as_mut() {
+                pinned.key = line;
+            }
+            local::save_local(repo, id, &facts)?;
+        }
+        _ => {
+            if let Some(mut pinned) = local::pinned_contract(repo, id)? {
+                pinned.key = line;
+                local::trust_contract(repo, id, &pinned)?;
+            }
+        }
+    }
+    eprintln!(
+        "admitted the key {} of worker '{id}'; `git worker sync` shares it",
+        key.fingerprint()
+    );
+    Ok(entry)
+}
+
+/// A joined worker's key on this host, made now if needed, and the
+/// coordinator key it pins (from the registry's key record) when it has
+/// none pinned yet. Returns the worker's public key.
+pub fn join_key(repo: &Repo, id: &str) -> Result<PublicKey> {
+    if local::pinned_coordinator_key(repo).is_none()
+        && let Some(coordinator) = registry::trust::recorded_coordinator_key(repo)?
+    {
+        local::pin_coordinator_key(repo, &coordinator)?;
+        eprintln!(
+            "trusting the coordinator key {} recorded in {}",
+            coordinator.fingerprint(),
+            registry::KEYS
+        );
+    }
+    local::ensure_worker_key(repo, id)
+}

@@ -1,0 +1,647 @@
+//! Who wrote what. Every registry commit is signed with git's SSH signing
+//! (see [`crate::git::sign`]): the coordinator's commits with its key, a
+//! worker's with the key its contract names. A reader counts a commit only
+//! when its signer was entitled to write it:
+//!
+//! - the coordinator (a key this machine trusts as the coordinator's) may
+//!   write anything, and vouches for what it wrote on: it builds only on
+//!   commits it checked, so a check stops at the first commit it signed;
+//! - worker `<id>`, with the key of its coordinator-signed contract, may
+//!   append its own events (`reported`, `notice`, `read`, and the merges of
+//!   its syncs) to its own log without changing its contract or inventing a
+//!   state, record its own handoffs, and note verdicts as `worker:<id>`;
+//! - nobody else, and no unsigned commit, except in a registry that never
+//!   had a coordinator key (format 1, read with a warning) and the tips it
+//!   had when its first signed entry was written (listed in
+//!   `refs/orch/keys`).
+//!
+//! A ref whose newest commits fail the check is read at its newest commit
+//! that passes (the rest is ignored, with a warning naming the ref, the
+//! commit and its signer); a sync does not take it, and a hub refuses it.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::decode::{decode, parse_event};
+use super::{
+    ARCHIVE, Actor, HANDOFFS, KEYS, NAMESPACE, State, TASKS, VERDICTS, WORKERS, id_of_ref,
+};
+use crate::git::sign::{PublicKey, signer_fingerprint};
+use crate::git::{Oid, Repo, TreeEntry};
+use crate::local;
+
+/// The config key (multi-valued) of coordinator keys a hub trusts, set by
+/// `git worker hub init`.
+pub const KEY_COORDINATOR: &str = "orch.coordinatorKey";
+
+/// Write a registry commit, signed by whoever this process writes as: the
+/// coordinator's key, or the key of the worker whose checkout this is.
+pub fn commit(repo: &Repo, tree: Oid, parents: &[Oid], message: &str) -> Result<Oid> {
+    match signing_key(repo)? {
+        Some(key) => repo.create_signed_commit(tree, parents, message, &key),
+        None => repo.create_commit(tree, parents, message),
+    }
+}
+
+/// The private key this process signs registry commits with.
+fn signing_key(repo: &Repo) -> Result<Option<PathBuf>> {
+    if repo.is_bare() {
+        // A hub, or the inbox of clone workers: it receives, never writes.
+        return Ok(None);
+    }
+    match crate::role::role(repo)? {
+        crate::role::Role::Worker(id) => {
+            let path = local::worker_key_path(repo, &id);
+            Ok(path.is_file().then_some(path))
+        }
+        crate::role::Role::Coordinator => {
+            if local::pinned_coordinator_key(repo).is_some() {
+                // A joined worker's clone before it took its role: it
+                // never writes as the coordinator.
+                return Ok(None);
+            }
+            let (path, key) = local::coordinator_key()?;
+            ensure_key_record(repo, &key, &path)?;
+            Ok(Some(path))
+        }
+    }
+}
+
+/// `refs/orch/keys`: the coordinator's public key, for hosts that join
+/// later, and the unsigned tips the registry had before its first signed
+/// write (they stay readable). Written once, signed.
+fn ensure_key_record(repo: &Repo, key: &PublicKey, path: &std::path::Path) -> Result<()> {
+    if repo.ref_target(KEYS)?.is_some() {
+        return Ok(());
+    }
+    let mut legacy = String::new();
+    for (name, tip) in repo.refs_under(NAMESPACE)? {
+        if repo.commit_signature(tip)?.is_none() {
+            legacy.push_str(&format!("{tip} {name}\n"));
+        }
+    }
+    let mut tree = BTreeMap::new();
+    tree.insert(
+        "format".to_string(),
+        TreeEntry::Blob(format!("{}\n", super::FORMAT).into_bytes()),
+    );
+    tree.insert(
+        "coordinator".to_string(),
+        TreeEntry::Blob(format!("{}\n", key.openssh()).into_bytes()),
+    );
+    if !legacy.is_empty() {
+        tree.insert("legacy".to_string(), TreeEntry::Blob(legacy.into_bytes()));
+    }
+    let tree = repo.write_tree(&tree)?;
+    let commit = repo.create_signed_commit(tree, &[], "keys\n", path)?;
+    // Another process may have written it first: theirs is as good.
+    let _ = repo.cas_ref(KEYS, commit, None, "git-worker: keys")?;
+    Ok(())
+}
+
+/// The coordinator keys this machine trusts: a hub's configured ones, the
+/// one a joined worker pinned when it joined, else this user's own.
+pub fn anchors(repo: &Repo) -> Result<Vec<PublicKey>> {
+    let mut keys = Vec::new();
+    for line in repo.config_multi(KEY_COORDINATOR)? {
+        keys.push(PublicKey::parse(&line)?);
+    }
+    if let Some(pinned) = local::pinned_coordinator_key(repo) {
+        keys.push(pinned);
+    } else if !repo.is_bare()
+        && let Some(own) = local::coordinator_public_key()
+    {
+        keys.push(own);
+    }
+    Ok(keys)
+}
+
+/// The coordinator key a registry records (`refs/orch/keys`), as a new
+/// host finds it; `None` for a registry that was never signed.
+pub fn recorded_coordinator_key(repo: &Repo) -> Result<Option<PublicKey>> {
+    let Some(tip) = repo.ref_target(KEYS)? else {
+        return Ok(None);
+    };
+    let Some(text) = repo.tree_blob(repo.commit_tree(tip)?, "coordinator")? else {
+        return Ok(None);
+    };
+    let key = PublicKey::parse(String::from_utf8_lossy(&text).lines().next().unwrap_or(""))?;
+    // The record is signed by the key it names.
+    match repo.commit_signature(tip)? {
+        Some((signature, payload)) if key.verifies(&payload, &signature) => Ok(Some(key)),
+        _ => anyhow::bail!("{KEYS} is not signed by the key it records: forged"),
+    }
+}
+
+/// Who signed a commit, as far as this reader can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signer {
+    Coordinator,
+    Worker(String),
+    /// Signed by a key this reader does not know (its fingerprint).
+    Unknown(String),
+    Unsigned,
+    /// Signed, but the signature does not verify.
+    Bad,
+}
+
+impl std::fmt::Display for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Signer::Coordinator => f.write_str("the coordinator"),
+            Signer::Worker(id) => write!(f, "worker '{id}'"),
+            Signer::Unknown(fingerprint) => write!(f, "an unknown key ({fingerprint})"),
+            Signer::Unsigned => f.write_str("nobody (unsigned)"),
+            Signer::Bad => f.write_str("a signature that does not verify"),
+        }
+    }
+}
+
+/// Checks commits against the keys this machine trusts; remembers what it
+/// checked (one per command).
+pub struct Verifier<'r> {
+    repo: &'r Repo,
+    anchors: Vec<PublicKey>,
+    /// Unsigned commits readable as history from before signing.
+    legacy: HashSet<Oid>,
+    /// A registry that never had a coordinator key: nothing to check against.
+    unsigned_registry: bool,
+    good: RefCell<HashSet<Oid>>,
+    worker_keys: RefCell<HashMap<String, Option<PublicKey>>>,
+    handoffs: RefCell<HashMap<String, HashSet<Oid>>>,
+    warned: RefCell<HashSet<String>>,
+    /// Refs as they will be (a push being judged), over the repository's.
+    pending: HashMap<String, Oid>,
+}
+
+impl<'r> Verifier<'r> {
+    pub fn new(repo: &'r Repo) -> Result<Verifier<'r>> {
+        let anchors = anchors(repo)?;
+        let mut legacy = HashSet::new();
+        let record = repo.ref_target(KEYS)?;
+        if let Some(tip) = record
+            && let Some(text) = repo.tree_blob(repo.commit_tree(tip)?, "legacy")?
+        {
+            for line in String::from_utf8_lossy(&text).lines() {
+                if let Some(oid) = line.split(' ').next().and_then(|h| Oid::from_str(h).ok()) {
+                    legacy.insert(oid);
+                }
+            }
+        }
+        let unsigned_registry = anchors.is_empty() || (record.is_none() && !repo.is_bare());
+        Ok(Verifier {
+            repo,
+            anchors,
+            legacy,
+            unsigned_registry,
+            good: RefCell::new(HashSet::new()),
+            worker_keys: RefCell::new(HashMap::new()),
+            handoffs: RefCell::new(HashMap::new()),
+            warned: RefCell::new(HashSet::new()),
+            pending: HashMap::new(),
+        })
+    }
+
+    /// Read `refname` at `tip` (a push being judged brings it).
+    pub fn expect(&mut self, refname: &str, tip: Oid) {
+        self.pending.insert(refname.to_string(), tip);
+    }
+
+    /// Who signed `commit`, written for `worker` (whose key may be given).
+    pub fn signer(
+        &self,
+        commit: Oid,
+        worker: Option<&str>,
+        key: Option<&PublicKey>,
+    ) -> Result<Signer> {
+        let Some((signature, payload)) = self.repo.commit_signature(commit)? else {
+            return Ok(Signer::Unsigned);
+        };
+        if self
+            .anchors
+            .iter()
+            .any(|k| k.verifies(&payload, &signature))
+        {
+            return Ok(Signer::Coordinator);
+        }
+        if let (Some(id), Some(key)) = (worker, key)
+            && key.verifies(&payload, &signature)
+        {
+            return Ok(Signer::Worker(id.to_string()));
+        }
+        if let Some(id) = worker
+            && let Some(key) = self.worker_key(id)?
+            && key.verifies(&payload, &signature)
+        {
+            return Ok(Signer::Worker(id.to_string()));
+        }
+        let Some(fingerprint) = signer_fingerprint(&signature) else {
+            return Ok(Signer::Bad);
+        };
+        // Another worker (approving this one's change, say)?
+        for (name, tip) in self.repo.refs_under(WORKERS)? {
+            if let Ok(entry) = decode(self.repo, &name, tip)
+                && Some(entry.id()) != worker
+                && PublicKey::parse(&entry.contract.key)
+                    .is_ok_and(|k| k.fingerprint() == fingerprint)
+                && let Some(key) = self.worker_key(entry.id())?
+                && key.verifies(&payload, &signature)
+            {
+                return Ok(Signer::Worker(entry.id().to_string()));
+            }
+        }
+        Ok(Signer::Unknown(fingerprint))
+    }
+
+    /// The worker whose verdicts a notes commit adds (by their `actor`).
+    fn verdict_author(&self, commit: Oid) -> Result<Option<String>> {
+        let info = self.repo.commit_info(commit)?;
+        let old: HashSet<Oid> = match info.parents.first() {
+            Some(parent) => self
+                .repo
+                .blobs_under(self.repo.commit_tree(*parent)?)?
+                .into_values()
+                .collect(),
+            None => HashSet::new(),
+        };
+        for blob in self.repo.blobs_under(info.tree)?.into_values() {
+            if old.contains(&blob) {
+                continue;
+            }
+            for line in self.repo.blob(blob)?.split(|b| *b == b'\n') {
+                if let Some(id) = actor_of(line)
+                    .as_deref()
+                    .and_then(|a| a.strip_prefix("worker:"))
+                {
+                    return Ok(Some(id.to_string()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The handoff commits worker `id`'s trusted log names.
+    fn named_handoffs(&self, id: &str) -> Result<HashSet<Oid>> {
+        if let Some(known) = self.handoffs.borrow().get(id) {
+            return Ok(known.clone());
+        }
+        let mut named = HashSet::new();
+        let live = super::live_ref(id);
+        let mut tips: Vec<(String, Oid)> = self
+            .repo
+            .ref_target(&live)?
+            .map(|t| (live, t))
+            .into_iter()
+            .collect();
+        tips.extend(self.repo.refs_under(&format!("{ARCHIVE}{id}/"))?);
+        for (name, tip) in tips {
+            if let Some(trusted) = self.trusted_tip(&name, tip)? {
+                for logged in super::history(self.repo, trusted)? {
+                    if logged.event.kind == "reported"
+                        && let Some(handoff) =
+                            logged.event.data.get("handoff").and_then(|h| h.as_str())
+                        && let Ok(oid) = Oid::from_str(handoff)
+                    {
+                        named.insert(oid);
+                    }
+                }
+            }
+        }
+        self.handoffs
+            .borrow_mut()
+            .insert(id.to_string(), named.clone());
+        Ok(named)
+    }
+
+    /// The key worker `id`'s trusted contract names.
+    fn worker_key(&self, id: &str) -> Result<Option<PublicKey>> {
+        if let Some(known) = self.worker_keys.borrow().get(id) {
+            return Ok(known.clone());
+        }
+        // Placeholder while its log is checked (a log never asks for its
+        // own key before its first, coordinator-signed, commit is known).
+        self.worker_keys.borrow_mut().insert(id.to_string(), None);
+        let mut key = None;
+        let live = super::live_ref(id);
+        let mut tips: Vec<(String, Oid)> = match self.pending.get(&live) {
+            Some(tip) => vec![(live, *tip)],
+            None => self
+                .repo
+                .ref_target(&live)?
+                .map(|tip| (live, tip))
+                .into_iter()
+                .collect(),
+        };
+        tips.extend(self.repo.refs_under(&format!("{ARCHIVE}{id}/"))?);
+        for (name, tip) in tips {
+            let trusted = self.trusted_tip(&name, tip)?;
+            if let Some(trusted) = trusted
+                && let Ok(entry) = decode(self.repo, &name, trusted)
+                && !entry.contract.key.is_empty()
+            {
+                key = PublicKey::parse(&entry.contract.key).ok();
+                if key.is_some() {
+                    break;
+                }
+            }
+        }
+        self.worker_keys
+            .borrow_mut()
+            .insert(id.to_string(), key.clone());
+        Ok(key)
+    }
+
+    /// The newest commit of `refname` at or below `tip` that passes the
+    /// check (`None`: none does); warns once about what it ignores.
+    pub fn trusted_tip(&self, refname: &str, tip: Oid) -> Result<Option<Oid>> {
+        let mut at = tip;
+        loop {
+            match self.check(refname, at)? {
+                Ok(()) => {
+                    if at != tip {
+                        self.warn(refname, tip, at);
+                    }
+                    return Ok(Some(at));
+                }
+                Err(_) => match self.repo.commit_info(at)?.parents.first() {
+                    Some(parent) => at = *parent,
+                    None => {
+                        self.warn_none(refname, tip);
+                        return Ok(None);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Whether `tip` of `refname` passes, and why not: the first commit
+    /// that fails, with what it is and who signed it.
+    pub fn check(&self, refname: &str, tip: Oid) -> Result<std::result::Result<(), String>> {
+        if !refname.starts_with(NAMESPACE) || self.unsigned_registry {
+            return Ok(Ok(()));
+        }
+        let mut stack = vec![tip];
+        let mut seen = HashSet::new();
+        while let Some(commit) = stack.pop() {
+            if self.good.borrow().contains(&commit) || !seen.insert(commit) {
+                continue;
+            }
+            if self.legacy.contains(&commit) {
+                continue;
+            }
+            let author = match refname {
+                VERDICTS => self.verdict_author(commit)?,
+                _ => id_of_ref(refname)
+                    .or_else(|| refname.strip_prefix(HANDOFFS))
+                    .map(str::to_string),
+            };
+            let parents = self.repo.commit_info(commit)?.parents;
+            // In a log, the key its contract names so far (the parent is
+            // checked too, so the key goes back to a coordinator's commit).
+            let logged_key = match parents.first() {
+                Some(parent) if refname.starts_with(WORKERS) || refname.starts_with(ARCHIVE) => {
+                    decode(self.repo, refname, *parent)
+                        .ok()
+                        .and_then(|e| PublicKey::parse(&e.contract.key).ok())
+                }
+                _ => None,
+            };
+            // A handoff its worker's trusted log names (a `reported` event:
+            // the worker's own, or one the coordinator recorded for a
+            // sandboxed worker) is authenticated by that event.
+            if let Some(id) = refname.strip_prefix(HANDOFFS)
+                && self.named_handoffs(id)?.contains(&commit)
+            {
+                continue;
+            }
+            let signer = self.signer(commit, author.as_deref(), logged_key.as_ref())?;
+            match signer {
+                Signer::Coordinator => {
+                    // It vouches for everything it wrote on.
+                    self.good.borrow_mut().insert(commit);
+                    continue;
+                }
+                Signer::Worker(ref id) => {
+                    if let Err(why) = self.worker_may(refname, id, commit, &parents)? {
+                        return Ok(Err(format!(
+                            "commit {} {why} (signed by {signer})",
+                            short(commit)
+                        )));
+                    }
+                }
+                other => {
+                    return Ok(Err(format!(
+                        "commit {} ({}) is signed by {other}, not by {}",
+                        short(commit),
+                        what(self.repo, commit),
+                        entitled(refname)
+                    )));
+                }
+            }
+            // Its parents must pass too: a worker vouches for nothing. A
+            // handoff's second parent is the worker's own code.
+            if refname.starts_with(HANDOFFS) {
+                stack.extend(
+                    parents
+                        .first()
+                        .filter(|p| is_handoff(self.repo, **p))
+                        .copied(),
+                );
+            } else {
+                stack.extend(parents);
+            }
+        }
+        for commit in seen {
+            self.good.borrow_mut().insert(commit);
+        }
+        Ok(Ok(()))
+    }
+
+    /// What worker `id` may write in `refname`: `Err(why not)`.
+    fn worker_may(
+        &self,
+        refname: &str,
+        id: &str,
+        commit: Oid,
+        parents: &[Oid],
+    ) -> Result<std::result::Result<(), String>> {
+        if refname.starts_with(HANDOFFS) {
+            return Ok(Ok(()));
+        }
+        if refname == VERDICTS {
+            return self.worker_verdicts(id, commit, parents);
+        }
+        if !(refname.starts_with(WORKERS) || refname.starts_with(ARCHIVE)) {
+            return Ok(Err(format!(
+                "writes {refname}, which only the coordinator writes"
+            )));
+        }
+        let own_log = id_of_ref(refname) == Some(id);
+        let message = self.repo.commit_info(commit)?.message;
+        let Some(event) = parse_event(&message) else {
+            return Ok(Err("is not an event".into()));
+        };
+        if parents.is_empty() {
+            return Ok(Err(format!(
+                "starts the log of '{id}' ({}), which only the coordinator does",
+                event.kind
+            )));
+        }
+        let own = match decode(self.repo, refname, commit) {
+            Ok(entry) => entry,
+            Err(err) => return Ok(Err(format!("{err:#}"))),
+        };
+        let mut before = Vec::new();
+        for parent in parents {
+            before.push(decode(self.repo, refname, *parent)?);
+        }
+        if !before.iter().any(|b| b.contract == own.contract) {
+            return Ok(Err(format!(
+                "changes the contract of '{id}' (in: {}), which only the coordinator does",
+                before[0].contract.differences(&own.contract).join(", ")
+            )));
+        }
+        let expected = match (event.kind.as_str(), event.actor) {
+            // Another worker's review of this one's change.
+            ("approved", Actor::Worker) if !own_log => None,
+            (kind, _) if !own_log => {
+                return Ok(Err(format!(
+                    "is a '{kind}' event in another worker's log, which worker '{id}' may not write"
+                )));
+            }
+            ("reported", Actor::Worker) => Some(State::Reported),
+            ("notice", Actor::Worker)
+                if event.data.get("level").and_then(|l| l.as_str()) == Some("blocking") =>
+            {
+                Some(State::Blocked)
+            }
+            ("notice" | "read", Actor::Worker) | ("merged", _) => None,
+            (kind, _) => {
+                return Ok(Err(format!(
+                    "is a '{kind}' event, which worker '{id}' may not write"
+                )));
+            }
+        };
+        let state_ok = match expected {
+            Some(state) => own.status.state == state,
+            None => before.iter().any(|b| b.status.state == own.status.state),
+        };
+        if !state_ok {
+            return Ok(Err(format!(
+                "('{}') puts '{id}' in state '{}', which its event does not lead to",
+                event.kind, own.status.state
+            )));
+        }
+        Ok(Ok(()))
+    }
+
+    /// A worker's verdict commit adds only verdicts of its own.
+    fn worker_verdicts(
+        &self,
+        id: &str,
+        commit: Oid,
+        parents: &[Oid],
+    ) -> Result<std::result::Result<(), String>> {
+        let mut old: HashSet<Vec<u8>> = HashSet::new();
+        let mut old_paths: HashMap<String, Oid> = HashMap::new();
+        for parent in parents {
+            for (path, blob) in self.repo.blobs_under(self.repo.commit_tree(*parent)?)? {
+                old_paths.insert(path, blob);
+                for line in self.repo.blob(blob)?.split(|b| *b == b'\n') {
+                    old.insert(line.to_vec());
+                }
+            }
+        }
+        let actor = format!("worker:{id}");
+        for (path, blob) in self.repo.blobs_under(self.repo.commit_tree(commit)?)? {
+            if old_paths.get(&path) == Some(&blob) {
+                continue;
+            }
+            for line in self.repo.blob(blob)?.split(|b| *b == b'\n') {
+                if line.iter().all(u8::is_ascii_whitespace) || old.contains(line) {
+                    continue;
+                }
+                if actor_of(line).as_deref() != Some(actor.as_str()) {
+                    return Ok(Err(format!(
+                        "adds a verdict that is not worker '{id}''s own (on {path})"
+                    )));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn warn(&self, refname: &str, tip: Oid, trusted: Oid) {
+        if self.warned.borrow_mut().insert(refname.to_string()) {
+            let why = self
+                .check(refname, tip)
+                .ok()
+                .and_then(|r| r.err())
+                .unwrap_or_default();
+            eprintln!(
+                "warning: {refname}: ignored what follows {} ({why})",
+                short(trusted)
+            );
+        }
+    }
+
+    fn warn_none(&self, refname: &str, tip: Oid) {
+        if self.warned.borrow_mut().insert(refname.to_string()) {
+            let why = self
+                .check(refname, tip)
+                .ok()
+                .and_then(|r| r.err())
+                .unwrap_or_default();
+            eprintln!("warning: {refname}: ignored: {why}");
+        }
+    }
+}
+
+/// The `actor` of a verdict line (`coordinator`, `worker:<id>`).
+fn actor_of(line: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    value.get("actor")?.as_str().map(str::to_string)
+}
+
+fn short(oid: Oid) -> String {
+    oid.to_string()[..10].to_string()
+}
+
+fn is_handoff(repo: &Repo, commit: Oid) -> bool {
+    repo.commit_tree(commit)
+        .and_then(|tree| repo.tree_blob(tree, "handoff.toml"))
+        .is_ok_and(|blob| blob.is_some())
+}
+
+/// What a registry commit is, for messages.
+fn what(repo: &Repo, commit: Oid) -> String {
+    let message = repo
+        .commit_info(commit)
+        .map(|c| c.message)
+        .unwrap_or_default();
+    match parse_event(&message) {
+        Some(event) => format!(
+            "a '{}' event as {}",
+            event.kind,
+            match event.actor {
+                Actor::Coordinator => "the coordinator",
+                Actor::Worker => "the worker",
+            }
+        ),
+        None => message.lines().next().unwrap_or("").to_string(),
+    }
+}
+
+/// Who may write `refname`, for messages.
+fn entitled(refname: &str) -> String {
+    if let Some(id) = id_of_ref(refname).or_else(|| refname.strip_prefix(HANDOFFS)) {
+        format!("the coordinator or worker '{id}'")
+    } else if refname.starts_with(TASKS) || refname == KEYS {
+        "the coordinator".into()
+    } else {
+        "the coordinator or a worker".into()
+    }
+}
