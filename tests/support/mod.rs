@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod servers;
+
 use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -468,8 +468,14 @@ impl<'r> Verifier<'r> {
         commit: Oid,
         parents: &[Oid],
     ) -> Result<std::result::Result<(), String>> {
-        if refname.starts_with(HANDOFFS) {
-            return Ok(Ok(()));
+        if let Some(owner) = refname.strip_prefix(HANDOFFS) {
+            return Ok(if owner == id {
+                Ok(())
+            } else {
+                Err(format!(
+                    "records a handoff of worker '{owner}', which worker '{id}' may not write"
+                ))
+            });
         }
         if refname == VERDICTS {
             return self.worker_verdicts(id, commit, parents);

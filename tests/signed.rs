@@ -1,0 +1,531 @@
+//! The signed registry: a worker on its own host, holding its own key and
+//! write access to the hub, plays the attacker. What it is not entitled to
+//! write is refused by a hub that has no per-user rules at all (git daemon
+//! here), and ignored with a warning by every reader when a remote without
+//! checks lets it through.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::servers::Daemon;
+use crate::support::{Output, Run, TestRepo, write_file};
+
+/// The coordinator (the test repository, its key under its own HOME), a
+/// hub made by `git worker hub init` served by git daemon, and two workers
+/// joined from hosts of their own (each its own HOME, so no host holds
+/// another's key), admitted, with w1's change reported.
+struct Fleet {
+    repo: TestRepo,
+    hub: PathBuf,
+    w1: PathBuf,
+    w2: PathBuf,
+    _daemon: Option<Daemon>,
+}
+
+impl Fleet {
+    /// With `checked`, the hub is a `git worker hub init` hub behind git
+    /// daemon; without, a plain bare repository on disk that takes any push.
+    fn new(checked: bool) -> Fleet {
+        let repo = TestRepo::with_commit();
+        let hosts = repo.root().join("hosts");
+        let hub = hosts.join("hub.git");
+        std::fs::create_dir_all(&hosts).unwrap();
+        let daemon = if checked {
+            repo.worker(["hub", "init"]).arg(&hub).success();
+            Some(Daemon::start(&repo, &hosts))
+        } else {
+            repo.git(["init", "--quiet", "--bare"]).arg(&hub).success();
+            None
+        };
+        let url = match &daemon {
+            Some(daemon) => daemon.url.clone(),
+            None => hub.display().to_string(),
+        };
+        repo.git(["remote", "add", "origin", &url]).success();
+        repo.git(["push", "--quiet", "origin", "main"]).success();
+        repo.cmd_in(&hub, "git", ["symbolic-ref", "HEAD", "refs/heads/main"])
+            .success();
+        repo.worker(["spawn", "w1", "--allow", "a/**"]).success();
+        repo.worker(["spawn", "w2", "--allow", "b/**"]).success();
+        repo.worker(["sync"]).success();
+        let fleet = Fleet {
+            w1: hosts.join("host1/w1"),
+            w2: hosts.join("host2/w2"),
+            hub,
+            repo,
+            _daemon: daemon,
+        };
+        for (id, dir) in [("w1", fleet.w1.clone()), ("w2", fleet.w2.clone())] {
+            let host = dir.parent().unwrap();
+            std::fs::create_dir_all(host.join("home")).unwrap();
+            fleet
+                .on(host, &["worker", "join", id, "--remote", &url, "--dir", id])
+                .success();
+            let key = dir.join(".git/orch/keys").join(id).join("key.pub");
+            fleet
+                .repo
+                .worker(["admit", id, key.to_str().unwrap()])
+                .success();
+            fleet.repo.worker(["sync"]).success();
+            fleet.on(&dir, &["worker", "sync"]).success();
+        }
+        write_file(&fleet.w1.join("a/x.txt"), "x\n");
+        fleet
+            .on(&fleet.w1, &["handoff", "report", "--summary", "x"])
+            .success();
+        fleet.on(&fleet.w1, &["worker", "sync"]).success();
+        fleet.repo.worker(["sync"]).success();
+        fleet
+    }
+
+    /// `git <args>` on the host of `dir` (its HOME).
+    fn on(&self, dir: &Path, args: &[&str]) -> Run {
+        let home = dir
+            .ancestors()
+            .find(|d| d.join("home").is_dir())
+            .unwrap()
+            .join("home");
+        self.repo.git_in(dir, args).env("HOME", home)
+    }
+
+    /// Worker `id`'s private key, on its own host.
+    fn key(&self, id: &str) -> PathBuf {
+        let dir = if id == "w1" { &self.w1 } else { &self.w2 };
+        dir.join(".git/orch/keys").join(id).join("key")
+    }
+
+    /// A commit made in `dir` with `tree`, `parents` and `message`, signed
+    /// with `key` by git's own SSH signing, or unsigned.
+    fn commit(
+        &self,
+        dir: &Path,
+        tree: &str,
+        parents: &[&str],
+        message: &str,
+        key: Option<&Path>,
+    ) -> String {
+        let mut args = vec!["commit-tree", tree];
+        for parent in parents {
+            args.extend(["-p", parent]);
+        }
+        args.extend(["-m", message]);
+        let args = match key {
+            Some(key) => self.repo.signed_with(key, &args),
+            None => args.iter().map(|a| a.to_string()).collect(),
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.on(dir, &args).read()
+    }
+
+    /// An event of `kind` by `actor` on top of `refname`'s tip in `dir`
+    /// (its newest event copied, with a new id and the next clock), with
+    /// the tip's tree unless `tree` is given.
+    fn forge_event(
+        &self,
+        dir: &Path,
+        refname: &str,
+        kind: &str,
+        actor: &str,
+        tree: Option<&str>,
+        key: Option<&Path>,
+    ) -> String {
+        let tip = self.on(dir, &["rev-parse", refname]).read();
+        let message = self.on(dir, &["log", "-1", "--format=%B", &tip]).read();
+        let body = message.lines().nth(2).unwrap();
+        let mut event: serde_json::Value = serde_json::from_str(body).unwrap();
+        event["kind"] = kind.into();
+        event["actor"] = actor.into();
+        event["id"] = "00000000000f0e9d".into();
+        event["clock"] = (event["clock"].as_u64().unwrap() + 1).into();
+        let id = refname.rsplit('/').next().unwrap();
+        let message = format!("{kind} {id}\n\n{event}\n");
+        let tree = match tree {
+            Some(tree) => tree.to_string(),
+            None => self
+                .on(dir, &["rev-parse", &format!("{tip}^{{tree}}")])
+                .read(),
+        };
+        self.commit(dir, &tree, &[&tip], &message, key)
+    }
+
+    /// Push `commit` to `refname` on the hub from `dir`.
+    fn push(&self, dir: &Path, commit: &str, refname: &str) -> Output {
+        self.on(dir, &["push", "origin", &format!("+{commit}:{refname}")])
+            .output()
+    }
+
+    fn hub_ref(&self, refname: &str) -> String {
+        self.repo
+            .cmd_in(&self.hub, "git", ["rev-parse", "--verify", "-q", refname])
+            .output()
+            .stdout
+            .trim()
+            .to_string()
+    }
+
+    /// The note (verdict lines) on w1's handoff in `dir`, with a forged
+    /// coordinator approval of it added, as a new notes commit signed with
+    /// `key`.
+    fn forge_approval(&self, dir: &Path, key: Option<&Path>) -> String {
+        let notes = "refs/orch/notes/verdicts";
+        let handoff = self.on(dir, &["rev-parse", "refs/orch/handoffs/w1"]).read();
+        let line = serde_json::json!({
+            "time": 1_000_000_000u64,
+            "id": "00000000000a11ce",
+            "v": 1,
+            "ruling": "approve",
+            "by": "Coordinator <c@example.com>",
+            "actor": "coordinator",
+            "worker": "w1",
+            "message": "looks good",
+        });
+        let env_index = dir.join(".git/forge-index");
+        let tip = self
+            .on(dir, &["rev-parse", "--verify", "-q", notes])
+            .output();
+        let tip = tip.stdout.trim().to_string();
+        let run = |args: &[&str]| self.on(dir, args).env("GIT_INDEX_FILE", &env_index);
+        if tip.is_empty() {
+            run(&["read-tree", "--empty"]).success();
+        } else {
+            run(&["read-tree", &tip]).success();
+        }
+        let old = self
+            .on(dir, &["notes", "--ref", notes, "show", &handoff])
+            .output()
+            .stdout;
+        let blob = self
+            .on(dir, &["hash-object", "-w", "--stdin"])
+            .stdin(format!("{old}{line}\n"))
+            .read();
+        run(&[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("100644,{blob},{handoff}"),
+        ])
+        .success();
+        let tree = run(&["write-tree"]).read();
+        let _ = std::fs::remove_file(&env_index);
+        let parents: Vec<&str> = if tip.is_empty() { vec![] } else { vec![&tip] };
+        self.commit(dir, &tree, &parents, "Notes added by 'git notes'", key)
+    }
+
+    /// w1's contract (the tree of its log's tip) with `everything` allowed.
+    fn widened_contract(&self, dir: &Path) -> String {
+        let refname = "refs/orch/workers/w1";
+        let tip = self.on(dir, &["rev-parse", refname]).read();
+        let commit = self.repo.edit_entry(dir, &tip, "contract.toml", |c| {
+            c.replace("\"a/**\"", "\"**\"")
+        });
+        self.on(dir, &["rev-parse", &format!("{commit}^{{tree}}")])
+            .read()
+    }
+}
+
+/// Every forgery the issue names, pushed by worker w1 to a hub whose only
+/// rules are the signatures: each refused, naming the ref and the signer,
+/// and the hub's ref unmoved.
+#[test]
+fn a_worker_cannot_push_what_it_is_not_entitled_to_sign_through_a_hub_without_per_user_rules() {
+    let fleet = Fleet::new(true);
+    let w1 = fleet.w1.clone();
+    let own_key = fleet.key("w1");
+    let own_key = Some(own_key.as_path());
+    // A key it made itself, claiming to be the coordinator.
+    let other = w1.join(".git/attacker-key");
+    fleet
+        .repo
+        .cmd_in(&w1, "ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .success();
+
+    let widened = fleet.widened_contract(&w1);
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "an `applied` event in another worker's log, signed with its own key",
+            fleet.forge_event(
+                &w1,
+                "refs/orch/workers/w2",
+                "applied",
+                "coordinator",
+                None,
+                own_key,
+            ),
+            "refs/orch/workers/w2",
+            "another worker's log, which worker 'w1' may not write (signed by worker 'w1')",
+        ),
+        (
+            "another worker's report, unsigned",
+            fleet.forge_event(
+                &w1,
+                "refs/orch/workers/w2",
+                "reported",
+                "worker",
+                None,
+                None,
+            ),
+            "refs/orch/workers/w2",
+            "is signed by nobody (unsigned), not by",
+        ),
+        (
+            "an `applied` event in its own log",
+            fleet.forge_event(
+                &w1,
+                "refs/orch/workers/w1",
+                "applied",
+                "coordinator",
+                None,
+                own_key,
+            ),
+            "refs/orch/workers/w1",
+            "is a 'applied' event, which worker 'w1' may not write (signed by worker 'w1')",
+        ),
+        (
+            "a coordinator event signed with a key of its own making",
+            fleet.forge_event(
+                &w1,
+                "refs/orch/workers/w1",
+                "applied",
+                "coordinator",
+                None,
+                Some(&other),
+            ),
+            "refs/orch/workers/w1",
+            "is signed by an unknown key (SHA256:",
+        ),
+        (
+            "its own contract widened",
+            fleet.forge_event(
+                &w1,
+                "refs/orch/workers/w1",
+                "notice",
+                "worker",
+                Some(&widened),
+                own_key,
+            ),
+            "refs/orch/workers/w1",
+            "changes the contract of worker 'w1' (in: allow)",
+        ),
+        (
+            "a coordinator approval of its own change",
+            fleet.forge_approval(&w1, own_key),
+            "refs/orch/notes/verdicts",
+            "adds a verdict that is not worker 'w1''s own",
+        ),
+        (
+            "a handoff in another worker's name",
+            {
+                let tree = fleet
+                    .on(&w1, &["rev-parse", "refs/orch/handoffs/w1^{tree}"])
+                    .read();
+                fleet.commit(&w1, &tree, &[], "handoff w2", own_key)
+            },
+            "refs/orch/handoffs/w2",
+            "records a handoff of worker 'w2', which worker 'w1' may not write",
+        ),
+        (
+            "a planned task",
+            {
+                let tree = fleet
+                    .on(&w1, &["rev-parse", "refs/orch/workers/w1^{tree}"])
+                    .read();
+                fleet.commit(&w1, &tree, &[], "task t", own_key)
+            },
+            "refs/orch/tasks/t",
+            "which only the coordinator writes",
+        ),
+    ];
+    for (what, commit, refname, message) in cases {
+        let before = fleet.hub_ref(refname);
+        let out = fleet.push(&w1, &commit, refname);
+        assert_ne!(out.code, 0, "{what}: accepted\n{out}");
+        assert!(
+            out.stderr.contains(&format!("{refname}: ")) && out.stderr.contains(message),
+            "{what}: {out}"
+        );
+        assert_eq!(
+            fleet.hub_ref(refname),
+            before,
+            "{what}: the hub's ref moved"
+        );
+    }
+
+    // Re-registering a worker the coordinator removed.
+    fleet.repo.worker(["rm", "w2", "--force"]).success();
+    fleet.repo.worker(["sync"]).success();
+    fleet.on(&w1, &["worker", "sync"]).success();
+    let archived = fleet
+        .on(
+            &w1,
+            &[
+                "for-each-ref",
+                "--format=%(refname)",
+                "refs/orch/archive/w2/",
+            ],
+        )
+        .read();
+    assert!(!archived.is_empty());
+    let root = fleet
+        .on(
+            &w1,
+            &[
+                "rev-list",
+                "--max-parents=0",
+                archived.lines().next().unwrap(),
+            ],
+        )
+        .read();
+    let tree = fleet
+        .on(&w1, &["rev-parse", &format!("{root}^{{tree}}")])
+        .read();
+    let message = fleet.on(&w1, &["log", "-1", "--format=%B", &root]).read();
+    let forged = fleet.commit(&w1, &tree, &[], &message.replace("000", "001"), own_key);
+    let out = fleet.push(&w1, &forged, "refs/orch/workers/w2");
+    assert_ne!(out.code, 0, "re-registration accepted\n{out}");
+    assert!(out.stderr.contains("refs/orch/workers/w2"), "{out}");
+    assert_eq!(fleet.hub_ref("refs/orch/workers/w2"), "");
+
+    // What it is entitled to write still goes through: a notice of its own.
+    let notice = fleet.forge_event(
+        &w1,
+        "refs/orch/workers/w1",
+        "notice",
+        "worker",
+        None,
+        own_key,
+    );
+    let out = fleet.push(&w1, &notice, "refs/orch/workers/w1");
+    assert_eq!(out.code, 0, "{out}");
+}
+
+/// Through a remote that checks nothing, w1's forgeries reach the
+/// coordinator's sync: it takes none of them, warns naming the ref, the
+/// commit and its signer, and nothing acts on them.
+#[test]
+fn forgeries_from_a_remote_that_checks_nothing_are_ignored_with_a_warning() {
+    let fleet = Fleet::new(false);
+    let w1 = fleet.w1.clone();
+    let key = fleet.key("w1");
+    // w2 has reported too: a forged `applied` would let cleanup delete it.
+    write_file(&fleet.w2.join("b/y.txt"), "y\n");
+    fleet
+        .on(&fleet.w2, &["handoff", "report", "--summary", "y"])
+        .success();
+    fleet.on(&fleet.w2, &["worker", "sync"]).success();
+    fleet.repo.worker(["sync"]).success();
+    fleet
+        .repo
+        .git(["config", "orch.review.require", "approve"])
+        .success();
+
+    let applied = fleet.forge_event(
+        &w1,
+        "refs/orch/workers/w2",
+        "applied",
+        "coordinator",
+        None,
+        Some(&key),
+    );
+    let approval = fleet.forge_approval(&w1, Some(&key));
+    let widened = fleet.widened_contract(&w1);
+    let widened = fleet.forge_event(
+        &w1,
+        "refs/orch/workers/w1",
+        "notice",
+        "worker",
+        Some(&widened),
+        Some(&key),
+    );
+    let forgeries = [
+        (&applied, "refs/orch/workers/w2"),
+        (&approval, "refs/orch/notes/verdicts"),
+        (&widened, "refs/orch/workers/w1"),
+    ];
+    for (commit, refname) in forgeries {
+        let out = fleet.push(&w1, commit, refname);
+        assert_eq!(out.code, 0, "the plain remote took it: {out}");
+    }
+
+    let before = fleet.repo.events("w2");
+    let out = fleet.repo.worker(["sync"]).success();
+    for (commit, refname) in forgeries {
+        assert!(
+            out.stderr.contains(&format!("warning: {refname}: "))
+                && out.stderr.contains(&format!("commit {}", &commit[..10]))
+                && out.stderr.contains("worker 'w1'"),
+            "{out}"
+        );
+        // Not taken: the local ref (if any) does not contain it.
+        let contained = fleet
+            .repo
+            .git(["merge-base", "--is-ancestor", commit, refname])
+            .output();
+        assert_ne!(contained.code, 0, "{refname} took the forgery");
+    }
+    assert_eq!(fleet.repo.events("w2"), before);
+    // Nothing acts on them: w2 is not landed, w1 is not approved.
+    let out = fleet.repo.worker(["cleanup", "--landed"]).success();
+    assert!(!out.stderr.contains("w2"), "{out}");
+    assert!(fleet.repo.worker(["show", "w2"]).output().code == 0);
+    let out = fleet.repo.git(["handoff", "land", "w1"]).output();
+    assert_ne!(out.code, 0, "the forged approval opened the gate: {out}");
+    let status = fleet.repo.git(["review-gate", "status", "w1"]).output();
+    assert!(status.stdout.contains("verdicts: none on this change"), "{status}");
+    // And w1's contract is what the coordinator signed.
+    let show = fleet.repo.worker(["show", "w1", "--json"]).success().json();
+    assert_eq!(
+        show["worker"]["allow"],
+        serde_json::json!(["a/**"]),
+        "{show}"
+    );
+}
+
+/// Registry commits are plain SSH-signed git commits: `git verify-commit`
+/// with an allowed-signers file of the coordinator's and the workers'
+/// public keys accepts them, and names who signed.
+#[test]
+fn registry_commits_are_signatures_git_itself_verifies() {
+    let repo = TestRepo::with_commit();
+    repo.worker(["spawn", "w1", "--allow", "a/**"]).success();
+    let w1 = repo.worktree("w1");
+    write_file(&w1.join("a/x.txt"), "x\n");
+    repo.git_in(&w1, ["handoff", "report", "--summary", "x"])
+        .success();
+    let allowed = repo.root().join("allowed_signers");
+    let public = |key: PathBuf| {
+        let text = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
+        text.trim_end().to_string()
+    };
+    let coordinator = public(repo.coordinator_key());
+    let worker = public(repo.worker_key("w1"));
+    std::fs::write(
+        &allowed,
+        format!("coordinator {coordinator}\nworker-w1 {worker}\n"),
+    )
+    .unwrap();
+    let verify = |rev: &str| {
+        repo.git([
+            "-c",
+            &format!("gpg.ssh.allowedSignersFile={}", allowed.display()),
+            "verify-commit",
+            "--raw",
+            rev,
+        ])
+        .output()
+    };
+    // The spawn (the coordinator's), the report (the worker's), the handoff.
+    let spawned = repo
+        .git(["rev-list", "--max-parents=0", "refs/orch/workers/w1"])
+        .read();
+    let out = verify(&spawned);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("signature for coordinator"), "{out}");
+    let out = verify("refs/orch/workers/w1");
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("signature for worker-w1"), "{out}");
+    let out = verify("refs/orch/handoffs/w1");
+    assert_eq!(out.code, 0, "{out}");
+    // And a commit signed by nobody listed is not.
+    std::fs::write(&allowed, format!("worker-w1 {worker}\n")).unwrap();
+    assert_ne!(verify(&spawned).code, 0);
+}
