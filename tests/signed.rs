@@ -470,7 +470,10 @@ fn forgeries_from_a_remote_that_checks_nothing_are_ignored_with_a_warning() {
     let out = fleet.repo.git(["handoff", "land", "w1"]).output();
     assert_ne!(out.code, 0, "the forged approval opened the gate: {out}");
     let status = fleet.repo.git(["review-gate", "status", "w1"]).output();
-    assert!(status.stdout.contains("verdicts: none on this change"), "{status}");
+    assert!(
+        status.stdout.contains("verdicts: none on this change"),
+        "{status}"
+    );
     // And w1's contract is what the coordinator signed.
     let show = fleet.repo.worker(["show", "w1", "--json"]).success().json();
     assert_eq!(

@@ -118,6 +118,29 @@ impl Repo {
         git.arg(remote).args(refspecs).output()
     }
 
+    /// `git push --porcelain <remote> <refspecs>`, not atomic: each ref
+    /// lands or is refused on its own; what happened to each, parsed.
+    pub fn push_each(&self, remote: &str, refspecs: &[String]) -> Result<Pushed> {
+        // Not --quiet: with it, git reports only the refused refs.
+        let out = self
+            .git(["push", "--porcelain", "--no-progress"])
+            .arg(remote)
+            .args(refspecs)
+            .output()?;
+        Ok(Pushed {
+            refs: parse_porcelain(&out.stdout),
+            remote: out
+                .stderr
+                .lines()
+                .filter_map(|line| line.strip_prefix("remote: "))
+                .map(|line| line.trim_end().to_string())
+                .filter(|line| !line.is_empty())
+                .collect(),
+            status: out.status,
+            stderr: out.stderr,
+        })
+    }
+
     /// Delete `branch` on `remote` if it is still at `expected` there
     /// (`--force-with-lease`).
     pub fn delete_remote_branch(
@@ -196,4 +219,83 @@ pub fn init_bare(path: &Path) -> Result<()> {
         .args(["init", "--bare", "--quiet"])
         .arg(path)
         .run()
+}
+
+/// What a `git push --porcelain` did.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// One per refspec git reported on.
+    pub refs: Vec<PushedRef>,
+    /// What the remote's hooks said (`remote: ` lines, prefix removed).
+    pub remote: Vec<String>,
+    pub status: i32,
+    pub stderr: String,
+}
+
+/// One ref of a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedRef {
+    /// The ref on the remote.
+    pub refname: String,
+    /// git's flag: ` ` fast-forward, `+` forced, `-` deleted, `*` new,
+    /// `=` up to date, `!` refused.
+    pub flag: char,
+    /// `[remote rejected]`, `[rejected]`, `[new branch]`, `a..b`, ...
+    pub summary: String,
+    /// Why, for a refused ref: `pre-receive hook declined`, `hook
+    /// declined` (the `update` hook), `non-fast-forward`, `fetch first`, ...
+    pub reason: Option<String>,
+}
+
+impl PushedRef {
+    pub fn refused(&self) -> bool {
+        self.flag == '!'
+    }
+}
+
+/// Parse `git push --porcelain` output: `<flag>\t<from>:<to>\t<summary> (<reason>)`.
+pub fn parse_porcelain(stdout: &str) -> Vec<PushedRef> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            let flag = fields.next()?.chars().next()?;
+            let spec = fields.next()?;
+            let rest = fields.next().unwrap_or("");
+            let refname = spec.rsplit_once(':').map_or(spec, |(_, to)| to).to_string();
+            let (summary, reason) = match rest.rsplit_once(" (") {
+                Some((summary, reason)) if reason.ends_with(')') => (
+                    summary.to_string(),
+                    Some(reason.trim_end_matches(')').to_string()),
+                ),
+                _ => (rest.to_string(), None),
+            };
+            Some(PushedRef {
+                refname,
+                flag,
+                summary,
+                reason,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod porcelain_tests {
+    use super::*;
+
+    #[test]
+    fn porcelain_lines_say_what_happened_to_each_ref() {
+        let out = "To ../hub.git\n \tHEAD:refs/heads/x\t8ee9631..7b7f397\n*\tHEAD:refs/heads/good\t[new branch]\n!\tHEAD:refs/heads/bad\t[remote rejected] (hook declined)\n-\t:refs/heads/old\t[deleted]\nDone\n";
+        let refs = parse_porcelain(out);
+        assert_eq!(refs.len(), 4);
+        assert_eq!(refs[0].refname, "refs/heads/x");
+        assert!(!refs[0].refused());
+        assert_eq!(refs[2].refname, "refs/heads/bad");
+        assert!(refs[2].refused());
+        assert_eq!(refs[2].summary, "[remote rejected]");
+        assert_eq!(refs[2].reason.as_deref(), Some("hook declined"));
+        assert_eq!(refs[3].refname, "refs/heads/old");
+        assert_eq!(refs[3].flag, '-');
+    }
 }

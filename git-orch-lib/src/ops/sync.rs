@@ -1,20 +1,27 @@
 //! Syncing the registry through any git remote (`git worker sync`, and
-//! `join`'s first pull): fetch into a staging namespace, join ref by ref
-//! (`registry::merge_ref`), push without force; retry when a push loses a
-//! race.
+//! `join`'s first pull): one fetch into a staging namespace, join ref by
+//! ref (`registry::merge_ref`), then one push, without force and not
+//! atomic, of the changed refs this machine owns; retry the refs that lost
+//! a race, report the ones the remote refused.
+
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 
 use crate::exit::{Hint, Outcome};
-use crate::git::{Cas, Repo};
+use crate::git::remote::PushedRef;
+use crate::git::{Cas, Oid, Repo};
 use crate::local;
 use crate::registry::{self, Merge};
+use crate::role::Role;
 
 /// Rounds of fetch-merge-push before giving up on a busy remote.
 const ROUNDS: u32 = 8;
 
 /// Sync the registry with `remote` (by default `orch.remote`, else
-/// `origin`), then this machine's worker branches.
+/// `origin`), and this machine's worker branches: one fetch (the registry
+/// and the worker branches), then one push of what changed here among
+/// the refs this machine owns, each ref landing or refused on its own.
 pub fn sync(repo: &Repo, remote: Option<&str>) -> Result<Outcome> {
     let remote = match remote {
         Some(remote) => remote.to_string(),
@@ -27,79 +34,52 @@ pub fn sync(repo: &Repo, remote: Option<&str>) -> Result<Outcome> {
             .hint("git worker sync <remote>; `git remote -v` lists them (orch.remote sets the default)")
             .into());
     }
+    let role = crate::role::role(repo)?;
+    let prefix = crate::config::Settings::load(repo)?.prefix;
     let mut pulled = Pulled::default();
+    // Refs the remote refused in this sync, with why: not pushed again.
+    let mut refused: BTreeMap<String, String> = BTreeMap::new();
+    let mut pushed = 0;
     for round in 0..ROUNDS {
         if round > 0 {
             // Racing syncs spread out.
             registry::backoff(round + 3);
         }
-        let raced = pull(repo, &remote, &mut pulled)?;
+        let raced = pull_with(repo, &remote, &mut pulled, Some(&prefix))?;
         crate::interrupt::checkpoint("sync:merge")?;
         if raced {
             continue;
         }
-        // Every registry ref but those that could not be joined (pushing
-        // them would only be refused, and would hold back the rest); a
-        // respawned worker's entry over the removed one's.
-        let mut specs: Vec<String> = repo
-            .refs_under(registry::NAMESPACE)?
-            .into_iter()
-            .filter(|(name, _)| !pulled.kept.contains(name))
-            .map(|(name, _)| {
-                let force = if pulled.replace.contains(&name) {
-                    "+"
-                } else {
-                    ""
-                };
-                format!("{force}{name}:{name}")
-            })
-            .collect();
-        // Live entries the remote still has but this side archived go away
-        // there, in the same atomic push as their archive (a hub allows
-        // nothing else).
-        specs.extend(pulled.retire.iter().map(|name| format!(":{name}")));
+        let specs = push_specs(repo, &remote, &role, &pulled, &refused)?;
         if specs.is_empty() {
-            // An empty registry: nothing to push (and a push without
-            // refspecs would push the current branch).
-            return Ok(Outcome::Success);
+            return Ok(finish(&remote, &pulled, pushed, &refused, round));
         }
-        let pushed = repo.push(&remote, &specs, true)?;
-        if pushed.status == 0 {
-            crate::interrupt::checkpoint("sync:push")?;
-            push_branches(repo, &remote)?;
-            for why in &pulled.refused {
-                eprintln!("warning: {why}");
-            }
-            eprintln!(
-                "synced the registry with '{remote}': {} taken, {} merged{}",
-                pulled.taken,
-                pulled.merged,
-                if round > 0 {
-                    format!(" ({} rounds: the remote was busy)", round + 1)
-                } else {
-                    String::new()
-                }
-            );
-            return Ok(Outcome::Success);
-        }
-        // Someone pushed first: before us (non-fast-forward), or between the
-        // remote's checks and its ref update (its own compare-and-swap).
-        let lost_race = pushed.stdout.lines().chain(pushed.stderr.lines()).any(|l| {
-            l.contains("non-fast-forward")
-                || l.contains("fetch first")
-                || l.contains("failed to update ref")
-                || l.contains("cannot lock ref")
-        });
-        if !lost_race {
+        let out = repo.push_each(&remote, &specs)?;
+        if out.refs.is_empty() {
+            // Nothing reached the remote: the network, access, the repository.
+            let (what, hint) = crate::git::remote_failure(&out.stderr);
             return Err(Hint::new(format!(
-                "'{remote}' refused the registry: {}",
-                format!("{}\n{}", pushed.stdout.trim(), pushed.stderr.trim()).trim()
+                "cannot push the registry to '{remote}': {what}: {}",
+                out.stderr.trim()
             ))
-            .hint(format!(
-                "a hub refuses rewrites and deletions under {} and changed contracts",
-                registry::NAMESPACE
-            ))
+            .hint(hint)
             .into());
+        }
+        crate::interrupt::checkpoint("sync:push")?;
+        let mut again = false;
+        for result in &out.refs {
+            match judge(result, &out) {
+                Pushed::Done => pushed += usize::from(result.flag != '='),
+                // Someone pushed first, or the hub's check refused a push
+                // for another ref in it: the next round tries again.
+                Pushed::Again => again = true,
+                Pushed::Refused(why) => {
+                    refused.insert(result.refname.clone(), why);
+                }
+            }
+        }
+        if !again {
+            return Ok(finish(&remote, &pulled, pushed, &refused, round));
         }
     }
     Err(Hint::new(format!(
@@ -107,6 +87,196 @@ pub fn sync(repo: &Repo, remote: Option<&str>) -> Result<Outcome> {
     ))
     .hint("run git worker sync again")
     .into())
+}
+
+/// What became of one pushed ref.
+enum Pushed {
+    Done,
+    Again,
+    Refused(String),
+}
+
+/// Tell a lost race from a refusal, and say who refused: the hub's
+/// contract and signature checks (its pre-receive hook names the refs it
+/// refuses), or a rule of the server (gitolite, a forge's protection).
+fn judge(result: &PushedRef, out: &crate::git::remote::Pushed) -> Pushed {
+    if !result.refused() {
+        return Pushed::Done;
+    }
+    let reason = result.reason.clone().unwrap_or_default();
+    if result.refname.starts_with("refs/heads/")
+        && ["non-fast-forward", "fetch first"]
+            .iter()
+            .any(|r| reason.contains(r))
+    {
+        // A branch is never merged by a sync: the remote's has commits
+        // this one lacks.
+        return Pushed::Refused(format!(
+            "the remote's branch has commits this one does not ({reason}): it was rewritten on one side"
+        ));
+    }
+    if [
+        "non-fast-forward",
+        "fetch first",
+        "failed to update ref",
+        "cannot lock ref",
+    ]
+    .iter()
+    .any(|r| reason.contains(r) || result.summary.contains(r))
+    {
+        return Pushed::Again;
+    }
+    let named = |refname: &str| {
+        out.remote
+            .iter()
+            .filter(|line| mentions(line, refname))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let said = named(&result.refname);
+    if reason == "pre-receive hook declined" && said.is_empty() {
+        // A pre-receive refuses a whole push: when it named other refs
+        // and not this one, this one was only held back with them.
+        let pushed: Vec<&str> = out.refs.iter().map(|r| r.refname.as_str()).collect();
+        if pushed.iter().any(|other| !named(other).is_empty()) {
+            return Pushed::Again;
+        }
+    }
+    let what = match reason.as_str() {
+        "pre-receive hook declined" => "refused by the checks of its pre-receive hook",
+        "hook declined" => "refused by a rule of the server (its update hook)",
+        _ => "refused by the server",
+    };
+    let said = if said.is_empty() {
+        out.remote.clone()
+    } else {
+        said
+    };
+    let shown = if reason.is_empty() {
+        result.summary.as_str()
+    } else {
+        reason.as_str()
+    };
+    let mut why = format!("{what} ({shown})");
+    for line in said.iter().take(4) {
+        why.push_str(&format!("\n  {line}"));
+    }
+    Pushed::Refused(why)
+}
+
+/// Whether a server's message line is about `refname` (by full name, or a
+/// branch by its short name).
+fn mentions(line: &str, refname: &str) -> bool {
+    let words = |name: &str| {
+        line.split(|c: char| c.is_whitespace() || matches!(c, ':' | '\'' | '"' | ',' | '(' | ')'))
+            .any(|word| word == name)
+    };
+    words(refname) || refname.strip_prefix("refs/heads/").is_some_and(words)
+}
+
+/// The end of a sync: warnings for what could not be joined or pushed,
+/// and one line of what it did. Exit 1 when the remote refused a ref.
+fn finish(
+    remote: &str,
+    pulled: &Pulled,
+    pushed: usize,
+    refused: &BTreeMap<String, String>,
+    round: u32,
+) -> Outcome {
+    for why in &pulled.refused {
+        eprintln!("warning: {why}");
+    }
+    for (refname, why) in refused {
+        eprintln!("warning: '{remote}' did not take {refname}: {why}");
+    }
+    eprintln!(
+        "synced the registry with '{remote}': {} taken, {} merged, {pushed} pushed{}{}",
+        pulled.taken,
+        pulled.merged,
+        if refused.is_empty() {
+            String::new()
+        } else {
+            format!(", {} refused", refused.len())
+        },
+        if round > 0 {
+            format!(" ({} rounds: the remote was busy)", round + 1)
+        } else {
+            String::new()
+        }
+    );
+    if refused.is_empty() {
+        return Outcome::Success;
+    }
+    eprintln!(
+        "hint: the refs above stay here and are pushed again by the next sync; a rule of the server is for its admin (`git worker hub rules` prints what each worker needs)"
+    );
+    Outcome::CheckFailed
+}
+
+/// What this sync pushes: the refs this machine owns whose tip differs
+/// from the remote's (as just fetched), the live entries of workers it
+/// removed (deleted there with their archive), and its workers' branches
+/// that moved. A worker owns its log, its handoffs and its branch; the
+/// coordinator, the whole registry.
+fn push_specs(
+    repo: &Repo,
+    remote: &str,
+    role: &Role,
+    pulled: &Pulled,
+    refused: &BTreeMap<String, String>,
+) -> Result<Vec<String>> {
+    let owns = |name: &str| match role {
+        Role::Coordinator => true,
+        Role::Worker(id) => {
+            name == registry::live_ref(id) || name == format!("{}{id}", registry::HANDOFFS)
+        }
+    };
+    let mut specs = Vec::new();
+    for (name, tip) in repo.refs_under(registry::NAMESPACE)? {
+        if pulled.kept.contains(&name)
+            || refused.contains_key(&name)
+            || !owns(&name)
+            || pulled.remote.get(&name) == Some(&tip)
+        {
+            continue;
+        }
+        let force = if pulled.replace.contains(&name) {
+            "+"
+        } else {
+            ""
+        };
+        specs.push(format!("{force}{name}:{name}"));
+    }
+    if matches!(role, Role::Coordinator) {
+        specs.extend(pulled.retire.iter().map(|name| format!(":{name}")));
+    }
+    // A joined worker's own branch, and the branches of workers checked out here.
+    let mut ids = local::local_ids(repo)?;
+    if let Role::Worker(id) = role {
+        ids.push(id.clone());
+    }
+    for id in ids {
+        let Some(entry) = registry::load(repo, &id)? else {
+            continue;
+        };
+        let branch = format!("refs/heads/{}", entry.contract.branch);
+        let Some(tip) = repo.ref_target(&branch)? else {
+            continue;
+        };
+        let tracking = format!("refs/remotes/{remote}/{}", entry.contract.branch);
+        let theirs = repo.ref_target(&tracking)?;
+        // The remote's is as new or newer (pushed from the worker's own
+        // clone or host): nothing of this machine's to push.
+        if refused.contains_key(&branch)
+            || theirs.is_some_and(|theirs| {
+                theirs == tip || repo.is_ancestor(tip, theirs).unwrap_or(false)
+            })
+        {
+            continue;
+        }
+        specs.push(format!("{branch}:{branch}"));
+    }
+    Ok(specs)
 }
 
 /// What pulling the remote's registry did.
@@ -122,19 +292,40 @@ pub struct Pulled {
     /// Live entries of a worker spawned again here, whose old entry there
     /// belongs to the removed one: pushed over it.
     pub replace: Vec<String>,
+    /// The remote's registry tips, as fetched.
+    pub remote: HashMap<String, Oid>,
 }
 
 /// Fetch `remote`'s refs/orch/* into a staging namespace and join each ref
 /// with the local one. `Ok(true)` when a local ref moved meanwhile (a
 /// later round joins it).
 pub fn pull(repo: &Repo, remote: &str, pulled: &mut Pulled) -> Result<bool> {
+    pull_with(repo, remote, pulled, None)
+}
+
+/// [`pull`], fetching the remote's worker branches (`refs/heads/<prefix>*`
+/// into `refs/remotes/<remote>/`) in the same fetch when `branches` is the
+/// worker branch prefix.
+fn pull_with(
+    repo: &Repo,
+    remote: &str,
+    pulled: &mut Pulled,
+    branches: Option<&str>,
+) -> Result<bool> {
     let staging = registry::sync_staging(remote);
     // A killed sync may have left staging refs: never merge stale ones.
     cleanup_staging(repo, &staging)?;
     pulled.retire.clear();
     pulled.kept.clear();
     pulled.replace.clear();
-    let fetched = repo.fetch(remote, &[format!("+{}*:{staging}*", registry::NAMESPACE)])?;
+    pulled.remote.clear();
+    let mut specs = vec![format!("+{}*:{staging}*", registry::NAMESPACE)];
+    if let Some(prefix) = branches {
+        specs.push(format!(
+            "+refs/heads/{prefix}*:refs/remotes/{remote}/{prefix}*"
+        ));
+    }
+    let fetched = repo.fetch(remote, &specs)?;
     if fetched.status != 0 {
         cleanup_staging(repo, &staging)?;
         let (what, hint) = crate::git::remote_failure(&fetched.stderr);
@@ -167,6 +358,7 @@ fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -
             registry::NAMESPACE,
             name.trim_start_matches(staging)
         );
+        pulled.remote.insert(local.clone(), theirs);
         // Only what its signers were entitled to write comes in (the
         // verifier warns, naming the ref, the commit and the signer).
         let theirs = match verifier.trusted_tip(&local, theirs)? {
@@ -248,50 +440,4 @@ fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -
 
 fn cleanup_staging(repo: &Repo, staging: &str) -> Result<()> {
     repo.delete_refs_under(staging)
-}
-
-/// Push this machine's workers' branches (never forced), and fetch the
-/// remote's worker branches into refs/remotes/<remote>/.
-fn push_branches(repo: &Repo, remote: &str) -> Result<()> {
-    let mut specs = Vec::new();
-    // A joined worker's own branch, and the branches of workers checked out here.
-    let mut ids = local::local_ids(repo)?;
-    if let crate::role::Role::Worker(id) = crate::role::role(repo)? {
-        ids.push(id);
-    }
-    for id in ids {
-        if let Some(entry) = registry::load(repo, &id)?
-            && repo
-                .ref_target(&format!("refs/heads/{}", entry.contract.branch))?
-                .is_some()
-        {
-            specs.push(format!(
-                "refs/heads/{0}:refs/heads/{0}",
-                entry.contract.branch
-            ));
-        }
-    }
-    if !specs.is_empty() {
-        let out = repo.push(remote, &specs, false)?;
-        for line in out.stdout.lines().filter(|l| l.starts_with('!')) {
-            eprintln!(
-                "warning: a worker branch was not pushed: {}",
-                line.trim_start_matches('!').trim()
-            );
-        }
-    }
-    let prefix = crate::config::Settings::load(repo)?.prefix;
-    let fetched = repo.fetch(
-        remote,
-        &[format!(
-            "+refs/heads/{prefix}*:refs/remotes/{remote}/{prefix}*"
-        )],
-    )?;
-    if fetched.status != 0 {
-        eprintln!(
-            "warning: the worker branches of '{remote}' were not fetched: {}",
-            fetched.stderr.trim()
-        );
-    }
-    Ok(())
 }
