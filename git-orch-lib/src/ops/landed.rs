@@ -30,14 +30,42 @@ pub fn landed_by_handoff(
     if !applied_commit_landed(repo, entry, &handoff)? {
         return Ok(false);
     }
+    let tip = newest_tip(repo, &entry.contract.branch)?;
     let current = match checkout {
         Some(path) => Repo::read_snapshot(path)?,
-        None => match repo.ref_target(&format!("refs/heads/{}", entry.contract.branch))? {
+        None => match tip {
             Some(tip) => repo.commit_tree(tip)?,
             None => return Ok(true),
         },
     };
+    // Nothing of its own here: no commit on its branch, and its checkout
+    // (if any) as it was spawned. A worker on another host, whose report
+    // (made there, uncommitted) is what landed.
+    if let Ok(base) = Oid::from_str(&entry.contract.base)
+        && tip.is_none_or(|tip| tip == base)
+        && current == repo.commit_tree(base)?
+    {
+        return Ok(true);
+    }
     Ok(current.to_string() == handoff.meta.tree)
+}
+
+/// The newest tip of a worker's `branch` this machine knows: the local
+/// branch, or a remote's copy that is ahead of it (a worker on another
+/// host pushes its branch to the hub; the local one stays where it was
+/// spawned).
+pub fn newest_tip(repo: &Repo, branch: &str) -> Result<Option<Oid>> {
+    let mut newest = repo.ref_target(&format!("refs/heads/{branch}"))?;
+    for remote in repo.remotes()? {
+        let Some(theirs) = repo.ref_target(&format!("refs/remotes/{remote}/{branch}"))? else {
+            continue;
+        };
+        newest = match newest {
+            Some(ours) if ours == theirs || !repo.is_ancestor(ours, theirs)? => Some(ours),
+            _ => Some(theirs),
+        };
+    }
+    Ok(newest)
 }
 
 /// Whether the commit the `applied` event of `handoff` names is in HEAD or

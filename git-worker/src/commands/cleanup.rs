@@ -122,7 +122,8 @@ fn workers(
         if !contract.branch.starts_with(prefix) || entry.status.state == State::Spawning {
             continue;
         }
-        let tip = repo.ref_target(&format!("refs/heads/{}", contract.branch))?;
+        // A worker on another host: its branch as the hub has it.
+        let tip = orch::ops::landed::newest_tip(repo, &contract.branch)?;
         let base = Oid::from_str(&contract.base).ok();
         // What is read of a checkout another process is removing (its
         // files go one by one, then the directory) is torn, or an error:
