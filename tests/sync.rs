@@ -277,6 +277,10 @@ fn workers_on_other_hosts_join_through_a_hub_over_the_network_and_land() {
     let out = on(&c, &["handoff", "land", "--all"]).success();
     assert!(out.stderr.contains("landed 2 of 2"), "{out}");
     assert!(c.join("a/x.txt").is_file() && c.join("b/y.txt").is_file());
+    // Landed from other hosts: the coordinator's own copies of their
+    // branches are where they were spawned, and the sync does not push them.
+    let out = on(&c, &["worker", "sync"]).success();
+    assert!(!out.stderr.contains("warning"), "{out}");
 
     // A worker's out-of-contract push is refused by the hub.
     write_file(&w1.join("c/z.txt"), "z\n");
@@ -290,6 +294,14 @@ fn workers_on_other_hosts_join_through_a_hub_over_the_network_and_land() {
     let out = on(&c, &["worker", "join", "w1"]).code(2);
     assert!(
         out.stderr.contains("coordinates workers of its own"),
+        "{out}"
+    );
+
+    // cleanup --landed knows them landed by what the hub has of their branches.
+    on(&c, &["worker", "sync"]).success();
+    let out = on(&c, &["worker", "cleanup", "--landed"]).success();
+    assert!(
+        out.stdout.contains("removed worker 'w1'") && out.stdout.contains("removed worker 'w2'"),
         "{out}"
     );
 }
@@ -653,4 +665,150 @@ fn a_late_report_from_a_removed_workers_clone_does_not_bring_it_back() {
     repo.git_in(&c, ["worker", "sync"]).success();
     let list = repo.git_in(&c, ["worker", "list", "--no-status"]).read();
     assert!(!list.contains("w2"), "{list}");
+}
+
+/// The transport connections (`git-upload-pack`, `git-receive-pack`) the
+/// command `run` makes, counted from git's own trace (`GIT_TRACE2_EVENT`).
+fn connections(repo: &TestRepo, run: crate::support::Run) -> (usize, usize, String) {
+    let trace = repo.root().join("trace2.json");
+    let _ = std::fs::remove_file(&trace);
+    let out = run.env("GIT_TRACE2_EVENT", &trace).success();
+    let text = std::fs::read_to_string(&trace).unwrap_or_default();
+    let starts = |program: &str| {
+        text.lines()
+            .filter(|l| l.contains("\"event\":\"child_start\"") && l.contains(program))
+            .count()
+    };
+    (
+        starts("git-upload-pack"),
+        starts("git-receive-pack"),
+        out.stderr,
+    )
+}
+
+#[test]
+fn a_sync_with_nothing_new_fetches_once_and_pushes_nothing() {
+    let (repo, a, b) = two_clones();
+    repo.git_in(&a, ["worker", "spawn", "w1", "w2", "--allow", "src/**"])
+        .success();
+    repo.git_in(&a, ["worker", "sync"]).success();
+    repo.git_in(&b, ["worker", "sync"]).success();
+    // Nothing new on either side: one fetch, no push.
+    let (fetches, pushes, stderr) = connections(&repo, repo.git_in(&a, ["worker", "sync"]));
+    assert_eq!((fetches, pushes), (1, 0), "{stderr}");
+    assert!(stderr.contains("0 taken, 0 merged, 0 pushed"), "{stderr}");
+    // A change here: one fetch and one push, of the one ref that moved.
+    repo.git_in(&a, ["worker", "message", "w1", "hello"])
+        .success();
+    let (fetches, pushes, stderr) = connections(&repo, repo.git_in(&a, ["worker", "sync"]));
+    assert_eq!((fetches, pushes), (1, 1), "{stderr}");
+    assert!(stderr.contains("0 taken, 0 merged, 1 pushed"), "{stderr}");
+    // A change there: taken by the one fetch, nothing pushed back.
+    let (fetches, pushes, stderr) = connections(&repo, repo.git_in(&b, ["worker", "sync"]));
+    assert_eq!((fetches, pushes), (1, 0), "{stderr}");
+    assert!(stderr.contains("1 taken, 0 merged, 0 pushed"), "{stderr}");
+}
+
+/// A server rule (an `update` hook refusing one ref, as gitolite's
+/// per-user rules do) refuses one ref: the others land, the refused one
+/// is named with the server's message and kept for the next sync, and the
+/// sync exits 1 without blaming the hub's checks.
+#[test]
+fn a_ref_a_server_rule_refuses_is_named_and_does_not_block_the_others() {
+    let (repo, a, _b) = two_clones();
+    let hub = repo.root().join("hub.git");
+    repo.git_in(&a, ["worker", "spawn", "w1", "w2", "--allow", "src/**"])
+        .success();
+    repo.git_in(&a, ["worker", "sync"]).success();
+    // A rule of the server, in its own hooks directory, chained behind
+    // the hub's checks (hub init run again after the server's set-up).
+    let hooks = hub.join("hooks");
+    write_file(
+        &hooks.join("update"),
+        "#!/bin/sh\ncase \"$1\" in refs/orch/workers/w2) echo \"FATAL: W $1 alice DENIED by fallthru\" >&2; exit 1;; esac\n",
+    );
+    repo.cmd_in(repo.root(), "chmod", ["+x"])
+        .arg(hooks.join("update"))
+        .success();
+    repo.worker(["hub", "init"]).arg(&hub).success();
+    repo.git_in(&a, ["worker", "message", "w1", "one"])
+        .success();
+    repo.git_in(&a, ["worker", "message", "w2", "two"])
+        .success();
+    let hub_tip = |name: &str| repo.cmd_in(&hub, "git", ["rev-parse", name]).read();
+    let before = hub_tip("refs/orch/workers/w2");
+    let out = repo.git_in(&a, ["worker", "sync"]).code(1);
+    assert!(
+        out.stderr.contains(
+            "warning: 'origin' did not take refs/orch/workers/w2: refused by a rule of the server (its update hook) (hook declined)"
+        ) && out.stderr.contains("FATAL: W refs/orch/workers/w2 alice DENIED by fallthru")
+            && out.stderr.contains("1 pushed, 1 refused"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("refused the registry"), "{out}");
+    assert_eq!(
+        hub_tip("refs/orch/workers/w1"),
+        repo.git_in(&a, ["rev-parse", "refs/orch/workers/w1"])
+            .read()
+    );
+    assert_eq!(hub_tip("refs/orch/workers/w2"), before);
+    // Kept here, tried again next time, and still not in the way.
+    repo.git_in(&a, ["worker", "message", "w1", "three"])
+        .success();
+    let out = repo.git_in(&a, ["worker", "sync"]).code(1);
+    assert!(out.stderr.contains("1 pushed, 1 refused"), "{out}");
+    assert!(
+        repo.git_in(&a, ["worker", "log", "w2"])
+            .read()
+            .contains("two")
+    );
+    // The rule lifted: the next sync pushes it.
+    std::fs::remove_file(hooks.join("update")).unwrap();
+    let out = repo.git_in(&a, ["worker", "sync"]).success();
+    assert!(out.stderr.contains("1 pushed"), "{out}");
+    assert_eq!(
+        hub_tip("refs/orch/workers/w2"),
+        repo.git_in(&a, ["rev-parse", "refs/orch/workers/w2"])
+            .read()
+    );
+}
+
+/// A joined worker pushes only what it owns: its log, its handoffs and
+/// its branch, whatever else its clone holds.
+#[test]
+fn a_joined_worker_pushes_only_its_own_refs() {
+    let repo = TestRepo::new();
+    let (hub, _c, w1, _w2) = fleet(&repo);
+    let tree = repo
+        .git_in(&w1, ["rev-parse", "refs/orch/workers/w2^{tree}"])
+        .read();
+    let stray = repo
+        .git_in(&w1, ["commit-tree", &tree, "-m", "stray"])
+        .read();
+    repo.git_in(&w1, ["update-ref", "refs/orch/tasks/stray", &stray])
+        .success();
+    repo.git_in(&w1, ["worker", "notify", "working on it"])
+        .success();
+    write_file(&w1.join("src/a.txt"), "a\n");
+    repo.git_in(&w1, ["add", "."]).success();
+    repo.git_in(&w1, ["commit", "--quiet", "-m", "a"]).success();
+    let out = repo.git_in(&w1, ["worker", "sync"]).success();
+    assert!(out.stderr.contains("2 pushed"), "{out}");
+    let on_hub = |name: &str| {
+        repo.cmd_in(&hub, "git", ["rev-parse", "--verify", "-q", name])
+            .output()
+            .stdout
+            .trim()
+            .to_string()
+    };
+    assert_eq!(on_hub("refs/orch/tasks/stray"), "");
+    assert_eq!(
+        on_hub("refs/heads/orch/w1"),
+        repo.git_in(&w1, ["rev-parse", "HEAD"]).read()
+    );
+    assert_eq!(
+        on_hub("refs/orch/workers/w1"),
+        repo.git_in(&w1, ["rev-parse", "refs/orch/workers/w1"])
+            .read()
+    );
 }
