@@ -812,3 +812,62 @@ fn a_joined_worker_pushes_only_its_own_refs() {
             .read()
     );
 }
+
+/// A worker on another host that approves another worker's change writes
+/// only its own log (what per-user rules let it push); the coordinator's
+/// sync records the approval on the change, once.
+#[test]
+fn a_joined_workers_approval_travels_in_its_own_log_and_the_coordinator_records_it() {
+    let repo = TestRepo::new();
+    let (hub, c, w1, w2) = fleet(&repo);
+    write_file(&w2.join("src/b.txt"), "b\n");
+    repo.git_in(&w2, ["handoff", "report", "--summary", "b"])
+        .success();
+    repo.git_in(&w2, ["worker", "sync"]).success();
+    repo.git_in(&w1, ["worker", "sync"]).success();
+    let out = repo
+        .git_in(&w1, ["review-gate", "approve", "w2", "-m", "read it"])
+        .success();
+    assert!(
+        out.stderr.contains("recorded in the log of worker 'w1'"),
+        "{out}"
+    );
+    let before = repo
+        .cmd_in(&hub, "git", ["rev-parse", "refs/orch/workers/w2"])
+        .read();
+    let out = repo.git_in(&w1, ["worker", "sync"]).success();
+    assert!(out.stderr.contains("1 pushed"), "{out}");
+    // It wrote nothing of w2's, nor the verdict notes.
+    assert_eq!(
+        repo.cmd_in(&hub, "git", ["rev-parse", "refs/orch/workers/w2"])
+            .read(),
+        before
+    );
+    let out = repo.git_in(&c, ["worker", "sync"]).success();
+    assert!(out.stderr.contains("recorded 1 verdict(s)"), "{out}");
+    // The note on w2's handoff (at <2 hex>/<38 hex> in the notes tree).
+    let note = |dir: &std::path::Path| {
+        let handoff = repo
+            .git_in(dir, ["rev-parse", "refs/orch/handoffs/w2"])
+            .read();
+        let path = format!(
+            "refs/orch/notes/verdicts:{}/{}",
+            &handoff[..2],
+            &handoff[2..]
+        );
+        repo.git_in(dir, ["cat-file", "-p", &path]).read()
+    };
+    let recorded = note(&c);
+    assert!(
+        recorded.contains("\"ruling\":\"approve\"") && recorded.contains("\"actor\":\"worker:w1\""),
+        "{recorded}"
+    );
+    let status = repo.git_in(&c, ["review-gate", "status", "w2"]).output();
+    assert!(status.stdout.contains("approve  "), "{status}");
+    // Once: the next sync has nothing to record.
+    let out = repo.git_in(&c, ["worker", "sync"]).success();
+    assert!(!out.stderr.contains("recorded"), "{out}");
+    // And the worker's host sees it after its own sync.
+    repo.git_in(&w1, ["worker", "sync"]).success();
+    assert_eq!(note(&w1), recorded);
+}

@@ -113,6 +113,14 @@ pub fn record(
     actor: Actor,
     max_failures: u32,
 ) -> Result<()> {
+    // A worker on another host writes only its own refs (a server's
+    // per-user rules may allow nothing else): its verdict goes into its
+    // own log, and the coordinator's sync records it on the change.
+    if let Role::Worker(me) = role(repo)?
+        && crate::local::pinned_coordinator_key(repo).is_some()
+    {
+        return relay(repo, &me, target, verdict);
+    }
     let (Some(id), Some(_)) = (&target.subject.worker, &target.entry) else {
         return registry::append_verdict(repo, target.subject.target, verdict);
     };
@@ -184,6 +192,96 @@ pub fn record(
         }
     }
     Ok(())
+}
+
+/// A `reviewed` event in worker `me`'s own log, carrying `verdict` on
+/// `target` for the coordinator to record ([`import_reviews`]).
+fn relay(repo: &Repo, me: &str, target: &Target, verdict: &Verdict) -> Result<()> {
+    let line = serde_json::to_value(verdict)?;
+    registry::update(repo, &registry::live_ref(me), |entry| {
+        Ok(Some(
+            Change::new("reviewed", Actor::Worker, entry.status.state)
+                .reason(entry.status.reason.clone())
+                .with("target", target.subject.target.to_string())
+                .with("verdict", line.clone()),
+        ))
+    })?;
+    eprintln!(
+        "recorded in the log of worker '{me}': `git worker sync` takes it to the coordinator, whose next sync records it on {}",
+        target.subject.name
+    );
+    Ok(())
+}
+
+/// Record the verdicts that workers `ids` relayed in their logs
+/// (`reviewed` events, see [`record`]) and that are not on their change
+/// yet: the coordinator's sync does, for the logs it took. Returns how
+/// many it recorded.
+pub fn import_reviews(repo: &Repo, ids: &[String], max_failures: u32) -> Result<usize> {
+    let mut recorded = 0;
+    for id in ids {
+        let Some(entry) = registry::load(repo, id)? else {
+            continue;
+        };
+        for logged in registry::history(repo, entry.tip)? {
+            let event = &logged.event;
+            if event.kind != "reviewed" || event.actor != Actor::Worker {
+                continue;
+            }
+            let Some(verdict) = event
+                .data
+                .get("verdict")
+                .and_then(|v| serde_json::from_value::<Verdict>(v.clone()).ok())
+            else {
+                continue;
+            };
+            let Some(target) = event
+                .data
+                .get("target")
+                .and_then(|t| t.as_str())
+                .and_then(|t| Oid::from_str(t).ok())
+                .filter(|t| repo.has_object(*t))
+            else {
+                continue;
+            };
+            // Its own verdict, on another's change: never one in another's name.
+            if verdict.actor != format!("worker:{id}") || verdict.worker.as_deref() == Some(id) {
+                eprintln!(
+                    "warning: ignored a verdict relayed by worker '{id}' as '{}'",
+                    verdict.actor
+                );
+                continue;
+            }
+            if registry::verdicts_on(repo, target)?
+                .iter()
+                .any(|v| v.id == verdict.id)
+            {
+                continue;
+            }
+            let subject = Subject {
+                name: verdict.worker.clone().unwrap_or_else(|| target.to_string()),
+                worker: verdict.worker.clone(),
+                target,
+                base: Oid::from_str(&verdict.base).ok(),
+                tree: Oid::from_str(&verdict.tree)?,
+                fingerprint: verdict.fingerprint.clone(),
+                handoff: None,
+            };
+            let entry = match &verdict.worker {
+                Some(worker) => registry::load(repo, worker)?,
+                None => None,
+            };
+            record(
+                repo,
+                &Target { subject, entry },
+                &verdict,
+                Actor::Worker,
+                max_failures,
+            )?;
+            recorded += 1;
+        }
+    }
+    Ok(recorded)
 }
 
 // ----- run -----

@@ -35,7 +35,8 @@ pub fn sync(repo: &Repo, remote: Option<&str>) -> Result<Outcome> {
             .into());
     }
     let role = crate::role::role(repo)?;
-    let prefix = crate::config::Settings::load(repo)?.prefix;
+    let settings = crate::config::Settings::load(repo)?;
+    let (prefix, max_failures) = (settings.prefix, settings.max_rejections);
     let mut pulled = Pulled::default();
     // Refs the remote refused in this sync, with why: not pushed again.
     let mut refused: BTreeMap<String, String> = BTreeMap::new();
@@ -49,6 +50,17 @@ pub fn sync(repo: &Repo, remote: Option<&str>) -> Result<Outcome> {
         crate::interrupt::checkpoint("sync:merge")?;
         if raced {
             continue;
+        }
+        // Verdicts workers on other hosts relayed in their logs go on
+        // their changes (and into this push).
+        if role == Role::Coordinator {
+            let logs: Vec<String> = pulled
+                .changed
+                .iter()
+                .filter_map(|name| name.strip_prefix(registry::WORKERS))
+                .map(str::to_string)
+                .collect();
+            pulled.reviews += super::review::import_reviews(repo, &logs, max_failures)?;
         }
         let specs = push_specs(repo, &remote, &role, &pulled, &refused)?;
         if specs.is_empty() {
@@ -189,6 +201,12 @@ fn finish(
     for (refname, why) in refused {
         eprintln!("warning: '{remote}' did not take {refname}: {why}");
     }
+    if pulled.reviews > 0 {
+        eprintln!(
+            "recorded {} verdict(s) that workers relayed in their logs",
+            pulled.reviews
+        );
+    }
     eprintln!(
         "synced the registry with '{remote}': {} taken, {} merged, {pushed} pushed{}{}",
         pulled.taken,
@@ -294,6 +312,10 @@ pub struct Pulled {
     pub replace: Vec<String>,
     /// The remote's registry tips, as fetched.
     pub remote: HashMap<String, Oid>,
+    /// The local refs this pull moved (taken or merged).
+    pub changed: Vec<String>,
+    /// Verdicts relayed by workers and recorded here.
+    pub reviews: usize,
 }
 
 /// Fetch `remote`'s refs/orch/* into a staging namespace and join each ref
@@ -319,6 +341,7 @@ fn pull_with(
     pulled.kept.clear();
     pulled.replace.clear();
     pulled.remote.clear();
+    pulled.changed.clear();
     let mut specs = vec![format!("+{}*:{staging}*", registry::NAMESPACE)];
     if let Some(prefix) = branches {
         specs.push(format!(
@@ -351,8 +374,21 @@ fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -
     // The archives, read once, when the first live entry comes: staged refs
     // come sorted, archives before workers, so those fetched now are in.
     let mut archives = None;
-    let verifier = registry::trust::Verifier::new(repo)?;
-    for (name, theirs) in repo.refs_under(staging)? {
+    let staged = repo.refs_under(staging)?;
+    // Keys come with the logs being fetched (an `admitted` event): judge
+    // each staged ref with the others as they will be.
+    let mut verifier = registry::trust::Verifier::new(repo)?;
+    for (name, theirs) in &staged {
+        verifier.expect(
+            &format!(
+                "{}{}",
+                registry::NAMESPACE,
+                name.trim_start_matches(staging)
+            ),
+            *theirs,
+        );
+    }
+    for (name, theirs) in staged {
         let local = format!(
             "{}{}",
             registry::NAMESPACE,
@@ -405,8 +441,14 @@ fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -
         };
         if let Some(new) = new {
             match repo.cas_ref(&local, new, ours, "git-worker: sync")? {
-                Cas::Updated if merge => pulled.merged += 1,
-                Cas::Updated => pulled.taken += 1,
+                Cas::Updated if merge => {
+                    pulled.merged += 1;
+                    pulled.changed.push(local.clone());
+                }
+                Cas::Updated => {
+                    pulled.taken += 1;
+                    pulled.changed.push(local.clone());
+                }
                 // Written here meanwhile: the next round joins it.
                 Cas::Raced => raced = true,
             }

@@ -7,7 +7,7 @@
 //!   write anything, and vouches for what it wrote on: it builds only on
 //!   commits it checked, so a check stops at the first commit it signed;
 //! - worker `<id>`, with the key of its coordinator-signed contract, may
-//!   append its own events (`reported`, `notice`, `read`, and the merges of
+//!   append its own events (`reported`, `notice`, `read`, `reviewed`, and the merges of
 //!   its syncs) to its own log without changing its contract or inventing a
 //!   state, record its own handoffs, and note verdicts as `worker:<id>`;
 //! - nobody else, and no unsigned commit, except in a registry that never
@@ -524,7 +524,7 @@ impl<'r> Verifier<'r> {
             {
                 Some(State::Blocked)
             }
-            ("notice" | "read", Actor::Worker) | ("merged", _) => None,
+            ("notice" | "read" | "reviewed", Actor::Worker) | ("merged", _) => None,
             (kind, _) => {
                 return Ok(Err(format!(
                     "is a '{kind}' event, which worker '{id}' may not write"
