@@ -871,3 +871,42 @@ fn a_joined_workers_approval_travels_in_its_own_log_and_the_coordinator_records_
     repo.git_in(&w1, ["worker", "sync"]).success();
     assert_eq!(note(&w1), recorded);
 }
+
+#[test]
+fn hub_rules_give_each_worker_user_its_own_refs_and_the_rest_to_the_coordinator() {
+    let repo = TestRepo::with_commit();
+    repo.worker(["spawn", "w1", "w2", "--allow", "src/**"])
+        .success();
+    let out = repo
+        .worker(["hub", "rules", "--repo", "proj", "--coordinator", "ann"])
+        .args(["--user", "w2=bob"])
+        .success();
+    let rules: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            vec!["repo", "proj"],
+            vec!["RW+", "=", "ann"],
+            vec!["RW", "refs/heads/orch/w1$", "=", "w1"],
+            vec!["RW", "refs/orch/workers/w1$", "=", "w1"],
+            vec!["RW", "refs/orch/handoffs/w1$", "=", "w1"],
+            vec!["RW", "refs/heads/orch/w2$", "=", "bob"],
+            vec!["RW", "refs/orch/workers/w2$", "=", "bob"],
+            vec!["RW", "refs/orch/handoffs/w2$", "=", "bob"],
+            vec!["R", "=", "w1", "bob"],
+        ],
+        "{out}"
+    );
+    let before = repo.snapshot();
+    let out = repo.worker(["hub", "rules", "--user", "w2"]).code(2);
+    assert!(
+        out.stderr.contains("error: --user 'w2' is not ID=USER"),
+        "{out}"
+    );
+    assert_eq!(repo.snapshot(), before);
+}

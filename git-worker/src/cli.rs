@@ -791,6 +791,33 @@ pub struct HubArgs {
 #[derive(Debug, Subcommand)]
 pub enum HubCommand {
     Init(HubInitArgs),
+    Rules(HubRulesArgs),
+}
+
+/// Print the per-user rules a git server needs to enforce each worker's scope
+///
+/// Prints a gitolite.conf fragment for the hub repository, from the
+/// contracts of the live workers: the coordinator's user may push
+/// anything (RW+); each worker's user may push its own branch, its own log
+/// (refs/orch/workers/<id>) and its own handoffs (refs/orch/handoffs/<id>),
+/// without rewinding or deleting them, and read everything; anything else
+/// falls through to gitolite's deny. Run it again after spawning or
+/// removing workers and push the result in gitolite-admin. A worker's
+/// server user is its id unless --user maps it. The signatures of the
+/// registry hold without these rules (a hub refuses, and every reader
+/// ignores, what a worker was not entitled to sign); the rules add that a
+/// worker cannot even write another worker's refs.
+#[derive(Debug, Args)]
+pub struct HubRulesArgs {
+    /// The repository's name on the server
+    #[arg(long, value_name = "NAME", default_value = "hub")]
+    pub repo: String,
+    /// The server user the coordinator pushes as
+    #[arg(long, value_name = "USER", default_value = "coordinator")]
+    pub coordinator: String,
+    /// The server user worker ID pushes as (repeatable; default: its id)
+    #[arg(long = "user", value_name = "ID=USER")]
+    pub users: Vec<String>,
 }
 
 /// Prepare a bare repository as a hub: its pre-receive hook enforces contracts

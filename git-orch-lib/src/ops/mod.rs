@@ -16,6 +16,7 @@ pub mod plan;
 pub mod remove;
 pub mod review;
 pub mod scratch;
+pub mod server_rules;
 pub mod spawn;
 pub mod sync;
 pub mod undo;

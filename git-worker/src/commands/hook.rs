@@ -5,7 +5,7 @@ use std::io::Read as _;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::cli::{HookArgs, HubInitArgs};
+use crate::cli::{HookArgs, HubInitArgs, HubRulesArgs};
 use orch::enforce;
 use orch::exit::Outcome;
 use orch::git::{Oid, Repo};
@@ -106,5 +106,16 @@ pub fn hub_init(args: &HubInitArgs) -> Result<Outcome> {
     eprintln!("hint: git remote add hub {}", path.display());
     eprintln!("hint: git worker sync hub   (the registry first, then worker branches)");
     println!("{}", path.display());
+    Ok(Outcome::Success)
+}
+
+pub fn hub_rules(args: &HubRulesArgs) -> Result<Outcome> {
+    let repo = Repo::discover()?;
+    orch::role::require_coordinator(&repo, "hub rules")?;
+    let users = orch::ops::server_rules::Users::parse(&args.coordinator, &args.users)?;
+    print!(
+        "{}",
+        orch::ops::server_rules::gitolite(&repo, &args.repo, &users)?
+    );
     Ok(Outcome::Success)
 }

@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Join(args) => return join::join(args),
         Command::Hub(args) => match &args.command {
             crate::cli::HubCommand::Init(args) => return hook::hub_init(args),
+            crate::cli::HubCommand::Rules(args) => return hook::hub_rules(args),
         },
         _ => {}
     }

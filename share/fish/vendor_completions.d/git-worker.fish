@@ -106,11 +106,17 @@ complete -c git-worker -n "__fish_git_worker_using_subcommand check" -l range -d
 complete -c git-worker -n "__fish_git_worker_using_subcommand check" -l json -d 'Print JSON'
 complete -c git-worker -n "__fish_git_worker_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-worker -n "__fish_git_worker_using_subcommand hook" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and not __fish_seen_subcommand_from init help" -s h -l help -d 'Print help'
-complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and not __fish_seen_subcommand_from init help" -f -a "init" -d 'Prepare a bare repository as a hub: its pre-receive hook enforces contracts'
-complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and not __fish_seen_subcommand_from init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and not __fish_seen_subcommand_from init rules help" -s h -l help -d 'Print help'
+complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and not __fish_seen_subcommand_from init rules help" -f -a "init" -d 'Prepare a bare repository as a hub: its pre-receive hook enforces contracts'
+complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and not __fish_seen_subcommand_from init rules help" -f -a "rules" -d 'Print the per-user rules a git server needs to enforce each worker\'s scope'
+complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and not __fish_seen_subcommand_from init rules help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from rules" -l repo -d 'The repository\'s name on the server' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from rules" -l coordinator -d 'The server user the coordinator pushes as' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from rules" -l user -d 'The server user worker ID pushes as (repeatable; default: its id)' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from rules" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from help" -f -a "init" -d 'Prepare a bare repository as a hub: its pre-receive hook enforces contracts'
+complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from help" -f -a "rules" -d 'Print the per-user rules a git server needs to enforce each worker\'s scope'
 complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c git-worker -n "__fish_git_worker_using_subcommand log" -l json -d 'Print JSON'
 complete -c git-worker -n "__fish_git_worker_using_subcommand log" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -206,3 +212,4 @@ complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fi
 complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor check hook hub log timeline notify message inbox wait dashboard cleanup sync join admit report plan ready graph agent-run sandbox-exec help" -f -a "sandbox-exec" -d 'Run a program in the sandbox (used by sandboxed agents and verification)'
 complete -c git-worker -n "__fish_git_worker_using_subcommand help; and not __fish_seen_subcommand_from spawn list show current rm prune doctor check hook hub log timeline notify message inbox wait dashboard cleanup sync join admit report plan ready graph agent-run sandbox-exec help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c git-worker -n "__fish_git_worker_using_subcommand help; and __fish_seen_subcommand_from hub" -f -a "init" -d 'Prepare a bare repository as a hub: its pre-receive hook enforces contracts'
+complete -c git-worker -n "__fish_git_worker_using_subcommand help; and __fish_seen_subcommand_from hub" -f -a "rules" -d 'Print the per-user rules a git server needs to enforce each worker\'s scope'
