@@ -54,12 +54,20 @@ impl Fleet {
             repo,
             _daemon: daemon,
         };
+        let coordinator = format!("{}.pub", fleet.repo.coordinator_key().display());
         for (id, dir) in [("w1", fleet.w1.clone()), ("w2", fleet.w2.clone())] {
             let host = dir.parent().unwrap();
             std::fs::create_dir_all(host.join("home")).unwrap();
-            fleet
-                .on(host, &["worker", "join", id, "--remote", &url, "--dir", id])
-                .success();
+            // w1 trusts the key the registry records, w2 the one it was given.
+            let mut join = vec!["worker", "join", id, "--remote", &url, "--dir", id];
+            if id == "w2" {
+                join.extend(["--coordinator-key", &coordinator]);
+            }
+            let out = fleet.on(host, &join).success();
+            assert!(
+                id == "w2" || out.stderr.contains("trusting the coordinator key SHA256:"),
+                "{out}"
+            );
             let key = dir.join(".git/orch/keys").join(id).join("key.pub");
             fleet
                 .repo
@@ -168,16 +176,7 @@ impl Fleet {
     fn forge_approval(&self, dir: &Path, key: Option<&Path>) -> String {
         let notes = "refs/orch/notes/verdicts";
         let handoff = self.on(dir, &["rev-parse", "refs/orch/handoffs/w1"]).read();
-        let line = serde_json::json!({
-            "time": 1_000_000_000u64,
-            "id": "00000000000a11ce",
-            "v": 1,
-            "ruling": "approve",
-            "by": "Coordinator <c@example.com>",
-            "actor": "coordinator",
-            "worker": "w1",
-            "message": "looks good",
-        });
+        let line = self.approval_line(dir);
         let env_index = dir.join(".git/forge-index");
         let tip = self
             .on(dir, &["rev-parse", "--verify", "-q", notes])
@@ -315,8 +314,15 @@ fn a_worker_cannot_push_what_it_is_not_entitled_to_sign_through_a_hub_without_pe
         (
             "a handoff in another worker's name",
             {
+                // w1's handoff, relabelled as w2's.
+                let handoff = fleet
+                    .on(&w1, &["rev-parse", "refs/orch/handoffs/w1"])
+                    .read();
+                let relabelled = fleet.repo.edit_entry(&w1, &handoff, "handoff.toml", |t| {
+                    t.replace("id = \"w1\"", "id = \"w2\"")
+                });
                 let tree = fleet
-                    .on(&w1, &["rev-parse", "refs/orch/handoffs/w1^{tree}"])
+                    .on(&w1, &["rev-parse", &format!("{relabelled}^{{tree}}")])
                     .read();
                 fleet.commit(&w1, &tree, &[], "handoff w2", own_key)
             },
@@ -326,8 +332,13 @@ fn a_worker_cannot_push_what_it_is_not_entitled_to_sign_through_a_hub_without_pe
         (
             "a planned task",
             {
+                let blob = fleet
+                    .on(&w1, &["hash-object", "-w", "--stdin"])
+                    .stdin("id = \"t\"\n")
+                    .read();
                 let tree = fleet
-                    .on(&w1, &["rev-parse", "refs/orch/workers/w1^{tree}"])
+                    .on(&w1, &["mktree"])
+                    .stdin(format!("100644 blob {blob}\ttask.toml\n"))
                     .read();
                 fleet.commit(&w1, &tree, &[], "task t", own_key)
             },
@@ -531,4 +542,368 @@ fn registry_commits_are_signatures_git_itself_verifies() {
     // And a commit signed by nobody listed is not.
     std::fs::write(&allowed, format!("worker-w1 {worker}\n")).unwrap();
     assert_ne!(verify(&spawned).code, 0);
+}
+
+/// On a remote that checks nothing, a worker replaces the registry's key
+/// record with one of its own making: a host joining with the key the
+/// coordinator gave it refuses, names both keys, and pins nothing.
+#[test]
+fn a_join_with_the_coordinators_key_refuses_a_registry_another_key_signed() {
+    let fleet = Fleet::new(false);
+    fleet
+        .repo
+        .worker(["spawn", "w3", "--allow", "c/**"])
+        .success();
+    fleet.repo.worker(["sync"]).success();
+    let w1 = fleet.w1.clone();
+    let forged = w1.join(".git/attacker-key");
+    fleet
+        .repo
+        .cmd_in(&w1, "ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&forged)
+        .success();
+    let public = std::fs::read_to_string(format!("{}.pub", forged.display())).unwrap();
+    let blob = |text: &str| {
+        fleet
+            .on(&w1, &["hash-object", "-w", "--stdin"])
+            .stdin(text.to_string())
+            .read()
+    };
+    let tree = fleet
+        .on(&w1, &["mktree"])
+        .stdin(format!(
+            "100644 blob {}\tcoordinator\n100644 blob {}\tformat\n",
+            blob(&public),
+            blob("2\n")
+        ))
+        .read();
+    let record = fleet.commit(&w1, &tree, &[], "keys", Some(&forged));
+    assert_eq!(fleet.push(&w1, &record, "refs/orch/keys").code, 0);
+
+    let host = fleet.hub.parent().unwrap().join("host3");
+    std::fs::create_dir_all(host.join("home")).unwrap();
+    let coordinator = format!("{}.pub", fleet.repo.coordinator_key().display());
+    let url = fleet.hub.display().to_string();
+    let out = fleet
+        .on(
+            &host,
+            &[
+                "worker",
+                "join",
+                "w3",
+                "--remote",
+                &url,
+                "--dir",
+                "w3",
+                "--coordinator-key",
+                &coordinator,
+            ],
+        )
+        .code(2);
+    assert!(
+        out.stderr
+            .contains("error: the registry on 'origin' records the coordinator key SHA256:")
+            && out.stderr.contains(", not SHA256:"),
+        "{out}"
+    );
+    assert!(!host.join("w3/.git/orch/keys/coordinator.pub").exists());
+}
+
+impl Fleet {
+    /// `refname`'s tip in `dir`, or "".
+    fn tip(&self, dir: &Path, refname: &str) -> String {
+        self.on(dir, &["rev-parse", "--verify", "-q", refname])
+            .output()
+            .stdout
+            .trim()
+            .to_string()
+    }
+
+    /// A notes tree: the tree of `start` (a commit) with `text` as the
+    /// note on w1's handoff.
+    fn notes_tree(&self, dir: &Path, start: Option<&str>, text: &str) -> String {
+        let handoff = self.tip(dir, "refs/orch/handoffs/w1");
+        let index = dir.join(".git/forge-index");
+        let run = |args: &[&str]| self.on(dir, args).env("GIT_INDEX_FILE", &index);
+        match start {
+            Some(start) => run(&["read-tree", start]).success(),
+            None => run(&["read-tree", "--empty"]).success(),
+        };
+        let blob = self
+            .on(dir, &["hash-object", "-w", "--stdin"])
+            .stdin(text.to_string())
+            .read();
+        run(&[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("100644,{blob},{}/{}", &handoff[..2], &handoff[2..]),
+        ])
+        .success();
+        let tree = run(&["write-tree"]).read();
+        let _ = std::fs::remove_file(&index);
+        tree
+    }
+
+    /// A coordinator `approve` line for w1's current handoff, bound to it.
+    fn approval_line(&self, dir: &Path) -> String {
+        let handoff = self.tip(dir, "refs/orch/handoffs/w1");
+        let meta = self
+            .on(dir, &["show", &format!("{handoff}:handoff.toml")])
+            .read();
+        let field = |name: &str| {
+            meta.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
+                .unwrap()
+                .trim_end_matches('"')
+                .to_string()
+        };
+        serde_json::json!({
+            "time": 4_000_000_000u64, "id": "00000000deadbeef", "v": 1,
+            "ruling": "approve", "by": "Test User <test@example.com>",
+            "actor": "coordinator", "worker": "w1", "base": field("base"),
+            "tree": field("tree"), "fingerprint": field("fingerprint"), "message": "lgtm",
+        })
+        .to_string()
+    }
+}
+
+/// The attacks an independent attacker found against the first version
+/// of the checks, through a hub: each refused.
+#[test]
+fn replays_smuggled_verdicts_archives_and_removed_lines_are_refused_by_the_hub() {
+    let fleet = Fleet::new(true);
+    let w1 = fleet.w1.clone();
+    let key = fleet.key("w1");
+    let key = Some(key.as_path());
+    // 1. One commit, fit for w1's handoffs and smuggling a coordinator
+    //    approval into the notes (which the hub has none of yet): pushed to both.
+    let handoff = fleet.tip(&w1, "refs/orch/handoffs/w1");
+    let approval = fleet.approval_line(&w1);
+    let tree = fleet.notes_tree(&w1, Some(&handoff), &format!("{approval}\n"));
+    let parent = fleet.tip(&w1, &format!("{handoff}^1"));
+    let smuggled = fleet.commit(&w1, &tree, &[&handoff, &parent], "handoff w1: x", key);
+    let out = fleet
+        .on(
+            &w1,
+            &[
+                "push",
+                "origin",
+                &format!("{smuggled}:refs/orch/handoffs/w1"),
+                &format!("{smuggled}:refs/orch/notes/verdicts"),
+            ],
+        )
+        .output();
+    assert_ne!(out.code, 0, "smuggled approval accepted: {out}");
+    assert!(
+        out.stderr.contains("refs/orch/notes/verdicts: commit "),
+        "{out}"
+    );
+    assert_eq!(fleet.hub_ref("refs/orch/notes/verdicts"), "");
+
+    // The coordinator approves, then rejects w1's change.
+    fleet
+        .repo
+        .git(["review-gate", "approve", "w1", "-m", "ok"])
+        .success();
+    fleet
+        .repo
+        .git(["review-gate", "reject", "w1", "-m", "no: a/x.txt is wrong"])
+        .success();
+    fleet.repo.worker(["sync"]).success();
+    fleet.on(&w1, &["worker", "sync"]).success();
+    let handoff = fleet.tip(&w1, "refs/orch/handoffs/w1");
+    let notes = fleet.tip(&w1, "refs/orch/notes/verdicts");
+    let note = fleet
+        .on(
+            &w1,
+            &[
+                "cat-file",
+                "-p",
+                &format!("{notes}:{}/{}", &handoff[..2], &handoff[2..]),
+            ],
+        )
+        .read();
+
+    // 2. The rejection removed from the note.
+    let kept: String = note
+        .lines()
+        .filter(|l| !l.contains("\"ruling\":\"reject\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let tree = fleet.notes_tree(&w1, Some(&notes), &kept);
+    let erased = fleet.commit(&w1, &tree, &[&notes], "Notes", key);
+    let out = fleet.push(&w1, &erased, "refs/orch/notes/verdicts");
+    assert_ne!(out.code, 0, "erased rejection accepted: {out}");
+    assert!(out.stderr.contains("removes verdicts"), "{out}");
+
+    // 3. A malformed line in its own name.
+    let tree = fleet.notes_tree(
+        &w1,
+        Some(&notes),
+        &format!("{note}\n{{\"actor\":\"worker:w1\",\"hello\":1}}\n"),
+    );
+    let junk = fleet.commit(&w1, &tree, &[&notes], "Notes", key);
+    let out = fleet.push(&w1, &junk, "refs/orch/notes/verdicts");
+    assert_ne!(out.code, 0, "junk verdict accepted: {out}");
+    assert!(
+        out.stderr.contains("adds a line that is not a verdict"),
+        "{out}"
+    );
+
+    // 4. w2 archived and its live entry deleted, by w1.
+    let w2_tip = fleet.tip(&w1, "refs/orch/workers/w2");
+    let out = fleet
+        .on(
+            &w1,
+            &[
+                "push",
+                "origin",
+                &format!("{w2_tip}:refs/orch/archive/w2/{w2_tip}"),
+                ":refs/orch/workers/w2",
+            ],
+        )
+        .output();
+    assert_ne!(out.code, 0, "w2 removed by w1: {out}");
+    assert!(
+        out.stderr.contains("is not the `removed` event of a log"),
+        "{out}"
+    );
+
+    // 5. A coordinator-signed commit replayed onto another ref.
+    let record = fleet.tip(&w1, "refs/orch/keys");
+    let out = fleet.push(&w1, &record, "refs/orch/handoffs/w2");
+    assert_ne!(out.code, 0, "replayed key record accepted: {out}");
+    assert!(out.stderr.contains("is not a handoff"), "{out}");
+
+    assert_eq!(fleet.hub_ref("refs/orch/handoffs/w2"), "");
+    assert_eq!(fleet.hub_ref("refs/orch/workers/w2"), w2_tip);
+    assert_eq!(fleet.hub_ref("refs/orch/notes/verdicts"), notes);
+    assert_eq!(fleet.hub_ref("refs/orch/handoffs/w1"), handoff);
+}
+
+/// The same attacks through a remote that checks nothing: the
+/// coordinator's sync takes none of them, keeps working, repairs its key
+/// record, and its gate, list and cleanup act on none of them.
+#[test]
+fn replays_and_junk_from_a_remote_that_checks_nothing_change_nothing() {
+    let fleet = Fleet::new(false);
+    let w1 = fleet.w1.clone();
+    let key = fleet.key("w1");
+    let key = Some(key.as_path());
+    fleet
+        .repo
+        .git(["config", "orch.review.require", "approve"])
+        .success();
+    // A rejection the coordinator has not synced yet.
+    fleet
+        .repo
+        .git(["review-gate", "reject", "w1", "-m", "no: a/x.txt is wrong"])
+        .success();
+    fleet.on(&w1, &["worker", "sync"]).success();
+    let handoff = fleet.tip(&w1, "refs/orch/handoffs/w1");
+    let approval = fleet.approval_line(&w1);
+    let tree = fleet.notes_tree(&w1, Some(&handoff), &format!("{approval}\n"));
+    let parent = fleet.tip(&w1, &format!("{handoff}^1"));
+    let smuggled = fleet.commit(&w1, &tree, &[&handoff, &parent], "handoff w1: x", key);
+    // w1's log widened and `applied`, on a parent that is no log entry.
+    let widened = fleet.widened_contract(&w1);
+    let log_tip = fleet.tip(&w1, "refs/orch/workers/w1");
+    let applied = fleet.repo.edit_entry(&w1, &log_tip, "state.toml", |s| {
+        s.replace("state = \"reported\"", "state = \"applied\"")
+    });
+    let applied_tree = fleet.tip(&w1, &format!("{applied}^{{tree}}"));
+    let _ = widened;
+    let grafted = fleet.commit(&w1, &applied_tree, &[&log_tip, &handoff], "applied w1", key);
+    // A junk ref, a replayed record, a foreign key record, and a long chain
+    // of w1's own notices on top of one event it may not write.
+    let junk = fleet
+        .on(&w1, &["hash-object", "-w", "--stdin"])
+        .stdin("junk\n")
+        .read();
+    let record = fleet.tip(&w1, "refs/orch/keys");
+    let mut chain = fleet.forge_event(
+        &w1,
+        "refs/orch/workers/w2",
+        "applied",
+        "coordinator",
+        None,
+        key,
+    );
+    let tree = fleet.tip(&w1, "refs/orch/workers/w2^{tree}");
+    for i in 0..150 {
+        chain = fleet.commit(&w1, &tree, &[&chain], &format!("notice w2 {i}"), key);
+    }
+    let pushes = [
+        (smuggled.as_str(), "refs/orch/handoffs/w1"),
+        (smuggled.as_str(), "refs/orch/notes/verdicts"),
+        (grafted.as_str(), "refs/orch/workers/w1"),
+        (junk.as_str(), "refs/orch/aa-blob"),
+        (record.as_str(), "refs/orch/handoffs/w2"),
+        (chain.as_str(), "refs/orch/workers/w2"),
+    ];
+    for (commit, refname) in pushes {
+        assert_eq!(fleet.push(&w1, commit, refname).code, 0, "{refname}");
+    }
+    let out = fleet.repo.worker(["sync"]).success();
+    for refname in [
+        "refs/orch/notes/verdicts",
+        "refs/orch/workers/w1",
+        "refs/orch/aa-blob",
+        "refs/orch/handoffs/w2",
+        "refs/orch/workers/w2",
+    ] {
+        assert!(
+            out.stderr.contains(&format!("warning: {refname}: ")),
+            "{refname}: {out}"
+        );
+    }
+    // The gate stays closed, w1 is what the coordinator signed, w2 is live
+    // and not landed, and every reader works.
+    let out = fleet.repo.git(["handoff", "land", "w1"]).output();
+    assert_ne!(out.code, 0, "{out}");
+    let show = fleet.repo.worker(["show", "w1", "--json"]).success().json();
+    assert_eq!(show["worker"]["state"], "rejected", "{show}");
+    assert_eq!(
+        show["worker"]["allow"],
+        serde_json::json!(["a/**"]),
+        "{show}"
+    );
+    assert_eq!(
+        fleet.repo.worker(["show", "w2", "--json"]).success().json()["worker"]["state"],
+        "active"
+    );
+    fleet.repo.git(["handoff", "list"]).success();
+    fleet.repo.worker(["list"]).success();
+    // The coordinator's copies went back over the forged ones.
+    for refname in [
+        "refs/orch/workers/w1",
+        "refs/orch/workers/w2",
+        "refs/orch/handoffs/w1",
+    ] {
+        assert_eq!(fleet.hub_ref(refname), fleet.repo.rev(refname), "{refname}");
+    }
+    // And a key record someone replaced there is put back.
+    let other = w1.join(".git/attacker-key");
+    fleet
+        .repo
+        .cmd_in(&w1, "ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .success();
+    let public = std::fs::read_to_string(format!("{}.pub", other.display())).unwrap();
+    let blob = fleet
+        .on(&w1, &["hash-object", "-w", "--stdin"])
+        .stdin(public)
+        .read();
+    let tree = fleet
+        .on(&w1, &["mktree"])
+        .stdin(format!("100644 blob {blob}\tcoordinator\n"))
+        .read();
+    let forged = fleet.commit(&w1, &tree, &[], "keys", Some(&other));
+    assert_eq!(fleet.push(&w1, &forged, "refs/orch/keys").code, 0);
+    fleet.repo.worker(["sync"]).output();
+    assert_eq!(
+        fleet.hub_ref("refs/orch/keys"),
+        fleet.repo.rev("refs/orch/keys")
+    );
 }

@@ -995,12 +995,22 @@ fn a_trusted_workers_own_verdict_and_a_lost_pinned_contract_count_for_nothing() 
         .read();
     repo.git_in(&wt, ["update-ref", "refs/orch/notes/verdicts", &resigned])
         .success();
-    let status = repo.git(["review-gate", "status", "w", "--json"]).code(1);
-    assert_eq!(
-        status.json()["self_judged"].as_array().unwrap().len(),
-        1,
+    // The forged note (r's approval turned into w's own) is ignored, with
+    // a warning: what stands is r's approval, as r wrote it.
+    let status = repo.git(["review-gate", "status", "w", "--json"]).success();
+    assert!(
+        status
+            .stderr
+            .contains("warning: refs/orch/notes/verdicts: ")
+            && status.stderr.contains("(signed by worker 'w')"),
         "{status}"
     );
+    assert_eq!(
+        status.json()["self_judged"].as_array().unwrap().len(),
+        0,
+        "{status}"
+    );
+    assert!(status.stdout.contains("worker:r"), "{status}");
 
     // Without its pinned contract the coordinator stops, naming the worker.
     let local = repo.path().join(".git/orch/local.json");
@@ -1313,4 +1323,40 @@ fn a_sandboxed_program_cannot_type_into_its_terminal_nor_reach_servers_on_unix_s
     );
     assert!(listener.accept().is_ok());
     assert!(listener.accept().is_err(), "only the allowed connection");
+}
+
+/// A sandboxed agent, network on or off, tries to read the coordinator's
+/// signing key and leave a copy in its clone: it reads nothing (with
+/// bubblewrap, an empty directory lies over the key's).
+#[test]
+fn a_sandboxed_agent_cannot_read_the_coordinators_signing_key() {
+    let repo = repo();
+    support(&repo);
+    // Any registry write makes the key.
+    repo.worker(["spawn", "first", "--no-sandbox"]).success();
+    let key = repo.coordinator_key();
+    let secret = std::fs::read_to_string(&key).unwrap();
+    let body = secret.lines().nth(1).unwrap().to_string();
+    for network in ["on", "off"] {
+        let id = format!("net-{network}");
+        let script = repo.root().join(format!("{id}.sh"));
+        write_file(
+            &script,
+            &format!(
+                "cat '{}' > stolen.txt 2>&1; ls -a '{}' >> stolen.txt 2>&1; true\n",
+                key.display(),
+                key.parent().unwrap().display()
+            ),
+        );
+        repo.worker(["spawn", &id, "--sandbox", "--network", network, "--exec"])
+            .arg(format!("sh '{}'", script.display()))
+            .success();
+        repo.worker(["wait", &id, "--until", "exited", "--timeout", "60"])
+            .success();
+        let stolen = std::fs::read_to_string(repo.worktree(&id).join("stolen.txt")).unwrap();
+        assert!(
+            !stolen.contains(&body) && !stolen.contains("key.pub"),
+            "network {network}: {stolen}"
+        );
+    }
 }

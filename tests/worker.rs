@@ -114,7 +114,7 @@ fn the_registry_is_plain_git_objects() {
         repo.git(["show", "refs/orch/workers/w1:format"])
             .success()
             .stdout,
-        "1\n"
+        "2\n"
     );
     let contract = repo
         .git(["show", "refs/orch/workers/w1:contract.toml"])
@@ -663,7 +663,7 @@ fn entries_of_a_newer_format_are_refused_clearly() {
     let out = repo.worker(["show", "w"]).code(2);
     assert!(
         out.stderr
-            .contains("has format 99, newer than this git-worker understands (1)"),
+            .contains("has format 99, newer than this git-worker understands (2)"),
         "{out}"
     );
     assert!(out.stderr.contains("hint: upgrade git-worker"), "{out}");
@@ -896,7 +896,7 @@ fn doctor_reports_missing_companions_and_debris_with_fixes() {
     );
     assert!(
         out.stdout
-            .contains("ok       registry format 1: 0 live workers"),
+            .contains("ok       registry format 2: 0 live workers"),
         "{out}"
     );
     assert!(out.stdout.contains("ok       no debris"), "{out}");

@@ -70,10 +70,10 @@ pub fn prepare_hub(path: &Path, coordinator: Option<&Repo>) -> Result<()> {
         let (_, key) = crate::local::coordinator_key()?;
         let line = key.openssh();
         if !hub
-            .config_multi(registry::trust::KEY_COORDINATOR)?
+            .config_multi(registry::keys::KEY_COORDINATOR)?
             .contains(&line)
         {
-            hub.add_config(registry::trust::KEY_COORDINATOR, &line)?;
+            hub.add_config(registry::keys::KEY_COORDINATOR, &line)?;
         }
     }
     Ok(())

@@ -251,6 +251,14 @@ fn push_specs(
     };
     let mut specs = Vec::new();
     for (name, tip) in repo.refs_under(registry::NAMESPACE)? {
+        // What the remote has of a ref this machine owns beyond what its
+        // signers were entitled to write (a remote that checks nothing
+        // takes anything) is replaced by this side's, which holds the
+        // trusted part of it: the forgery goes, nothing else does.
+        if pulled.untrusted.contains(&name) && owns(&name) && !refused.contains_key(&name) {
+            specs.push(format!("+{name}:{name}"));
+            continue;
+        }
         if pulled.kept.contains(&name)
             || refused.contains_key(&name)
             || !owns(&name)
@@ -312,6 +320,8 @@ pub struct Pulled {
     pub replace: Vec<String>,
     /// The remote's registry tips, as fetched.
     pub remote: HashMap<String, Oid>,
+    /// Refs whose tip there is not what its signers were entitled to write.
+    pub untrusted: Vec<String>,
     /// The local refs this pull moved (taken or merged).
     pub changed: Vec<String>,
     /// Verdicts relayed by workers and recorded here.
@@ -342,6 +352,7 @@ fn pull_with(
     pulled.replace.clear();
     pulled.remote.clear();
     pulled.changed.clear();
+    pulled.untrusted.clear();
     let mut specs = vec![format!("+{}*:{staging}*", registry::NAMESPACE)];
     if let Some(prefix) = branches {
         specs.push(format!(
@@ -397,10 +408,11 @@ fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -
         pulled.remote.insert(local.clone(), theirs);
         // Only what its signers were entitled to write comes in (the
         // verifier warns, naming the ref, the commit and the signer).
-        let theirs = match verifier.trusted_tip(&local, theirs)? {
+        let theirs = match verifier.trusted_tip(&local, theirs).unwrap_or(None) {
             Some(trusted) if trusted == theirs => theirs,
             trusted => {
                 pulled.kept.push(local.clone());
+                pulled.untrusted.push(local.clone());
                 match trusted {
                     Some(trusted) => trusted,
                     None => continue,

@@ -8,6 +8,18 @@ use crate::contract::Contract;
 use crate::exit::Hint;
 use crate::git::{CommitInfo, Oid, Repo};
 
+/// Whether the entry at `tip` has a format newer than this binary's: not
+/// for it to judge (its signatures may follow rules it does not know).
+pub fn newer_format(repo: &Repo, tip: Oid) -> bool {
+    repo.commit_tree(tip)
+        .and_then(|tree| repo.tree_blob(tree, "format"))
+        .ok()
+        .flatten()
+        .and_then(|text| String::from_utf8(text).ok())
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .is_some_and(|format| format > FORMAT)
+}
+
 /// Decode the entry stored at `tip`, naming `refname` in errors.
 pub fn decode(repo: &Repo, refname: &str, tip: Oid) -> Result<Entry> {
     let corrupt = |what: String| -> anyhow::Error {

@@ -108,7 +108,7 @@ pub fn write_handoff(
     for attempt in 0..CAS_ATTEMPTS {
         let previous = repo.ref_target(&refname)?;
         let parents: Vec<Oid> = previous.into_iter().chain([head]).collect();
-        let commit = super::trust::commit(repo, tree, &parents, &message)?;
+        let commit = super::keys::commit(repo, tree, &parents, &message)?;
         match repo.cas_ref(&refname, commit, previous, "git-handoff: report")? {
             Cas::Updated => {
                 return Ok(Handoff {

@@ -55,19 +55,20 @@ pub fn load(repo: &Repo, id: &str) -> Result<Option<Entry>> {
 /// The entry `refname` holds at `tip`, read at its newest commit whose
 /// signer was entitled to it (see [`super::trust`]); an error when none is.
 pub fn read_trusted(repo: &Repo, verifier: &Verifier, refname: &str, tip: Oid) -> Result<Entry> {
-    // A tip that is no commit at all: decoding says how it is corrupt.
-    let Ok(trusted) = verifier.trusted_tip(refname, tip) else {
+    if super::decode::newer_format(repo, tip) {
+        // "upgrade git-worker", rather than an older commit read instead.
         return decode(repo, refname, tip);
-    };
-    match trusted {
+    }
+    match verifier.trusted_tip(refname, tip)? {
         Some(trusted) => decode(repo, refname, trusted),
-        None => Err(Hint::new(format!(
+        // One that is not an entry at all says how it is corrupt.
+        None => Err(decode(repo, refname, tip).err().unwrap_or_else(|| Hint::new(format!(
             "registry entry '{refname}' is not the coordinator's: no commit of it is signed by a key entitled to it"
         ))
         .hint(format!(
             "it came from elsewhere (a fetch, a push to a hub); inspect it with `git log --show-signature {refname}`"
         ))
-        .into()),
+        .into())),
     }
 }
 
@@ -283,7 +284,7 @@ pub(super) fn event_commit(
     let tree = repo.write_tree(&tree)?;
     let json = serde_json::to_string(event).context("cannot encode event")?;
     let message = format!("{} {}\n\n{json}\n", event.kind, contract.id);
-    super::trust::commit(repo, tree, parents, &message)
+    super::keys::commit(repo, tree, parents, &message)
 }
 
 /// Write the commit recording `change` on top of `previous` (`None`: the

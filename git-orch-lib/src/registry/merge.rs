@@ -6,8 +6,8 @@ use anyhow::{Context as _, Result};
 use super::handoff::SYNC_MERGE_TRAILER;
 use super::log::event_commit;
 use super::{
-    ARCHIVE, Actor, Event, FORMAT, HANDOFFS, Status, VERDICTS, Verdict, WORKERS, archived_past,
-    decode, decode_handoff, event_id, history, now,
+    ARCHIVE, Actor, Event, FORMAT, HANDOFFS, KEYS, Status, VERDICTS, Verdict, WORKERS,
+    archived_past, decode, decode_handoff, event_id, history, now,
 };
 use crate::git::{Oid, Repo};
 
@@ -56,6 +56,10 @@ pub fn merge_ref(repo: &Repo, refname: &str, theirs: Oid) -> Result<Merge> {
         merge_notes(repo, ours, theirs).map(Merge::Merged)
     } else if refname.starts_with(HANDOFFS) {
         merge_handoffs(repo, refname, ours, theirs)
+    } else if refname == KEYS && same_blob(repo, ours, theirs, "coordinator")? {
+        // Two records of the same coordinator key (made by two of its
+        // clones): either will do, the remote's is everyone's.
+        Ok(Merge::Took(theirs))
     } else {
         Ok(Merge::Refused(format!(
             "'{refname}' differs here and there, and is written once: kept this side's"
@@ -214,7 +218,7 @@ fn merge_notes(repo: &Repo, ours: Oid, theirs: Oid) -> Result<Oid> {
         };
         tree = repo.tree_with_blob(Some(tree), &path, &merged, &[])?;
     }
-    super::trust::commit(repo, tree, &[ours, theirs], "verdicts: merged\n")
+    super::keys::commit(repo, tree, &[ours, theirs], "verdicts: merged\n")
 }
 
 /// Two handoff chains (the worker reported from two places): a commit
@@ -232,7 +236,7 @@ fn merge_handoffs(repo: &Repo, refname: &str, ours: Oid, theirs: Oid) -> Result<
             (ours, theirs)
         };
     let info = repo.commit_info(newer)?;
-    Ok(Merge::Merged(super::trust::commit(
+    Ok(Merge::Merged(super::keys::commit(
         repo,
         info.tree,
         &[newer, older],
@@ -241,4 +245,12 @@ fn merge_handoffs(repo: &Repo, refname: &str, ours: Oid, theirs: Oid) -> Result<
             info.message.trim_end()
         ),
     )?))
+}
+
+/// Whether commits `a` and `b` hold the same blob at `path`.
+fn same_blob(repo: &Repo, a: Oid, b: Oid, path: &str) -> Result<bool> {
+    let blob = |commit: Oid| -> Result<Option<Vec<u8>>> {
+        repo.tree_blob(repo.commit_tree(commit)?, path)
+    };
+    Ok(blob(a)?.is_some() && blob(a)? == blob(b)?)
 }

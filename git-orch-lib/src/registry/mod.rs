@@ -34,6 +34,7 @@ use crate::exit::Hint;
 
 pub mod decode;
 pub mod handoff;
+pub mod keys;
 pub mod log;
 pub mod merge;
 pub mod model;
@@ -53,7 +54,7 @@ pub use verdict::*;
 pub use worker::{WorkerEvent, append_outbox, outbox_since, state_before_blocking};
 
 /// The registry format this binary writes. It reads this version and every older one.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 /// Where every registry ref lives.
 pub const NAMESPACE: &str = "refs/orch/";
 /// Notes refs (review verdicts), under git's notes layout.

@@ -78,7 +78,7 @@ pub fn create_task(repo: &Repo, task: &Task) -> Result<bool> {
         task.id,
         serde_json::to_string(&event).context("cannot encode event")?
     );
-    let commit = super::trust::commit(repo, tree, &[], &message)?;
+    let commit = super::keys::commit(repo, tree, &[], &message)?;
     match repo.cas_ref(&refname, commit, None, "git-worker: plan")? {
         Cas::Updated => Ok(true),
         // Planned at the same moment by someone else: same answer as above.

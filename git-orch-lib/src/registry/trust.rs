@@ -21,7 +21,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
 
 use anyhow::Result;
 
@@ -30,111 +29,7 @@ use super::{
     ARCHIVE, Actor, HANDOFFS, KEYS, NAMESPACE, State, TASKS, VERDICTS, WORKERS, id_of_ref,
 };
 use crate::git::sign::{PublicKey, signer_fingerprint};
-use crate::git::{Oid, Repo, TreeEntry};
-use crate::local;
-
-/// The config key (multi-valued) of coordinator keys a hub trusts, set by
-/// `git worker hub init`.
-pub const KEY_COORDINATOR: &str = "orch.coordinatorKey";
-
-/// Write a registry commit, signed by whoever this process writes as: the
-/// coordinator's key, or the key of the worker whose checkout this is.
-pub fn commit(repo: &Repo, tree: Oid, parents: &[Oid], message: &str) -> Result<Oid> {
-    match signing_key(repo)? {
-        Some(key) => repo.create_signed_commit(tree, parents, message, &key),
-        None => repo.create_commit(tree, parents, message),
-    }
-}
-
-/// The private key this process signs registry commits with.
-fn signing_key(repo: &Repo) -> Result<Option<PathBuf>> {
-    if repo.is_bare() {
-        // A hub, or the inbox of clone workers: it receives, never writes.
-        return Ok(None);
-    }
-    match crate::role::role(repo)? {
-        crate::role::Role::Worker(id) => {
-            let path = local::worker_key_path(repo, &id);
-            Ok(path.is_file().then_some(path))
-        }
-        crate::role::Role::Coordinator => {
-            if local::pinned_coordinator_key(repo).is_some() {
-                // A joined worker's clone before it took its role: it
-                // never writes as the coordinator.
-                return Ok(None);
-            }
-            let (path, key) = local::coordinator_key()?;
-            ensure_key_record(repo, &key, &path)?;
-            Ok(Some(path))
-        }
-    }
-}
-
-/// `refs/orch/keys`: the coordinator's public key, for hosts that join
-/// later, and the unsigned tips the registry had before its first signed
-/// write (they stay readable). Written once, signed.
-fn ensure_key_record(repo: &Repo, key: &PublicKey, path: &std::path::Path) -> Result<()> {
-    if repo.ref_target(KEYS)?.is_some() {
-        return Ok(());
-    }
-    let mut legacy = String::new();
-    for (name, tip) in repo.refs_under(NAMESPACE)? {
-        if repo.commit_signature(tip)?.is_none() {
-            legacy.push_str(&format!("{tip} {name}\n"));
-        }
-    }
-    let mut tree = BTreeMap::new();
-    tree.insert(
-        "format".to_string(),
-        TreeEntry::Blob(format!("{}\n", super::FORMAT).into_bytes()),
-    );
-    tree.insert(
-        "coordinator".to_string(),
-        TreeEntry::Blob(format!("{}\n", key.openssh()).into_bytes()),
-    );
-    if !legacy.is_empty() {
-        tree.insert("legacy".to_string(), TreeEntry::Blob(legacy.into_bytes()));
-    }
-    let tree = repo.write_tree(&tree)?;
-    let commit = repo.create_signed_commit(tree, &[], "keys\n", path)?;
-    // Another process may have written it first: theirs is as good.
-    let _ = repo.cas_ref(KEYS, commit, None, "git-worker: keys")?;
-    Ok(())
-}
-
-/// The coordinator keys this machine trusts: a hub's configured ones, the
-/// one a joined worker pinned when it joined, else this user's own.
-pub fn anchors(repo: &Repo) -> Result<Vec<PublicKey>> {
-    let mut keys = Vec::new();
-    for line in repo.config_multi(KEY_COORDINATOR)? {
-        keys.push(PublicKey::parse(&line)?);
-    }
-    if let Some(pinned) = local::pinned_coordinator_key(repo) {
-        keys.push(pinned);
-    } else if !repo.is_bare()
-        && let Some(own) = local::coordinator_public_key()
-    {
-        keys.push(own);
-    }
-    Ok(keys)
-}
-
-/// The coordinator key a registry records (`refs/orch/keys`), as a new
-/// host finds it; `None` for a registry that was never signed.
-pub fn recorded_coordinator_key(repo: &Repo) -> Result<Option<PublicKey>> {
-    let Some(tip) = repo.ref_target(KEYS)? else {
-        return Ok(None);
-    };
-    let Some(text) = repo.tree_blob(repo.commit_tree(tip)?, "coordinator")? else {
-        return Ok(None);
-    };
-    let key = PublicKey::parse(String::from_utf8_lossy(&text).lines().next().unwrap_or(""))?;
-    // The record is signed by the key it names.
-    match repo.commit_signature(tip)? {
-        Some((signature, payload)) if key.verifies(&payload, &signature) => Ok(Some(key)),
-        _ => anyhow::bail!("{KEYS} is not signed by the key it records: forged"),
-    }
-}
+use crate::git::{Oid, Repo};
 
 /// Who signed a commit, as far as this reader can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,7 +64,8 @@ pub struct Verifier<'r> {
     legacy: HashSet<Oid>,
     /// A registry that never had a coordinator key: nothing to check against.
     unsigned_registry: bool,
-    good: RefCell<HashSet<Oid>>,
+    /// What each commit came to, per kind of ref ([`class_of`]).
+    memo: RefCell<HashMap<(String, Oid), std::result::Result<(), String>>>,
     worker_keys: RefCell<HashMap<String, Option<PublicKey>>>,
     handoffs: RefCell<HashMap<String, HashSet<Oid>>>,
     warned: RefCell<HashSet<String>>,
@@ -179,7 +75,7 @@ pub struct Verifier<'r> {
 
 impl<'r> Verifier<'r> {
     pub fn new(repo: &'r Repo) -> Result<Verifier<'r>> {
-        let anchors = anchors(repo)?;
+        let anchors = super::keys::anchors(repo)?;
         let mut legacy = HashSet::new();
         let record = repo.ref_target(KEYS)?;
         if let Some(tip) = record
@@ -197,7 +93,7 @@ impl<'r> Verifier<'r> {
             anchors,
             legacy,
             unsigned_registry,
-            good: RefCell::new(HashSet::new()),
+            memo: RefCell::new(HashMap::new()),
             worker_keys: RefCell::new(HashMap::new()),
             handoffs: RefCell::new(HashMap::new()),
             warned: RefCell::new(HashSet::new()),
@@ -355,109 +251,209 @@ impl<'r> Verifier<'r> {
     }
 
     /// The newest commit of `refname` at or below `tip` that passes the
-    /// check (`None`: none does); warns once about what it ignores.
+    /// check (`None`: none does); warns once about what it ignores. A tip
+    /// that cannot be read at all (not a commit) is not trusted either.
     pub fn trusted_tip(&self, refname: &str, tip: Oid) -> Result<Option<Oid>> {
         let mut at = tip;
         loop {
-            match self.check(refname, at)? {
-                Ok(()) => {
-                    if at != tip {
-                        self.warn(refname, tip, at);
-                    }
-                    return Ok(Some(at));
+            if let Ok(Ok(())) = self.check(refname, at) {
+                if at != tip {
+                    self.warn(refname, tip, at);
                 }
-                Err(_) => match self.repo.commit_info(at)?.parents.first() {
-                    Some(parent) => at = *parent,
-                    None => {
-                        self.warn_none(refname, tip);
-                        return Ok(None);
-                    }
-                },
+                return Ok(Some(at));
+            }
+            match self
+                .repo
+                .commit_info(at)
+                .ok()
+                .and_then(|info| info.parents.first().copied())
+            {
+                Some(parent) => at = parent,
+                None => {
+                    self.warn_none(refname, tip);
+                    return Ok(None);
+                }
             }
         }
     }
 
     /// Whether `tip` of `refname` passes, and why not: the first commit
-    /// that fails, with what it is and who signed it.
+    /// that fails, with what it is and who signed it. Each commit is
+    /// judged once per kind of ref (a commit fit for one ref, say a
+    /// handoff, proves nothing on another), so walking a long history,
+    /// or trying a ref's commits one after the other, costs each once.
     pub fn check(&self, refname: &str, tip: Oid) -> Result<std::result::Result<(), String>> {
         if !refname.starts_with(NAMESPACE) || self.unsigned_registry {
             return Ok(Ok(()));
         }
-        let mut stack = vec![tip];
-        let mut seen = HashSet::new();
-        while let Some(commit) = stack.pop() {
-            if self.good.borrow().contains(&commit) || !seen.insert(commit) {
+        let class = class_of(refname);
+        // An archive is a log up to the coordinator's `removed` event:
+        // anything else would make readers drop a live worker.
+        if refname.starts_with(ARCHIVE) {
+            let removed = decode(self.repo, refname, tip)
+                .is_ok_and(|entry| entry.status.state == State::Removed);
+            if !removed {
+                return Ok(Err(format!(
+                    "commit {} is not the `removed` event of a log, which an archive holds",
+                    short(tip)
+                )));
+            }
+        }
+        let mut stack = vec![(tip, false)];
+        let mut waiting: HashMap<Oid, Vec<Oid>> = HashMap::new();
+        while let Some((commit, expanded)) = stack.pop() {
+            let key = (class.clone(), commit);
+            if self.memo.borrow().contains_key(&key) {
                 continue;
             }
-            if self.legacy.contains(&commit) {
+            if expanded {
+                let parents = waiting.remove(&commit).unwrap_or_default();
+                let memo = self.memo.borrow();
+                let verdict = parents
+                    .iter()
+                    .map(|p| {
+                        memo.get(&(class.clone(), *p))
+                            .cloned()
+                            .unwrap_or_else(|| Err(format!("commit {} was not checked", short(*p))))
+                    })
+                    .find(|r| r.is_err())
+                    .unwrap_or(Ok(()));
+                drop(memo);
+                self.memo.borrow_mut().insert(key, verdict);
                 continue;
             }
-            let author = match refname {
-                VERDICTS => self.verdict_author(commit)?,
-                _ => id_of_ref(refname)
-                    .or_else(|| refname.strip_prefix(HANDOFFS))
-                    .map(str::to_string),
-            };
-            let parents = self.repo.commit_info(commit)?.parents;
-            // In a log, the key its contract names so far (the parent is
-            // checked too, so the key goes back to a coordinator's commit).
-            let logged_key = match parents.first() {
-                Some(parent) if refname.starts_with(WORKERS) || refname.starts_with(ARCHIVE) => {
-                    decode(self.repo, refname, *parent)
-                        .ok()
-                        .and_then(|e| PublicKey::parse(&e.contract.key).ok())
+            if waiting.contains_key(&commit) {
+                continue;
+            }
+            let judged = self
+                .judge_commit(refname, commit)
+                .unwrap_or_else(|err| Judged::Bad(format!("commit {}: {err:#}", short(commit))));
+            match judged {
+                Judged::Good => {
+                    self.memo.borrow_mut().insert(key, Ok(()));
                 }
-                _ => None,
-            };
-            // A handoff its worker's trusted log names (a `reported` event:
-            // the worker's own, or one the coordinator recorded for a
-            // sandboxed worker) is authenticated by that event.
-            if let Some(id) = refname.strip_prefix(HANDOFFS)
-                && self.named_handoffs(id)?.contains(&commit)
-            {
-                continue;
-            }
-            let signer = self.signer(commit, author.as_deref(), logged_key.as_ref())?;
-            match signer {
-                Signer::Coordinator => {
-                    // It vouches for everything it wrote on.
-                    self.good.borrow_mut().insert(commit);
-                    continue;
+                Judged::Bad(why) => {
+                    self.memo.borrow_mut().insert(key, Err(why));
                 }
-                Signer::Worker(ref id) => {
-                    if let Err(why) = self.worker_may(refname, id, commit, &parents)? {
-                        return Ok(Err(format!(
-                            "commit {} {why} (signed by {signer})",
-                            short(commit)
-                        )));
+                Judged::IfParents(parents) => {
+                    stack.push((commit, true));
+                    for parent in &parents {
+                        if !self.memo.borrow().contains_key(&(class.clone(), *parent)) {
+                            stack.push((*parent, false));
+                        }
                     }
+                    waiting.insert(commit, parents);
                 }
-                other => {
-                    return Ok(Err(format!(
-                        "commit {} ({}) is signed by {other}, not by {}",
-                        short(commit),
-                        what(self.repo, commit),
-                        entitled(refname)
+            }
+        }
+        Ok(self
+            .memo
+            .borrow()
+            .get(&(class, tip))
+            .cloned()
+            .unwrap_or(Ok(())))
+    }
+
+    /// One commit of `refname`, on its own: good, bad, or good if the
+    /// parents it builds on are.
+    fn judge_commit(&self, refname: &str, commit: Oid) -> Result<Judged> {
+        let info = self.repo.commit_info(commit)?;
+        if let Err(why) = self.shape(refname, commit, info.tree) {
+            return Ok(Judged::Bad(format!("commit {} {why}", short(commit))));
+        }
+        if self.legacy.contains(&commit) {
+            return Ok(Judged::Good);
+        }
+        let author = match refname {
+            VERDICTS => self.verdict_author(commit)?,
+            _ => id_of_ref(refname)
+                .or_else(|| refname.strip_prefix(HANDOFFS))
+                .map(str::to_string),
+        };
+        let parents = info.parents;
+        // In a log, the key its contract names so far (the parent is
+        // checked too, so the key goes back to a coordinator's commit).
+        let logged_key = match parents.first() {
+            Some(parent) if refname.starts_with(WORKERS) || refname.starts_with(ARCHIVE) => {
+                decode(self.repo, refname, *parent)
+                    .ok()
+                    .and_then(|e| PublicKey::parse(&e.contract.key).ok())
+            }
+            _ => None,
+        };
+        // A handoff its worker's trusted log names (a `reported` event:
+        // the worker's own, or one the coordinator recorded for a
+        // sandboxed worker) is authenticated by that event.
+        if let Some(id) = refname.strip_prefix(HANDOFFS)
+            && self.named_handoffs(id)?.contains(&commit)
+        {
+            return Ok(Judged::Good);
+        }
+        let signer = self.signer(commit, author.as_deref(), logged_key.as_ref())?;
+        match signer {
+            // It vouches for everything it wrote on.
+            Signer::Coordinator => Ok(Judged::Good),
+            Signer::Worker(ref id) => {
+                if let Err(why) = self.worker_may(refname, id, commit, &parents)? {
+                    return Ok(Judged::Bad(format!(
+                        "commit {} {why} (signed by {signer})",
+                        short(commit)
                     )));
                 }
+                // Its parents must pass too: a worker vouches for nothing.
+                // A handoff's second parent is the worker's own code.
+                if refname.starts_with(HANDOFFS) {
+                    Ok(Judged::IfParents(
+                        parents
+                            .first()
+                            .filter(|p| is_handoff(self.repo, **p))
+                            .copied()
+                            .into_iter()
+                            .collect(),
+                    ))
+                } else {
+                    Ok(Judged::IfParents(parents))
+                }
             }
-            // Its parents must pass too: a worker vouches for nothing. A
-            // handoff's second parent is the worker's own code.
-            if refname.starts_with(HANDOFFS) {
-                stack.extend(
-                    parents
-                        .first()
-                        .filter(|p| is_handoff(self.repo, **p))
-                        .copied(),
-                );
-            } else {
-                stack.extend(parents);
-            }
+            other => Ok(Judged::Bad(format!(
+                "commit {} ({}) is signed by {other}, not by {}",
+                short(commit),
+                what(self.repo, commit),
+                entitled(refname)
+            ))),
         }
-        for commit in seen {
-            self.good.borrow_mut().insert(commit);
+    }
+
+    /// What a commit of `refname` must hold, whoever signed it: a log
+    /// entry of that worker, a handoff of that worker, a task, the key
+    /// record. `Err(why not)`.
+    fn shape(&self, refname: &str, commit: Oid, tree: Oid) -> std::result::Result<(), String> {
+        let blob = |name: &str| self.repo.tree_blob(tree, name).ok().flatten();
+        if let Some(id) = id_of_ref(refname) {
+            return match decode(self.repo, refname, commit) {
+                Ok(entry) if entry.id() == id => Ok(()),
+                Ok(entry) => Err(format!("holds the log of '{}', not of '{id}'", entry.id())),
+                Err(_) => Err("is not a log entry".into()),
+            };
         }
-        Ok(Ok(()))
+        if let Some(id) = refname.strip_prefix(HANDOFFS) {
+            let named = blob("handoff.toml")
+                .and_then(|text| String::from_utf8(text).ok())
+                .and_then(|text| text.parse::<toml::Table>().ok())
+                .and_then(|table| table.get("id").and_then(|v| v.as_str()).map(str::to_string));
+            return match named {
+                Some(named) if named == id => Ok(()),
+                Some(named) => Err(format!("is a handoff of '{named}', not of '{id}'")),
+                None => Err("is not a handoff".into()),
+            };
+        }
+        if refname.starts_with(TASKS) && blob("task.toml").is_none() {
+            return Err("is not a planned task".into());
+        }
+        if refname == KEYS && blob("coordinator").is_none() {
+            return Err("is not a key record".into());
+        }
+        Ok(())
     }
 
     /// What worker `id` may write in `refname`: `Err(why not)`.
@@ -544,36 +540,68 @@ impl<'r> Verifier<'r> {
         Ok(Ok(()))
     }
 
-    /// A worker's verdict commit adds only verdicts of its own.
+    /// A worker's verdict commit adds verdicts of its own, on others'
+    /// changes, and keeps every line its parents have where they have it.
     fn worker_verdicts(
         &self,
         id: &str,
         commit: Oid,
         parents: &[Oid],
     ) -> Result<std::result::Result<(), String>> {
-        let mut old: HashSet<Vec<u8>> = HashSet::new();
-        let mut old_paths: HashMap<String, Oid> = HashMap::new();
+        let lines = |blob: Oid| -> Result<HashSet<Vec<u8>>> {
+            Ok(self
+                .repo
+                .blob(blob)?
+                .split(|b| *b == b'\n')
+                .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+                .map(<[u8]>::to_vec)
+                .collect())
+        };
+        let now: BTreeMap<String, Oid> = self
+            .repo
+            .blobs_under(self.repo.commit_tree(commit)?)?
+            .into_iter()
+            .collect();
+        let mut before: HashMap<String, HashSet<Vec<u8>>> = HashMap::new();
+        let mut unchanged: HashSet<(String, Oid)> = HashSet::new();
         for parent in parents {
             for (path, blob) in self.repo.blobs_under(self.repo.commit_tree(*parent)?)? {
-                old_paths.insert(path, blob);
-                for line in self.repo.blob(blob)?.split(|b| *b == b'\n') {
-                    old.insert(line.to_vec());
+                let kept = match now.get(&path) {
+                    Some(current) if *current == blob => {
+                        unchanged.insert((path.clone(), blob));
+                        true
+                    }
+                    Some(current) => lines(blob)?.is_subset(&lines(*current)?),
+                    None => false,
+                };
+                if !kept {
+                    return Ok(Err(format!("removes verdicts (on {path})")));
                 }
+                before.entry(path).or_default().extend(lines(blob)?);
             }
         }
         let actor = format!("worker:{id}");
-        for (path, blob) in self.repo.blobs_under(self.repo.commit_tree(commit)?)? {
-            if old_paths.get(&path) == Some(&blob) {
+        for (path, blob) in &now {
+            if unchanged.contains(&(path.clone(), *blob)) {
                 continue;
             }
-            for line in self.repo.blob(blob)?.split(|b| *b == b'\n') {
-                if line.iter().all(u8::is_ascii_whitespace) || old.contains(line) {
+            let old = before.get(path);
+            for line in lines(*blob)? {
+                if old.is_some_and(|old| old.contains(&line)) {
                     continue;
                 }
-                if actor_of(line).as_deref() != Some(actor.as_str()) {
+                let Ok(verdict) = serde_json::from_slice::<super::Verdict>(&line) else {
+                    return Ok(Err(format!(
+                        "adds a line that is not a verdict (on {path})"
+                    )));
+                };
+                if verdict.actor != actor {
                     return Ok(Err(format!(
                         "adds a verdict that is not worker '{id}''s own (on {path})"
                     )));
+                }
+                if verdict.worker.as_deref() == Some(id) {
+                    return Ok(Err(format!("adds a verdict on its own change (on {path})")));
                 }
             }
         }
@@ -603,6 +631,26 @@ impl<'r> Verifier<'r> {
                 .unwrap_or_default();
             eprintln!("warning: {refname}: ignored: {why}");
         }
+    }
+}
+
+/// One commit judged on its own.
+enum Judged {
+    Good,
+    Bad(String),
+    /// Good if these parents are.
+    IfParents(Vec<Oid>),
+}
+
+/// The kind of ref a commit is judged for: one worker's log (live and
+/// archived), one worker's handoffs, or the ref itself.
+fn class_of(refname: &str) -> String {
+    if let Some(id) = id_of_ref(refname) {
+        format!("log:{id}")
+    } else if let Some(id) = refname.strip_prefix(HANDOFFS) {
+        format!("handoffs:{id}")
+    } else {
+        refname.to_string()
     }
 }
 

@@ -4,108 +4,11 @@
 //! concurrency).
 
 use anyhow::{Context as _, Result, bail};
-use serde::{Deserialize, Serialize};
 
 use super::log::record;
-use super::{CAS_ATTEMPTS, Change, Entry, FORMAT, VERDICTS, backoff};
+use super::{CAS_ATTEMPTS, Change, Entry, FORMAT, VERDICTS, Verdict, backoff};
 use crate::exit::Hint;
 use crate::git::{Cas, Oid, Repo};
-
-/// What a verdict says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Ruling {
-    /// Every verification command passed (`git review-gate run`).
-    Pass,
-    /// A verification command failed or timed out.
-    Fail,
-    /// A reviewer approved the change.
-    Approve,
-    /// A reviewer rejected it, with findings.
-    Reject,
-}
-
-impl Ruling {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Ruling::Pass => "pass",
-            Ruling::Fail => "fail",
-            Ruling::Approve => "approve",
-            Ruling::Reject => "reject",
-        }
-    }
-
-    /// A verification run's verdict (else a reviewer's).
-    pub fn is_run(self) -> bool {
-        matches!(self, Ruling::Pass | Ruling::Fail)
-    }
-
-    /// A verdict against the change.
-    pub fn is_negative(self) -> bool {
-        matches!(self, Ruling::Fail | Ruling::Reject)
-    }
-}
-
-impl std::fmt::Display for Ruling {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-/// One verdict: a line of JSON in the note of the commit it judges (a
-/// worker's handoff commit, or a plain commit). Bound to the change by its
-/// `base` and `tree`: a verdict counts only for that exact change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    /// Unix time, seconds (first, so that git's `cat_sort_uniq` notes merge
-    /// keeps the lines in time order).
-    pub time: i64,
-    /// Random, unique.
-    pub id: String,
-    /// Format version of the verdict.
-    pub v: u32,
-    pub ruling: Ruling,
-    /// Who: `Name <email>` from git's identity, or `--reviewer`.
-    pub by: String,
-    /// `coordinator`, or `worker:<id>` for a reviewing worker.
-    pub actor: String,
-    /// The worker whose change it judges (none for a plain commit).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker: Option<String>,
-    /// The commit the change applies to (empty for a root commit).
-    pub base: String,
-    /// The tree the change results in.
-    pub tree: String,
-    /// The handoff's fingerprint (`git patch-id --stable`), or the commit id.
-    pub fingerprint: String,
-    /// An approval's comment.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub message: String,
-    /// A rejection's findings (at least one).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub findings: Vec<String>,
-    /// A run's commands, each with its exit status, duration and output tail.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub commands: Vec<CommandResult>,
-}
-
-/// How one verification command went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CommandResult {
-    pub command: String,
-    /// Exit status; `None` when killed (timeout, signal).
-    pub status: Option<i32>,
-    pub timed_out: bool,
-    pub millis: u64,
-    /// The end of its combined stdout and stderr.
-    pub tail: String,
-}
-
-impl CommandResult {
-    pub fn passed(&self) -> bool {
-        self.status == Some(0) && !self.timed_out
-    }
-}
 
 /// Where the note of `target` lives in a notes tree: git's 2/38 fan-out,
 /// which `git notes` reads whatever the number of notes.
@@ -272,12 +175,13 @@ fn verdict_commit(repo: &Repo, tip: Option<Oid>, target: Oid, verdict: &Verdict)
     text.push(b'\n');
     let new_tree = repo.tree_with_blob(tree, &path, &text, &remove)?;
     let parents: Vec<Oid> = tip.into_iter().collect();
-    super::trust::commit(repo, new_tree, &parents, &format!("verdict: {subject}\n"))
+    super::keys::commit(repo, new_tree, &parents, &format!("verdict: {subject}\n"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::Ruling;
 
     #[test]
     fn verdict_notes_parse_line_by_line_and_name_the_bad_line() {

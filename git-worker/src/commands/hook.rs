@@ -90,9 +90,18 @@ fn pre_receive(repo: &Repo, args: &[String]) -> Result<Outcome> {
         for refusal in &refusals {
             eprintln!("error: {refusal}");
         }
-        eprintln!(
-            "hint: worker branches may only change the paths their contract allows (git worker check <id>)"
-        );
+        // A hint for what was refused: a branch, the registry, or both.
+        let registry = refusals.iter().any(|r| r.starts_with(registry::NAMESPACE));
+        if refusals.iter().any(|r| !r.starts_with(registry::NAMESPACE)) {
+            eprintln!(
+                "hint: worker branches may only change the paths their contract allows (git worker check <id>)"
+            );
+        }
+        if registry {
+            eprintln!(
+                "hint: registry commits count only when signed by a key entitled to them, and the registry is append-only (docs/registry-format.md)"
+            );
+        }
         return Ok(Outcome::CheckFailed);
     }
     chain(repo, "pre-receive", args, Some(&input))
