@@ -430,19 +430,28 @@ pub struct ReportArgs {
     pub html: Option<PathBuf>,
 }
 
-/// Share the registry through a remote: fetch, merge, push refs/orch/*
+/// Share the registry through a remote: fetch, merge, push what changed here
 ///
-/// Fetches the remote's refs/orch/* into a staging namespace, then joins
-/// each ref with the local one: taken when only the remote moved, kept when
-/// only this side did, and merged when both did (event logs by a merge
-/// commit holding every event of both, the state after the last event in
-/// (clock, time, commit) order; verdict notes by the union of their lines;
-/// handoffs by the newer). Then pushes refs/orch/* (never forced) and the
-/// branches of this machine's workers, and fetches the remote's worker
-/// branches into refs/remotes/<REMOTE>/. A push that loses a race is
-/// retried after merging again. Safe to run at any time, repeatedly.
-/// Network operations use the git CLI (credentials, ssh, proxies as your
-/// git does).
+/// One fetch of the remote's refs/orch/* (into a staging namespace) and of
+/// its worker branches (into refs/remotes/<REMOTE>/), then joins each
+/// registry ref with the local one: taken when only the remote moved, kept
+/// when only this side did, and merged when both did (event logs by a
+/// merge commit holding every event of both, the state after the last
+/// event in (clock, time, commit) order; verdict notes by the union of
+/// their lines; handoffs by the newer). Only what its signer was entitled
+/// to write is taken; the rest is ignored with a warning naming the ref,
+/// the commit and the signer. Then one push, never forced and not atomic,
+/// of the refs this machine owns that differ from the remote's: a joined
+/// worker's log, handoffs and branch; on the coordinator, the registry and
+/// the branches of the workers it hosts. Nothing is pushed when nothing
+/// changed. A ref that loses a race is pushed again after merging again; a
+/// ref the remote refuses is named with the remote's message (the hub's
+/// checks, or a rule of the server such as gitolite's), kept here for the
+/// next sync, and does not hold back the others; the sync then exits 1. On
+/// the coordinator, verdicts that workers on other hosts relayed in their
+/// logs (`reviewed` events) are recorded on their changes. Safe to run at
+/// any time, repeatedly. Network operations use the git CLI (credentials,
+/// ssh, proxies as your git does).
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// The remote (default: orch.remote, else origin)
@@ -458,8 +467,11 @@ pub struct SyncArgs {
 /// the contract's base), installs the worker hooks and marks the checkout
 /// as worker ID. Then `git handoff report` and `git worker sync` there send
 /// the result to the remote, where the coordinator syncs, shows and applies
-/// it. Refused in a repository that coordinates workers of its own, or with
-/// uncommitted changes.
+/// it. Makes the worker's signing key on this host (<git-dir>/orch/keys/ID/)
+/// and prints it for the coordinator to admit (`git worker admit`); pins
+/// the coordinator's public key (--coordinator-key, else the one the
+/// registry records). Refused in a repository that coordinates workers of
+/// its own, or with uncommitted changes.
 #[derive(Debug, Args)]
 pub struct JoinArgs {
     /// Worker id
@@ -473,6 +485,13 @@ pub struct JoinArgs {
     /// Where to clone when run outside a repository (default: ./<ID>)
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
+
+    /// The coordinator's public key (an OpenSSH line, or a .pub file), as
+    /// the coordinator gave it: pinned before anything is read, and the
+    /// join refused if the registry records another (default: trust the
+    /// key refs/orch/keys records, on first use)
+    #[arg(long, value_name = "KEY")]
+    pub coordinator_key: Option<String>,
 }
 
 /// Admit the signing key of worker ID, joined on another machine

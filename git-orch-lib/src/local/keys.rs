@@ -119,3 +119,8 @@ pub fn pin_coordinator_key(repo: &Repo, key: &PublicKey) -> Result<()> {
         format!("{}\n", key.openssh()).as_bytes(),
     )
 }
+
+/// Forget the pinned coordinator key (a join that failed after pinning).
+pub fn unpin_coordinator_key(repo: &Repo) {
+    let _ = std::fs::remove_file(keys_dir(repo).join("coordinator.pub"));
+}

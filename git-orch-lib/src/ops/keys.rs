@@ -70,14 +70,68 @@ pub fn admit(repo: &Repo, id: &str, key: &PublicKey) -> Result<Entry> {
 /// none pinned yet. Returns the worker's public key.
 pub fn join_key(repo: &Repo, id: &str) -> Result<PublicKey> {
     if local::pinned_coordinator_key(repo).is_none()
-        && let Some(coordinator) = registry::trust::recorded_coordinator_key(repo)?
+        && let Some(coordinator) = registry::keys::recorded_coordinator_key(repo)?
     {
         local::pin_coordinator_key(repo, &coordinator)?;
         eprintln!(
-            "trusting the coordinator key {} recorded in {}",
+            "trusting the coordinator key {} recorded in {} (check it with the coordinator, or join with --coordinator-key)",
             coordinator.fingerprint(),
             registry::KEYS
         );
     }
+    if local::pinned_coordinator_key(repo).is_none() {
+        eprintln!(
+            "warning: the registry has no key record ({}): it was written by a version that does not sign, and what this host reads cannot be checked until the coordinator writes with this version",
+            registry::KEYS
+        );
+    }
     local::ensure_worker_key(repo, id)
+}
+
+/// `join --coordinator-key`: pin `key` (an OpenSSH line or a `.pub` file)
+/// before anything is read. Returns it, and whether it was pinned now.
+pub fn pin_given(repo: &Repo, key: Option<&str>) -> Result<Option<(PublicKey, bool)>> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let given = parse_key(key)?;
+    match local::pinned_coordinator_key(repo) {
+        Some(pinned) if pinned != given => Err(Hint::new(format!(
+            "this clone trusts the coordinator key {} already, not {}",
+            pinned.fingerprint(),
+            given.fingerprint()
+        ))
+        .into()),
+        Some(_) => Ok(Some((given, false))),
+        None => {
+            local::pin_coordinator_key(repo, &given)?;
+            Ok(Some((given, true)))
+        }
+    }
+}
+
+/// After the first fetch: the registry must record the key given to
+/// [`pin_given`]; if not, the pin made then goes again.
+pub fn check_given(
+    repo: &Repo,
+    (given, pinned_now): (PublicKey, bool),
+    remote: &str,
+) -> Result<()> {
+    let recorded = registry::keys::recorded_coordinator_key(repo);
+    let Ok(Some(recorded)) = recorded else {
+        return Ok(());
+    };
+    if recorded == given {
+        return Ok(());
+    }
+    if pinned_now {
+        local::unpin_coordinator_key(repo);
+    }
+    Err(Hint::new(format!(
+        "the registry on '{remote}' records the coordinator key {}, not {}",
+        recorded.fingerprint(),
+        given.fingerprint()
+    ))
+    .hint("check the key with the coordinator; a registry signed by another key is not the one you were given")
+    .into())
 }

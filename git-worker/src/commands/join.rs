@@ -74,8 +74,13 @@ pub fn join(args: &JoinArgs) -> Result<Outcome> {
                 .into(),
         );
     }
+    // A coordinator key given is pinned before anything is read.
+    let given = orch::ops::keys::pin_given(&repo, args.coordinator_key.as_deref())?;
     let mut pulled = Pulled::default();
     pull(&repo, &remote, &mut pulled)?;
+    if let Some(given) = given {
+        orch::ops::keys::check_given(&repo, given, &remote)?;
+    }
     let Some(entry) = registry::load(&repo, id)? else {
         return Err(
             Hint::new(format!("worker '{id}' is not registered on '{remote}'"))
