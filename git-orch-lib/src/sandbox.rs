@@ -188,29 +188,31 @@ fn trampoline() -> Result<PathBuf> {
 }
 
 /// A command that runs `program args` in the sandbox `spec` (through
-/// `git-worker sandbox-exec`, and bubblewrap for a network namespace when
-/// the network is off and bubblewrap is installed). The caller sets the
-/// directory, environment and standard streams.
+/// `git-worker sandbox-exec`, inside bubblewrap when it is installed: it
+/// hides the coordinator's signing key, and gives a network namespace of
+/// its own when the network is off). The caller sets the directory,
+/// environment and standard streams.
 pub fn command(spec: &Spec, program: &OsStr, args: &[OsString]) -> Result<Command> {
     let support = require(spec)?;
     let mut line: Vec<OsString> = Vec::new();
-    if !spec.network
-        && let Some(bwrap) = &support.bwrap
-    {
+    if let Some(bwrap) = &support.bwrap {
         line.push(bwrap.clone().into_os_string());
         for arg in ["--dev-bind", "/", "/"] {
             line.push(arg.into());
         }
         // The coordinator's signing key is hidden from the agent (an empty
-        // directory over it). With the network on there is no bubblewrap,
-        // and the key is as readable as the user's other credentials.
+        // directory over it), network or not. Without bubblewrap the key
+        // is as readable as the user's other credentials (docs/security.md).
         if let Some(keys) = crate::local::user_keys_dir().filter(|dir| dir.is_dir()) {
             line.push("--tmpfs".into());
             line.push(keys.into_os_string());
         }
-        for arg in ["--unshare-net", "--die-with-parent", "--"] {
-            line.push(arg.into());
+        if !spec.network {
+            // Without the network, as before: gone with its parent.
+            line.push("--unshare-net".into());
+            line.push("--die-with-parent".into());
         }
+        line.push("--".into());
     }
     line.push(trampoline()?.into_os_string());
     line.push("sandbox-exec".into());

@@ -322,6 +322,14 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
     facts.exited = Some(registry::now());
     facts.status = status.code();
     facts.signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    // Through bubblewrap, an agent killed by signal N shows as bwrap's
+    // exit status 128 + N.
+    if agent.get_program().to_string_lossy().ends_with("bwrap")
+        && let Some(code) = facts.status.filter(|c| (129..=128 + 64).contains(c))
+    {
+        facts.status = None;
+        facts.signal = Some(code - 128);
+    }
     local::save_agent(repo, id, &facts)?;
     if registry::load(repo, id)?.is_some() {
         registry::update(repo, &registry::live_ref(id), |entry| {

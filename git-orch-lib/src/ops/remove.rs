@@ -59,6 +59,10 @@ pub fn stop_agent(id: &str, agent: &local::Agent) -> Result<()> {
         while agent.running() && started.elapsed() < std::time::Duration::from_secs(2) {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    } else if let Some(group) = group {
+        // The agent went (bubblewrap ends on TERM), its children may not
+        // have (they may ignore TERM): what is left of its group goes too.
+        crate::verify::signal_group("-KILL", group);
     }
     if agent.running() {
         anyhow::bail!(
