@@ -18,6 +18,7 @@ pub const NAMES: &[&str] = &[
     "review-gate",
     "sandbox",
     "sync",
+    "signing",
 ];
 
 /// Files in the repository the list benchmark spawns its workers in.
@@ -1588,6 +1589,94 @@ fn scratch_checkout(repo: &Path, tmp: &Path, path: &str, commit: &str) -> Vec<Cm
         )
         .env("GIT_INDEX_FILE", format!("{path}/.git/index")),
     ]
+}
+
+/// What signing adds to one registry commit: `git commit-tree -S` with
+/// git's own SSH signing (`ssh-keygen -Y sign`, which git-orch runs the
+/// same way) beside the unsigned `git commit-tree`, and a whole event
+/// write (`git worker message`, signed) beside the plain-git commit and
+/// ref update it is.
+pub fn signing(env: &Env, subject: &Subject, s: &Settings, out: &mut Outcome) -> Result<()> {
+    let repo = &subject.path;
+    let dir = repo.parent().unwrap_or(repo).join("signing");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
+    let key = dir.join("key");
+    if !key.exists() {
+        env.run(&Cmd::new(
+            &dir,
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "bench",
+                "-f",
+                "key",
+            ],
+        ))?;
+    }
+    let key_s = key.display().to_string();
+    let tree = format!("{}^{{tree}}", subject.base);
+    let unsigned = Cmd::git(
+        repo,
+        ["commit-tree", &tree, "-p", &subject.base, "-m", "event"],
+    );
+    let signed = Cmd::git(
+        repo,
+        [
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            &format!("user.signingKey={key_s}"),
+            "commit-tree",
+            "-S",
+            &tree,
+            "-p",
+            &subject.base,
+            "-m",
+            "event",
+        ],
+    );
+    // A worker to write events for (its first event makes the coordinator key).
+    env.run(&worker(repo, &["spawn", "signing-bench", "--no-sandbox"]))?;
+    let plain_event = sh(
+        repo,
+        &format!(
+            "c=$(git commit-tree {} -p refs/orch/workers/signing-bench -m event) && git update-ref refs/orch/bench-plain \"$c\"",
+            quote("refs/orch/workers/signing-bench^{tree}")
+        ),
+    );
+    let variants = vec![
+        Variant::new("signing/commit-signed", vec![signed]),
+        Variant::new("signing/commit-unsigned", vec![unsigned]),
+        Variant::new(
+            "signing/event",
+            vec![worker(repo, &["message", "signing-bench", "bench"])],
+        ),
+        Variant::new("signing/event-plain", vec![plain_event]),
+    ];
+    eprintln!("signing: {} variants", variants.len());
+    let stats = measure(env, &variants, s.warmup, s.runs)?;
+    out.add(variants, stats);
+    out.row_added(
+        "signing",
+        "signing one registry commit (commit-tree -S vs without)",
+        "signing/commit-signed",
+        "signing/commit-unsigned",
+        5.0,
+    );
+    out.row(
+        "signing-event",
+        "one event written (git worker message, signed) vs commit-tree + update-ref (info)",
+        "signing/event",
+        "signing/event-plain",
+        None,
+    );
+    env.run(&worker(repo, &["rm", "signing-bench", "--force"]))?;
+    Ok(())
 }
 
 #[cfg(test)]

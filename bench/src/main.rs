@@ -47,7 +47,7 @@ options:
   --runs <n>        timed runs per variant; the median is reported (default 10)
   --warmup <n>      untimed warm-up runs per variant (default 2)
   --only <name>     run only this benchmark: spawn, list, rm, hook, handoff, review-gate,
-                    sandbox or sync (repeatable, or comma-separated)
+                    sandbox, sync or signing (repeatable, or comma-separated)
   --scratch <dir>   make the scratch directory in <dir> (default: /dev/shm if it
                     exists, else the system temp dir); use a disk directory to measure on disk
   --plain-list-setup  spawn the list benchmark's workers with every earlier worktree
@@ -508,7 +508,15 @@ fn run() -> Result<()> {
 }
 
 /// The benchmarks that run in the repository under test (generated or cloned).
-const FILE_BENCHES: &[&str] = &["spawn", "rm", "hook", "handoff", "review-gate", "sandbox"];
+const FILE_BENCHES: &[&str] = &[
+    "spawn",
+    "rm",
+    "hook",
+    "handoff",
+    "review-gate",
+    "sandbox",
+    "signing",
+];
 
 /// Those of [`FILE_BENCHES`] that are selected, in `subject`.
 fn file_benches(
@@ -535,6 +543,9 @@ fn file_benches(
     }
     if selected("sandbox") {
         benches::sandbox(env, subject, settings, &mut out)?;
+    }
+    if selected("signing") {
+        benches::signing(env, subject, settings, &mut out)?;
     }
     Ok(out)
 }
