@@ -16,6 +16,7 @@ use crate::support::{Output, Run, TestRepo, write_file};
 struct Fleet {
     repo: TestRepo,
     hub: PathBuf,
+    url: String,
     w1: PathBuf,
     w2: PathBuf,
     _daemon: Option<Daemon>,
@@ -50,6 +51,7 @@ impl Fleet {
         let fleet = Fleet {
             w1: hosts.join("host1/w1"),
             w2: hosts.join("host2/w2"),
+            url: url.clone(),
             hub,
             repo,
             _daemon: daemon,
@@ -905,5 +907,72 @@ fn replays_and_junk_from_a_remote_that_checks_nothing_change_nothing() {
     assert_eq!(
         fleet.hub_ref("refs/orch/keys"),
         fleet.repo.rev("refs/orch/keys")
+    );
+}
+
+/// A reviewer on a machine of their own: what they sign counts only once
+/// the coordinator admits their key, and then only verdicts and their
+/// events. The sync their refused approval left behind goes through then.
+#[test]
+fn a_reviewer_the_coordinator_admits_judges_from_their_own_machine_and_does_nothing_else() {
+    let fleet = Fleet::new(true);
+    let host = fleet.hub.parent().unwrap().join("reviewer");
+    std::fs::create_dir_all(host.join("home")).unwrap();
+    fleet
+        .on(&host, &["clone", "--quiet", &fleet.url, "repo"])
+        .success();
+    let ann = host.join("repo");
+    let coordinator =
+        std::fs::read_to_string(format!("{}.pub", fleet.repo.coordinator_key().display())).unwrap();
+    fleet
+        .on(&ann, &["config", "orch.coordinatorKey", coordinator.trim()])
+        .success();
+    let key = fleet.on(&ann, &["worker", "key"]).read();
+    assert!(key.starts_with("ssh-ed25519 "), "{key}");
+    fleet.on(&ann, &["worker", "sync"]).success();
+    fleet
+        .on(&ann, &["review-gate", "approve", "w1", "-m", "read it"])
+        .success();
+    // Not admitted yet: the hub refuses it, and says whose it is.
+    let out = fleet.on(&ann, &["worker", "sync"]).code(1);
+    assert!(
+        out.stderr.contains("did not take refs/orch/notes/verdicts")
+            && out.stderr.contains("signed by an unknown key"),
+        "{out}"
+    );
+    let out = fleet
+        .repo
+        .worker(["admit", "--reviewer", "ann", &key])
+        .success();
+    assert!(out.stderr.contains("admitted the key SHA256:"), "{out}");
+    fleet.repo.worker(["sync"]).success();
+    // Now the same sync goes through, and the coordinator's gate counts it.
+    fleet.on(&ann, &["worker", "sync"]).success();
+    fleet
+        .repo
+        .git(["config", "orch.review.require", "approve"])
+        .success();
+    let out = fleet.repo.worker(["sync"]).success();
+    assert!(!out.stderr.contains("warning"), "{out}");
+    let status = fleet.repo.git(["review-gate", "status", "w1"]).success();
+    assert!(status.stdout.contains("open (policy: approve)"), "{status}");
+    // A reviewer writes no other event: an `applied` in w2's log is refused.
+    fleet.on(&ann, &["worker", "sync"]).success();
+    let reviewer_key = host.join("home/.local/share/git-orch/keys/coordinator/key");
+    let forged = fleet.forge_event(
+        &ann,
+        "refs/orch/workers/w2",
+        "applied",
+        "coordinator",
+        None,
+        Some(&reviewer_key),
+    );
+    let out = fleet.push(&ann, &forged, "refs/orch/workers/w2");
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains(
+            "is a 'applied' event, which a reviewer does not write (signed by reviewer 'ann')"
+        ),
+        "{out}"
     );
 }

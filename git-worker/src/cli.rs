@@ -74,6 +74,7 @@ pub enum Command {
     Sync(SyncArgs),
     Join(JoinArgs),
     Admit(AdmitArgs),
+    Key(KeyArgs),
     Report(ReportArgs),
     Plan(PlanArgs),
     Ready(ReadyArgs),
@@ -504,16 +505,39 @@ pub struct JoinArgs {
 /// the hub, then the worker syncs and reports. Admitting another key
 /// replaces the old one (a lost or leaked key): what the old key signs
 /// from then on does not count.
+///
+/// With --reviewer, ID names a reviewer instead: a person who records
+/// verdicts (`git review-gate approve`, `reject`, `run`) from a machine of
+/// their own, with the coordinator's authority over verdicts and nothing
+/// else. Their key goes into the registry's key record (refs/orch/keys),
+/// signed by the coordinator; admitting a name again replaces its key. On
+/// the reviewer's machine, `git config orch.coordinatorKey '<the
+/// coordinator's public key>'` in their clone makes it trust the
+/// coordinator's writes.
 #[derive(Debug, Args)]
 pub struct AdmitArgs {
-    /// Worker id
+    /// Worker id (with --reviewer: the reviewer's name)
     #[arg(value_name = "ID")]
     pub id: String,
 
-    /// The worker's public key: an OpenSSH key line, or the path of its `.pub` file
+    /// The public key: an OpenSSH key line, or the path of its `.pub` file
     #[arg(value_name = "KEY")]
     pub key: String,
+
+    /// Admit a reviewer's key, not a worker's
+    #[arg(long)]
+    pub reviewer: bool,
 }
+
+/// Print the public key this checkout signs registry commits with
+///
+/// In a joined worker's clone: the worker's key (give it to the
+/// coordinator for `git worker admit`). Elsewhere: this user's own key,
+/// made on first use under ~/.local/share/git-orch/keys/coordinator/ (the
+/// coordinator's key on the coordinator's machine; a reviewer gives it to
+/// the coordinator for `git worker admit --reviewer`).
+#[derive(Debug, Args)]
+pub struct KeyArgs {}
 
 /// The contract flags `spawn` and `plan` share.
 #[derive(Debug, Clone, Default, Args)]

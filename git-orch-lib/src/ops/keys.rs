@@ -65,6 +65,22 @@ pub fn admit(repo: &Repo, id: &str, key: &PublicKey) -> Result<Entry> {
     Ok(entry)
 }
 
+/// List `key` as reviewer `name`'s in the registry's key record.
+pub fn admit_reviewer(repo: &Repo, name: &str, key: &PublicKey) -> Result<()> {
+    crate::contract::validate_id(name)?;
+    registry::keys::add_reviewer(repo, name, key)?;
+    let (_, coordinator) = local::coordinator_key()?;
+    eprintln!(
+        "admitted the key {} of reviewer '{name}': verdicts it signs count; `git worker sync` shares it",
+        key.fingerprint()
+    );
+    eprintln!(
+        "hint: in the reviewer's clone: git config orch.coordinatorKey '{}'",
+        coordinator.openssh()
+    );
+    Ok(())
+}
+
 /// A joined worker's key on this host, made now if needed, and the
 /// coordinator key it pins (from the registry's key record) when it has
 /// none pinned yet. Returns the worker's public key.

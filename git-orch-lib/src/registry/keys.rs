@@ -52,7 +52,8 @@ fn signing_key(repo: &Repo) -> Result<Option<PathBuf>> {
 
 /// `refs/orch/keys`: the coordinator's public key, for hosts that join
 /// later, and the unsigned tips the registry had before its first signed
-/// write (they stay readable). Written once, signed.
+/// write (they stay readable). Made once, signed; later commits of it
+/// (signed by the coordinator too) list reviewers.
 fn ensure_key_record(repo: &Repo, key: &PublicKey, path: &std::path::Path) -> Result<()> {
     if repo.ref_target(KEYS)?.is_some() {
         return Ok(());
@@ -118,4 +119,56 @@ pub fn recorded_coordinator_key(repo: &Repo) -> Result<Option<PublicKey>> {
         Some((signature, payload)) if key.verifies(&payload, &signature) => Ok(Some(key)),
         _ => anyhow::bail!("{KEYS} is not signed by the key it records: forged"),
     }
+}
+
+/// The reviewers a key record lists (`reviewers`: `<name> <OpenSSH key>`
+/// per line): keys whose holders may record verdicts as the coordinator's
+/// side, from machines of their own.
+pub fn reviewers_in(repo: &Repo, record: Oid) -> Result<Vec<(String, PublicKey)>> {
+    let Some(text) = repo.tree_blob(repo.commit_tree(record)?, "reviewers")? else {
+        return Ok(Vec::new());
+    };
+    Ok(String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|line| {
+            let (name, key) = line.split_once(' ')?;
+            Some((name.to_string(), PublicKey::parse(key).ok()?))
+        })
+        .collect())
+}
+
+/// List `key` as reviewer `name` in the key record: a new commit of it,
+/// signed by the coordinator (replacing a key `name` had).
+pub fn add_reviewer(repo: &Repo, name: &str, key: &PublicKey) -> Result<()> {
+    // Any write makes the record first.
+    let (path, own) = local::coordinator_key()?;
+    ensure_key_record(repo, &own, &path)?;
+    for _ in 0..super::CAS_ATTEMPTS {
+        let tip = repo
+            .ref_target(KEYS)?
+            .ok_or_else(|| anyhow::anyhow!("{KEYS} is missing"))?;
+        let mut lines: Vec<String> = reviewers_in(repo, tip)?
+            .into_iter()
+            .filter(|(other, _)| other != name)
+            .map(|(other, key)| format!("{other} {}", key.openssh()))
+            .collect();
+        lines.push(format!("{name} {}", key.openssh()));
+        let mut tree = BTreeMap::new();
+        for entry in repo.read_tree(repo.commit_tree(tip)?)?.blobs {
+            tree.insert(entry.0, TreeEntry::Blob(entry.1));
+        }
+        tree.insert(
+            "reviewers".to_string(),
+            TreeEntry::Blob(format!("{}\n", lines.join("\n")).into_bytes()),
+        );
+        let tree = repo.write_tree(&tree)?;
+        let commit =
+            repo.create_signed_commit(tree, &[tip], &format!("keys: reviewer {name}\n"), &path)?;
+        if repo.cas_ref(KEYS, commit, Some(tip), "git-worker: reviewer")?
+            == crate::git::Cas::Updated
+        {
+            return Ok(());
+        }
+    }
+    anyhow::bail!("{KEYS} kept changing while adding reviewer '{name}'; try again")
 }

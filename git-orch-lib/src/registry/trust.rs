@@ -10,6 +10,8 @@
 //!   append its own events (`reported`, `notice`, `read`, `reviewed`, and the merges of
 //!   its syncs) to its own log without changing its contract or inventing a
 //!   state, record its own handoffs, and note verdicts as `worker:<id>`;
+//! - a reviewer the key record lists (`git worker admit --reviewer`) may
+//!   add verdicts as the coordinator's side, and write their events;
 //! - nobody else, and no unsigned commit, except in a registry that never
 //!   had a coordinator key (format 1, read with a warning) and the tips it
 //!   had when its first signed entry was written (listed in
@@ -35,6 +37,8 @@ use crate::git::{Oid, Repo};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signer {
     Coordinator,
+    /// A reviewer the key record lists (its name).
+    Reviewer(String),
     Worker(String),
     /// Signed by a key this reader does not know (its fingerprint).
     Unknown(String),
@@ -47,6 +51,7 @@ impl std::fmt::Display for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Signer::Coordinator => f.write_str("the coordinator"),
+            Signer::Reviewer(name) => write!(f, "reviewer '{name}'"),
             Signer::Worker(id) => write!(f, "worker '{id}'"),
             Signer::Unknown(fingerprint) => write!(f, "an unknown key ({fingerprint})"),
             Signer::Unsigned => f.write_str("nobody (unsigned)"),
@@ -64,6 +69,8 @@ pub struct Verifier<'r> {
     legacy: HashSet<Oid>,
     /// A registry that never had a coordinator key: nothing to check against.
     unsigned_registry: bool,
+    /// Reviewers the (trusted) key record lists.
+    reviewers: Vec<(String, PublicKey)>,
     /// What each commit came to, per kind of ref ([`class_of`]).
     memo: RefCell<HashMap<(String, Oid), std::result::Result<(), String>>>,
     worker_keys: RefCell<HashMap<String, Option<PublicKey>>>,
@@ -88,17 +95,24 @@ impl<'r> Verifier<'r> {
             }
         }
         let unsigned_registry = anchors.is_empty() || (record.is_none() && !repo.is_bare());
-        Ok(Verifier {
+        let mut verifier = Verifier {
             repo,
             anchors,
             legacy,
             unsigned_registry,
+            reviewers: Vec::new(),
             memo: RefCell::new(HashMap::new()),
             worker_keys: RefCell::new(HashMap::new()),
             handoffs: RefCell::new(HashMap::new()),
             warned: RefCell::new(HashSet::new()),
             pending: HashMap::new(),
-        })
+        };
+        if let Some(record) = record
+            && let Ok(Some(trusted)) = verifier.trusted_tip(KEYS, record)
+        {
+            verifier.reviewers = super::keys::reviewers_in(repo, trusted)?;
+        }
+        Ok(verifier)
     }
 
     /// Read `refname` at `tip` (a push being judged brings it).
@@ -122,6 +136,13 @@ impl<'r> Verifier<'r> {
             .any(|k| k.verifies(&payload, &signature))
         {
             return Ok(Signer::Coordinator);
+        }
+        if let Some((name, _)) = self
+            .reviewers
+            .iter()
+            .find(|(_, key)| key.verifies(&payload, &signature))
+        {
+            return Ok(Signer::Reviewer(name.clone()));
         }
         if let (Some(id), Some(key)) = (worker, key)
             && key.verifies(&payload, &signature)
@@ -415,6 +436,13 @@ impl<'r> Verifier<'r> {
                     Ok(Judged::IfParents(parents))
                 }
             }
+            Signer::Reviewer(_) => match self.reviewer_may(refname, commit, &parents)? {
+                Ok(()) => Ok(Judged::IfParents(parents)),
+                Err(why) => Ok(Judged::Bad(format!(
+                    "commit {} {why} (signed by {signer})",
+                    short(commit)
+                ))),
+            },
             other => Ok(Judged::Bad(format!(
                 "commit {} ({}) is signed by {other}, not by {}",
                 short(commit),
@@ -548,6 +576,28 @@ impl<'r> Verifier<'r> {
         commit: Oid,
         parents: &[Oid],
     ) -> Result<std::result::Result<(), String>> {
+        let actor = format!("worker:{id}");
+        self.added_verdicts(commit, parents, |verdict, path| {
+            if verdict.actor != actor {
+                return Err(format!(
+                    "adds a verdict that is not worker '{id}''s own (on {path})"
+                ));
+            }
+            if verdict.worker.as_deref() == Some(id) {
+                return Err(format!("adds a verdict on its own change (on {path})"));
+            }
+            Ok(())
+        })
+    }
+
+    /// A notes commit keeps every line its parents have where they have
+    /// it, and every line it adds is a verdict `rule` allows.
+    fn added_verdicts(
+        &self,
+        commit: Oid,
+        parents: &[Oid],
+        rule: impl Fn(&super::Verdict, &str) -> std::result::Result<(), String>,
+    ) -> Result<std::result::Result<(), String>> {
         let lines = |blob: Oid| -> Result<HashSet<Vec<u8>>> {
             Ok(self
                 .repo
@@ -580,7 +630,6 @@ impl<'r> Verifier<'r> {
                 before.entry(path).or_default().extend(lines(blob)?);
             }
         }
-        let actor = format!("worker:{id}");
         for (path, blob) in &now {
             if unchanged.contains(&(path.clone(), *blob)) {
                 continue;
@@ -595,14 +644,50 @@ impl<'r> Verifier<'r> {
                         "adds a line that is not a verdict (on {path})"
                     )));
                 };
-                if verdict.actor != actor {
-                    return Ok(Err(format!(
-                        "adds a verdict that is not worker '{id}''s own (on {path})"
-                    )));
+                if let Err(why) = rule(&verdict, path) {
+                    return Ok(Err(why));
                 }
-                if verdict.worker.as_deref() == Some(id) {
-                    return Ok(Err(format!("adds a verdict on its own change (on {path})")));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// What a reviewer the key record lists may write: verdicts as the
+    /// coordinator's side, and their events (and the merges of its syncs)
+    /// in workers' logs, never changing a contract. `Err(why not)`.
+    fn reviewer_may(
+        &self,
+        refname: &str,
+        commit: Oid,
+        parents: &[Oid],
+    ) -> Result<std::result::Result<(), String>> {
+        if refname == VERDICTS {
+            return self.added_verdicts(commit, parents, |verdict, path| {
+                if verdict.actor == "coordinator" {
+                    Ok(())
+                } else {
+                    Err(format!("adds a verdict as '{}' (on {path})", verdict.actor))
                 }
+            });
+        }
+        if !(refname.starts_with(WORKERS) || refname.starts_with(ARCHIVE)) || parents.is_empty() {
+            return Ok(Err(format!(
+                "writes {refname}, where a reviewer writes nothing"
+            )));
+        }
+        let message = self.repo.commit_info(commit)?.message;
+        let kind = parse_event(&message).map(|e| e.kind).unwrap_or_default();
+        if !["approved", "rejected", "verified", "attention", "merged"].contains(&kind.as_str()) {
+            return Ok(Err(format!(
+                "is a '{kind}' event, which a reviewer does not write"
+            )));
+        }
+        let own = decode(self.repo, refname, commit)?;
+        for parent in parents {
+            if decode(self.repo, refname, *parent)?.contract != own.contract {
+                return Ok(Err(
+                    "changes a contract, which only the coordinator does".into()
+                ));
             }
         }
         Ok(Ok(()))

@@ -141,6 +141,21 @@ pub fn join(args: &JoinArgs) -> Result<Outcome> {
 pub fn admit(repo: &Repo, args: &AdmitArgs) -> Result<Outcome> {
     orch::role::require_coordinator(repo, "git worker admit")?;
     let key = orch::ops::keys::parse_key(&args.key)?;
-    orch::ops::keys::admit(repo, &args.id, &key)?;
+    if args.reviewer {
+        orch::ops::keys::admit_reviewer(repo, &args.id, &key)?;
+    } else {
+        orch::ops::keys::admit(repo, &args.id, &key)?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// `git worker key`: the public key this checkout signs with.
+pub fn key(repo: &Repo) -> Result<Outcome> {
+    let key = match role(repo)? {
+        Role::Worker(id) => orch::local::ensure_worker_key(repo, &id)?,
+        Role::Coordinator => orch::local::coordinator_key()?.1,
+    };
+    eprintln!("{}", key.fingerprint());
+    println!("{}", key.openssh());
     Ok(Outcome::Success)
 }

@@ -69,6 +69,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Cleanup(args) => cleanup::cleanup(&repo, &args),
         Command::Sync(args) => orch::ops::sync::sync(&repo, args.remote.as_deref()),
         Command::Admit(args) => join::admit(&repo, &args),
+        Command::Key(_) => join::key(&repo),
         Command::Report(args) => report::report(&repo, &args),
         Command::Plan(args) => plan::plan(&repo, &args),
         Command::Ready(args) => plan::ready(&repo, &args),
