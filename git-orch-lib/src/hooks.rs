@@ -12,6 +12,7 @@
 //! it). So the repository's hooks keep running, chained, and can still
 //! refuse.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -76,25 +77,53 @@ fn shim(name: &str) -> &'static str {
     }
 }
 
-/// The shims a checkout of this repository needs: `(name, content)`.
-pub fn wanted(repo: &Repo, server: bool) -> Result<Vec<(&'static str, &'static str)>> {
-    let mut names: Vec<&'static str> = if server {
-        SERVER.to_vec()
-    } else {
-        let original = original_dir(repo)?;
-        let mut names: Vec<&'static str> = CHAINED
-            .iter()
-            .chain(HOT)
-            .copied()
-            .filter(|name| is_executable(&original.join(name)))
-            .collect();
-        // Merges commit without running pre-commit: pre-merge-commit gets
-        // the same check, always.
-        names.extend(["pre-commit", "pre-merge-commit"]);
-        names
+/// A hub's shim for a hook git-orch only chains (every server hook but
+/// pre-receive): the chain shim, which first looks for the hook it would
+/// chain to in `original` and exits 0 when there is none, as
+/// `git worker hook` would, without starting it. `update` runs once per
+/// pushed ref, so a hub with nothing to chain pays no process per ref. The
+/// directory is written into the shim: `install` rewrites the shim, and
+/// `problems` reports it out of date, when the chained directory changes.
+fn server_chain_shim(original: &Path) -> Cow<'static, str> {
+    // A path sh cannot be given in single quotes as it is: no shortcut.
+    let Some(dir) = original.to_str().filter(|dir| !dir.contains('\'')) else {
+        return Cow::Borrowed(CHAIN);
     };
+    let guard = format!(
+        "[ -x '{dir}'/\"${{0##*/}}\" ] || exit 0 # nothing to chain\ncommand -v git-worker"
+    );
+    Cow::Owned(CHAIN.replacen("command -v git-worker", &guard, 1))
+}
+
+/// The shims a checkout of this repository needs: `(name, content)`.
+pub fn wanted(repo: &Repo, server: bool) -> Result<Vec<(&'static str, Cow<'static, str>)>> {
+    if server {
+        let original = original_dir(repo)?;
+        let mut names = SERVER.to_vec();
+        names.sort_unstable();
+        return Ok(names
+            .into_iter()
+            .map(|name| match name {
+                "pre-receive" => (name, Cow::Borrowed(PRE_RECEIVE)),
+                _ => (name, server_chain_shim(&original)),
+            })
+            .collect());
+    }
+    let original = original_dir(repo)?;
+    let mut names: Vec<&'static str> = CHAINED
+        .iter()
+        .chain(HOT)
+        .copied()
+        .filter(|name| is_executable(&original.join(name)))
+        .collect();
+    // Merges commit without running pre-commit: pre-merge-commit gets
+    // the same check, always.
+    names.extend(["pre-commit", "pre-merge-commit"]);
     names.sort_unstable();
-    Ok(names.into_iter().map(|name| (name, shim(name))).collect())
+    Ok(names
+        .into_iter()
+        .map(|name| (name, Cow::Borrowed(shim(name))))
+        .collect())
 }
 
 /// Write (or refresh) the shims; returns the directory. Idempotent, and
@@ -202,7 +231,7 @@ pub fn run_original(repo: &Repo, name: &str, args: &[String], stdin: Option<&[u8
     if !is_executable(&path) || same_dir(&dir, &hooks_dir(repo)) {
         return Ok(0);
     }
-    let mut command = Command::new(&path);
+    let mut command = Command::new(invocation(&dir, name));
     command.args(args).env(CHAINED_ENV, name);
     command.stdin(if stdin.is_some() {
         Stdio::piped()
@@ -221,6 +250,34 @@ pub fn run_original(repo: &Repo, name: &str, args: &[String], stdin: Option<&[u8
         .wait()
         .with_context(|| format!("hook '{}' failed to run", path.display()))?;
     Ok(status.code().unwrap_or(1))
+}
+
+/// The path to start hook `name` of `dir` by: the one git would have
+/// started it by, had our shim not been there. git runs a hook in the top
+/// of the working tree (in the git dir of a bare repository) by a path
+/// relative to there when the hook lies beneath it (`hooks/pre-receive` in
+/// a bare repository, `.git/hooks/pre-commit` in a checkout), and the hook
+/// sees that path as `$0`: a script cannot be given another `$0` than the
+/// path it was started by. Some hooks rely on it: gitolite's multi-hook
+/// driver (its repo-specific-hooks feature) runs the `$0.*` hooks and exits
+/// 1 on a failing one only when `$0` is exactly `hooks/pre-receive`;
+/// started by an absolute path, it ignored every refusal but the last
+/// hook's, and gave post-update hooks no arguments. A hook anywhere else
+/// (an absolute core.hooksPath) is started by its absolute path, as git does.
+fn invocation(dir: &Path, name: &str) -> PathBuf {
+    let absolute = dir.join(name);
+    // Both physical paths: getcwd(3) resolves symlinks, and so must the
+    // hooks directory to compare with it. The hook itself may be a
+    // symlink (gitolite links its hooks), so it is not resolved.
+    let (Ok(cwd), Ok(real)) = (std::env::current_dir(), std::fs::canonicalize(dir)) else {
+        return absolute;
+    };
+    match real.strip_prefix(&cwd) {
+        // `./name`, not `name`, which would be looked up on PATH.
+        Ok(relative) if relative.as_os_str().is_empty() => Path::new(".").join(name),
+        Ok(relative) => relative.join(name),
+        Err(_) => absolute,
+    }
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -248,6 +305,31 @@ fn set_executable(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hubs_chain_shims_start_nothing_when_there_is_nothing_to_chain() {
+        let shim = server_chain_shim(Path::new("/srv/hub.git/hooks"));
+        let guard = shim
+            .find("[ -x '/srv/hub.git/hooks'/\"${0##*/}\" ] || exit 0")
+            .expect("a guard");
+        assert!(guard < shim.find("exec git-worker hook").expect("the hand-over"));
+        assert_eq!(shim.matches("command -v git-worker").count(), 1);
+        // A directory sh cannot be given in single quotes: the plain shim.
+        assert_eq!(server_chain_shim(Path::new("/srv/it's/hooks")), CHAIN);
+    }
+
+    #[test]
+    fn a_hook_beneath_the_current_directory_is_started_by_a_relative_path() {
+        let cwd = std::env::current_dir().expect("a current directory");
+        let real = std::fs::canonicalize(&cwd).expect("it exists");
+        assert_eq!(invocation(&real, "update"), Path::new("./update"));
+        let parent = real.parent().expect("not the root");
+        assert_eq!(invocation(parent, "update"), parent.join("update"));
+        assert_eq!(
+            invocation(Path::new("/nonexistent/hooks"), "update"),
+            Path::new("/nonexistent/hooks/update")
+        );
+    }
 
     #[test]
     fn shims_hand_over_to_git_worker_hook() {
