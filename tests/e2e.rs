@@ -14,6 +14,7 @@ mod land;
 mod plan;
 mod report;
 mod review_gate;
+mod servers;
 mod signed;
 mod soak;
 mod structure;
