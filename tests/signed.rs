@@ -976,3 +976,138 @@ fn a_reviewer_the_coordinator_admits_judges_from_their_own_machine_and_does_noth
         "{out}"
     );
 }
+
+/// The command line a shipped CI job runs (its last `run:`, or last
+/// script line), for a test to run as the job would.
+fn ci_job_command(file: &str) -> String {
+    let text = std::fs::read_to_string(
+        crate::support::workspace_root()
+            .join("share/git-orch/ci")
+            .join(file),
+    )
+    .unwrap();
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("git worker ci-check"))
+        .unwrap();
+    line.trim()
+        .trim_start_matches("run: ")
+        .trim_start_matches("- ")
+        .to_string()
+}
+
+/// On a forge (here a remote that checks nothing), the CI job of a worker's
+/// pull request: `git worker ci-check` in a fresh clone with the
+/// coordinator's public key, as the shipped GitHub and GitLab jobs run it.
+#[test]
+fn ci_check_passes_a_worker_branch_only_within_its_contract_and_past_the_gate() {
+    let fleet = Fleet::new(false);
+    let w1 = fleet.w1.clone();
+    // The worker commits its change and reports it: its pull request.
+    fleet.on(&w1, &["add", "a/x.txt"]).success();
+    fleet.on(&w1, &["commit", "--quiet", "-m", "x"]).success();
+    fleet
+        .on(&w1, &["handoff", "report", "--summary", "x"])
+        .success();
+    fleet.on(&w1, &["worker", "sync"]).success();
+    let key = format!("{}.pub", fleet.repo.coordinator_key().display());
+    let key_line = std::fs::read_to_string(&key).unwrap().trim().to_string();
+    // The CI runner: its own HOME, a fresh clone at the worker's commit.
+    let ci = fleet.hub.parent().unwrap().join("ci");
+    std::fs::create_dir_all(ci.join("home")).unwrap();
+    fleet
+        .on(&ci, &["clone", "--quiet", &fleet.url, "job"])
+        .success();
+    let job = ci.join("job");
+    let tip = fleet.on(&w1, &["rev-parse", "HEAD"]).read();
+    fleet
+        .on(&job, &["checkout", "--quiet", "--detach", &tip])
+        .success();
+    let check = |extra: &[&str]| {
+        let mut args = vec!["worker", "ci-check", "--branch", "orch/w1", "--json"];
+        args.extend_from_slice(extra);
+        fleet.on(&job, &args)
+    };
+    let failing = |out: &crate::support::Output| -> Vec<String> {
+        out.json()["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["ok"] == false)
+            .map(|c| c["check"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // Without the coordinator's key it cannot tell, and says so.
+    let out = check(&[]).code(2);
+    assert!(
+        out.stderr.contains("needs the coordinator's public key"),
+        "{out}"
+    );
+    // Not approved yet: the gate is closed, the rest passes.
+    let out = check(&["--coordinator-key", &key]).code(1);
+    assert_eq!(failing(&out), vec!["gate"], "{out}");
+    // An approval the worker forged on the forge changes nothing.
+    let forged = fleet.forge_approval(&w1, Some(&fleet.key("w1")));
+    assert_eq!(fleet.push(&w1, &forged, "refs/orch/notes/verdicts").code, 0);
+    let out = check(&[]).code(1);
+    assert_eq!(failing(&out), vec!["gate"], "{out}");
+    assert!(
+        out.stderr.contains("warning: refs/orch/notes/verdicts: "),
+        "{out}"
+    );
+    // The coordinator approves (its sync replaces the forgery): it passes,
+    // as the shipped jobs run it.
+    fleet
+        .repo
+        .git(["review-gate", "approve", "w1", "-m", "read it"])
+        .success();
+    fleet.repo.worker(["sync"]).success();
+    check(&[]).success();
+    for (file, env) in [
+        (
+            "github-actions.yml",
+            [
+                ("GITHUB_HEAD_REF", "orch/w1"),
+                ("COORDINATOR_KEY", key_line.as_str()),
+            ],
+        ),
+        (
+            "gitlab-ci.yml",
+            [
+                ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "orch/w1"),
+                ("GIT_ORCH_COORDINATOR_KEY", key_line.as_str()),
+            ],
+        ),
+    ] {
+        let mut job_run = fleet
+            .repo
+            .cmd_in(&job, "sh", ["-c", &ci_job_command(file)])
+            .env("HOME", ci.join("home"));
+        for (k, v) in env {
+            job_run = job_run.env(k, v);
+        }
+        let out = job_run.success();
+        assert!(out.stdout.contains("ok       gate"), "{file}: {out}");
+    }
+    // A commit outside the contract, pushed to the branch: refused.
+    write_file(&w1.join("c/z.txt"), "z\n");
+    fleet.on(&w1, &["add", "c/z.txt"]).success();
+    fleet
+        .on(&w1, &["commit", "--quiet", "--no-verify", "-m", "outside"])
+        .success();
+    fleet
+        .on(
+            &w1,
+            &["push", "--quiet", "origin", "HEAD:refs/heads/orch/w1"],
+        )
+        .success();
+    fleet.on(&job, &["fetch", "--quiet", "origin"]).success();
+    fleet
+        .on(&job, &["checkout", "--quiet", "--detach", "origin/orch/w1"])
+        .success();
+    let out = check(&[]).code(1);
+    assert_eq!(failing(&out), vec!["contract", "handoff"], "{out}");
+    assert!(out.stdout.contains("c/z.txt"), "{out}");
+}

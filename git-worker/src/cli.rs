@@ -61,6 +61,7 @@ pub enum Command {
     Prune(PruneArgs),
     Doctor(DoctorArgs),
     Check(CheckArgs),
+    CiCheck(CiCheckArgs),
     Hook(HookArgs),
     Hub(HubArgs),
     Log(LogArgs),
@@ -538,6 +539,52 @@ pub struct AdmitArgs {
 /// the coordinator for `git worker admit --reviewer`).
 #[derive(Debug, Args)]
 pub struct KeyArgs {}
+
+/// In a forge's CI job: check a worker's branch against its signed contract and gate
+///
+/// For servers that run no hook of git-orch's (GitHub, GitLab, Gitea):
+/// fetches the registry (refs/orch/*) from REMOTE into this clone, taking
+/// only what its signers were entitled to write, finds the worker whose
+/// contract names BRANCH, and checks REV: the registry (a contract the
+/// coordinator signed names the branch), the contract (every change since
+/// its base is in the paths it allows), the handoff (REV holds what the
+/// worker reported) and the gate (the verdicts on that handoff open it
+/// under the --require policy). Prints one line per check, or JSON with
+/// --json; exits 0 when every check passes, 1 when one fails, 2 on bad
+/// input. The coordinator's public key must be given (--coordinator-key,
+/// recorded in this clone's orch.coordinatorKey, or set there already):
+/// without it a forged registry could not be told from the real one.
+/// Ready-made jobs: share/git-orch/ci/github-actions.yml and gitlab-ci.yml.
+/// Check out the worker's commit itself (not a merge of it), with history
+/// back to the contract's base.
+#[derive(Debug, Args)]
+pub struct CiCheckArgs {
+    /// The worker's branch (default: the pull or merge request's source
+    /// branch from GITHUB_HEAD_REF or CI_MERGE_REQUEST_SOURCE_BRANCH_NAME,
+    /// else GITHUB_REF_NAME or CI_COMMIT_BRANCH, else the current branch)
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+
+    /// The commit to check
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    pub rev: String,
+
+    /// Where the registry is
+    #[arg(long, value_name = "REMOTE", default_value = "origin")]
+    pub remote: String,
+
+    /// The review policy the change must meet: none, verify, approve, both
+    #[arg(long, value_name = "POLICY", default_value = "approve")]
+    pub require: String,
+
+    /// The coordinator's public key (an OpenSSH line, or a .pub file)
+    #[arg(long, value_name = "KEY")]
+    pub coordinator_key: Option<String>,
+
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// The contract flags `spawn` and `plan` share.
 #[derive(Debug, Clone, Default, Args)]

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod apply;
 pub mod base;
 pub mod bundle;
+pub mod ci_check;
 pub mod collect;
 pub mod debris;
 pub mod hub;

@@ -3,7 +3,7 @@
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, CiCheckArgs};
 use orch::contract::validate_id;
 use orch::enforce::{self, Judgement};
 use orch::exit::{Hint, Outcome, render};
@@ -190,4 +190,72 @@ fn to_json(judgement: &Judgement) -> serde_json::Value {
         "deny": judgement.contract.deny,
         "contract_mismatch": judgement.contract_mismatch,
     })
+}
+
+/// `git worker ci-check`: a worker's branch against its signed contract
+/// and gate, in a forge's CI job.
+pub fn ci_check(repo: &Repo, args: &CiCheckArgs) -> Result<Outcome> {
+    let require = orch::config::Require::parse(&args.require, "--require")?;
+    let Some(commit) = repo.resolve_commit(&args.rev)? else {
+        return Err(Hint::new(format!("--rev {}: no such commit", args.rev)).into());
+    };
+    let branch = match &args.branch {
+        Some(branch) => branch.clone(),
+        None => ci_branch(repo)?,
+    };
+    if let Some(key) = &args.coordinator_key {
+        let key = orch::ops::keys::parse_key(key)?.openssh();
+        let known = repo.config_multi(orch::registry::keys::KEY_COORDINATOR)?;
+        if !known.contains(&key) {
+            repo.add_config(orch::registry::keys::KEY_COORDINATOR, &key)?;
+        }
+    }
+    let report = orch::ops::ci_check::ci_check(repo, &args.remote, &branch, commit, require)?;
+    if args.json {
+        print_json(&json!({
+            "version": JSON_VERSION,
+            "ok": report.ok(),
+            "branch": report.branch,
+            "commit": report.commit.to_string(),
+            "worker": report.worker,
+            "checks": report.checks.iter().map(|c| json!({
+                "check": c.name, "ok": c.ok, "detail": c.detail,
+            })).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        for check in &report.checks {
+            let mark = if check.ok { "ok" } else { "FAIL" };
+            println!("{mark:<8} {:<9} {}", check.name, check.detail);
+        }
+    }
+    Ok(if report.ok() {
+        Outcome::Success
+    } else {
+        Outcome::CheckFailed
+    })
+}
+
+/// The branch a CI job runs for: a pull or merge request's source branch,
+/// else the pushed branch, else the current one.
+fn ci_branch(repo: &Repo) -> Result<String> {
+    for var in [
+        "GITHUB_HEAD_REF",
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+        "GITHUB_REF_NAME",
+        "CI_COMMIT_BRANCH",
+    ] {
+        if let Ok(value) = std::env::var(var)
+            && !value.is_empty()
+        {
+            return Ok(value);
+        }
+    }
+    match repo.head_branch()? {
+        Some(branch) => Ok(branch),
+        None => Err(
+            Hint::new("no branch to check: HEAD is detached and no CI variable names one")
+                .hint("pass --branch <the worker's branch>")
+                .into(),
+        ),
+    }
 }

@@ -58,6 +58,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Rm(args) => rm::rm(&repo, &args),
         Command::Prune(args) => prune::prune(&repo, &args),
         Command::Check(args) => check::check(&repo, &args),
+        Command::CiCheck(args) => check::ci_check(&repo, &args),
         Command::Hook(args) => hook::hook(&repo, &args),
         Command::Log(args) => events::log(&repo, &args),
         Command::Timeline(args) => events::timeline(&repo, &args),
