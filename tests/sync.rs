@@ -902,6 +902,26 @@ fn hub_rules_give_each_worker_user_its_own_refs_and_the_rest_to_the_coordinator(
         ],
         "{out}"
     );
+    // For forges: JSON bodies of their APIs.
+    let github = repo
+        .worker(["hub", "rules", "--format", "github"])
+        .success()
+        .json();
+    assert_eq!(
+        github[0]["conditions"]["ref_name"]["include"][0],
+        "refs/heads/orch/**"
+    );
+    assert_eq!(
+        github[1]["rules"][3]["parameters"]["required_status_checks"][0]["context"],
+        "ci-check"
+    );
+    let gitea = repo
+        .worker(["hub", "rules", "--format", "gitea", "--user", "w2=bob"])
+        .success()
+        .json();
+    assert_eq!(gitea[1]["rule_name"], "orch/w2");
+    assert_eq!(gitea[1]["push_whitelist_usernames"][0], "bob");
+    assert_eq!(gitea[1]["unprotected_file_patterns"], "src/**");
     let before = repo.snapshot();
     let out = repo.worker(["hub", "rules", "--user", "w2"]).code(2);
     assert!(

@@ -886,8 +886,8 @@ pub enum HubCommand {
 
 /// Print the per-user rules a git server needs to enforce each worker's scope
 ///
-/// Prints a gitolite.conf fragment for the hub repository, from the
-/// contracts of the live workers: the coordinator's user may push
+/// By default prints a gitolite.conf fragment for the hub repository,
+/// from the contracts of the live workers: the coordinator's user may push
 /// anything (RW+); each worker's user may push its own branch, its own log
 /// (refs/orch/workers/<id>) and its own handoffs (refs/orch/handoffs/<id>),
 /// without rewinding or deleting them, and read everything; anything else
@@ -897,6 +897,15 @@ pub enum HubCommand {
 /// registry hold without these rules (a hub refuses, and every reader
 /// ignores, what a worker was not entitled to sign); the rules add that a
 /// worker cannot even write another worker's refs.
+///
+/// For forges that run no hook: --format github prints two repository
+/// rulesets (worker branches: no deletion, no force push; the default
+/// branch: pull requests only, with the `ci-check` job of
+/// share/git-orch/ci/github-actions.yml required), the bodies of
+/// `POST /repos/{owner}/{repo}/rulesets`; --format gitea prints a branch
+/// protection per worker (only its user pushes, every file protected but
+/// the paths its contract allows, `ci-check` required), the bodies of
+/// `POST /repos/{owner}/{repo}/branch_protections`.
 #[derive(Debug, Args)]
 pub struct HubRulesArgs {
     /// The repository's name on the server
@@ -908,6 +917,11 @@ pub struct HubRulesArgs {
     /// The server user worker ID pushes as (repeatable; default: its id)
     #[arg(long = "user", value_name = "ID=USER")]
     pub users: Vec<String>,
+
+    /// What to print: a gitolite.conf fragment, a GitHub ruleset (JSON),
+    /// or Gitea/Forgejo branch protections (JSON)
+    #[arg(long, value_name = "FORMAT", default_value = "gitolite", value_parser = ["gitolite", "github", "gitea"])]
+    pub format: String,
 }
 
 /// Prepare a bare repository as a hub: its pre-receive hook enforces contracts

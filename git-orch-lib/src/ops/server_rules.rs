@@ -133,6 +133,77 @@ pub fn gitolite(repo: &Repo, name: &str, users: &Users) -> Result<String> {
     Ok(out)
 }
 
+/// For GitHub, which runs no hook of ours: a repository ruleset (the body
+/// of `POST /repos/{owner}/{repo}/rulesets`) for the worker branches
+/// (`refs/heads/<prefix>*`: no deletion, no force push) and one for the
+/// default branch (changes through pull requests only, with the
+/// `ci-check` job of share/git-orch/ci/github-actions.yml passing).
+/// Contracts' paths are enforced by that job, which checks each worker's
+/// branch against its signed contract.
+pub fn github(repo: &Repo) -> Result<String> {
+    let prefix = crate::config::Settings::load(repo)?.prefix;
+    let rules = serde_json::json!([
+        {
+            "name": "git-orch: worker branches",
+            "target": "branch",
+            "enforcement": "active",
+            "conditions": {"ref_name": {"include": [format!("refs/heads/{prefix}**")], "exclude": []}},
+            "rules": [{"type": "deletion"}, {"type": "non_fast_forward"}],
+        },
+        {
+            "name": "git-orch: the default branch",
+            "target": "branch",
+            "enforcement": "active",
+            "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
+            "rules": [
+                {"type": "deletion"},
+                {"type": "non_fast_forward"},
+                {"type": "pull_request", "parameters": {
+                    "required_approving_review_count": 0,
+                    "dismiss_stale_reviews_on_push": true,
+                    "require_code_owner_review": false,
+                    "require_last_push_approval": false,
+                    "required_review_thread_resolution": false,
+                }},
+                {"type": "required_status_checks", "parameters": {
+                    "strict_required_status_checks_policy": false,
+                    "required_status_checks": [{"context": "ci-check"}],
+                }},
+            ],
+        },
+    ]);
+    Ok(format!("{}\n", serde_json::to_string_pretty(&rules)?))
+}
+
+/// For Gitea and Forgejo: a branch protection per live worker (the body
+/// of `POST /repos/{owner}/{repo}/branch_protections`): only the worker's
+/// user may push its branch, every file is protected but the paths its
+/// contract allows, and its status check must pass.
+pub fn gitea(repo: &Repo, users: &Users) -> Result<String> {
+    let mut out = Vec::new();
+    for entry in registry::list(repo)?.into_iter().flatten() {
+        let contract = &entry.contract;
+        let unprotected = if contract.allow.is_empty() {
+            "**".to_string()
+        } else {
+            contract.allow.join(";")
+        };
+        out.push(serde_json::json!({
+            "rule_name": contract.branch,
+            "enable_push": true,
+            "enable_push_whitelist": true,
+            "push_whitelist_usernames": [users.of(entry.id())],
+            "enable_force_push": false,
+            // Denied paths inside allowed ones are the CI check's to refuse.
+            "protected_file_patterns": "**",
+            "unprotected_file_patterns": unprotected,
+            "enable_status_check": true,
+            "status_check_contexts": ["ci-check"],
+        }));
+    }
+    Ok(format!("{}\n", serde_json::to_string_pretty(&out)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,9 +122,11 @@ pub fn hub_rules(args: &HubRulesArgs) -> Result<Outcome> {
     let repo = Repo::discover()?;
     orch::role::require_coordinator(&repo, "hub rules")?;
     let users = orch::ops::server_rules::Users::parse(&args.coordinator, &args.users)?;
-    print!(
-        "{}",
-        orch::ops::server_rules::gitolite(&repo, &args.repo, &users)?
-    );
+    let rules = match args.format.as_str() {
+        "github" => orch::ops::server_rules::github(&repo)?,
+        "gitea" => orch::ops::server_rules::gitea(&repo, &users)?,
+        _ => orch::ops::server_rules::gitolite(&repo, &args.repo, &users)?,
+    };
+    print!("{rules}");
     Ok(Outcome::Success)
 }

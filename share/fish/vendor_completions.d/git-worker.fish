@@ -123,6 +123,9 @@ complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_se
 complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from rules" -l repo -d 'The repository\'s name on the server' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from rules" -l coordinator -d 'The server user the coordinator pushes as' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from rules" -l user -d 'The server user worker ID pushes as (repeatable; default: its id)' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from rules" -l format -d 'What to print: a gitolite.conf fragment, a GitHub ruleset (JSON), or Gitea/Forgejo branch protections (JSON)' -r -f -a "gitolite\t''
+github\t''
+gitea\t''"
 complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from rules" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from help" -f -a "init" -d 'Prepare a bare repository as a hub: its pre-receive hook enforces contracts'
 complete -c git-worker -n "__fish_git_worker_using_subcommand hub; and __fish_seen_subcommand_from help" -f -a "rules" -d 'Print the per-user rules a git server needs to enforce each worker\'s scope'
