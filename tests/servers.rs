@@ -314,3 +314,244 @@ fn a_hubs_update_hook_starts_nothing_until_there_is_one_to_chain() {
         "{refs}"
     );
 }
+
+/// How hosts reach a server: the URL each server user clones, and the
+/// environment a command of that user's needs (its ssh key).
+struct Transport<'a> {
+    url: &'a dyn Fn(&str) -> String,
+    wrap: &'a dyn Fn(&str, crate::support::Run) -> crate::support::Run,
+    /// Run once the workers are spawned and shared (a server's rules
+    /// generated from their contracts go in then).
+    spawned: &'a dyn Fn(),
+}
+
+/// The whole multi-host loop on a hub `hub` (its directory on the
+/// server's disk) served by `transport`: the coordinator (the test
+/// repository, server user `coordinator`) spawns two workers and shares
+/// them; each joins from a host of its own (its own HOME, key and server
+/// user: w1 is `alice`, w2 is `bob`), is admitted, works, reports and
+/// syncs; w1 approves w2's change; the coordinator syncs, verifies in a
+/// clean checkout, lands both and cleans up; then every host syncs again.
+/// Every step must pass. Returns the hosts' checkouts.
+fn the_loop(
+    repo: &TestRepo,
+    hub: &std::path::Path,
+    transport: &Transport,
+) -> [std::path::PathBuf; 2] {
+    let as_user = |user: &str, run| (transport.wrap)(user, run);
+    let coordinator = |args: &[&str]| as_user("coordinator", repo.git(args));
+    repo.worker(["hub", "init"]).arg(hub).success();
+    repo.git(["remote", "add", "origin", &(transport.url)("coordinator")])
+        .success();
+    coordinator(&["push", "--quiet", "origin", "main"]).success();
+    repo.worker([
+        "spawn",
+        "w1",
+        "--allow",
+        "a/**",
+        "--verify",
+        "test -f a/x.txt",
+    ])
+    .success();
+    repo.worker([
+        "spawn",
+        "w2",
+        "--allow",
+        "b/**",
+        "--verify",
+        "test -f b/y.txt",
+    ])
+    .success();
+    coordinator(&["worker", "sync"]).success();
+    (transport.spawned)();
+    let key = format!(
+        "{}.pub",
+        repo.root()
+            .join("home/.local/share/git-orch/keys/coordinator/key")
+            .display()
+    );
+    let mut dirs = Vec::new();
+    for (id, user) in [("w1", "alice"), ("w2", "bob")] {
+        let h = host(repo, &format!("host-{id}"));
+        let url = (transport.url)(user);
+        as_user(
+            user,
+            repo.git_in(
+                &h,
+                [
+                    "worker",
+                    "join",
+                    id,
+                    "--remote",
+                    &url,
+                    "--dir",
+                    id,
+                    "--coordinator-key",
+                    &key,
+                ],
+            )
+            .env("HOME", h.join("home")),
+        )
+        .success();
+        let dir = h.join(id);
+        let public = dir.join(".git/orch/keys").join(id).join("key.pub");
+        repo.worker(["admit", id, public.to_str().unwrap()])
+            .success();
+        coordinator(&["worker", "sync"]).success();
+        dirs.push(dir);
+    }
+    let on = |user: &str, dir: &std::path::Path, args: &[&str]| {
+        as_user(
+            user,
+            repo.git_in(dir, args)
+                .env("HOME", dir.parent().unwrap().join("home")),
+        )
+    };
+    let (w1, w2) = (&dirs[0], &dirs[1]);
+    on("alice", w1, &["worker", "sync"]).success();
+    on("bob", w2, &["worker", "sync"]).success();
+    write_file(&w1.join("a/x.txt"), "x\n");
+    on("alice", w1, &["add", "a"]).success();
+    on("alice", w1, &["commit", "--quiet", "-m", "x"]).success();
+    on(
+        "alice",
+        w1,
+        &["handoff", "report", "--summary", "x from alice"],
+    )
+    .success();
+    on("alice", w1, &["worker", "sync"]).success();
+    write_file(&w2.join("b/y.txt"), "y\n");
+    on("bob", w2, &["handoff", "report", "--summary", "y from bob"]).success();
+    on("bob", w2, &["worker", "sync"]).success();
+    // w1 reviews w2's change: its verdict travels in its own log.
+    on("alice", w1, &["worker", "sync"]).success();
+    on(
+        "alice",
+        w1,
+        &["review-gate", "approve", "w2", "-m", "read it"],
+    )
+    .success();
+    on("alice", w1, &["worker", "sync"]).success();
+
+    let out = coordinator(&["worker", "sync"]).success();
+    assert!(out.stderr.contains("recorded 1 verdict(s)"), "{out}");
+    repo.git(["config", "orch.review.require", "verify"])
+        .success();
+    repo.git(["review-gate", "run", "w1"]).success();
+    repo.git(["review-gate", "run", "w2"]).success();
+    let out = repo.git(["handoff", "land", "--all"]).success();
+    assert!(out.stderr.contains("landed 2 of 2"), "{out}");
+    coordinator(&["worker", "sync"]).success();
+    let out = repo.worker(["cleanup", "--landed"]).success();
+    assert!(
+        out.stdout.contains("removed worker 'w1'") && out.stdout.contains("removed worker 'w2'"),
+        "{out}"
+    );
+    let out = coordinator(&["worker", "sync"]).success();
+    assert!(!out.stderr.contains("warning"), "{out}");
+    coordinator(&["push", "--quiet", "origin", "main"]).success();
+    // Nobody is stuck: every host syncs again.
+    for (user, dir) in [("alice", w1), ("bob", w2)] {
+        let out = on(user, dir, &["worker", "sync"]).success();
+        assert!(
+            out.stderr.contains("worker 'w1' was removed on 'origin'"),
+            "{out}"
+        );
+    }
+    coordinator(&["worker", "sync"]).success();
+    [w1.clone(), w2.clone()]
+}
+
+/// The loop through gitolite with the rules `git worker hub rules`
+/// generates: each worker's user may push only its own branch, log and
+/// handoffs. Then the rules hold: alice cannot write bob's log.
+#[test]
+fn the_whole_loop_passes_through_gitolite_under_per_user_rules() {
+    let repo = TestRepo::new();
+    repo.write("README.md", "hub\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "initial"]).success();
+    let gitolite = Gitolite::start(&repo);
+    // The hub, at first the coordinator's alone.
+    let admin = "repo gitolite-admin\n    RW+ = admin\n\n";
+    gitolite.write_conf(
+        &repo,
+        &format!("{admin}repo hub\n    RW+ = coordinator\n    R = alice bob\n"),
+        &["coordinator", "alice", "bob"],
+    );
+    let url = |_user: &str| gitolite.url("hub");
+    let wrap = |user: &str, run| gitolite.as_user(user, run);
+    let spawned = || {
+        let rules = repo
+            .worker(["hub", "rules", "--user", "w1=alice", "--user", "w2=bob"])
+            .success()
+            .stdout;
+        gitolite.write_conf(
+            &repo,
+            &format!("{admin}{rules}"),
+            &["coordinator", "alice", "bob"],
+        );
+    };
+    let transport = Transport {
+        url: &url,
+        wrap: &wrap,
+        spawned: &spawned,
+    };
+    let [w1, _w2] = the_loop(&repo, &gitolite.repository("hub"), &transport);
+    // The rules hold behind the hub's checks: a branch of no worker's,
+    // which the hub lets through, gitolite refuses alice.
+    let out = gitolite
+        .as_user(
+            "alice",
+            repo.git_in(&w1, ["push", "origin", "HEAD:refs/heads/feature"])
+                .env("HOME", w1.parent().unwrap().join("home")),
+        )
+        .output();
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains("W refs/heads/feature hub alice DENIED"),
+        "{out}"
+    );
+}
+
+/// The loop through smart HTTP (git-http-backend), one HTTP user per
+/// worker and the coordinator: the hub's own checks and the signatures
+/// are all the rules there are.
+#[test]
+fn the_whole_loop_passes_through_smart_http_with_a_user_per_worker() {
+    let repo = TestRepo::new();
+    repo.write("README.md", "hub\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "initial"]).success();
+    let base = repo.root().join("http");
+    std::fs::create_dir_all(&base).unwrap();
+    repo.git_in(
+        &base,
+        [
+            "init",
+            "--quiet",
+            "--bare",
+            "--initial-branch=main",
+            "hub.git",
+        ],
+    )
+    .success();
+    let http = HttpBackend::start(
+        &repo,
+        &base,
+        &[
+            ("coordinator", "c-pass", Access::Write),
+            ("alice", "a-pass", Access::Write),
+            ("bob", "b-pass", Access::Write),
+        ],
+    );
+    let url = |user: &str| http.url(user, "hub.git");
+    let wrap = |_user: &str, run| run;
+    let spawned = || {};
+    let transport = Transport {
+        url: &url,
+        wrap: &wrap,
+        spawned: &spawned,
+    };
+    the_loop(&repo, &base.join("hub.git"), &transport);
+}
