@@ -1111,3 +1111,79 @@ fn ci_check_passes_a_worker_branch_only_within_its_contract_and_past_the_gate() 
     assert_eq!(failing(&out), vec!["contract", "handoff"], "{out}");
     assert!(out.stdout.contains("c/z.txt"), "{out}");
 }
+
+/// A registry an earlier version wrote (format 1, nothing signed) is read
+/// as it is; the first write of this version says so, records its tips as
+/// history from before signing, and from then on an unsigned commit on top
+/// of them counts for nothing.
+#[test]
+fn an_unsigned_format_1_registry_is_read_and_signed_from_then_on() {
+    let repo = TestRepo::with_commit();
+    repo.worker(["spawn", "w", "--allow", "src/**"]).success();
+    // What the earlier version wrote: the same log, unsigned, format 1,
+    // no key in the contract, and no key record.
+    let commits = repo
+        .git(["rev-list", "--reverse", "refs/orch/workers/w"])
+        .read();
+    let mut parent: Option<String> = None;
+    for commit in commits.lines() {
+        let edited = repo.edit_entry(repo.path(), commit, "format", |_| "1\n".to_string());
+        let edited = repo.edit_entry(repo.path(), &edited, "contract.toml", |c| {
+            c.lines()
+                .filter(|l| !l.starts_with("key = "))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        });
+        let tree = repo.rev(&format!("{edited}^{{tree}}"));
+        let message = repo.git(["log", "-1", "--format=%B", commit]).read();
+        let mut args = vec!["commit-tree".to_string(), tree, "-m".into(), message];
+        if let Some(parent) = &parent {
+            args.extend(["-p".to_string(), parent.clone()]);
+        }
+        parent = Some(repo.git(&args).read());
+    }
+    let old = parent.unwrap();
+    repo.git(["update-ref", "refs/orch/workers/w", &old])
+        .success();
+    repo.git(["update-ref", "-d", "refs/orch/keys"]).success();
+
+    // Read as it is.
+    let show = repo.worker(["show", "w", "--json"]).success();
+    assert_eq!(show.json()["worker"]["state"], "active", "{show}");
+    assert_eq!(show.json()["worker"]["format"], 1, "{show}");
+    // The first write says so and signs.
+    let out = repo.worker(["message", "w", "hello"]).success();
+    assert!(
+        out.stderr
+            .contains("the registry was unsigned (format 1): its 1 ref(s) are read as they are"),
+        "{out}"
+    );
+    let record = repo.rev("refs/orch/keys");
+    let legacy = repo.git(["show", &format!("{record}:legacy")]).read();
+    assert_eq!(legacy, format!("{old} refs/orch/workers/w"));
+    let tip = repo.rev("refs/orch/workers/w");
+    assert!(
+        repo.git(["cat-file", "-p", &tip])
+            .read()
+            .contains("gpgsig ")
+    );
+    // An unsigned commit on top now counts for nothing; the old history does.
+    let forged = repo.edit_entry(repo.path(), &tip, "state.toml", |s| {
+        s.replace("state = \"active\"", "state = \"applied\"")
+    });
+    let tree = repo.rev(&format!("{forged}^{{tree}}"));
+    let unsigned = repo
+        .git(["commit-tree", &tree, "-p", &tip, "-m", "applied w"])
+        .read();
+    repo.git(["update-ref", "refs/orch/workers/w", &unsigned])
+        .success();
+    let show = repo.worker(["show", "w", "--json"]).success();
+    assert_eq!(show.json()["worker"]["state"], "active", "{show}");
+    assert!(
+        show.stderr
+            .contains("warning: refs/orch/workers/w: ignored what follows"),
+        "{show}"
+    );
+    let kinds: Vec<String> = repo.events("w").into_iter().map(|(kind, _)| kind).collect();
+    assert_eq!(kinds, ["spawning", "spawned", "message"], "{show}");
+}
