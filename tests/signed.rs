@@ -1187,3 +1187,143 @@ fn an_unsigned_format_1_registry_is_read_and_signed_from_then_on() {
     let kinds: Vec<String> = repo.events("w").into_iter().map(|(kind, _)| kind).collect();
     assert_eq!(kinds, ["spawning", "spawned", "message"], "{show}");
 }
+
+impl Fleet {
+    /// A `reviewed` event in w1's own log (signed with its key) relaying
+    /// `verdict` on `target`: what `git review-gate approve` writes on a
+    /// joined worker's host, or anything else of the same shape.
+    fn relay(&self, target: &str, verdict: serde_json::Value, n: u64) -> String {
+        let dir = &self.w1;
+        let tip = self.tip(dir, "refs/orch/workers/w1");
+        let message = self.on(dir, &["log", "-1", "--format=%B", &tip]).read();
+        let last: serde_json::Value =
+            serde_json::from_str(message.lines().nth(2).unwrap()).unwrap();
+        let event = serde_json::json!({
+            "id": format!("{n:016x}"), "v": 2, "kind": "reviewed", "time": 1_000_000_000u64 + n,
+            "actor": "worker", "clock": last["clock"].as_u64().unwrap() + 1,
+            "data": {"target": target, "verdict": verdict},
+        });
+        let tree = self.tip(dir, &format!("{tip}^{{tree}}"));
+        let commit = self.commit(
+            dir,
+            &tree,
+            &[&tip],
+            &format!("reviewed w1\n\n{event}\n"),
+            Some(&self.key("w1")),
+        );
+        self.on(dir, &["update-ref", "refs/orch/workers/w1", &commit])
+            .success();
+        commit
+    }
+}
+
+/// A joined worker's relayed verdicts are its own approvals and
+/// rejections of another worker's handoff as it is, or nothing: a
+/// malformed one, one of a newer format, one on another target than it
+/// names, a run, and a flood are each skipped with a warning, and the
+/// coordinator's sync goes on and records the one good verdict once.
+#[test]
+fn relayed_verdicts_count_only_as_a_workers_own_review_of_a_handoff() {
+    let fleet = Fleet::new(true);
+    let w2 = fleet.w2.clone();
+    write_file(&w2.join("b/y.txt"), "y\n");
+    fleet
+        .on(&w2, &["handoff", "report", "--summary", "y"])
+        .success();
+    fleet.on(&w2, &["worker", "sync"]).success();
+    fleet.on(&fleet.w1, &["worker", "sync"]).success();
+    let handoff = fleet.tip(&fleet.w1, "refs/orch/handoffs/w2");
+    let meta = fleet
+        .on(&fleet.w1, &["show", &format!("{handoff}:handoff.toml")])
+        .read();
+    let field = |name: &str| {
+        meta.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
+            .unwrap()
+            .trim_end_matches('"')
+            .to_string()
+    };
+    let verdict = |id: &str, ruling: &str| {
+        serde_json::json!({
+            "time": 4_000_000_000u64, "id": id, "v": 2, "ruling": ruling,
+            "by": "Alice <a@example.com>", "actor": "worker:w1", "worker": "w2",
+            "base": field("base"), "tree": field("tree"), "fingerprint": field("fingerprint"),
+            "message": "read it", "findings": ["bad"],
+        })
+    };
+    let main = fleet.repo.rev("main");
+    let mut bad = verdict("bad-tree", "approve");
+    bad["tree"] = "nothex".into();
+    let mut newer = verdict("newer", "approve");
+    newer["v"] = 99.into();
+    let mut n = 0;
+    let mut relay = |target: &str, v: serde_json::Value| {
+        n += 1;
+        fleet.relay(target, v, n)
+    };
+    relay(&handoff, bad);
+    relay(&handoff, newer);
+    relay(&main, verdict("elsewhere", "reject"));
+    relay(&handoff, verdict("a-run", "pass"));
+    for i in 0..30 {
+        relay(&handoff, verdict(&format!("flood-{i}"), "approve"));
+    }
+    let out = fleet.on(&fleet.w1, &["worker", "sync"]).success();
+    assert!(out.stderr.contains("1 pushed"), "{out}");
+    let out = fleet.repo.worker(["sync"]).success();
+    assert!(out.stderr.contains("recorded 1 verdict(s)"), "{out}");
+    for why in [
+        "is not bound to the handoff",
+        "verdict format 99",
+        "its target is not a worker's handoff",
+        "a 'pass' verdict: only the coordinator's runs count",
+    ] {
+        assert!(
+            out.stderr
+                .contains("warning: ignored a verdict relayed by worker 'w1': "),
+            "{out}"
+        );
+        assert!(out.stderr.contains(why), "{why}: {out}");
+    }
+    // w2 stays as it was, its note holds the one approval (the newest),
+    // dated no later than now.
+    let show = fleet.repo.worker(["show", "w2", "--json"]).success().json();
+    assert_eq!(show["worker"]["state"], "reported", "{show}");
+    let notes = fleet.repo.rev("refs/orch/notes/verdicts");
+    let note = fleet
+        .repo
+        .git([
+            "cat-file",
+            "-p",
+            &format!("{notes}:{}/{}", &handoff[..2], &handoff[2..]),
+        ])
+        .read();
+    assert_eq!(note.lines().count(), 1, "{note}");
+    assert!(note.contains("\"id\":\"flood-29\""), "{note}");
+    assert!(!note.contains("4000000000"), "{note}");
+    // Once: the next sync records nothing.
+    let out = fleet.repo.worker(["sync"]).success();
+    assert!(!out.stderr.contains("recorded"), "{out}");
+    // A newer-format line, or a run, pushed straight into the notes: refused.
+    let w1 = fleet.w1.clone();
+    fleet.on(&w1, &["worker", "sync"]).success();
+    let notes = fleet.tip(&w1, "refs/orch/notes/verdicts");
+    for (line, why) in [
+        (
+            serde_json::json!({"time": 1, "id": "p99", "v": 99, "ruling": "approve", "by": "B",
+                "actor": "worker:w1", "worker": "w2", "base": "b", "tree": "t", "fingerprint": "f"}),
+            "adds a verdict of format 99",
+        ),
+        (
+            serde_json::json!({"time": 4_000_000_000u64, "id": "run", "v": 2, "ruling": "pass", "by": "B",
+                "actor": "worker:w1", "worker": "w2", "base": "b", "tree": "t", "fingerprint": "f"}),
+            "adds a 'pass' verdict, which only the coordinator's runs give",
+        ),
+    ] {
+        let tree = fleet.notes_tree(&w1, Some(&notes), &format!("{line}\n"));
+        let commit = fleet.commit(&w1, &tree, &[&notes], "Notes", Some(&fleet.key("w1")));
+        let out = fleet.push(&w1, &commit, "refs/orch/notes/verdicts");
+        assert_ne!(out.code, 0, "{out}");
+        assert!(out.stderr.contains(why), "{why}: {out}");
+    }
+}

@@ -213,75 +213,153 @@ fn relay(repo: &Repo, me: &str, target: &Target, verdict: &Verdict) -> Result<()
     Ok(())
 }
 
+/// Most relayed verdicts one worker gets recorded per sync (its newest).
+const MAX_RELAYED: usize = 16;
+
 /// Record the verdicts that workers `ids` relayed in their logs
 /// (`reviewed` events, see [`record`]) and that are not on their change
-/// yet: the coordinator's sync does, for the logs it took. Returns how
-/// many it recorded.
+/// yet: the coordinator's sync does, for the logs it took. Only a
+/// worker's own approval or rejection of another worker's handoff counts,
+/// bound to that handoff as it is, its time no later than now, the newest
+/// per handoff and at most [`MAX_RELAYED`] per worker and sync; anything
+/// else is skipped with a warning, never an error (one bad event must not
+/// stop a sync). Returns how many it recorded.
 pub fn import_reviews(repo: &Repo, ids: &[String], max_failures: u32) -> Result<usize> {
     let mut recorded = 0;
     for id in ids {
         let Some(entry) = registry::load(repo, id)? else {
             continue;
         };
-        for logged in registry::history(repo, entry.tip)? {
+        // The newest relayed verdict per target.
+        let mut newest: Vec<(Oid, Verdict)> = Vec::new();
+        for logged in registry::history(repo, entry.tip)?.into_iter().rev() {
             let event = &logged.event;
             if event.kind != "reviewed" || event.actor != Actor::Worker {
                 continue;
             }
-            let Some(verdict) = event
-                .data
-                .get("verdict")
-                .and_then(|v| serde_json::from_value::<Verdict>(v.clone()).ok())
-            else {
-                continue;
-            };
-            let Some(target) = event
-                .data
-                .get("target")
-                .and_then(|t| t.as_str())
-                .and_then(|t| Oid::from_str(t).ok())
-                .filter(|t| repo.has_object(*t))
-            else {
-                continue;
-            };
-            // Its own verdict, on another's change: never one in another's name.
-            if verdict.actor != format!("worker:{id}") || verdict.worker.as_deref() == Some(id) {
-                eprintln!(
-                    "warning: ignored a verdict relayed by worker '{id}' as '{}'",
-                    verdict.actor
-                );
-                continue;
+            match relayed(repo, id, &event.data) {
+                Ok((target, verdict)) => {
+                    if !newest.iter().any(|(t, _)| *t == target) {
+                        newest.push((target, verdict));
+                    }
+                }
+                Err(why) => eprintln!("warning: ignored a verdict relayed by worker '{id}': {why}"),
             }
-            if registry::verdicts_on(repo, target)?
-                .iter()
-                .any(|v| v.id == verdict.id)
+        }
+        if newest.len() > MAX_RELAYED {
+            eprintln!(
+                "warning: worker '{id}' relayed verdicts on {} changes: recording its newest {MAX_RELAYED}",
+                newest.len()
+            );
+            newest.truncate(MAX_RELAYED);
+        }
+        for (target, mut verdict) in newest {
+            let Ok(Some(owner)) = handoff_owner(repo, target) else {
+                continue;
+            };
+            let Ok(handoff) = registry::decode_handoff(repo, &owner, target) else {
+                continue;
+            };
+            if registry::verdicts_on(repo, target)
+                .map(|known| known.iter().any(|v| v.id == verdict.id))
+                .unwrap_or(true)
             {
                 continue;
             }
-            let subject = Subject {
-                name: verdict.worker.clone().unwrap_or_else(|| target.to_string()),
-                worker: verdict.worker.clone(),
-                target,
-                base: Oid::from_str(&verdict.base).ok(),
-                tree: Oid::from_str(&verdict.tree)?,
-                fingerprint: verdict.fingerprint.clone(),
-                handoff: None,
-            };
-            let entry = match &verdict.worker {
-                Some(worker) => registry::load(repo, worker)?,
-                None => None,
-            };
-            record(
+            verdict.time = verdict.time.min(registry::now());
+            let subject = Subject::of_handoff(&owner, handoff)?;
+            let entry = registry::load(repo, &owner)?;
+            if let Err(err) = record(
                 repo,
                 &Target { subject, entry },
                 &verdict,
                 Actor::Worker,
                 max_failures,
-            )?;
+            ) {
+                if crate::interrupt::stops_everything(&err) {
+                    return Err(err);
+                }
+                eprintln!("warning: could not record the verdict worker '{id}' relayed: {err:#}");
+                continue;
+            }
             recorded += 1;
         }
     }
     Ok(recorded)
+}
+
+/// A `reviewed` event's target and verdict, when it is one worker `id`
+/// may relay: its own approval or rejection, in the current format, of
+/// another worker's handoff, bound to that handoff.
+fn relayed(
+    repo: &Repo,
+    id: &str,
+    data: &serde_json::Map<String, serde_json::Value>,
+) -> std::result::Result<(Oid, Verdict), String> {
+    let verdict: Verdict = data
+        .get("verdict")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .ok_or("not a verdict")?;
+    let target = data
+        .get("target")
+        .and_then(|t| t.as_str())
+        .and_then(|t| Oid::from_str(t).ok())
+        .ok_or("no target")?;
+    if verdict.actor != format!("worker:{id}") {
+        return Err(format!("it is in the name of '{}'", verdict.actor));
+    }
+    if !matches!(verdict.ruling, Ruling::Approve | Ruling::Reject) {
+        return Err(format!(
+            "a '{}' verdict: only the coordinator's runs count",
+            verdict.ruling
+        ));
+    }
+    if verdict.v > registry::FORMAT {
+        return Err(format!("verdict format {}", verdict.v));
+    }
+    let owner = handoff_owner(repo, target)
+        .ok()
+        .flatten()
+        .ok_or("its target is not a worker's handoff")?;
+    if owner == id || verdict.worker.as_deref() != Some(owner.as_str()) {
+        return Err(format!(
+            "it names '{:?}' on a handoff of '{owner}'",
+            verdict.worker
+        ));
+    }
+    let handoff = registry::decode_handoff(repo, &owner, target).map_err(|e| format!("{e:#}"))?;
+    if verdict.base != handoff.meta.base
+        || verdict.tree != handoff.meta.tree
+        || verdict.fingerprint != handoff.meta.fingerprint
+    {
+        return Err(format!(
+            "it is not bound to the handoff of '{owner}' it sits on"
+        ));
+    }
+    Ok((target, verdict))
+}
+
+/// Whose handoff commit `target` is (its `handoff.toml` names the worker,
+/// and that worker's handoffs reach it), if any.
+fn handoff_owner(repo: &Repo, target: Oid) -> Result<Option<String>> {
+    let tree = match repo.commit_tree(target) {
+        Ok(tree) => tree,
+        Err(_) => return Ok(None),
+    };
+    let Some(text) = repo.tree_blob(tree, "handoff.toml")? else {
+        return Ok(None);
+    };
+    let owner = String::from_utf8_lossy(&text)
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("id").and_then(|v| v.as_str()).map(str::to_string));
+    let Some(owner) = owner.filter(|o| crate::contract::validate_id(o).is_ok()) else {
+        return Ok(None);
+    };
+    match repo.ref_target(&registry::handoff_ref(&owner))? {
+        Some(tip) if tip == target || repo.is_ancestor(target, tip)? => Ok(Some(owner)),
+        _ => Ok(None),
+    }
 }
 
 // ----- run -----

@@ -429,9 +429,11 @@ fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -
                 .and_then(|all| all.get(id))
                 .map_or(&[][..], Vec::as_slice)
         };
-        if let Some(id) = local.strip_prefix(registry::WORKERS)
-            && registry::archived_past_in(repo, archived(id), theirs)?
-        {
+        let removed = match local.strip_prefix(registry::WORKERS) {
+            Some(id) => registry::archived_past_in(repo, archived(id), theirs)?,
+            None => false,
+        };
+        if removed {
             match ours {
                 // Gone here: delete it there, with the archive.
                 None => pulled.retire.push(local.clone()),
@@ -439,7 +441,7 @@ fn merge_staged(repo: &Repo, remote: &str, staging: &str, pulled: &mut Pulled) -
                 Some(_) => pulled.replace.push(local.clone()),
             }
         }
-        let (new, merge) = match registry::merge_ref(repo, &local, theirs)? {
+        let (new, merge) = match registry::merge_ref(repo, &local, theirs, removed)? {
             Merge::Took(commit) => (Some(commit), false),
             Merge::Merged(commit) => (Some(commit), true),
             Merge::Refused(why) => {

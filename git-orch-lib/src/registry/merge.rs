@@ -6,8 +6,8 @@ use anyhow::{Context as _, Result};
 use super::handoff::SYNC_MERGE_TRAILER;
 use super::log::event_commit;
 use super::{
-    ARCHIVE, Actor, Event, FORMAT, HANDOFFS, KEYS, Status, VERDICTS, Verdict, WORKERS,
-    archived_past, decode, decode_handoff, event_id, history, now,
+    ARCHIVE, Actor, Event, FORMAT, HANDOFFS, KEYS, Status, VERDICTS, Verdict, WORKERS, decode,
+    decode_handoff, event_id, history, now,
 };
 use crate::git::{Oid, Repo};
 
@@ -30,10 +30,8 @@ pub enum Merge {
 /// anything either side wrote, by the rules of docs/registry-format.md
 /// ("Merging"). Nothing is written to `refname` here: the caller moves it
 /// (by compare-and-swap) to the commit returned.
-pub fn merge_ref(repo: &Repo, refname: &str, theirs: Oid) -> Result<Merge> {
-    if let Some(id) = refname.strip_prefix(WORKERS)
-        && archived_past(repo, id, theirs)?
-    {
+pub fn merge_ref(repo: &Repo, refname: &str, theirs: Oid, removed: bool) -> Result<Merge> {
+    if removed {
         // A worker removed here (perhaps spawned again since): its old
         // entry over there is retired, never taken or merged.
         return Ok(Merge::Ahead);

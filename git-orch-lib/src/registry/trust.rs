@@ -71,6 +71,8 @@ pub struct Verifier<'r> {
     unsigned_registry: bool,
     /// Reviewers the (trusted) key record lists.
     reviewers: Vec<(String, PublicKey)>,
+    /// Every archive ref, by worker id: read once, when first needed.
+    archives: RefCell<Option<Archives>>,
     /// What each commit came to, per kind of ref ([`class_of`]).
     memo: RefCell<HashMap<(String, Oid), std::result::Result<(), String>>>,
     worker_keys: RefCell<HashMap<String, Option<PublicKey>>>,
@@ -101,6 +103,7 @@ impl<'r> Verifier<'r> {
             legacy,
             unsigned_registry,
             reviewers: Vec::new(),
+            archives: RefCell::new(None),
             memo: RefCell::new(HashMap::new()),
             worker_keys: RefCell::new(HashMap::new()),
             handoffs: RefCell::new(HashMap::new()),
@@ -213,7 +216,7 @@ impl<'r> Verifier<'r> {
             .map(|t| (live, t))
             .into_iter()
             .collect();
-        tips.extend(self.repo.refs_under(&format!("{ARCHIVE}{id}/"))?);
+        tips.extend(self.archives_of(id)?);
         for (name, tip) in tips {
             if let Some(trusted) = self.trusted_tip(&name, tip)? {
                 for logged in super::history(self.repo, trusted)? {
@@ -231,6 +234,25 @@ impl<'r> Verifier<'r> {
             .borrow_mut()
             .insert(id.to_string(), named.clone());
         Ok(named)
+    }
+
+    /// The archive refs of worker `id` (one listing of all of them, once).
+    fn archives_of(&self, id: &str) -> Result<Vec<(String, Oid)>> {
+        if self.archives.borrow().is_none() {
+            let mut all = Archives::new();
+            for (name, tip) in self.repo.refs_under(ARCHIVE)? {
+                if let Some(owner) = id_of_ref(&name) {
+                    all.entry(owner.to_string()).or_default().push((name, tip));
+                }
+            }
+            *self.archives.borrow_mut() = Some(all);
+        }
+        Ok(self
+            .archives
+            .borrow()
+            .as_ref()
+            .and_then(|all| all.get(id).cloned())
+            .unwrap_or_default())
     }
 
     /// The key worker `id`'s trusted contract names.
@@ -252,7 +274,7 @@ impl<'r> Verifier<'r> {
                 .into_iter()
                 .collect(),
         };
-        tips.extend(self.repo.refs_under(&format!("{ARCHIVE}{id}/"))?);
+        tips.extend(self.archives_of(id)?);
         for (name, tip) in tips {
             let trusted = self.trusted_tip(&name, tip)?;
             if let Some(trusted) = trusted
@@ -578,6 +600,12 @@ impl<'r> Verifier<'r> {
     ) -> Result<std::result::Result<(), String>> {
         let actor = format!("worker:{id}");
         self.added_verdicts(commit, parents, |verdict, path| {
+            if verdict.ruling.is_run() {
+                return Err(format!(
+                    "adds a '{}' verdict, which only the coordinator's runs give (on {path})",
+                    verdict.ruling
+                ));
+            }
             if verdict.actor != actor {
                 return Err(format!(
                     "adds a verdict that is not worker '{id}''s own (on {path})"
@@ -644,6 +672,12 @@ impl<'r> Verifier<'r> {
                         "adds a line that is not a verdict (on {path})"
                     )));
                 };
+                if verdict.v > super::FORMAT {
+                    return Ok(Err(format!(
+                        "adds a verdict of format {}, newer than this one (on {path})",
+                        verdict.v
+                    )));
+                }
                 if let Err(why) = rule(&verdict, path) {
                     return Ok(Err(why));
                 }
@@ -718,6 +752,9 @@ impl<'r> Verifier<'r> {
         }
     }
 }
+
+/// Archive refs (name, tip) by worker id.
+type Archives = HashMap<String, Vec<(String, Oid)>>;
 
 /// One commit judged on its own.
 enum Judged {
