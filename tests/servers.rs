@@ -2,15 +2,8 @@
 //! test's own, smart HTTP through git-http-backend), and hubs on them: a
 //! hub's hooks chained to a gitolite repository's keep every refusal.
 
-use crate::support::servers::{Access, Gitolite, HttpBackend};
+use crate::support::servers::{Access, Gitolite, HttpBackend, Transport, host, the_loop};
 use crate::support::{TestRepo, bin_dir, hermetic_env, write_file};
-
-/// A host of its own under the test root: a directory with its own HOME.
-fn host(repo: &TestRepo, name: &str) -> std::path::PathBuf {
-    let dir = repo.root().join(name);
-    std::fs::create_dir_all(dir.join("home")).unwrap();
-    dir
-}
 
 #[test]
 fn gitolite_serves_clones_and_pushes_and_refuses_what_its_rules_forbid() {
@@ -315,153 +308,6 @@ fn a_hubs_update_hook_starts_nothing_until_there_is_one_to_chain() {
     );
 }
 
-/// How hosts reach a server: the URL each server user clones, and the
-/// environment a command of that user's needs (its ssh key).
-struct Transport<'a> {
-    url: &'a dyn Fn(&str) -> String,
-    wrap: &'a dyn Fn(&str, crate::support::Run) -> crate::support::Run,
-    /// Run once the workers are spawned and shared (a server's rules
-    /// generated from their contracts go in then).
-    spawned: &'a dyn Fn(),
-}
-
-/// The whole multi-host loop on a hub `hub` (its directory on the
-/// server's disk) served by `transport`: the coordinator (the test
-/// repository, server user `coordinator`) spawns two workers and shares
-/// them; each joins from a host of its own (its own HOME, key and server
-/// user: w1 is `alice`, w2 is `bob`), is admitted, works, reports and
-/// syncs; w1 approves w2's change; the coordinator syncs, verifies in a
-/// clean checkout, lands both and cleans up; then every host syncs again.
-/// Every step must pass. Returns the hosts' checkouts.
-fn the_loop(
-    repo: &TestRepo,
-    hub: &std::path::Path,
-    transport: &Transport,
-) -> [std::path::PathBuf; 2] {
-    let as_user = |user: &str, run| (transport.wrap)(user, run);
-    let coordinator = |args: &[&str]| as_user("coordinator", repo.git(args));
-    repo.worker(["hub", "init"]).arg(hub).success();
-    repo.git(["remote", "add", "origin", &(transport.url)("coordinator")])
-        .success();
-    coordinator(&["push", "--quiet", "origin", "main"]).success();
-    repo.worker([
-        "spawn",
-        "w1",
-        "--allow",
-        "a/**",
-        "--verify",
-        "test -f a/x.txt",
-    ])
-    .success();
-    repo.worker([
-        "spawn",
-        "w2",
-        "--allow",
-        "b/**",
-        "--verify",
-        "test -f b/y.txt",
-    ])
-    .success();
-    coordinator(&["worker", "sync"]).success();
-    (transport.spawned)();
-    let key = format!(
-        "{}.pub",
-        repo.root()
-            .join("home/.local/share/git-orch/keys/coordinator/key")
-            .display()
-    );
-    let mut dirs = Vec::new();
-    for (id, user) in [("w1", "alice"), ("w2", "bob")] {
-        let h = host(repo, &format!("host-{id}"));
-        let url = (transport.url)(user);
-        as_user(
-            user,
-            repo.git_in(
-                &h,
-                [
-                    "worker",
-                    "join",
-                    id,
-                    "--remote",
-                    &url,
-                    "--dir",
-                    id,
-                    "--coordinator-key",
-                    &key,
-                ],
-            )
-            .env("HOME", h.join("home")),
-        )
-        .success();
-        let dir = h.join(id);
-        let public = dir.join(".git/orch/keys").join(id).join("key.pub");
-        repo.worker(["admit", id, public.to_str().unwrap()])
-            .success();
-        coordinator(&["worker", "sync"]).success();
-        dirs.push(dir);
-    }
-    let on = |user: &str, dir: &std::path::Path, args: &[&str]| {
-        as_user(
-            user,
-            repo.git_in(dir, args)
-                .env("HOME", dir.parent().unwrap().join("home")),
-        )
-    };
-    let (w1, w2) = (&dirs[0], &dirs[1]);
-    on("alice", w1, &["worker", "sync"]).success();
-    on("bob", w2, &["worker", "sync"]).success();
-    write_file(&w1.join("a/x.txt"), "x\n");
-    on("alice", w1, &["add", "a"]).success();
-    on("alice", w1, &["commit", "--quiet", "-m", "x"]).success();
-    on(
-        "alice",
-        w1,
-        &["handoff", "report", "--summary", "x from alice"],
-    )
-    .success();
-    on("alice", w1, &["worker", "sync"]).success();
-    write_file(&w2.join("b/y.txt"), "y\n");
-    on("bob", w2, &["handoff", "report", "--summary", "y from bob"]).success();
-    on("bob", w2, &["worker", "sync"]).success();
-    // w1 reviews w2's change: its verdict travels in its own log.
-    on("alice", w1, &["worker", "sync"]).success();
-    on(
-        "alice",
-        w1,
-        &["review-gate", "approve", "w2", "-m", "read it"],
-    )
-    .success();
-    on("alice", w1, &["worker", "sync"]).success();
-
-    let out = coordinator(&["worker", "sync"]).success();
-    assert!(out.stderr.contains("recorded 1 verdict(s)"), "{out}");
-    repo.git(["config", "orch.review.require", "verify"])
-        .success();
-    repo.git(["review-gate", "run", "w1"]).success();
-    repo.git(["review-gate", "run", "w2"]).success();
-    let out = repo.git(["handoff", "land", "--all"]).success();
-    assert!(out.stderr.contains("landed 2 of 2"), "{out}");
-    coordinator(&["worker", "sync"]).success();
-    let out = repo.worker(["cleanup", "--landed"]).success();
-    assert!(
-        out.stdout.contains("removed worker 'w1'") && out.stdout.contains("removed worker 'w2'"),
-        "{out}"
-    );
-    let out = coordinator(&["worker", "sync"]).success();
-    assert!(!out.stderr.contains("warning"), "{out}");
-    coordinator(&["push", "--quiet", "origin", "main"]).success();
-    // Nobody is stuck: every host syncs again.
-    for (user, dir) in [("alice", w1), ("bob", w2)] {
-        let out = on(user, dir, &["worker", "sync"]).success();
-        assert!(
-            out.stderr.contains("worker 'w1' was removed on 'origin'"),
-            "{out}"
-        );
-    }
-    coordinator(&["worker", "sync"]).success();
-    [w1.clone(), w2.clone()]
-}
-
 /// The loop through gitolite with the rules `git worker hub rules`
 /// generates: each worker's user may push only its own branch, log and
 /// handoffs. Then the rules hold: alice cannot write bob's log.
@@ -496,6 +342,7 @@ fn the_whole_loop_passes_through_gitolite_under_per_user_rules() {
         url: &url,
         wrap: &wrap,
         spawned: &spawned,
+        landed: &|_| {},
     };
     let [w1, _w2] = the_loop(&repo, &gitolite.repository("hub"), &transport);
     // The rules hold behind the hub's checks: a branch of no worker's,
@@ -552,6 +399,7 @@ fn the_whole_loop_passes_through_smart_http_with_a_user_per_worker() {
         url: &url,
         wrap: &wrap,
         spawned: &spawned,
+        landed: &|_| {},
     };
     the_loop(&repo, &base.join("hub.git"), &transport);
 }

@@ -1,7 +1,7 @@
 //! `git worker sync`: the registry through a shared remote, with logs and
 //! verdicts written on two machines merged without loss or force.
 
-use crate::support::servers::Daemon;
+use crate::support::servers::{Daemon, Transport, the_loop};
 use crate::support::{TestRepo, write_file};
 
 /// A hub at `hub` prepared by `git worker hub init`, holding `main` (HEAD).
@@ -149,6 +149,10 @@ fn a_bad_remote_is_an_error_that_changes_nothing() {
     assert_eq!(staged, "");
 }
 
+/// The whole multi-host loop (support::servers::the_loop) through a hub
+/// served by git daemon, where the hub's checks and the signatures are all
+/// the rules there are; and, once it landed, a worker's out-of-contract
+/// push is refused and its checkout refuses coordinator commands.
 #[test]
 fn workers_on_other_hosts_join_through_a_hub_over_the_network_and_land() {
     let repo = TestRepo::new();
@@ -156,154 +160,38 @@ fn workers_on_other_hosts_join_through_a_hub_over_the_network_and_land() {
     repo.git(["add", "."]).success();
     repo.git(["commit", "--quiet", "-m", "initial"]).success();
     let hosts = repo.root().join("hosts");
-    let hub = hosts.join("hub.git");
     std::fs::create_dir_all(&hosts).unwrap();
-    make_hub(&repo, &hub);
     let daemon = Daemon::start(&repo, &hosts);
-
-    // Three hosts, each with its own directory and HOME.
-    let host = |name: &str| {
-        let dir = hosts.join(name);
-        std::fs::create_dir_all(dir.join("home")).unwrap();
-        dir
+    let url = |_user: &str| daemon.url.clone();
+    let wrap = |_user: &str, run| run;
+    let landed = |dirs: &[std::path::PathBuf]| {
+        let w1 = &dirs[0];
+        let on = |args: &[&str]| {
+            repo.git_in(w1, args)
+                .env("HOME", w1.parent().unwrap().join("home"))
+        };
+        write_file(&w1.join("c/z.txt"), "z\n");
+        on(&["add", "."]).success();
+        on(&["commit", "--quiet", "--no-verify", "-m", "outside"]).success();
+        let out = on(&["push", "--quiet", "origin", "orch/w1"]).output();
+        assert_ne!(out.code, 0, "{out}");
+        assert!(out.stderr.contains("c/z.txt"), "{out}");
+        on(&["reset", "--quiet", "--hard", "HEAD~1"]).success();
+        // The worker's checkout refuses coordinator commands, and joins only once.
+        on(&["worker", "spawn", "x"]).code(2);
+        let out = repo.worker(["join", "w1"]).code(2);
+        assert!(
+            out.stderr.contains("coordinates workers of its own"),
+            "{out}"
+        );
     };
-    let on = |dir: &std::path::Path, args: &[&str]| {
-        let home = dir
-            .ancestors()
-            .find(|d| d.join("home").is_dir())
-            .unwrap()
-            .join("home");
-        repo.git_in(dir, args).env("HOME", home)
+    let transport = Transport {
+        url: &url,
+        wrap: &wrap,
+        spawned: &|| {},
+        landed: &landed,
     };
-    let coordinator = host("coordinator");
-    on(&coordinator, &["clone", "--quiet", &daemon.url, "repo"]).success();
-    let c = coordinator.join("repo");
-    // The hub learns the coordinator's key from `hub init` run there.
-    on(&c, &["worker", "hub", "init", hub.to_str().unwrap()]).success();
-    on(
-        &c,
-        &[
-            "worker",
-            "spawn",
-            "w1",
-            "--allow",
-            "a/**",
-            "--verify",
-            "test -f a/x.txt",
-        ],
-    )
-    .success();
-    on(
-        &c,
-        &[
-            "worker",
-            "spawn",
-            "w2",
-            "--allow",
-            "b/**",
-            "--verify",
-            "test -f b/y.txt",
-        ],
-    )
-    .success();
-    on(&c, &["worker", "sync"]).success();
-
-    let h1 = host("host1");
-    let out = on(
-        &h1,
-        &[
-            "worker",
-            "join",
-            "w1",
-            "--remote",
-            &daemon.url,
-            "--dir",
-            "w1",
-        ],
-    )
-    .success();
-    assert!(
-        out.stderr
-            .contains("joined as worker 'w1' on branch 'orch/w1'"),
-        "{out}"
-    );
-    assert!(
-        out.stderr.contains("git worker admit w1 'ssh-ed25519 "),
-        "{out}"
-    );
-    let w1 = h1.join("w1");
-    // Until the coordinator admits its key, what it signs does not count.
-    let admit = |id: &str, dir: &std::path::Path| {
-        let key = dir.join(".git/orch/keys").join(id).join("key.pub");
-        on(&c, &["worker", "admit", id, key.to_str().unwrap()]).success();
-        on(&c, &["worker", "sync"]).success();
-        on(dir, &["worker", "sync"]).success();
-    };
-    admit("w1", &w1);
-    write_file(&w1.join("a/x.txt"), "x\n");
-    on(&w1, &["add", "."]).success();
-    on(&w1, &["commit", "--quiet", "-m", "x"]).success();
-    on(&w1, &["handoff", "report", "--summary", "x from host1"]).success();
-    on(&w1, &["worker", "sync"]).success();
-
-    let h2 = host("host2");
-    on(
-        &h2,
-        &[
-            "worker",
-            "join",
-            "w2",
-            "--remote",
-            &daemon.url,
-            "--dir",
-            "w2",
-        ],
-    )
-    .success();
-    let w2 = h2.join("w2");
-    admit("w2", &w2);
-    write_file(&w2.join("b/y.txt"), "y\n");
-    on(&w2, &["handoff", "report", "--summary", "y from host2"]).success();
-    on(&w2, &["worker", "sync"]).success();
-
-    // The coordinator sees both reports and lands both.
-    on(&c, &["worker", "sync"]).success();
-    let show = on(&c, &["handoff", "show", "w1"]).success();
-    assert!(show.stdout.contains("x from host1"), "{show}");
-    // Reviewed here, in a clean checkout, like any local worker.
-    on(&c, &["config", "orch.review.require", "verify"]).success();
-    on(&c, &["review-gate", "run", "w1"]).success();
-    on(&c, &["review-gate", "run", "w2"]).success();
-    let out = on(&c, &["handoff", "land", "--all"]).success();
-    assert!(out.stderr.contains("landed 2 of 2"), "{out}");
-    assert!(c.join("a/x.txt").is_file() && c.join("b/y.txt").is_file());
-    // Landed from other hosts: the coordinator's own copies of their
-    // branches are where they were spawned, and the sync does not push them.
-    let out = on(&c, &["worker", "sync"]).success();
-    assert!(!out.stderr.contains("warning"), "{out}");
-
-    // A worker's out-of-contract push is refused by the hub.
-    write_file(&w1.join("c/z.txt"), "z\n");
-    on(&w1, &["add", "."]).success();
-    on(&w1, &["commit", "--quiet", "--no-verify", "-m", "outside"]).success();
-    let out = on(&w1, &["push", "--quiet", "origin", "orch/w1"]).output();
-    assert_ne!(out.code, 0, "{out}");
-    assert!(out.stderr.contains("c/z.txt"), "{out}");
-    // The worker's checkout refuses coordinator commands, and joins only once.
-    on(&w1, &["worker", "spawn", "x"]).code(2);
-    let out = on(&c, &["worker", "join", "w1"]).code(2);
-    assert!(
-        out.stderr.contains("coordinates workers of its own"),
-        "{out}"
-    );
-
-    // cleanup --landed knows them landed by what the hub has of their branches.
-    on(&c, &["worker", "sync"]).success();
-    let out = on(&c, &["worker", "cleanup", "--landed"]).success();
-    assert!(
-        out.stdout.contains("removed worker 'w1'") && out.stdout.contains("removed worker 'w2'"),
-        "{out}"
-    );
+    the_loop(&repo, &hosts.join("hub.git"), &transport);
 }
 
 /// A hub and three clones joined to it: the coordinator's (with workers w1

@@ -120,17 +120,23 @@ impl Repo {
 
     /// Create a commit object (no ref is updated).
     pub fn create_commit(&self, tree: Oid, parents: &[Oid], message: &str) -> Result<Oid> {
+        let (signature, tree, parents) = self.commit_parts(tree, parents)?;
+        let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
+        self.inner
+            .commit(None, &signature, &signature, message, &tree, &parent_refs)
+            .map_err(clean)
+            .context("failed to write commit")
+    }
+
+    /// What a new commit is made of: this identity, `tree` and `parents`, looked up.
+    pub(super) fn commit_parts(&self, tree: Oid, parents: &[Oid]) -> Result<CommitParts<'_>> {
         let signature = self.signature()?;
         let tree = self.inner.find_tree(tree).map_err(clean)?;
         let parents = parents
             .iter()
             .map(|oid| self.inner.find_commit(*oid).map_err(clean))
             .collect::<Result<Vec<_>>>()?;
-        let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
-        self.inner
-            .commit(None, &signature, &signature, message, &tree, &parent_refs)
-            .map_err(clean)
-            .context("failed to write commit")
+        Ok((signature, tree, parents))
     }
 
     pub fn commit_info(&self, oid: Oid) -> Result<CommitInfo> {
@@ -413,6 +419,13 @@ impl Repo {
         Ok(wanted)
     }
 }
+
+/// A new commit's author and committer, tree and parents.
+pub(super) type CommitParts<'r> = (
+    git2::Signature<'static>,
+    git2::Tree<'r>,
+    Vec<git2::Commit<'r>>,
+);
 
 #[cfg(test)]
 mod tests {

@@ -165,12 +165,7 @@ impl Repo {
         message: &str,
         key: &Path,
     ) -> Result<Oid> {
-        let signature = self.signature()?;
-        let tree = self.inner.find_tree(tree).map_err(clean)?;
-        let parents = parents
-            .iter()
-            .map(|oid| self.inner.find_commit(*oid).map_err(clean))
-            .collect::<Result<Vec<_>>>()?;
+        let (signature, tree, parents) = self.commit_parts(tree, parents)?;
         let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
         let buffer = self
             .inner

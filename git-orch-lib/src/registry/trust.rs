@@ -301,7 +301,7 @@ impl<'r> Verifier<'r> {
         loop {
             if let Ok(Ok(())) = self.check(refname, at) {
                 if at != tip {
-                    self.warn(refname, tip, at);
+                    self.warn(refname, tip, Some(at));
                 }
                 return Ok(Some(at));
             }
@@ -313,7 +313,7 @@ impl<'r> Verifier<'r> {
             {
                 Some(parent) => at = parent,
                 None => {
-                    self.warn_none(refname, tip);
+                    self.warn(refname, tip, None);
                     return Ok(None);
                 }
             }
@@ -727,28 +727,22 @@ impl<'r> Verifier<'r> {
         Ok(Ok(()))
     }
 
-    fn warn(&self, refname: &str, tip: Oid, trusted: Oid) {
+    /// Warn, once per ref, that what `tip` has beyond `trusted` (all of
+    /// it, for `None`) is ignored, and why.
+    fn warn(&self, refname: &str, tip: Oid, trusted: Option<Oid>) {
         if self.warned.borrow_mut().insert(refname.to_string()) {
             let why = self
                 .check(refname, tip)
                 .ok()
                 .and_then(|r| r.err())
                 .unwrap_or_default();
-            eprintln!(
-                "warning: {refname}: ignored what follows {} ({why})",
-                short(trusted)
-            );
-        }
-    }
-
-    fn warn_none(&self, refname: &str, tip: Oid) {
-        if self.warned.borrow_mut().insert(refname.to_string()) {
-            let why = self
-                .check(refname, tip)
-                .ok()
-                .and_then(|r| r.err())
-                .unwrap_or_default();
-            eprintln!("warning: {refname}: ignored: {why}");
+            match trusted {
+                Some(trusted) => eprintln!(
+                    "warning: {refname}: ignored what follows {} ({why})",
+                    short(trusted)
+                ),
+                None => eprintln!("warning: {refname}: ignored: {why}"),
+            }
         }
     }
 }
