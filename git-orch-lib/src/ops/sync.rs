@@ -281,8 +281,14 @@ fn push_specs(
     if let Role::Worker(id) = role {
         ids.push(id.clone());
     }
+    // Their contracts, read once (one check of the registry for all).
+    let entries: HashMap<String, registry::Entry> = registry::list(repo)?
+        .into_iter()
+        .flatten()
+        .map(|entry| (entry.id().to_string(), entry))
+        .collect();
     for id in ids {
-        let Some(entry) = registry::load(repo, &id)? else {
+        let Some(entry) = entries.get(&id) else {
             continue;
         };
         let branch = format!("refs/heads/{}", entry.contract.branch);
