@@ -87,16 +87,18 @@ fn ensure_key_record(repo: &Repo, key: &PublicKey, path: &std::path::Path) -> Re
     Ok(())
 }
 
-/// The coordinator keys this machine trusts: a hub's configured ones, the
-/// one a joined worker pinned when it joined, else this user's own.
+/// The coordinator keys this machine trusts: those configured
+/// (`orch.coordinatorKey`: a hub's, a reviewer's clone, a CI job's) and
+/// the one a joined worker pinned when it joined; when there are none,
+/// this user's own (on the coordinator's machine).
 pub fn anchors(repo: &Repo) -> Result<Vec<PublicKey>> {
     let mut keys = Vec::new();
     for line in repo.config_multi(KEY_COORDINATOR)? {
         keys.push(PublicKey::parse(&line)?);
     }
-    if let Some(pinned) = local::pinned_coordinator_key(repo) {
-        keys.push(pinned);
-    } else if !repo.is_bare()
+    keys.extend(local::pinned_coordinator_key(repo));
+    if keys.is_empty()
+        && !repo.is_bare()
         && let Some(own) = local::coordinator_public_key()
     {
         keys.push(own);
