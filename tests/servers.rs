@@ -310,7 +310,8 @@ fn a_hubs_update_hook_starts_nothing_until_there_is_one_to_chain() {
 
 /// The loop through gitolite with the rules `git worker hub rules`
 /// generates: each worker's user may push only its own branch, log and
-/// handoffs. Then the rules hold: alice cannot write bob's log.
+/// handoffs. Then the rules hold behind the hub's checks: alice cannot
+/// push a branch no rule gives her.
 #[test]
 fn the_whole_loop_passes_through_gitolite_under_per_user_rules() {
     let repo = TestRepo::new();
