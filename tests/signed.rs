@@ -1327,3 +1327,84 @@ fn relayed_verdicts_count_only_as_a_workers_own_review_of_a_handoff() {
         assert!(out.stderr.contains(why), "{why}: {out}");
     }
 }
+
+/// A long history of a worker's own, each commit validly signed, is
+/// checked once per machine: what a command found entitled is kept (under
+/// the keys it was checked against) for the next. A set kept under other
+/// keys is not used, and nothing unentitled is ever kept.
+#[test]
+fn a_long_history_is_checked_once_per_machine_under_the_keys_it_was_checked_against() {
+    let fleet = Fleet::new(false);
+    let w1 = fleet.w1.clone();
+    let key = fleet.key("w1");
+    let mut tip = fleet.tip(&w1, "refs/orch/workers/w1");
+    let tree = fleet.tip(&w1, &format!("{tip}^{{tree}}"));
+    let message = fleet.on(&w1, &["log", "-1", "--format=%B", &tip]).read();
+    let mut event: serde_json::Value =
+        serde_json::from_str(message.lines().nth(2).unwrap()).unwrap();
+    let mut chain = Vec::new();
+    for i in 0..120u64 {
+        event["kind"] = "notice".into();
+        event["actor"] = "worker".into();
+        event["id"] = format!("{:016x}", 0xabc000 + i).into();
+        event["clock"] = (event["clock"].as_u64().unwrap() + 1).into();
+        event["data"] = serde_json::json!({"level": "info", "text": format!("n{i}")});
+        tip = fleet.commit(
+            &w1,
+            &tree,
+            &[&tip],
+            &format!("notice w1\n\n{event}\n"),
+            Some(&key),
+        );
+        chain.push(tip.clone());
+    }
+    // And one it may not write on top.
+    let applied = {
+        let mut e = event.clone();
+        e["kind"] = "applied".into();
+        e["actor"] = "coordinator".into();
+        e["clock"] = (e["clock"].as_u64().unwrap() + 1).into();
+        fleet.commit(
+            &w1,
+            &tree,
+            &[&tip],
+            &format!("applied w1\n\n{e}\n"),
+            Some(&key),
+        )
+    };
+    assert_eq!(fleet.push(&w1, &applied, "refs/orch/workers/w1").code, 0);
+    let out = fleet.repo.worker(["sync"]).success();
+    assert!(
+        out.stderr
+            .contains("warning: refs/orch/workers/w1: ignored what follows"),
+        "{out}"
+    );
+    let checked = std::fs::read_to_string(fleet.repo.path().join(".git/orch/checked")).unwrap();
+    let stamp = checked.lines().next().unwrap().to_string();
+    assert!(stamp.starts_with("v1 anchors=SHA256:"), "{stamp}");
+    for commit in &chain {
+        assert!(
+            checked.contains(&format!("{commit} log:w1")),
+            "{commit} not kept"
+        );
+    }
+    assert!(!checked.contains(&applied), "an unentitled commit was kept");
+    // The next command reads what was kept: the same answer.
+    let show = fleet.repo.worker(["show", "w1", "--json"]).success().json();
+    assert_eq!(show["worker"]["state"], "reported", "{show}");
+    // A set kept under other keys is not used: with the forged commit in
+    // the local log and listed there as checked, it is judged afresh (and
+    // refused).
+    fleet
+        .repo
+        .git(["update-ref", "refs/orch/workers/w1", &applied])
+        .success();
+    std::fs::write(
+        fleet.repo.path().join(".git/orch/checked"),
+        format!("v1 anchors=SHA256:someone-else reviewers= legacy=0\n{applied} log:w1\n"),
+    )
+    .unwrap();
+    let show = fleet.repo.worker(["show", "w1", "--json"]).success();
+    assert_eq!(show.json()["worker"]["state"], "reported", "{show}");
+    assert!(show.stderr.contains("ignored what follows"), "{show}");
+}

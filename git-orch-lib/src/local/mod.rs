@@ -55,6 +55,43 @@ pub fn cache_path(repo: &Repo) -> PathBuf {
     repo.common_dir().join("orch").join("cache.json")
 }
 
+/// Registry commits this machine checked and found entitled, each with
+/// the kind of ref it was checked for, under `stamp` (the keys they were
+/// checked against): derived data, see [`crate::registry::trust`]. A
+/// missing, unreadable or differently stamped file is an empty set.
+pub fn read_checked(repo: &Repo, stamp: &str) -> Vec<(String, crate::git::Oid)> {
+    let Ok(text) = std::fs::read_to_string(checked_path(repo)) else {
+        return Vec::new();
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(stamp) {
+        return Vec::new();
+    }
+    lines
+        .filter_map(|line| {
+            let (oid, class) = line.split_once(' ')?;
+            Some((class.to_string(), crate::git::Oid::from_str(oid).ok()?))
+        })
+        .collect()
+}
+
+/// Replace the set [`read_checked`] reads.
+pub fn write_checked(
+    repo: &Repo,
+    stamp: &str,
+    checked: &[(String, crate::git::Oid)],
+) -> Result<()> {
+    let mut text = format!("{stamp}\n");
+    for (class, oid) in checked {
+        text.push_str(&format!("{oid} {class}\n"));
+    }
+    crate::fs::write_atomically(&checked_path(repo), text.as_bytes())
+}
+
+fn checked_path(repo: &Repo) -> PathBuf {
+    repo.common_dir().join("orch").join("checked")
+}
+
 pub fn local_dir(repo: &Repo) -> PathBuf {
     repo.common_dir().join("orch").join("local")
 }

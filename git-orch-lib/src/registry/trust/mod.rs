@@ -34,6 +34,7 @@ use super::{
 };
 use crate::git::sign::{PublicKey, signer_fingerprint};
 use crate::git::{Oid, Repo};
+use crate::local;
 
 /// Who signed a commit, as far as this reader can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +74,10 @@ pub struct Verifier<'r> {
     unsigned_registry: bool,
     /// Reviewers the (trusted) key record lists.
     reviewers: Vec<(String, PublicKey)>,
+    /// The keys the machine-local set of checked commits is kept under
+    /// (none: not kept), and how many it held.
+    stamp: Option<String>,
+    seeded: usize,
     /// Every archive ref, by worker id: read once, when first needed.
     archives: RefCell<Option<Archives>>,
     /// What each commit came to, per kind of ref ([`class_of`]).
@@ -105,6 +110,8 @@ impl<'r> Verifier<'r> {
             legacy,
             unsigned_registry,
             reviewers: Vec::new(),
+            stamp: None,
+            seeded: 0,
             archives: RefCell::new(None),
             memo: RefCell::new(HashMap::new()),
             worker_keys: RefCell::new(HashMap::new()),
@@ -117,7 +124,36 @@ impl<'r> Verifier<'r> {
         {
             verifier.reviewers = super::keys::reviewers_in(repo, trusted)?;
         }
+        // What earlier commands checked against the same keys: a long
+        // history is checked once per machine, not once per command.
+        if !verifier.unsigned_registry && !repo.is_bare() {
+            verifier.stamp = Some(verifier.stamp());
+            let checked = local::read_checked(repo, verifier.stamp.as_deref().unwrap_or(""));
+            verifier.seeded = checked.len();
+            let mut memo = verifier.memo.borrow_mut();
+            for key in checked {
+                memo.insert(key, Ok(()));
+            }
+        }
         Ok(verifier)
+    }
+
+    /// What the commits found entitled were checked against: the
+    /// coordinator keys, the reviewers, the history from before signing.
+    fn stamp(&self) -> String {
+        let mut keys: Vec<String> = self.anchors.iter().map(|k| k.fingerprint()).collect();
+        keys.sort();
+        let reviewers: Vec<String> = self
+            .reviewers
+            .iter()
+            .map(|(name, key)| format!("{name}={}", key.fingerprint()))
+            .collect();
+        format!(
+            "v1 anchors={} reviewers={} legacy={}",
+            keys.join(","),
+            reviewers.join(","),
+            self.legacy.len()
+        )
     }
 
     /// Read `refname` at `tip` (a push being judged brings it).
@@ -492,6 +528,29 @@ impl<'r> Verifier<'r> {
                 ),
                 None => eprintln!("warning: {refname}: ignored: {why}"),
             }
+        }
+    }
+}
+
+/// Most checked commits kept between commands.
+const MAX_CHECKED: usize = 200_000;
+
+impl Drop for Verifier<'_> {
+    /// Keep what this command found entitled for the next ones, when it
+    /// found enough that is new to be worth a write.
+    fn drop(&mut self) {
+        let Some(stamp) = &self.stamp else {
+            return;
+        };
+        let memo = self.memo.borrow();
+        let good: Vec<(String, Oid)> = memo
+            .iter()
+            .filter(|(_, verdict)| verdict.is_ok())
+            .map(|(key, _)| key.clone())
+            .take(MAX_CHECKED)
+            .collect();
+        if good.len() >= self.seeded + 64 {
+            let _ = local::write_checked(self.repo, stamp, &good);
         }
     }
 }
