@@ -317,8 +317,15 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
             stalled = false;
         }
     };
-    // What a sandboxed agent wrote before it exited is in its log first.
-    take_work(repo, id, &local);
+    // What a sandboxed agent wrote before it exited is in its log first
+    // (a reader collecting at the same moment may win a race: try again).
+    for _ in 0..8 {
+        if local.isolation != crate::local::SANDBOX
+            || crate::ops::collect::collect(repo, id, &local).is_ok()
+        {
+            break;
+        }
+    }
     facts.exited = Some(registry::now());
     facts.status = status.code();
     facts.signal = std::os::unix::process::ExitStatusExt::signal(&status);
