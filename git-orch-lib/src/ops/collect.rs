@@ -246,8 +246,17 @@ fn take_events(repo: &Repo, id: &str, tip: Oid, taken: Option<Oid>) -> Result<Ve
     // before it: two collectors at once (a command, and the agent's
     // supervisor) append it once.
     let mut previous = taken;
+    let mut skip_to: Option<Oid> = None;
     for logged in events {
         let commit = logged.commit;
+        // Another collector took events up to `skip_to`: go on after it.
+        if let Some(until) = skip_to {
+            if until == commit {
+                skip_to = None;
+                previous = Some(commit);
+            }
+            continue;
+        }
         let event = match WorkerEvent::parse(&logged.event.kind, &logged.event.data) {
             Ok(event) if logged.event.actor == Actor::Worker => event,
             Ok(_) => {
@@ -279,8 +288,19 @@ fn take_events(repo: &Repo, id: &str, tip: Oid, taken: Option<Oid>) -> Result<Ve
             Ok(Some(change.with("outbox", commit.to_string())))
         })?;
         if !appended {
-            // Another collector took it (and what follows).
-            break;
+            // Another collector took it, and perhaps more: go on from what
+            // it took, so that everything the outbox held is in the log
+            // when this returns (the supervisor records the agent's exit
+            // after that).
+            let Some(entry) = registry::load(repo, id)? else {
+                break;
+            };
+            match last_taken(repo, &entry)? {
+                Some(last) if last == commit => previous = Some(commit),
+                Some(last) => skip_to = Some(last),
+                None => break,
+            }
+            continue;
         }
         previous = Some(commit);
     }
