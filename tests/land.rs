@@ -156,3 +156,42 @@ fn bad_ids_are_refused_before_anything_lands() {
     let out = repo.git(["handoff", "land"]).code(2);
     assert!(out.stderr.contains("<ID>"), "{out}");
 }
+
+/// A dry run says which handoffs the review gate would hold back, and
+/// exits 1 when one would not land; it changes nothing.
+#[test]
+fn a_dry_run_names_the_handoffs_whose_gate_would_hold_them_back() {
+    let repo = repo();
+    worker(&repo, "a", "true", &[("src/a.rs", "a\n")]);
+    worker(&repo, "b", "true", &[("src/b.rs", "b\n")]);
+    repo.git(["config", "orch.review.require", "approve"])
+        .success();
+    repo.git(["review-gate", "approve", "a", "-m", "read it"])
+        .success();
+    let before = repo.snapshot();
+    let out = repo.git(["handoff", "land", "--all", "--dry-run"]).code(1);
+    assert!(
+        out.stdout.starts_with(
+            "1. a (independent)\n2. b (independent): would not land, its review gate is closed: "
+        ),
+        "{out}"
+    );
+    assert!(out.stdout.contains("an approval"), "{out}");
+    assert!(
+        out.stderr
+            .contains("1 of 2 would not land (review gate closed): b"),
+        "{out}"
+    );
+    let json = repo
+        .git(["handoff", "land", "--all", "--dry-run", "--json"])
+        .code(1)
+        .json();
+    assert_eq!(json["plan"][0]["gate"], "open");
+    assert_eq!(json["plan"][1]["gate"], "closed");
+    assert_eq!(repo.snapshot(), before, "a dry run changed something");
+    // With b approved too, the dry run passes.
+    repo.git(["review-gate", "approve", "b", "-m", "read it too"])
+        .success();
+    repo.git(["handoff", "land", "--all", "--dry-run"])
+        .success();
+}

@@ -156,7 +156,8 @@ pub struct LandArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Print the order and the reasons, change nothing
+    /// Print the order and the reasons, and which handoffs their review
+    /// gate would hold back (exit 1 if any); change nothing
     #[arg(long, short = 'n')]
     pub dry_run: bool,
 

@@ -159,18 +159,7 @@ pub fn land(repo: &Repo, args: &LandArgs) -> Result<Outcome> {
     }
     let queue = plan(repo, &handoffs)?;
     if args.dry_run {
-        if args.json {
-            let items: Vec<_> = queue
-                .iter()
-                .map(|i| json!({ "id": i.id, "rank": i.rank(), "reason": i.reason(), "files": i.paths }))
-                .collect();
-            print_json(&json!({ "version": JSON_VERSION, "plan": items }))?;
-        } else {
-            for (n, item) in queue.iter().enumerate() {
-                println!("{}. {} ({})", n + 1, item.id, item.reason());
-            }
-        }
-        return Ok(Outcome::Success);
+        return dry_run(repo, args, &queue);
     }
     let total = queue.len();
     let mut landed = Vec::new();
@@ -248,4 +237,57 @@ pub fn land(repo: &Repo, args: &LandArgs) -> Result<Outcome> {
     } else {
         Outcome::CheckFailed
     })
+}
+
+/// `land --dry-run`: the queue in order, and for each handoff whether its
+/// review gate would let it land (apply checks it first). Exit 1 when one
+/// would not.
+fn dry_run(repo: &Repo, args: &LandArgs, queue: &[Item]) -> Result<Outcome> {
+    let settings = orch::config::Settings::load(repo)?;
+    let mut closed = Vec::new();
+    let mut gates = Vec::new();
+    for item in queue {
+        let gate = orch::ops::review::evaluate(repo, &item.id, &settings)?;
+        let why = if gate.decision.open {
+            None
+        } else {
+            let (reasons, _) = orch::gate::explain(&gate.decision, &gate.target.subject);
+            closed.push(item.id.clone());
+            Some(reasons.join("; "))
+        };
+        gates.push(why);
+    }
+    if args.json {
+        let items: Vec<_> = queue
+            .iter()
+            .zip(&gates)
+            .map(|(i, why)| {
+                json!({ "id": i.id, "rank": i.rank(), "reason": i.reason(), "files": i.paths,
+                    "gate": if why.is_some() { "closed" } else { "open" }, "gate_reason": why })
+            })
+            .collect();
+        print_json(&json!({ "version": JSON_VERSION, "plan": items }))?;
+    } else {
+        for (n, (item, why)) in queue.iter().zip(&gates).enumerate() {
+            match why {
+                None => println!("{}. {} ({})", n + 1, item.id, item.reason()),
+                Some(why) => println!(
+                    "{}. {} ({}): would not land, its review gate is closed: {why}",
+                    n + 1,
+                    item.id,
+                    item.reason()
+                ),
+            }
+        }
+    }
+    if closed.is_empty() {
+        return Ok(Outcome::Success);
+    }
+    eprintln!(
+        "{} of {} would not land (review gate closed): {}",
+        closed.len(),
+        queue.len(),
+        closed.join(", ")
+    );
+    Ok(Outcome::CheckFailed)
 }
