@@ -195,3 +195,23 @@ fn a_dry_run_names_the_handoffs_whose_gate_would_hold_them_back() {
     repo.git(["handoff", "land", "--all", "--dry-run"])
         .success();
 }
+
+/// `land --all` names the workers it leaves out of the queue, and why.
+#[test]
+fn land_all_names_the_workers_it_leaves_out() {
+    let repo = repo();
+    worker(&repo, "a", "true", &[("src/a.rs", "a\n")]);
+    worker(&repo, "b", "true", &[("src/b.rs", "b\n")]);
+    repo.worker(["spawn", "c", "--allow", "src/**"]).success();
+    repo.git(["review-gate", "reject", "b", "-m", "no: b.rs is wrong"])
+        .success();
+    let out = repo
+        .git(["handoff", "land", "--all", "--dry-run"])
+        .success();
+    assert_eq!(out.stdout.trim(), "1. a (independent)", "{out}");
+    assert!(
+        out.stderr
+            .contains("not in the queue: b (rejected), c (not reported)"),
+        "{out}"
+    );
+}

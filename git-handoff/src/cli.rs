@@ -152,7 +152,8 @@ pub struct LandArgs {
     )]
     pub ids: Vec<String>,
 
-    /// Every worker whose handoff is reported and not yet applied
+    /// Every worker whose handoff is reported and not yet applied (the
+    /// rejected and those not reported are named, and left out)
     #[arg(long)]
     pub all: bool,
 

@@ -71,13 +71,27 @@ impl Item {
 fn candidates(repo: &Repo, args: &LandArgs) -> Result<Vec<(String, Handoff)>> {
     let mut out = Vec::new();
     if args.all {
+        // Those it leaves out, named: a rejected change, work not reported.
+        let mut skipped = Vec::new();
         for entry in registry::list(repo)?.into_iter().flatten() {
-            if entry.status.state != State::Reported {
-                continue;
+            match entry.status.state {
+                State::Reported => {}
+                State::Rejected => {
+                    skipped.push(format!("{} (rejected)", entry.id()));
+                    continue;
+                }
+                State::Active | State::Blocked => {
+                    skipped.push(format!("{} (not reported)", entry.id()));
+                    continue;
+                }
+                _ => continue,
             }
             if let Some(handoff) = registry::load_current_handoff(repo, &entry)? {
                 out.push((entry.id().to_string(), handoff));
             }
+        }
+        if !skipped.is_empty() {
+            eprintln!("not in the queue: {}", skipped.join(", "));
         }
         return Ok(out);
     }

@@ -52,7 +52,7 @@ complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -s n -l d
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l no-commit -d 'Apply and verify, but leave the change uncommitted'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l timeout -d 'Seconds each verification command may take (default: the contract\'s verify-timeout, else 600)' -r
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l all -d 'Every worker whose handoff is reported and not yet applied'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l all -d 'Every worker whose handoff is reported and not yet applied (the rejected and those not reported are named, and left out)'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -s n -l dry-run -d 'Print the order and the reasons, and which handoffs their review gate would hold back (exit 1 if any); change nothing'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l keep-going -d 'Skip a handoff that fails (rolled back) and land the rest'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l json -d 'Print the plan or the summary as JSON'
