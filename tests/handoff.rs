@@ -933,3 +933,20 @@ fn report_sees_a_same_size_edit_made_in_the_same_second_as_the_index() {
         .success();
     assert!(out.stderr.contains("1 path(s) changed"), "{out}");
 }
+
+#[test]
+fn apply_without_verification_commands_says_so_rather_than_counting_none() {
+    let (repo, _) = setup();
+    repo.worker(["spawn", "q", "--allow", "src/**"]).success();
+    let wt = repo.worktree("q");
+    write_file(&wt.join("src/q.rs"), "fn q() {}\n");
+    repo.git_in(&wt, ["handoff", "report", "--summary", "q"])
+        .success();
+    let out = repo.git(["handoff", "apply", "q"]).success();
+    assert!(
+        out.stderr
+            .contains("; its contract names no verification command"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("0 verification command(s)"), "{out}");
+}

@@ -454,20 +454,21 @@ impl<'a> Applying<'a> {
         // Kept: a journal left from here on (a kill) is dropped by the next
         // prune, which finds the `applied` event.
         checkpoint("apply:event")?;
-        let passed = self.passed.len();
+        let verified = match self.passed.len() {
+            0 => "its contract names no verification command".to_string(),
+            passed => format!("{passed} verification command(s) passed"),
+        };
         match self.committed {
             Some(commit) => {
                 eprintln!(
-                    "applied the handoff of '{id}' as {}; {passed} verification command(s) passed",
+                    "applied the handoff of '{id}' as {}; {verified}",
                     short(&commit.to_string()),
                 );
                 if print {
                     println!("{commit}");
                 }
             }
-            None => eprintln!(
-                "applied the handoff of '{id}' (not committed); {passed} verification command(s) passed"
-            ),
+            None => eprintln!("applied the handoff of '{id}' (not committed); {verified}"),
         }
         Ok(Outcome::Success)
     }
