@@ -345,6 +345,21 @@ fn reject_needs_a_finding_and_a_rejection_closes_the_gate_under_every_policy() {
         ),
         "{out}"
     );
+    // Under the rejection, the way on is a new change, not an approval.
+    repo.git(["config", "orch.review.require", "approve"])
+        .success();
+    let out = gate(&repo, ["status", "w"]).code(1);
+    assert!(
+        out.stdout
+            .contains("hint: the worker fixes it and reports again"),
+        "{out}"
+    );
+    assert!(
+        !out.stdout.contains("hint: git review-gate approve"),
+        "{out}"
+    );
+    repo.git(["config", "--unset", "orch.review.require"])
+        .success();
     // The same reviewer's later approval replaces their rejection.
     gate(&repo, ["approve", "w", "-m", "fixed in review"]).success();
     gate(&repo, ["status", "w"]).success();

@@ -250,7 +250,11 @@ pub fn explain(decision: &Decision, subject: &Subject) -> (Vec<String>, Vec<Stri
     for missing in &decision.missing {
         let (what, how) = missing.explain(&subject.name);
         reasons.push(format!("missing {what} (policy '{}')", decision.require));
-        hints.push(how);
+        // Under a standing rejection, an approval or a run is not the way
+        // on: a new change is.
+        if decision.against.is_empty() {
+            hints.push(how);
+        }
     }
     if !decision.against.is_empty() && subject.worker.is_some() {
         hints.push(
