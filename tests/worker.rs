@@ -889,6 +889,20 @@ fn doctor_reports_missing_companions_and_debris_with_fixes() {
     let path = path_without(repo.root(), &["git-review-gate"]);
     let out = repo.worker(["doctor"]).env("PATH", &path).code(1);
     assert!(out.stdout.contains("ok       git 2."), "{out}");
+    // A man page not installed is worth a note, not a problem: the
+    // missing companion binary is the one problem.
+    assert!(
+        out.stdout
+            .contains("note     the git-worker man page is not installed"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("1 problem found"), "{out}");
+    // With every binary there, the note alone leaves doctor at exit 0.
+    let all = repo.worker(["doctor"]).success();
+    assert!(
+        all.stdout.contains("note     the git-worker man page"),
+        "{all}"
+    );
     assert!(
         out.stdout
             .contains("problem  git-review-gate is not on PATH"),

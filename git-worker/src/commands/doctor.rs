@@ -22,6 +22,8 @@ const BINARIES: &[&str] = &["git-worker", "git-handoff", "git-review-gate"];
 struct Check {
     name: String,
     ok: bool,
+    /// Worth saying, with its fix, but nothing is wrong for it: not a problem.
+    note: bool,
     detail: String,
     fix: Option<String>,
 }
@@ -30,8 +32,19 @@ fn ok(name: &str, detail: impl Into<String>) -> Check {
     Check {
         name: name.to_string(),
         ok: true,
+        note: false,
         detail: detail.into(),
         fix: None,
+    }
+}
+
+fn note(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check {
+        name: name.to_string(),
+        ok: true,
+        note: true,
+        detail: detail.into(),
+        fix: Some(fix.into()),
     }
 }
 
@@ -39,6 +52,7 @@ fn problem(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Che
     Check {
         name: name.to_string(),
         ok: false,
+        note: false,
         detail: detail.into(),
         fix: Some(fix.into()),
     }
@@ -74,7 +88,8 @@ pub fn doctor(repo: Option<&Repo>, args: &DoctorArgs) -> Result<Outcome> {
     checks.push(sandbox_check(repo));
     checks.push(match find_man_page("git-worker") {
         Some(path) => ok("man", format!("man page {}", path.display())),
-        None => problem(
+        // The commands work without it: a note, not a problem.
+        None => note(
             "man",
             "the git-worker man page is not installed, so `git worker --help` cannot show it",
             "from the git-orch sources: mkdir -p ~/.local/share/man/man1 && cp man/*.1 ~/.local/share/man/man1/ \
@@ -99,14 +114,18 @@ pub fn doctor(repo: Option<&Repo>, args: &DoctorArgs) -> Result<Outcome> {
     if args.json {
         let items: Vec<_> = checks
             .iter()
-            .map(|c| json!({ "check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix }))
+            .map(|c| json!({ "check": c.name, "ok": c.ok, "note": c.note, "detail": c.detail, "fix": c.fix }))
             .collect();
         print_json(&json!({ "version": JSON_VERSION, "ok": failed == 0, "checks": items }))?;
     } else {
         for check in &checks {
             println!(
                 "{:<8} {}",
-                if check.ok { "ok" } else { "problem" },
+                match (check.ok, check.note) {
+                    (_, true) => "note",
+                    (true, false) => "ok",
+                    (false, false) => "problem",
+                },
                 check.detail
             );
             if let Some(fix) = &check.fix {
