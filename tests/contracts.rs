@@ -194,7 +194,7 @@ fn the_repositorys_own_pre_commit_hook_still_runs_and_can_refuse() {
             .contains("the repository's commit-msg hook is not chained for workers"),
         "{doctor}"
     );
-    repo.worker(["doctor", "--fix"]).code(1);
+    repo.worker(["doctor", "--fix"]).success();
     write_file(&wt.join("src/lib.rs"), "fn c() {}\n");
     repo.git_in(&wt, ["add", "."]).success();
     let out = commit(&repo, &wt, "no ticket");
@@ -434,7 +434,7 @@ fn a_contract_arriving_through_a_fetch_is_reported_not_adopted() {
 #[test]
 fn doctor_reports_missing_hooks_and_fix_repairs_them() {
     let (repo, wt) = setup();
-    let doctor = repo.worker(["doctor"]).code(1);
+    let doctor = repo.worker(["doctor"]).success();
     assert!(
         doctor
             .stdout
@@ -463,7 +463,7 @@ fn doctor_reports_missing_hooks_and_fix_repairs_them() {
     write_file(&wt.join("docs/guide.md"), "sneaky\n");
     repo.git_in(&wt, ["commit", "--quiet", "-am", "sneaky"])
         .success();
-    let fixed = repo.worker(["doctor", "--fix"]).code(1);
+    let fixed = repo.worker(["doctor", "--fix"]).success();
     assert!(
         fixed
             .stderr
