@@ -6,7 +6,6 @@
 //! (the `ssh-key` crate's SSHSIG check), because readers check many
 //! commits.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
@@ -191,16 +190,4 @@ impl Repo {
             Err(err) => Err(clean(err)).with_context(|| format!("cannot read commit {commit}")),
         }
     }
-}
-
-/// Write an allowed-signers file (`gpg.ssh.allowedSignersFile`): one
-/// `principal key` line each, so that git itself can check what the tools
-/// check.
-pub fn write_allowed_signers(path: &Path, signers: &[(String, PublicKey)]) -> Result<()> {
-    let mut file = std::fs::File::create(path)
-        .with_context(|| format!("cannot write '{}'", path.display()))?;
-    for (principal, key) in signers {
-        writeln!(file, "{principal} namespaces=\"git\" {}", key.openssh())?;
-    }
-    Ok(())
 }
