@@ -145,7 +145,7 @@ pub fn add_reviewer(repo: &Repo, name: &str, key: &PublicKey) -> Result<()> {
     // Any write makes the record first.
     let (path, own) = local::coordinator_key()?;
     ensure_key_record(repo, &own, &path)?;
-    for _ in 0..super::CAS_ATTEMPTS {
+    for attempt in 0..super::CAS_ATTEMPTS {
         let tip = repo
             .ref_target(KEYS)?
             .ok_or_else(|| anyhow::anyhow!("{KEYS} is missing"))?;
@@ -171,6 +171,7 @@ pub fn add_reviewer(repo: &Repo, name: &str, key: &PublicKey) -> Result<()> {
         {
             return Ok(());
         }
+        super::backoff(attempt);
     }
     anyhow::bail!("{KEYS} kept changing while adding reviewer '{name}'; try again")
 }
