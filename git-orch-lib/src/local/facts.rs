@@ -198,6 +198,30 @@ pub fn pinned_contract(repo: &Repo, id: &str) -> Result<Option<Contract>> {
     Ok(load_trusted(repo)?.remove(id))
 }
 
+/// Change the contract this machine holds as the authority for `id`
+/// ([`pinned_contract`]) where it is held; `false` when it holds none.
+pub fn update_pinned_contract(
+    repo: &Repo,
+    id: &str,
+    change: impl FnOnce(&mut Contract),
+) -> Result<bool> {
+    if let Some(mut local) = load_local(repo, id)?
+        && let Some(contract) = local.contract.as_mut()
+    {
+        change(contract);
+        save_local(repo, id, &local)?;
+        return Ok(true);
+    }
+    match load_trusted(repo)?.remove(id) {
+        Some(mut contract) => {
+            change(&mut contract);
+            trust_contract(repo, id, &contract)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
 /// Once no worker is left on this machine (no local facts, no spawn in
 /// progress), remove the hook shims and the `<common>/orch` directories, so
 /// the repository is as it was. Under the machine lock, so a concurrent

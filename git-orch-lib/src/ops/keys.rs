@@ -44,20 +44,7 @@ pub fn admit(repo: &Repo, id: &str, key: &PublicKey) -> Result<Entry> {
         change.contract = Some(contract);
         Ok(Some(change))
     })?;
-    match local::load_local(repo, id)? {
-        Some(mut facts) if facts.contract.is_some() => {
-            if let Some(pinned) = facts.contract.as_mut() {
-                pinned.key = line;
-            }
-            local::save_local(repo, id, &facts)?;
-        }
-        _ => {
-            if let Some(mut pinned) = local::pinned_contract(repo, id)? {
-                pinned.key = line;
-                local::trust_contract(repo, id, &pinned)?;
-            }
-        }
-    }
+    local::update_pinned_contract(repo, id, |pinned| pinned.key = line)?;
     eprintln!(
         "admitted the key {} of worker '{id}'; `git worker sync` shares it",
         key.fingerprint()
