@@ -247,15 +247,7 @@ impl<'r> Verifier<'r> {
             return Ok(known.clone());
         }
         let mut named = HashSet::new();
-        let live = super::live_ref(id);
-        let mut tips: Vec<(String, Oid)> = self
-            .repo
-            .ref_target(&live)?
-            .map(|t| (live, t))
-            .into_iter()
-            .collect();
-        tips.extend(self.archives_of(id)?);
-        for (name, tip) in tips {
+        for (name, tip) in self.log_tips(id, false)? {
             if let Some(trusted) = self.trusted_tip(&name, tip)? {
                 for logged in super::history(self.repo, trusted)? {
                     if logged.event.kind == "reported"
@@ -272,6 +264,20 @@ impl<'r> Verifier<'r> {
             .borrow_mut()
             .insert(id.to_string(), named.clone());
         Ok(named)
+    }
+
+    /// The refs and tips of worker `id`'s logs: its live entry (as the
+    /// push or sync being judged brings it, with `pending`), then its
+    /// archives.
+    fn log_tips(&self, id: &str, pending: bool) -> Result<Vec<(String, Oid)>> {
+        let live = super::live_ref(id);
+        let tip = match self.pending.get(&live).filter(|_| pending) {
+            Some(tip) => Some(*tip),
+            None => self.repo.ref_target(&live)?,
+        };
+        let mut tips: Vec<(String, Oid)> = tip.map(|tip| (live, tip)).into_iter().collect();
+        tips.extend(self.archives_of(id)?);
+        Ok(tips)
     }
 
     /// The archive refs of worker `id` (one listing of all of them, once).
@@ -302,18 +308,7 @@ impl<'r> Verifier<'r> {
         // own key before its first, coordinator-signed, commit is known).
         self.worker_keys.borrow_mut().insert(id.to_string(), None);
         let mut key = None;
-        let live = super::live_ref(id);
-        let mut tips: Vec<(String, Oid)> = match self.pending.get(&live) {
-            Some(tip) => vec![(live, *tip)],
-            None => self
-                .repo
-                .ref_target(&live)?
-                .map(|tip| (live, tip))
-                .into_iter()
-                .collect(),
-        };
-        tips.extend(self.archives_of(id)?);
-        for (name, tip) in tips {
+        for (name, tip) in self.log_tips(id, true)? {
             let trusted = self.trusted_tip(&name, tip)?;
             if let Some(trusted) = trusted
                 && let Ok(entry) = decode(self.repo, &name, trusted)
