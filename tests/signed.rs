@@ -541,6 +541,22 @@ fn registry_commits_are_signatures_git_itself_verifies() {
     assert!(out.stderr.contains("signature for worker-w1"), "{out}");
     let out = verify("refs/orch/handoffs/w1");
     assert_eq!(out.code, 0, "{out}");
+    // A verdict note commit and a planned task: the coordinator's.
+    repo.git(["review-gate", "approve", "w1", "-m", "read it"])
+        .success();
+    repo.worker(["plan", "t", "--allow", "t/**"]).success();
+    for rev in [
+        "refs/orch/notes/verdicts",
+        "refs/orch/tasks/t",
+        "refs/orch/keys",
+    ] {
+        let out = verify(rev);
+        assert_eq!(out.code, 0, "{rev}: {out}");
+        assert!(
+            out.stderr.contains("signature for coordinator"),
+            "{rev}: {out}"
+        );
+    }
     // And a commit signed by nobody listed is not.
     std::fs::write(&allowed, format!("worker-w1 {worker}\n")).unwrap();
     assert_ne!(verify(&spawned).code, 0);
