@@ -11,6 +11,7 @@ mod generated;
 mod handoff;
 mod isolation;
 mod land;
+mod merging;
 mod plan;
 mod report;
 mod review_gate;

@@ -110,6 +110,15 @@ pub struct ShowArgs {
 ///    back exactly as before, records "rejected" with the failing command
 ///    and the tail of its output, and exits 1.
 ///
+/// When the patch does not apply cleanly it is merged 3-way (with the
+/// merge drivers of `.gitattributes`, `union` among them). apply then says
+/// so, names the handoffs that landed since the worker's base on the same
+/// paths, and says whether the merged change is the one reported (the same
+/// lines removed and added); the `applied` event records both. Under a
+/// policy that requires approval, a merged change that differs from the
+/// approved one is rolled back (exit 1) unless --accept-merged: rebase the
+/// worker (`git worker rebase`) for a fresh verdict instead.
+///
 /// Uncommitted work of yours that touches the handoff's paths is refused
 /// before anything happens; other uncommitted work is never touched.
 #[derive(Debug, Args)]
@@ -125,6 +134,12 @@ pub struct ApplyArgs {
     /// Apply and verify, but leave the change uncommitted
     #[arg(long)]
     pub no_commit: bool,
+
+    /// Land a change merged 3-way even when it differs from the one
+    /// approved (a merge driver such as `merge=union`, or edits joined);
+    /// without it, a policy requiring approval holds such a change back
+    #[arg(long)]
+    pub accept_merged: bool,
 
     /// Seconds each verification command may take (default: the contract's
     /// verify-timeout, else 600)

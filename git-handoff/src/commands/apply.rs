@@ -18,5 +18,6 @@ pub(super) fn apply_options(args: &ApplyArgs, print: bool) -> orch::ops::apply::
         no_commit: args.no_commit,
         timeout: args.timeout,
         print,
+        accept_merged: args.accept_merged,
     }
 }

@@ -191,6 +191,7 @@ pub fn land(repo: &Repo, args: &LandArgs) -> Result<Outcome> {
             dry_run: false,
             no_commit: false,
             timeout: args.timeout,
+            accept_merged: false,
         };
         let options = super::apply::apply_options(&apply, !args.json);
         let ok = match orch::ops::apply::apply(repo, &apply.id, options) {

@@ -42,6 +42,35 @@ impl Repo {
         }
     }
 
+    /// The values of trailer `key` in the commits of `from..to` that touch
+    /// any of `paths` (newest first, each once): who landed what since.
+    pub fn trailers_touching(
+        &self,
+        from: Oid,
+        to: Oid,
+        key: &str,
+        paths: &[Vec<u8>],
+    ) -> Result<Vec<String>> {
+        let mut git = self
+            .git(["--literal-pathspecs", "log", "--no-merges"])
+            .arg(format!(
+                "--format=%(trailers:key={key},valueonly,separator=%x00)"
+            ))
+            .arg(format!("{from}..{to}"))
+            .arg("--");
+        for path in paths {
+            git = git.arg(crate::policy::to_path(path));
+        }
+        let mut out: Vec<String> = Vec::new();
+        for value in git.read()?.split(['\0', '\n']) {
+            let value = value.trim();
+            if !value.is_empty() && !out.iter().any(|v| v == value) {
+                out.push(value.to_string());
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether every commit of `tip` that `upstream` lacks has a
     /// patch-equivalent in `upstream` (`git cherry`): work that was rebased
     /// or cherry-picked in.

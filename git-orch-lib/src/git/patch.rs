@@ -55,6 +55,55 @@ impl Repo {
         Ok((stat, patch.to_vec()))
     }
 
+    /// What changes between two trees, as one id: `git patch-id
+    /// --verbatim` of their diff without context lines. Equal ids mean the
+    /// same lines removed and added in the same files, wherever they sit
+    /// (a change that only moved is the same change); a merge that kept a
+    /// line the change replaced, or joined two edits, is not.
+    pub fn change_id(&self, from: Oid, to: Oid) -> Result<String> {
+        let diff = self
+            .git(["diff", "--unified=0"])
+            .args(PATCH_OPTIONS)
+            .args([from.to_string(), to.to_string()])
+            .read_bytes()?;
+        if diff.is_empty() {
+            return Ok(String::new());
+        }
+        let id = self.git(["patch-id", "--verbatim"]).stdin(diff).read()?;
+        Ok(id.split_whitespace().next().unwrap_or_default().to_string())
+    }
+
+    /// The tree `patch` makes when applied 3-way onto commit `onto` (merge
+    /// drivers of `.gitattributes`, `union` among them, included), in a
+    /// temporary index: this checkout's index and files are not touched.
+    /// `None` when it does not apply.
+    pub fn three_way_tree(&self, onto: Oid, patch: &[u8]) -> Result<Option<Oid>> {
+        let scratch = tempfile::Builder::new()
+            .prefix("git-orch-merge-")
+            .tempdir()
+            .context("cannot make a temporary directory")?;
+        let index = scratch.path().join("index");
+        self.git(["read-tree"])
+            .arg(onto.to_string())
+            .env("GIT_INDEX_FILE", &index)
+            .run()?;
+        let applied = self
+            .git(["apply", "--cached", "--3way", "--whitespace=nowarn", "-"])
+            .env("GIT_INDEX_FILE", &index)
+            .stdin(patch.to_vec())
+            .output()?;
+        if applied.status != 0 {
+            return Ok(None);
+        }
+        let tree = self
+            .git(["write-tree"])
+            .env("GIT_INDEX_FILE", &index)
+            .read()?;
+        Oid::from_str(&tree)
+            .map(Some)
+            .with_context(|| format!("bad tree id from git write-tree: {tree}"))
+    }
+
     /// `git patch-id --stable` of a patch, started in the background.
     pub fn start_patch_id(&self, patch: &[u8]) -> Result<Option<Running>> {
         if patch.is_empty() {

@@ -30,6 +30,8 @@ pub struct Options {
     pub timeout: Option<u64>,
     /// Print the commit made on stdout.
     pub print: bool,
+    /// Land a 3-way merged change that differs from the approved one.
+    pub accept_merged: bool,
 }
 
 /// Apply the latest handoff of worker `id` in this checkout: the review
@@ -70,6 +72,9 @@ pub fn apply(repo: &Repo, id: &str, options: Options) -> Result<Outcome> {
         Err(outcome) => return Ok(outcome),
     };
     applying.build()?;
+    if let Some(outcome) = applying.judge_merge(options.accept_merged)? {
+        return Ok(outcome);
+    }
     if let Some(outcome) = applying.verify(options.timeout)? {
         return Ok(outcome);
     }
@@ -199,14 +204,22 @@ fn dry_run(repo: &Repo, plan: &Plan) -> Result<Outcome> {
         );
         return Ok(Outcome::Success);
     }
-    let three_way = repo.apply_patch(&plan.patch, true, true)?;
-    if three_way.status == 0 {
+    if let Some(tree) = repo.three_way_tree(plan.head, &plan.patch)? {
         println!(
             "would apply the handoff of '{id}' with a 3-way merge ({} path(s))",
             plan.paths.len()
         );
+        let merge = Merge::judge(repo, plan, tree)?;
+        merge.tell(id);
+        if merge.held_back(plan, false) {
+            eprintln!(
+                "the merged change differs from the approved one: apply would hold it back (--accept-merged lands it)"
+            );
+            return Ok(Outcome::CheckFailed);
+        }
         return Ok(Outcome::Success);
     }
+    let three_way = repo.apply_patch(&plan.patch, true, true)?;
     eprintln!(
         "the handoff of '{id}' does not apply onto HEAD: {}",
         three_way.stderr.trim()
@@ -224,6 +237,10 @@ struct Applying<'a> {
     /// It, once HEAD moved to it.
     committed: Option<Oid>,
     passed: Vec<String>,
+    /// The patch went in by a 3-way merge.
+    three_way: bool,
+    /// What [`Applying::judge_merge`] found, for the `applied` event.
+    merge: Option<serde_json::Value>,
 }
 
 impl<'a> Applying<'a> {
@@ -245,7 +262,8 @@ impl<'a> Applying<'a> {
         local::write_apply_journal(repo, id, &journal)?;
         checkpoint("apply:journal")?;
         let mut applied = repo.apply_patch(&plan.patch, false, false)?;
-        if applied.status != 0 {
+        let three_way = applied.status != 0;
+        if three_way {
             applied = repo.apply_patch(&plan.patch, true, false)?;
         }
         if applied.status != 0 {
@@ -263,6 +281,8 @@ impl<'a> Applying<'a> {
             built: None,
             committed: None,
             passed: Vec::new(),
+            three_way,
+            merge: None,
         };
         applying.after(checkpoint("apply:patch"))?;
         Ok(Ok(applying))
@@ -334,6 +354,41 @@ impl<'a> Applying<'a> {
                 Err(err.context(format!("cannot commit the handoff of '{id}'; rolled back")))
             }
         }
+    }
+
+    /// Step 3b, after a 3-way merge: say so, name the handoffs that landed
+    /// since the worker's base on the same paths, and compare what would
+    /// land with what was reported. Under a policy that requires approval,
+    /// a merged change that differs from the approved one rolls back
+    /// (`Some(outcome)`) unless `accept` (`--accept-merged`).
+    fn judge_merge(&mut self, accept: bool) -> Result<Option<Outcome>> {
+        if !self.three_way {
+            return Ok(None);
+        }
+        let (plan, id) = (self.plan, &self.plan.id);
+        let built = self.built.context("the commit is built first")?;
+        let merge = Merge::judge(self.repo, plan, self.repo.commit_tree(built)?)?;
+        merge.tell(id);
+        self.merge = Some(serde_json::json!({
+            "three_way": true,
+            "same_as_reported": merge.same,
+            "landed_since": merge.since,
+            "accepted": accept && !merge.same,
+        }));
+        if merge.held_back(plan, accept) {
+            self.roll_back()?;
+            return Err(Hint::new(format!(
+                "the merged change of '{id}' differs from the one approved; nothing was applied"
+            ))
+            .hint(format!(
+                "`git worker rebase {id}` moves the worker onto HEAD, so that it reports the merged change for a fresh verdict"
+            ))
+            .hint(format!(
+                "or land it as merged: git handoff apply {id} --accept-merged"
+            ))
+            .into());
+        }
+        Ok(None)
     }
 
     /// Step 5: HEAD moves to the commit verified (unless asked not to commit).
@@ -440,6 +495,10 @@ impl<'a> Applying<'a> {
                     .with("fingerprint", plan.handoff.meta.fingerprint.as_str())
                     .with("verified", self.passed.clone())
                     .with(
+                        "merge",
+                        self.merge.clone().unwrap_or(serde_json::Value::Null),
+                    )
+                    .with(
                         "gate",
                         serde_json::json!({ "policy": plan.gate.require.as_str(), "verdicts": plan.gate.relied_on }),
                     ),
@@ -471,6 +530,61 @@ impl<'a> Applying<'a> {
             None => eprintln!("applied the handoff of '{id}' (not committed); {verified}"),
         }
         Ok(Outcome::Success)
+    }
+}
+
+/// A handoff merged 3-way onto HEAD: whether the merged change is the one
+/// reported, and the workers whose landed handoffs it was merged with.
+struct Merge {
+    same: bool,
+    since: Vec<String>,
+}
+
+impl Merge {
+    /// Judge `landed` (the tree the merge makes) against the handoff.
+    fn judge(repo: &Repo, plan: &Plan, landed: Oid) -> Result<Merge> {
+        let reported = repo.change_id(
+            repo.commit_tree(plan.base)?,
+            Oid::from_str(&plan.handoff.meta.tree)?,
+        )?;
+        let merged = repo.change_id(repo.commit_tree(plan.head)?, landed)?;
+        let since = repo.trailers_touching(plan.base, plan.head, "Worker", &plan.paths)?;
+        Ok(Merge {
+            same: reported == merged,
+            since,
+        })
+    }
+
+    /// Say it, loudly when the merged change is not the one reported.
+    fn tell(&self, id: &str) {
+        let with = if self.since.is_empty() {
+            "with what changed on HEAD since its base".to_string()
+        } else {
+            format!(
+                "with what landed since its base on the same paths: {}",
+                self.since
+                    .iter()
+                    .map(|w| format!("'{w}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        eprintln!(
+            "the handoff of '{id}' does not apply cleanly onto HEAD; it is merged 3-way {with}"
+        );
+        if self.same {
+            eprintln!("the merged change is the one reported (the same lines, moved)");
+        } else {
+            eprintln!(
+                "warning: the merged change differs from the one reported (a merge driver such as `merge=union`, or edits joined): `git diff HEAD~ HEAD` after the apply shows what landed"
+            );
+        }
+    }
+
+    /// Whether the policy holds it back: approval required, the change
+    /// approved is not the one that would land, and not accepted.
+    fn held_back(&self, plan: &Plan, accept: bool) -> bool {
+        !self.same && plan.gate.require.needs_approval() && !accept
     }
 }
 
