@@ -149,3 +149,176 @@ fn without_a_policy_a_differing_merge_lands_with_a_warning_and_a_moved_change_is
         "1\n2\n3\n4\n5\nsix\n7\nEIGHT\n"
     );
 }
+
+/// A repository with `src/lib.rs` and `src/other.rs`, and worker `w`
+/// (spawned with `spawn_args` added) allowed `src/**`, which committed an
+/// edit of the first line of `src/lib.rs` as "Wanda <wanda@example.com>".
+fn rebase_repo(spawn_args: &[&str]) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("src/lib.rs", "one\ntwo\nthree\n");
+    repo.write("src/other.rs", "other\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "initial"]).success();
+    repo.worker(["spawn", "w", "--allow", "src/**"])
+        .args(spawn_args)
+        .success();
+    let wt = repo.worktree("w");
+    write_file(&wt.join("src/lib.rs"), "ONE by the worker\ntwo\nthree\n");
+    repo.git_in(&wt, ["commit", "--quiet", "-am", "worker: first line"])
+        .env("GIT_AUTHOR_NAME", "Wanda")
+        .env("GIT_AUTHOR_EMAIL", "wanda@example.com")
+        .success();
+    repo
+}
+
+/// What a failed rebase must leave as it was: the worker's branch, files,
+/// contract base and registry entry.
+fn worker_state(repo: &TestRepo) -> (String, String, String, String) {
+    let wt = repo.worktree("w");
+    (
+        repo.git_in(&wt, ["rev-parse", "HEAD"]).read(),
+        std::fs::read_to_string(wt.join("src/lib.rs")).unwrap(),
+        repo.worker(["show", "w", "--json"]).success().json()["worker"]["base"].to_string(),
+        repo.git(["for-each-ref", "refs/orch/workers/"]).read(),
+    )
+}
+
+#[test]
+fn rebase_replays_the_workers_commits_onto_head_keeping_authorship_and_moves_its_base() {
+    for spawn_args in [&[][..], &["--isolation", "clone"][..]] {
+        let repo = rebase_repo(spawn_args);
+        repo.write("src/other.rs", "other, changed on main\n");
+        repo.git(["commit", "--quiet", "-am", "main moves"])
+            .success();
+        let head = repo.rev("HEAD");
+
+        let out = repo.worker(["rebase", "w"]).success();
+        assert!(out.stderr.contains("rebased worker 'w' onto"), "{out}");
+        let wt = repo.worktree("w");
+        // Its checkout is on the new base, with its own commit on top.
+        assert_eq!(
+            std::fs::read_to_string(wt.join("src/other.rs")).unwrap(),
+            "other, changed on main\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(wt.join("src/lib.rs")).unwrap(),
+            "ONE by the worker\ntwo\nthree\n"
+        );
+        assert_eq!(repo.git_in(&wt, ["rev-parse", "HEAD~"]).read(), head);
+        assert_eq!(
+            repo.git_in(&wt, ["log", "-1", "--format=%an <%ae> %s"])
+                .read(),
+            "Wanda <wanda@example.com> worker: first line"
+        );
+        assert_eq!(repo.git_in(&wt, ["status", "--porcelain"]).read(), "");
+        let shown = repo.worker(["show", "w", "--json"]).success().json();
+        assert_eq!(shown["worker"]["base"], head.as_str(), "{shown}");
+        let event = last_event(&repo, "w");
+        assert_eq!(event["kind"], "rebased", "{event}");
+        assert_eq!(event["data"]["onto"], head.as_str());
+        assert_eq!(event["data"]["commits"], 1);
+
+        // It reports from there, and what it reports applies cleanly.
+        repo.git_in(&wt, ["handoff", "report", "--summary", "first line"])
+            .success();
+        if !spawn_args.is_empty() {
+            // A clone sends it through the inbox.
+            repo.git_in(&wt, ["worker", "sync"]).success();
+            let out = repo.worker(["sync", "orch-inbox"]).success();
+            assert!(!out.stderr.contains("warning"), "{out}");
+        }
+        repo.git(["handoff", "apply", "w"]).success();
+        assert_eq!(
+            std::fs::read_to_string(repo.path().join("src/lib.rs")).unwrap(),
+            "ONE by the worker\ntwo\nthree\n"
+        );
+    }
+}
+
+#[test]
+fn a_conflict_has_a_way_out_rebase_stops_on_a_conflict_and_moves_a_worker_that_resolved_it() {
+    let repo = rebase_repo(&[]);
+    let wt = repo.worktree("w");
+    repo.git_in(&wt, ["handoff", "report", "--summary", "first line"])
+        .success();
+    repo.write("src/lib.rs", "ONE from main\ntwo\nthree\n");
+    repo.git(["commit", "--quiet", "-am", "main takes the line"])
+        .success();
+    let out = repo.git(["handoff", "apply", "w"]).code(1);
+    assert!(out.stderr.contains("conflicts with HEAD"), "{out}");
+    assert!(out.stderr.contains("hint: `git worker rebase w`"), "{out}");
+
+    // The coordinator tries the rebase: the same conflict, named; nothing moves.
+    let before = worker_state(&repo);
+    let out = repo.worker(["rebase", "w"]).code(1);
+    assert!(out.stderr.contains("conflicts with"), "{out}");
+    assert!(out.stderr.contains("conflict: src/lib.rs"), "{out}");
+    assert!(out.stderr.contains("nothing was rebased"), "{out}");
+    assert_eq!(worker_state(&repo), before);
+
+    // Uncommitted work is refused, untouched.
+    write_file(&wt.join("src/other.rs"), "uncommitted\n");
+    let out = repo.worker(["rebase", "w"]).code(2);
+    assert!(out.stderr.contains("has uncommitted changes"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(wt.join("src/other.rs")).unwrap(),
+        "uncommitted\n"
+    );
+    repo.git_in(&wt, ["checkout", "--", "src/other.rs"])
+        .success();
+
+    // The worker resolves it on top of main itself, and asks to be moved.
+    repo.git_in(
+        &wt,
+        [
+            "merge",
+            "--quiet",
+            "-X",
+            "theirs",
+            "-m",
+            "merge main",
+            "main",
+        ],
+    )
+    .code(0);
+    repo.git_in(&wt, ["reset", "--quiet", "--hard", "main"])
+        .success();
+    write_file(
+        &wt.join("src/lib.rs"),
+        "ONE from main, and the worker\ntwo\nthree\n",
+    );
+    repo.git_in(&wt, ["commit", "--quiet", "-am", "worker: resolved"])
+        .success();
+    let out = repo.git_in(&wt, ["worker", "notify", "--rebase"]).success();
+    assert!(
+        out.stderr
+            .contains("blocked until the coordinator rebases it"),
+        "{out}"
+    );
+    let shown = repo.worker(["show", "w", "--json"]).success().json();
+    assert_eq!(shown["worker"]["state"], "blocked", "{shown}");
+    assert!(
+        shown["worker"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("git worker rebase w"),
+        "{shown}"
+    );
+
+    // Its old report was made on the old base: it cannot be applied now.
+    repo.worker(["rebase", "w"]).success();
+    let shown = repo.worker(["show", "w", "--json"]).success().json();
+    assert_eq!(shown["worker"]["state"], "active", "{shown}");
+    let out = repo.git(["handoff", "apply", "w"]).code(2);
+    assert!(
+        out.stderr.contains("and the worker was rebased onto"),
+        "{out}"
+    );
+    repo.git_in(&wt, ["handoff", "report", "--summary", "resolved"])
+        .success();
+    repo.git(["handoff", "apply", "w"]).success();
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("src/lib.rs")).unwrap(),
+        "ONE from main, and the worker\ntwo\nthree\n"
+    );
+}

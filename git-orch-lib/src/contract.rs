@@ -296,6 +296,25 @@ impl Contract {
         Ok(())
     }
 
+    /// The fields the coordinator changes after spawn, each with its own
+    /// event: the worker's key (`admitted`, by `git worker admit`) and the
+    /// base (`rebased`, by `git worker rebase`). Every other field is set
+    /// once.
+    pub const CHANGED_LATER: &'static [&'static str] = &["key", "base"];
+
+    /// Events that change a contract ([`Contract::CHANGED_LATER`]).
+    pub const CHANGE_EVENTS: &'static [&'static str] = &["admitted", "rebased"];
+
+    /// Whether `other` differs from this one only in fields the coordinator
+    /// changes after spawn (and does differ).
+    pub fn changed_later(&self, other: &Contract) -> bool {
+        let differences = self.differences(other);
+        !differences.is_empty()
+            && differences
+                .iter()
+                .all(|field| Contract::CHANGED_LATER.contains(field))
+    }
+
     /// Field names whose values differ, for "different contract" errors.
     pub fn differences(&self, other: &Contract) -> Vec<&'static str> {
         let mut out = Vec::new();

@@ -75,6 +75,7 @@ pub enum Command {
     Sync(SyncArgs),
     Join(JoinArgs),
     Admit(AdmitArgs),
+    Rebase(RebaseArgs),
     Key(KeyArgs),
     Report(ReportArgs),
     Plan(PlanArgs),
@@ -123,12 +124,18 @@ pub struct TimelineArgs {
 ///
 /// `blocking` means "I stop; here is what I tried and what I need": the
 /// worker's state becomes blocked, with the text as its reason, until the
-/// coordinator answers with `git worker message`.
+/// coordinator answers with `git worker message`. --rebase asks the
+/// coordinator to move this worker onto its current HEAD (`git worker
+/// rebase`), blocking until it does: commit your work first.
 #[derive(Debug, Args)]
 pub struct NotifyArgs {
-    /// What to say
-    #[arg(value_name = "TEXT")]
-    pub text: String,
+    /// What to say (with --rebase, optional: why)
+    #[arg(value_name = "TEXT", required_unless_present = "rebase")]
+    pub text: Option<String>,
+
+    /// Ask to be rebased onto the coordinator's current HEAD (blocking)
+    #[arg(long, conflicts_with = "level")]
+    pub rebase: bool,
 
     /// How urgent
     #[arg(long, value_name = "LEVEL", default_value = "info",
@@ -494,6 +501,33 @@ pub struct JoinArgs {
     /// key refs/orch/keys records, on first use)
     #[arg(long, value_name = "KEY")]
     pub coordinator_key: Option<String>,
+}
+
+/// Move worker ID onto the current HEAD (or --onto), its commits replayed
+///
+/// For a handoff that no longer applies (a conflict with what landed since
+/// its base), or a worker that asked (`git worker notify --rebase`). The
+/// worker's commits from its base to its branch tip are replayed onto HEAD
+/// in memory (`git merge-tree`, merge drivers included; each keeps its
+/// author, date and message), then its checkout and branch move there
+/// (`git read-tree -m -u` with this repository's config: nothing the
+/// worker's checkout configures runs, and no hook). Its contract's base
+/// becomes the new commit, recorded as a `rebased` event, the worker goes
+/// back to active (it reports again from there), and the contract is
+/// judged again on the moved change (exit 1 if broken).
+///
+/// Its checkout must be clean: uncommitted work is the worker's to commit
+/// first. A conflict stops with the commit and the paths, and changes
+/// nothing (exit 1); a branch with merge commits is refused.
+#[derive(Debug, Args)]
+pub struct RebaseArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Where to move it (default: HEAD)
+    #[arg(long, value_name = "REV")]
+    pub onto: Option<String>,
 }
 
 /// Admit the signing key of worker ID, joined on another machine

@@ -1,8 +1,24 @@
-//! Merges predicted without touching the index or the working tree.
+//! Merges predicted, and commits replayed, without touching the index or
+//! any working tree.
+
+use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
 use super::{Oid, Repo};
+
+/// What [`Repo::replay`] made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// The new tip, and how many commits it carries (commits whose change
+    /// is on the new base already are dropped, as `git rebase` drops them).
+    Done { tip: Oid, commits: usize },
+    /// Commit `commit` does not merge onto what came before it: `paths`
+    /// conflict. Nothing was written but unreachable objects.
+    Conflict { commit: Oid, paths: Vec<String> },
+    /// The range holds merge commits, which are not replayed.
+    Merges,
+}
 
 impl Repo {
     /// The files a merge of commits `ours` and `theirs` would leave in
@@ -69,6 +85,92 @@ impl Repo {
             }
         }
         Ok(out)
+    }
+
+    /// The commits of `base..tip` replayed onto `onto`, oldest first, each
+    /// merged in memory (`git merge-tree --write-tree --merge-base`, with
+    /// the merge drivers of `.gitattributes`) and committed with its own
+    /// author, date and message (`git commit-tree`; the committer is you).
+    /// No ref, index or working tree changes, and no hook runs. `borrow`
+    /// names another object directory to read from (a worker's clone),
+    /// whose config is never read. The new objects go to this repository.
+    pub fn replay(
+        &self,
+        onto: Oid,
+        base: Oid,
+        tip: Oid,
+        borrow: Option<&Path>,
+    ) -> Result<Replayed> {
+        let with_borrowed = |git: super::Git| match borrow {
+            Some(objects) => git.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", objects),
+            None => git,
+        };
+        let range = format!("{base}..{tip}");
+        let merges =
+            with_borrowed(self.git(["rev-list", "--merges", "--max-count=1", &range])).read()?;
+        if !merges.is_empty() {
+            return Ok(Replayed::Merges);
+        }
+        let list = with_borrowed(self.git(["rev-list", "--reverse", &range])).read()?;
+        let mut new = onto;
+        let mut commits = 0;
+        for line in list.lines() {
+            let commit = Oid::from_str(line)
+                .with_context(|| format!("bad commit id from git rev-list: {line}"))?;
+            let out = with_borrowed(self.git([
+                "merge-tree",
+                "--write-tree",
+                "--name-only",
+                "--no-messages",
+            ]))
+            .arg(format!("--merge-base={commit}^"))
+            .args([new.to_string(), commit.to_string()])
+            .output()?;
+            let mut lines = out.stdout.lines();
+            let tree = lines.next().unwrap_or_default();
+            match out.status {
+                0 => {}
+                1 => {
+                    return Ok(Replayed::Conflict {
+                        commit,
+                        paths: lines
+                            .take_while(|l| !l.is_empty())
+                            .map(str::to_string)
+                            .collect(),
+                    });
+                }
+                _ => bail!("git merge-tree failed: {}", out.stderr.trim()),
+            }
+            let tree = Oid::from_str(tree).context("git merge-tree printed no tree")?;
+            if tree == self.commit_tree(new)? {
+                // Its change is there already.
+                continue;
+            }
+            // "name\0email\0date\0message", with the date in git's raw form.
+            let meta = with_borrowed(self.git([
+                "log",
+                "-1",
+                "--date=raw",
+                "--format=%an%x00%ae%x00%ad%x00%B",
+                &commit.to_string(),
+            ]))
+            .read_bytes()?;
+            let mut fields = meta.splitn(4, |b| *b == 0);
+            let mut field =
+                || String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
+            let (name, email, date, message) = (field(), field(), field(), field());
+            let made =
+                with_borrowed(self.git(["commit-tree", &tree.to_string(), "-p", &new.to_string()]))
+                    .env("GIT_AUTHOR_NAME", name)
+                    .env("GIT_AUTHOR_EMAIL", email)
+                    .env("GIT_AUTHOR_DATE", date)
+                    .stdin(message.into_bytes())
+                    .read()?;
+            new = Oid::from_str(&made)
+                .with_context(|| format!("bad commit id from git commit-tree: {made}"))?;
+            commits += 1;
+        }
+        Ok(Replayed::Done { tip: new, commits })
     }
 
     /// Whether every commit of `tip` that `upstream` lacks has a

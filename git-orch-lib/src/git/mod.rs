@@ -33,6 +33,7 @@ mod worktree;
 pub use diff::{IndexLinks, PendingStaged};
 pub use git2::Oid;
 pub use lock::MachineLock;
+pub use merge::Replayed;
 pub use object::{CommitInfo, TreeContents, TreeEntry, TreeLinks};
 pub use refs::PendingRefs;
 pub use remote::remote_failure;

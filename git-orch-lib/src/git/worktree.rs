@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
 use super::{Git, Oid, Repo, clean};
 
@@ -186,6 +186,62 @@ impl Repo {
             .arg(commit.to_string())
             .run()
             .with_context(|| format!("cannot check out {commit} in '{}'", path.display()))
+    }
+
+    /// Move the worker checkout at `path` (a linked worktree of this
+    /// repository, or a clone borrowing its objects) from commit `from` to
+    /// `to`: its index and files by `git read-tree -m -u` run with this
+    /// repository's config (so nothing the checkout's own config names
+    /// runs, and no hook), then its branch `refname` by compare-and-swap
+    /// in-process. If the branch moved meanwhile, the files go back and
+    /// this fails. The checkout is expected clean.
+    pub fn move_checkout(&self, path: &Path, refname: &str, from: Oid, to: Oid) -> Result<()> {
+        let checkout = git2::Repository::open(path)
+            .map_err(clean)
+            .with_context(|| format!("cannot open checkout '{}'", path.display()))?;
+        let on_branch = checkout
+            .find_reference("HEAD")
+            .ok()
+            .and_then(|head| head.symbolic_target().ok().flatten().map(str::to_string));
+        if on_branch.as_deref() != Some(refname) {
+            bail!("'{}' is not on {refname}", path.display());
+        }
+        let own_objects = checkout.commondir().join("objects");
+        let borrowed = (std::fs::canonicalize(&own_objects).ok()
+            != std::fs::canonicalize(self.common_dir().join("objects")).ok())
+        .then_some(own_objects);
+        let index = checkout.path().join("index");
+        let read_tree = |old: Oid, new: Oid| {
+            let mut git = Git::new(path)
+                .env("GIT_INDEX_FILE", &index)
+                .arg("--git-dir")
+                .arg(self.common_dir())
+                .arg("--work-tree")
+                .arg(path);
+            if let Some(objects) = &borrowed {
+                git = git.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", objects);
+            }
+            git.args([
+                "-c",
+                "core.fsmonitor=false",
+                "-c",
+                "core.hooksPath=/dev/null",
+                "read-tree",
+                "-m",
+                "-u",
+            ])
+            .args([old.to_string(), new.to_string()])
+            .run()
+            .with_context(|| format!("cannot move the files of '{}' to {new}", path.display()))
+        };
+        read_tree(from, to)?;
+        let moved = checkout.reference_matching(refname, to, true, from, "git-worker: rebase");
+        if let Err(err) = moved {
+            read_tree(to, from)?;
+            return Err(clean(err))
+                .with_context(|| format!("{refname} moved in '{}' meanwhile", path.display()));
+        }
+        Ok(())
     }
 
     /// `git worktree prune`, under the worktree lock.

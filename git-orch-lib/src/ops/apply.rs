@@ -129,6 +129,15 @@ fn prepare(repo: &Repo, id: &str) -> Result<std::result::Result<Plan, Outcome>> 
         return Ok(Err(Outcome::CheckFailed));
     };
     let (contract, mismatch) = enforce::authoritative_contract(repo, &entry)?;
+    if handoff.meta.base != contract.base {
+        return Err(Hint::new(format!(
+            "the handoff of '{id}' was reported on base {}, and the worker was rebased onto {} since; nothing was applied",
+            short(&handoff.meta.base),
+            short(&contract.base)
+        ))
+        .hint(format!("the worker reports again from its new base (`git worker show {id}`)"))
+        .into());
+    }
     if !mismatch.is_empty() {
         eprintln!(
             "warning: the contract of '{id}' in the registry differs from the one recorded at spawn (in: {}); enforcing the recorded one",
@@ -611,7 +620,9 @@ fn conflicted(repo: &Repo, plan: &Plan, applied: &crate::git::Output) -> Result<
             eprintln!("  conflict: {path}");
         }
     }
-    eprintln!("hint: ask the worker to rebase onto the current HEAD and report again");
+    eprintln!(
+        "hint: `git worker rebase {id}` moves the worker onto HEAD (its commits replayed; a conflict there names the commit); it then reports again"
+    );
     let files: Vec<String> = conflicts.iter().map(|c| c.to_string()).collect();
     registry::update(repo, &registry::live_ref(id), |entry| {
         Ok(Some(

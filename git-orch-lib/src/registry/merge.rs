@@ -79,21 +79,21 @@ fn merge_logs(repo: &Repo, refname: &str, ours: Oid, theirs: Oid) -> Result<Merg
     }
     let our_events = history(repo, ours)?;
     let their_events = history(repo, theirs)?;
-    // A contract changes only by the coordinator admitting a worker's key:
-    // the side with the later `admitted` event has the current one.
-    let admitted = |events: &[super::Logged]| {
+    // A contract changes only by the coordinator (a key admitted, a base
+    // moved): the side with the later such event has the current one.
+    let changed = |events: &[super::Logged]| {
         events
             .iter()
-            .filter(|l| l.event.kind == "admitted")
+            .filter(|l| crate::contract::Contract::CHANGE_EVENTS.contains(&l.event.kind.as_str()))
             .map(|l| l.event.clock)
             .max()
     };
     let contract = if mine.contract == other.contract {
         mine.contract.clone()
-    } else if mine.contract.differences(&other.contract) == ["key"]
-        && admitted(&our_events) != admitted(&their_events)
+    } else if mine.contract.changed_later(&other.contract)
+        && changed(&our_events) != changed(&their_events)
     {
-        if admitted(&our_events) > admitted(&their_events) {
+        if changed(&our_events) > changed(&their_events) {
             mine.contract.clone()
         } else {
             other.contract.clone()

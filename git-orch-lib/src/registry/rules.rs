@@ -83,9 +83,10 @@ pub fn judge_registry_update(
         let old = decode(repo, name, update.old);
         let new = decode(repo, name, update.new);
         match (old, new) {
-            // A key the coordinator admitted (its signature is checked
-            // next, and a worker's commit may not change the contract).
-            (Ok(old), Ok(new)) if old.contract.differences(&new.contract) == ["key"] => {}
+            // A key the coordinator admitted, a base it moved (its
+            // signature is checked next, and a worker's commit may not
+            // change the contract).
+            (Ok(old), Ok(new)) if old.contract.changed_later(&new.contract) => {}
             (Ok(old), Ok(new)) if old.contract != new.contract => {
                 return Ok(Some(format!(
                     "{name}: changes the contract of worker '{}' (in: {}); contracts are set once, by the coordinator",

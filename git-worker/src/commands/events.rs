@@ -188,7 +188,19 @@ pub fn timeline(repo: &Repo, args: &TimelineArgs) -> Result<Outcome> {
 
 pub fn notify(repo: &Repo, args: &NotifyArgs) -> Result<Outcome> {
     let id = require_worker(repo, "git worker notify")?;
-    let text = args.text.trim();
+    let asked = format!(
+        "please rebase me onto your current HEAD: git worker rebase {id}{}",
+        args.text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map_or(String::new(), |why| format!(" ({why})"))
+    );
+    let text = if args.rebase {
+        asked.as_str()
+    } else {
+        args.text.as_deref().unwrap_or_default().trim()
+    };
     if text.is_empty() {
         return Err(Hint::new("a notice needs a text")
             .hint("git worker notify '<what happened, what you tried, what you need>'")
@@ -196,13 +208,21 @@ pub fn notify(repo: &Repo, args: &NotifyArgs) -> Result<Outcome> {
     }
     let side = orch::ops::worker::Side::of(repo)?;
     side.entry(repo, &id)?;
-    let blocking = args.level == "blocking";
+    let blocking = args.rebase || args.level == "blocking";
     let event = registry::WorkerEvent::Notice {
-        level: args.level.clone(),
+        level: if blocking {
+            "blocking".to_string()
+        } else {
+            args.level.clone()
+        },
         text: text.to_string(),
     };
     side.record(repo, &id, &event)?;
-    if blocking {
+    if args.rebase {
+        eprintln!(
+            "'{id}' is now blocked until the coordinator rebases it (`git worker rebase {id}`); commit your work first, it is what moves"
+        );
+    } else if blocking {
         eprintln!(
             "'{id}' is now blocked; the coordinator sees it in `git worker list`, and answers with `git worker message`"
         );

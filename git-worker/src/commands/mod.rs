@@ -47,6 +47,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             | Command::Cleanup(_)
             | Command::Report(_)
             | Command::Message(_)
+            | Command::Rebase(_)
     ) {
         orch::ops::collect::collect_all(&repo)?;
     }
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Cleanup(args) => cleanup::cleanup(&repo, &args),
         Command::Sync(args) => orch::ops::sync::sync(&repo, args.remote.as_deref()),
         Command::Admit(args) => join::admit(&repo, &args),
+        Command::Rebase(args) => orch::ops::rebase::rebase(&repo, &args.id, args.onto.as_deref()),
         Command::Key(_) => join::key(&repo),
         Command::Report(args) => report::report(&repo, &args),
         Command::Plan(args) => plan::plan(&repo, &args),

@@ -1,0 +1,164 @@
+//! `git worker rebase`: move a worker onto the coordinator's HEAD (or
+//! another commit). Its commits are replayed in memory ([`Repo::replay`]),
+//! its checkout and branch move to the result ([`Repo::move_checkout`]),
+//! and its contract's base moves with a `rebased` event; the contract is
+//! then judged again on the moved change. Nothing the worker's checkout
+//! configures runs. A conflict changes nothing.
+
+use anyhow::{Context as _, Result};
+
+use crate::contract::validate_id;
+use crate::enforce;
+use crate::exit::{Hint, Outcome};
+use crate::git::{Oid, Replayed, Repo};
+use crate::local;
+use crate::policy::Policy;
+use crate::registry::{self, Actor, Change, State};
+use crate::ui::short;
+
+/// Rebase worker `id` onto `onto` (a revision; HEAD when `None`).
+pub fn rebase(repo: &Repo, id: &str, onto: Option<&str>) -> Result<Outcome> {
+    crate::role::require_coordinator(repo, "git worker rebase")?;
+    validate_id(id)?;
+    let Some(entry) = registry::load(repo, id)? else {
+        return Err(Hint::new(format!("worker '{id}' is not registered"))
+            .hint("`git worker list` shows the registered workers")
+            .into());
+    };
+    if matches!(
+        entry.status.state,
+        State::Spawning | State::Applied | State::Removed
+    ) {
+        return Err(Hint::new(format!(
+            "worker '{id}' is {}: there is nothing to rebase",
+            entry.status.state
+        ))
+        .into());
+    }
+    let Some(facts) = local::load_local(repo, id)? else {
+        return Err(
+            Hint::new(format!("worker '{id}' has no checkout on this machine"))
+                .hint("rebase it on the machine that spawned it")
+                .into(),
+        );
+    };
+    let (contract, _) = enforce::authoritative_contract(repo, &entry)?;
+    let wanted = onto.unwrap_or("HEAD");
+    let onto = repo.resolve_commit(wanted)?.ok_or_else(|| {
+        anyhow::Error::from(
+            Hint::new(format!("'{wanted}' is not a commit here"))
+                .hint("pass --onto <commit>, a branch or a commit of this repository"),
+        )
+    })?;
+    let base = Oid::from_str(&contract.base).context("bad base in the contract")?;
+    let checkout = facts.path.clone();
+    if !checkout.join(".git").exists() {
+        return Err(Hint::new(format!(
+            "the checkout of worker '{id}' ('{}') is gone",
+            checkout.display()
+        ))
+        .hint("`git worker prune` tidies up after it")
+        .into());
+    }
+    if onto == base {
+        eprintln!(
+            "worker '{id}' is based on {} already; nothing to do",
+            short(&onto.to_string())
+        );
+        return Ok(Outcome::Success);
+    }
+    if Repo::checkout_is_dirty(&checkout)? {
+        return Err(Hint::new(format!(
+            "worker '{id}' has uncommitted changes in '{}'; nothing was rebased",
+            checkout.display()
+        ))
+        .hint("the worker commits them first (its commits are what moves), then rebase again")
+        .into());
+    }
+    let branch = format!("refs/heads/{}", contract.branch);
+    let worker = Repo::open(&checkout)?;
+    let tip = worker
+        .ref_target(&branch)?
+        .with_context(|| format!("worker '{id}' has no branch {branch}"))?;
+    let objects = std::fs::canonicalize(worker.common_dir().join("objects"))?;
+    let borrow = (objects != std::fs::canonicalize(repo.common_dir().join("objects"))?)
+        .then_some(objects.as_path());
+    let (new_tip, commits) = match repo.replay(onto, base, tip, borrow)? {
+        Replayed::Done { tip, commits } => (tip, commits),
+        Replayed::Conflict { commit, paths } => {
+            eprintln!(
+                "error: the commit {} of worker '{id}' conflicts with {}; nothing was rebased",
+                short(&commit.to_string()),
+                short(&onto.to_string())
+            );
+            for path in &paths {
+                eprintln!("  conflict: {path}");
+            }
+            eprintln!(
+                "hint: the worker merges {} into its branch itself, resolves the conflict and reports again",
+                short(&onto.to_string())
+            );
+            return Ok(Outcome::CheckFailed);
+        }
+        Replayed::Merges => {
+            return Err(Hint::new(format!(
+                "the branch of worker '{id}' has merge commits, which rebase does not replay; nothing was rebased"
+            ))
+            .hint("the worker rebases its branch itself, or reports it as it is")
+            .into());
+        }
+    };
+    repo.move_checkout(&checkout, &branch, tip, new_tip)?;
+
+    // The contract, judged again on the moved change.
+    let mut moved = contract.clone();
+    moved.base = onto.to_string();
+    let changes = repo.diff_trees(
+        Some(repo.commit_tree(onto)?),
+        Some(repo.commit_tree(new_tip)?),
+    )?;
+    let violations = Policy::of(&moved, repo.folds_case()?)?
+        .check(&changes, &repo.links_of(repo.commit_tree(new_tip)?));
+    // A rebase answers a worker blocked on asking for one (`git worker
+    // notify --rebase`), and what it reported was on the old base.
+    let state = State::Active;
+    let reason = format!("rebased onto {}: report again", short(&onto.to_string()));
+    registry::update(repo, &entry.refname, |entry| {
+        let mut contract = entry.contract.clone();
+        contract.base = onto.to_string();
+        let mut change = Change::new("rebased", Actor::Coordinator, state)
+            .reason(reason.clone())
+            .with("from", base.to_string())
+            .with("onto", onto.to_string())
+            .with("tip", new_tip.to_string())
+            .with("commits", commits)
+            .with("violations", violations.len());
+        change.contract = Some(contract);
+        Ok(Some(change))
+    })?;
+    local::update_pinned_contract(repo, id, |pinned| pinned.base = onto.to_string())?;
+    if facts.isolation == crate::ops::spawn::Isolation::Clone.name() {
+        // The clone's own copy of its entry, as spawn gave it.
+        let refname = registry::live_ref(id);
+        let fetched = worker.fetch(repo.common_dir(), &[format!("+{refname}:{refname}")])?;
+        if fetched.status != 0 {
+            eprintln!(
+                "warning: the clone of '{id}' keeps its old entry until it syncs: {}",
+                fetched.stderr.trim()
+            );
+        }
+    }
+    eprintln!(
+        "rebased worker '{id}' onto {} ({commits} commit(s)); it reports again from there",
+        short(&onto.to_string())
+    );
+    if violations.is_empty() {
+        return Ok(Outcome::Success);
+    }
+    eprintln!(
+        "error: on its new base, worker '{id}' touches {} path(s) outside its contract:",
+        violations.len()
+    );
+    eprint!("{}", enforce::explain(&violations, &moved));
+    Ok(Outcome::CheckFailed)
+}
