@@ -420,6 +420,57 @@ impl Repo {
     }
 }
 
+impl Repo {
+    /// Every gitlink (submodule) path of `tree`; none, without a walk, when
+    /// it has no `.gitmodules`.
+    pub fn gitlink_paths(&self, tree: Oid) -> Result<Vec<Vec<u8>>> {
+        let tree = self.inner.find_tree(tree).map_err(clean)?;
+        if tree.get_name(".gitmodules").is_none() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.filemode() == 0o160000 {
+                let mut path = dir.as_bytes().to_vec();
+                path.extend_from_slice(entry.name_bytes());
+                out.push(path);
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(clean)?;
+        Ok(out)
+    }
+
+    /// The submodule commits that `tree` names at `paths` (its gitlinks
+    /// there) and that the submodule checked out under `checkout` lacks, or
+    /// all of them when it is not checked out there: (path, commit).
+    /// In-process; nothing of the submodule's config runs.
+    pub fn gitlinks_missing_in(
+        &self,
+        tree: Oid,
+        paths: &[Vec<u8>],
+        checkout: &std::path::Path,
+    ) -> Result<Vec<(Vec<u8>, Oid)>> {
+        let tree = self.inner.find_tree(tree).map_err(clean)?;
+        let mut out = Vec::new();
+        for path in paths {
+            let Ok(entry) = tree.get_path(&crate::policy::to_path(path)) else {
+                continue;
+            };
+            if entry.filemode() != 0o160000 {
+                continue;
+            }
+            let has = git2::Repository::open(checkout.join(crate::policy::to_path(path)))
+                .ok()
+                .is_some_and(|sub| sub.find_commit(entry.id()).is_ok());
+            if !has {
+                out.push((path.clone(), entry.id()));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// A new commit's author and committer, tree and parents.
 pub(super) type CommitParts<'r> = (
     git2::Signature<'static>,

@@ -169,6 +169,27 @@ fn prepare(repo: &Repo, id: &str) -> Result<std::result::Result<Plan, Outcome>> 
         return Ok(Err(Outcome::Success));
     }
     let paths: Vec<Vec<u8>> = changes.iter().map(|c| c.path.clone()).collect();
+    // A submodule commit only the worker has would land as a gitlink no
+    // one can check out (and go with the worker's checkout).
+    let missing = repo.gitlinks_missing_in(result, &paths, &workdir)?;
+    if let Some((path, commit)) = missing.first() {
+        let path = crate::policy::display_path(path);
+        let mut err = Hint::new(format!(
+            "the handoff of '{id}' points submodule '{path}' at commit {commit}, which this checkout's copy of '{path}' does not have; nothing was applied"
+        ));
+        if let Some(there) = local::load_local(repo, &id)?.map(|l| l.path.join(&path)) {
+            err = err.hint(format!(
+                "fetch it from the worker's copy: git -C {path} fetch {} {commit}:refs/heads/orch/{id}",
+                there.display()
+            ));
+        }
+        return Err(err
+            .hint(format!(
+                "or the worker pushes it to the submodule's remote, then: git -C {path} fetch"
+            ))
+            .hint(format!("no copy of '{path}' here? git submodule update --init -- {path}"))
+            .into());
+    }
     // The patch is made here from the checked trees, so what was judged is what is applied.
     let patch = repo.binary_patch(base_tree, result)?;
 

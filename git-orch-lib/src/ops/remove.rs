@@ -145,6 +145,23 @@ pub fn refuse_unsafe(
     head: Option<crate::git::Oid>,
 ) -> Result<()> {
     let (id, contract) = (entry.id(), &entry.contract);
+    // Landed or not: a submodule commit only the worker's checkout has
+    // (what HEAD or its branch points a submodule at) goes with it.
+    if !options.force
+        && let Some(checkout) = checkout
+        && let Some((path, commit, named_by)) = only_copy_of_gitlink(repo, contract, checkout)?
+    {
+        let path = crate::policy::display_path(&path);
+        return Err(Hint::new(format!(
+            "the checkout of worker '{id}' has the only copy of submodule commit {commit} ('{path}'), which {named_by} names"
+        ))
+        .hint(format!(
+            "fetch it first: git -C {path} fetch {} {commit}:refs/heads/orch/{id}",
+            checkout.join(&path).display()
+        ))
+        .hint("or delete it with --force")
+        .into());
+    }
     if !options.force && !landed_by_handoff(repo, entry, checkout)? {
         if let Some(checkout) = checkout
             && Repo::checkout_is_dirty(checkout)?
@@ -207,6 +224,38 @@ pub fn refuse_unsafe(
         }
     }
     Ok(())
+}
+
+/// A submodule commit that HEAD or the worker's branch names, that the
+/// worker's checkout has and this checkout's copy of the submodule lacks:
+/// (path, commit, who names it).
+fn only_copy_of_gitlink(
+    repo: &Repo,
+    contract: &crate::contract::Contract,
+    checkout: &std::path::Path,
+) -> Result<Option<(Vec<u8>, crate::git::Oid, &'static str)>> {
+    let (Some(workdir), Ok(worker)) = (repo.workdir(), Repo::open(checkout)) else {
+        return Ok(None);
+    };
+    let mut trees = Vec::new();
+    if let Some(head) = repo.head_commit()? {
+        trees.push((repo, repo.commit_tree(head)?, "HEAD"));
+    }
+    if let Some(tip) = worker.ref_target(&format!("refs/heads/{}", contract.branch))? {
+        trees.push((&worker, worker.commit_tree(tip)?, "its branch"));
+    }
+    for (holder, tree, named_by) in trees {
+        let paths = holder.gitlink_paths(tree)?;
+        for (path, commit) in holder.gitlinks_missing_in(tree, &paths, workdir)? {
+            if holder
+                .gitlinks_missing_in(tree, std::slice::from_ref(&path), checkout)?
+                .is_empty()
+            {
+                return Ok(Some((path, commit, named_by)));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// rm refuses a worker that something else is busy with: being spawned,

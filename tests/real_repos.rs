@@ -1,0 +1,125 @@
+//! What real repositories bring: submodules, sparse checkouts, the hook
+//! tools projects use (husky, pre-commit, lefthook).
+
+use crate::support::{Run, TestRepo, write_file};
+
+/// A run that may clone submodules from a local path (git refuses the
+/// `file` transport for submodules unless told).
+fn with_file_protocol(run: Run) -> Run {
+    run.env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "protocol.file.allow")
+        .env("GIT_CONFIG_VALUE_0", "always")
+}
+
+/// A repository with submodule `lib` (a repository of its own under the
+/// test root), checked out, and worker `w` allowed to move it.
+fn with_submodule() -> TestRepo {
+    let repo = TestRepo::new();
+    let lib = repo.root().join("lib");
+    repo.cmd_in(repo.root(), "git", ["init", "--quiet", "--initial-branch=main", "lib"])
+        .success();
+    write_file(&lib.join("lib.c"), "int lib;\n");
+    repo.git_in(&lib, ["add", "."]).success();
+    repo.git_in(&lib, ["commit", "--quiet", "-m", "lib"]).success();
+    repo.write("README.md", "hello\n");
+    with_file_protocol(repo.git(["submodule", "--quiet", "add"]))
+        .arg(&lib)
+        .arg("lib")
+        .success();
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "with lib"]).success();
+    repo
+}
+
+/// Worker `id`, allowed `lib`, commits a new commit of the submodule that
+/// exists only in its own copy of it, and its gitlink; returns the commit.
+fn move_submodule(repo: &TestRepo, id: &str) -> String {
+    repo.worker(["spawn", id, "--allow", "lib"]).success();
+    let wt = repo.worktree(id);
+    with_file_protocol(repo.git_in(&wt, ["submodule", "--quiet", "update", "--init", "lib"]))
+        .success();
+    write_file(&wt.join("lib/lib.c"), &format!("int lib_{id};\n"));
+    repo.git_in(&wt.join("lib"), ["commit", "--quiet", "-am", "only here"])
+        .success();
+    let commit = repo.git_in(&wt.join("lib"), ["rev-parse", "HEAD"]).read();
+    repo.git_in(&wt, ["commit", "--quiet", "-am", "move lib"])
+        .success();
+    commit
+}
+
+#[test]
+fn a_gitlink_to_a_commit_only_the_worker_has_is_refused_naming_it_and_the_hint_fixes_it() {
+    let repo = with_submodule();
+    let commit = move_submodule(&repo, "w");
+    let wt = repo.worktree("w");
+    repo.git_in(&wt, ["handoff", "report", "--summary", "move lib"])
+        .success();
+    let head = repo.rev("HEAD");
+    let out = repo.git(["handoff", "apply", "w"]).code(2);
+    assert!(
+        out.stderr.contains(&format!(
+            "error: the handoff of 'w' points submodule 'lib' at commit {commit}, which this checkout's copy of 'lib' does not have; nothing was applied"
+        )),
+        "{out}"
+    );
+    assert_eq!(repo.rev("HEAD"), head);
+    assert_eq!(repo.git(["status", "--porcelain"]).read(), "");
+
+    // The hint's command brings the commit over; then it lands, and the
+    // submodule can be checked out at it.
+    let hint = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("hint: fetch it from the worker's copy: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let hint = hint.replace("$ROOT", &repo.root().display().to_string());
+    let words: Vec<&str> = hint.split_whitespace().collect();
+    assert_eq!(&words[..3], ["git", "-C", "lib"], "{hint}");
+    repo.git(&words[1..]).success();
+    repo.git(["handoff", "apply", "w"]).success();
+    with_file_protocol(repo.git(["submodule", "--quiet", "update", "lib"])).success();
+    assert_eq!(repo.git_in(&repo.path().join("lib"), ["rev-parse", "HEAD"]).read(), commit);
+}
+
+#[test]
+fn removing_a_worker_never_deletes_the_only_copy_of_a_submodule_commit_head_or_its_branch_names() {
+    let repo = with_submodule();
+    let commit = move_submodule(&repo, "w");
+    // Landed outside the tool (a plain merge): HEAD now names a commit that
+    // only the worker's copy of the submodule has.
+    repo.git(["merge", "--quiet", "--ff-only", "orch/w"]).success();
+    let wt = repo.worktree("w");
+    for args in [&["rm", "w"][..], &["cleanup", "--landed"][..]] {
+        let out = repo.worker(args).output();
+        assert!(
+            out.stderr.contains(&format!(
+                "the checkout of worker 'w' has the only copy of submodule commit {commit} ('lib'), which HEAD names"
+            )),
+            "{args:?}: {out}"
+        );
+        assert!(wt.join("lib/lib.c").is_file(), "{args:?}: the checkout is kept");
+    }
+    // Once it is fetched, the worker goes.
+    repo.git_in(&repo.path().join("lib"), ["fetch", "--quiet"])
+        .arg(wt.join("lib"))
+        .arg(format!("{commit}:refs/heads/orch/w"))
+        .success();
+    repo.worker(["rm", "w"]).success();
+    assert!(!wt.exists());
+    // (and the submodule's own repository has it, for the next checkout)
+    repo.git_in(&repo.path().join("lib"), ["push", "--quiet"])
+        .arg(repo.root().join("lib"))
+        .arg(format!("{commit}:refs/heads/w"))
+        .success();
+
+    // Not landed: its branch names it.
+    let commit = move_submodule(&repo, "v");
+    let out = repo.worker(["rm", "v"]).code(2);
+    assert!(
+        out.stderr.contains(&format!(
+            "has the only copy of submodule commit {commit} ('lib'), which its branch names"
+        )),
+        "{out}"
+    );
+    repo.worker(["rm", "v", "--force"]).success();
+}
