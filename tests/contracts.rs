@@ -228,9 +228,10 @@ fn hooks_present_at_spawn_are_chained_and_absent_ones_cost_nothing() {
 }
 
 #[test]
-fn hooks_from_a_configured_hooks_path_are_chained_like_husky() {
+fn hooks_from_a_configured_relative_hooks_path_are_chained() {
     let (repo, wt) = setup();
-    // husky: core.hooksPath=.husky/_ (relative, tracked in the repository).
+    // A relative core.hooksPath, here only in the worker's checkout (real
+    // husky, whose directory is made by npm install: tests/real_repos.rs).
     write_file(
         &wt.join(".husky/_/pre-commit"),
         "#!/bin/sh\necho husky-ran >&2\nexit 3\n",

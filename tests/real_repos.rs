@@ -16,11 +16,16 @@ fn with_file_protocol(run: Run) -> Run {
 fn with_submodule() -> TestRepo {
     let repo = TestRepo::new();
     let lib = repo.root().join("lib");
-    repo.cmd_in(repo.root(), "git", ["init", "--quiet", "--initial-branch=main", "lib"])
-        .success();
+    repo.cmd_in(
+        repo.root(),
+        "git",
+        ["init", "--quiet", "--initial-branch=main", "lib"],
+    )
+    .success();
     write_file(&lib.join("lib.c"), "int lib;\n");
     repo.git_in(&lib, ["add", "."]).success();
-    repo.git_in(&lib, ["commit", "--quiet", "-m", "lib"]).success();
+    repo.git_in(&lib, ["commit", "--quiet", "-m", "lib"])
+        .success();
     repo.write("README.md", "hello\n");
     with_file_protocol(repo.git(["submodule", "--quiet", "add"]))
         .arg(&lib)
@@ -78,7 +83,11 @@ fn a_gitlink_to_a_commit_only_the_worker_has_is_refused_naming_it_and_the_hint_f
     repo.git(&words[1..]).success();
     repo.git(["handoff", "apply", "w"]).success();
     with_file_protocol(repo.git(["submodule", "--quiet", "update", "lib"])).success();
-    assert_eq!(repo.git_in(&repo.path().join("lib"), ["rev-parse", "HEAD"]).read(), commit);
+    assert_eq!(
+        repo.git_in(&repo.path().join("lib"), ["rev-parse", "HEAD"])
+            .read(),
+        commit
+    );
 }
 
 #[test]
@@ -87,7 +96,8 @@ fn removing_a_worker_never_deletes_the_only_copy_of_a_submodule_commit_head_or_i
     let commit = move_submodule(&repo, "w");
     // Landed outside the tool (a plain merge): HEAD now names a commit that
     // only the worker's copy of the submodule has.
-    repo.git(["merge", "--quiet", "--ff-only", "orch/w"]).success();
+    repo.git(["merge", "--quiet", "--ff-only", "orch/w"])
+        .success();
     let wt = repo.worktree("w");
     for args in [&["rm", "w"][..], &["cleanup", "--landed"][..]] {
         let out = repo.worker(args).output();
@@ -97,7 +107,10 @@ fn removing_a_worker_never_deletes_the_only_copy_of_a_submodule_commit_head_or_i
             )),
             "{args:?}: {out}"
         );
-        assert!(wt.join("lib/lib.c").is_file(), "{args:?}: the checkout is kept");
+        assert!(
+            wt.join("lib/lib.c").is_file(),
+            "{args:?}: the checkout is kept"
+        );
     }
     // Once it is fetched, the worker goes.
     repo.git_in(&repo.path().join("lib"), ["fetch", "--quiet"])
@@ -122,4 +135,110 @@ fn removing_a_worker_never_deletes_the_only_copy_of_a_submodule_commit_head_or_i
         "{out}"
     );
     repo.worker(["rm", "v", "--force"]).success();
+}
+
+/// A repository set up the way husky 9 sets one up (`husky` after `npm
+/// install`: an ignored `.husky/_` of launchers, core.hooksPath pointing
+/// at it), with a tracked `.husky/pre-commit` refusing "FORBIDDEN".
+fn with_husky() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("package.json", "{ \"name\": \"app\", \"private\": true }\n");
+    repo.write("src/app.js", "ok\n");
+    repo.write(
+        ".husky/pre-commit",
+        "if git diff --cached | grep -q 'FORBID''DEN'; then echo 'husky hook: the forbidden word' >&2; exit 1; fi\n",
+    );
+    let out = repo
+        .cmd_in(
+            repo.path(),
+            &crate::support::test_tool("husky").display().to_string(),
+            Vec::<&str>::new(),
+        )
+        .success();
+    assert_eq!(
+        repo.git(["config", "core.hooksPath"]).read(),
+        ".husky/_",
+        "{out}"
+    );
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "husky"]).success();
+    assert_eq!(
+        repo.git(["ls-files", ".husky/_"]).read(),
+        "",
+        "husky's launchers are not tracked"
+    );
+    repo
+}
+
+#[test]
+fn husky_hooks_run_in_a_new_worker_checkout_and_a_missing_launcher_dir_is_said() {
+    let repo = with_husky();
+    let out = repo.worker(["spawn", "w", "--allow", "src/**"]).success();
+    assert!(
+        out.stderr
+            .contains("copied the repository's hooks directory '.husky/_' into the new checkout"),
+        "{out}"
+    );
+    let wt = repo.worktree("w");
+    write_file(&wt.join("src/app.js"), "FORBIDDEN\n");
+    repo.git_in(&wt, ["add", "."]).success();
+    let out = repo.git_in(&wt, ["commit", "--quiet", "-m", "bad"]).code(1);
+    assert!(
+        out.stderr.contains("husky hook: the forbidden word"),
+        "{out}"
+    );
+    write_file(&wt.join("src/app.js"), "fine\n");
+    repo.git_in(&wt, ["add", "."]).success();
+    repo.git_in(&wt, ["commit", "--quiet", "-m", "good"])
+        .success();
+
+    // Without its launchers (never made here), the hook cannot run: said.
+    std::fs::remove_dir_all(wt.join(".husky/_")).unwrap();
+    write_file(&wt.join("src/app.js"), "FORBIDDEN again\n");
+    repo.git_in(&wt, ["add", "."]).success();
+    let out = repo
+        .git_in(&wt, ["commit", "--quiet", "-m", "unchecked"])
+        .success();
+    assert!(
+        out.stderr.contains("warning: the repository's hooks directory")
+            && out.stderr.contains(".husky/_' (core.hooksPath) does not exist in this checkout: its pre-commit hook did not run"),
+        "{out}"
+    );
+}
+
+#[test]
+fn setup_commands_make_a_checkout_ready_a_failing_one_rolls_the_spawn_back_and_teardown_runs_on_removal()
+ {
+    let repo = TestRepo::with_commit();
+    let log = repo.root().join("teardown.log");
+    repo.write(
+        ".orch.toml",
+        &format!(
+            "[setup]\nrun = [\"echo ready for $ORCH_WORKER > .ready\", \"test -f README.md\"]\nteardown = [\"echo torn down $ORCH_WORKER >> '{}'\"]\n",
+            log.display()
+        ),
+    );
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "setup"]).success();
+    let out = repo.worker(["spawn", "w"]).success();
+    assert!(out.stderr.contains("setup of 'w': echo ready"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(repo.worktree("w").join(".ready")).unwrap(),
+        "ready for w\n"
+    );
+    std::fs::remove_file(repo.worktree("w").join(".ready")).unwrap();
+    repo.worker(["rm", "w"]).success();
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "torn down w\n");
+
+    // A failing setup command stops the spawn, and nothing is left.
+    repo.git(["config", "orch.setup", "exit 7"]).success();
+    let before = repo.snapshot();
+    let out = repo.worker(["spawn", "v"]).code(2);
+    assert!(
+        out.stderr
+            .contains("the setup command 'exit 7' of 'v' exited 7"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("rolled back"), "{out}");
+    assert_eq!(repo.snapshot(), before);
 }

@@ -23,6 +23,10 @@ pub const KEY_BASE: &str = "orch.base";
 pub const KEY_PREFIX: &str = "orch.prefix";
 pub const KEY_WORKTREE_DIR: &str = "orch.worktreeDir";
 pub const KEY_VERIFY: &str = "orch.verify";
+/// Commands run in each new checkout before its agent starts (`[setup] run`).
+pub const KEY_SETUP: &str = "orch.setup";
+/// Commands run in a checkout before it is removed (`[setup] teardown`).
+pub const KEY_TEARDOWN: &str = "orch.teardown";
 pub const KEY_ALLOW: &str = "orch.allow";
 pub const KEY_DENY: &str = "orch.deny";
 pub const KEY_REQUIRE_CHANGE: &str = "orch.requireChange";
@@ -153,8 +157,17 @@ struct TeamFile {
     deny: Option<Vec<String>>,
     require_change: Option<bool>,
     review: Option<ReviewSection>,
+    setup: Option<SetupSection>,
     max_active: Option<u32>,
     stall_after: Option<u64>,
+}
+
+/// `[setup]` of `.orch.toml`: what makes a new checkout ready to run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct SetupSection {
+    run: Option<Vec<String>>,
+    teardown: Option<Vec<String>>,
 }
 
 /// `[review]` of `.orch.toml`.
@@ -173,6 +186,10 @@ pub struct Settings {
     /// Where worker checkouts go; `{repo}` is the repository's directory name.
     pub worktree_dir: String,
     pub verify: Vec<String>,
+    /// Commands run in each new checkout before its agent starts.
+    pub setup: Vec<String>,
+    /// Commands run in a checkout before it is removed.
+    pub teardown: Vec<String>,
     pub allow: Vec<String>,
     pub deny: Vec<String>,
     pub require_change: bool,
@@ -204,6 +221,8 @@ impl Default for Settings {
             prefix: DEFAULT_PREFIX.to_string(),
             worktree_dir: DEFAULT_WORKTREE_DIR.to_string(),
             verify: Vec::new(),
+            setup: Vec::new(),
+            teardown: Vec::new(),
             allow: Vec::new(),
             deny: Vec::new(),
             require_change: true,
@@ -257,6 +276,14 @@ impl Settings {
         if let Some(allow) = team.allow {
             self.allow = allow;
         }
+        if let Some(setup) = team.setup {
+            if let Some(run) = setup.run {
+                self.setup = run;
+            }
+            if let Some(teardown) = setup.teardown {
+                self.teardown = teardown;
+            }
+        }
         if let Some(deny) = team.deny {
             self.deny = deny;
         }
@@ -292,6 +319,8 @@ impl Settings {
         }
         for (key, list) in [
             (KEY_VERIFY, &mut self.verify),
+            (KEY_SETUP, &mut self.setup),
+            (KEY_TEARDOWN, &mut self.teardown),
             (KEY_ALLOW, &mut self.allow),
             (KEY_DENY, &mut self.deny),
         ] {

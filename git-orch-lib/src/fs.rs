@@ -94,3 +94,40 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Copy the file, symlink or directory tree `from` to `to` (which must not
+/// exist): files by copy-on-write where the filesystem offers it (a
+/// reflink), else copied, each with its permissions; symlinks as symlinks.
+/// Returns how many files and symlinks it copied.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<usize> {
+    let meta = std::fs::symlink_metadata(from)
+        .with_context(|| format!("cannot read '{}'", from.display()))?;
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create '{}'", parent.display()))?;
+    }
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(from)?;
+        std::os::unix::fs::symlink(&target, to)
+            .with_context(|| format!("cannot create the symlink '{}'", to.display()))?;
+        return Ok(1);
+    }
+    if meta.is_dir() {
+        std::fs::create_dir(to).with_context(|| format!("cannot create '{}'", to.display()))?;
+        let mut copied = 0;
+        let mut entries: Vec<_> = std::fs::read_dir(from)
+            .with_context(|| format!("cannot read '{}'", from.display()))?
+            .collect::<std::io::Result<_>>()?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            copied += copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        }
+        std::fs::set_permissions(to, meta.permissions())?;
+        return Ok(copied);
+    }
+    reflink_copy::reflink_or_copy(from, to)
+        .with_context(|| format!("cannot copy '{}' to '{}'", from.display(), to.display()))?;
+    std::fs::set_permissions(to, meta.permissions())
+        .with_context(|| format!("cannot set the permissions of '{}'", to.display()))?;
+    Ok(1)
+}

@@ -189,6 +189,47 @@ pub fn original_dir(repo: &Repo) -> Result<PathBuf> {
     Ok(repo.common_dir().join("hooks"))
 }
 
+/// The repository's hooks directory when each checkout has to make its own:
+/// a relative `core.hooksPath` (husky's `.husky/_`) that exists in the
+/// coordinator's checkout and is not tracked (made by `npm install`, and
+/// git-ignored), so a new checkout lacks it. Relative to the top of a
+/// checkout.
+pub fn generated_dir(repo: &Repo) -> Result<Option<PathBuf>> {
+    let ours = hooks_dir(repo);
+    let Some(value) = repo
+        .config_values_outside_worktree("core.hooksPath")?
+        .into_iter()
+        .rev()
+        .find(|value| !same_dir(&resolve(repo, value), &ours))
+    else {
+        return Ok(None);
+    };
+    let relative = PathBuf::from(&value);
+    if relative.is_absolute() || value.starts_with('~') {
+        return Ok(None);
+    }
+    let (Some(top), Some(head)) = (repo.main_workdir(), repo.head_commit()?) else {
+        return Ok(None);
+    };
+    let tracked = repo.commit_has_path(head, relative.as_os_str().as_encoded_bytes())?;
+    Ok((top.join(&relative).is_dir() && !tracked).then_some(relative))
+}
+
+/// Give the new checkout at `checkout` the repository's generated hooks
+/// directory ([`generated_dir`]) from the coordinator's checkout, when it
+/// lacks it: its relative path, when copied.
+pub fn copy_generated_dir(repo: &Repo, checkout: &Path) -> Result<Option<PathBuf>> {
+    let (Some(relative), Some(top)) = (generated_dir(repo)?, repo.main_workdir()) else {
+        return Ok(None);
+    };
+    let there = checkout.join(&relative);
+    if there.symlink_metadata().is_ok() {
+        return Ok(None);
+    }
+    crate::fs::copy_tree(&top.join(&relative), &there)?;
+    Ok(Some(relative))
+}
+
 /// A hooks path from config: `~/` expanded, relative to where hooks run.
 fn resolve(repo: &Repo, value: &str) -> PathBuf {
     let path = expand_home(value);
@@ -228,6 +269,18 @@ pub fn is_chained(name: &str) -> bool {
 pub fn run_original(repo: &Repo, name: &str, args: &[String], stdin: Option<&[u8]>) -> Result<i32> {
     let dir = original_dir(repo)?;
     let path = dir.join(name);
+    if !dir.exists() {
+        // core.hooksPath names a directory this checkout lacks (husky's
+        // `.husky/_`, made by `npm install`): not silently skipped.
+        eprintln!(
+            "warning: the repository's hooks directory '{}' (core.hooksPath) does not exist in this checkout: its {name} hook did not run",
+            dir.display()
+        );
+        eprintln!(
+            "hint: make it here (for husky: npm install), or have spawn run that: [setup] in .orch.toml"
+        );
+        return Ok(0);
+    }
     if !is_executable(&path) || same_dir(&dir, &hooks_dir(repo)) {
         return Ok(0);
     }

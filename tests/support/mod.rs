@@ -339,6 +339,23 @@ pub fn path_without(root: &Path, missing: &[&str]) -> String {
     )
 }
 
+/// A hook tool real repositories use (husky, lefthook: `tests/tools`'s
+/// npm packages; pre-commit: its Python environment), as `.ci/run`
+/// installs them. A test that needs one fails without it, never skips.
+pub fn test_tool(name: &str) -> PathBuf {
+    let tools = workspace_root().join("tests/tools");
+    let path = match name {
+        "pre-commit" => tools.join("venv/bin/pre-commit"),
+        _ => tools.join("node_modules/.bin").join(name),
+    };
+    assert!(
+        path.exists(),
+        "{name} is not installed at {}: run .ci/run, or (cd tests/tools && npm install --ignore-scripts && python3 -m venv venv && venv/bin/pip install -r requirements.txt)",
+        path.display()
+    );
+    path
+}
+
 /// The environment every test process gets: the binaries under test first
 /// on PATH, no user or system git config, a fixed identity and date.
 pub fn hermetic_env(root: &Path) -> Vec<(String, String)> {

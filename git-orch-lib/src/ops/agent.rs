@@ -449,7 +449,11 @@ const AGENT_ENV_DROPPED: &[&str] = &[
 /// facts are `local`: `sh -c` in its checkout, and for a sandboxed worker
 /// inside the sandbox: writes only to its clone (where its temporary
 /// directory is too, `TMPDIR`) and to the agent CLIs' state directories.
-fn agent_command(local: &local::Local, settings: &Settings, command: &str) -> Result<Command> {
+pub(crate) fn agent_command(
+    local: &local::Local,
+    settings: &Settings,
+    command: &str,
+) -> Result<Command> {
     let args = ["-c".into(), command.into()];
     if local.isolation != crate::local::SANDBOX {
         let mut plain = Command::new("sh");

@@ -187,7 +187,9 @@ fn prepare(repo: &Repo, id: &str) -> Result<std::result::Result<Plan, Outcome>> 
             .hint(format!(
                 "or the worker pushes it to the submodule's remote, then: git -C {path} fetch"
             ))
-            .hint(format!("no copy of '{path}' here? git submodule update --init -- {path}"))
+            .hint(format!(
+                "no copy of '{path}' here? git submodule update --init -- {path}"
+            ))
             .into());
     }
     // The patch is made here from the checked trees, so what was judged is what is applied.

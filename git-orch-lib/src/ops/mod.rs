@@ -19,6 +19,7 @@ pub mod remove;
 pub mod review;
 pub mod scratch;
 pub mod server_rules;
+pub mod setup;
 pub mod spawn;
 pub mod sync;
 pub mod undo;

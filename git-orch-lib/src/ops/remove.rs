@@ -348,6 +348,18 @@ pub fn rm_one(repo: &Repo, id: &str, options: Options, landed: Option<&str>) -> 
         return Err(err);
     }
 
+    // The repository's teardown commands, in the checkout about to go (a
+    // failure is said, and does not keep the worker).
+    let settings = crate::config::Settings::load(repo)?;
+    if !settings.teardown.is_empty()
+        && checkout.is_some()
+        && let Some(facts) = local::load_local(repo, id)?
+        && let Err(err) =
+            crate::ops::setup::run(crate::ops::setup::Stage::Teardown, &settings, id, &facts)
+    {
+        eprintln!("warning: {err:#}; removing '{id}' anyway");
+    }
+
     // From here on the removal rolls forward: readers skip the worker, and
     // prune finishes the removal if this process dies.
     if let Err(other) = local::claim_removal(

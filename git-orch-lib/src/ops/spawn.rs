@@ -346,9 +346,22 @@ pub fn transaction(
 
     make_checkout(repo, contract, path, isolation, undo)?;
     checkpoint("spawn:worktree")?;
+    if let Some(hooks) = crate::hooks::copy_generated_dir(repo, path)? {
+        eprintln!(
+            "copied the repository's hooks directory '{}' into the new checkout (core.hooksPath; not tracked, made by a tool such as `npm install`)",
+            hooks.display()
+        );
+    }
 
     configure_checkout(repo, contract, path, isolation, undo)?;
     checkpoint("spawn:config")?;
+
+    // Ready to run: the repository's setup commands, in the new checkout.
+    let settings = crate::config::Settings::load(repo)?;
+    if !settings.setup.is_empty() {
+        let local = local::load_local(repo, id)?.context("the new checkout's facts are gone")?;
+        crate::ops::setup::run(crate::ops::setup::Stage::Setup, &settings, id, &local)?;
+    }
 
     let activated = registry::update(repo, &registry::live_ref(id), |entry| {
         if entry.tip != claimed.tip {
