@@ -242,3 +242,79 @@ fn setup_commands_make_a_checkout_ready_a_failing_one_rolls_the_spawn_back_and_t
     assert!(out.stderr.contains("rolled back"), "{out}");
     assert_eq!(repo.snapshot(), before);
 }
+
+/// A repository whose pre-commit (the PyPI tool, installed as its hook)
+/// refuses "FORBIDDEN" in `src/`, and worker `w` allowed `src/**`.
+fn with_pre_commit() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("src/app.py", "ok = True\n");
+    repo.write(
+        ".pre-commit-config.yaml",
+        "repos:\n- repo: local\n  hooks:\n  - id: no-forbidden\n    name: no forbidden word\n    entry: sh -c '! grep -n FORBID''DEN \"$@\"' --\n    language: system\n    files: ^src/\n",
+    );
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "pre-commit"])
+        .success();
+    let tool = crate::support::test_tool("pre-commit")
+        .display()
+        .to_string();
+    repo.cmd_in(repo.path(), &tool, ["install"]).success();
+    repo.worker(["spawn", "w", "--allow", "src/**"]).success();
+    repo
+}
+
+#[test]
+fn uncommitted_work_meets_the_repositorys_own_pre_commit_hook_when_reported() {
+    let repo = with_pre_commit();
+    let wt = repo.worktree("w");
+    // Committed work meets it at commit time, as always.
+    write_file(&wt.join("src/app.py"), "FORBIDDEN = 1\n");
+    repo.git_in(&wt, ["add", "."]).success();
+    let out = repo.git_in(&wt, ["commit", "--quiet", "-m", "bad"]).code(1);
+    assert!(
+        out.stdout.contains("no forbidden word") || out.stderr.contains("no forbidden word"),
+        "{out}"
+    );
+
+    // Left uncommitted (staged, unstaged or untracked), it meets it at report.
+    repo.git_in(&wt, ["reset", "--quiet"]).success();
+    write_file(&wt.join("src/new.py"), "x = 'FORBIDDEN'\n");
+    let out = repo
+        .git_in(&wt, ["handoff", "report", "--summary", "unchecked"])
+        .code(1);
+    assert!(
+        out.stderr.contains(
+            "error: the repository's pre-commit hook refuses the uncommitted work of 'w' (exit 1); nothing was reported"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("src/new.py") || out.stderr.contains("src/new.py"),
+        "{out}"
+    );
+    assert!(
+        !repo.events("w").iter().any(|(kind, _)| kind == "reported"),
+        "nothing was reported"
+    );
+    // The checkout is as the worker left it.
+    assert_eq!(
+        std::fs::read_to_string(wt.join("src/new.py")).unwrap(),
+        "x = 'FORBIDDEN'\n"
+    );
+    assert_eq!(
+        repo.git_in(&wt, ["status", "--porcelain"]).success().stdout,
+        " M src/app.py\n?? src/new.py\n"
+    );
+
+    // Fixed, it reports; --no-verify reports without the hook.
+    write_file(&wt.join("src/app.py"), "fine = 1\n");
+    write_file(&wt.join("src/new.py"), "x = 'fine'\n");
+    repo.git_in(&wt, ["handoff", "report", "--summary", "checked"])
+        .success();
+    write_file(&wt.join("src/new.py"), "x = 'FORBIDDEN'\n");
+    repo.git_in(
+        &wt,
+        ["handoff", "report", "--summary", "unchecked", "--no-verify"],
+    )
+    .success();
+}

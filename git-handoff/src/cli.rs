@@ -45,6 +45,12 @@ pub enum Command {
 /// the contract requires one, or when it touches paths outside the contract
 /// (whatever the hooks saw). Reporting again adds a new handoff; the history
 /// is kept.
+///
+/// Work left uncommitted meets the repository's own pre-commit hook first
+/// (husky, pre-commit, lefthook, a plain hook), run on it staged in a
+/// temporary index as a commit of it would be: `git handoff apply` commits
+/// with git's plumbing, so no hook would see it otherwise. A refusal stops
+/// the report (exit 1); --no-verify skips the hook.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// The summary: what was done, what was found, what is left
@@ -58,6 +64,10 @@ pub struct ReportArgs {
     /// A note to relay with the handoff, inlined (repeatable)
     #[arg(long = "note", value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub notes: Vec<PathBuf>,
+
+    /// Do not run the repository's own pre-commit hook on uncommitted work
+    #[arg(long)]
+    pub no_verify: bool,
 
     /// Print the result as JSON
     #[arg(long)]

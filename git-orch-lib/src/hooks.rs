@@ -267,6 +267,19 @@ pub fn is_chained(name: &str) -> bool {
 /// Run the repository's own hook `name` with `args`, feeding it `stdin` when
 /// given (else it inherits ours); its exit status, or 0 when there is none.
 pub fn run_original(repo: &Repo, name: &str, args: &[String], stdin: Option<&[u8]>) -> Result<i32> {
+    run_original_on(repo, name, args, stdin, None)
+}
+
+/// [`run_original`], with the hook seeing `index` as the index (what a
+/// commit of that index would meet: `git handoff report` of uncommitted
+/// work).
+pub fn run_original_on(
+    repo: &Repo,
+    name: &str,
+    args: &[String],
+    stdin: Option<&[u8]>,
+    index: Option<&Path>,
+) -> Result<i32> {
     let dir = original_dir(repo)?;
     let path = dir.join(name);
     if !dir.exists() {
@@ -286,6 +299,9 @@ pub fn run_original(repo: &Repo, name: &str, args: &[String], stdin: Option<&[u8
     }
     let mut command = Command::new(invocation(&dir, name));
     command.args(args).env(CHAINED_ENV, name);
+    if let Some(index) = index {
+        command.env("GIT_INDEX_FILE", index);
+    }
     command.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -303,6 +319,15 @@ pub fn run_original(repo: &Repo, name: &str, args: &[String], stdin: Option<&[u8
         .wait()
         .with_context(|| format!("hook '{}' failed to run", path.display()))?;
     Ok(status.code().unwrap_or(1))
+}
+
+/// Run the repository's own pre-commit hook on `tree` (a checkout's
+/// snapshot: its uncommitted work) staged in a temporary index, as a commit
+/// of it would meet it: `Some(status)` when the hook refuses.
+pub fn pre_commit_refuses(repo: &Repo, tree: crate::git::Oid) -> Result<Option<i32>> {
+    let (_scratch, index) = repo.temporary_index(tree)?;
+    let code = run_original_on(repo, "pre-commit", &[], None, Some(&index))?;
+    Ok((code != 0).then_some(code))
 }
 
 /// The path to start hook `name` of `dir` by: the one git would have

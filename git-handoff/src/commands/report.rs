@@ -97,6 +97,22 @@ pub(super) fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
         return Ok(Outcome::CheckFailed);
     }
 
+    // Work left uncommitted meets the repository's own pre-commit hook here,
+    // as a commit of it would: apply commits it without hooks.
+    let head = repo.head_commit()?.unwrap_or(base);
+    if !args.no_verify
+        && tree != repo.commit_tree(head)?
+        && let Some(code) = orch::hooks::pre_commit_refuses(repo, tree)?
+    {
+        eprintln!(
+            "error: the repository's pre-commit hook refuses the uncommitted work of '{id}' (exit {code}); nothing was reported"
+        );
+        eprintln!(
+            "hint: fix what it says (or commit, which runs it too), then report again; --no-verify reports without it"
+        );
+        return Ok(Outcome::CheckFailed);
+    }
+
     let (stat, patch) = repo.stat_and_patch(base_tree, tree)?;
     // patch-id reads the whole patch: it runs while the patch is stored
     // (write_handoff then finds the blob already there).
@@ -111,7 +127,6 @@ pub(super) fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
             .to_string(),
         None => "empty".to_string(),
     };
-    let head = repo.head_commit()?.unwrap_or(base);
     let meta = HandoffMeta {
         id: id.clone(),
         base: contract.base.clone(),

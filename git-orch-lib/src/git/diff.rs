@@ -323,6 +323,20 @@ impl crate::policy::Links for IndexLinks<'_> {
 }
 
 impl Repo {
+    /// A temporary index holding `tree`, for a process that must see it
+    /// staged (`GIT_INDEX_FILE`); it goes with the returned directory.
+    pub fn temporary_index(&self, tree: Oid) -> Result<(tempfile::TempDir, std::path::PathBuf)> {
+        let scratch = tempfile::Builder::new()
+            .prefix("git-orch-index-")
+            .tempdir()
+            .context("cannot make a temporary directory")?;
+        let index = scratch.path().join("index");
+        self.git(["read-tree", &tree.to_string()])
+            .env("GIT_INDEX_FILE", &index)
+            .run()?;
+        Ok((scratch, index))
+    }
+
     /// [`Repo::snapshot_tree`] of a checkout that is not ours (a worker's),
     /// in-process: libgit2 runs none of what that checkout's config and
     /// attributes name (no fsmonitor, no clean filters, no hooks), where
