@@ -318,3 +318,64 @@ fn uncommitted_work_meets_the_repositorys_own_pre_commit_hook_when_reported() {
     )
     .success();
 }
+
+/// A repository with `src/`, `docs/` and a top-level file.
+fn src_and_docs() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("README.md", "hello\n");
+    repo.write("src/lib.rs", "fn a() {}\n");
+    repo.write("docs/guide.md", "guide\n");
+    repo.write("docs/deep/more.md", "more\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "initial"]).success();
+    repo
+}
+
+#[test]
+fn a_sparse_worker_has_only_its_cone_and_files_outside_it_are_not_deletions() {
+    let repo = src_and_docs();
+    repo.worker(["spawn", "w", "--sparse", "--allow", "src/**"])
+        .success();
+    let wt = repo.worktree("w");
+    assert!(wt.join("src/lib.rs").is_file() && wt.join("README.md").is_file());
+    assert!(!wt.join("docs").exists(), "docs/ is outside the cone");
+
+    // Nothing changed: not a violation, not dirty, nothing to show.
+    repo.worker(["check", "w"]).success();
+    let list = repo.worker(["list", "--json"]).success().json();
+    assert_eq!(list["workers"][0]["dirty"], false, "{list}");
+    let shown = repo.git(["handoff", "show", "w"]).success();
+    assert!(!shown.stdout.contains("docs/"), "{shown}");
+
+    // Its change is judged and lands as any other.
+    write_file(&wt.join("src/lib.rs"), "fn a() {}\nfn b() {}\n");
+    repo.worker(["check", "w"]).success();
+    repo.git_in(&wt, ["handoff", "report", "--summary", "b"])
+        .success();
+    let out = repo
+        .git(["handoff", "show", "w", "--json"])
+        .success()
+        .json();
+    assert_eq!(out["handoff"]["files"], 1, "{out}");
+    repo.git(["handoff", "apply", "w"]).success();
+    assert!(repo.path().join("docs/guide.md").is_file());
+}
+
+#[test]
+fn a_sparse_coordinator_applies_a_change_outside_its_cone() {
+    let repo = src_and_docs();
+    repo.worker(["spawn", "d", "--allow", "docs/**"]).success();
+    let wt = repo.worktree("d");
+    write_file(&wt.join("docs/guide.md"), "guide, improved\n");
+    repo.git_in(&wt, ["handoff", "report", "--summary", "docs"])
+        .success();
+    repo.git(["sparse-checkout", "set", "src"]).success();
+    assert!(!repo.path().join("docs").exists());
+    // Outside the cone is not "your uncommitted changes".
+    let out = repo.git(["handoff", "apply", "d"]).success();
+    assert!(out.stderr.contains("applied the handoff of 'd'"), "{out}");
+    assert_eq!(
+        repo.git(["show", "HEAD:docs/guide.md"]).read(),
+        "guide, improved"
+    );
+}

@@ -268,6 +268,16 @@ pub struct SpawnArgs {
     #[arg(long, value_name = "KIND", value_parser = ["worktree", "clone"])]
     pub isolation: Option<String>,
 
+    /// A sparse checkout: only the directories its allowed paths name
+    ///
+    /// Cone mode (`git sparse-checkout set --cone`), the cone made of each
+    /// --allow pattern's directory part before its first wildcard
+    /// (`src/auth/**` gives `src/auth`; a pattern with no directory part,
+    /// or none at all, checks everything out); files at the top are always
+    /// there. Files outside the cone are not there, and not deletions.
+    #[arg(long)]
+    pub sparse: bool,
+
     /// Sandbox each worker: its own clone, and its agent in an OS sandbox
     ///
     /// The agent can write only the worker's clone, its temporary

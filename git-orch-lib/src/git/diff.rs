@@ -86,7 +86,50 @@ impl Repo {
             .inner
             .diff_tree_to_workdir_with_index(old.as_ref(), Some(&mut options))
             .map_err(clean)?;
-        self.changes(&diff)
+        let changes = self.changes(&diff)?;
+        // A sparse checkout: libgit2 takes a file outside the cone
+        // (skip-worktree, not on disk) for a deletion; git takes its index
+        // entry for what the working tree has.
+        let sparse = self.skip_worktree_paths()?;
+        if sparse.is_empty() {
+            return Ok(changes);
+        }
+        let mut out: Vec<PathChange> = changes
+            .into_iter()
+            .filter(|change| !sparse.contains(&change.path))
+            .collect();
+        let mut options = Self::diff_options();
+        let staged = self
+            .inner
+            .diff_tree_to_index(old.as_ref(), None, Some(&mut options))
+            .map_err(clean)?;
+        out.extend(
+            self.changes(&staged)?
+                .into_iter()
+                .filter(|change| sparse.contains(&change.path)),
+        );
+        Ok(out)
+    }
+
+    /// Paths of the index entries outside a sparse checkout's cone
+    /// (skip-worktree) whose files are not in the working tree: git reads
+    /// them from the index. In-process.
+    pub fn skip_worktree_paths(&self) -> Result<std::collections::HashSet<Vec<u8>>> {
+        const SKIP_WORKTREE: u16 = 1 << 14;
+        let Some(top) = self.workdir() else {
+            return Ok(Default::default());
+        };
+        let index = self.inner.index().map_err(clean)?;
+        Ok(index
+            .iter()
+            .filter(|entry| entry.flags_extended & SKIP_WORKTREE != 0)
+            .filter(|entry| {
+                top.join(crate::policy::to_path(&entry.path))
+                    .symlink_metadata()
+                    .is_err()
+            })
+            .map(|entry| entry.path)
+            .collect())
     }
 
     fn changes(&self, diff: &git2::Diff<'_>) -> Result<Vec<PathChange>> {
@@ -199,14 +242,25 @@ impl Repo {
         Ok(Oid::from_str(out.stdout.trim()).ok())
     }
 
-    /// Index entries git is told not to look at in the working tree
-    /// (assume-unchanged, skip-worktree): their files may differ unseen.
+    /// Index entries git is told not to look at in the working tree whose
+    /// files may differ unseen: assume-unchanged ones, and skip-worktree
+    /// ones whose file is there anyway (one outside a sparse checkout's
+    /// cone, not on disk, hides nothing).
     pub fn hidden_index_entries(&self) -> Result<Vec<Vec<u8>>> {
         let out = self.git(["ls-files", "-v", "-z"]).read_bytes()?;
+        let top = self.workdir().map(Path::to_path_buf);
         Ok(out
             .split(|b| *b == 0)
             .filter(|record| record.len() > 2)
-            .filter(|record| record[0].is_ascii_lowercase() || record[0] == b'S')
+            .filter(|record| {
+                record[0].is_ascii_lowercase()
+                    || (record[0] == b'S'
+                        && top.as_ref().is_some_and(|top| {
+                            top.join(crate::policy::to_path(&record[2..]))
+                                .symlink_metadata()
+                                .is_ok()
+                        }))
+            })
             .map(|record| record[2..].to_vec())
             .collect())
     }
@@ -349,11 +403,21 @@ impl Repo {
             .map_err(clean)
             .with_context(|| format!("cannot open checkout '{}'", path.display()))?;
         let mut index = repo.index().map_err(clean)?;
+        // Outside a sparse checkout's cone, a file not on disk is its index
+        // entry (update_all would take it for a deletion).
+        let sparse = Repo::open(path)?.skip_worktree_paths()?;
+        let kept: Vec<git2::IndexEntry> = index
+            .iter()
+            .filter(|entry| sparse.contains(&entry.path))
+            .collect();
         index
             .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
             .map_err(clean)
             .with_context(|| format!("cannot read the files of '{}'", path.display()))?;
         index.update_all(["*"], None).map_err(clean)?;
+        for entry in &kept {
+            index.add(entry).map_err(clean)?;
+        }
         index
             .write_tree()
             .map_err(clean)

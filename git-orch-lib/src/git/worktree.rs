@@ -244,6 +244,15 @@ impl Repo {
         Ok(())
     }
 
+    /// Make this (new) checkout sparse: `git sparse-checkout set --cone`
+    /// with `dirs`, which removes the files outside them.
+    pub fn sparse_checkout_cone(&self, dirs: &[String]) -> Result<()> {
+        self.git(["sparse-checkout", "set", "--cone", "--"])
+            .args(dirs)
+            .run()
+            .context("cannot make the checkout sparse")
+    }
+
     /// `git worktree prune`, under the worktree lock.
     pub fn prune_worktrees(&self) -> Result<()> {
         let _lock = self.lock_machine()?;
@@ -268,7 +277,14 @@ impl Repo {
             .include_ignored(false)
             .exclude_submodules(true);
         let statuses = repo.statuses(Some(&mut options)).map_err(clean)?;
-        Ok(!statuses.is_empty())
+        if statuses.is_empty() {
+            return Ok(false);
+        }
+        // Outside a sparse checkout's cone a file is missing, not deleted.
+        let sparse = Repo::open(path)?.skip_worktree_paths()?;
+        Ok(statuses.iter().any(|entry| {
+            entry.status() != git2::Status::WT_DELETED || !sparse.contains(entry.path_bytes())
+        }))
     }
 
     /// Unix time of the latest change in the checkout at `path`: the newest

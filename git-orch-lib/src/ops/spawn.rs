@@ -130,6 +130,7 @@ pub fn spawn_one(
     contract: &Contract,
     path: &Path,
     isolation: Isolation,
+    sparse: bool,
 ) -> Result<Spawned> {
     let id = &contract.id;
     let done = |existed: bool| Spawned {
@@ -198,7 +199,7 @@ pub fn spawn_one(
         journal,
         ..Undo::default()
     };
-    match transaction(repo, contract, path, isolation, &mut undo) {
+    match transaction(repo, contract, path, isolation, sparse, &mut undo) {
         Ok(()) => {
             local::end_spawn(repo, id)?;
             Ok(done(false))
@@ -308,6 +309,7 @@ pub fn transaction(
     contract: &Contract,
     path: &Path,
     isolation: Isolation,
+    sparse: bool,
     undo: &mut Undo,
 ) -> Result<()> {
     let id = &contract.id;
@@ -346,6 +348,16 @@ pub fn transaction(
 
     make_checkout(repo, contract, path, isolation, undo)?;
     checkpoint("spawn:worktree")?;
+    if sparse {
+        let cone = sparse_cone(&contract.allow);
+        if cone.is_empty() {
+            eprintln!(
+                "warning: the allowed paths of '{id}' name no directory: its checkout is not sparse"
+            );
+        } else {
+            Repo::open(path)?.sparse_checkout_cone(&cone)?;
+        }
+    }
     if let Some(hooks) = crate::hooks::copy_generated_dir(repo, path)? {
         eprintln!(
             "copied the repository's hooks directory '{}' into the new checkout (core.hooksPath; not tracked, made by a tool such as `npm install`)",
@@ -426,6 +438,31 @@ fn make_checkout(
         );
     }
     Ok(())
+}
+
+/// The cone of a sparse checkout for `allow`: each pattern's directory part
+/// before its first wildcard; empty (everything) when a pattern has none.
+pub fn sparse_cone(allow: &[String]) -> Vec<String> {
+    let mut cone: Vec<String> = Vec::new();
+    for pattern in allow {
+        let literal = pattern
+            .split('/')
+            .take_while(|part| !part.contains(['*', '?', '[', '{', '\\']))
+            .collect::<Vec<_>>();
+        // The last literal part names a file unless a wildcard follows it.
+        let dirs = if literal.len() == pattern.split('/').count() {
+            &literal[..literal.len().saturating_sub(1)]
+        } else {
+            &literal[..]
+        };
+        if dirs.is_empty() {
+            return Vec::new();
+        }
+        cone.push(dirs.join("/"));
+    }
+    cone.sort();
+    cone.dedup();
+    cone
 }
 
 /// The checkout's own config (it is worker `id`, and its hooks are ours,
@@ -658,4 +695,27 @@ pub fn undo_spawn(repo: &Repo, id: &str, journal: &SpawnJournal) -> Result<()> {
 /// killed spawn was creating (the spawn checked that nothing was there).
 pub fn is_our_worktree(repo: &Repo, path: &Path) -> bool {
     repo.owns_checkout(path) || (path.exists() && !path.join(".git").exists())
+}
+
+#[cfg(test)]
+mod sparse_tests {
+    use super::sparse_cone;
+
+    #[test]
+    fn the_cone_is_each_patterns_directories_before_its_first_wildcard() {
+        let cone =
+            |allow: &[&str]| sparse_cone(&allow.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            cone(&["src/auth/**", "docs/*.md", "src/auth/x/**"]),
+            ["docs", "src/auth", "src/auth/x"]
+        );
+        assert_eq!(cone(&["src/main.rs"]), ["src"]);
+        assert_eq!(
+            cone(&["src/**", "*.md"]),
+            Vec::<String>::new(),
+            "a top-level pattern needs everything"
+        );
+        assert_eq!(cone(&["**/*.rs"]), Vec::<String>::new());
+        assert_eq!(cone(&[]), Vec::<String>::new());
+    }
 }

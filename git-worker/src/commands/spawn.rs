@@ -37,6 +37,8 @@ struct How<'a> {
     root: &'a Path,
     /// Where each works.
     isolation: Isolation,
+    /// Only the directories its allowed paths name are checked out.
+    sparse: bool,
     /// The prompt template for their agents (`--exec`).
     prompt: Option<&'a str>,
 }
@@ -95,6 +97,7 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
     let how = How {
         root: &root,
         isolation,
+        sparse: args.sparse,
         prompt: prompt.as_deref(),
     };
     spawn_all(repo, &args, &settings, &how, &jobs, &mut batch)?;
@@ -282,7 +285,13 @@ fn spawn_all(
             batch.failures.push(id.clone());
             continue;
         }
-        match orch::ops::spawn::spawn_one(repo, &contract, &how.root.join(id), how.isolation) {
+        match orch::ops::spawn::spawn_one(
+            repo,
+            &contract,
+            &how.root.join(id),
+            how.isolation,
+            how.sparse,
+        ) {
             Ok(mut done) => {
                 if done.existed {
                     eprintln!("worker '{id}' already exists with the same contract");
