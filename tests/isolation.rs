@@ -127,3 +127,41 @@ fn a_clone_spawn_that_fails_or_is_killed_leaves_nothing_behind() {
     let out = repo.worker(["spawn", "w", "--isolation", "cloned"]).code(2);
     assert!(out.stderr.contains("invalid value 'cloned'"), "{out}");
 }
+
+#[test]
+fn a_clone_agent_that_does_what_its_prompt_says_has_its_handoff_taken_and_no_warning() {
+    let repo = repo();
+    // A stand-in agent that does what its prompt says, and only that: the
+    // last command block of the prompt, run as written.
+    let agent = "sed -n '/record your result/,$p' \"$ORCH_PROMPT\" | grep '^    git ' \
+        | sed -e 's/^    //' -e \"s/'<what you did, what you found, what is left>'/done/\" > .git/steps \
+        && grep -q 'git worker sync' .git/steps && echo 'fn new() {}' > src/new.rs && sh -e .git/steps";
+    repo.worker([
+        "spawn",
+        "w",
+        "--isolation",
+        "clone",
+        "--allow",
+        "src/**",
+        "--exec",
+        agent,
+    ])
+    .success();
+    repo.worker(["wait", "w", "--until", "exited", "--timeout", "60"])
+        .success();
+    // The supervisor took the handoff from the inbox when the agent exited.
+    let dashboard = repo.worker(["dashboard", "--json"]).success().json();
+    let w = &dashboard["workers"][0];
+    assert_eq!(w["state"], "reported", "{dashboard}");
+    assert_eq!(w["warnings"], serde_json::json!([]), "{dashboard}");
+    let shown = repo.worker(["show", "w", "--json"]).success().json();
+    assert!(!shown.to_string().contains("exited without"), "{shown}");
+    // Syncing with the inbox again and again says nothing is wrong.
+    for _ in 0..2 {
+        let out = repo.worker(["sync", "orch-inbox"]).success();
+        assert!(!out.stderr.contains("warning"), "{out}");
+        assert!(!out.stderr.contains("non-fast-forward"), "{out}");
+    }
+    repo.git(["handoff", "apply", "w"]).success();
+    assert!(repo.path().join("src/new.rs").is_file());
+}

@@ -37,8 +37,10 @@ pub const PLACEHOLDERS: &[&str] = &[
 
 /// Render `template` for `contract`: `{{name}}` for each of
 /// [`PLACEHOLDERS`]; anything else in double braces is an error (a typo
-/// would otherwise reach the agent).
-pub fn render_prompt(template: &str, contract: &Contract) -> Result<String> {
+/// would otherwise reach the agent). `sends`: the worker is in a clone of
+/// its own, whose handoff reaches the coordinator when it syncs, so
+/// `{{report}}` says to sync after reporting.
+pub fn render_prompt(template: &str, contract: &Contract, sends: bool) -> Result<String> {
     let list = |items: &[String], none: &str| {
         if items.is_empty() {
             none.to_string()
@@ -70,8 +72,15 @@ pub fn render_prompt(template: &str, contract: &Contract) -> Result<String> {
             "base" => format!("{} ({})", contract.base_ref, &contract.base),
             "branch" => contract.branch.clone(),
             "report" => {
-                "git handoff report --summary '<what you did, what you found, what is left>'"
-                    .to_string()
+                let report =
+                    "git handoff report --summary '<what you did, what you found, what is left>'";
+                if sends {
+                    format!(
+                        "{report}\nthen send it (your checkout is a clone of its own):\n    git worker sync"
+                    )
+                } else {
+                    report.to_string()
+                }
             }
             _ => return None,
         })
@@ -119,7 +128,12 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
         .parent()
         .context("agent files have a directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
-    crate::fs::write_atomically(&files.prompt, render_prompt(template, contract)?.as_bytes())?;
+    let sends = local::load_local(repo, id)?
+        .is_some_and(|local| local.isolation == crate::ops::spawn::Isolation::Clone.name());
+    crate::fs::write_atomically(
+        &files.prompt,
+        render_prompt(template, contract, sends)?.as_bytes(),
+    )?;
     crate::fs::write_atomically(
         &files.contract,
         toml::to_string(contract)
@@ -206,15 +220,19 @@ pub fn exited_event(history: &[Logged]) -> Option<&Logged> {
         .find(|l| l.event.kind == "agent-exited")
 }
 
-/// Whether the worker reported since its latest launch.
+/// Whether the worker reported since its latest launch: after it in the
+/// log, or at its time or later. (A worker in a clone of its own logs its
+/// report in its copy of the log, where the launch is not: merged, the
+/// two may sort either way.)
 fn reported_since_launch(history: &[Logged]) -> bool {
-    let launched = history
+    let Some(launched) = history.iter().rposition(|l| l.event.kind == "launched") else {
+        return history.iter().any(|l| l.event.kind == "reported");
+    };
+    let at = history[launched].event.time;
+    history
         .iter()
-        .rposition(|l| l.event.kind == "launched")
-        .unwrap_or(0);
-    history[launched..]
-        .iter()
-        .any(|l| l.event.kind == "reported")
+        .enumerate()
+        .any(|(n, l)| l.event.kind == "reported" && (n > launched || l.event.time >= at))
 }
 
 /// Unix time of the worker's latest activity: its events (but `stalled`
@@ -317,12 +335,11 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
             stalled = false;
         }
     };
-    // What a sandboxed agent wrote before it exited is in its log first
-    // (a reader collecting at the same moment may win a race: try again).
+    // What an agent in a clone wrote or sent before it exited is in its
+    // log first (a reader collecting at the same moment may win a race:
+    // try again).
     for _ in 0..8 {
-        if local.isolation != crate::local::SANDBOX
-            || crate::ops::collect::collect(repo, id, &local).is_ok()
-        {
+        if take_work(repo, id, &local) {
             break;
         }
     }
@@ -425,12 +442,18 @@ pub fn template(path: Option<&Path>) -> Result<String> {
     }
 }
 
-/// Take what the sandboxed worker `id` wrote in its clone (a trusted one
-/// writes its log itself); a failure is said by the next coordinator
-/// command, which tries again.
-fn take_work(repo: &Repo, id: &str, local: &local::Local) {
+/// Take what the worker `id` in a clone of its own sent or wrote: a
+/// sandboxed one's clone, collected; a trusted one's handoff, pushed to the
+/// inbox by its `git worker sync`, taken by syncing with the inbox (a
+/// worktree writes this repository's log itself). A failure is said by the
+/// next coordinator command, which tries again.
+fn take_work(repo: &Repo, id: &str, local: &local::Local) -> bool {
     if local.isolation == crate::local::SANDBOX {
-        let _ = crate::ops::collect::collect(repo, id, local);
+        crate::ops::collect::collect(repo, id, local).is_ok()
+    } else if local.isolation == crate::ops::spawn::Isolation::Clone.name() {
+        crate::ops::sync::sync(repo, Some(local::INBOX_REMOTE)).is_ok()
+    } else {
+        true
     }
 }
 
@@ -496,7 +519,15 @@ mod tests {
             description: "Fix login\n\nDetails here.".into(),
             ..Contract::default()
         };
-        let text = render_prompt(DEFAULT_PROMPT, &contract).unwrap();
+        let text = render_prompt(DEFAULT_PROMPT, &contract, false).unwrap();
+        assert!(!text.contains("git worker sync"), "{text}");
+        let sent = render_prompt(DEFAULT_PROMPT, &contract, true).unwrap();
+        assert!(
+            sent.contains(
+                "then send it (your checkout is a clone of its own):\n    git worker sync"
+            ),
+            "{sent}"
+        );
         assert!(!text.contains("{{"), "{text}");
         assert!(text.contains("Your task: Fix login"), "{text}");
         assert!(
@@ -505,12 +536,15 @@ mod tests {
         );
         assert!(text.contains("cargo test"), "{text}");
         assert!(text.contains("git handoff report --summary"), "{text}");
-        let err = render_prompt("{{ id }} {{idd}}", &contract).unwrap_err();
+        let err = render_prompt("{{ id }} {{idd}}", &contract, false).unwrap_err();
         assert!(
             format!("{err:#}").contains("unknown placeholder '{{idd}}'"),
             "{err:#}"
         );
-        assert!(render_prompt("{{id", &contract).is_err());
-        assert_eq!(render_prompt("{{ id }}!", &contract).unwrap(), "auth!");
+        assert!(render_prompt("{{id", &contract, false).is_err());
+        assert_eq!(
+            render_prompt("{{ id }}!", &contract, false).unwrap(),
+            "auth!"
+        );
     }
 }

@@ -82,7 +82,7 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
         Some(_) => {
             let text = orch::ops::agent::template(args.prompt_template.as_deref())?;
             for (_, contract, ..) in &jobs {
-                orch::ops::agent::render_prompt(&text, contract)?;
+                orch::ops::agent::render_prompt(&text, contract, false)?;
             }
             Some(text)
         }
