@@ -524,3 +524,53 @@ fn wait_refuses_states_a_worker_can_no_longer_reach() {
         "{out}"
     );
 }
+
+/// Stops the agents of its workers when dropped, passing or failing
+/// (`rm --force` stops a running agent's process group).
+struct StopAgents<'a>(&'a TestRepo, &'a [&'a str]);
+
+impl Drop for StopAgents<'_> {
+    fn drop(&mut self) {
+        for id in self.1 {
+            let pid = agent_facts(self.0, id)["pid"].as_u64().unwrap_or(0);
+            let _ = self.0.worker(["rm", "--force", id]).output();
+            let start = Instant::now();
+            while pid != 0 && !gone(pid) && start.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+#[test]
+fn an_agent_printing_regularly_is_not_stalled_and_a_silent_one_is() {
+    let repo = repo();
+    let _stop = StopAgents(&repo, &["talker", "mute"]);
+    repo.git(["config", "orch.stallAfter", "2"]).success();
+    // Prints every quarter second for 4 s (twice stallAfter), never commits, then ends.
+    repo.worker([
+        "spawn",
+        "talker",
+        "--exec",
+        "for i in $(seq 16); do echo tick $i; sleep 0.25; done",
+    ])
+    .success();
+    // Alive, and silent (it ends by itself if the test fails before rm).
+    repo.worker(["spawn", "mute", "--exec", "exec sleep 60"])
+        .success();
+    repo.worker(["wait", "talker", "--until", "exited", "--timeout", "60"])
+        .success();
+    let log = std::fs::read_to_string(repo.path().join(".git/orch/agents/talker.log")).unwrap();
+    assert!(log.contains("tick 16"), "{log}");
+    let talker = repo.events("talker");
+    assert!(
+        !talker.iter().any(|(k, _)| k == "stalled"),
+        "an agent printing every 0.25 s was stalled: {talker:?}"
+    );
+    eventually("the silent agent's stalled event", || {
+        repo.events("mute").iter().any(|(k, _)| k == "stalled")
+    });
+    let pid = agent_facts(&repo, "mute")["pid"].as_u64().unwrap();
+    repo.worker(["rm", "mute", "--force"]).success();
+    eventually("the silent agent to stop", || gone(pid));
+}

@@ -71,6 +71,17 @@ pub fn agent_files(repo: &Repo, id: &str) -> AgentFiles {
     }
 }
 
+/// Unix time the output log of the agent of `id` was last written, if it
+/// has one: the agent writes it directly (its standard output and error
+/// are the file), so this costs one `stat`, whatever the agent prints.
+pub fn agent_output_time(repo: &Repo, id: &str) -> Option<i64> {
+    let modified = std::fs::metadata(agent_files(repo, id).log)
+        .and_then(|m| m.modified())
+        .ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_secs()).ok()
+}
+
 pub fn load_agent(repo: &Repo, id: &str) -> Result<Option<Agent>> {
     let facts = agent_files(repo, id).facts;
     match std::fs::read(&facts) {

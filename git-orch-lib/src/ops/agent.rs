@@ -218,7 +218,8 @@ fn reported_since_launch(history: &[Logged]) -> bool {
 }
 
 /// Unix time of the worker's latest activity: its events (but `stalled`
-/// itself), the commits on its branch and the changes in its checkout.
+/// itself), the commits on its branch, the changes in its checkout and its
+/// agent's output (the log's modification time).
 pub fn last_activity(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result<i64> {
     let mut latest = history
         .iter()
@@ -234,6 +235,9 @@ pub fn last_activity(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result<i
         && let Some(changed) = Repo::last_change_in_checkout(&local.path)?
     {
         latest = latest.max(changed);
+    }
+    if let Some(output) = local::agent_output_time(repo, entry.id()) {
+        latest = latest.max(output);
     }
     Ok(latest)
 }
