@@ -574,3 +574,126 @@ fn an_agent_printing_regularly_is_not_stalled_and_a_silent_one_is() {
     repo.worker(["rm", "mute", "--force"]).success();
     eventually("the silent agent to stop", || gone(pid));
 }
+
+/// An agent command that prints `before`, waits (up to 30 s) for the file
+/// `go` to exist, then prints `after` and exits.
+fn gated_agent(go: &std::path::Path, before: &str, after: &str) -> String {
+    format!(
+        "echo {before}; for i in $(seq 600); do [ -e '{}' ] && break; sleep 0.05; done; echo {after}",
+        go.display()
+    )
+}
+
+fn kinds(repo: &TestRepo, id: &str) -> Vec<String> {
+    repo.events(id).into_iter().map(|(kind, _)| kind).collect()
+}
+
+#[test]
+fn relaunch_starts_a_new_supervised_agent_and_refuses_while_one_runs() {
+    let repo = repo();
+    let _stop = StopAgents(&repo, &["w"]);
+    let go = repo.root().join("go");
+    repo.worker(["spawn", "w", "--exec", &gated_agent(&go, "first", "done")])
+        .success();
+    let log = repo.path().join(".git/orch/agents/w.log");
+    eventually("the first agent's output", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("\nfirst\n"))
+    });
+    let before = kinds(&repo, "w");
+    let out = repo.worker(["relaunch", "w"]).code(2);
+    let pid = agent_facts(&repo, "w")["pid"].as_u64().unwrap();
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: the agent of worker 'w' is still running (pid {pid})\nhint: wait for it: git worker wait w --until exited\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        kinds(&repo, "w"),
+        before,
+        "a refused relaunch changed the log"
+    );
+    write_file(&go, "");
+    repo.worker(["wait", "w", "--until", "exited", "--timeout", "60"])
+        .success();
+
+    // Without --exec: the command it ran last, again.
+    let out = repo.worker(["relaunch", "w"]).success();
+    assert!(
+        out.stderr.contains("started the agent of 'w' (pid "),
+        "{out}"
+    );
+    repo.worker(["wait", "w", "--until", "exited", "--timeout", "60"])
+        .success();
+    // Another command, with the worker's environment; the log is appended to.
+    repo.worker([
+        "relaunch",
+        "w",
+        "--exec",
+        "echo \"second agent of $ORCH_WORKER\"; exit 4",
+    ])
+    .success();
+    repo.worker(["wait", "w", "--until", "exited", "--timeout", "60"])
+        .success();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches(" launch: ").count(), 3, "{text}");
+    assert_eq!(text.matches("\nfirst\n").count(), 2, "{text}");
+    assert!(text.ends_with("second agent of w\n"), "{text}");
+    let w = row(&dashboard(&repo), "w");
+    assert_eq!(
+        w["warnings"],
+        serde_json::json!(["agent exited (status 4) without a handoff"])
+    );
+    let after: Vec<String> = kinds(&repo, "w").split_off(before.len());
+    assert_eq!(
+        after,
+        [
+            "agent-exited",
+            "launched",
+            "agent-exited",
+            "launched",
+            "agent-exited"
+        ]
+    );
+
+    // A relaunched agent is watched for stalls like the first.
+    repo.git(["config", "orch.stallAfter", "1"]).success();
+    repo.worker(["relaunch", "w", "--exec", "exec sleep 60"])
+        .success();
+    eventually("the relaunched agent's stalled event", || {
+        kinds(&repo, "w").last().map(String::as_str) == Some("stalled")
+    });
+}
+
+#[test]
+fn relaunch_gives_a_worker_spawned_without_an_agent_one_and_refuses_unknown_workers() {
+    let repo = repo();
+    let _stop = StopAgents(&repo, &["b"]);
+    let out = repo.worker(["relaunch", "nope"]).code(2);
+    assert_eq!(
+        out.stderr,
+        "error: worker 'nope' is not registered\nhint: `git worker list` shows the registered workers\n",
+        "{out}"
+    );
+    repo.worker(["spawn", "b"]).success();
+    let before = repo.snapshot();
+    let out = repo.worker(["relaunch", "b"]).code(2);
+    assert_eq!(
+        out.stderr,
+        "error: no agent was launched for worker 'b', so there is no command to run again\nhint: give one: git worker relaunch b --exec '<command>'\n",
+        "{out}"
+    );
+    assert_eq!(repo.snapshot(), before);
+    repo.worker(["relaunch", "b", "--exec", "echo hello from $ORCH_BRANCH"])
+        .success();
+    repo.worker(["wait", "b", "--until", "exited", "--timeout", "60"])
+        .success();
+    let log = std::fs::read_to_string(repo.path().join(".git/orch/agents/b.log")).unwrap();
+    assert!(log.ends_with("hello from orch/b\n"), "{log}");
+    // From a worker's checkout, it is the coordinator's command.
+    let out = repo
+        .git_in(&repo.worktree("b"), ["worker", "relaunch", "b"])
+        .code(2);
+    assert!(out.stderr.contains("git worker relaunch"), "{out}");
+}

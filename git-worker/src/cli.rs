@@ -71,6 +71,7 @@ pub enum Command {
     Inbox(InboxArgs),
     Wait(WaitArgs),
     Dashboard(DashboardArgs),
+    Relaunch(RelaunchArgs),
     Cleanup(CleanupArgs),
     Sync(SyncArgs),
     Join(JoinArgs),
@@ -675,6 +676,32 @@ impl ContractArgs {
             description: self.description.clone(),
         }
     }
+}
+
+/// Start a new agent for an existing worker, supervised as spawn --exec does
+///
+/// In the worker's checkout, with the same environment, sandbox and
+/// supervisor as an agent started by `spawn --exec`: a `launched` event,
+/// then `agent-exited` (and `stalled` after orch.stallAfter seconds of no
+/// activity). The command is --exec, else the one its last agent ran. The
+/// prompt is rendered again, from --prompt-template or the default, for the
+/// worker's contract as it is now. The output is appended to the same log
+/// (.git/orch/agents/<ID>.log), after a line `=== <time> launch:
+/// <command>`. Refused (exit 2, nothing started) while
+/// the worker's agent still runs.
+#[derive(Debug, Args)]
+pub struct RelaunchArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Run this agent command (sh -c) instead of the one last launched
+    #[arg(long, value_name = "COMMAND")]
+    pub exec: Option<String>,
+
+    /// Render this template as the agent's prompt (default: share/git-worker/prompt.md)
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub prompt_template: Option<PathBuf>,
 }
 
 /// Run a worker's agent and watch it (started by `spawn --exec`)

@@ -197,6 +197,85 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
     Ok(pid)
 }
 
+/// `git worker relaunch`: start a new agent for the existing worker `id`
+/// through [`launch`], as spawn does: `command`, else the one it was last
+/// launched with; the prompt rendered from `template` for its contract as
+/// pinned now. Refused while its agent still runs. Returns the
+/// supervisor's pid and the command.
+pub fn relaunch(
+    repo: &Repo,
+    id: &str,
+    command: Option<&str>,
+    template: &str,
+) -> Result<(u32, String)> {
+    crate::contract::validate_id(id)?;
+    let Some(entry) = registry::load(repo, id)? else {
+        let mut err = Hint::new(format!("worker '{id}' is not registered"));
+        if !registry::archived(repo, id)?.is_empty() {
+            err = err.hint(format!(
+                "it was removed; spawn it again: git worker spawn {id} --exec '<command>'"
+            ));
+        }
+        return Err(err
+            .hint("`git worker list` shows the registered workers")
+            .into());
+    };
+    if entry.status.state == registry::State::Spawning {
+        return Err(Hint::new(format!("worker '{id}' is still being spawned"))
+            .hint("wait for the spawn to finish (`git worker prune` clears a crashed one)")
+            .into());
+    }
+    let history = registry::history(repo, entry.tip)?;
+    let status = agent_status(repo, id, &history)?;
+    if status.running {
+        return Err(Hint::new(format!(
+            "the agent of worker '{id}' is still running (pid {})",
+            status.pid
+        ))
+        .hint(format!("wait for it: git worker wait {id} --until exited"))
+        .into());
+    }
+    if !local::load_local(repo, id)?.is_some_and(|l| l.path.join(".git").exists()) {
+        return Err(
+            Hint::new(format!("worker '{id}' has no checkout on this machine"))
+                .hint("relaunch it on the machine that spawned it")
+                .into(),
+        );
+    }
+    let command = match command {
+        Some(command) => command.to_string(),
+        None => last_command(repo, id, &history)?.ok_or_else(|| {
+            Hint::new(format!(
+                "no agent was launched for worker '{id}', so there is no command to run again"
+            ))
+            .hint(format!(
+                "give one: git worker relaunch {id} --exec '<command>'"
+            ))
+        })?,
+    };
+    if command.trim().is_empty() {
+        return Err(Hint::new("--exec needs a command").into());
+    }
+    let (contract, _) = crate::enforce::authoritative_contract(repo, &entry)?;
+    let pid = launch(repo, &contract, &command, template)?;
+    Ok((pid, command))
+}
+
+/// The command the latest agent of `id` ran: its facts on this machine,
+/// else the latest `launched` event.
+fn last_command(repo: &Repo, id: &str, history: &[Logged]) -> Result<Option<String>> {
+    if let Some(agent) = local::load_agent(repo, id)?
+        && !agent.command.trim().is_empty()
+    {
+        return Ok(Some(agent.command));
+    }
+    Ok(history
+        .iter()
+        .rev()
+        .filter(|l| l.event.kind == "launched")
+        .find_map(|l| l.event.data.get("command")?.as_str().map(str::to_string)))
+}
+
 /// Whether the latest launch of the worker has ended, per its log.
 pub fn exited_event(history: &[Logged]) -> Option<&Logged> {
     let launched = history.iter().rposition(|l| l.event.kind == "launched")?;
