@@ -575,6 +575,16 @@ fn an_agent_printing_regularly_is_not_stalled_and_a_silent_one_is() {
     eventually("the silent agent to stop", || gone(pid));
 }
 
+/// A child process killed (and reaped) when dropped, passing or failing.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// An agent command that prints `before`, waits (up to 30 s) for the file
 /// `go` to exist, then prints `after` and exits.
 fn gated_agent(go: &std::path::Path, before: &str, after: &str) -> String {
@@ -582,6 +592,92 @@ fn gated_agent(go: &std::path::Path, before: &str, after: &str) -> String {
         "echo {before}; for i in $(seq 600); do [ -e '{}' ] && break; sleep 0.05; done; echo {after}",
         go.display()
     )
+}
+
+#[test]
+fn output_prints_the_agents_log_and_follow_ends_when_the_agent_exits() {
+    use std::io::BufRead as _;
+    let repo = repo();
+    let _stop = StopAgents(&repo, &["w"]);
+    let go = repo.root().join("go");
+    let agent = format!(
+        "printf '\\033[2Jcleared\\n'; {}",
+        gated_agent(&go, "one", "two")
+    );
+    repo.worker(["spawn", "w", "--exec", &agent]).success();
+    let log = repo.path().join(".git/orch/agents/w.log");
+    eventually("the agent's first line", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("\none\n"))
+    });
+    let out = repo.worker(["output", "w"]).success();
+    assert!(out.stdout.contains("=== "), "{out}");
+    assert!(out.stdout.contains(" launch: printf"), "{out}");
+    // The agent's escape sequence is shown, not obeyed.
+    assert!(out.stdout.contains("^[[2Jcleared\none\n"), "{out}");
+    assert!(!out.stdout.contains('\x1b'), "{out}");
+    assert!(!out.stdout.lines().any(|l| l == "two"), "{out}");
+    // Printed paths have the test's root as $ROOT.
+    let shown = log
+        .display()
+        .to_string()
+        .replace(&repo.root().display().to_string(), "$ROOT");
+    let show = repo.worker(["show", "w"]).success();
+    assert!(
+        show.stdout
+            .contains(&format!("agent log:      {shown} (git worker output w)")),
+        "{show}"
+    );
+    let json = repo.worker(["show", "w", "--json"]).success().json();
+    assert_eq!(json["worker"]["agent_log"], shown);
+
+    // --follow prints what is there, then what comes, and ends by itself.
+    let mut follow = KillOnDrop(repo.worker(["output", "w", "--follow"]).spawn_child());
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = follow.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || received.recv_timeout(Duration::from_secs(20));
+    while next().expect("--follow printed the first line") != "one" {}
+    // Only now may the agent go on: what follows was printed after.
+    write_file(&go, "");
+    assert_eq!(next().as_deref(), Ok("two"));
+    // The end of its output (a timeout would mean it never ended).
+    assert_eq!(next(), Err(std::sync::mpsc::RecvTimeoutError::Disconnected));
+    let status = follow.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    // Once it has exited, --follow prints the whole log and returns.
+    let out = repo.worker(["output", "w", "--follow"]).success();
+    assert!(out.stdout.ends_with("one\ntwo\n"), "{out}");
+}
+
+#[test]
+fn output_of_an_unknown_worker_or_one_without_an_agent_is_an_error_with_a_hint() {
+    let repo = repo();
+    let out = repo.worker(["output", "nope"]).code(2);
+    assert_eq!(
+        out.stderr,
+        "error: worker 'nope' is not registered\nhint: `git worker list` shows the registered workers\n",
+        "{out}"
+    );
+    repo.worker(["spawn", "b"]).success();
+    let out = repo.worker(["output", "b", "--follow"]).code(2);
+    assert_eq!(
+        out.stderr,
+        "error: worker 'b' has no agent log: no agent was launched for it on this machine\nhint: start one: git worker relaunch b --exec '<command>'\n",
+        "{out}"
+    );
+    assert_eq!(out.stdout, "");
+    let show = repo.worker(["show", "b"]).success();
+    assert!(!show.stdout.contains("agent log"), "{show}");
+    assert_eq!(
+        repo.worker(["show", "b", "--json"]).success().json()["worker"]["agent_log"],
+        serde_json::Value::Null
+    );
 }
 
 fn kinds(repo: &TestRepo, id: &str) -> Vec<String> {

@@ -61,8 +61,11 @@ pub struct AgentFiles {
     pub contract: PathBuf,
 }
 
+/// The directory of the agents' files, under the common git directory.
+pub const AGENTS_DIR: &str = "orch/agents";
+
 pub fn agent_files(repo: &Repo, id: &str) -> AgentFiles {
-    let dir = repo.common_dir().join("orch").join("agents");
+    let dir = repo.common_dir().join(AGENTS_DIR);
     AgentFiles {
         facts: dir.join(format!("{id}.json")),
         log: dir.join(format!("{id}.log")),

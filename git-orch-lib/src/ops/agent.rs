@@ -5,7 +5,7 @@
 //! `agent-exited` to the worker's log (saying whether it handed off) and a
 //! `stalled` event when the agent is alive but nothing happens.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -440,6 +440,111 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// `git worker output`: the output log of the agent of `id` (kept after
+/// the worker is removed), written to `out` made harmless for a terminal
+/// ([`crate::ui::printable`]: it is the agent's text). With `follow`, what
+/// it prints next too, as it comes (the log's directory and the worker's
+/// ref are watched), until its agent has exited.
+pub fn output(repo: &Repo, id: &str, follow: bool, out: &mut dyn Write) -> Result<()> {
+    crate::contract::validate_id(id)?;
+    let path = local::agent_files(repo, id).log;
+    let mut log = match std::fs::File::open(&path) {
+        Ok(log) => log,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(no_output(repo, id)?);
+        }
+        Err(err) => return Err(err).with_context(|| format!("cannot read '{}'", path.display())),
+    };
+    let _signals = if follow {
+        Some(crate::interrupt::guard()?)
+    } else {
+        None
+    };
+    let watch = follow.then(|| {
+        crate::watch::RefWatch::new(
+            repo.common_dir(),
+            &[registry::WORKERS, registry::ARCHIVE, local::AGENTS_DIR],
+        )
+    });
+    let mut held = Vec::new();
+    loop {
+        // Asked before reading: once it has exited, this read is the end.
+        let done = !follow || !agent_running(repo, id)?;
+        let mut more = Vec::new();
+        std::io::Read::read_to_end(&mut log, &mut more)
+            .with_context(|| format!("cannot read '{}'", path.display()))?;
+        held.extend_from_slice(&more);
+        // A character cut in two by the read waits for its other half.
+        let whole = if done {
+            held.len()
+        } else {
+            complete_utf8(&held)
+        };
+        out.write_all(&crate::ui::printable_bytes(&held[..whole]))?;
+        out.flush()?;
+        held.drain(..whole);
+        if done {
+            return Ok(());
+        }
+        if let Some(signal) = crate::interrupt::pending() {
+            return Err(crate::interrupt::Interrupted {
+                signal,
+                what: "stopped following".into(),
+            }
+            .into());
+        }
+        if let Some(watch) = &watch {
+            watch.wait(None);
+        }
+    }
+}
+
+/// Why `id` has no output to show: unknown, or no agent launched here.
+fn no_output(repo: &Repo, id: &str) -> Result<anyhow::Error> {
+    let (_, archived) = registry::entry_any(repo, id)?;
+    let err = Hint::new(format!(
+        "worker '{id}' has no agent log: no agent was launched for it on this machine"
+    ));
+    Ok(if archived {
+        err.hint(format!("it was removed; its history: git worker show {id}"))
+    } else {
+        err.hint(format!(
+            "start one: git worker relaunch {id} --exec '<command>'"
+        ))
+    }
+    .into())
+}
+
+/// Whether the latest agent of `id` still runs (or is starting).
+fn agent_running(repo: &Repo, id: &str) -> Result<bool> {
+    let Some(entry) = registry::load(repo, id)? else {
+        return Ok(false);
+    };
+    let history = registry::history(repo, entry.tip)?;
+    Ok(agent_status(repo, id, &history)?.running)
+}
+
+/// The length of `bytes` without a UTF-8 sequence cut short at its end.
+fn complete_utf8(bytes: &[u8]) -> usize {
+    let start = bytes.len().saturating_sub(3);
+    for (at, &byte) in bytes.iter().enumerate().skip(start).rev() {
+        let needs = match byte {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            // A continuation byte: its lead is further back.
+            0x80..=0xBF => continue,
+            _ => return bytes.len(),
+        };
+        return if bytes.len() - at < needs {
+            at
+        } else {
+            bytes.len()
+        };
+    }
+    bytes.len()
+}
+
 /// What the dashboard says of a worker's agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentStatus {
@@ -561,6 +666,23 @@ fn agent_command(local: &local::Local, settings: &Settings, command: &str) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_character_cut_by_a_read_is_held_back() {
+        assert_eq!(complete_utf8(b""), 0);
+        assert_eq!(complete_utf8(b"tick\n"), 5);
+        let e_acute = "\u{e9}".as_bytes();
+        let euro = "\u{20ac}".as_bytes();
+        let crab = "\u{1f980}".as_bytes();
+        assert_eq!(complete_utf8(&[b'a', e_acute[0]]), 1);
+        assert_eq!(complete_utf8(&[b'a', e_acute[0], e_acute[1]]), 3);
+        assert_eq!(complete_utf8(&euro[..2]), 0);
+        assert_eq!(complete_utf8(euro), 3);
+        assert_eq!(complete_utf8(&crab[..3]), 0);
+        assert_eq!(complete_utf8(crab), 4);
+        // Not UTF-8 at all: nothing to wait for.
+        assert_eq!(complete_utf8(&[0xff, 0x80]), 2);
+    }
 
     #[test]
     fn prompts_render_every_placeholder_and_refuse_unknown_ones() {

@@ -1,11 +1,18 @@
-//! `git worker relaunch`: a worker's agent, after spawn started it.
+//! `git worker output` and `git worker relaunch`: a worker's agent, after
+//! spawn started it.
 
 use anyhow::Result;
 
-use crate::cli::RelaunchArgs;
+use crate::cli::{OutputArgs, RelaunchArgs};
 use orch::exit::Outcome;
 use orch::git::Repo;
 use orch::role::require_coordinator;
+
+pub fn output(repo: &Repo, args: &OutputArgs) -> Result<Outcome> {
+    let stdout = std::io::stdout();
+    orch::ops::agent::output(repo, &args.id, args.follow, &mut stdout.lock())?;
+    Ok(Outcome::Success)
+}
 
 pub fn relaunch(repo: &Repo, args: &RelaunchArgs) -> Result<Outcome> {
     require_coordinator(repo, "git worker relaunch")?;

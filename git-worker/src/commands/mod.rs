@@ -70,6 +70,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Inbox(args) => events::inbox(&repo, &args),
         Command::Wait(args) => events::wait(&repo, &args),
         Command::Dashboard(args) => dashboard::dashboard(&repo, &args),
+        Command::Output(args) => agent::output(&repo, &args),
         Command::Relaunch(args) => agent::relaunch(&repo, &args),
         Command::Cleanup(args) => cleanup::cleanup(&repo, &args),
         Command::Sync(args) => orch::ops::sync::sync(&repo, args.remote.as_deref()),
