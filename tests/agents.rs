@@ -524,3 +524,272 @@ fn wait_refuses_states_a_worker_can_no_longer_reach() {
         "{out}"
     );
 }
+
+/// Stops the agents of its workers when dropped, passing or failing
+/// (`rm --force` stops a running agent's process group).
+struct StopAgents<'a>(&'a TestRepo, &'a [&'a str]);
+
+impl Drop for StopAgents<'_> {
+    fn drop(&mut self) {
+        for id in self.1 {
+            let pid = agent_facts(self.0, id)["pid"].as_u64().unwrap_or(0);
+            let _ = self.0.worker(["rm", "--force", id]).output();
+            let start = Instant::now();
+            while pid != 0 && !gone(pid) && start.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+#[test]
+fn an_agent_printing_regularly_is_not_stalled_and_a_silent_one_is() {
+    let repo = repo();
+    let _stop = StopAgents(&repo, &["talker", "mute"]);
+    repo.git(["config", "orch.stallAfter", "2"]).success();
+    // Prints every quarter second for 4 s (twice stallAfter), never commits, then ends.
+    repo.worker([
+        "spawn",
+        "talker",
+        "--exec",
+        "for i in $(seq 16); do echo tick $i; sleep 0.25; done",
+    ])
+    .success();
+    // Alive, and silent (it ends by itself if the test fails before rm).
+    repo.worker(["spawn", "mute", "--exec", "exec sleep 60"])
+        .success();
+    repo.worker(["wait", "talker", "--until", "exited", "--timeout", "60"])
+        .success();
+    let log = std::fs::read_to_string(repo.path().join(".git/orch/agents/talker.log")).unwrap();
+    assert!(log.contains("tick 16"), "{log}");
+    let talker = repo.events("talker");
+    assert!(
+        !talker.iter().any(|(k, _)| k == "stalled"),
+        "an agent printing every 0.25 s was stalled: {talker:?}"
+    );
+    eventually("the silent agent's stalled event", || {
+        repo.events("mute").iter().any(|(k, _)| k == "stalled")
+    });
+    let pid = agent_facts(&repo, "mute")["pid"].as_u64().unwrap();
+    repo.worker(["rm", "mute", "--force"]).success();
+    eventually("the silent agent to stop", || gone(pid));
+}
+
+/// A child process killed (and reaped) when dropped, passing or failing.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An agent command that prints `before`, waits (up to 30 s) for the file
+/// `go` to exist, then prints `after` and exits.
+fn gated_agent(go: &std::path::Path, before: &str, after: &str) -> String {
+    format!(
+        "echo {before}; for i in $(seq 600); do [ -e '{}' ] && break; sleep 0.05; done; echo {after}",
+        go.display()
+    )
+}
+
+#[test]
+fn output_prints_the_agents_log_and_follow_ends_when_the_agent_exits() {
+    use std::io::BufRead as _;
+    let repo = repo();
+    let _stop = StopAgents(&repo, &["w"]);
+    let go = repo.root().join("go");
+    let agent = format!(
+        "printf '\\033[2Jcleared\\n'; {}",
+        gated_agent(&go, "one", "two")
+    );
+    repo.worker(["spawn", "w", "--exec", &agent]).success();
+    let log = repo.path().join(".git/orch/agents/w.log");
+    eventually("the agent's first line", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("\none\n"))
+    });
+    let out = repo.worker(["output", "w"]).success();
+    assert!(out.stdout.contains("=== "), "{out}");
+    assert!(out.stdout.contains(" launch: printf"), "{out}");
+    // The agent's escape sequence is shown, not obeyed.
+    assert!(out.stdout.contains("^[[2Jcleared\none\n"), "{out}");
+    assert!(!out.stdout.contains('\x1b'), "{out}");
+    assert!(!out.stdout.lines().any(|l| l == "two"), "{out}");
+    // Printed paths have the test's root as $ROOT.
+    let shown = log
+        .display()
+        .to_string()
+        .replace(&repo.root().display().to_string(), "$ROOT");
+    let show = repo.worker(["show", "w"]).success();
+    assert!(
+        show.stdout
+            .contains(&format!("agent log:      {shown} (git worker output w)")),
+        "{show}"
+    );
+    let json = repo.worker(["show", "w", "--json"]).success().json();
+    assert_eq!(json["worker"]["agent_log"], shown);
+
+    // --follow prints what is there, then what comes, and ends by itself.
+    let mut follow = KillOnDrop(repo.worker(["output", "w", "--follow"]).spawn_child());
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = follow.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || received.recv_timeout(Duration::from_secs(20));
+    while next().expect("--follow printed the first line") != "one" {}
+    // Only now may the agent go on: what follows was printed after.
+    write_file(&go, "");
+    assert_eq!(next().as_deref(), Ok("two"));
+    // The end of its output (a timeout would mean it never ended).
+    assert_eq!(next(), Err(std::sync::mpsc::RecvTimeoutError::Disconnected));
+    let status = follow.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    // Once it has exited, --follow prints the whole log and returns.
+    let out = repo.worker(["output", "w", "--follow"]).success();
+    assert!(out.stdout.ends_with("one\ntwo\n"), "{out}");
+}
+
+#[test]
+fn output_of_an_unknown_worker_or_one_without_an_agent_is_an_error_with_a_hint() {
+    let repo = repo();
+    let out = repo.worker(["output", "nope"]).code(2);
+    assert_eq!(
+        out.stderr,
+        "error: worker 'nope' is not registered\nhint: `git worker list` shows the registered workers\n",
+        "{out}"
+    );
+    repo.worker(["spawn", "b"]).success();
+    let out = repo.worker(["output", "b", "--follow"]).code(2);
+    assert_eq!(
+        out.stderr,
+        "error: worker 'b' has no agent log: no agent was launched for it on this machine\nhint: start one: git worker relaunch b --exec '<command>'\n",
+        "{out}"
+    );
+    assert_eq!(out.stdout, "");
+    let show = repo.worker(["show", "b"]).success();
+    assert!(!show.stdout.contains("agent log"), "{show}");
+    assert_eq!(
+        repo.worker(["show", "b", "--json"]).success().json()["worker"]["agent_log"],
+        serde_json::Value::Null
+    );
+}
+
+fn kinds(repo: &TestRepo, id: &str) -> Vec<String> {
+    repo.events(id).into_iter().map(|(kind, _)| kind).collect()
+}
+
+#[test]
+fn relaunch_starts_a_new_supervised_agent_and_refuses_while_one_runs() {
+    let repo = repo();
+    let _stop = StopAgents(&repo, &["w"]);
+    let go = repo.root().join("go");
+    repo.worker(["spawn", "w", "--exec", &gated_agent(&go, "first", "done")])
+        .success();
+    let log = repo.path().join(".git/orch/agents/w.log");
+    eventually("the first agent's output", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("\nfirst\n"))
+    });
+    let before = kinds(&repo, "w");
+    let out = repo.worker(["relaunch", "w"]).code(2);
+    let pid = agent_facts(&repo, "w")["pid"].as_u64().unwrap();
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: the agent of worker 'w' is still running (pid {pid})\nhint: wait for it: git worker wait w --until exited\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        kinds(&repo, "w"),
+        before,
+        "a refused relaunch changed the log"
+    );
+    write_file(&go, "");
+    repo.worker(["wait", "w", "--until", "exited", "--timeout", "60"])
+        .success();
+
+    // Without --exec: the command it ran last, again.
+    let out = repo.worker(["relaunch", "w"]).success();
+    assert!(
+        out.stderr.contains("started the agent of 'w' (pid "),
+        "{out}"
+    );
+    repo.worker(["wait", "w", "--until", "exited", "--timeout", "60"])
+        .success();
+    // Another command, with the worker's environment; the log is appended to.
+    repo.worker([
+        "relaunch",
+        "w",
+        "--exec",
+        "echo \"second agent of $ORCH_WORKER\"; exit 4",
+    ])
+    .success();
+    repo.worker(["wait", "w", "--until", "exited", "--timeout", "60"])
+        .success();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches(" launch: ").count(), 3, "{text}");
+    assert_eq!(text.matches("\nfirst\n").count(), 2, "{text}");
+    assert!(text.ends_with("second agent of w\n"), "{text}");
+    let w = row(&dashboard(&repo), "w");
+    assert_eq!(
+        w["warnings"],
+        serde_json::json!(["agent exited (status 4) without a handoff"])
+    );
+    let after: Vec<String> = kinds(&repo, "w").split_off(before.len());
+    assert_eq!(
+        after,
+        [
+            "agent-exited",
+            "launched",
+            "agent-exited",
+            "launched",
+            "agent-exited"
+        ]
+    );
+
+    // A relaunched agent is watched for stalls like the first.
+    repo.git(["config", "orch.stallAfter", "1"]).success();
+    repo.worker(["relaunch", "w", "--exec", "exec sleep 60"])
+        .success();
+    eventually("the relaunched agent's stalled event", || {
+        kinds(&repo, "w").last().map(String::as_str) == Some("stalled")
+    });
+}
+
+#[test]
+fn relaunch_gives_a_worker_spawned_without_an_agent_one_and_refuses_unknown_workers() {
+    let repo = repo();
+    let _stop = StopAgents(&repo, &["b"]);
+    let out = repo.worker(["relaunch", "nope"]).code(2);
+    assert_eq!(
+        out.stderr,
+        "error: worker 'nope' is not registered\nhint: `git worker list` shows the registered workers\n",
+        "{out}"
+    );
+    repo.worker(["spawn", "b"]).success();
+    let before = repo.snapshot();
+    let out = repo.worker(["relaunch", "b"]).code(2);
+    assert_eq!(
+        out.stderr,
+        "error: no agent was launched for worker 'b', so there is no command to run again\nhint: give one: git worker relaunch b --exec '<command>'\n",
+        "{out}"
+    );
+    assert_eq!(repo.snapshot(), before);
+    repo.worker(["relaunch", "b", "--exec", "echo hello from $ORCH_BRANCH"])
+        .success();
+    repo.worker(["wait", "b", "--until", "exited", "--timeout", "60"])
+        .success();
+    let log = std::fs::read_to_string(repo.path().join(".git/orch/agents/b.log")).unwrap();
+    assert!(log.ends_with("hello from orch/b\n"), "{log}");
+    // From a worker's checkout, it is the coordinator's command.
+    let out = repo
+        .git_in(&repo.worktree("b"), ["worker", "relaunch", "b"])
+        .code(2);
+    assert!(out.stderr.contains("git worker relaunch"), "{out}");
+}

@@ -71,6 +71,8 @@ pub enum Command {
     Inbox(InboxArgs),
     Wait(WaitArgs),
     Dashboard(DashboardArgs),
+    Output(OutputArgs),
+    Relaunch(RelaunchArgs),
     Cleanup(CleanupArgs),
     Sync(SyncArgs),
     Join(JoinArgs),
@@ -685,6 +687,55 @@ impl ContractArgs {
             description: self.description.clone(),
         }
     }
+}
+
+/// Print what a worker's agent wrote (its standard output and error)
+///
+/// The agent's output is kept in .git/orch/agents/<ID>.log (under the
+/// common git directory; machine-local, kept after the worker is removed;
+/// `git worker show` names it). Each launch appends to it, after a line
+/// `=== <time> launch: <command>`. Control characters other than newline
+/// and tab are shown escaped (^[), as for all text a worker wrote. Exit 2
+/// when the worker is unknown or no agent was launched for it here.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Keep printing what it writes, as it comes, until the agent exits
+    ///
+    /// Like `tail -f`, but it ends by itself once the supervisor has
+    /// recorded the agent's exit (then `agent-exited` follows in the
+    /// worker's log), or at once if no agent runs.
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+/// Start a new agent for an existing worker, supervised as spawn --exec does
+///
+/// In the worker's checkout, with the same environment, sandbox and
+/// supervisor as an agent started by `spawn --exec`: a `launched` event,
+/// then `agent-exited` (and `stalled` after orch.stallAfter seconds of no
+/// activity). The command is --exec, else the one its last agent ran. The
+/// prompt is rendered again, from --prompt-template or the default, for the
+/// worker's contract as it is now. The output is appended to the same log
+/// (.git/orch/agents/<ID>.log, see `git worker output`), after a line
+/// `=== <time> launch: <command>`. Refused (exit 2, nothing started) while
+/// the worker's agent still runs.
+#[derive(Debug, Args)]
+pub struct RelaunchArgs {
+    /// Worker id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Run this agent command (sh -c) instead of the one last launched
+    #[arg(long, value_name = "COMMAND")]
+    pub exec: Option<String>,
+
+    /// Render this template as the agent's prompt (default: share/git-worker/prompt.md)
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub prompt_template: Option<PathBuf>,
 }
 
 /// Run a worker's agent and watch it (started by `spawn --exec`)

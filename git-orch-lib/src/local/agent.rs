@@ -61,14 +61,28 @@ pub struct AgentFiles {
     pub contract: PathBuf,
 }
 
+/// The directory of the agents' files, under the common git directory.
+pub const AGENTS_DIR: &str = "orch/agents";
+
 pub fn agent_files(repo: &Repo, id: &str) -> AgentFiles {
-    let dir = repo.common_dir().join("orch").join("agents");
+    let dir = repo.common_dir().join(AGENTS_DIR);
     AgentFiles {
         facts: dir.join(format!("{id}.json")),
         log: dir.join(format!("{id}.log")),
         prompt: dir.join(format!("{id}.prompt.md")),
         contract: dir.join(format!("{id}.contract.toml")),
     }
+}
+
+/// Unix time the output log of the agent of `id` was last written, if it
+/// has one: the agent writes it directly (its standard output and error
+/// are the file), so this costs one `stat`, whatever the agent prints.
+pub fn agent_output_time(repo: &Repo, id: &str) -> Option<i64> {
+    let modified = std::fs::metadata(agent_files(repo, id).log)
+        .and_then(|m| m.modified())
+        .ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_secs()).ok()
 }
 
 pub fn load_agent(repo: &Repo, id: &str) -> Result<Option<Agent>> {

@@ -5,7 +5,7 @@
 //! `agent-exited` to the worker's log (saying whether it handed off) and a
 //! `stalled` event when the agent is alive but nothing happens.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -211,6 +211,85 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
     Ok(pid)
 }
 
+/// `git worker relaunch`: start a new agent for the existing worker `id`
+/// through [`launch`], as spawn does: `command`, else the one it was last
+/// launched with; the prompt rendered from `template` for its contract as
+/// pinned now. Refused while its agent still runs. Returns the
+/// supervisor's pid and the command.
+pub fn relaunch(
+    repo: &Repo,
+    id: &str,
+    command: Option<&str>,
+    template: &str,
+) -> Result<(u32, String)> {
+    crate::contract::validate_id(id)?;
+    let Some(entry) = registry::load(repo, id)? else {
+        let mut err = Hint::new(format!("worker '{id}' is not registered"));
+        if !registry::archived(repo, id)?.is_empty() {
+            err = err.hint(format!(
+                "it was removed; spawn it again: git worker spawn {id} --exec '<command>'"
+            ));
+        }
+        return Err(err
+            .hint("`git worker list` shows the registered workers")
+            .into());
+    };
+    if entry.status.state == registry::State::Spawning {
+        return Err(Hint::new(format!("worker '{id}' is still being spawned"))
+            .hint("wait for the spawn to finish (`git worker prune` clears a crashed one)")
+            .into());
+    }
+    let history = registry::history(repo, entry.tip)?;
+    let status = agent_status(repo, id, &history)?;
+    if status.running {
+        return Err(Hint::new(format!(
+            "the agent of worker '{id}' is still running (pid {})",
+            status.pid
+        ))
+        .hint(format!("wait for it: git worker wait {id} --until exited"))
+        .into());
+    }
+    if !local::load_local(repo, id)?.is_some_and(|l| l.path.join(".git").exists()) {
+        return Err(
+            Hint::new(format!("worker '{id}' has no checkout on this machine"))
+                .hint("relaunch it on the machine that spawned it")
+                .into(),
+        );
+    }
+    let command = match command {
+        Some(command) => command.to_string(),
+        None => last_command(repo, id, &history)?.ok_or_else(|| {
+            Hint::new(format!(
+                "no agent was launched for worker '{id}', so there is no command to run again"
+            ))
+            .hint(format!(
+                "give one: git worker relaunch {id} --exec '<command>'"
+            ))
+        })?,
+    };
+    if command.trim().is_empty() {
+        return Err(Hint::new("--exec needs a command").into());
+    }
+    let (contract, _) = crate::enforce::authoritative_contract(repo, &entry)?;
+    let pid = launch(repo, &contract, &command, template)?;
+    Ok((pid, command))
+}
+
+/// The command the latest agent of `id` ran: its facts on this machine,
+/// else the latest `launched` event.
+fn last_command(repo: &Repo, id: &str, history: &[Logged]) -> Result<Option<String>> {
+    if let Some(agent) = local::load_agent(repo, id)?
+        && !agent.command.trim().is_empty()
+    {
+        return Ok(Some(agent.command));
+    }
+    Ok(history
+        .iter()
+        .rev()
+        .filter(|l| l.event.kind == "launched")
+        .find_map(|l| l.event.data.get("command")?.as_str().map(str::to_string)))
+}
+
 /// Whether the latest launch of the worker has ended, per its log.
 pub fn exited_event(history: &[Logged]) -> Option<&Logged> {
     let launched = history.iter().rposition(|l| l.event.kind == "launched")?;
@@ -236,7 +315,8 @@ fn reported_since_launch(history: &[Logged]) -> bool {
 }
 
 /// Unix time of the worker's latest activity: its events (but `stalled`
-/// itself), the commits on its branch and the changes in its checkout.
+/// itself), the commits on its branch, the changes in its checkout and its
+/// agent's output (the log's modification time).
 pub fn last_activity(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result<i64> {
     let mut latest = history
         .iter()
@@ -252,6 +332,9 @@ pub fn last_activity(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result<i
         && let Some(changed) = Repo::last_change_in_checkout(&local.path)?
     {
         latest = latest.max(changed);
+    }
+    if let Some(output) = local::agent_output_time(repo, entry.id()) {
+        latest = latest.max(output);
     }
     Ok(latest)
 }
@@ -372,6 +455,111 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
         })?;
     }
     Ok(Outcome::Success)
+}
+
+/// `git worker output`: the output log of the agent of `id` (kept after
+/// the worker is removed), written to `out` made harmless for a terminal
+/// ([`crate::ui::printable`]: it is the agent's text). With `follow`, what
+/// it prints next too, as it comes (the log's directory and the worker's
+/// ref are watched), until its agent has exited.
+pub fn output(repo: &Repo, id: &str, follow: bool, out: &mut dyn Write) -> Result<()> {
+    crate::contract::validate_id(id)?;
+    let path = local::agent_files(repo, id).log;
+    let mut log = match std::fs::File::open(&path) {
+        Ok(log) => log,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(no_output(repo, id)?);
+        }
+        Err(err) => return Err(err).with_context(|| format!("cannot read '{}'", path.display())),
+    };
+    let _signals = if follow {
+        Some(crate::interrupt::guard()?)
+    } else {
+        None
+    };
+    let watch = follow.then(|| {
+        crate::watch::RefWatch::new(
+            repo.common_dir(),
+            &[registry::WORKERS, registry::ARCHIVE, local::AGENTS_DIR],
+        )
+    });
+    let mut held = Vec::new();
+    loop {
+        // Asked before reading: once it has exited, this read is the end.
+        let done = !follow || !agent_running(repo, id)?;
+        let mut more = Vec::new();
+        std::io::Read::read_to_end(&mut log, &mut more)
+            .with_context(|| format!("cannot read '{}'", path.display()))?;
+        held.extend_from_slice(&more);
+        // A character cut in two by the read waits for its other half.
+        let whole = if done {
+            held.len()
+        } else {
+            complete_utf8(&held)
+        };
+        out.write_all(&crate::ui::printable_bytes(&held[..whole]))?;
+        out.flush()?;
+        held.drain(..whole);
+        if done {
+            return Ok(());
+        }
+        if let Some(signal) = crate::interrupt::pending() {
+            return Err(crate::interrupt::Interrupted {
+                signal,
+                what: "stopped following".into(),
+            }
+            .into());
+        }
+        if let Some(watch) = &watch {
+            watch.wait(None);
+        }
+    }
+}
+
+/// Why `id` has no output to show: unknown, or no agent launched here.
+fn no_output(repo: &Repo, id: &str) -> Result<anyhow::Error> {
+    let (_, archived) = registry::entry_any(repo, id)?;
+    let err = Hint::new(format!(
+        "worker '{id}' has no agent log: no agent was launched for it on this machine"
+    ));
+    Ok(if archived {
+        err.hint(format!("it was removed; its history: git worker show {id}"))
+    } else {
+        err.hint(format!(
+            "start one: git worker relaunch {id} --exec '<command>'"
+        ))
+    }
+    .into())
+}
+
+/// Whether the latest agent of `id` still runs (or is starting).
+fn agent_running(repo: &Repo, id: &str) -> Result<bool> {
+    let Some(entry) = registry::load(repo, id)? else {
+        return Ok(false);
+    };
+    let history = registry::history(repo, entry.tip)?;
+    Ok(agent_status(repo, id, &history)?.running)
+}
+
+/// The length of `bytes` without a UTF-8 sequence cut short at its end.
+fn complete_utf8(bytes: &[u8]) -> usize {
+    let start = bytes.len().saturating_sub(3);
+    for (at, &byte) in bytes.iter().enumerate().skip(start).rev() {
+        let needs = match byte {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            // A continuation byte: its lead is further back.
+            0x80..=0xBF => continue,
+            _ => return bytes.len(),
+        };
+        return if bytes.len() - at < needs {
+            at
+        } else {
+            bytes.len()
+        };
+    }
+    bytes.len()
 }
 
 /// What the dashboard says of a worker's agent.
@@ -505,6 +693,23 @@ pub(crate) fn agent_command(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_character_cut_by_a_read_is_held_back() {
+        assert_eq!(complete_utf8(b""), 0);
+        assert_eq!(complete_utf8(b"tick\n"), 5);
+        let e_acute = "\u{e9}".as_bytes();
+        let euro = "\u{20ac}".as_bytes();
+        let crab = "\u{1f980}".as_bytes();
+        assert_eq!(complete_utf8(&[b'a', e_acute[0]]), 1);
+        assert_eq!(complete_utf8(&[b'a', e_acute[0], e_acute[1]]), 3);
+        assert_eq!(complete_utf8(&euro[..2]), 0);
+        assert_eq!(complete_utf8(euro), 3);
+        assert_eq!(complete_utf8(&crab[..3]), 0);
+        assert_eq!(complete_utf8(crab), 4);
+        // Not UTF-8 at all: nothing to wait for.
+        assert_eq!(complete_utf8(&[0xff, 0x80]), 2);
+    }
 
     #[test]
     fn prompts_render_every_placeholder_and_refuse_unknown_ones() {

@@ -26,6 +26,8 @@ struct View {
     /// `None` when the checkout is not on this machine.
     dirty: Option<bool>,
     exists: bool,
+    /// Its agent's output log on this machine, when `show` looked for one.
+    agent_log: Option<PathBuf>,
 }
 
 impl View {
@@ -63,6 +65,7 @@ impl View {
             path,
             dirty,
             exists,
+            agent_log: None,
         })
     }
 
@@ -252,6 +255,7 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
     let history = registry::history(repo, entry.tip)?;
     let mut view = View::new(repo, entry, archived, None, None)?;
     view.check_status();
+    view.agent_log = Some(local::agent_files(repo, &args.id).log).filter(|log| log.exists());
     if args.json {
         let events: Vec<_> = history
             .iter()
@@ -263,7 +267,9 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
                 })
             })
             .collect();
-        print_json(&json!({ "version": JSON_VERSION, "worker": view.json(), "events": events }))?;
+        let mut worker = view.json();
+        worker["agent_log"] = json!(view.agent_log);
+        print_json(&json!({ "version": JSON_VERSION, "worker": worker, "events": events }))?;
         return Ok(Outcome::Success);
     }
     let mut text = describe(&view);
@@ -354,6 +360,12 @@ fn describe(v: &View) -> String {
             (None, _, _) => "not on this machine".to_string(),
         },
     );
+    if let Some(log) = &v.agent_log {
+        field(
+            "agent log",
+            format!("{} (git worker output {})", log.display(), c.id),
+        );
+    }
     field("created", timestamp(s.created));
     field("updated", timestamp(s.updated));
     if !c.description.is_empty() {

@@ -1,5 +1,6 @@
 //! One function per subcommand, each returning an [`Outcome`].
 
+mod agent;
 mod check;
 mod cleanup;
 mod dashboard;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             | Command::Report(_)
             | Command::Message(_)
             | Command::Rebase(_)
+            | Command::Relaunch(_)
     ) {
         orch::ops::collect::collect_all(&repo)?;
     }
@@ -68,6 +70,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Inbox(args) => events::inbox(&repo, &args),
         Command::Wait(args) => events::wait(&repo, &args),
         Command::Dashboard(args) => dashboard::dashboard(&repo, &args),
+        Command::Output(args) => agent::output(&repo, &args),
+        Command::Relaunch(args) => agent::relaunch(&repo, &args),
         Command::Cleanup(args) => cleanup::cleanup(&repo, &args),
         Command::Sync(args) => orch::ops::sync::sync(&repo, args.remote.as_deref()),
         Command::Admit(args) => join::admit(&repo, &args),

@@ -50,6 +50,7 @@ complete -c git-handoff -n "__fish_git_handoff_using_subcommand list" -s h -l he
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l timeout -d 'Seconds each verification command may take (default: the contract\'s verify-timeout, else 600)' -r
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -s n -l dry-run -d 'Only check: contract, and whether the patch applies (exit 1 if not)'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l no-commit -d 'Apply and verify, but leave the change uncommitted'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l accept-merged -d 'Land a change merged 3-way even when it differs from the one approved (a merge driver such as `merge=union`, or edits joined); without it, a policy requiring approval holds such a change back'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l timeout -d 'Seconds each verification command may take (default: the contract\'s verify-timeout, else 600)' -r
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l all -d 'Every worker whose handoff is reported and not yet applied (the rejected and those not reported are named, and left out)'
