@@ -39,6 +39,7 @@ complete -c git-handoff -n "__fish_git_handoff_needs_command" -f -a "help" -d 'P
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l summary -d 'The summary: what was done, what was found, what is left' -r
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l summary-file -d 'Read the summary from a file ("-": standard input)' -r -F
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l note -d 'A note to relay with the handoff, inlined (repeatable)' -r -F
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l no-verify -d 'Do not run the repository\'s own pre-commit hook on uncommitted work'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -l json -d 'Print the result as JSON'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand show" -l max-chars -d 'Cut each text longer than N characters, keeping its end' -r

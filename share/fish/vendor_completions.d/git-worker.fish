@@ -81,6 +81,7 @@ complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l fetch -d
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l require-change -d 'Require the worker\'s result to change something (the default)'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l no-require-change -d 'Accept a result that changes nothing'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l ready -d 'Spawn the planned tasks that are ready (see `git worker ready`), with their own contracts'
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l sparse -d 'A sparse checkout: only the directories its allowed paths name'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l sandbox -d 'Sandbox each worker: its own clone, and its agent in an OS sandbox'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l no-sandbox -d 'Do not sandbox: the worker is trusted (a linked worktree or a clone)'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l json -d 'Print the result as JSON'
