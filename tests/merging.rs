@@ -322,3 +322,125 @@ fn a_conflict_has_a_way_out_rebase_stops_on_a_conflict_and_moves_a_worker_that_r
         "ONE from main, and the worker\ntwo\nthree\n"
     );
 }
+
+#[test]
+fn the_squashed_commit_has_a_short_subject_the_summary_in_its_body_and_names_the_author() {
+    let repo = rebase_repo(&[]);
+    let wt = repo.worktree("w");
+    let summary = "Rewrote the first line of the library so that it says what the worker thinks it should say\n\nConclusion: ready.";
+    repo.git_in(&wt, ["handoff", "report", "--summary", summary])
+        .success();
+    repo.git(["handoff", "apply", "w"]).success();
+    let subject = repo.git(["log", "-1", "--format=%s"]).read();
+    assert_eq!(
+        subject,
+        "Rewrote the first line of the library so that it says what the worker..."
+    );
+    assert!(subject.chars().count() <= 72);
+    let body = repo.git(["log", "-1", "--format=%b"]).read();
+    assert!(body.contains(summary), "{body}");
+    let trailers = repo
+        .git(["log", "-1", "--format=%(trailers:only,unfold)"])
+        .read();
+    assert!(trailers.contains("Worker: w"), "{trailers}");
+    assert!(
+        trailers.contains("Co-authored-by: Wanda <wanda@example.com>"),
+        "{trailers}"
+    );
+}
+
+#[test]
+fn keep_commits_lands_the_workers_own_commits_onto_head_and_the_rest_in_one_more() {
+    let repo = rebase_repo(&[]);
+    let wt = repo.worktree("w");
+    write_file(&wt.join("src/other.rs"), "other, by the worker\n");
+    repo.git_in(&wt, ["commit", "--quiet", "-am", "worker: other"])
+        .env("GIT_AUTHOR_NAME", "Wanda")
+        .env("GIT_AUTHOR_EMAIL", "wanda@example.com")
+        .success();
+    write_file(&wt.join("src/uncommitted.rs"), "left uncommitted\n");
+    repo.git_in(
+        &wt,
+        ["handoff", "report", "--summary", "two commits and a file"],
+    )
+    .success();
+    repo.write("README.md", "main moved on\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "main moves"])
+        .success();
+    let head = repo.rev("HEAD");
+
+    repo.git(["config", "orch.apply.keepCommits", "true"])
+        .success();
+    repo.git(["handoff", "apply", "w"]).success();
+    let log = repo
+        .git([
+            "log",
+            "--reverse",
+            "--format=%an|%s|%(trailers:key=Worker,valueonly)",
+            &format!("{head}..HEAD"),
+        ])
+        .read();
+    assert_eq!(
+        log,
+        "Wanda|worker: first line|w\n\nWanda|worker: other|w\n\nTest User|Rest of the handoff of 'w'|w",
+        "{log}"
+    );
+    // What landed is what was judged: the handoff's change on HEAD.
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("src/uncommitted.rs")).unwrap(),
+        "left uncommitted\n"
+    );
+    assert_eq!(
+        repo.git(["diff", "--stat", &head, "HEAD"])
+            .read()
+            .lines()
+            .count(),
+        4,
+        "three files and the summary line"
+    );
+}
+
+#[test]
+fn keep_commits_refuses_a_commit_outside_the_contract_even_when_a_later_one_undid_it() {
+    let repo = rebase_repo(&[]);
+    let wt = repo.worktree("w");
+    // A secret committed outside the allowed paths, then removed: the
+    // squashed change is clean, the history is not.
+    write_file(&wt.join("secret.txt"), "hunter2\n");
+    repo.git_in(&wt, ["add", "secret.txt"]).success();
+    repo.git_in(&wt, ["commit", "--quiet", "--no-verify", "-m", "oops"])
+        .success();
+    repo.git_in(&wt, ["rm", "--quiet", "secret.txt"]).success();
+    repo.git_in(&wt, ["commit", "--quiet", "--no-verify", "-m", "undo"])
+        .success();
+    repo.git_in(&wt, ["handoff", "report", "--summary", "first line"])
+        .success();
+    let head = repo.rev("HEAD");
+    let out = repo
+        .git(["handoff", "apply", "w", "--keep-commits"])
+        .code(2);
+    assert!(
+        out.stderr.contains(
+            "touches 1 path(s) outside its contract, and --keep-commits lands every commit"
+        ),
+        "{out}"
+    );
+    assert!(out.stderr.contains("--no-keep-commits"), "{out}");
+    assert_eq!(repo.rev("HEAD"), head);
+    assert_eq!(repo.git(["status", "--porcelain"]).read(), "");
+    repo.git(["handoff", "apply", "w"]).success();
+    repo.git(["cat-file", "-e", "HEAD:secret.txt"]).code(128);
+    assert!(
+        !repo
+            .git(["log", "--all", "--format=%H", "--", "secret.txt"])
+            .read()
+            .lines()
+            .any(|c| repo
+                .git(["merge-base", "--is-ancestor", c, "HEAD"])
+                .output()
+                .code
+                == 0),
+        "no commit of HEAD has the secret"
+    );
+}

@@ -107,7 +107,10 @@ pub struct ShowArgs {
 ///    3-way merge, aborting on conflicts with the paths listed; 3. builds
 ///    its commit (only its paths: other staged work stays staged; a file may
 ///    become a directory) with the worker's summary and trailers naming the
-///    worker, base, handoff and fingerprint; the commit is made with git's
+///    worker, base, handoff and fingerprint (its subject the summary's first
+///    line, cut to 72 characters; `Co-authored-by` trailers name the
+///    authors of the worker's commits; with --keep-commits, those commits
+///    themselves); the commit is made with git's
 ///    plumbing, so commit hooks do not run on it: the verification commands
 ///    are its check;
 /// 4. runs the contract's verification commands (from the coordinator's
@@ -151,6 +154,16 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub accept_merged: bool,
 
+    /// Land the worker's own commits (authors, dates, messages, and a
+    /// `Worker:` trailer) replayed onto HEAD, then one commit with what it
+    /// did not commit, instead of one squashed commit (orch.apply.keepCommits)
+    #[arg(long, overrides_with = "no_keep_commits")]
+    pub keep_commits: bool,
+
+    /// Land one squashed commit (the default)
+    #[arg(long, overrides_with = "keep_commits")]
+    pub no_keep_commits: bool,
+
     /// Seconds each verification command may take (default: the contract's
     /// verify-timeout, else 600)
     #[arg(long, value_name = "SECONDS")]
@@ -190,6 +203,16 @@ pub struct LandArgs {
     /// Skip a handoff that fails (rolled back) and land the rest
     #[arg(long)]
     pub keep_going: bool,
+
+    /// Land the worker's own commits (authors, dates, messages, and a
+    /// `Worker:` trailer) replayed onto HEAD, then one commit with what it
+    /// did not commit, instead of one squashed commit (orch.apply.keepCommits)
+    #[arg(long, overrides_with = "no_keep_commits")]
+    pub keep_commits: bool,
+
+    /// Land one squashed commit (the default)
+    #[arg(long, overrides_with = "keep_commits")]
+    pub no_keep_commits: bool,
 
     /// Seconds each verification command may take (default: the contract's
     /// verify-timeout, else 600)

@@ -25,6 +25,8 @@ pub const KEY_WORKTREE_DIR: &str = "orch.worktreeDir";
 pub const KEY_VERIFY: &str = "orch.verify";
 /// Commands run in each new checkout before its agent starts (`[setup] run`).
 pub const KEY_SETUP: &str = "orch.setup";
+/// Whether `git handoff apply` lands a worker's own commits (`--keep-commits`).
+pub const KEY_KEEP_COMMITS: &str = "orch.apply.keepCommits";
 /// Commands run in a checkout before it is removed (`[setup] teardown`).
 pub const KEY_TEARDOWN: &str = "orch.teardown";
 pub const KEY_ALLOW: &str = "orch.allow";

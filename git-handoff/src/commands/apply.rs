@@ -19,5 +19,10 @@ pub(super) fn apply_options(args: &ApplyArgs, print: bool) -> orch::ops::apply::
         timeout: args.timeout,
         print,
         accept_merged: args.accept_merged,
+        keep_commits: match (args.keep_commits, args.no_keep_commits) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
     }
 }

@@ -192,6 +192,8 @@ pub fn land(repo: &Repo, args: &LandArgs) -> Result<Outcome> {
             no_commit: false,
             timeout: args.timeout,
             accept_merged: false,
+            keep_commits: args.keep_commits,
+            no_keep_commits: args.no_keep_commits,
         };
         let options = super::apply::apply_options(&apply, !args.json);
         let ok = match orch::ops::apply::apply(repo, &apply.id, options) {

@@ -93,13 +93,16 @@ impl Repo {
     /// author, date and message (`git commit-tree`; the committer is you).
     /// No ref, index or working tree changes, and no hook runs. `borrow`
     /// names another object directory to read from (a worker's clone),
-    /// whose config is never read. The new objects go to this repository.
+    /// whose config is never read. `trailer` (`Key: value`) is added to
+    /// each message (`git interpret-trailers`). The new objects go to this
+    /// repository.
     pub fn replay(
         &self,
         onto: Oid,
         base: Oid,
         tip: Oid,
         borrow: Option<&Path>,
+        trailer: Option<&str>,
     ) -> Result<Replayed> {
         let with_borrowed = |git: super::Git| match borrow {
             Some(objects) => git.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", objects),
@@ -158,7 +161,20 @@ impl Repo {
             let mut fields = meta.splitn(4, |b| *b == 0);
             let mut field =
                 || String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
-            let (name, email, date, message) = (field(), field(), field(), field());
+            let (name, email, date, mut message) = (field(), field(), field(), field());
+            if let Some(trailer) = trailer {
+                message = self
+                    .git([
+                        "interpret-trailers",
+                        "--if-exists",
+                        "addIfDifferent",
+                        "--trailer",
+                        trailer,
+                    ])
+                    .stdin(message.into_bytes())
+                    .read()?;
+                message.push('\n');
+            }
             let made =
                 with_borrowed(self.git(["commit-tree", &tree.to_string(), "-p", &new.to_string()]))
                     .env("GIT_AUTHOR_NAME", name)
@@ -171,6 +187,46 @@ impl Repo {
             commits += 1;
         }
         Ok(Replayed::Done { tip: new, commits })
+    }
+
+    /// The commits of `from..to`, oldest first, each with its parent
+    /// (the first; none for a root).
+    pub fn commits_between(&self, from: Oid, to: Oid) -> Result<Vec<(Oid, Option<Oid>)>> {
+        let list = self
+            .git([
+                "rev-list",
+                "--reverse",
+                "--parents",
+                &format!("{from}..{to}"),
+            ])
+            .read()?;
+        let mut out = Vec::new();
+        for line in list.lines() {
+            let mut ids = line.split_whitespace().map(Oid::from_str);
+            let commit = ids.next().context("empty line from git rev-list")??;
+            out.push((commit, ids.next().transpose()?));
+        }
+        Ok(out)
+    }
+
+    /// The distinct authors (`Name <email>`) of the commits of `from..to`,
+    /// oldest first.
+    pub fn authors_between(&self, from: Oid, to: Oid) -> Result<Vec<String>> {
+        let list = self
+            .git([
+                "log",
+                "--reverse",
+                "--format=%an <%ae>",
+                &format!("{from}..{to}"),
+            ])
+            .read()?;
+        let mut out: Vec<String> = Vec::new();
+        for author in list.lines() {
+            if !out.iter().any(|a| a == author) {
+                out.push(author.to_string());
+            }
+        }
+        Ok(out)
     }
 
     /// Whether every commit of `tip` that `upstream` lacks has a

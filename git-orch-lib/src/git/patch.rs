@@ -249,8 +249,16 @@ impl Repo {
             .git(["write-tree"])
             .env("GIT_INDEX_FILE", &index)
             .read()?;
+        let tree = Oid::from_str(&tree)
+            .with_context(|| format!("bad tree id from git write-tree: {tree}"))?;
+        self.commit_tree_onto(tree, head, message)
+    }
+
+    /// A commit of `tree` with parent `parent` and `message` (`git
+    /// commit-tree`; no ref moves).
+    pub fn commit_tree_onto(&self, tree: Oid, parent: Oid, message: &str) -> Result<Oid> {
         let commit = self
-            .git(["commit-tree", &tree, "-p", &head.to_string()])
+            .git(["commit-tree", &tree.to_string(), "-p", &parent.to_string()])
             .stdin(message.as_bytes().to_vec())
             .read()?;
         Oid::from_str(&commit)

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result};
 use crate::contract::{Contract, validate_id};
 use crate::enforce;
 use crate::exit::{Hint, Outcome};
-use crate::git::{Oid, Repo};
+use crate::git::{Oid, Replayed, Repo};
 use crate::interrupt::checkpoint;
 use crate::local::{self, ApplyJournal};
 use crate::ops::undo::{TakenBack, recover_applies, take_back};
@@ -32,6 +32,9 @@ pub struct Options {
     pub print: bool,
     /// Land a 3-way merged change that differs from the approved one.
     pub accept_merged: bool,
+    /// Land the worker's own commits, replayed onto HEAD, instead of one
+    /// squashed commit (`None`: orch.apply.keepCommits).
+    pub keep_commits: Option<bool>,
 }
 
 /// Apply the latest handoff of worker `id` in this checkout: the review
@@ -71,7 +74,13 @@ pub fn apply(repo: &Repo, id: &str, options: Options) -> Result<Outcome> {
         Ok(applying) => applying,
         Err(outcome) => return Ok(outcome),
     };
-    applying.build()?;
+    let keep_commits = match options.keep_commits {
+        Some(keep) => keep,
+        None => repo
+            .config_bool(crate::config::KEY_KEEP_COMMITS)?
+            .unwrap_or(false),
+    };
+    applying.build(keep_commits)?;
     if let Some(outcome) = applying.judge_merge(options.accept_merged)? {
         return Ok(outcome);
     }
@@ -364,19 +373,26 @@ impl<'a> Applying<'a> {
     }
 
     /// Step 3: the commit that would land: the handoff's paths on HEAD,
-    /// with the worker's summary and trailers (no ref moves yet). What is
-    /// verified is its tree, and what lands is exactly it.
-    fn build(&mut self) -> Result<()> {
+    /// with the worker's summary and trailers (no ref moves yet); with
+    /// `keep_commits`, the worker's own commits replayed onto HEAD instead
+    /// (see [`Applying::replayed`]). What is verified is its tree, and what
+    /// lands is exactly it.
+    fn build(&mut self, keep_commits: bool) -> Result<()> {
         let plan = self.plan;
         let id = &plan.id;
-        let message = format!(
-            "{}\n\nWorker: {id}\nBase: {}\nHandoff: {}\nFingerprint: {}\n",
-            plan.handoff.summary.trim(),
-            plan.contract.base,
-            plan.handoff.commit,
-            plan.handoff.meta.fingerprint
-        );
-        match self.repo.commit_paths(&message, &plan.paths, plan.head) {
+        let built = (|| {
+            let head = Oid::from_str(&plan.handoff.meta.head).ok();
+            let authors = head
+                .and_then(|head| self.repo.authors_between(plan.base, head).ok())
+                .unwrap_or_default();
+            let message = squash_message(plan, &authors);
+            let squashed = self.repo.commit_paths(&message, &plan.paths, plan.head)?;
+            match head.filter(|head| keep_commits && *head != plan.base) {
+                Some(head) => self.replayed(head, squashed),
+                None => Ok(squashed),
+            }
+        })();
+        match built {
             Ok(commit) => {
                 self.built = Some(commit);
                 Ok(())
@@ -386,6 +402,66 @@ impl<'a> Applying<'a> {
                 Err(err.context(format!("cannot commit the handoff of '{id}'; rolled back")))
             }
         }
+    }
+
+    /// `--keep-commits`: the worker's commits from its base to the HEAD it
+    /// reported from, each judged by the contract (every one lands) and
+    /// replayed onto HEAD with its author, date and message and a `Worker:`
+    /// trailer; then, if the handoff has more (work it did not commit, or
+    /// a merge that came out otherwise), one commit making the tree exactly
+    /// `squashed`'s, so what lands is what was judged.
+    fn replayed(&self, head: Oid, squashed: Oid) -> Result<Oid> {
+        let (repo, plan, id) = (self.repo, self.plan, &self.plan.id);
+        let policy = Policy::of(&plan.contract, repo.folds_case()?)?;
+        for (commit, parent) in repo.commits_between(plan.base, head)? {
+            let before = parent.map(|p| repo.commit_tree(p)).transpose()?;
+            let after = repo.commit_tree(commit)?;
+            let broken = policy.check(
+                &repo.diff_trees(before, Some(after))?,
+                &repo.links_of(after),
+            );
+            if !broken.is_empty() {
+                return Err(Hint::new(format!(
+                    "commit {} of '{id}' touches {} path(s) outside its contract, and --keep-commits lands every commit",
+                    short(&commit.to_string()),
+                    broken.len()
+                ))
+                .hint(format!("land it as one commit: git handoff apply {id} --no-keep-commits"))
+                .into());
+            }
+        }
+        let trailer = format!("Worker: {id}");
+        let tip =
+            match repo.replay(plan.head, plan.base, head, None, Some(&trailer))? {
+                Replayed::Done { tip, .. } => tip,
+                Replayed::Conflict { commit, paths } => {
+                    return Err(Hint::new(format!(
+                        "commit {} of '{id}' does not replay onto HEAD (conflicts in {})",
+                        short(&commit.to_string()),
+                        paths.join(", ")
+                    ))
+                    .hint(format!(
+                        "land it as one commit: git handoff apply {id} --no-keep-commits"
+                    ))
+                    .into());
+                }
+                Replayed::Merges => {
+                    return Err(Hint::new(format!(
+                    "the branch of '{id}' has merge commits, which --keep-commits does not replay"
+                ))
+                .hint(format!("land it as one commit: git handoff apply {id} --no-keep-commits"))
+                .into());
+                }
+            };
+        let tree = repo.commit_tree(squashed)?;
+        if repo.commit_tree(tip)? == tree {
+            return Ok(tip);
+        }
+        let message = format!(
+            "Rest of the handoff of '{id}'\n\nWhat the worker did not commit itself.\n\n{}",
+            trailers(plan)
+        );
+        repo.commit_tree_onto(tree, tip, &message)
     }
 
     /// Step 3b, after a 3-way merge: say so, name the handoffs that landed
@@ -563,6 +639,42 @@ impl<'a> Applying<'a> {
         }
         Ok(Outcome::Success)
     }
+}
+
+/// The trailers of every commit apply makes.
+fn trailers(plan: &Plan) -> String {
+    format!(
+        "Worker: {}\nBase: {}\nHandoff: {}\nFingerprint: {}\n",
+        plan.id, plan.contract.base, plan.handoff.commit, plan.handoff.meta.fingerprint
+    )
+}
+
+/// The squashed commit's message: a subject of at most 72 characters (the
+/// summary's first line, cut at a word), the summary in the body when the
+/// subject is not all of it, and the trailers, naming the worker's commit
+/// authors (`Co-authored-by`).
+fn squash_message(plan: &Plan, authors: &[String]) -> String {
+    let summary = plan.handoff.summary.trim();
+    let first = summary.lines().next().unwrap_or_default().trim();
+    let subject = if first.is_empty() {
+        format!("Handoff of '{}'", plan.id)
+    } else if first.chars().count() <= 72 {
+        first.to_string()
+    } else {
+        let cut: String = first.chars().take(70).collect();
+        let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
+        format!("{}...", cut.trim_end())
+    };
+    let mut message = format!("{subject}\n\n");
+    if summary != subject {
+        message.push_str(summary);
+        message.push_str("\n\n");
+    }
+    message.push_str(&trailers(plan));
+    for author in authors {
+        message.push_str(&format!("Co-authored-by: {author}\n"));
+    }
+    message
 }
 
 /// A handoff merged 3-way onto HEAD: whether the merged change is the one

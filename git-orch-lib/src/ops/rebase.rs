@@ -83,7 +83,7 @@ pub fn rebase(repo: &Repo, id: &str, onto: Option<&str>) -> Result<Outcome> {
     let objects = std::fs::canonicalize(worker.common_dir().join("objects"))?;
     let borrow = (objects != std::fs::canonicalize(repo.common_dir().join("objects"))?)
         .then_some(objects.as_path());
-    let (new_tip, commits) = match repo.replay(onto, base, tip, borrow)? {
+    let (new_tip, commits) = match repo.replay(onto, base, tip, borrow, None)? {
         Replayed::Done { tip, commits } => (tip, commits),
         Replayed::Conflict { commit, paths } => {
             eprintln!(
