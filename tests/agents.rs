@@ -132,6 +132,11 @@ fn an_agent_that_exits_without_a_handoff_is_flagged() {
         "{text}"
     );
     assert!(!text.contains('\x1b'), "colours in a pipe: {text:?}");
+    // list says so too, not a plain "active".
+    let list = repo.worker(["list"]).read();
+    assert!(list.contains("active (agent exited 3)"), "{list}");
+    let list = repo.worker(["list", "--json"]).success().json();
+    assert_eq!(list["workers"][0]["agent_gone"], "agent exited 3", "{list}");
 }
 
 #[test]

@@ -28,6 +28,9 @@ struct View {
     exists: bool,
     /// Its agent's output log on this machine, when `show` looked for one.
     agent_log: Option<PathBuf>,
+    /// Its agent exited (status, or the signal that killed it) while the
+    /// worker is still active or blocked: gone without a handoff.
+    agent_gone: Option<String>,
 }
 
 impl View {
@@ -57,6 +60,20 @@ impl View {
         };
         let exists = path.as_deref().is_some_and(|p| p.join(".git").exists());
         let dirty = None;
+        // A worker still at work whose agent is gone (the dashboard says so
+        // too): only where its checkout is, from the agent's facts.
+        let agent_gone = match entry.status.state {
+            State::Active | State::Blocked if path.is_some() => local::load_agent(repo, &contract.id)
+                .ok()
+                .flatten()
+                .filter(|agent| agent.exited.is_some())
+                .map(|agent| match (agent.status, agent.signal) {
+                    (Some(status), _) => format!("agent exited {status}"),
+                    (_, Some(signal)) => format!("agent killed by signal {signal}"),
+                    _ => "agent gone".to_string(),
+                }),
+            _ => None,
+        };
         Ok(View {
             entry,
             archived,
@@ -66,6 +83,7 @@ impl View {
             dirty,
             exists,
             agent_log: None,
+            agent_gone,
         })
     }
 
@@ -94,6 +112,7 @@ impl View {
             "dirty": self.dirty,
             "path": self.path,
             "checkout_exists": self.exists,
+            "agent_gone": self.agent_gone,
             "created": s.created,
             "updated": s.updated,
             "allow": c.allow,
@@ -213,7 +232,10 @@ fn print_table(views: &[View]) -> Result<()> {
         let c = &v.entry.contract;
         rows.push([
             c.id.clone(),
-            v.entry.status.state.to_string(),
+            match &v.agent_gone {
+                Some(gone) => format!("{} ({gone})", v.entry.status.state),
+                None => v.entry.status.state.to_string(),
+            },
             c.branch.clone(),
             format!("{}@{}", c.base_ref, short(&c.base)),
             age(v.entry.status.created, now),
