@@ -15,6 +15,9 @@ use crate::git::Repo;
 /// The isolation of a sandboxed worker, in its facts.
 pub const SANDBOX: &str = "sandbox";
 
+/// The isolation of a worker in a clone of its own (trusted), in its facts.
+pub const CLONE: &str = "clone";
+
 /// Facts about a worker that only hold on this machine. Kept out of the refs
 /// so that a fetch of `refs/orch/*` never carries another machine's paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -128,8 +128,8 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
         .parent()
         .context("agent files have a directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
-    let sends = local::load_local(repo, id)?
-        .is_some_and(|local| local.isolation == crate::ops::spawn::Isolation::Clone.name());
+    let sends =
+        local::load_local(repo, id)?.is_some_and(|local| local.isolation == crate::local::CLONE);
     crate::fs::write_atomically(
         &files.prompt,
         render_prompt(template, contract, sends)?.as_bytes(),
@@ -353,7 +353,7 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
     let files = local::agent_files(repo, id);
     let settings = Settings::load(repo)?;
     let contract = &entry.contract;
-    let mut agent = agent_command(&local, &settings, &facts.command)?;
+    let mut agent = crate::ops::confine::command(&local, &settings, &facts.command)?;
     agent
         .current_dir(&local.path)
         .env(local::AGENT_ID_ENV, id)
@@ -638,56 +638,11 @@ pub fn template(path: Option<&Path>) -> Result<String> {
 fn take_work(repo: &Repo, id: &str, local: &local::Local) -> bool {
     if local.isolation == crate::local::SANDBOX {
         crate::ops::collect::collect(repo, id, local).is_ok()
-    } else if local.isolation == crate::ops::spawn::Isolation::Clone.name() {
+    } else if local.isolation == crate::local::CLONE {
         crate::ops::sync::sync(repo, Some(local::INBOX_REMOTE)).is_ok()
     } else {
         true
     }
-}
-
-/// Variables naming the user's agents and servers, which a sandboxed agent
-/// does not get.
-const AGENT_ENV_DROPPED: &[&str] = &[
-    "SSH_AUTH_SOCK",
-    "GPG_AGENT_INFO",
-    "TMUX",
-    "TMUX_PANE",
-    "STY",
-    "DBUS_SESSION_BUS_ADDRESS",
-];
-
-/// The command that runs the agent `command` of the worker whose local
-/// facts are `local`: `sh -c` in its checkout, and for a sandboxed worker
-/// inside the sandbox: writes only to its clone (where its temporary
-/// directory is too, `TMPDIR`) and to the agent CLIs' state directories.
-pub(crate) fn agent_command(
-    local: &local::Local,
-    settings: &Settings,
-    command: &str,
-) -> Result<Command> {
-    let args = ["-c".into(), command.into()];
-    if local.isolation != crate::local::SANDBOX {
-        let mut plain = Command::new("sh");
-        plain.args(&args);
-        return Ok(plain);
-    }
-    let tmp = local.path.join(".git").join("orch-tmp");
-    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create '{}'", tmp.display()))?;
-    let mut write = vec![local.path.clone()];
-    write.extend(settings.sandbox_dirs());
-    let spec = crate::sandbox::Spec {
-        write,
-        network: !local.network_off,
-        unix_sockets: settings.sandbox_unix_sockets,
-    };
-    let mut sandboxed = crate::sandbox::command(&spec, std::ffi::OsStr::new("sh"), &args)?;
-    sandboxed.env("TMPDIR", &tmp);
-    // Its work leaves by pull, never by its own push: it has no use for the
-    // user's ssh-agent, terminal multiplexer or session bus.
-    for var in AGENT_ENV_DROPPED {
-        sandboxed.env_remove(var);
-    }
-    Ok(sandboxed)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod base;
 pub mod bundle;
 pub mod ci_check;
 pub mod collect;
+pub mod confine;
 pub mod debris;
 pub mod hub;
 pub mod keys;

@@ -16,65 +16,29 @@ use crate::policy::Policy;
 use crate::registry::{self, Actor, Change, State};
 use crate::ui::short;
 
+/// A worker about to be rebased: all checked.
+struct Target {
+    entry: crate::registry::Entry,
+    facts: local::Local,
+    contract: crate::contract::Contract,
+    onto: Oid,
+    base: Oid,
+}
+
 /// Rebase worker `id` onto `onto` (a revision; HEAD when `None`).
 pub fn rebase(repo: &Repo, id: &str, onto: Option<&str>) -> Result<Outcome> {
     crate::role::require_coordinator(repo, "git worker rebase")?;
-    validate_id(id)?;
-    let Some(entry) = registry::load(repo, id)? else {
-        return Err(Hint::new(format!("worker '{id}' is not registered"))
-            .hint("`git worker list` shows the registered workers")
-            .into());
-    };
-    if matches!(
-        entry.status.state,
-        State::Spawning | State::Applied | State::Removed
-    ) {
-        return Err(Hint::new(format!(
-            "worker '{id}' is {}: there is nothing to rebase",
-            entry.status.state
-        ))
-        .into());
-    }
-    let Some(facts) = local::load_local(repo, id)? else {
-        return Err(
-            Hint::new(format!("worker '{id}' has no checkout on this machine"))
-                .hint("rebase it on the machine that spawned it")
-                .into(),
-        );
-    };
-    let (contract, _) = enforce::authoritative_contract(repo, &entry)?;
-    let wanted = onto.unwrap_or("HEAD");
-    let onto = repo.resolve_commit(wanted)?.ok_or_else(|| {
-        anyhow::Error::from(
-            Hint::new(format!("'{wanted}' is not a commit here"))
-                .hint("pass --onto <commit>, a branch or a commit of this repository"),
-        )
-    })?;
-    let base = Oid::from_str(&contract.base).context("bad base in the contract")?;
-    let checkout = facts.path.clone();
-    if !checkout.join(".git").exists() {
-        return Err(Hint::new(format!(
-            "the checkout of worker '{id}' ('{}') is gone",
-            checkout.display()
-        ))
-        .hint("`git worker prune` tidies up after it")
-        .into());
-    }
-    if onto == base {
-        eprintln!(
-            "worker '{id}' is based on {} already; nothing to do",
-            short(&onto.to_string())
-        );
+    let Some(Target {
+        entry,
+        facts,
+        contract,
+        onto,
+        base,
+    }) = target(repo, id, onto)?
+    else {
         return Ok(Outcome::Success);
-    }
-    if Repo::checkout_is_dirty(&checkout)? {
-        return Err(Hint::new(format!(
-            "worker '{id}' has uncommitted changes in '{}'; nothing was rebased",
-            checkout.display()
-        ))
-        .hint("the worker commits them first (its commits are what moves), then rebase again")
-        .into());
-    }
+    };
+    let checkout = facts.path.clone();
     let branch = format!("refs/heads/{}", contract.branch);
     let worker = Repo::open(&checkout)?;
     let tip = worker
@@ -119,25 +83,8 @@ pub fn rebase(repo: &Repo, id: &str, onto: Option<&str>) -> Result<Outcome> {
     )?;
     let violations = Policy::of(&moved, repo.folds_case()?)?
         .check(&changes, &repo.links_of(repo.commit_tree(new_tip)?));
-    // A rebase answers a worker blocked on asking for one (`git worker
-    // notify --rebase`), and what it reported was on the old base.
-    let state = State::Active;
-    let reason = format!("rebased onto {}: report again", short(&onto.to_string()));
-    registry::update(repo, &entry.refname, |entry| {
-        let mut contract = entry.contract.clone();
-        contract.base = onto.to_string();
-        let mut change = Change::new("rebased", Actor::Coordinator, state)
-            .reason(reason.clone())
-            .with("from", base.to_string())
-            .with("onto", onto.to_string())
-            .with("tip", new_tip.to_string())
-            .with("commits", commits)
-            .with("violations", violations.len());
-        change.contract = Some(contract);
-        Ok(Some(change))
-    })?;
-    local::update_pinned_contract(repo, id, |pinned| pinned.base = onto.to_string())?;
-    if facts.isolation == crate::ops::spawn::Isolation::Clone.name() {
+    record(repo, &entry, base, onto, new_tip, commits, violations.len())?;
+    if facts.isolation == crate::local::CLONE {
         // The clone's own copy of its entry, as spawn gave it.
         let refname = registry::live_ref(id);
         let fetched = worker.fetch(repo.common_dir(), &[format!("+{refname}:{refname}")])?;
@@ -161,4 +108,103 @@ pub fn rebase(repo: &Repo, id: &str, onto: Option<&str>) -> Result<Outcome> {
     );
     eprint!("{}", enforce::explain(&violations, &moved));
     Ok(Outcome::CheckFailed)
+}
+
+/// Everything checked before anything moves: the worker, its checkout here
+/// (clean), the commit to move onto. `None` when it is there already.
+fn target(repo: &Repo, id: &str, onto: Option<&str>) -> Result<Option<Target>> {
+    validate_id(id)?;
+    let Some(entry) = registry::load(repo, id)? else {
+        return Err(Hint::new(format!("worker '{id}' is not registered"))
+            .hint("`git worker list` shows the registered workers")
+            .into());
+    };
+    if matches!(
+        entry.status.state,
+        State::Spawning | State::Applied | State::Removed
+    ) {
+        return Err(Hint::new(format!(
+            "worker '{id}' is {}: there is nothing to rebase",
+            entry.status.state
+        ))
+        .into());
+    }
+    let Some(facts) = local::load_local(repo, id)? else {
+        return Err(
+            Hint::new(format!("worker '{id}' has no checkout on this machine"))
+                .hint("rebase it on the machine that spawned it")
+                .into(),
+        );
+    };
+    let (contract, _) = enforce::authoritative_contract(repo, &entry)?;
+    let wanted = onto.unwrap_or("HEAD");
+    let onto = repo.resolve_commit(wanted)?.ok_or_else(|| {
+        anyhow::Error::from(
+            Hint::new(format!("'{wanted}' is not a commit here"))
+                .hint("pass --onto <commit>, a branch or a commit of this repository"),
+        )
+    })?;
+    let base = Oid::from_str(&contract.base).context("bad base in the contract")?;
+    let checkout = &facts.path;
+    if !checkout.join(".git").exists() {
+        return Err(Hint::new(format!(
+            "the checkout of worker '{id}' ('{}') is gone",
+            checkout.display()
+        ))
+        .hint("`git worker prune` tidies up after it")
+        .into());
+    }
+    if onto == base {
+        eprintln!(
+            "worker '{id}' is based on {} already; nothing to do",
+            short(&onto.to_string())
+        );
+        return Ok(None);
+    }
+    if Repo::checkout_is_dirty(checkout)? {
+        return Err(Hint::new(format!(
+            "worker '{id}' has uncommitted changes in '{}'; nothing was rebased",
+            checkout.display()
+        ))
+        .hint("the worker commits them first (its commits are what moves), then rebase again")
+        .into());
+    }
+    Ok(Some(Target {
+        entry,
+        facts,
+        contract,
+        onto,
+        base,
+    }))
+}
+
+/// The `rebased` event, with the contract's new base, here and in the
+/// contract this machine holds. A rebase answers a worker blocked on
+/// asking for one (`git worker notify --rebase`), and what it reported was
+/// on the old base: it is active again.
+fn record(
+    repo: &Repo,
+    entry: &crate::registry::Entry,
+    base: Oid,
+    onto: Oid,
+    tip: Oid,
+    commits: usize,
+    violations: usize,
+) -> Result<()> {
+    let reason = format!("rebased onto {}: report again", short(&onto.to_string()));
+    registry::update(repo, &entry.refname, |entry| {
+        let mut contract = entry.contract.clone();
+        contract.base = onto.to_string();
+        let mut change = Change::new("rebased", Actor::Coordinator, State::Active)
+            .reason(reason.clone())
+            .with("from", base.to_string())
+            .with("onto", onto.to_string())
+            .with("tip", tip.to_string())
+            .with("commits", commits)
+            .with("violations", violations);
+        change.contract = Some(contract);
+        Ok(Some(change))
+    })?;
+    local::update_pinned_contract(repo, entry.id(), |pinned| pinned.base = onto.to_string())?;
+    Ok(())
 }

@@ -39,7 +39,7 @@ impl Stage {
 pub fn run(stage: Stage, settings: &Settings, id: &str, local: &Local) -> Result<()> {
     for command in stage.commands(settings) {
         eprintln!("{} of '{id}': {command}", stage.name());
-        let mut process = crate::ops::agent::agent_command(local, settings, command)?;
+        let mut process = crate::ops::confine::command(local, settings, command)?;
         process
             .current_dir(&local.path)
             .env("ORCH_WORKER", id)

@@ -115,7 +115,7 @@ impl Isolation {
     pub fn name(self) -> &'static str {
         match self {
             Isolation::Worktree => "",
-            Isolation::Clone => "clone",
+            Isolation::Clone => crate::local::CLONE,
             Isolation::Sandbox { .. } => crate::local::SANDBOX,
         }
     }

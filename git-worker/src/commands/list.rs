@@ -63,15 +63,17 @@ impl View {
         // A worker still at work whose agent is gone (the dashboard says so
         // too): only where its checkout is, from the agent's facts.
         let agent_gone = match entry.status.state {
-            State::Active | State::Blocked if path.is_some() => local::load_agent(repo, &contract.id)
-                .ok()
-                .flatten()
-                .filter(|agent| agent.exited.is_some())
-                .map(|agent| match (agent.status, agent.signal) {
-                    (Some(status), _) => format!("agent exited {status}"),
-                    (_, Some(signal)) => format!("agent killed by signal {signal}"),
-                    _ => "agent gone".to_string(),
-                }),
+            State::Active | State::Blocked if path.is_some() => {
+                local::load_agent(repo, &contract.id)
+                    .ok()
+                    .flatten()
+                    .filter(|agent| agent.exited.is_some())
+                    .map(|agent| match (agent.status, agent.signal) {
+                        (Some(status), _) => format!("agent exited {status}"),
+                        (_, Some(signal)) => format!("agent killed by signal {signal}"),
+                        _ => "agent gone".to_string(),
+                    })
+            }
             _ => None,
         };
         Ok(View {

@@ -19,6 +19,12 @@ use crate::policy::Policy;
 use crate::registry::{self, Actor, Change, Entry, Handoff, State};
 use crate::ui::short;
 
+mod merge;
+mod message;
+
+use merge::Merge;
+use message::{squash_message, trailers};
+
 /// What `git handoff apply` was asked to do.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -178,29 +184,7 @@ fn prepare(repo: &Repo, id: &str) -> Result<std::result::Result<Plan, Outcome>> 
         return Ok(Err(Outcome::Success));
     }
     let paths: Vec<Vec<u8>> = changes.iter().map(|c| c.path.clone()).collect();
-    // A submodule commit only the worker has would land as a gitlink no
-    // one can check out (and go with the worker's checkout).
-    let missing = repo.gitlinks_missing_in(result, &paths, &workdir)?;
-    if let Some((path, commit)) = missing.first() {
-        let path = crate::policy::display_path(path);
-        let mut err = Hint::new(format!(
-            "the handoff of '{id}' points submodule '{path}' at commit {commit}, which this checkout's copy of '{path}' does not have; nothing was applied"
-        ));
-        if let Some(there) = local::load_local(repo, &id)?.map(|l| l.path.join(&path)) {
-            err = err.hint(format!(
-                "fetch it from the worker's copy: git -C {path} fetch {} {commit}:refs/heads/orch/{id}",
-                there.display()
-            ));
-        }
-        return Err(err
-            .hint(format!(
-                "or the worker pushes it to the submodule's remote, then: git -C {path} fetch"
-            ))
-            .hint(format!(
-                "no copy of '{path}' here? git submodule update --init -- {path}"
-            ))
-            .into());
-    }
+    refuse_missing_gitlinks(repo, &id, result, &paths, &workdir)?;
     // The patch is made here from the checked trees, so what was judged is what is applied.
     let patch = repo.binary_patch(base_tree, result)?;
 
@@ -230,6 +214,40 @@ fn prepare(repo: &Repo, id: &str) -> Result<std::result::Result<Plan, Outcome>> 
         paths,
         patch,
     }))
+}
+
+/// A submodule commit only the worker has would land as a gitlink no one
+/// can check out (and go with the worker's checkout): refused, naming it,
+/// with the fetch that brings it.
+fn refuse_missing_gitlinks(
+    repo: &Repo,
+    id: &str,
+    result: Oid,
+    paths: &[Vec<u8>],
+    workdir: &Path,
+) -> Result<()> {
+    let missing = repo.gitlinks_missing_in(result, paths, workdir)?;
+    if let Some((path, commit)) = missing.first() {
+        let path = crate::policy::display_path(path);
+        let mut err = Hint::new(format!(
+            "the handoff of '{id}' points submodule '{path}' at commit {commit}, which this checkout's copy of '{path}' does not have; nothing was applied"
+        ));
+        if let Some(there) = local::load_local(repo, id)?.map(|l| l.path.join(&path)) {
+            err = err.hint(format!(
+                "fetch it from the worker's copy: git -C {path} fetch {} {commit}:refs/heads/orch/{id}",
+                there.display()
+            ));
+        }
+        return Err(err
+            .hint(format!(
+                "or the worker pushes it to the submodule's remote, then: git -C {path} fetch"
+            ))
+            .hint(format!(
+                "no copy of '{path}' here? git submodule update --init -- {path}"
+            ))
+            .into());
+    }
+    Ok(())
 }
 
 /// `--dry-run`: whether the patch would apply, cleanly or 3-way.
@@ -638,97 +656,6 @@ impl<'a> Applying<'a> {
             None => eprintln!("applied the handoff of '{id}' (not committed); {verified}"),
         }
         Ok(Outcome::Success)
-    }
-}
-
-/// The trailers of every commit apply makes.
-fn trailers(plan: &Plan) -> String {
-    format!(
-        "Worker: {}\nBase: {}\nHandoff: {}\nFingerprint: {}\n",
-        plan.id, plan.contract.base, plan.handoff.commit, plan.handoff.meta.fingerprint
-    )
-}
-
-/// The squashed commit's message: a subject of at most 72 characters (the
-/// summary's first line, cut at a word), the summary in the body when the
-/// subject is not all of it, and the trailers, naming the worker's commit
-/// authors (`Co-authored-by`).
-fn squash_message(plan: &Plan, authors: &[String]) -> String {
-    let summary = plan.handoff.summary.trim();
-    let first = summary.lines().next().unwrap_or_default().trim();
-    let subject = if first.is_empty() {
-        format!("Handoff of '{}'", plan.id)
-    } else if first.chars().count() <= 72 {
-        first.to_string()
-    } else {
-        let cut: String = first.chars().take(70).collect();
-        let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
-        format!("{}...", cut.trim_end())
-    };
-    let mut message = format!("{subject}\n\n");
-    if summary != subject {
-        message.push_str(summary);
-        message.push_str("\n\n");
-    }
-    message.push_str(&trailers(plan));
-    for author in authors {
-        message.push_str(&format!("Co-authored-by: {author}\n"));
-    }
-    message
-}
-
-/// A handoff merged 3-way onto HEAD: whether the merged change is the one
-/// reported, and the workers whose landed handoffs it was merged with.
-struct Merge {
-    same: bool,
-    since: Vec<String>,
-}
-
-impl Merge {
-    /// Judge `landed` (the tree the merge makes) against the handoff.
-    fn judge(repo: &Repo, plan: &Plan, landed: Oid) -> Result<Merge> {
-        let reported = repo.change_id(
-            repo.commit_tree(plan.base)?,
-            Oid::from_str(&plan.handoff.meta.tree)?,
-        )?;
-        let merged = repo.change_id(repo.commit_tree(plan.head)?, landed)?;
-        let since = repo.trailers_touching(plan.base, plan.head, "Worker", &plan.paths)?;
-        Ok(Merge {
-            same: reported == merged,
-            since,
-        })
-    }
-
-    /// Say it, loudly when the merged change is not the one reported.
-    fn tell(&self, id: &str) {
-        let with = if self.since.is_empty() {
-            "with what changed on HEAD since its base".to_string()
-        } else {
-            format!(
-                "with what landed since its base on the same paths: {}",
-                self.since
-                    .iter()
-                    .map(|w| format!("'{w}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        eprintln!(
-            "the handoff of '{id}' does not apply cleanly onto HEAD; it is merged 3-way {with}"
-        );
-        if self.same {
-            eprintln!("the merged change is the one reported (the same lines, moved)");
-        } else {
-            eprintln!(
-                "warning: the merged change differs from the one reported (a merge driver such as `merge=union`, or edits joined): `git diff HEAD~ HEAD` after the apply shows what landed"
-            );
-        }
-    }
-
-    /// Whether the policy holds it back: approval required, the change
-    /// approved is not the one that would land, and not accepted.
-    fn held_back(&self, plan: &Plan, accept: bool) -> bool {
-        !self.same && plan.gate.require.needs_approval() && !accept
     }
 }
 
