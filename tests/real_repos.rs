@@ -379,3 +379,61 @@ fn a_sparse_coordinator_applies_a_change_outside_its_cone() {
         "guide, improved"
     );
 }
+
+#[test]
+fn without_origin_head_spawning_from_main_while_on_trunk_is_said() {
+    let repo = TestRepo::with_commit();
+    repo.git(["checkout", "--quiet", "-b", "trunk"]).success();
+    repo.write("README.md", "trunk moved on\n");
+    repo.git(["commit", "--quiet", "-am", "trunk"]).success();
+    let out = repo.worker(["spawn", "w"]).success();
+    assert!(
+        out.stderr.contains(
+            "warning: spawning from 'main', though you are on 'trunk': nothing says which branch is the default (no origin/HEAD)"
+        ),
+        "{out}"
+    );
+    assert!(out.stderr.contains("hint: --base trunk"), "{out}");
+    // Said once it is set, no more.
+    repo.git(["config", "orch.base", "trunk"]).success();
+    let out = repo.worker(["spawn", "v"]).success();
+    assert!(!out.stderr.contains("warning"), "{out}");
+}
+
+#[test]
+fn spawn_fetch_bases_on_what_it_fetched_when_the_local_branch_is_behind() {
+    let repo = TestRepo::with_commit();
+    let upstream = repo.root().join("upstream.git");
+    repo.git(["clone", "--quiet", "--bare", "."])
+        .arg(&upstream)
+        .success();
+    repo.git(["remote", "add", "origin"])
+        .arg(&upstream)
+        .success();
+    // Someone else pushes to the upstream; the local main is now behind.
+    let other = repo.root().join("other");
+    repo.cmd_in(repo.root(), "git", ["clone", "--quiet"])
+        .arg(&upstream)
+        .arg(&other)
+        .success();
+    write_file(&other.join("README.md"), "newer\n");
+    repo.git_in(&other, ["commit", "--quiet", "-am", "newer"])
+        .success();
+    repo.git_in(&other, ["push", "--quiet", "origin", "main"])
+        .success();
+    let newer = repo.git_in(&other, ["rev-parse", "HEAD"]).read();
+
+    let out = repo
+        .worker(["spawn", "w", "--base", "main", "--fetch"])
+        .success();
+    assert!(
+        out.stderr.contains("your 'main' is behind 'origin/main'")
+            && out.stderr.contains("spawning from 'origin/main'"),
+        "{out}"
+    );
+    assert_eq!(
+        repo.git_in(&repo.worktree("w"), ["rev-parse", "HEAD"])
+            .read(),
+        newer
+    );
+}

@@ -20,9 +20,58 @@ pub fn resolve_base(repo: &Repo, requested: Option<String>, fetch: bool) -> Resu
         fetch_base(repo, &name)?;
     }
     match repo.resolve_commit(&name)? {
+        Some(oid) if fetch => fresher_upstream(repo, name, oid),
         Some(oid) => Ok((name, oid)),
         None => Err(missing_base(repo, &name, fetch)),
     }
+}
+
+/// After `--fetch` of a local branch: its remote-tracking branch, when the
+/// fetch brought it ahead of the local one (said); the local branch when it
+/// is as new or newer, or has diverged (said too).
+fn fresher_upstream(repo: &Repo, name: String, local: Oid) -> Result<(String, Oid)> {
+    let Some(upstream) = upstream_of(repo, &name)? else {
+        return Ok((name, local));
+    };
+    let Some(remote) = repo.resolve_commit(&upstream)? else {
+        return Ok((name, local));
+    };
+    if remote == local || repo.is_ancestor(remote, local)? {
+        return Ok((name, local));
+    }
+    if repo.is_ancestor(local, remote)? {
+        eprintln!(
+            "your '{name}' is behind '{upstream}' ({} here, {} fetched): spawning from '{upstream}'",
+            short(&local.to_string()),
+            short(&remote.to_string())
+        );
+        return Ok((upstream, remote));
+    }
+    eprintln!(
+        "warning: your '{name}' and '{upstream}' have diverged: spawning from your '{name}' ({}); --base {upstream} spawns from what was fetched",
+        short(&local.to_string())
+    );
+    Ok((name, local))
+}
+
+/// The remote-tracking branch of local branch `name`: its configured
+/// upstream, else `origin/<name>`.
+fn upstream_of(repo: &Repo, name: &str) -> Result<Option<String>> {
+    if !repo.branch_exists(name)? {
+        return Ok(None);
+    }
+    let remote = repo.config_string(&format!("branch.{name}.remote"))?;
+    let merge = repo.config_string(&format!("branch.{name}.merge"))?;
+    let tracking = match (
+        remote,
+        merge.as_deref().and_then(|m| m.strip_prefix("refs/heads/")),
+    ) {
+        (Some(remote), Some(branch)) if remote != "." => format!("{remote}/{branch}"),
+        _ => format!("origin/{name}"),
+    };
+    Ok(repo
+        .resolve_commit(&format!("refs/remotes/{tracking}"))?
+        .map(|_| tracking))
 }
 
 /// The repository's default branch, found without the network: the local
@@ -36,6 +85,19 @@ pub fn default_branch(repo: &Repo) -> Result<String> {
     }
     for name in ["main", "master"] {
         if repo.branch_exists(name)? {
+            // Without origin/HEAD, "main" is a guess: say so when you are
+            // on another branch (a `trunk`, with a stale `main` beside it).
+            if let Some(on) = repo.head_branch()?
+                && let Some(on) = on.strip_prefix("refs/heads/")
+                && on != name
+            {
+                eprintln!(
+                    "warning: spawning from '{name}', though you are on '{on}': nothing says which branch is the default (no origin/HEAD)"
+                );
+                eprintln!(
+                    "hint: --base {on}, or set it once: git config orch.base {on} (or `git remote set-head origin --auto`)"
+                );
+            }
             return Ok(name.to_string());
         }
     }
