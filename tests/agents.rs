@@ -798,3 +798,123 @@ fn relaunch_gives_a_worker_spawned_without_an_agent_one_and_refuses_unknown_work
         .code(2);
     assert!(out.stderr.contains("git worker relaunch"), "{out}");
 }
+
+/// The dashboard on a terminal `columns` wide (tmux), once `ready` holds
+/// for what it shows; the tmux server is stopped before this returns.
+fn dashboard_on_a_terminal(repo: &TestRepo, columns: u16, ready: impl Fn(&str) -> bool) -> String {
+    let script = repo.root().join("dash-narrow.sh");
+    let mut text = String::from("#!/bin/sh\n");
+    for (key, value) in crate::support::hermetic_env(repo.root()) {
+        text.push_str(&format!("export {key}='{value}'\n"));
+    }
+    text.push_str(&format!(
+        "cd '{}' && exec git worker dashboard --watch --interval 60\n",
+        repo.path().display()
+    ));
+    write_file(&script, &text);
+    let socket = format!("orch-narrow-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .env("TMUX_TMPDIR", repo.root())
+            .env_remove("TMUX")
+            .output()
+            .expect("tmux is needed for this test (.ci/run installs it)")
+    };
+    let width = columns.to_string();
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "dash",
+        "-x",
+        &width,
+        "-y",
+        "30",
+        "sh",
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    tmux(&[
+        "send-keys",
+        "-t",
+        "dash",
+        &format!("sh {}", script.display()),
+        "Enter",
+    ]);
+    let mut screen = String::new();
+    let start = Instant::now();
+    loop {
+        let out = tmux(&["capture-pane", "-p", "-t", "dash"]);
+        screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        if ready(&screen) || start.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tmux(&["kill-server"]);
+    screen
+}
+
+#[test]
+fn dashboard_notes_wrap_at_words_on_a_narrow_terminal() {
+    let repo = repo();
+    repo.worker(["spawn", "w", "--allow", "src/**"]).success();
+    let words =
+        "need permission to change the database migrations because the schema lacks an index";
+    repo.git_in(
+        &repo.worktree("w"),
+        ["worker", "notify", "--level", "blocking", words],
+    )
+    .success();
+    let screen = dashboard_on_a_terminal(&repo, 80, |screen| screen.contains("blocked:"));
+    assert!(screen.contains("blocked:"), "{screen}");
+    // Every word is whole on the screen, and no line is wider than it.
+    let flat: Vec<&str> = screen.split_whitespace().collect();
+    for word in words.split_whitespace() {
+        assert!(flat.contains(&word), "'{word}' is broken:\n{screen}");
+    }
+    assert!(screen.lines().all(|l| l.chars().count() <= 80), "{screen}");
+}
+
+#[test]
+fn dashboard_watch_reads_the_config_again_for_every_frame() {
+    let repo = repo();
+    repo.worker(["spawn", "w", "--allow", "src/**"]).success();
+    write_file(&repo.worktree("w").join("src/new.rs"), "fn new() {}\n");
+    repo.git_in(
+        &repo.worktree("w"),
+        ["handoff", "report", "--summary", "new"],
+    )
+    .success();
+    // git-worker itself, so that the process killed is the dashboard.
+    let program = crate::support::bin_dir().join("git-worker");
+    let mut child = repo
+        .cmd_in(
+            repo.path(),
+            &program.display().to_string(),
+            ["dashboard", "--watch", "--json", "--interval", "0.1"],
+        )
+        .spawn_child();
+    let stdout = child.stdout.take().unwrap();
+    let mut frames = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut gate = |frames: &mut dyn Iterator<Item = std::io::Result<String>>| {
+        let line = frames.next().unwrap().unwrap();
+        let frame: serde_json::Value = serde_json::from_str(&line).unwrap();
+        frame["workers"][0]["gate"].as_str().unwrap().to_string()
+    };
+    let before = gate(&mut frames);
+    repo.git(["config", "orch.review.require", "approve"])
+        .success();
+    let start = Instant::now();
+    let mut after = before.clone();
+    while after == before && start.elapsed() < Duration::from_secs(20) {
+        after = gate(&mut frames);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_ne!(
+        after, before,
+        "the gate never followed orch.review.require (was {before})"
+    );
+}

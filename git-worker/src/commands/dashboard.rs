@@ -199,7 +199,29 @@ impl Style {
     }
 }
 
-fn render(rows: &[Row], overlaps: &[Overlap], style: &Style) -> String {
+/// `text` cut into lines of at most `width` characters at spaces (a word
+/// longer than that stands alone): no word is broken.
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let wanted = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && wanted > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// `columns`: the terminal's width, when the notes are to fit it.
+fn render(rows: &[Row], overlaps: &[Overlap], style: &Style, columns: Option<usize>) -> String {
     let now = registry::now();
     if rows.is_empty() {
         return "no workers; create one with `git worker spawn <id>`\n".into();
@@ -242,13 +264,18 @@ fn render(rows: &[Row], overlaps: &[Overlap], style: &Style) -> String {
         .collect();
     out.push_str(&style.paint("1", line.join("  ").trim_end()));
     out.push('\n');
+    // Where the NOTE column starts, and how wide it may be on a terminal.
+    let note_at: usize = widths[..7].iter().map(|w| w + 2).sum();
+    let note_width = columns.map(|c| c.saturating_sub(note_at).max(20));
     for (row, cell) in rows.iter().zip(&cells) {
         let mut parts = Vec::new();
         for (i, text) in cell.iter().enumerate() {
-            let padded = if i == 7 {
-                text.clone()
-            } else {
-                pad(text, widths[i])
+            let padded = match (i, note_width) {
+                (7, Some(width)) => {
+                    wrap_words(text, width).join(&format!("\n{}", " ".repeat(note_at)))
+                }
+                (7, None) => text.clone(),
+                _ => pad(text, widths[i]),
             };
             let code = match i {
                 1 => style.state(row.state),
@@ -312,8 +339,7 @@ fn json_doc(rows: &[Row], overlaps: &[Overlap]) -> serde_json::Value {
 }
 
 pub fn dashboard(repo: &Repo, args: &DashboardArgs) -> Result<Outcome> {
-    let settings = Settings::load(repo)?;
-    let stall_after = args.stall_after.unwrap_or(settings.stall_after);
+    let mut settings = Settings::load(repo)?;
     if args.watch && args.interval < std::time::Duration::from_millis(100) {
         return Err(Hint::new("--interval must be at least 0.1 seconds")
             .hint("redraws also happen on every registry change")
@@ -323,13 +349,20 @@ pub fn dashboard(repo: &Repo, args: &DashboardArgs) -> Result<Outcome> {
     let style = Style {
         on: terminal && std::env::var_os("NO_COLOR").is_none() && !args.json,
     };
+    let columns = || {
+        terminal
+            .then(terminal_size::terminal_size)
+            .flatten()
+            .map(|(width, _)| usize::from(width.0))
+    };
     if !args.watch {
+        let stall_after = args.stall_after.unwrap_or(settings.stall_after);
         let (rows, overlaps) = collect(repo, &settings, stall_after)?;
         if args.json {
             print_json(&json_doc(&rows, &overlaps))?;
         } else {
             let mut out = std::io::stdout().lock();
-            out.write_all(render(&rows, &overlaps, &style).as_bytes())?;
+            out.write_all(render(&rows, &overlaps, &style, columns()).as_bytes())?;
             out.flush()?;
         }
         return Ok(Outcome::Success);
@@ -346,11 +379,19 @@ pub fn dashboard(repo: &Repo, args: &DashboardArgs) -> Result<Outcome> {
     )?;
     loop {
         orch::ops::collect::collect_all(repo)?;
+        // The settings of this frame: what is configured now (a bad edit
+        // mid-watch is said, and the last good settings kept).
+        let mut said = String::new();
+        match Settings::load(repo) {
+            Ok(now) => settings = now,
+            Err(err) => said = format!("warning: {err:#}; showing the last good settings\n"),
+        }
+        let stall_after = args.stall_after.unwrap_or(settings.stall_after);
         let (rows, overlaps) = collect(repo, &settings, stall_after)?;
         let frame = if args.json {
             serde_json::to_string(&json_doc(&rows, &overlaps))? + "\n"
         } else {
-            render(&rows, &overlaps, &style)
+            said + &render(&rows, &overlaps, &style, columns())
         };
         let mut out = std::io::stdout().lock();
         if terminal && !args.json {
