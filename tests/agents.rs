@@ -842,16 +842,15 @@ fn dashboard_on_a_terminal(repo: &TestRepo, columns: u16, ready: impl Fn(&str) -
         &format!("sh {}", script.display()),
         "Enter",
     ]);
-    let mut screen = String::new();
     let start = Instant::now();
-    loop {
+    let screen = loop {
         let out = tmux(&["capture-pane", "-p", "-t", "dash"]);
-        screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        let screen = String::from_utf8_lossy(&out.stdout).into_owned();
         if ready(&screen) || start.elapsed() > Duration::from_secs(20) {
-            break;
+            break screen;
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
+    };
     tmux(&["kill-server"]);
     screen
 }
@@ -898,7 +897,7 @@ fn dashboard_watch_reads_the_config_again_for_every_frame() {
         .spawn_child();
     let stdout = child.stdout.take().unwrap();
     let mut frames = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let mut gate = |frames: &mut dyn Iterator<Item = std::io::Result<String>>| {
+    let gate = |frames: &mut dyn Iterator<Item = std::io::Result<String>>| {
         let line = frames.next().unwrap().unwrap();
         let frame: serde_json::Value = serde_json::from_str(&line).unwrap();
         frame["workers"][0]["gate"].as_str().unwrap().to_string()
