@@ -950,3 +950,38 @@ fn apply_without_verification_commands_says_so_rather_than_counting_none() {
     );
     assert!(!out.stderr.contains("0 verification command(s)"), "{out}");
 }
+
+#[test]
+fn an_unreported_worker_is_rejected_or_removed_with_a_reason_its_history_keeps() {
+    let (repo, _) = setup();
+    let out = repo
+        .git(["handoff", "reject", "w", "--reason", "superseded by v"])
+        .success();
+    assert!(
+        out.stderr
+            .contains("rejected worker 'w', which had not reported"),
+        "{out}"
+    );
+    let shown = repo.worker(["show", "w", "--json"]).success().json();
+    assert_eq!(shown["worker"]["state"], "rejected", "{shown}");
+    assert_eq!(shown["worker"]["reason"], "superseded by v", "{shown}");
+    // cleanup --abandoned takes it; its history keeps why.
+    repo.worker(["cleanup", "--abandoned"]).success();
+    let shown = repo.worker(["show", "w", "--json"]).success().json();
+    let events = shown["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "rejected" && e["data"]["reason"] == "superseded by v"),
+        "{shown}"
+    );
+
+    repo.worker(["spawn", "x"]).success();
+    repo.worker(["rm", "x", "--reason", "not needed after all"])
+        .success();
+    let shown = repo.worker(["show", "x", "--json"]).success().json();
+    assert_eq!(shown["worker"]["reason"], "not needed after all", "{shown}");
+    let last = shown["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "removed");
+    assert_eq!(last["data"]["reason"], "not needed after all");
+}

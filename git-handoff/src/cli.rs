@@ -225,6 +225,11 @@ pub struct LandArgs {
 }
 
 /// Record that a handoff is rejected, with the reason the worker will read
+///
+/// The rejection is a verdict on the change reported: it holds the review
+/// gate closed until the worker reports a new one. A worker that has not
+/// reported is rejected as it is: the reason goes into its log, and `git
+/// worker cleanup --abandoned` removes it.
 #[derive(Debug, Args)]
 pub struct RejectArgs {
     /// Worker id

@@ -868,6 +868,10 @@ pub struct RmArgs {
     /// Keep the worker's branch
     #[arg(long)]
     pub keep_branch: bool,
+
+    /// Why it goes (abandoned, superseded...), kept in its history
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 /// Remove what crashed spawns and vanished checkouts left behind

@@ -12,7 +12,6 @@ use crate::cli::RejectArgs;
 
 pub(super) fn reject(repo: &Repo, args: &RejectArgs) -> Result<Outcome> {
     require_coordinator(repo, "git handoff reject")?;
-    let (entry, handoff) = orch::ops::apply::entry_and_handoff(repo, &args.id)?;
     if args.reason.trim().is_empty() {
         return Err(
             Hint::new("a rejection needs a reason the worker can act on")
@@ -20,6 +19,13 @@ pub(super) fn reject(repo: &Repo, args: &RejectArgs) -> Result<Outcome> {
                 .into(),
         );
     }
+    orch::contract::validate_id(&args.id)?;
+    if let Some(entry) = registry::load(repo, &args.id)?
+        && registry::load_current_handoff(repo, &entry)?.is_none()
+    {
+        return reject_unreported(repo, &entry, args.reason.trim());
+    }
+    let (entry, handoff) = orch::ops::apply::entry_and_handoff(repo, &args.id)?;
     // The rejection is also a verdict on this change: it holds the review
     // gate closed until the worker reports a new change. Both in one
     // transaction.
@@ -40,5 +46,29 @@ pub(super) fn reject(repo: &Repo, args: &RejectArgs) -> Result<Outcome> {
         },
     )?;
     eprintln!("rejected the handoff of '{}'", entry.id());
+    Ok(Outcome::Success)
+}
+
+/// A worker that never reported is turned down as it is (its work so far,
+/// or the lack of it): the `rejected` event carries the reason, and
+/// `git worker cleanup --abandoned` removes it. No verdict: there is no
+/// change to bind one to.
+fn reject_unreported(repo: &Repo, entry: &registry::Entry, reason: &str) -> Result<Outcome> {
+    let id = entry.id();
+    if matches!(entry.status.state, State::Rejected) {
+        eprintln!("worker '{id}' is rejected already");
+        return Ok(Outcome::Success);
+    }
+    registry::update(repo, &entry.refname, |_| {
+        Ok(Some(
+            Change::new("rejected", Actor::Coordinator, State::Rejected)
+                .reason(reason)
+                .with("reason", reason)
+                .with("reported", false),
+        ))
+    })?;
+    eprintln!(
+        "rejected worker '{id}', which had not reported; `git worker cleanup --abandoned` removes it"
+    );
     Ok(Outcome::Success)
 }

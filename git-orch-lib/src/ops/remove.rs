@@ -18,11 +18,13 @@ use crate::registry::{self, Actor, Change, Entry, State};
 
 /// What `git worker rm` was asked to do.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Options {
+pub struct Options<'a> {
     /// Remove even with uncommitted changes, unlanded commits or a running agent.
     pub force: bool,
     /// Keep the worker's branch.
     pub keep_branch: bool,
+    /// Why it goes (in its `removed` event: abandoned work, say).
+    pub reason: Option<&'a str>,
 }
 
 /// Stop an agent's process group (its supervisor leads it): SIGTERM, up to
@@ -139,7 +141,7 @@ pub fn still_registered(repo: &Repo, id: &str, tip: crate::git::Oid) -> Result<b
 pub fn refuse_unsafe(
     repo: &Repo,
     entry: &registry::Entry,
-    options: Options,
+    options: Options<'_>,
     landed: Option<&str>,
     checkout: Option<&std::path::Path>,
     head: Option<crate::git::Oid>,
@@ -261,7 +263,7 @@ fn only_copy_of_gitlink(
 /// rm refuses a worker that something else is busy with: being spawned,
 /// removed by another process, applied (or its apply killed and not
 /// undone), or with a running agent (stopped instead with --force).
-fn refuse_busy(repo: &Repo, entry: &Entry, options: Options) -> Result<()> {
+fn refuse_busy(repo: &Repo, entry: &Entry, options: Options<'_>) -> Result<()> {
     let id = entry.id();
     if entry.status.state == State::Spawning {
         return Err(Hint::new(format!("worker '{id}' is still being spawned"))
@@ -314,7 +316,7 @@ fn refuse_busy(repo: &Repo, entry: &Entry, options: Options) -> Result<()> {
 /// Remove worker `id`. `landed` says how its branch's commits are in HEAD
 /// when the caller has checked (`cleanup`: squash and rebase merges that
 /// rm's own ancestry check does not see); every other safety check stays.
-pub fn rm_one(repo: &Repo, id: &str, options: Options, landed: Option<&str>) -> Result<()> {
+pub fn rm_one(repo: &Repo, id: &str, options: Options<'_>, landed: Option<&str>) -> Result<()> {
     let Some(entry) = registry::load(repo, id)? else {
         let mut err = Hint::new(format!("worker '{id}' is not registered"));
         if !registry::archived(repo, id)?.is_empty() {
@@ -417,6 +419,9 @@ pub fn rm_one(repo: &Repo, id: &str, options: Options, landed: Option<&str>) -> 
             .with("head", head.map(|h| h.to_string()).unwrap_or_default());
         if let Some(how) = landed {
             change = change.with("landed", how);
+        }
+        if let Some(reason) = options.reason {
+            change = change.reason(reason).with("reason", reason);
         }
         change
     })?;

@@ -272,6 +272,7 @@ fn remove(repo: &Repo, removal: &Removal, args: &CleanupArgs, head: Oid) -> Resu
             orch::ops::remove::Options {
                 force: args.force,
                 keep_branch: false,
+                reason: None,
             },
             removal.landed,
         ),

@@ -42,9 +42,14 @@ pub fn rm(repo: &Repo, args: &RmArgs) -> Result<Outcome> {
 }
 
 /// What the command line asks of a removal.
-fn options(args: &RmArgs) -> orch::ops::remove::Options {
+fn options(args: &RmArgs) -> orch::ops::remove::Options<'_> {
     orch::ops::remove::Options {
         force: args.force,
         keep_branch: args.keep_branch,
+        reason: args
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty()),
     }
 }
