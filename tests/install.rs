@@ -1,11 +1,12 @@
-//! install.sh, the way a newcomer runs it: an install into a PREFIX (from
-//! the binaries the suite built, so no release build), and an uninstall
-//! that leaves the PREFIX as it was.
+//! install.sh and the demo it runs, the way a newcomer runs them: an
+//! install into a PREFIX (from the binaries the suite built, so no release
+//! build), an uninstall that leaves the PREFIX as it was, and a demo that
+//! leaves nothing behind.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::support::{TestRepo, bin_dir, workspace_root, write_file};
+use crate::support::{TestRepo, bin_dir, path_without, workspace_root, write_file};
 
 /// Every path under `dir`, relative to it.
 fn tree(dir: &Path) -> BTreeSet<String> {
@@ -136,4 +137,35 @@ fn install_from_a_directory_without_the_binaries_is_an_error_exit_2() {
             .contains("error: '$ROOT/empty/git-worker' is not an executable\nhint: build it with `cargo build --release`"),
         "{out}"
     );
+}
+
+#[test]
+fn the_demo_removes_its_temporary_directory_whether_it_succeeds_or_fails() {
+    let repo = TestRepo::new();
+    let tmp = repo.root().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let demo = workspace_root().join("share/git-worker/demo.sh");
+
+    let out = repo
+        .cmd_in(repo.root(), "sh", [&demo])
+        .env("TMPDIR", &tmp)
+        .success();
+    assert!(
+        out.stderr.contains("applied the handoff of 'billing'"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("the demo repository is removed"),
+        "{out}"
+    );
+    assert_eq!(tree(&tmp), BTreeSet::new(), "{out}");
+
+    // A step fails (git-handoff is not installed): still nothing left.
+    let out = repo
+        .cmd_in(repo.root(), "sh", [&demo])
+        .env("TMPDIR", &tmp)
+        .env("PATH", path_without(repo.root(), &["git-handoff"]))
+        .output();
+    assert_ne!(out.code, 0, "{out}");
+    assert_eq!(tree(&tmp), BTreeSet::new(), "{out}");
 }
