@@ -74,3 +74,12 @@ complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply land reject export import help" -f -a "export" -d 'Write a worker\'s handoff to a portable file (a git bundle)'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply land reject export import help" -f -a "import" -d 'Read a handoff bundle made by `git handoff export` into this clone'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply land reject export import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+# Worker ids for ID arguments.
+function __git_handoff_worker_ids
+    git for-each-ref --format='%(refname:strip=3)' refs/orch/workers/ 2>/dev/null
+end
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand show" -f -a "(__git_handoff_worker_ids)" -d 'Worker id'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -f -a "(__git_handoff_worker_ids)" -d 'Worker id'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -f -a "(__git_handoff_worker_ids)" -d 'Worker id'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand reject" -f -a "(__git_handoff_worker_ids)" -d 'Worker id'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand export" -f -a "(__git_handoff_worker_ids)" -d 'Worker id'
