@@ -169,3 +169,36 @@ fn the_demo_removes_its_temporary_directory_whether_it_succeeds_or_fails() {
     assert_ne!(out.code, 0, "{out}");
     assert_eq!(tree(&tmp), BTreeSet::new(), "{out}");
 }
+
+/// The hints of the hooks, spawn and doctor say `README, "Install"`: the
+/// section exists, and names what is needed before the command that needs it.
+#[test]
+fn the_readme_install_section_the_hints_point_to_lists_prerequisites_first() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let section = readme
+        .split_once("\n## Install\n")
+        .map(|(_, rest)| rest.split("\n## ").next().unwrap())
+        .expect("README has no \"## Install\" section");
+    // Markdown wraps anywhere: compare with single spaces.
+    let section = section.split_whitespace().collect::<Vec<_>>().join(" ");
+    let command = section.find("./install.sh").expect("no install command");
+    for needed in [
+        "Rust 1.89",
+        "C compiler",
+        "git 2.38",
+        "tmux",
+        "rustfmt and clippy",
+        "bubblewrap",
+    ] {
+        let at = section
+            .find(needed)
+            .unwrap_or_else(|| panic!("{needed:?} missing"));
+        assert!(at < command, "{needed:?} comes after the install command");
+    }
+    for shell in ["**bash**", "**zsh**", "**fish**"] {
+        assert!(
+            section.contains(shell),
+            "how to turn on {shell} completions"
+        );
+    }
+}
