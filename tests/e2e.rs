@@ -9,6 +9,7 @@ mod crash;
 mod events;
 mod generated;
 mod handoff;
+mod install;
 mod isolation;
 mod land;
 mod merging;

@@ -67,11 +67,74 @@ fn man_pages() -> Files {
     files
 }
 
+/// `cmd` without its hidden subcommands (`agent-run`, `sandbox-exec`), at
+/// every level: clap_complete offers hidden subcommands, and a completion
+/// must offer only what a user types.
+fn without_hidden(cmd: &clap::Command) -> clap::Command {
+    let visible = cmd
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set())
+        .map(without_hidden);
+    if cmd.get_subcommands().all(|sub| !sub.is_hide_set()) {
+        // Nothing to drop here: keep every setting, only recurse.
+        let mut out = cmd.clone();
+        for sub in visible {
+            let name = sub.get_name().to_string();
+            out = out.mut_subcommand(name, |_| sub);
+        }
+        return out;
+    }
+    // clap cannot remove a subcommand: build the level again from what a
+    // completion reads (name, version, about, arguments, subcommands).
+    // clap's builder takes `&'static str` (no "string" feature): leaked, in a test.
+    let leak = |text: &str| -> &'static str { Box::leak(text.to_string().into_boxed_str()) };
+    let mut out = clap::Command::new(leak(cmd.get_name()))
+        .args(cmd.get_arguments().cloned())
+        .subcommands(visible);
+    if let Some(version) = cmd.get_version() {
+        out = out.version(leak(version));
+    }
+    if let Some(about) = cmd.get_about() {
+        out = out.about(about.clone());
+    }
+    out
+}
+
+/// The subcommand paths (`["show"]`) whose positional argument is an
+/// existing worker's id, as the doc comment says ("Worker id..."): their
+/// completions offer the ids of the registry. spawn's ids are new ones.
+fn worker_id_commands(cmd: &clap::Command) -> Vec<Vec<String>> {
+    fn walk(cmd: &clap::Command, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        let takes_id = cmd.get_positionals().any(|arg| {
+            arg.get_help()
+                .is_some_and(|help| help.to_string().starts_with("Worker id"))
+        });
+        if takes_id && cmd.get_name() != "spawn" {
+            out.push(path.clone());
+        }
+        for sub in cmd.get_subcommands() {
+            path.push(sub.get_name().to_string());
+            walk(sub, path, out);
+            path.pop();
+        }
+    }
+    let mut out = Vec::new();
+    walk(cmd, &mut Vec::new(), &mut out);
+    out
+}
+
+/// The ids of live workers: one ref each under refs/orch/workers/, so one
+/// git process, no git-worker process, and nothing outside a repository.
+const WORKER_IDS: &str =
+    "git for-each-ref --format='%(refname:strip=3)' refs/orch/workers/ 2>/dev/null";
+
 /// bash, zsh and fish completions, at the paths they get under `$PREFIX/share`.
 fn completions() -> Files {
     let mut files = Files::new();
-    for mut cmd in commands() {
+    for cmd in commands() {
+        let mut cmd = without_hidden(&cmd);
         let name = cmd.get_name().to_string();
+        let ids = worker_id_commands(&cmd);
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, &name, &mut script);
@@ -79,16 +142,19 @@ fn completions() -> Files {
             let (path, script) = match shell {
                 Shell::Bash => (
                     format!("share/bash-completion/completions/{name}"),
-                    format!("# {GENERATED}\n{}", fix_bash(&script, &name)),
+                    format!(
+                        "# {GENERATED}\n{}",
+                        bash_ids(&fix_bash(&script, &name), &name, &ids)
+                    ),
                 ),
                 // compinit reads the `#compdef` line only if it is the first one.
                 Shell::Zsh => (
                     format!("share/zsh/site-functions/_{name}"),
-                    script.replacen('\n', &format!("\n# {GENERATED}\n"), 1),
+                    zsh_ids(&script, &ids).replacen('\n', &format!("\n# {GENERATED}\n"), 1),
                 ),
                 Shell::Fish => (
                     format!("share/fish/vendor_completions.d/{name}.fish"),
-                    format!("# {GENERATED}\n{script}"),
+                    format!("# {GENERATED}\n{}", fish_ids(&script, &name, &ids)),
                 ),
                 _ => unreachable!(),
             };
@@ -96,6 +162,103 @@ fn completions() -> Files {
         }
     }
     files
+}
+
+/// bash: the case arm of each subcommand taking a worker id offers the ids
+/// with its options (`compgen -W` filters both by what is typed).
+fn bash_ids(script: &str, name: &str, ids: &[Vec<String>]) -> String {
+    let function = name.replace('-', "__");
+    let mut script = script.to_string();
+    for path in ids {
+        let arm = std::iter::once(function.clone())
+            .chain(path.iter().map(|sub| sub.replace('-', "__")))
+            .collect::<Vec<_>>()
+            .join("__subcmd__");
+        let start = format!("        {arm})\n            opts=\"");
+        let at = script
+            .find(&start)
+            .unwrap_or_else(|| panic!("no bash case arm {arm}: clap_complete changed"));
+        let end = at + start.len() + script[at + start.len()..].find('"').unwrap();
+        script.insert_str(end, " $(_git_orch_worker_ids)");
+    }
+    script.push_str(&format!(
+        "
+# Worker ids for ID arguments.
+_git_orch_worker_ids() {{
+    {WORKER_IDS}
+}}
+"
+    ));
+    script
+}
+
+/// zsh: the ID arguments complete with the ids instead of `_default`.
+fn zsh_ids(script: &str, ids: &[Vec<String>]) -> String {
+    let mut replaced = 0;
+    let mut out: String = script
+        .lines()
+        .map(|line| {
+            let is_id = line.starts_with('\'') && line.contains(" -- Worker id");
+            if is_id && !line.contains("1-64") && line.ends_with(":_default' \\") {
+                replaced += 1;
+                format!(
+                    "{}:_git_orch_worker_ids' \\",
+                    &line[..line.len() - ":_default' \\".len()]
+                )
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push('\n');
+    assert_eq!(
+        replaced,
+        ids.len(),
+        "zsh: clap_complete changed how it writes arguments"
+    );
+    out.push_str(&format!(
+        "
+(( $+functions[_git_orch_worker_ids] )) ||
+_git_orch_worker_ids() {{
+    local -a ids
+    ids=(${{(f)\"$({WORKER_IDS})\"}})
+    _describe -t worker-ids 'worker id' ids
+}}
+"
+    ));
+    // The file's last lines call the completion function: the helper goes before them.
+    let call = out
+        .find("\nif [ \"$funcstack[1]\"")
+        .expect("zsh: no call of the completion function");
+    let helper_at = out
+        .rfind("\n(( $+functions[_git_orch_worker_ids] ))")
+        .unwrap();
+    let helper = out[helper_at..].to_string();
+    out.truncate(helper_at);
+    out.insert_str(call, &helper);
+    out
+}
+
+/// fish: one more completion per subcommand taking a worker id.
+fn fish_ids(script: &str, name: &str, ids: &[Vec<String>]) -> String {
+    let prefix = name.replace('-', "_");
+    let mut out = script.to_string();
+    out.push_str(&format!(
+        "# Worker ids for ID arguments.\nfunction __{prefix}_worker_ids\n    {WORKER_IDS}\nend\n"
+    ));
+    for path in ids {
+        assert_eq!(
+            path.len(),
+            1,
+            "fish: only top-level subcommands take worker ids here"
+        );
+        out.push_str(&format!(
+            "complete -c {name} -n \"__fish_{prefix}_using_subcommand {}\" -f -a \"(__{prefix}_worker_ids)\" -d 'Worker id'\n",
+            path[0]
+        ));
+    }
+    out
 }
 
 /// Makes clap_complete's bash script work for `git-worker <TAB>` and for
@@ -218,7 +381,11 @@ fn git_completion_script() -> Option<PathBuf> {
 /// way bash does on TAB at the end of the line, and returns the candidates.
 /// The candidates of each line come back sorted. `None` when bash or git's
 /// completion script is not installed.
-fn complete_with_git(completion: &Path, lines: &[String]) -> Option<Vec<BTreeSet<String>>> {
+fn complete_with_git(
+    completion: &Path,
+    dir: &Path,
+    lines: &[String],
+) -> Option<Vec<BTreeSet<String>>> {
     let Some(git_script) = git_completion_script() else {
         eprintln!("note: skipped: git's bash completion script is not installed");
         return None;
@@ -247,6 +414,7 @@ fn complete_with_git(completion: &Path, lines: &[String]) -> Option<Vec<BTreeSet
         .arg(git_script)
         .arg(completion)
         .args(lines)
+        .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", "/nonexistent")
@@ -320,7 +488,11 @@ fn bash_completes_subcommands_and_options_through_git() {
         let rel = PathBuf::from(format!("share/bash-completion/completions/{name}"));
         std::fs::write(&script, &files[&rel]).unwrap();
 
-        let subs: Vec<&clap::Command> = cmd.get_subcommands().collect();
+        // Hidden subcommands (agent-run, sandbox-exec) are never offered.
+        let subs: Vec<&clap::Command> = cmd
+            .get_subcommands()
+            .filter(|sub| !sub.is_hide_set())
+            .collect();
         let mut lines = Vec::new();
         let mut expected = Vec::new();
 
@@ -352,11 +524,80 @@ fn bash_completes_subcommands_and_options_through_git() {
             }
         }
 
-        let Some(actual) = complete_with_git(&script, &lines) else {
+        let Some(actual) = complete_with_git(&script, scratch.path(), &lines) else {
             return;
         };
         for ((line, expected), actual) in lines.iter().zip(&expected).zip(&actual) {
             assert_eq!(actual, expected, "completing {line:?}");
         }
     }
+}
+
+#[test]
+fn completions_never_mention_hidden_commands() {
+    let files = completions();
+    for cmd in commands() {
+        let mut cmd = cmd;
+        cmd.build();
+        for hidden in cmd.get_subcommands().filter(|sub| sub.is_hide_set()) {
+            for (path, script) in &files {
+                let script = String::from_utf8_lossy(script);
+                assert!(
+                    !script.contains(hidden.get_name()),
+                    "{} mentions the hidden '{}'",
+                    path.display(),
+                    hidden.get_name()
+                );
+            }
+        }
+    }
+}
+
+/// `git worker show <TAB>` in a repository with workers offers their ids,
+/// and so does every other command taking an existing worker's id, through
+/// git's completion and directly; spawn (new ids) offers none.
+#[test]
+fn bash_completes_worker_ids_in_a_repository_with_workers() {
+    let repo = crate::support::TestRepo::with_commit();
+    repo.worker(["spawn", "auth", "docs.v2"]).success();
+    let files = completions();
+    let ids = BTreeSet::from(["auth".to_string(), "docs.v2".to_string()]);
+    let none = BTreeSet::new();
+    let docs = BTreeSet::from(["docs.v2".to_string()]);
+    // With nothing typed the options come too: only the ids offered are compared.
+    let cases: &[(&str, &str, &BTreeSet<String>)] = &[
+        ("git-worker", "git worker show ", &ids),
+        ("git-worker", "git-worker show ", &ids),
+        ("git-worker", "git worker rm d", &docs),
+        ("git-worker", "git worker log --json ", &ids),
+        ("git-worker", "git worker show --", &none),
+        ("git-worker", "git worker spawn ", &none),
+        ("git-handoff", "git handoff apply ", &ids),
+        ("git-review-gate", "git review-gate approve ", &ids),
+    ];
+    for (name, line, expected) in cases {
+        let script = repo.root().join(name);
+        let rel = PathBuf::from(format!("share/bash-completion/completions/{name}"));
+        std::fs::write(&script, &files[&rel]).unwrap();
+        let Some(actual) = complete_with_git(&script, repo.path(), &[line.to_string()]) else {
+            return;
+        };
+        let offered: BTreeSet<String> = actual[0].intersection(&ids).cloned().collect();
+        assert_eq!(&offered, *expected, "completing {line:?}: {:?}", actual[0]);
+        if line.ends_with(" d") {
+            assert_eq!(actual[0], docs, "completing {line:?}");
+        }
+    }
+
+    // Outside a repository: no ids, no error.
+    let script = repo.root().join("git-worker");
+    let Some(actual) = complete_with_git(&script, repo.root(), &["git worker show ".to_string()])
+    else {
+        return;
+    };
+    assert!(
+        actual[0].iter().all(|word| word.starts_with('-')),
+        "{:?}",
+        actual[0]
+    );
 }

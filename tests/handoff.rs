@@ -1,6 +1,6 @@
 //! `git handoff report`, `show` and `list`, through real git.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::support::{TestRepo, write_file};
 
@@ -984,4 +984,84 @@ fn an_unreported_worker_is_rejected_or_removed_with_a_reason_its_history_keeps()
     let last = shown["events"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["kind"], "removed");
     assert_eq!(last["data"]["reason"], "not needed after all");
+}
+
+#[test]
+fn with_no_git_identity_every_writing_command_fails_like_git_and_records_nothing() {
+    let (repo, _) = setup();
+    spawn_and_report(&repo, "true");
+    // On a host with a domain name git would guess user@host; with
+    // useConfigOnly it does not, as on a host without one.
+    repo.git(["config", "user.useConfigOnly", "true"]).success();
+    let anonymous = |dir: &Path, args: &[&str]| {
+        [
+            "GIT_AUTHOR_NAME",
+            "GIT_AUTHOR_EMAIL",
+            "GIT_COMMITTER_NAME",
+            "GIT_COMMITTER_EMAIL",
+        ]
+        .into_iter()
+        .fold(repo.git_in(dir, args), |run, var| run.env_remove(var))
+    };
+    let state = || {
+        (
+            repo.git(["for-each-ref", "--format=%(refname) %(objectname)"])
+                .read(),
+            coordinator_state(&repo),
+            repo.git(["worktree", "list", "--porcelain"]).read(),
+        )
+    };
+    let before = state();
+    let wt = repo.worktree("v");
+    for (dir, args) in [
+        (
+            repo.path(),
+            &["review-gate", "approve", "v", "-m", "read it"][..],
+        ),
+        (repo.path(), &["handoff", "reject", "v", "--reason", "no"]),
+        (repo.path(), &["handoff", "apply", "v"]),
+        (repo.path(), &["worker", "spawn", "x"]),
+        (repo.path(), &["worker", "message", "v", "hello"]),
+        (&wt, &["worker", "notify", "hello"]),
+    ] {
+        let out = anonymous(dir, args).code(2);
+        assert!(
+            out.stderr.starts_with(
+                "error: committer identity unknown (no email was given and auto-detection is disabled)"
+            ),
+            "{args:?}: {out}"
+        );
+        assert!(
+            out.stderr.contains(
+                "hint: tell git who you are: git config --global user.email \"you@example.com\""
+            ),
+            "{args:?}: {out}"
+        );
+    }
+    assert_eq!(
+        state(),
+        before,
+        "a command without an identity changed something"
+    );
+
+    // With one configured, the verdict is recorded under it, and apply
+    // commits under it.
+    repo.git(["config", "user.name", "Ann Example"]).success();
+    repo.git(["config", "user.email", "ann@example.com"])
+        .success();
+    anonymous(
+        repo.path(),
+        &["review-gate", "approve", "v", "-m", "read it"],
+    )
+    .success();
+    let status = anonymous(repo.path(), &["review-gate", "status", "v"]).output();
+    assert!(
+        status.stdout.contains("Ann Example <ann@example.com>"),
+        "{status}"
+    );
+    anonymous(repo.path(), &["handoff", "apply", "v"]).success();
+    assert_eq!(
+        repo.git(["log", "-1", "--format=%cn <%ce>"]).read(),
+        "Ann Example <ann@example.com>"
+    );
 }

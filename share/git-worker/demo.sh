@@ -3,10 +3,19 @@
 # disjoint contracts, scripted edits standing in for the agents, two
 # handoffs, both verified in a clean checkout and approved through the
 # review gate, both applied with their verification re-run, then cleanup.
-# Usage: sh demo.sh [DIR]   (default: a new temporary directory)
+# Usage: sh demo.sh [DIR]   (default: a temporary directory, removed at the
+# end; with DIR the demo repository stays there to look at)
 set -eu
-dir=${1:-$(mktemp -d "${TMPDIR:-/tmp}/git-worker-demo.XXXXXX")}
-mkdir -p "$dir"
+if [ -n "${1:-}" ]; then
+    dir=$1
+    mkdir -p "$dir"
+else
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/git-worker-demo.XXXXXX")
+    # Removed however the demo ends: success, a failed step, ^C.
+    trap 'cd / && rm -rf "$dir"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+fi
 cd "$dir"
 say() { printf '\n$ %s\n' "$*"; }
 run() { say "$*"; "$@"; }
@@ -55,4 +64,8 @@ run git handoff apply billing
 run git log --oneline
 run git worker list
 run git worker rm auth billing
-printf '\ndemo repository: %s/app\n' "$dir"
+if [ -n "${1:-}" ]; then
+    printf '\ndemo repository: %s/app\n' "$dir"
+else
+    printf '\n(the demo repository is removed; sh %s DIR keeps it in DIR)\n' "$0"
+fi

@@ -115,6 +115,8 @@ impl Repo {
             return Ok(Replayed::Merges);
         }
         let list = with_borrowed(self.git(["rev-list", "--reverse", &range])).read()?;
+        // The one identity rule (git/identity.rs), before anything is written.
+        let committer = self.committer()?;
         let mut new = onto;
         let mut commits = 0;
         for line in list.lines() {
@@ -180,6 +182,8 @@ impl Repo {
                     .env("GIT_AUTHOR_NAME", name)
                     .env("GIT_AUTHOR_EMAIL", email)
                     .env("GIT_AUTHOR_DATE", date)
+                    .env("GIT_COMMITTER_NAME", &committer.name)
+                    .env("GIT_COMMITTER_EMAIL", &committer.email)
                     .stdin(message.into_bytes())
                     .read()?;
             new = Oid::from_str(&made)

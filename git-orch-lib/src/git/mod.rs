@@ -20,6 +20,7 @@ use crate::exit::Hint;
 
 mod config;
 mod diff;
+mod identity;
 mod lock;
 mod merge;
 mod object;
@@ -32,6 +33,7 @@ mod worktree;
 
 pub use diff::{IndexLinks, PendingStaged};
 pub use git2::Oid;
+pub use identity::Committer;
 pub use lock::MachineLock;
 pub use merge::Replayed;
 pub use object::{CommitInfo, TreeContents, TreeEntry, TreeLinks};

@@ -155,31 +155,6 @@ impl Repo {
         })
     }
 
-    /// The identity registry commits are written with: git's environment
-    /// variables, then `user.name`/`user.email`, then a neutral fallback.
-    /// `Name <email>`: who is acting, as git would record it.
-    pub fn identity(&self) -> Result<String> {
-        let signature = self.signature()?;
-        Ok(format!(
-            "{} <{}>",
-            signature.name().unwrap_or("unknown"),
-            signature.email().unwrap_or("unknown")
-        ))
-    }
-
-    pub(super) fn signature(&self) -> Result<git2::Signature<'static>> {
-        let pick = |env: &str, key: &str, fallback: &str| -> String {
-            std::env::var(env)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .or_else(|| self.config_string(key).ok().flatten())
-                .unwrap_or_else(|| fallback.to_string())
-        };
-        let name = pick("GIT_COMMITTER_NAME", "user.name", "git-worker");
-        let email = pick("GIT_COMMITTER_EMAIL", "user.email", "git-worker@localhost");
-        git2::Signature::now(&name, &email).map_err(clean)
-    }
-
     /// The tree of a commit.
     pub fn commit_tree(&self, commit: Oid) -> Result<Oid> {
         Ok(self.commit_info(commit)?.tree)

@@ -255,10 +255,14 @@ impl Repo {
     }
 
     /// A commit of `tree` with parent `parent` and `message` (`git
-    /// commit-tree`; no ref moves).
+    /// commit-tree`; no ref moves), by the one identity rule
+    /// (git/identity.rs): it fails as a registry write would.
     pub fn commit_tree_onto(&self, tree: Oid, parent: Oid, message: &str) -> Result<Oid> {
+        let committer = self.committer()?;
         let commit = self
             .git(["commit-tree", &tree.to_string(), "-p", &parent.to_string()])
+            .env("GIT_COMMITTER_NAME", &committer.name)
+            .env("GIT_COMMITTER_EMAIL", &committer.email)
             .stdin(message.as_bytes().to_vec())
             .read()?;
         Oid::from_str(&commit)

@@ -53,6 +53,8 @@ struct Batch {
 
 pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
     require_coordinator(repo, "git worker spawn")?;
+    // Who records it, before anything is made (the rule of git/identity.rs).
+    repo.committer()?;
     repo.check_ref_storage()?;
     let settings = Settings::load(repo)?;
     let task = match &args.task {

@@ -52,15 +52,19 @@ complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l timeou
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -s n -l dry-run -d 'Only check: contract, and whether the patch applies (exit 1 if not)'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l no-commit -d 'Apply and verify, but leave the change uncommitted'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l accept-merged -d 'Land a change merged 3-way even when it differs from the one approved (a merge driver such as `merge=union`, or edits joined); without it, a policy requiring approval holds such a change back'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l keep-commits -d 'Land the worker\'s own commits (authors, dates, messages, and a `Worker:` trailer) replayed onto HEAD, then one commit with what it did not commit, instead of one squashed commit (orch.apply.keepCommits)'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -l no-keep-commits -d 'Land one squashed commit (the default)'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l timeout -d 'Seconds each verification command may take (default: the contract\'s verify-timeout, else 600)' -r
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l all -d 'Every worker whose handoff is reported and not yet applied (the rejected and those not reported are named, and left out)'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -s n -l dry-run -d 'Print the order and the reasons, and which handoffs their review gate would hold back (exit 1 if any); change nothing'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l keep-going -d 'Skip a handoff that fails (rolled back) and land the rest'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l keep-commits -d 'Land the worker\'s own commits (authors, dates, messages, and a `Worker:` trailer) replayed onto HEAD, then one commit with what it did not commit, instead of one squashed commit (orch.apply.keepCommits)'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l no-keep-commits -d 'Land one squashed commit (the default)'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -l json -d 'Print the plan or the summary as JSON'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand reject" -l reason -d 'Why: what the worker must change' -r
-complete -c git-handoff -n "__fish_git_handoff_using_subcommand reject" -s h -l help -d 'Print help'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand reject" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand export" -s o -l output -d 'The file to write' -r -F
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand import" -l trust-contract -d 'Adopt the contract in the bundle (allowed paths, verification commands) when this clone has no entry for the worker'
@@ -74,3 +78,12 @@ complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply land reject export import help" -f -a "export" -d 'Write a worker\'s handoff to a portable file (a git bundle)'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply land reject export import help" -f -a "import" -d 'Read a handoff bundle made by `git handoff export` into this clone'
 complete -c git-handoff -n "__fish_git_handoff_using_subcommand help; and not __fish_seen_subcommand_from report show list apply land reject export import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+# Worker ids for ID arguments.
+function __git_handoff_worker_ids
+    git for-each-ref --format='%(refname:strip=3)' refs/orch/workers/ 2>/dev/null
+end
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand show" -f -a "(__git_handoff_worker_ids)" -d 'Worker id'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand apply" -f -a "(__git_handoff_worker_ids)" -d 'Worker id'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand land" -f -a "(__git_handoff_worker_ids)" -d 'Worker id'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand reject" -f -a "(__git_handoff_worker_ids)" -d 'Worker id'
+complete -c git-handoff -n "__fish_git_handoff_using_subcommand export" -f -a "(__git_handoff_worker_ids)" -d 'Worker id'

@@ -61,3 +61,12 @@ complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand help; an
 complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand help; and not __fish_seen_subcommand_from run approve reject status wait hook help" -f -a "wait" -d 'Block until the current change has a verdict; exit as `status`'
 complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand help; and not __fish_seen_subcommand_from run approve reject status wait hook help" -f -a "hook" -d 'Run as a git hook (called by the shims in hooks/)'
 complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand help; and not __fish_seen_subcommand_from run approve reject status wait hook help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+# Worker ids for ID arguments.
+function __git_review_gate_worker_ids
+    git for-each-ref --format='%(refname:strip=3)' refs/orch/workers/ 2>/dev/null
+end
+complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand run" -f -a "(__git_review_gate_worker_ids)" -d 'Worker id'
+complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand approve" -f -a "(__git_review_gate_worker_ids)" -d 'Worker id'
+complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand reject" -f -a "(__git_review_gate_worker_ids)" -d 'Worker id'
+complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand status" -f -a "(__git_review_gate_worker_ids)" -d 'Worker id'
+complete -c git-review-gate -n "__fish_git_review_gate_using_subcommand wait" -f -a "(__git_review_gate_worker_ids)" -d 'Worker id'

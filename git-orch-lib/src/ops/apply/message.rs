@@ -12,7 +12,7 @@ pub(super) fn trailers(plan: &Plan) -> String {
 
 /// The squashed commit's message: a subject of at most 72 characters (the
 /// summary's first line, cut at a word), the summary in the body when the
-/// subject is not all of it, and the trailers, naming the worker's commit
+/// subject had to be cut (else the rest of it), and the trailers, naming the worker's commit
 /// authors (`Co-authored-by`).
 pub(super) fn squash_message(plan: &Plan, authors: &[String]) -> String {
     let summary = plan.handoff.summary.trim();
@@ -26,9 +26,16 @@ pub(super) fn squash_message(plan: &Plan, authors: &[String]) -> String {
         let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
         format!("{}...", cut.trim_end())
     };
+    // The body: the rest of the summary, or all of it when the subject
+    // had to be cut.
+    let body = if subject == first {
+        summary[summary.find('\n').unwrap_or(summary.len())..].trim()
+    } else {
+        summary
+    };
     let mut message = format!("{subject}\n\n");
-    if summary != subject {
-        message.push_str(summary);
+    if !body.is_empty() {
+        message.push_str(body);
         message.push_str("\n\n");
     }
     message.push_str(&trailers(plan));

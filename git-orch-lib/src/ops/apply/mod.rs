@@ -52,6 +52,11 @@ pub struct Options {
 /// [`Outcome::CheckFailed`], explained on stderr.
 pub fn apply(repo: &Repo, id: &str, options: Options) -> Result<Outcome> {
     crate::role::require_coordinator(repo, "git handoff apply")?;
+    if !options.dry_run {
+        // Who lands it, before anything is claimed or changed: the same rule
+        // (and error) as every other write.
+        repo.committer()?;
+    }
     // One apply at a time in a checkout: a second one waits.
     let _checkout = if options.dry_run {
         None
