@@ -11,9 +11,9 @@ pub(super) fn trailers(plan: &Plan) -> String {
 }
 
 /// The squashed commit's message: a subject of at most 72 characters (the
-/// summary's first line, cut at a word), the summary in the body when the
-/// subject had to be cut (else the rest of it), and the trailers, naming the worker's commit
-/// authors (`Co-authored-by`).
+/// summary's first line, cut at a word), the rest of the summary in the
+/// body (all of it when the subject had to be cut), and the trailers,
+/// naming the worker's commit authors (`Co-authored-by`).
 pub(super) fn squash_message(plan: &Plan, authors: &[String]) -> String {
     let summary = plan.handoff.summary.trim();
     let first = summary.lines().next().unwrap_or_default().trim();
