@@ -884,3 +884,43 @@ fn the_hub_catches_every_bypass_pushed_from_the_worker_checkout() {
         .success();
     refused("commit-tree + update-ref");
 }
+
+#[test]
+fn a_refused_commit_or_report_is_an_event_the_views_show() {
+    let (repo, wt) = setup();
+    write_file(&wt.join("docs/guide.md"), "outside\n");
+    repo.git_in(&wt, ["add", "docs/guide.md"]).success();
+    let out = commit(&repo, &wt, "outside");
+    assert_eq!(out.code, 1, "{out}");
+    let log = repo.worker(["log", "w", "--json"]).success().json();
+    let refused = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "refused")
+        .unwrap_or_else(|| panic!("no refused event: {log}"))
+        .clone();
+    assert_eq!(refused["data"]["by"], "pre-commit", "{refused}");
+    assert_eq!(
+        refused["data"]["paths"],
+        serde_json::json!(["docs/guide.md"])
+    );
+    assert_eq!(refused["actor"], "worker");
+    let dashboard = repo.worker(["dashboard", "--json"]).success().json();
+    assert_eq!(
+        dashboard["workers"][0]["warnings"],
+        serde_json::json!(["refused by pre-commit: docs/guide.md"]),
+        "{dashboard}"
+    );
+    // A refused report too.
+    repo.git_in(&wt, ["handoff", "report", "--summary", "outside"])
+        .code(1);
+    let kinds = repo.events("w");
+    assert_eq!(
+        kinds.iter().filter(|(kind, _)| kind == "refused").count(),
+        2,
+        "{kinds:?}"
+    );
+    let timeline = repo.worker(["timeline"]).read();
+    assert!(timeline.contains("refused"), "{timeline}");
+}

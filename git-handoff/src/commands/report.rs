@@ -94,6 +94,11 @@ pub(super) fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
         eprintln!(
             "hint: undo those changes, or ask the coordinator: git worker notify --level blocking \"<what you need and why>\""
         );
+        let paths: Vec<String> = violations
+            .iter()
+            .map(|v| orch::policy::display_path(&v.path))
+            .collect();
+        orch::ops::worker::record_refusal(repo, &id, "report", &paths);
         return Ok(Outcome::CheckFailed);
     }
 
@@ -110,6 +115,7 @@ pub(super) fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
         eprintln!(
             "hint: fix what it says (or commit, which runs it too), then report again; --no-verify reports without it"
         );
+        orch::ops::worker::record_refusal(repo, &id, "report", &[]);
         return Ok(Outcome::CheckFailed);
     }
 

@@ -87,3 +87,23 @@ impl Side {
         Ok(registry::outbox_since(own, tip, since)?.unwrap_or_default())
     }
 }
+
+/// Record, in the log of worker `id` whose checkout `repo` is, that its own
+/// check refused its change (`by`: `pre-commit` or `report`), naming the
+/// paths at fault: the views then show it. A failure to record is said and
+/// does not change the refusal.
+pub fn record_refusal(repo: &Repo, id: &str, by: &str, paths: &[String]) {
+    let event = WorkerEvent::Refused {
+        by: by.to_string(),
+        paths: paths
+            .iter()
+            .take(registry::MAX_REFUSED_PATHS)
+            .cloned()
+            .collect(),
+        count: paths.len() as u64,
+    };
+    let recorded = Side::of(repo).and_then(|side| side.record(repo, id, &event));
+    if let Err(err) = recorded {
+        eprintln!("warning: the refusal is not in the log of '{id}': {err:#}");
+    }
+}

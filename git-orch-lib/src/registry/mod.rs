@@ -51,7 +51,9 @@ pub use merge::*;
 pub use model::*;
 pub use task::*;
 pub use verdict::*;
-pub use worker::{WorkerEvent, append_outbox, outbox_since, state_before_blocking};
+pub use worker::{
+    MAX_REFUSED_PATHS, WorkerEvent, append_outbox, outbox_since, state_before_blocking,
+};
 
 /// The registry format this binary writes. It reads this version and every older one.
 pub const FORMAT: u32 = 2;

@@ -35,7 +35,19 @@ pub enum WorkerEvent {
     },
     /// `git worker inbox`: messages read, up to the one with event id `upto`.
     Read { upto: String, count: u64 },
+    /// Its own check said no: `by` the commit hook (`pre-commit`) or
+    /// `report` (outside the contract, or the repository's own hook), with
+    /// the paths at fault (at most [`MAX_REFUSED_PATHS`]) and how many there
+    /// were. Informational: an honest worker's record of its refusals.
+    Refused {
+        by: String,
+        paths: Vec<String>,
+        count: u64,
+    },
 }
+
+/// The paths a `refused` event names at most.
+pub const MAX_REFUSED_PATHS: usize = 20;
 
 impl WorkerEvent {
     pub fn kind(&self) -> &'static str {
@@ -43,6 +55,7 @@ impl WorkerEvent {
             WorkerEvent::Notice { .. } => "notice",
             WorkerEvent::Reported { .. } => "reported",
             WorkerEvent::Read { .. } => "read",
+            WorkerEvent::Refused { .. } => "refused",
         }
     }
 
@@ -72,6 +85,11 @@ impl WorkerEvent {
             }
             WorkerEvent::Read { upto, count } => {
                 put("upto", upto.as_str().into());
+                put("count", (*count).into());
+            }
+            WorkerEvent::Refused { by, paths, count } => {
+                put("by", by.as_str().into());
+                put("paths", paths.clone().into());
                 put("count", (*count).into());
             }
         }
@@ -122,9 +140,9 @@ impl WorkerEvent {
                 keys(&["level", "text"])?;
                 let level = text("level")?;
                 let text = text("text")?;
-                if !matches!(level.as_str(), "info" | "blocking") {
+                if !matches!(level.as_str(), "info" | "warning" | "blocking") {
                     return Err(format!(
-                        "notice level '{level}' is neither info nor blocking"
+                        "notice level '{level}' is not info, warning or blocking"
                     ));
                 }
                 if text.trim().is_empty() || text.len() > MAX_TEXT {
@@ -157,6 +175,31 @@ impl WorkerEvent {
                 }
                 WorkerEvent::Read {
                     upto,
+                    count: number("count")?,
+                }
+            }
+            "refused" => {
+                keys(&["by", "paths", "count"])?;
+                let by = text("by")?;
+                if !matches!(by.as_str(), "pre-commit" | "report") {
+                    return Err(format!("'{by}' is not what refuses a worker's change"));
+                }
+                let paths = data
+                    .get("paths")
+                    .and_then(Value::as_array)
+                    .filter(|paths| paths.len() <= MAX_REFUSED_PATHS)
+                    .and_then(|paths| {
+                        paths
+                            .iter()
+                            .map(|p| p.as_str().filter(|p| p.len() <= 4096).map(str::to_string))
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .ok_or_else(|| {
+                        format!("'paths' is not a list of at most {MAX_REFUSED_PATHS} paths")
+                    })?;
+                WorkerEvent::Refused {
+                    by,
+                    paths,
                     count: number("count")?,
                 }
             }

@@ -135,6 +135,27 @@ fn row(
             orch::ui::printable(entry.status.reason.trim())
         ));
     }
+    // Its own checks refused its change since it last reported.
+    if let Some(refused) = history
+        .iter()
+        .rev()
+        .take_while(|l| l.event.kind != "reported")
+        .find(|l| l.event.kind == "refused")
+    {
+        let data = &refused.event.data;
+        let by = data.get("by").and_then(|b| b.as_str()).unwrap_or("a check");
+        let paths: Vec<&str> = data
+            .get("paths")
+            .and_then(|p| p.as_array())
+            .map(|p| p.iter().filter_map(|p| p.as_str()).collect())
+            .unwrap_or_default();
+        let text = if paths.is_empty() {
+            format!("refused by {by}")
+        } else {
+            format!("refused by {by}: {}", paths.join(", "))
+        };
+        warnings.push(orch::ui::printable(&text).into_owned());
+    }
     let idle = u64::try_from(now - last).unwrap_or(0);
     if agent.running && stall_after > 0 && idle >= stall_after {
         warnings.push(format!("stalled: no activity for {}", age(last, now)));

@@ -57,6 +57,11 @@ fn pre_commit(repo: &Repo, name: &str, args: &[String]) -> Result<Outcome> {
                 "error: commit refused: worker '{id}' may not change {count} of the staged paths:"
             );
             eprint!("{}", enforce::explain(&violations, &contract));
+            let paths: Vec<String> = violations
+                .iter()
+                .map(|v| orch::policy::display_path(&v.path))
+                .collect();
+            orch::ops::worker::record_refusal(repo, &id, "pre-commit", &paths);
             eprintln!("hint: unstage them with `git restore --staged <path>...`");
             eprintln!(
                 "hint: if the task needs them, ask the coordinator: git worker notify --level blocking \"<what you need and why>\""

@@ -113,7 +113,7 @@ impl Verifier<'_> {
             {
                 Some(State::Blocked)
             }
-            ("notice" | "read" | "reviewed", Actor::Worker) | ("merged", _) => None,
+            ("notice" | "read" | "reviewed" | "refused", Actor::Worker) | ("merged", _) => None,
             (kind, _) => {
                 return Ok(Err(format!(
                     "is a '{kind}' event, which worker '{id}' may not write"
