@@ -437,3 +437,41 @@ fn spawn_fetch_bases_on_what_it_fetched_when_the_local_branch_is_behind() {
         newer
     );
 }
+
+#[test]
+fn worktreeinclude_copies_the_ignored_files_it_names_into_a_new_checkout() {
+    let repo = TestRepo::new();
+    repo.write(".gitignore", "node_modules/\n.env\n*.log\n");
+    repo.write(".worktreeinclude", ".env\nnode_modules/\n");
+    repo.write("src/app.js", "app\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "initial"]).success();
+    repo.write(".env", "SECRET=local\n");
+    repo.write("node_modules/dep/index.js", "module.exports = 1\n");
+    repo.write("debug.log", "not named\n");
+    let out = repo.worker(["spawn", "w", "--allow", "src/**"]).success();
+    assert!(
+        out.stderr.contains("copied 2 ignored file(s) that .worktreeinclude names into the new checkout: .env, node_modules"),
+        "{out}"
+    );
+    let wt = repo.worktree("w");
+    assert_eq!(
+        std::fs::read_to_string(wt.join(".env")).unwrap(),
+        "SECRET=local\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(wt.join("node_modules/dep/index.js")).unwrap(),
+        "module.exports = 1\n"
+    );
+    assert!(!wt.join("debug.log").exists(), "only what it names");
+    // Copies, not links: the worker's edits stay its own; and ignored, so
+    // no change of the worker's.
+    write_file(&wt.join(".env"), "SECRET=changed\n");
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join(".env")).unwrap(),
+        "SECRET=local\n"
+    );
+    repo.worker(["check", "w"]).success();
+    let list = repo.worker(["list", "--json"]).success().json();
+    assert_eq!(list["workers"][0]["dirty"], false, "{list}");
+}

@@ -253,6 +253,44 @@ impl Repo {
             .context("cannot make the checkout sparse")
     }
 
+    /// The untracked files and directories of this checkout that its
+    /// `.worktreeinclude` names and git ignores (the rule worktrunk and
+    /// Claude Code follow: `.env`, `node_modules/`), a directory once when
+    /// all of it is; empty without the file.
+    pub fn included_ignored(&self) -> Result<Vec<PathBuf>> {
+        let Some(top) = self.workdir() else {
+            return Ok(Vec::new());
+        };
+        let include = top.join(".worktreeinclude");
+        if !include.is_file() {
+            return Ok(Vec::new());
+        }
+        let named = self
+            .git(["ls-files", "-z", "--others", "--ignored", "--directory"])
+            .arg("--exclude-from")
+            .arg(&include)
+            .read_bytes()?;
+        if named.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .git(["check-ignore", "-z", "--stdin"])
+            .stdin(named)
+            .output()?;
+        // 1: none of them is ignored.
+        if out.status > 1 {
+            anyhow::bail!("git check-ignore failed: {}", out.stderr.trim());
+        }
+        // (Read as text: a name that is not UTF-8 is not copied.)
+        Ok(out
+            .stdout
+            .as_bytes()
+            .split(|b| *b == 0)
+            .filter(|path| !path.is_empty())
+            .map(|path| crate::policy::to_path(path.strip_suffix(b"/").unwrap_or(path)))
+            .collect())
+    }
+
     /// `git worktree prune`, under the worktree lock.
     pub fn prune_worktrees(&self) -> Result<()> {
         let _lock = self.lock_machine()?;

@@ -358,6 +358,7 @@ pub fn transaction(
             Repo::open(path)?.sparse_checkout_cone(&cone)?;
         }
     }
+    copy_included(repo, path)?;
     if let Some(hooks) = crate::hooks::copy_generated_dir(repo, path)? {
         eprintln!(
             "copied the repository's hooks directory '{}' into the new checkout (core.hooksPath; not tracked, made by a tool such as `npm install`)",
@@ -435,6 +436,33 @@ fn make_checkout(
             "cannot create worktree '{}': {}",
             path.display(),
             added.stderr.trim()
+        );
+    }
+    Ok(())
+}
+
+/// `.worktreeinclude`: the ignored files of the coordinator's checkout it
+/// names (`.env`, `node_modules/`), copied into the new checkout at `path`
+/// (copy-on-write where the filesystem offers it), unless already there.
+fn copy_included(repo: &Repo, path: &Path) -> Result<()> {
+    let Some(top) = repo.main_workdir() else {
+        return Ok(());
+    };
+    let main = Repo::open(&top)?;
+    let mut copied = 0;
+    let mut names = Vec::new();
+    for relative in main.included_ignored()? {
+        let there = path.join(&relative);
+        if there.symlink_metadata().is_ok() {
+            continue;
+        }
+        copied += crate::fs::copy_tree(&top.join(&relative), &there)?;
+        names.push(relative.display().to_string());
+    }
+    if !names.is_empty() {
+        eprintln!(
+            "copied {copied} ignored file(s) that .worktreeinclude names into the new checkout: {}",
+            names.join(", ")
         );
     }
     Ok(())
