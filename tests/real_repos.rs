@@ -475,3 +475,31 @@ fn worktreeinclude_copies_the_ignored_files_it_names_into_a_new_checkout() {
     let list = repo.worker(["list", "--json"]).success().json();
     assert_eq!(list["workers"][0]["dirty"], false, "{list}");
 }
+
+#[test]
+fn the_readmes_history_view_leaves_the_registry_out() {
+    let repo = TestRepo::with_commit();
+    repo.worker(["spawn", "w"]).success();
+    let readme =
+        std::fs::read_to_string(crate::support::workspace_root().join("README.md")).unwrap();
+    assert!(
+        readme.contains("git log --exclude='refs/orch/*' --all"),
+        "the README shows it"
+    );
+    let all = repo.git(["log", "--all", "--format=%H"]).read();
+    let shown = repo
+        .git(["log", "--exclude=refs/orch/*", "--all", "--format=%H"])
+        .read();
+    let registry = repo
+        .git(["log", "--format=%H", "refs/orch/workers/w"])
+        .read();
+    assert!(
+        registry.lines().all(|c| all.contains(c)),
+        "--all walks the registry"
+    );
+    assert!(
+        registry.lines().all(|c| !shown.contains(c)),
+        "--exclude before --all leaves it out"
+    );
+    assert_eq!(shown, repo.git(["log", "--format=%H", "main"]).read());
+}
