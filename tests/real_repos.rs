@@ -194,6 +194,16 @@ fn husky_hooks_run_in_a_new_worker_checkout_and_a_missing_launcher_dir_is_said()
 
     // Without its launchers (never made here), the hook cannot run: said.
     std::fs::remove_dir_all(wt.join(".husky/_")).unwrap();
+    let doctor = repo.worker(["doctor"]).code(1);
+    assert!(
+        doctor
+            .stdout
+            .contains("the checkout of 'w' lacks the repository's hooks directory '.husky/_'")
+            || doctor
+                .stderr
+                .contains("the checkout of 'w' lacks the repository's hooks directory '.husky/_'"),
+        "{doctor}"
+    );
     write_file(&wt.join("src/app.js"), "FORBIDDEN again\n");
     repo.git_in(&wt, ["add", "."]).success();
     let out = repo
@@ -202,6 +212,17 @@ fn husky_hooks_run_in_a_new_worker_checkout_and_a_missing_launcher_dir_is_said()
     assert!(
         out.stderr.contains("warning: the repository's hooks directory")
             && out.stderr.contains(".husky/_' (core.hooksPath) does not exist in this checkout: its pre-commit hook did not run"),
+        "{out}"
+    );
+    // doctor --fix puts the launchers back, and the hook runs again.
+    repo.git_in(&wt, ["reset", "--quiet", "HEAD"]).success();
+    repo.worker(["doctor", "--fix"]).output();
+    assert!(wt.join(".husky/_/pre-commit").is_file());
+    write_file(&wt.join("src/app.js"), "FORBIDDEN once more\n");
+    repo.git_in(&wt, ["add", "."]).success();
+    let out = repo.git_in(&wt, ["commit", "--quiet", "-m", "bad"]).code(1);
+    assert!(
+        out.stderr.contains("husky hook: the forbidden word"),
         "{out}"
     );
 }

@@ -221,6 +221,14 @@ fn checkout_problems(repo: &Repo, id: &str, checkout: &Path) -> Result<Vec<Strin
             "the checkout of '{id}' does not use the worker hooks (core.hooksPath)"
         ));
     }
+    if let Some(generated) = hooks::generated_dir(repo)?
+        && !checkout.join(&generated).is_dir()
+    {
+        out.push(format!(
+            "the checkout of '{id}' lacks the repository's hooks directory '{}' (core.hooksPath; made by a tool such as `npm install`): its hooks do not run there",
+            generated.display()
+        ));
+    }
     Ok(out)
 }
 
@@ -273,6 +281,7 @@ fn fix(repo: &Repo) -> Result<()> {
                     checkout,
                     &[(KEY_WORKER, id), ("core.hooksPath", &dir.to_string_lossy())],
                 )?;
+                hooks::copy_generated_dir(repo, checkout)?;
                 eprintln!("fixed: hooks and config of worker '{id}'");
             }
         }
