@@ -917,3 +917,52 @@ fn dashboard_watch_reads_the_config_again_for_every_frame() {
         "the gate never followed orch.review.require (was {before})"
     );
 }
+
+#[test]
+fn each_worker_gets_ports_of_its_own_freed_when_it_goes() {
+    let repo = repo();
+    repo.git(["config", "orch.portBase", "31000"]).success();
+    let port =
+        |id: &str| repo.worker(["show", id, "--json"]).success().json()["worker"]["port"].clone();
+    for id in ["a", "b", "c"] {
+        repo.worker([
+            "spawn",
+            id,
+            "--allow",
+            "src/**",
+            "--exec",
+            "echo \"$ORCH_PORT\" > .git-port; true",
+        ])
+        .success();
+    }
+    assert_eq!(
+        (port("a"), port("b"), port("c")),
+        (31000.into(), 31010.into(), 31020.into())
+    );
+    let shown = repo.worker(["show", "b"]).read();
+    assert!(shown.contains("31010-31019 (ORCH_PORT)"), "{shown}");
+    // The agent gets it.
+    repo.worker(["wait", "a", "--until", "exited", "--timeout", "60"])
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(repo.worktree("a").join(".git-port")).unwrap(),
+        "31000\n"
+    );
+    // Freed on removal, and taken again by the next worker.
+    repo.worker(["wait", "b", "--until", "exited", "--timeout", "60"])
+        .success();
+    repo.worker(["rm", "b", "--force"]).success();
+    repo.worker(["spawn", "d", "--allow", "src/**"]).success();
+    assert_eq!(port("d"), 31010);
+    // orch.portBase 0: no ports.
+    repo.git(["config", "orch.portBase", "0"]).success();
+    repo.worker(["spawn", "e", "--allow", "src/**"]).success();
+    assert_eq!(port("e"), serde_json::Value::Null);
+    repo.git(["config", "orch.portBase", "lots"]).success();
+    let out = repo.worker(["spawn", "f"]).code(2);
+    assert!(out.stderr.contains("invalid orch.portBase 'lots'"), "{out}");
+    for id in ["a", "c"] {
+        repo.worker(["wait", id, "--until", "exited", "--timeout", "60"])
+            .success();
+    }
+}

@@ -25,6 +25,10 @@ pub const KEY_WORKTREE_DIR: &str = "orch.worktreeDir";
 pub const KEY_VERIFY: &str = "orch.verify";
 /// Commands run in each new checkout before its agent starts (`[setup] run`).
 pub const KEY_SETUP: &str = "orch.setup";
+/// The first port of the first worker's slot (`ORCH_PORT`); 0: no ports.
+pub const KEY_PORT_BASE: &str = "orch.portBase";
+/// The port slots start here unless orch.portBase says otherwise.
+pub const DEFAULT_PORT_BASE: u16 = 20000;
 /// Whether `git handoff apply` lands a worker's own commits (`--keep-commits`).
 pub const KEY_KEEP_COMMITS: &str = "orch.apply.keepCommits";
 /// Commands run in a checkout before it is removed (`[setup] teardown`).

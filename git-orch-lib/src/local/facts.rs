@@ -40,6 +40,27 @@ pub struct Local {
     /// A sandboxed worker whose agent runs without the network.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub network_off: bool,
+    /// The first of its [`PORTS_PER_WORKER`] ports (`ORCH_PORT`), free
+    /// again when it goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+/// The ports each worker gets: `ORCH_PORT` to `ORCH_PORT + 9`.
+pub const PORTS_PER_WORKER: u16 = 10;
+
+/// The first port of the lowest slot of [`PORTS_PER_WORKER`] ports from
+/// `base` that none of `workers` holds; `None` when every slot is taken.
+fn free_port_slot(workers: &BTreeMap<String, Local>, base: u16) -> Option<u16> {
+    let taken: std::collections::BTreeSet<u16> =
+        workers.values().filter_map(|local| local.port).collect();
+    (0..)
+        .map_while(|slot: u32| {
+            u16::try_from(u32::from(base) + slot * u32::from(PORTS_PER_WORKER))
+                .ok()
+                .filter(|port| port.checked_add(PORTS_PER_WORKER - 1).is_some())
+        })
+        .find(|port| !taken.contains(port))
 }
 
 /// `<common>/orch/local.json`: the machine-local facts of every worker on
@@ -139,6 +160,22 @@ pub fn save_local(repo: &Repo, id: &str, local: &Local) -> Result<()> {
     update_locals(repo, |workers| {
         workers.insert(id.to_string(), local.clone());
     })
+}
+
+/// [`save_local`] of a new worker, with the lowest free slot of ports from
+/// `base` (none when `base` is 0 or every slot is taken), chosen and
+/// recorded in one read-modify-write under the machine lock, so two spawns
+/// never take the same one. Returns its first port.
+pub fn save_new_local(repo: &Repo, id: &str, local: &Local, base: u16) -> Result<Option<u16>> {
+    let mut port = None;
+    update_locals(repo, |workers| {
+        let mut local = local.clone();
+        workers.remove(id);
+        port = (base != 0).then(|| free_port_slot(workers, base)).flatten();
+        local.port = port;
+        workers.insert(id.to_string(), local);
+    })?;
+    Ok(port)
 }
 
 pub fn remove_local(repo: &Repo, id: &str) -> Result<()> {

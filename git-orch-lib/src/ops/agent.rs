@@ -363,6 +363,9 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
         .env("ORCH_PROMPT", &files.prompt)
         .env("ORCH_LOG", &files.log)
         .stdin(Stdio::null());
+    if let Some(port) = local.port {
+        agent.env("ORCH_PORT", port.to_string());
+    }
     for var in crate::git::inherited_git_env() {
         agent.env_remove(var);
     }

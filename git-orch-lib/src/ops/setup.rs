@@ -44,6 +44,7 @@ pub fn run(stage: Stage, settings: &Settings, id: &str, local: &Local) -> Result
             .current_dir(&local.path)
             .env("ORCH_WORKER", id)
             .env("ORCH_CHECKOUT", &local.path)
+            .envs(local.port.map(|port| ("ORCH_PORT", port.to_string())))
             .stdin(std::process::Stdio::null())
             // Its output is progress: on stderr, as ours is.
             .stdout(std::io::stderr());

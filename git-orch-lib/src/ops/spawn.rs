@@ -534,14 +534,29 @@ fn configure_checkout(
     drop(machine_lock);
     let worktree = crate::git::worktree_name(path).unwrap_or_default();
     undo.local = true;
+    // Its ports: the lowest free slot, chosen as its facts are recorded.
+    let base = match repo.config_string(crate::config::KEY_PORT_BASE)? {
+        Some(text) => text.trim().parse::<u16>().map_err(|_| {
+            anyhow::Error::from(
+                Hint::new(format!(
+                    "invalid {} '{text}': expected a port number (0: no ports)",
+                    crate::config::KEY_PORT_BASE
+                ))
+                .hint(format!("git config {} 20000", crate::config::KEY_PORT_BASE)),
+            )
+        })?,
+        None => crate::config::DEFAULT_PORT_BASE,
+    };
     let local = Local {
         path: path.to_path_buf(),
         worktree,
         contract: Some(contract.clone()),
         isolation: isolation.name().to_string(),
         network_off: isolation == Isolation::Sandbox { network: false },
+        port: None,
     };
-    local::save_local(repo, id, &local)
+    local::save_new_local(repo, id, &local, base)?;
+    Ok(())
 }
 
 /// A clone worker pushes to the inbox, never to this repository: make the

@@ -28,6 +28,8 @@ struct View {
     exists: bool,
     /// Its agent's output log on this machine, when `show` looked for one.
     agent_log: Option<PathBuf>,
+    /// The first of its ports (`ORCH_PORT`), when `show` looked.
+    port: Option<u16>,
     /// Its agent exited (status, or the signal that killed it) while the
     /// worker is still active or blocked: gone without a handoff.
     agent_gone: Option<String>,
@@ -85,6 +87,7 @@ impl View {
             dirty,
             exists,
             agent_log: None,
+            port: None,
             agent_gone,
         })
     }
@@ -280,6 +283,7 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
     let mut view = View::new(repo, entry, archived, None, None)?;
     view.check_status();
     view.agent_log = Some(local::agent_files(repo, &args.id).log).filter(|log| log.exists());
+    view.port = local::load_local(repo, &args.id)?.and_then(|local| local.port);
     if args.json {
         let events: Vec<_> = history
             .iter()
@@ -293,6 +297,7 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
             .collect();
         let mut worker = view.json();
         worker["agent_log"] = json!(view.agent_log);
+        worker["port"] = json!(view.port);
         print_json(&json!({ "version": JSON_VERSION, "worker": worker, "events": events }))?;
         return Ok(Outcome::Success);
     }
@@ -384,6 +389,12 @@ fn describe(v: &View) -> String {
             (None, _, _) => "not on this machine".to_string(),
         },
     );
+    if let Some(port) = v.port {
+        field(
+            "ports",
+            format!("{port}-{} (ORCH_PORT)", port + local::PORTS_PER_WORKER - 1),
+        );
+    }
     if let Some(log) = &v.agent_log {
         field(
             "agent log",
