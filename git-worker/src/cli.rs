@@ -219,7 +219,16 @@ pub struct WaitArgs {
 ///
 /// The base is --base, else orch.base / .orch.toml, else the local branch
 /// that refs/remotes/origin/HEAD names, else main, else master, else HEAD.
-/// Nothing touches the network unless --fetch is given.
+/// Nothing touches the network unless --fetch is given; with it, a local
+/// branch behind what was fetched gives way to the fetched one (said).
+///
+/// Each new checkout is made ready before its agent starts: the ignored
+/// files `.worktreeinclude` names are copied in (copy-on-write where the
+/// filesystem offers it), so is an untracked relative core.hooksPath
+/// (husky's `.husky/_`), then the setup commands run there (`[setup] run`
+/// in .orch.toml, or orch.setup; a failure rolls the spawn back). Each
+/// worker gets ten ports of its own, ORCH_PORT to ORCH_PORT+9 (orch.portBase,
+/// default 20000; machine-local, freed on removal).
 ///
 /// Each spawn is a transaction: if any step fails, or the command is
 /// interrupted, everything it created is removed again. A spawn killed
