@@ -186,8 +186,18 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
         // Its own process group: a Ctrl-C in the coordinator's terminal,
         // or the coordinator's shell going away, does not reach it.
         .process_group(0);
-    for var in crate::git::inherited_git_env() {
+    let stripped = crate::git::inherited_git_env();
+    for var in &stripped {
         supervisor.env_remove(var);
+    }
+    // Started from a hook, the commit's identity is not passed on; the
+    // supervisor still writes the registry as you, by the one identity
+    // rule, so it gets yours as resolved here.
+    if stripped.contains(&"GIT_COMMITTER_NAME") {
+        let you = repo.committer()?;
+        supervisor
+            .env("GIT_COMMITTER_NAME", &you.name)
+            .env("GIT_COMMITTER_EMAIL", &you.email);
     }
     let child = match supervisor.spawn() {
         Ok(child) => child,
