@@ -267,6 +267,7 @@ crash_tests! {
     land_case: land_after_a_middle_step, land_after_every_step;
     review_gate_run_case: review_gate_run_after_a_middle_step, review_gate_run_after_every_step;
     sync_case: sync_after_a_middle_step, sync_after_every_step;
+    rebase_case: rebase_after_a_middle_step, rebase_after_every_step;
 }
 
 fn live(repo: &TestRepo, id: &str) -> bool {
@@ -869,4 +870,58 @@ fn a_stale_removal_journal_spares_a_respawned_worker() {
     assert!(live(&repo, "w"));
     assert!(repo.worktree("w").join("wip.txt").exists());
     assert!(!journal.exists());
+}
+
+fn rebase_case() -> Case {
+    Case {
+        command: "git worker rebase",
+        rolls_back: |_| true,
+        setup: || {
+            let repo = base_repo();
+            repo.worker(["spawn", "w", "--allow", "src/**"]).success();
+            let wt = repo.worktree("w");
+            write_file(&wt.join("src/lib.rs"), "fn a() {}\nfn w() {}\n");
+            repo.git_in(&wt, ["commit", "--quiet", "-am", "worker"])
+                .success();
+            // main moves on without touching the user's own work: a commit
+            // made with plumbing, the index and files left as they are.
+            let blob = repo
+                .git(["hash-object", "-w", "--stdin"])
+                .stdin("fn main_moved() {}\n")
+                .read();
+            let index = repo.root().join("main-index");
+            let git = |args: &[&str]| repo.git(args).env("GIT_INDEX_FILE", &index).read();
+            git(&["read-tree", "HEAD"]);
+            git(&[
+                "update-index",
+                "--add",
+                "--cacheinfo",
+                &format!("100644,{blob},src/other.rs"),
+            ]);
+            let tree = git(&["write-tree"]);
+            let commit = repo
+                .git(["commit-tree", &tree, "-p", "HEAD", "-m", "main moves"])
+                .read();
+            repo.git(["update-ref", "refs/heads/main", &commit])
+                .success();
+            alone(repo)
+        },
+        run: |f| f.repo.worker(["rebase", "w"]),
+        finish: |f| {
+            f.repo.worker(["rebase", "w"]).success();
+        },
+        done: |f| {
+            let main = f.repo.rev("main");
+            let wt = f.repo.worktree("w");
+            assert_eq!(f.repo.git_in(&wt, ["rev-parse", "HEAD~"]).read(), main);
+            assert_eq!(
+                std::fs::read_to_string(wt.join("src/lib.rs")).unwrap(),
+                "fn a() {}\nfn w() {}\n"
+            );
+            assert!(wt.join("src/other.rs").is_file());
+            let shown = f.repo.worker(["show", "w", "--json"]).success().json();
+            assert_eq!(shown["worker"]["base"], main.as_str());
+            assert_eq!(f.repo.git_in(&wt, ["status", "--porcelain"]).read(), "");
+        },
+    }
 }

@@ -191,6 +191,19 @@ fn rebase_replays_the_workers_commits_onto_head_keeping_authorship_and_moves_its
         repo.git(["commit", "--quiet", "-am", "main moves"])
             .success();
         let head = repo.rev("HEAD");
+        if !spawn_args.is_empty() {
+            // A clone's commits must be here first: rebase never reads a
+            // clone's objects.
+            let out = repo.worker(["rebase", "w"]).code(2);
+            assert!(
+                out.stderr
+                    .contains("which this repository does not have yet"),
+                "{out}"
+            );
+            repo.git_in(&repo.worktree("w"), ["worker", "sync"])
+                .success();
+            repo.worker(["sync", "orch-inbox"]).success();
+        }
 
         let out = repo.worker(["rebase", "w"]).success();
         assert!(out.stderr.contains("rebased worker 'w' onto"), "{out}");
@@ -443,4 +456,48 @@ fn keep_commits_refuses_a_commit_outside_the_contract_even_when_a_later_one_undi
                 == 0),
         "no commit of HEAD has the secret"
     );
+}
+
+#[test]
+fn keep_commits_names_the_worker_whatever_its_messages_claim_and_the_landed_worker_can_be_removed()
+{
+    let repo = rebase_repo(&[]);
+    let wt = repo.worktree("w");
+    // A message that claims another worker, past a `---` line.
+    write_file(&wt.join("src/other.rs"), "other, by the worker\n");
+    repo.git_in(
+        &wt,
+        [
+            "commit",
+            "--quiet",
+            "-am",
+            "w edits other\n\n---\n\nWorker: bob",
+        ],
+    )
+    .success();
+    repo.git_in(&wt, ["handoff", "report", "--summary", "two commits"])
+        .success();
+    let head = repo.rev("HEAD");
+    repo.git(["handoff", "apply", "w", "--keep-commits"])
+        .success();
+    let workers = repo
+        .git([
+            "log",
+            "--format=%(trailers:key=Worker,valueonly)",
+            &format!("{head}..HEAD"),
+        ])
+        .read();
+    assert!(!workers.contains("bob"), "{workers}");
+    assert_eq!(
+        workers.lines().filter(|l| *l == "w").count(),
+        2,
+        "{workers}"
+    );
+    // The last commit is the handoff's (its trailers), so it counts as landed.
+    let last = repo.git(["log", "-1", "--format=%(trailers:only)"]).read();
+    assert!(
+        last.contains("Handoff: ") && last.contains("Fingerprint: "),
+        "{last}"
+    );
+    repo.worker(["rm", "w"]).success();
 }

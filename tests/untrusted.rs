@@ -1360,3 +1360,79 @@ fn a_sandboxed_agent_cannot_read_the_coordinators_signing_key() {
         );
     }
 }
+
+/// Wait until process `pid` is stopped (SIGSTOP), by its state in /proc.
+fn wait_until_stopped(pid: u32) {
+    let start = std::time::Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // "pid (comm) S ...": the state follows the last ')'.
+        let state = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().chars().next());
+        if state == Some(Some('T')) {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "process {pid} never stopped: {stat}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A sandboxed worker asks to be rebased, and once the coordinator has
+/// checked its clone (clean) puts a symlink where its index goes, pointing
+/// outside, and moves its files away: git follows a symlink at the index
+/// for its lock file, so a rebase run as the coordinator would create that
+/// file, with names the worker chose. Its files move in its sandbox: the
+/// file is never made, and nothing is rebased.
+#[test]
+fn a_sandboxed_worker_racing_its_rebase_with_a_symlinked_index_writes_nothing_outside() {
+    let repo = repo();
+    support(&repo);
+    repo.worker(["spawn", "w", "--sandbox", "--allow", "src/**"])
+        .success();
+    let wt = repo.worktree("w");
+    write_file(&wt.join("src/lib.rs"), "fn a() {}\nfn w() {}\n");
+    repo.git_in(&wt, ["commit", "--quiet", "-am", "worker"])
+        .success();
+    repo.write("README.md", "main moved\n");
+    repo.git(["commit", "--quiet", "-am", "main moves"])
+        .success();
+    let before = repo.worker(["show", "w", "--json"]).success().json()["worker"]["base"].clone();
+    let target = repo.root().join("planted-by-the-worker");
+
+    // The rebase stops right after its last look at the clone...
+    let program = crate::support::bin_dir().join("git-worker");
+    let rebase = repo
+        .cmd_in(repo.path(), &program.display().to_string(), ["rebase", "w"])
+        .env("GIT_WORKER_STOP_AFTER", "rebase:checked")
+        .spawn_child();
+    wait_until_stopped(rebase.id());
+    // ...and the worker does what it may do in its own clone.
+    let git = wt.join(".git");
+    std::fs::rename(git.join("index"), git.join("index.away")).unwrap();
+    std::os::unix::fs::symlink(&target, git.join("index")).unwrap();
+    std::fs::create_dir_all(git.join("away/src")).unwrap();
+    for file in ["README.md", "src/lib.rs", "ops/deploy.sh"] {
+        let _ = std::fs::rename(wt.join(file), git.join("away").join(file.replace('/', "_")));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &rebase.id().to_string()])
+        .status();
+    let out = rebase.wait_with_output().unwrap();
+
+    assert!(
+        !target.exists() && !target.with_extension("lock").exists(),
+        "the rebase wrote outside the clone: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = repo.worker(["show", "w", "--json"]).success().json()["worker"]["base"].clone();
+    assert_eq!(after, before, "nothing was rebased");
+}

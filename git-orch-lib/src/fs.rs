@@ -131,3 +131,42 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<usize> {
         .with_context(|| format!("cannot set the permissions of '{}'", to.display()))?;
     Ok(1)
 }
+
+/// Whether `relative` beneath `top` goes through no symlink: each of its
+/// parents that exists is a real directory (so a write there stays
+/// beneath `top`).
+pub fn stays_beneath(top: &Path, relative: &Path) -> bool {
+    let mut at = top.to_path_buf();
+    let parts: Vec<_> = relative.components().collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        match part {
+            std::path::Component::Normal(name) => at.push(name),
+            _ => return false,
+        }
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return false,
+            Err(_) => return true,
+        }
+    }
+    !parts.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_through_a_symlink_does_not_stay_beneath() {
+        let top = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(top.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), top.path().join("link")).unwrap();
+        assert!(stays_beneath(top.path(), Path::new("real/_")));
+        assert!(stays_beneath(top.path(), Path::new("missing/deeper/_")));
+        assert!(stays_beneath(top.path(), Path::new(".env")));
+        assert!(!stays_beneath(top.path(), Path::new("link/_")));
+        assert!(!stays_beneath(top.path(), Path::new("../x")));
+        assert!(!stays_beneath(top.path(), Path::new("")));
+    }
+}

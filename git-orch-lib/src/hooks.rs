@@ -223,7 +223,7 @@ pub fn copy_generated_dir(repo: &Repo, checkout: &Path) -> Result<Option<PathBuf
         return Ok(None);
     };
     let there = checkout.join(&relative);
-    if there.symlink_metadata().is_ok() {
+    if there.symlink_metadata().is_ok() || !crate::fs::stays_beneath(checkout, &relative) {
         return Ok(None);
     }
     crate::fs::copy_tree(&top.join(&relative), &there)?;

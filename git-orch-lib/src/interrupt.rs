@@ -14,7 +14,10 @@
 //! * `GIT_WORKER_FAIL_AFTER=<step>`: fail with an error;
 //! * `GIT_WORKER_SIGNAL_AFTER=<step>`: send the process SIGTERM;
 //! * `GIT_WORKER_KILL_AFTER=<step>`: send the process SIGKILL (no rollback
-//!   possible: what is left is for `git worker prune`).
+//!   possible: what is left is for `git worker prune`);
+//! * `GIT_WORKER_STOP_AFTER=<step>`: stop the process (SIGSTOP) until it is
+//!   continued: a test does, meanwhile, what an attacker racing the step
+//!   would.
 
 use std::fmt;
 use std::sync::Arc;
@@ -74,11 +77,13 @@ pub const STEPS: &[(&str, &[&str])] = &[
         "git review-gate run",
         &["gate:checkout", "gate:verify", "gate:verdict"],
     ),
+    ("git worker rebase", &["rebase:checked", "rebase:moved"]),
 ];
 
 pub const FAIL_AFTER: &str = "GIT_WORKER_FAIL_AFTER";
 pub const SIGNAL_AFTER: &str = "GIT_WORKER_SIGNAL_AFTER";
 pub const KILL_AFTER: &str = "GIT_WORKER_KILL_AFTER";
+pub const STOP_AFTER: &str = "GIT_WORKER_STOP_AFTER";
 
 /// The command was interrupted by a signal and rolled back what it had done.
 #[derive(Debug)]
@@ -174,6 +179,9 @@ pub fn checkpoint(step: &str) -> Result<()> {
     }
     if matches(SIGNAL_AFTER) {
         let _ = signal_hook::low_level::raise(SIGTERM);
+    }
+    if matches(STOP_AFTER) {
+        let _ = signal_hook::low_level::raise(signal_hook::consts::SIGSTOP);
     }
     match pending() {
         Some(signal) => Err(Interrupted {

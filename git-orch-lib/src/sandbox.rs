@@ -193,6 +193,17 @@ fn trampoline() -> Result<PathBuf> {
 /// its own when the network is off). The caller sets the directory,
 /// environment and standard streams.
 pub fn command(spec: &Spec, program: &OsStr, args: &[OsString]) -> Result<Command> {
+    let mut line = prefix(spec)?;
+    line.push(program.to_os_string());
+    line.extend(args.iter().cloned());
+    let mut command = Command::new(&line[0]);
+    command.args(&line[1..]);
+    Ok(command)
+}
+
+/// The command line that runs a program in the sandbox `spec` when the
+/// program and its arguments follow it ([`command`]).
+pub fn prefix(spec: &Spec) -> Result<Vec<OsString>> {
     let support = require(spec)?;
     let mut line: Vec<OsString> = Vec::new();
     if let Some(bwrap) = &support.bwrap {
@@ -226,11 +237,7 @@ pub fn command(spec: &Spec, program: &OsStr, args: &[OsString]) -> Result<Comman
         line.push("--unix-sockets".into());
     }
     line.push("--".into());
-    line.push(program.to_os_string());
-    line.extend(args.iter().cloned());
-    let mut command = Command::new(&line[0]);
-    command.args(&line[1..]);
-    Ok(command)
+    Ok(line)
 }
 
 /// Restrict this process as `spec` says, then become `program args`. Only

@@ -34,13 +34,15 @@ use clap::{Args, Parser, Subcommand, ValueHint};
 /// FAULT INJECTION: GIT_WORKER_FAIL_AFTER, GIT_WORKER_SIGNAL_AFTER and
 /// GIT_WORKER_KILL_AFTER set to a step name inject an error, a SIGTERM or a
 /// SIGKILL right after that step, to check that the command rolls back, or
-/// that the next command or `git worker prune` recovers. The steps: spawn
+/// that the next command or `git worker prune` recovers
+/// (GIT_WORKER_STOP_AFTER stops the process there until it is continued). The steps: spawn
 /// (spawn:lock, spawn:claim, spawn:branch, spawn:worktree, spawn:config,
 /// spawn:activate), rm and cleanup (rm:worktree, rm:branch, rm:archive,
 /// cleanup:local), sync (sync:fetch, sync:merge, sync:push), git handoff
 /// report (report:handoff), apply and land (apply:journal, apply:patch,
 /// apply:commit, apply:verify, apply:event, land:next), git review-gate run
-/// (gate:checkout, gate:verify, gate:verdict). docs/crash-safety.md says
+/// (gate:checkout, gate:verify, gate:verdict), rebase (rebase:checked,
+/// rebase:moved). docs/crash-safety.md says
 /// what each leaves and what recovers it.
 ///
 /// The registry format is described in docs/registry-format.md.

@@ -1,8 +1,6 @@
 //! Merges predicted, and commits replayed, without touching the index or
 //! any working tree.
 
-use std::path::Path;
-
 use anyhow::{Context as _, Result, bail};
 
 use super::{Oid, Repo};
@@ -91,46 +89,38 @@ impl Repo {
     /// merged in memory (`git merge-tree --write-tree --merge-base`, with
     /// the merge drivers of `.gitattributes`) and committed with its own
     /// author, date and message (`git commit-tree`; the committer is you).
-    /// No ref, index or working tree changes, and no hook runs. `borrow`
-    /// names another object directory to read from (a worker's clone),
-    /// whose config is never read. `trailer` (`Key: value`) is added to
-    /// each message (`git interpret-trailers`). The new objects go to this
-    /// repository.
+    /// No ref, index or working tree changes, and no hook runs. Every
+    /// object is this repository's own (a worker's clone must have had its
+    /// work taken first). `trailer` (`Key: value`) replaces any trailer of
+    /// that key in each message (`git interpret-trailers --no-divider`).
+    /// The new objects go to this repository.
     pub fn replay(
         &self,
         onto: Oid,
         base: Oid,
         tip: Oid,
-        borrow: Option<&Path>,
         trailer: Option<&str>,
     ) -> Result<Replayed> {
-        let with_borrowed = |git: super::Git| match borrow {
-            Some(objects) => git.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", objects),
-            None => git,
-        };
         let range = format!("{base}..{tip}");
-        let merges =
-            with_borrowed(self.git(["rev-list", "--merges", "--max-count=1", &range])).read()?;
+        let merges = self
+            .git(["rev-list", "--merges", "--max-count=1", &range])
+            .read()?;
         if !merges.is_empty() {
             return Ok(Replayed::Merges);
         }
-        let list = with_borrowed(self.git(["rev-list", "--reverse", &range])).read()?;
+        let list = self.git(["rev-list", "--reverse", &range]).read()?;
         // The one identity rule (git/identity.rs), before anything is written.
-        let committer = self.committer()?;
+        self.committer()?;
         let mut new = onto;
         let mut commits = 0;
         for line in list.lines() {
             let commit = Oid::from_str(line)
                 .with_context(|| format!("bad commit id from git rev-list: {line}"))?;
-            let out = with_borrowed(self.git([
-                "merge-tree",
-                "--write-tree",
-                "--name-only",
-                "--no-messages",
-            ]))
-            .arg(format!("--merge-base={commit}^"))
-            .args([new.to_string(), commit.to_string()])
-            .output()?;
+            let out = self
+                .git(["merge-tree", "--write-tree", "--name-only", "--no-messages"])
+                .arg(format!("--merge-base={commit}^"))
+                .args([new.to_string(), commit.to_string()])
+                .output()?;
             let mut lines = out.stdout.lines();
             let tree = lines.next().unwrap_or_default();
             match out.status {
@@ -151,46 +141,54 @@ impl Repo {
                 // Its change is there already.
                 continue;
             }
-            // "name\0email\0date\0message", with the date in git's raw form.
-            let meta = with_borrowed(self.git([
+            new = self.recommit(commit, tree, new, trailer.as_slice())?;
+            commits += 1;
+        }
+        Ok(Replayed::Done { tip: new, commits })
+    }
+
+    /// A commit of `tree` on `parent` with `commit`'s author, date and
+    /// message, each of `trailers` (`Key: value`) replacing any trailer of
+    /// its key (`git interpret-trailers --no-divider`: a `---` line in the
+    /// message hides nothing); the committer is you.
+    pub fn recommit(&self, commit: Oid, tree: Oid, parent: Oid, trailers: &[&str]) -> Result<Oid> {
+        let committer = self.committer()?;
+        // "name\0email\0date\0message", with the date in git's raw form.
+        let meta = self
+            .git([
                 "log",
                 "-1",
                 "--date=raw",
                 "--format=%an%x00%ae%x00%ad%x00%B",
-                &commit.to_string(),
-            ]))
+            ])
+            .arg(commit.to_string())
             .read_bytes()?;
-            let mut fields = meta.splitn(4, |b| *b == 0);
-            let mut field =
-                || String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
-            let (name, email, date, mut message) = (field(), field(), field(), field());
-            if let Some(trailer) = trailer {
-                message = self
-                    .git([
-                        "interpret-trailers",
-                        "--if-exists",
-                        "addIfDifferent",
-                        "--trailer",
-                        trailer,
-                    ])
-                    .stdin(message.into_bytes())
-                    .read()?;
-                message.push('\n');
+        let mut fields = meta.splitn(4, |b| *b == 0);
+        let mut field = || String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
+        let (name, email, date, mut message) = (field(), field(), field(), field());
+        if !trailers.is_empty() {
+            let mut git = self.git([
+                "interpret-trailers",
+                "--no-divider",
+                "--if-exists",
+                "replace",
+            ]);
+            for trailer in trailers {
+                git = git.args(["--trailer", trailer]);
             }
-            let made =
-                with_borrowed(self.git(["commit-tree", &tree.to_string(), "-p", &new.to_string()]))
-                    .env("GIT_AUTHOR_NAME", name)
-                    .env("GIT_AUTHOR_EMAIL", email)
-                    .env("GIT_AUTHOR_DATE", date)
-                    .env("GIT_COMMITTER_NAME", &committer.name)
-                    .env("GIT_COMMITTER_EMAIL", &committer.email)
-                    .stdin(message.into_bytes())
-                    .read()?;
-            new = Oid::from_str(&made)
-                .with_context(|| format!("bad commit id from git commit-tree: {made}"))?;
-            commits += 1;
+            message = git.stdin(message.into_bytes()).read()?;
+            message.push('\n');
         }
-        Ok(Replayed::Done { tip: new, commits })
+        let made = self
+            .git(["commit-tree", &tree.to_string(), "-p", &parent.to_string()])
+            .env("GIT_AUTHOR_NAME", name)
+            .env("GIT_AUTHOR_EMAIL", email)
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_NAME", &committer.name)
+            .env("GIT_COMMITTER_EMAIL", &committer.email)
+            .stdin(message.into_bytes())
+            .read()?;
+        Oid::from_str(&made).with_context(|| format!("bad commit id from git commit-tree: {made}"))
     }
 
     /// The commits of `from..to`, oldest first, each with its parent

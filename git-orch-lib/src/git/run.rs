@@ -95,6 +95,9 @@ pub struct Git {
     isolate: bool,
     stdin: Option<Vec<u8>>,
     env: Vec<(OsString, OsString)>,
+    /// A command line to run git through (a sandbox's: see
+    /// `sandbox::prefix`).
+    through: Vec<OsString>,
 }
 
 impl Git {
@@ -107,7 +110,17 @@ impl Git {
             isolate: true,
             stdin: None,
             env: Vec::new(),
+            through: Vec::new(),
         }
+    }
+
+    /// Run this git through `prefix` (the command line of a sandbox): for
+    /// git that writes files a sandboxed worker controls (its checkout),
+    /// so that whatever it planted there (a symlink where the index goes)
+    /// cannot make git write elsewhere.
+    pub fn through(mut self, prefix: &[OsString]) -> Git {
+        self.through = prefix.to_vec();
+        self
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Git {
@@ -171,11 +184,20 @@ impl Git {
 
     fn expression(&self) -> Result<duct::Expression> {
         let program = git_program()?;
-        let mut expr = duct::cmd(program, &self.args)
-            .dir(&self.dir)
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked();
+        let mut expr = match self.through.split_first() {
+            None => duct::cmd(program, &self.args),
+            Some((first, rest)) => duct::cmd(
+                first,
+                rest.iter()
+                    .cloned()
+                    .chain([program.as_os_str().to_os_string()])
+                    .chain(self.args.iter().cloned()),
+            ),
+        }
+        .dir(&self.dir)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked();
         if self.isolate {
             // Not the ones set explicitly: duct applies the earlier
             // modifier last, so a removal would undo them.

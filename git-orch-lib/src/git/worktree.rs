@@ -194,8 +194,17 @@ impl Repo {
     /// repository's config (so nothing the checkout's own config names
     /// runs, and no hook), then its branch `refname` by compare-and-swap
     /// in-process. If the branch moved meanwhile, the files go back and
-    /// this fails. The checkout is expected clean.
-    pub fn move_checkout(&self, path: &Path, refname: &str, from: Oid, to: Oid) -> Result<()> {
+    /// this fails. The checkout is expected clean. `through`: the command
+    /// line of a sandbox that may write only a sandboxed worker's clone, in
+    /// which git writes its files, whatever the worker planted there.
+    pub fn move_checkout(
+        &self,
+        path: &Path,
+        refname: &str,
+        from: Oid,
+        to: Oid,
+        through: &[std::ffi::OsString],
+    ) -> Result<()> {
         let checkout = git2::Repository::open(path)
             .map_err(clean)
             .with_context(|| format!("cannot open checkout '{}'", path.display()))?;
@@ -206,33 +215,27 @@ impl Repo {
         if on_branch.as_deref() != Some(refname) {
             bail!("'{}' is not on {refname}", path.display());
         }
-        let own_objects = checkout.commondir().join("objects");
-        let borrowed = (std::fs::canonicalize(&own_objects).ok()
-            != std::fs::canonicalize(self.common_dir().join("objects")).ok())
-        .then_some(own_objects);
         let index = checkout.path().join("index");
         let read_tree = |old: Oid, new: Oid| {
-            let mut git = Git::new(path)
+            let git = Git::new(path)
                 .env("GIT_INDEX_FILE", &index)
                 .arg("--git-dir")
                 .arg(self.common_dir())
                 .arg("--work-tree")
                 .arg(path);
-            if let Some(objects) = &borrowed {
-                git = git.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", objects);
-            }
-            git.args([
-                "-c",
-                "core.fsmonitor=false",
-                "-c",
-                "core.hooksPath=/dev/null",
-                "read-tree",
-                "-m",
-                "-u",
-            ])
-            .args([old.to_string(), new.to_string()])
-            .run()
-            .with_context(|| format!("cannot move the files of '{}' to {new}", path.display()))
+            git.through(through)
+                .args([
+                    "-c",
+                    "core.fsmonitor=false",
+                    "-c",
+                    "core.hooksPath=/dev/null",
+                    "read-tree",
+                    "-m",
+                    "-u",
+                ])
+                .args([old.to_string(), new.to_string()])
+                .run()
+                .with_context(|| format!("cannot move the files of '{}' to {new}", path.display()))
         };
         read_tree(from, to)?;
         let moved = checkout.reference_matching(refname, to, true, from, "git-worker: rebase");

@@ -50,3 +50,15 @@ pub fn command(local: &local::Local, settings: &Settings, command: &str) -> Resu
     }
     Ok(sandboxed)
 }
+
+/// The sandbox in which git writes the clone of sandboxed worker `local`
+/// for the coordinator (`git worker rebase` moving its files): it may
+/// write that clone and nothing else, with no network. `None` for a
+/// trusted worker.
+pub fn git_spec(local: &local::Local) -> Option<crate::sandbox::Spec> {
+    (local.isolation == local::SANDBOX).then(|| crate::sandbox::Spec {
+        write: vec![local.path.clone()],
+        network: false,
+        unix_sockets: false,
+    })
+}

@@ -5,7 +5,7 @@
 //! then judged again on the moved change. Nothing the worker's checkout
 //! configures runs. A conflict changes nothing.
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
 use crate::contract::validate_id;
 use crate::enforce;
@@ -44,10 +44,21 @@ pub fn rebase(repo: &Repo, id: &str, onto: Option<&str>) -> Result<Outcome> {
     let tip = worker
         .ref_target(&branch)?
         .with_context(|| format!("worker '{id}' has no branch {branch}"))?;
-    let objects = std::fs::canonicalize(worker.common_dir().join("objects"))?;
-    let borrow = (objects != std::fs::canonicalize(repo.common_dir().join("objects"))?)
-        .then_some(objects.as_path());
-    let (new_tip, commits) = match repo.replay(onto, base, tip, borrow, None)? {
+    // Its work must be here: taken from a sandboxed clone (every command of
+    // the coordinator collects first), synced from a trusted one. Objects
+    // are never borrowed from a clone.
+    if repo.commit_tree(tip).is_err() {
+        return Err(Hint::new(format!(
+            "the branch of worker '{id}' is at {tip}, which this repository does not have yet; nothing was rebased"
+        ))
+        .hint(format!(
+            "the worker sends it first: git -C {} worker sync, then here: git worker sync {}",
+            checkout.display(),
+            local::INBOX_REMOTE
+        ))
+        .into());
+    }
+    let (new_tip, commits) = match repo.replay(onto, base, tip, None)? {
         Replayed::Done { tip, commits } => (tip, commits),
         Replayed::Conflict { commit, paths } => {
             eprintln!(
@@ -72,9 +83,8 @@ pub fn rebase(repo: &Repo, id: &str, onto: Option<&str>) -> Result<Outcome> {
             .into());
         }
     };
-    repo.move_checkout(&checkout, &branch, tip, new_tip)?;
 
-    // The contract, judged again on the moved change.
+    // The contract, judged again on the moved change (before anything moves).
     let mut moved = contract.clone();
     moved.base = onto.to_string();
     let changes = repo.diff_trees(
@@ -83,17 +93,29 @@ pub fn rebase(repo: &Repo, id: &str, onto: Option<&str>) -> Result<Outcome> {
     )?;
     let violations = Policy::of(&moved, repo.folds_case()?)?
         .check(&changes, &repo.links_of(repo.commit_tree(new_tip)?));
-    record(repo, &entry, base, onto, new_tip, commits, violations.len())?;
+    // Still clean (the worker may have written since it was looked at);
+    // a sandboxed worker's files are moved inside its sandbox.
+    if Repo::checkout_is_dirty(&checkout)? {
+        bail!("worker '{id}' changed its checkout while it was being rebased; nothing was rebased");
+    }
+    crate::interrupt::checkpoint("rebase:checked")?;
+    let sandbox = match crate::ops::confine::git_spec(&facts) {
+        Some(spec) => crate::sandbox::prefix(&spec)?,
+        None => Vec::new(),
+    };
+    let _signals = crate::interrupt::guard()?;
+    repo.move_checkout(&checkout, &branch, tip, new_tip, &sandbox)?;
+    // Moved: recorded, or moved back (a kill here leaves it moved and the
+    // base not: rebasing again finishes it, its replay finding the rest).
+    let recorded = crate::interrupt::checkpoint("rebase:moved")
+        .and_then(|()| record(repo, &entry, base, onto, new_tip, commits, violations.len()));
+    if let Err(err) = recorded {
+        repo.move_checkout(&checkout, &branch, new_tip, tip, &sandbox)?;
+        return Err(err.context(format!("worker '{id}' was moved back; nothing was rebased")));
+    }
     if facts.isolation == crate::local::CLONE {
-        // The clone's own copy of its entry, as spawn gave it.
-        let refname = registry::live_ref(id);
-        let fetched = worker.fetch(repo.common_dir(), &[format!("+{refname}:{refname}")])?;
-        if fetched.status != 0 {
-            eprintln!(
-                "warning: the clone of '{id}' keeps its old entry until it syncs: {}",
-                fetched.stderr.trim()
-            );
-        }
+        refresh_clone_entry(repo, &worker, id)?;
+        refresh_inbox_branch(repo, &branch, tip, new_tip)?;
     }
     eprintln!(
         "rebased worker '{id}' onto {} ({commits} commit(s)); it reports again from there",
@@ -108,6 +130,51 @@ pub fn rebase(repo: &Repo, id: &str, onto: Option<&str>) -> Result<Outcome> {
     );
     eprint!("{}", enforce::explain(&violations, &moved));
     Ok(Outcome::CheckFailed)
+}
+
+/// A trusted clone's own copy of its entry, as spawn gave it: moved to the
+/// coordinator's, in-process (nothing of the clone's config or hooks runs),
+/// unless the clone has events it has not sent yet (its next sync merges).
+fn refresh_clone_entry(repo: &Repo, worker: &Repo, id: &str) -> Result<()> {
+    let refname = registry::live_ref(id);
+    let Some(ours) = repo.ref_target(&refname)? else {
+        return Ok(());
+    };
+    let theirs = worker.ref_target(&refname)?;
+    if let Some(theirs) = theirs
+        && !repo.is_ancestor(theirs, ours).unwrap_or(false)
+    {
+        eprintln!(
+            "note: the clone of '{id}' has events it has not sent: it learns of the rebase when it syncs"
+        );
+        return Ok(());
+    }
+    if worker.cas_ref(&refname, ours, theirs, "git-worker: rebase")? != crate::git::Cas::Updated {
+        eprintln!("note: the clone of '{id}' learns of the rebase when it syncs");
+    }
+    Ok(())
+}
+
+/// A trusted clone's branch in the inbox (and this repository's copy of
+/// it): moved from `old` to the rebased `new` in-process, so that the
+/// worker's next sync of its rebased branch is a fast-forward there.
+fn refresh_inbox_branch(repo: &Repo, branch: &str, old: Oid, new: Oid) -> Result<()> {
+    let inbox = local::inbox_path(repo);
+    if let Ok(hub) = Repo::open(&inbox)
+        && hub.ref_target(branch)? == Some(old)
+    {
+        // A lost race: the worker's next sync says what it found.
+        let _ = hub.cas_ref(branch, new, Some(old), "git-worker: rebase")?;
+    }
+    let tracking = format!(
+        "refs/remotes/{}/{}",
+        local::INBOX_REMOTE,
+        branch.trim_start_matches("refs/heads/")
+    );
+    if repo.ref_target(&tracking)? == Some(old) {
+        let _ = repo.cas_ref(&tracking, new, Some(old), "git-worker: rebase")?;
+    }
+    Ok(())
 }
 
 /// Everything checked before anything moves: the worker, its checkout here

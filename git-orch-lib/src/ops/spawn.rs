@@ -453,7 +453,7 @@ fn copy_included(repo: &Repo, path: &Path) -> Result<()> {
     let mut names = Vec::new();
     for relative in main.included_ignored()? {
         let there = path.join(&relative);
-        if there.symlink_metadata().is_ok() {
+        if there.symlink_metadata().is_ok() || !crate::fs::stays_beneath(path, &relative) {
             continue;
         }
         copied += crate::fs::copy_tree(&top.join(&relative), &there)?;

@@ -455,7 +455,7 @@ impl<'a> Applying<'a> {
         }
         let trailer = format!("Worker: {id}");
         let tip =
-            match repo.replay(plan.head, plan.base, head, None, Some(&trailer))? {
+            match repo.replay(plan.head, plan.base, head, Some(&trailer))? {
                 Replayed::Done { tip, .. } => tip,
                 Replayed::Conflict { commit, paths } => {
                     return Err(Hint::new(format!(
@@ -478,7 +478,21 @@ impl<'a> Applying<'a> {
             };
         let tree = repo.commit_tree(squashed)?;
         if repo.commit_tree(tip)? == tree {
-            return Ok(tip);
+            // The last commit is the handoff's: it carries apply's trailers
+            // (what cleanup and rm know a landed handoff by).
+            if tip == plan.head {
+                // Nothing was replayed: HEAD had every commit already.
+                return Ok(squashed);
+            }
+            let parent = repo
+                .commit_info(tip)?
+                .parents
+                .first()
+                .copied()
+                .context("a replayed commit has a parent")?;
+            let trailers = trailers(plan);
+            let trailers: Vec<&str> = trailers.lines().collect();
+            return repo.recommit(tip, tree, parent, &trailers);
         }
         let message = format!(
             "Rest of the handoff of '{id}'\n\nWhat the worker did not commit itself.\n\n{}",
