@@ -120,7 +120,25 @@ fn the_html_report_draws_a_timeline_without_the_network() {
     assert_eq!(html.matches("<rect class=\"bar\"").count(), 3, "{html}");
     assert_eq!(html.matches("<rect class=\"blocked\"").count(), 1);
     assert!(html.contains("class=\"task landed\"") && html.contains("class=\"task abandoned\""));
-    assert!(html.contains("class=\"mark applied\"") && html.contains("class=\"mark conflicted\""));
+    assert!(html.contains("class=\"mark applied\""));
+    // b's failed verification and c's conflict are red, not plain marks.
+    assert!(
+        !html.contains("class=\"mark conflicted\"") && !html.contains("class=\"mark rejected\"")
+    );
+    let conflict = elements(&html, "path", "failure conflict");
+    assert_eq!(conflict.len(), 1, "{html}");
+    assert!(
+        title(conflict[0]).ends_with(": src/lib.rs"),
+        "{}",
+        conflict[0]
+    );
+    let failed = elements(&html, "path", "failure verification");
+    assert_eq!(failed.len(), 1, "{html}");
+    assert!(
+        title(failed[0]).ends_with("\n$ test -f src/ok\nexit status 1"),
+        "{}",
+        failed[0]
+    );
     // Nothing is fetched: no scripts, links or remote resources.
     for needle in ["<script", "<link", "http://", "https://", "src="] {
         assert!(
@@ -129,6 +147,111 @@ fn the_html_report_draws_a_timeline_without_the_network() {
                 .contains(needle),
             "{needle} in the page"
         );
+    }
+}
+
+/// The elements `<TAG class="CLASS..."` ... `</TAG>` of `html`, whole.
+fn elements<'a>(html: &'a str, tag: &str, class: &str) -> Vec<&'a str> {
+    let open = format!("<{tag} class=\"{class}");
+    let close = format!("</{tag}>");
+    html.match_indices(&open)
+        .map(|(at, _)| {
+            let len = html[at..].find(&close).unwrap() + close.len();
+            &html[at..at + len]
+        })
+        .collect()
+}
+
+/// The text of an element's `<title>`, as written (escaped).
+fn title(element: &str) -> &str {
+    let start = element.find("<title>").unwrap() + "<title>".len();
+    &element[start..start + element[start..].find("</title>").unwrap()]
+}
+
+/// What a hostile verification prints: markup that would run if it were
+/// not escaped, in a tooltip and in an attribute.
+const HOSTILE: &str = "</title><script>alert(1)</script>\n\"><img src=x onerror=alert(2)>";
+
+/// Worker w's verification (its own script) fails, printing `HOSTILE`, in
+/// `git review-gate run` and in `git handoff apply`; then it passes both
+/// and lands.
+fn failing_then_passing() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("src/lib.rs", "one\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "initial"]).success();
+    repo.worker([
+        "spawn",
+        "w",
+        "--allow",
+        "src/**",
+        "--verify",
+        "sh src/check.sh",
+    ])
+    .success();
+    let wt = repo.worktree("w");
+    let script = format!("cat <<'EOF'\nstarting\n{HOSTILE}\nEOF\nexit 3\n");
+    write_file(&wt.join("src/check.sh"), &script);
+    repo.git_in(&wt, ["handoff", "report", "--summary", "w"])
+        .success();
+    repo.git(["review-gate", "run", "w"]).code(1);
+    repo.git(["handoff", "apply", "w"]).code(1);
+    write_file(&wt.join("src/check.sh"), "echo fine\n");
+    repo.git_in(&wt, ["handoff", "report", "--summary", "w, fixed"])
+        .success();
+    repo.git(["review-gate", "run", "w"]).success();
+    repo.git(["handoff", "apply", "w"]).success();
+    repo
+}
+
+#[test]
+fn the_html_report_draws_failed_verifications_in_red_with_the_command_and_output_in_a_tooltip() {
+    let repo = failing_then_passing();
+    let page = repo.root().join("report.html");
+    repo.worker(["report", "--html"]).arg(&page).success();
+    let html = std::fs::read_to_string(&page).unwrap();
+    let failures = elements(&html, "path", "failure");
+    assert_eq!(failures.len(), 2, "{html}");
+    let escaped = "&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;\n&quot;&gt;&lt;img src=x onerror=alert(2)&gt;";
+    for (failure, by) in failures.iter().zip(["review gate", "apply"]) {
+        assert!(
+            failure.starts_with("<path class=\"failure verification\" fill=\"#c0392b\""),
+            "{failure}"
+        );
+        let title = title(failure);
+        assert!(
+            title.starts_with(&format!("verification ({by}) failed at ")),
+            "{title}"
+        );
+        assert!(
+            title.ends_with(&format!(
+                "\n$ sh src/check.sh\nexit status 3\nstarting\n{escaped}"
+            )),
+            "{title}"
+        );
+    }
+    // The passes are drawn as passes: green dots, not failures.
+    let passes = elements(&html, "circle", "mark verified");
+    assert_eq!(passes.len(), 1, "{html}");
+    assert!(html.contains(".mark.applied,.mark.verified,.mark.approved{fill:#1a7f1a}"));
+    // The worker's markup is text: nothing in it became an element.
+    let lower = html.to_lowercase();
+    for needle in ["<script", "<img", "onerror=alert(2)>"] {
+        assert!(!lower.contains(needle), "{needle} in the page");
+    }
+    assert_eq!(
+        html.matches("</title>").count(),
+        html.matches("<title>").count()
+    );
+    // The JSON has the same: each failed command with its status and tail.
+    let json = repo.worker(["report", "--json"]).success().json();
+    let w = task(&json, "w");
+    assert_eq!(w["failures"].as_array().unwrap().len(), 2, "{w}");
+    for failure in w["failures"].as_array().unwrap() {
+        let command = &failure["commands"][0];
+        assert_eq!(command["command"], "sh src/check.sh");
+        assert_eq!(command["status"], 3);
+        assert_eq!(command["tail"], format!("starting\n{HOSTILE}\n"));
     }
 }
 

@@ -1,34 +1,160 @@
 //! The HTML page of `git worker report`: one self-contained file, a
 //! timeline (a Gantt chart of the workers) drawn as inline SVG, no
 //! scripts, fonts or anything else from the network. Everything a worker
-//! wrote (ids, reasons, command output) is escaped before it reaches it.
+//! wrote (ids, reasons, command output) is escaped before it reaches it:
+//! the page must stay inert whatever a worker's verification printed.
 
-use orch::ui::timestamp;
+use orch::ui::{keep_end, printable, timestamp};
 
-use super::{Task, duration, render_text};
+use super::{Failure, Task, duration, render_text};
 
+/// The red of failures: their markers carry it as an attribute too, so
+/// it holds without the style sheet.
+const FAILURE_RED: &str = "#c0392b";
+/// How much of a failed command's output a tooltip shows: its last lines,
+/// at most this many characters.
+const TOOLTIP_LINES: usize = 20;
+const TOOLTIP_CHARS: usize = 1500;
+
+/// `text` safe in HTML text and in a quoted attribute, control characters
+/// (terminal escape sequences in command output) shown, not sent.
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
+    printable(text)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
-/// A self-contained page: no scripts, fonts or anything from the network.
-pub(super) fn render(tasks: &[Task], totals: &serde_json::Value) -> String {
-    let start = totals["start"].as_i64().unwrap_or(0);
-    let end = totals["end"].as_i64().unwrap_or(start).max(start + 1);
-    let (label_w, chart_w, row_h, top) = (160.0, 840.0, 28.0, 40.0);
-    let x = |t: i64| label_w + (t - start) as f64 / (end - start) as f64 * chart_w;
-    let height = top + row_h * tasks.len() as f64 + 30.0;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"timeline of the workers\">\n",
-        label_w + chart_w + 20.0
+/// The chart's geometry and its time axis, `start` to `end`.
+struct Scale {
+    start: i64,
+    end: i64,
+}
+
+const LABEL_W: f64 = 160.0;
+const CHART_W: f64 = 840.0;
+const ROW_H: f64 = 28.0;
+const TOP: f64 = 40.0;
+
+impl Scale {
+    fn x(&self, t: i64) -> f64 {
+        LABEL_W + (t - self.start) as f64 / (self.end - self.start) as f64 * CHART_W
+    }
+
+    /// The top of row `row`.
+    fn y(row: usize) -> f64 {
+        TOP + ROW_H * row as f64
+    }
+}
+
+/// The element class of a failure's kind.
+fn failure_class(failure: &Failure) -> &'static str {
+    match failure.kind {
+        "conflict" => "conflict",
+        "review" => "review",
+        "rejected by hand" => "rejection",
+        _ => "verification",
+    }
+}
+
+/// A failure's tooltip, unescaped: what failed and when; for a failed
+/// verification each failing command, how it ended and the end of its
+/// output.
+fn failure_title(failure: &Failure) -> String {
+    let when = timestamp(failure.time);
+    if failure.commands.is_empty() {
+        return format!("{} at {when}: {}", failure.kind, failure.detail);
+    }
+    let mut out = format!("{} failed at {when}", failure.kind);
+    for command in &failure.commands {
+        let ended = match (command.status, command.timed_out) {
+            (_, true) => "timed out".to_string(),
+            (Some(status), false) => format!("exit status {status}"),
+            (None, false) => "killed by a signal".to_string(),
+        };
+        out.push_str(&format!("\n$ {}\n{ended}", command.command));
+        let lines: Vec<&str> = command.tail.trim_end().lines().collect();
+        let last = lines[lines.len().saturating_sub(TOOLTIP_LINES)..].join("\n");
+        if !last.is_empty() {
+            out.push('\n');
+            out.push_str(&keep_end(&last, TOOLTIP_CHARS));
+        }
+    }
+    out
+}
+
+/// A red diamond on row `row` at the failure's time, its tooltip the
+/// command and the end of its output.
+fn failure_marker(scale: &Scale, row: usize, failure: &Failure) -> String {
+    let (cx, cy) = (scale.x(failure.time), Scale::y(row) + ROW_H / 2.0);
+    format!(
+        "<path class=\"failure {}\" fill=\"{FAILURE_RED}\" data-time=\"{}\" d=\"M{cx:.1} {:.1}l6 6l-6 6l-6-6z\"><title>{}</title></path>\n",
+        failure_class(failure),
+        failure.time,
+        cy - 6.0,
+        escape(&failure_title(failure))
+    )
+}
+
+/// One worker's row: its label, its bar, blocked episodes, events and
+/// failures.
+fn task_row(scale: &Scale, row: usize, task: &Task) -> String {
+    let y = Scale::y(row);
+    let (x0, x1) = (
+        scale.x(task.start),
+        scale.x(task.end).max(scale.x(task.start) + 2.0),
     );
-    // Time axis: five ticks; the first and last labels stay inside.
+    let mut svg = format!(
+        "<g class=\"task {}\" data-id=\"{}\"><text x=\"{:.1}\" y=\"{:.1}\" class=\"label\">{}</text><rect class=\"bar\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}: {} ({})</title></rect>\n",
+        escape(&task.outcome),
+        escape(&task.id),
+        LABEL_W - 8.0,
+        y + 17.0,
+        escape(&task.id),
+        y + 5.0,
+        x1 - x0,
+        ROW_H - 10.0,
+        escape(&task.id),
+        escape(&task.outcome),
+        escape(&duration(task.end - task.start)),
+    );
+    for blocked in &task.blocked {
+        let bx0 = scale.x(blocked.start);
+        let bx1 = scale.x(blocked.end.unwrap_or(task.end)).max(bx0 + 2.0);
+        svg.push_str(&format!(
+            "<rect class=\"blocked\" x=\"{bx0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>blocked: {}</title></rect>\n",
+            y + 5.0,
+            bx1 - bx0,
+            ROW_H - 10.0,
+            escape(&blocked.reason)
+        ));
+    }
+    // Failures are drawn on their own, in red, over the other events.
+    for mark in task.marks.iter().filter(|m| !m.failed) {
+        svg.push_str(&format!(
+            "<circle class=\"mark {}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\"><title>{} {}</title></circle>\n",
+            escape(&mark.kind),
+            scale.x(mark.time),
+            y + ROW_H / 2.0,
+            escape(&mark.kind),
+            escape(&timestamp(mark.time))
+        ));
+    }
+    for failure in &task.failures {
+        svg.push_str(&failure_marker(scale, row, failure));
+    }
+    svg.push_str("</g>\n");
+    svg
+}
+
+/// Five ticks; the first and last labels stay inside.
+fn axis(scale: &Scale, height: f64) -> String {
+    let mut svg = String::new();
     for i in 0..=4 {
-        let t = start + (end - start) * i / 4;
-        let tx = x(t);
+        let t = scale.start + (scale.end - scale.start) * i / 4;
+        let tx = scale.x(t);
         let anchor = match i {
             0 => "start",
             4 => "end",
@@ -36,75 +162,111 @@ pub(super) fn render(tasks: &[Task], totals: &serde_json::Value) -> String {
         };
         svg.push_str(&format!(
             "<line x1=\"{tx:.1}\" y1=\"{}\" x2=\"{tx:.1}\" y2=\"{:.1}\" class=\"grid\"/><text x=\"{tx:.1}\" y=\"20\" class=\"tick\" text-anchor=\"{anchor}\">{}</text>\n",
-            top - 8.0,
+            TOP - 8.0,
             height - 20.0,
             // The time of day; the dates are in the caption.
             escape(timestamp(t).split_once(' ').map_or("", |(_, time)| time))
         ));
     }
+    svg
+}
+
+/// A self-contained page: no scripts, fonts or anything from the network.
+pub(super) fn render(tasks: &[Task], totals: &serde_json::Value) -> String {
+    let start = totals["start"].as_i64().unwrap_or(0);
+    let end = totals["end"].as_i64().unwrap_or(start).max(start + 1);
+    let scale = Scale { start, end };
+    let height = TOP + ROW_H * tasks.len() as f64 + 30.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"timeline of the workers\">\n",
+        LABEL_W + CHART_W + 20.0
+    );
+    svg.push_str(&axis(&scale, height));
     for (row, task) in tasks.iter().enumerate() {
-        let y = top + row_h * row as f64;
-        let (x0, x1) = (x(task.start), x(task.end).max(x(task.start) + 2.0));
-        svg.push_str(&format!(
-            "<g class=\"task {}\"><text x=\"{:.1}\" y=\"{:.1}\" class=\"label\">{}</text><rect class=\"bar\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}: {} ({})</title></rect>\n",
-            escape(&task.outcome),
-            label_w - 8.0,
-            y + 17.0,
-            escape(&task.id),
-            y + 5.0,
-            x1 - x0,
-            row_h - 10.0,
-            escape(&task.id),
-            escape(&task.outcome),
-            escape(&duration(task.end - task.start)),
-        ));
-        for blocked in &task.blocked {
-            let bx0 = x(blocked.start);
-            let bx1 = x(blocked.end.unwrap_or(task.end)).max(bx0 + 2.0);
-            svg.push_str(&format!(
-                "<rect class=\"blocked\" x=\"{bx0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>blocked: {}</title></rect>\n",
-                y + 5.0,
-                bx1 - bx0,
-                row_h - 10.0,
-                escape(&blocked.reason)
-            ));
-        }
-        for mark in &task.marks {
-            svg.push_str(&format!(
-                "<circle class=\"mark {}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\"><title>{} {}</title></circle>\n",
-                escape(&mark.kind),
-                x(mark.time),
-                y + row_h / 2.0,
-                escape(&mark.kind),
-                escape(&timestamp(mark.time))
-            ));
-        }
-        svg.push_str("</g>\n");
+        svg.push_str(&task_row(&scale, row, task));
     }
     svg.push_str("</svg>");
-    let table = render_text(tasks, totals);
+    page(&svg, &scale, &render_text(tasks, totals))
+}
+
+/// The page around the chart: style, caption, legend, the text report.
+fn page(svg: &str, scale: &Scale, table: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>git-orch after-action report</title>\n<style>\n\
 body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}\n\
 .grid{{stroke:#ddd}} .tick{{font-size:11px;fill:#666}} .label{{font-size:13px;text-anchor:end}}\n\
 .bar{{fill:#9db8d9}} .landed .bar{{fill:#7cc47c}} .abandoned .bar{{fill:#d98c8c}} .blocked{{fill:#f0c040;opacity:.8}}\n\
-.mark{{fill:#333}} .mark.applied{{fill:#1a7f1a}} .mark.rejected,.mark.conflicted{{fill:#c0392b}} .mark.reported{{fill:#2060c0}} .mark.stalled{{fill:#e67e22}}\n\
-.legend span{{display:inline-block;margin-right:14px}} pre{{background:#f6f6f6;padding:12px;overflow:auto}}\n\
+.mark{{fill:#333}} .mark.applied,.mark.verified,.mark.approved{{fill:#1a7f1a}} .mark.reported{{fill:#2060c0}} .mark.stalled{{fill:#e67e22}}\n\
+.failure{{fill:{FAILURE_RED};stroke:#6e1a12;stroke-width:1}}\n\
+.legend span{{display:inline-block;margin-right:14px}} .legend .red{{color:{FAILURE_RED}}} pre{{background:#f6f6f6;padding:12px;overflow:auto}}\n\
 </style></head><body>\n<h1>After-action report</h1>\n\
-<p>{} to {}</p>\n<p class=\"legend\"><span>bar: a worker from its first event to landing (green), removal (red) or now (blue)</span><span>yellow: blocked</span><span>dots: reported (blue), applied (green), rejected or conflict (red), stalled (orange), other events (dark)</span></p>\n\
+<p>{} to {}</p>\n<p class=\"legend\"><span>bar: a worker from its first event to landing (green), removal (red) or now (blue)</span><span>yellow: blocked</span><span>dots: reported (blue), verified, approved or applied (green), stalled (orange), other events (dark)</span><span class=\"red\">&#9670; red: a failed verification, a rejection or a conflict (hover for the command, how it ended and the end of its output)</span></p>\n\
 {svg}\n<h2>Per task</h2>\n<pre>{}</pre>\n</body></html>\n",
-        escape(&timestamp(start)),
-        escape(&timestamp(end)),
-        escape(&table)
+        escape(&timestamp(scale.start)),
+        escape(&timestamp(scale.end)),
+        escape(table)
     )
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Failed;
     use super::*;
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
+        assert_eq!(
+            escape("<a & \"b\" 'c'>\x1b[31m"),
+            "&lt;a &amp; &quot;b&quot; &#39;c&#39;&gt;^[[31m"
+        );
+    }
+
+    fn verification(status: Option<i64>, timed_out: bool, tail: &str) -> Failure {
+        Failure {
+            time: 1_800_000_000,
+            kind: "verification (apply)",
+            detail: "make test".into(),
+            commands: vec![Failed {
+                command: "make test".into(),
+                status,
+                timed_out,
+                tail: tail.into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_failed_verification_is_a_red_marker_titled_with_the_command_and_its_output() {
+        let failure = verification(Some(2), false, "compiling\nerror: it broke\n");
+        let svg = failure_marker(
+            &Scale {
+                start: 1_800_000_000 - 60,
+                end: 1_800_000_000 + 60,
+            },
+            0,
+            &failure,
+        );
+        assert!(
+            svg.starts_with(&format!(
+                "<path class=\"failure verification\" fill=\"{FAILURE_RED}\""
+            )),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<title>verification (apply) failed at 2027-01-15 08:00:00Z\n$ make test\nexit status 2\ncompiling\nerror: it broke</title>"),
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn a_tooltip_says_how_the_command_ended_and_keeps_the_end_of_a_long_output() {
+        let timed_out = failure_title(&verification(None, true, ""));
+        assert!(timed_out.ends_with("$ make test\ntimed out"), "{timed_out}");
+        let killed = failure_title(&verification(None, false, ""));
+        assert!(killed.ends_with("killed by a signal"), "{killed}");
+        let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let title = failure_title(&verification(Some(1), false, &long));
+        assert!(title.contains("\nline 80\n") && title.ends_with("\nline 99"));
+        assert!(!title.contains("line 79\n"), "{title}");
     }
 }

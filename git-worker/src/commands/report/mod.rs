@@ -4,7 +4,7 @@
 //! conflicts; and totals. As text, JSON, or a self-contained HTML page with
 //! a timeline (a Gantt chart of the workers, events marked).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::Path;
 
@@ -15,8 +15,8 @@ use serde_json::json;
 use super::events::parse_since;
 use crate::cli::ReportArgs;
 use orch::exit::Outcome;
-use orch::git::Repo;
-use orch::registry::{self, Logged};
+use orch::git::{Oid, Repo};
+use orch::registry::{self, CommandResult, Logged};
 use orch::ui::{JSON_VERSION, print_json, timestamp};
 
 mod html;
@@ -35,6 +35,43 @@ struct Failure {
     time: i64,
     kind: &'static str,
     detail: String,
+    /// A failed verification's failing commands: how each ended and the
+    /// end of its output (worker-controlled text).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    commands: Vec<Failed>,
+}
+
+/// One verification command that failed.
+#[derive(Debug, Clone, Serialize)]
+struct Failed {
+    command: String,
+    /// Exit status; none when it was killed (timeout, signal).
+    status: Option<i64>,
+    timed_out: bool,
+    /// The end of its output; empty when the record has none.
+    tail: String,
+}
+
+impl Failed {
+    /// `status`, `timed_out` and `tail` of a JSON record (an event's or a
+    /// verdict's), given its command.
+    fn from_json(command: String, value: &serde_json::Value) -> Failed {
+        Failed {
+            command,
+            status: value.get("status").and_then(|s| s.as_i64()),
+            timed_out: value.get("timed_out").and_then(|t| t.as_bool()) == Some(true),
+            tail: value
+                .get("tail")
+                .and_then(|t| t.as_str())
+                .unwrap_or("")
+                .to_string(),
+        }
+    }
+
+    fn passed(value: &serde_json::Value) -> bool {
+        value.get("status").and_then(|s| s.as_i64()) == Some(0)
+            && value.get("timed_out").and_then(|t| t.as_bool()) != Some(true)
+    }
 }
 
 /// A marker on the timeline.
@@ -42,6 +79,8 @@ struct Failure {
 struct Mark {
     time: i64,
     kind: String,
+    /// The event records a failure (drawn as one, not as a plain mark).
+    failed: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,43 +119,63 @@ fn text(logged: &Logged, key: &str) -> String {
 
 /// The failure an event records, if it records one: a failed
 /// verification (by the review gate or by apply), a rejection, or a
-/// conflict.
-fn failure_of(logged: &Logged) -> Option<Failure> {
+/// conflict. `tails` has the commands of failed verdicts by verdict id:
+/// a `verified` event has no output tails, its verdict does.
+fn failure_of(logged: &Logged, tails: &BTreeMap<String, Vec<CommandResult>>) -> Option<Failure> {
     let e = &logged.event;
     match e.kind.as_str() {
         "verified" if e.data.get("passed").and_then(|p| p.as_bool()) == Some(false) => {
-            let failed: Vec<String> = e
-                .data
-                .get("commands")
-                .and_then(|c| c.as_array())
-                .into_iter()
-                .flatten()
-                .filter(|c| c.get("status").and_then(|s| s.as_i64()) != Some(0))
-                .filter_map(|c| {
-                    c.get("command")
-                        .and_then(|s| s.as_str())
-                        .map(str::to_string)
-                })
-                .collect();
+            let commands: Vec<Failed> = match tails.get(&text(logged, "verdict")) {
+                Some(results) => results
+                    .iter()
+                    .filter(|r| !r.passed())
+                    .map(|r| Failed {
+                        command: r.command.clone(),
+                        status: r.status.map(i64::from),
+                        timed_out: r.timed_out,
+                        tail: r.tail.clone(),
+                    })
+                    .collect(),
+                None => e
+                    .data
+                    .get("commands")
+                    .and_then(|c| c.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| !Failed::passed(c))
+                    .filter_map(|c| {
+                        let command = c.get("command")?.as_str()?.to_string();
+                        Some(Failed::from_json(command, c))
+                    })
+                    .collect(),
+            };
             Some(Failure {
                 time: e.time,
                 kind: "verification (review gate)",
-                detail: failed.join(", "),
+                detail: commands
+                    .iter()
+                    .map(|c| c.command.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                commands,
             })
         }
         "rejected" => {
             let command = text(logged, "command");
-            let (kind, detail) = if !command.is_empty() {
-                ("verification (apply)", command)
+            let (kind, detail, commands) = if !command.is_empty() {
+                let failed =
+                    Failed::from_json(command.clone(), &serde_json::Value::Object(e.data.clone()));
+                ("verification (apply)", command, vec![failed])
             } else if e.data.get("findings").is_some() {
-                ("review", text(logged, "reason"))
+                ("review", text(logged, "reason"), Vec::new())
             } else {
-                ("rejected by hand", text(logged, "reason"))
+                ("rejected by hand", text(logged, "reason"), Vec::new())
             };
             Some(Failure {
                 time: e.time,
                 kind,
                 detail,
+                commands,
             })
         }
         "conflicted" => {
@@ -132,6 +191,7 @@ fn failure_of(logged: &Logged) -> Option<Failure> {
                 time: e.time,
                 kind: "conflict",
                 detail: files.join(", "),
+                commands: Vec::new(),
             })
         }
         _ => None,
@@ -143,6 +203,7 @@ fn task_of(
     state: String,
     history: &[Logged],
     planned: Option<i64>,
+    tails: &BTreeMap<String, Vec<CommandResult>>,
     archived: bool,
     now: i64,
 ) -> Task {
@@ -179,12 +240,13 @@ fn task_of(
                     open.end = Some(e.time);
                 }
             }
-            _ => {
-                if let Some(failure) = failure_of(logged) {
-                    conflicts += usize::from(failure.kind == "conflict");
-                    failures.push(failure);
-                }
-            }
+            _ => {}
+        }
+        let failure = failure_of(logged, tails);
+        let failed = failure.is_some();
+        if let Some(failure) = failure {
+            conflicts += usize::from(failure.kind == "conflict");
+            failures.push(failure);
         }
         if matches!(
             e.kind.as_str(),
@@ -203,6 +265,7 @@ fn task_of(
             marks.push(Mark {
                 time: e.time,
                 kind: e.kind.clone(),
+                failed,
             });
         }
     }
@@ -255,6 +318,46 @@ pub fn duration(secs: i64) -> String {
     }
 }
 
+/// The commands of the failed verification runs that `history`'s
+/// `verified` events name, by verdict id: the event has each command's
+/// status, the verdict (in the notes on the handoff its `reported` event
+/// names) also the end of its output. Read only when a run failed.
+fn failed_runs(repo: &Repo, id: &str, history: &[Logged]) -> BTreeMap<String, Vec<CommandResult>> {
+    let wanted: BTreeSet<String> = history
+        .iter()
+        .filter(|l| {
+            l.event.kind == "verified"
+                && l.event.data.get("passed").and_then(|p| p.as_bool()) == Some(false)
+        })
+        .map(|l| text(l, "verdict"))
+        .filter(|v| !v.is_empty())
+        .collect();
+    let mut out = BTreeMap::new();
+    if wanted.is_empty() {
+        return out;
+    }
+    let handoffs: BTreeSet<Oid> = history
+        .iter()
+        .filter(|l| l.event.kind == "reported")
+        .filter_map(|l| Oid::from_str(&text(l, "handoff")).ok())
+        .collect();
+    for target in handoffs {
+        match registry::verdicts_on(repo, target) {
+            Ok(verdicts) => out.extend(
+                verdicts
+                    .into_iter()
+                    .filter(|v| wanted.contains(&v.id))
+                    .map(|v| (v.id, v.commands)),
+            ),
+            // The report still stands; only these tails are missing.
+            Err(err) => eprintln!(
+                "warning: the output of the failed verification runs of '{id}' is not shown: {err:#}"
+            ),
+        }
+    }
+    out
+}
+
 fn collect(repo: &Repo, since: Option<i64>) -> Result<Vec<Task>> {
     let now = registry::now();
     let planned: BTreeMap<String, i64> = registry::list_tasks(repo)?
@@ -277,6 +380,7 @@ fn collect(repo: &Repo, since: Option<i64>) -> Result<Vec<Task>> {
             state,
             &history,
             planned.get(id).copied(),
+            &failed_runs(repo, id, &history),
             archived,
             now,
         ));
