@@ -255,6 +255,76 @@ fn the_html_report_draws_failed_verifications_in_red_with_the_command_and_output
     }
 }
 
+/// `x` and the right end (`x + width`) of worker `id`'s bar.
+fn bar(html: &str, id: &str) -> (f64, f64) {
+    let row = &html[html.find(&format!("data-id=\"{id}\"")).unwrap()..];
+    let rect = &row[row.find("<rect class=\"bar\"").unwrap()..];
+    let number = |name: &str| -> f64 {
+        let at = rect.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        rect[at..at + rect[at..].find('"').unwrap()]
+            .parse()
+            .unwrap()
+    };
+    (number("x"), number("x") + number("width"))
+}
+
+#[test]
+fn the_html_report_draws_an_arrow_from_a_dependency_to_the_task_that_waited_for_it() {
+    let repo = TestRepo::new();
+    repo.write("README.md", "tasks\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "initial"]).success();
+    for (id, deps) in [("a", ""), ("b", ""), ("c", "a")] {
+        let mut plan = repo.worker(["plan", id, "--allow"]).arg(format!("{id}/**"));
+        if !deps.is_empty() {
+            plan = plan.args(["--depends-on", deps]);
+        }
+        plan.success();
+    }
+    let land = |id: &str| {
+        write_file(&repo.worktree(id).join(format!("{id}/done.txt")), "done\n");
+        repo.git_in(
+            &repo.worktree(id),
+            ["handoff", "report", "--summary", "done"],
+        )
+        .success();
+        repo.git(["handoff", "apply", id]).success();
+    };
+    repo.worker(["spawn", "--ready"]).success();
+    land("a");
+    repo.worker(["spawn", "--ready"]).success();
+    land("c");
+    let page = repo.root().join("report.html");
+    repo.worker(["report", "--html"]).arg(&page).success();
+    let html = std::fs::read_to_string(&page).unwrap();
+    let edges = elements(&html, "path", "edge");
+    assert_eq!(edges.len(), 1, "{html}");
+    let edge = edges[0];
+    assert!(
+        edge.starts_with("<path class=\"edge\" data-from=\"a\" data-to=\"c\" d=\"M"),
+        "{edge}"
+    );
+    assert!(edge.contains("marker-end=\"url(#arrow)\""), "{edge}");
+    assert!(html.contains("<marker id=\"arrow\""), "{html}");
+    assert_eq!(title(edge), "c waited for a");
+    // From the end of a's bar (its landing) to the start of c's.
+    let d = edge.split(" d=\"M").nth(1).unwrap();
+    let d = &d[..d.find('"').unwrap()];
+    let points: Vec<f64> = d.split([' ', 'C']).map(|n| n.parse().unwrap()).collect();
+    let ((_, a_end), (c_start, _)) = (bar(&html, "a"), bar(&html, "c"));
+    assert!(
+        (points[0] - a_end).abs() < 0.11,
+        "{d} vs a ending at {a_end}"
+    );
+    assert!(
+        (points[points.len() - 2] - c_start).abs() < 0.11,
+        "{d} vs c starting at {c_start}"
+    );
+    let json = repo.worker(["report", "--json"]).success().json();
+    assert_eq!(task(&json, "c")["depends_on"], serde_json::json!(["a"]));
+    assert_eq!(task(&json, "b")["depends_on"], serde_json::json!([]));
+}
+
 /// Rendered by a real browser when one is installed (`chromium`; CI does
 /// not install it, the structure test above always runs): the page loads
 /// offline and the timeline is drawn.

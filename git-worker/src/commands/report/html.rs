@@ -4,6 +4,8 @@
 //! wrote (ids, reasons, command output) is escaped before it reaches it:
 //! the page must stay inert whatever a worker's verification printed.
 
+use std::collections::BTreeMap;
+
 use orch::ui::{keep_end, printable, timestamp};
 
 use super::{Failure, Task, duration, render_text};
@@ -98,14 +100,56 @@ fn failure_marker(scale: &Scale, row: usize, failure: &Failure) -> String {
     )
 }
 
+/// Where a worker's bar starts and ends.
+fn bar(scale: &Scale, task: &Task) -> (f64, f64) {
+    let x0 = scale.x(task.start);
+    (x0, scale.x(task.end).max(x0 + 2.0))
+}
+
+/// An arrow from each dependency's bar (its end: landing) to the bar of
+/// the task that waited for it (its start), for the tasks of a plan
+/// (`git worker plan --depends-on`) that are both shown.
+fn edges(scale: &Scale, tasks: &[Task]) -> String {
+    let rows: BTreeMap<&str, usize> = tasks
+        .iter()
+        .enumerate()
+        .map(|(row, task)| (task.id.as_str(), row))
+        .collect();
+    let mut svg = String::new();
+    for (row, task) in tasks.iter().enumerate() {
+        for dependency in &task.depends_on {
+            let Some(&from) = rows.get(dependency.as_str()) else {
+                continue;
+            };
+            let (fx, fy) = (bar(scale, &tasks[from]).1, Scale::y(from) + ROW_H / 2.0);
+            let (tx, ty) = (bar(scale, task).0, Scale::y(row) + ROW_H / 2.0);
+            // Leaves to the right and arrives from the left, whichever
+            // rows the two are on.
+            let bend = ((tx - fx).abs() / 2.0).max(24.0);
+            svg.push_str(&format!(
+                "<path class=\"edge\" data-from=\"{}\" data-to=\"{}\" d=\"M{fx:.1} {fy:.1}C{:.1} {fy:.1} {:.1} {ty:.1} {tx:.1} {ty:.1}\" marker-end=\"url(#arrow)\"><title>{} waited for {}</title></path>\n",
+                escape(dependency),
+                escape(&task.id),
+                fx + bend,
+                tx - bend,
+                escape(&task.id),
+                escape(dependency),
+            ));
+        }
+    }
+    if svg.is_empty() {
+        return svg;
+    }
+    format!(
+        "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\"><path class=\"arrowhead\" d=\"M0 0L10 5L0 10z\"/></marker></defs>\n<g class=\"edges\">\n{svg}</g>\n"
+    )
+}
+
 /// One worker's row: its label, its bar, blocked episodes, events and
 /// failures.
 fn task_row(scale: &Scale, row: usize, task: &Task) -> String {
     let y = Scale::y(row);
-    let (x0, x1) = (
-        scale.x(task.start),
-        scale.x(task.end).max(scale.x(task.start) + 2.0),
-    );
+    let (x0, x1) = bar(scale, task);
     let mut svg = format!(
         "<g class=\"task {}\" data-id=\"{}\"><text x=\"{:.1}\" y=\"{:.1}\" class=\"label\">{}</text><rect class=\"bar\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}: {} ({})</title></rect>\n",
         escape(&task.outcome),
@@ -185,6 +229,7 @@ pub(super) fn render(tasks: &[Task], totals: &serde_json::Value) -> String {
     for (row, task) in tasks.iter().enumerate() {
         svg.push_str(&task_row(&scale, row, task));
     }
+    svg.push_str(&edges(&scale, tasks));
     svg.push_str("</svg>");
     page(&svg, &scale, &render_text(tasks, totals))
 }
@@ -197,10 +242,10 @@ body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}\n\
 .grid{{stroke:#ddd}} .tick{{font-size:11px;fill:#666}} .label{{font-size:13px;text-anchor:end}}\n\
 .bar{{fill:#9db8d9}} .landed .bar{{fill:#7cc47c}} .abandoned .bar{{fill:#d98c8c}} .blocked{{fill:#f0c040;opacity:.8}}\n\
 .mark{{fill:#333}} .mark.applied,.mark.verified,.mark.approved{{fill:#1a7f1a}} .mark.reported{{fill:#2060c0}} .mark.stalled{{fill:#e67e22}}\n\
-.failure{{fill:{FAILURE_RED};stroke:#6e1a12;stroke-width:1}}\n\
+.failure{{fill:{FAILURE_RED};stroke:#6e1a12;stroke-width:1}} .edge{{fill:none;stroke:#555;stroke-width:1.5;opacity:.75}} .arrowhead{{fill:#555}}\n\
 .legend span{{display:inline-block;margin-right:14px}} .legend .red{{color:{FAILURE_RED}}} pre{{background:#f6f6f6;padding:12px;overflow:auto}}\n\
 </style></head><body>\n<h1>After-action report</h1>\n\
-<p>{} to {}</p>\n<p class=\"legend\"><span>bar: a worker from its first event to landing (green), removal (red) or now (blue)</span><span>yellow: blocked</span><span>dots: reported (blue), verified, approved or applied (green), stalled (orange), other events (dark)</span><span class=\"red\">&#9670; red: a failed verification, a rejection or a conflict (hover for the command, how it ended and the end of its output)</span></p>\n\
+<p>{} to {}</p>\n<p class=\"legend\"><span>bar: a worker from its first event to landing (green), removal (red) or now (blue)</span><span>yellow: blocked</span><span>dots: reported (blue), verified, approved or applied (green), stalled (orange), other events (dark)</span><span>arrows: a planned task waited for another to land (--depends-on)</span><span class=\"red\">&#9670; red: a failed verification, a rejection or a conflict (hover for the command, how it ended and the end of its output)</span></p>\n\
 {svg}\n<h2>Per task</h2>\n<pre>{}</pre>\n</body></html>\n",
         escape(&timestamp(scale.start)),
         escape(&timestamp(scale.end)),

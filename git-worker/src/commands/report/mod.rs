@@ -89,6 +89,9 @@ struct Task {
     /// How it ended (or stands): landed, abandoned, or its state.
     outcome: String,
     planned: Option<i64>,
+    /// The planned tasks that had to land before this one was spawned
+    /// (`git worker plan --depends-on`).
+    depends_on: Vec<String>,
     start: i64,
     spawned: Option<i64>,
     first_report: Option<i64>,
@@ -202,7 +205,7 @@ fn task_of(
     id: &str,
     state: String,
     history: &[Logged],
-    planned: Option<i64>,
+    planned: Option<&registry::Task>,
     tails: &BTreeMap<String, Vec<CommandResult>>,
     archived: bool,
     now: i64,
@@ -286,13 +289,14 @@ fn task_of(
     Task {
         id: id.to_string(),
         outcome,
-        planned,
+        planned: planned.map(|t| t.planned),
+        depends_on: planned.map(|t| t.depends_on.clone()).unwrap_or_default(),
         start,
         spawned,
         first_report,
         landed,
         end,
-        to_spawn: spawned.map(|s| s - planned.unwrap_or(start)),
+        to_spawn: spawned.map(|s| s - planned.map_or(start, |t| t.planned)),
         to_report: spawned.zip(first_report).map(|(s, r)| r - s),
         to_land: spawned.zip(landed).map(|(s, l)| l - s),
         reports,
@@ -360,9 +364,9 @@ fn failed_runs(repo: &Repo, id: &str, history: &[Logged]) -> BTreeMap<String, Ve
 
 fn collect(repo: &Repo, since: Option<i64>) -> Result<Vec<Task>> {
     let now = registry::now();
-    let planned: BTreeMap<String, i64> = registry::list_tasks(repo)?
+    let planned: BTreeMap<String, registry::Task> = registry::list_tasks(repo)?
         .into_iter()
-        .map(|t| (t.id, t.planned))
+        .map(|t| (t.id.clone(), t))
         .collect();
     let mut tasks = Vec::new();
     for log in registry::all_logs(repo)? {
@@ -379,7 +383,7 @@ fn collect(repo: &Repo, since: Option<i64>) -> Result<Vec<Task>> {
             id,
             state,
             &history,
-            planned.get(id).copied(),
+            planned.get(id),
             &failed_runs(repo, id, &history),
             archived,
             now,
