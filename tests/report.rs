@@ -325,6 +325,83 @@ fn the_html_report_draws_an_arrow_from_a_dependency_to_the_task_that_waited_for_
     assert_eq!(task(&json, "b")["depends_on"], serde_json::json!([]));
 }
 
+/// The number in attribute `name` of the chart's `<svg>`.
+fn svg_number(html: &str, name: &str) -> f64 {
+    let svg = &html[html.find("<svg ").unwrap()..];
+    let svg = &svg[..svg.find('>').unwrap()];
+    let at = svg.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+    svg[at..at + svg[at..].find('"').unwrap()].parse().unwrap()
+}
+
+#[test]
+fn the_html_report_zooms_to_the_active_period_not_to_the_first_commit() {
+    let repo = TestRepo::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let day_ago = format!("{} +0000", now - 86_400);
+    repo.write("src/lib.rs", "one\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "initial"])
+        .env("GIT_AUTHOR_DATE", &day_ago)
+        .env("GIT_COMMITTER_DATE", &day_ago)
+        .success();
+    repo.worker(["spawn", "a", "--allow", "a/**"]).success();
+    repo.worker(["spawn", "b", "--allow", "b/**"]).success();
+    // A few seconds of work, a day after the first commit; b stays open.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    write_file(&repo.worktree("a").join("a/done.txt"), "done\n");
+    repo.git_in(&repo.worktree("a"), ["handoff", "report", "--summary", "a"])
+        .success();
+    repo.git(["handoff", "apply", "a"]).success();
+    let page = repo.root().join("report.html");
+    repo.worker(["report", "--html"]).arg(&page).success();
+    let html = std::fs::read_to_string(&page).unwrap();
+    let json = repo.worker(["report", "--json"]).success().json();
+    let (a, b) = (task(&json, "a"), task(&json, "b"));
+    let first = a["start"].as_i64().unwrap();
+    let last = a["last_event"]
+        .as_i64()
+        .unwrap()
+        .max(b["last_event"].as_i64().unwrap());
+    assert!(last - first >= 2 && last - first < 300, "{json}");
+    assert_eq!(svg_number(&html, "data-first-event"), first as f64);
+    assert_eq!(svg_number(&html, "data-last-event"), last as f64);
+    // The axis: the active period and a margin (a twentieth, at least 1 s).
+    let margin = ((last - first) / 20).max(1);
+    let (start, end) = (
+        svg_number(&html, "data-start"),
+        svg_number(&html, "data-end"),
+    );
+    assert_eq!(
+        (start, end),
+        ((first - margin) as f64, (last + margin) as f64)
+    );
+    assert!(
+        start > (now - 86_400 + 3600) as f64,
+        "the axis reaches back to the first commit"
+    );
+    // The bars are where their times are on that axis, and fill it.
+    let (chart_x, chart_w) = (
+        svg_number(&html, "data-chart-x"),
+        svg_number(&html, "data-chart-width"),
+    );
+    let x = |t: i64| chart_x + (t as f64 - start) / (end - start) * chart_w;
+    let (a0, a1) = bar(&html, "a");
+    assert!(
+        (a0 - x(first)).abs() < 0.11 && (a1 - x(a["landed"].as_i64().unwrap())).abs() < 0.11,
+        "{html}"
+    );
+    assert!((x(last) - x(first)) / chart_w >= 0.5, "a sliver: {html}");
+    // b is open: its bar runs to the end of the axis, not beyond.
+    assert!(
+        (bar(&html, "b").1 - (chart_x + chart_w)).abs() < 0.11,
+        "{html}"
+    );
+    assert!(html.contains("class=\"task active\""), "{html}");
+}
+
 /// Rendered by a real browser when one is installed (`chromium`; CI does
 /// not install it, the structure test above always runs): the page loads
 /// offline and the timeline is drawn.

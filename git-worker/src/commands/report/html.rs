@@ -29,8 +29,13 @@ fn escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// The chart's geometry and its time axis, `start` to `end`.
+/// The chart's time axis: the active period, from the first to the last
+/// event of the workers shown, with a margin, whenever the repository
+/// began and whenever the report is written (an open worker's bar runs to
+/// the axis's end, not to now).
 struct Scale {
+    first: i64,
+    last: i64,
     start: i64,
     end: i64,
 }
@@ -41,7 +46,24 @@ const ROW_H: f64 = 28.0;
 const TOP: f64 = 40.0;
 
 impl Scale {
+    fn of(tasks: &[Task]) -> Scale {
+        let first = tasks.iter().map(|t| t.start).min().unwrap_or(0);
+        let last = tasks.iter().map(|t| t.last_event).max().unwrap_or(first);
+        let last = last.max(first);
+        // A twentieth of the period on each side, at least a second, so
+        // the first and last events are not on the chart's edges.
+        let margin = ((last - first) / 20).max(1);
+        Scale {
+            first,
+            last,
+            start: first - margin,
+            end: last + margin,
+        }
+    }
+
+    /// Where time `t` is drawn; outside the axis, at its nearer end.
     fn x(&self, t: i64) -> f64 {
+        let t = t.clamp(self.start, self.end);
         LABEL_W + (t - self.start) as f64 / (self.end - self.start) as f64 * CHART_W
     }
 
@@ -100,10 +122,12 @@ fn failure_marker(scale: &Scale, row: usize, failure: &Failure) -> String {
     )
 }
 
-/// Where a worker's bar starts and ends.
+/// Where a worker's bar starts and ends: an open worker's runs on to the
+/// end of the axis.
 fn bar(scale: &Scale, task: &Task) -> (f64, f64) {
     let x0 = scale.x(task.start);
-    (x0, scale.x(task.end).max(x0 + 2.0))
+    let end = if task.is_open() { scale.end } else { task.end };
+    (x0, scale.x(end).max(x0 + 2.0))
 }
 
 /// An arrow from each dependency's bar (its end: landing) to the bar of
@@ -217,13 +241,14 @@ fn axis(scale: &Scale, height: f64) -> String {
 
 /// A self-contained page: no scripts, fonts or anything from the network.
 pub(super) fn render(tasks: &[Task], totals: &serde_json::Value) -> String {
-    let start = totals["start"].as_i64().unwrap_or(0);
-    let end = totals["end"].as_i64().unwrap_or(start).max(start + 1);
-    let scale = Scale { start, end };
+    let scale = Scale::of(tasks);
     let height = TOP + ROW_H * tasks.len() as f64 + 30.0;
+    let width = LABEL_W + CHART_W + 20.0;
+    // The axis in data attributes: what a reader (or a test) needs to map
+    // an x back to a time.
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"timeline of the workers\">\n",
-        LABEL_W + CHART_W + 20.0
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"timeline of the workers\" data-start=\"{}\" data-end=\"{}\" data-first-event=\"{}\" data-last-event=\"{}\" data-chart-x=\"{LABEL_W}\" data-chart-width=\"{CHART_W}\">\n",
+        scale.start, scale.end, scale.first, scale.last
     );
     svg.push_str(&axis(&scale, height));
     for (row, task) in tasks.iter().enumerate() {
@@ -245,10 +270,10 @@ body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}\n\
 .failure{{fill:{FAILURE_RED};stroke:#6e1a12;stroke-width:1}} .edge{{fill:none;stroke:#555;stroke-width:1.5;opacity:.75}} .arrowhead{{fill:#555}}\n\
 .legend span{{display:inline-block;margin-right:14px}} .legend .red{{color:{FAILURE_RED}}} pre{{background:#f6f6f6;padding:12px;overflow:auto}}\n\
 </style></head><body>\n<h1>After-action report</h1>\n\
-<p>{} to {}</p>\n<p class=\"legend\"><span>bar: a worker from its first event to landing (green), removal (red) or now (blue)</span><span>yellow: blocked</span><span>dots: reported (blue), verified, approved or applied (green), stalled (orange), other events (dark)</span><span>arrows: a planned task waited for another to land (--depends-on)</span><span class=\"red\">&#9670; red: a failed verification, a rejection or a conflict (hover for the command, how it ended and the end of its output)</span></p>\n\
+<p>from the first event to the last: {} to {}</p>\n<p class=\"legend\"><span>bar: a worker from its first event to landing (green), removal (red), or on to the end of the chart while open (blue)</span><span>yellow: blocked</span><span>dots: reported (blue), verified, approved or applied (green), stalled (orange), other events (dark)</span><span>arrows: a planned task waited for another to land (--depends-on)</span><span class=\"red\">&#9670; red: a failed verification, a rejection or a conflict (hover for the command, how it ended and the end of its output)</span></p>\n\
 {svg}\n<h2>Per task</h2>\n<pre>{}</pre>\n</body></html>\n",
-        escape(&timestamp(scale.start)),
-        escape(&timestamp(scale.end)),
+        escape(&timestamp(scale.first)),
+        escape(&timestamp(scale.last)),
         escape(table)
     )
 }
@@ -285,6 +310,8 @@ mod tests {
         let failure = verification(Some(2), false, "compiling\nerror: it broke\n");
         let svg = failure_marker(
             &Scale {
+                first: 1_800_000_000 - 50,
+                last: 1_800_000_000 + 50,
                 start: 1_800_000_000 - 60,
                 end: 1_800_000_000 + 60,
             },
@@ -313,5 +340,73 @@ mod tests {
         let title = failure_title(&verification(Some(1), false, &long));
         assert!(title.contains("\nline 80\n") && title.ends_with("\nline 99"));
         assert!(!title.contains("line 79\n"), "{title}");
+    }
+
+    /// A worker from `start` to `last_event`, landed then, or still open.
+    fn task(id: &str, start: i64, last_event: i64, landed: bool, now: i64) -> Task {
+        Task {
+            id: id.into(),
+            outcome: if landed { "landed" } else { "active" }.into(),
+            planned: None,
+            depends_on: Vec::new(),
+            start,
+            spawned: Some(start),
+            first_report: None,
+            landed: landed.then_some(last_event),
+            end: if landed { last_event } else { now },
+            last_event,
+            to_spawn: Some(0),
+            to_report: None,
+            to_land: None,
+            reports: 0,
+            retries: 0,
+            blocked: Vec::new(),
+            failures: Vec::new(),
+            conflicts: 0,
+            marks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_axis_spans_the_active_period_not_the_time_to_now() {
+        // Five minutes of work a day after some first commit; one worker
+        // still open, the report written a day later still.
+        let begin = 1_800_000_000 + 86_400;
+        let now = begin + 86_400;
+        let tasks = [
+            task("a", begin, begin + 300, true, now),
+            task("b", begin + 60, begin + 240, false, now),
+        ];
+        let scale = Scale::of(&tasks);
+        assert_eq!(
+            (scale.first, scale.last, scale.start, scale.end),
+            (begin, begin + 300, begin - 15, begin + 315)
+        );
+        let (a0, a1) = bar(&scale, &tasks[0]);
+        // The five minutes fill the chart but for the margins: 300 of 330 seconds.
+        assert!(
+            (a0 - (LABEL_W + CHART_W * 15.0 / 330.0)).abs() < 1e-9,
+            "{a0}"
+        );
+        assert!(
+            (a1 - (LABEL_W + CHART_W * 315.0 / 330.0)).abs() < 1e-9,
+            "{a1}"
+        );
+        assert!((a1 - a0) / CHART_W > 0.9);
+        // The open worker runs to the end of the axis, no further.
+        assert_eq!(bar(&scale, &tasks[1]).1, LABEL_W + CHART_W);
+        let page = render(&tasks, &serde_json::json!({}));
+        assert!(
+            page.contains(&format!(
+                "data-start=\"{}\" data-end=\"{}\" data-first-event=\"{begin}\" data-last-event=\"{}\"",
+                begin - 15,
+                begin + 315,
+                begin + 300
+            )),
+            "{page}"
+        );
+        // One event alone still gets an axis a few seconds wide.
+        let one = Scale::of(&[task("c", begin, begin, true, now)]);
+        assert_eq!((one.start, one.end), (begin - 1, begin + 1));
     }
 }

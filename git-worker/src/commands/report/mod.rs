@@ -96,7 +96,10 @@ struct Task {
     spawned: Option<i64>,
     first_report: Option<i64>,
     landed: Option<i64>,
+    /// Landed, the last event when removed, or now.
     end: i64,
+    /// The time of its last event (the timeline ends at the latest).
+    last_event: i64,
     /// Seconds: planned (or spawn started) to spawned; spawned to first
     /// report; spawned to landing.
     to_spawn: Option<i64>,
@@ -108,6 +111,13 @@ struct Task {
     failures: Vec<Failure>,
     conflicts: usize,
     marks: Vec<Mark>,
+}
+
+impl Task {
+    /// Neither landed nor abandoned: still at work, or waiting.
+    fn is_open(&self) -> bool {
+        self.landed.is_none() && self.outcome != "abandoned"
+    }
 }
 
 fn text(logged: &Logged, key: &str) -> String {
@@ -217,6 +227,7 @@ fn task_of(
             .map(|l| l.event.time)
     };
     let start = history.first().map_or(now, |l| l.event.time);
+    let last_event = history.iter().map(|l| l.event.time).max().unwrap_or(start);
     let spawned = first("spawned");
     let first_report = first("reported");
     let landed = history
@@ -296,6 +307,7 @@ fn task_of(
         first_report,
         landed,
         end,
+        last_event,
         to_spawn: spawned.map(|s| s - planned.map_or(start, |t| t.planned)),
         to_report: spawned.zip(first_report).map(|(s, r)| r - s),
         to_land: spawned.zip(landed).map(|(s, l)| l - s),
