@@ -446,7 +446,14 @@ pub struct CleanupArgs {
 /// their reasons and lengths; verification and review failures; conflicts.
 /// Totals: tasks landed, abandoned and open, medians, sums. --html writes a
 /// self-contained page (no network) with a timeline: a Gantt chart of the
-/// workers over time, blocked episodes shaded, events marked.
+/// workers over their active period (from the first to the last event of
+/// the workers shown, with a small margin; an open worker's bar runs to
+/// its end), blocked episodes shaded, events marked. Failed verifications
+/// (by `git review-gate run` or `git handoff apply`), rejections and
+/// conflicts are red, each with a tooltip giving the command, its exit
+/// status (or timeout) and the end of its output; arrows run from each
+/// planned task's dependencies (`plan --depends-on`) to it. With --json,
+/// each failure lists its failed commands with their status and output.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Only workers with events at or after T (as for `timeline --since`)

@@ -4,7 +4,7 @@
 //! conflicts; and totals. As text, JSON, or a self-contained HTML page with
 //! a timeline (a Gantt chart of the workers, events marked).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::Path;
 
@@ -15,9 +15,11 @@ use serde_json::json;
 use super::events::parse_since;
 use crate::cli::ReportArgs;
 use orch::exit::Outcome;
-use orch::git::Repo;
-use orch::registry::{self, Logged};
+use orch::git::{Oid, Repo};
+use orch::registry::{self, CommandResult, Logged};
 use orch::ui::{JSON_VERSION, print_json, timestamp};
+
+mod html;
 
 /// One blocked episode: from the blocking notice to the answer (if any).
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +35,43 @@ struct Failure {
     time: i64,
     kind: &'static str,
     detail: String,
+    /// A failed verification's failing commands: how each ended and the
+    /// end of its output (worker-controlled text).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    commands: Vec<Failed>,
+}
+
+/// One verification command that failed.
+#[derive(Debug, Clone, Serialize)]
+struct Failed {
+    command: String,
+    /// Exit status; none when it was killed (timeout, signal).
+    status: Option<i64>,
+    timed_out: bool,
+    /// The end of its output; empty when the record has none.
+    tail: String,
+}
+
+impl Failed {
+    /// `status`, `timed_out` and `tail` of a JSON record (an event's or a
+    /// verdict's), given its command.
+    fn from_json(command: String, value: &serde_json::Value) -> Failed {
+        Failed {
+            command,
+            status: value.get("status").and_then(|s| s.as_i64()),
+            timed_out: value.get("timed_out").and_then(|t| t.as_bool()) == Some(true),
+            tail: value
+                .get("tail")
+                .and_then(|t| t.as_str())
+                .unwrap_or("")
+                .to_string(),
+        }
+    }
+
+    fn passed(value: &serde_json::Value) -> bool {
+        value.get("status").and_then(|s| s.as_i64()) == Some(0)
+            && value.get("timed_out").and_then(|t| t.as_bool()) != Some(true)
+    }
 }
 
 /// A marker on the timeline.
@@ -40,6 +79,8 @@ struct Failure {
 struct Mark {
     time: i64,
     kind: String,
+    /// The event records a failure (drawn as one, not as a plain mark).
+    failed: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,11 +89,17 @@ struct Task {
     /// How it ended (or stands): landed, abandoned, or its state.
     outcome: String,
     planned: Option<i64>,
+    /// The planned tasks that had to land before this one was spawned
+    /// (`git worker plan --depends-on`).
+    depends_on: Vec<String>,
     start: i64,
     spawned: Option<i64>,
     first_report: Option<i64>,
     landed: Option<i64>,
+    /// Landed, the last event when removed, or now.
     end: i64,
+    /// The time of its last event (the timeline ends at the latest).
+    last_event: i64,
     /// Seconds: planned (or spawn started) to spawned; spawned to first
     /// report; spawned to landing.
     to_spawn: Option<i64>,
@@ -64,6 +111,13 @@ struct Task {
     failures: Vec<Failure>,
     conflicts: usize,
     marks: Vec<Mark>,
+}
+
+impl Task {
+    /// Neither landed nor abandoned: still at work, or waiting.
+    fn is_open(&self) -> bool {
+        self.landed.is_none() && self.outcome != "abandoned"
+    }
 }
 
 fn text(logged: &Logged, key: &str) -> String {
@@ -78,43 +132,63 @@ fn text(logged: &Logged, key: &str) -> String {
 
 /// The failure an event records, if it records one: a failed
 /// verification (by the review gate or by apply), a rejection, or a
-/// conflict.
-fn failure_of(logged: &Logged) -> Option<Failure> {
+/// conflict. `tails` has the commands of failed verdicts by verdict id:
+/// a `verified` event has no output tails, its verdict does.
+fn failure_of(logged: &Logged, tails: &BTreeMap<String, Vec<CommandResult>>) -> Option<Failure> {
     let e = &logged.event;
     match e.kind.as_str() {
         "verified" if e.data.get("passed").and_then(|p| p.as_bool()) == Some(false) => {
-            let failed: Vec<String> = e
-                .data
-                .get("commands")
-                .and_then(|c| c.as_array())
-                .into_iter()
-                .flatten()
-                .filter(|c| c.get("status").and_then(|s| s.as_i64()) != Some(0))
-                .filter_map(|c| {
-                    c.get("command")
-                        .and_then(|s| s.as_str())
-                        .map(str::to_string)
-                })
-                .collect();
+            let commands: Vec<Failed> = match tails.get(&text(logged, "verdict")) {
+                Some(results) => results
+                    .iter()
+                    .filter(|r| !r.passed())
+                    .map(|r| Failed {
+                        command: r.command.clone(),
+                        status: r.status.map(i64::from),
+                        timed_out: r.timed_out,
+                        tail: r.tail.clone(),
+                    })
+                    .collect(),
+                None => e
+                    .data
+                    .get("commands")
+                    .and_then(|c| c.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| !Failed::passed(c))
+                    .filter_map(|c| {
+                        let command = c.get("command")?.as_str()?.to_string();
+                        Some(Failed::from_json(command, c))
+                    })
+                    .collect(),
+            };
             Some(Failure {
                 time: e.time,
                 kind: "verification (review gate)",
-                detail: failed.join(", "),
+                detail: commands
+                    .iter()
+                    .map(|c| c.command.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                commands,
             })
         }
         "rejected" => {
             let command = text(logged, "command");
-            let (kind, detail) = if !command.is_empty() {
-                ("verification (apply)", command)
+            let (kind, detail, commands) = if !command.is_empty() {
+                let failed =
+                    Failed::from_json(command.clone(), &serde_json::Value::Object(e.data.clone()));
+                ("verification (apply)", command, vec![failed])
             } else if e.data.get("findings").is_some() {
-                ("review", text(logged, "reason"))
+                ("review", text(logged, "reason"), Vec::new())
             } else {
-                ("rejected by hand", text(logged, "reason"))
+                ("rejected by hand", text(logged, "reason"), Vec::new())
             };
             Some(Failure {
                 time: e.time,
                 kind,
                 detail,
+                commands,
             })
         }
         "conflicted" => {
@@ -130,6 +204,7 @@ fn failure_of(logged: &Logged) -> Option<Failure> {
                 time: e.time,
                 kind: "conflict",
                 detail: files.join(", "),
+                commands: Vec::new(),
             })
         }
         _ => None,
@@ -140,7 +215,8 @@ fn task_of(
     id: &str,
     state: String,
     history: &[Logged],
-    planned: Option<i64>,
+    planned: Option<&registry::Task>,
+    tails: &BTreeMap<String, Vec<CommandResult>>,
     archived: bool,
     now: i64,
 ) -> Task {
@@ -151,6 +227,7 @@ fn task_of(
             .map(|l| l.event.time)
     };
     let start = history.first().map_or(now, |l| l.event.time);
+    let last_event = history.iter().map(|l| l.event.time).max().unwrap_or(start);
     let spawned = first("spawned");
     let first_report = first("reported");
     let landed = history
@@ -177,12 +254,13 @@ fn task_of(
                     open.end = Some(e.time);
                 }
             }
-            _ => {
-                if let Some(failure) = failure_of(logged) {
-                    conflicts += usize::from(failure.kind == "conflict");
-                    failures.push(failure);
-                }
-            }
+            _ => {}
+        }
+        let failure = failure_of(logged, tails);
+        let failed = failure.is_some();
+        if let Some(failure) = failure {
+            conflicts += usize::from(failure.kind == "conflict");
+            failures.push(failure);
         }
         if matches!(
             e.kind.as_str(),
@@ -201,6 +279,7 @@ fn task_of(
             marks.push(Mark {
                 time: e.time,
                 kind: e.kind.clone(),
+                failed,
             });
         }
     }
@@ -221,13 +300,15 @@ fn task_of(
     Task {
         id: id.to_string(),
         outcome,
-        planned,
+        planned: planned.map(|t| t.planned),
+        depends_on: planned.map(|t| t.depends_on.clone()).unwrap_or_default(),
         start,
         spawned,
         first_report,
         landed,
         end,
-        to_spawn: spawned.map(|s| s - planned.unwrap_or(start)),
+        last_event,
+        to_spawn: spawned.map(|s| s - planned.map_or(start, |t| t.planned)),
         to_report: spawned.zip(first_report).map(|(s, r)| r - s),
         to_land: spawned.zip(landed).map(|(s, l)| l - s),
         reports,
@@ -253,11 +334,51 @@ pub fn duration(secs: i64) -> String {
     }
 }
 
+/// The commands of the failed verification runs that `history`'s
+/// `verified` events name, by verdict id: the event has each command's
+/// status, the verdict (in the notes on the handoff its `reported` event
+/// names) also the end of its output. Read only when a run failed.
+fn failed_runs(repo: &Repo, id: &str, history: &[Logged]) -> BTreeMap<String, Vec<CommandResult>> {
+    let wanted: BTreeSet<String> = history
+        .iter()
+        .filter(|l| {
+            l.event.kind == "verified"
+                && l.event.data.get("passed").and_then(|p| p.as_bool()) == Some(false)
+        })
+        .map(|l| text(l, "verdict"))
+        .filter(|v| !v.is_empty())
+        .collect();
+    let mut out = BTreeMap::new();
+    if wanted.is_empty() {
+        return out;
+    }
+    let handoffs: BTreeSet<Oid> = history
+        .iter()
+        .filter(|l| l.event.kind == "reported")
+        .filter_map(|l| Oid::from_str(&text(l, "handoff")).ok())
+        .collect();
+    for target in handoffs {
+        match registry::verdicts_on(repo, target) {
+            Ok(verdicts) => out.extend(
+                verdicts
+                    .into_iter()
+                    .filter(|v| wanted.contains(&v.id))
+                    .map(|v| (v.id, v.commands)),
+            ),
+            // The report still stands; only these tails are missing.
+            Err(err) => eprintln!(
+                "warning: the output of the failed verification runs of '{id}' is not shown: {err:#}"
+            ),
+        }
+    }
+    out
+}
+
 fn collect(repo: &Repo, since: Option<i64>) -> Result<Vec<Task>> {
     let now = registry::now();
-    let planned: BTreeMap<String, i64> = registry::list_tasks(repo)?
+    let planned: BTreeMap<String, registry::Task> = registry::list_tasks(repo)?
         .into_iter()
-        .map(|t| (t.id, t.planned))
+        .map(|t| (t.id.clone(), t))
         .collect();
     let mut tasks = Vec::new();
     for log in registry::all_logs(repo)? {
@@ -274,7 +395,8 @@ fn collect(repo: &Repo, since: Option<i64>) -> Result<Vec<Task>> {
             id,
             state,
             &history,
-            planned.get(id).copied(),
+            planned.get(id),
+            &failed_runs(repo, id, &history),
             archived,
             now,
         ));
@@ -410,98 +532,6 @@ fn render_text(tasks: &[Task], totals: &serde_json::Value) -> String {
     out
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A self-contained page: no scripts, fonts or anything from the network.
-fn render_html(tasks: &[Task], totals: &serde_json::Value) -> String {
-    let start = totals["start"].as_i64().unwrap_or(0);
-    let end = totals["end"].as_i64().unwrap_or(start).max(start + 1);
-    let (label_w, chart_w, row_h, top) = (160.0, 840.0, 28.0, 40.0);
-    let x = |t: i64| label_w + (t - start) as f64 / (end - start) as f64 * chart_w;
-    let height = top + row_h * tasks.len() as f64 + 30.0;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"timeline of the workers\">\n",
-        label_w + chart_w + 20.0
-    );
-    // Time axis: five ticks; the first and last labels stay inside.
-    for i in 0..=4 {
-        let t = start + (end - start) * i / 4;
-        let tx = x(t);
-        let anchor = match i {
-            0 => "start",
-            4 => "end",
-            _ => "middle",
-        };
-        svg.push_str(&format!(
-            "<line x1=\"{tx:.1}\" y1=\"{}\" x2=\"{tx:.1}\" y2=\"{:.1}\" class=\"grid\"/><text x=\"{tx:.1}\" y=\"20\" class=\"tick\" text-anchor=\"{anchor}\">{}</text>\n",
-            top - 8.0,
-            height - 20.0,
-            // The time of day; the dates are in the caption.
-            escape(timestamp(t).split_once(' ').map_or("", |(_, time)| time))
-        ));
-    }
-    for (row, task) in tasks.iter().enumerate() {
-        let y = top + row_h * row as f64;
-        let (x0, x1) = (x(task.start), x(task.end).max(x(task.start) + 2.0));
-        svg.push_str(&format!(
-            "<g class=\"task {}\"><text x=\"{:.1}\" y=\"{:.1}\" class=\"label\">{}</text><rect class=\"bar\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}: {} ({})</title></rect>\n",
-            escape(&task.outcome),
-            label_w - 8.0,
-            y + 17.0,
-            escape(&task.id),
-            y + 5.0,
-            x1 - x0,
-            row_h - 10.0,
-            escape(&task.id),
-            escape(&task.outcome),
-            escape(&duration(task.end - task.start)),
-        ));
-        for blocked in &task.blocked {
-            let bx0 = x(blocked.start);
-            let bx1 = x(blocked.end.unwrap_or(task.end)).max(bx0 + 2.0);
-            svg.push_str(&format!(
-                "<rect class=\"blocked\" x=\"{bx0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>blocked: {}</title></rect>\n",
-                y + 5.0,
-                bx1 - bx0,
-                row_h - 10.0,
-                escape(&blocked.reason)
-            ));
-        }
-        for mark in &task.marks {
-            svg.push_str(&format!(
-                "<circle class=\"mark {}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\"><title>{} {}</title></circle>\n",
-                escape(&mark.kind),
-                x(mark.time),
-                y + row_h / 2.0,
-                escape(&mark.kind),
-                escape(&timestamp(mark.time))
-            ));
-        }
-        svg.push_str("</g>\n");
-    }
-    svg.push_str("</svg>");
-    let table = render_text(tasks, totals);
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>git-orch after-action report</title>\n<style>\n\
-body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}\n\
-.grid{{stroke:#ddd}} .tick{{font-size:11px;fill:#666}} .label{{font-size:13px;text-anchor:end}}\n\
-.bar{{fill:#9db8d9}} .landed .bar{{fill:#7cc47c}} .abandoned .bar{{fill:#d98c8c}} .blocked{{fill:#f0c040;opacity:.8}}\n\
-.mark{{fill:#333}} .mark.applied{{fill:#1a7f1a}} .mark.rejected,.mark.conflicted{{fill:#c0392b}} .mark.reported{{fill:#2060c0}} .mark.stalled{{fill:#e67e22}}\n\
-.legend span{{display:inline-block;margin-right:14px}} pre{{background:#f6f6f6;padding:12px;overflow:auto}}\n\
-</style></head><body>\n<h1>After-action report</h1>\n\
-<p>{} to {}</p>\n<p class=\"legend\"><span>bar: a worker from its first event to landing (green), removal (red) or now (blue)</span><span>yellow: blocked</span><span>dots: reported (blue), applied (green), rejected or conflict (red), stalled (orange), other events (dark)</span></p>\n\
-{svg}\n<h2>Per task</h2>\n<pre>{}</pre>\n</body></html>\n",
-        escape(&timestamp(start)),
-        escape(&timestamp(end)),
-        escape(&table)
-    )
-}
-
 pub fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
     let since = args
         .since
@@ -517,7 +547,7 @@ pub fn report(repo: &Repo, args: &ReportArgs) -> Result<Outcome> {
         return Ok(Outcome::Success);
     }
     if let Some(path) = &args.html {
-        write_html(path, &render_html(&tasks, &totals))?;
+        write_html(path, &html::render(&tasks, &totals))?;
         eprintln!(
             "wrote the report of {} task(s) to '{}'",
             tasks.len(),
@@ -546,10 +576,5 @@ mod tests {
         assert_eq!(duration(5400), "1h30m");
         assert_eq!(duration(7200), "2h");
         assert_eq!(duration(86_400 * 2 + 3600 * 3), "2d3h");
-    }
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
     }
 }
