@@ -14,6 +14,7 @@ pub mod hub;
 pub mod keys;
 pub mod landed;
 pub mod plan;
+pub mod presets;
 pub mod rebase;
 pub mod remove;
 pub mod review;
