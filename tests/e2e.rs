@@ -13,6 +13,7 @@ mod isolation;
 mod land;
 mod merging;
 mod plan;
+mod presets;
 mod real_repos;
 mod report;
 mod review_gate;
