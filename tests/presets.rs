@@ -542,6 +542,79 @@ fn gemini_edits_commits_reports_and_resumes_its_session() {
     );
 }
 
+/// The README's "Using it with your agent" lines, run as written (stand-ins
+/// for the CLIs first on PATH), each agent reporting.
+#[test]
+fn the_readme_agent_lines_run_as_written() {
+    let readme =
+        std::fs::read_to_string(crate::support::workspace_root().join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Using it with your agent\n")
+        .nth(1)
+        .expect("a README section \"Using it with your agent\"");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let repo = repo();
+    repo.write("src/auth/login.rs", "fn login() {}\n");
+    repo.write("src/lib.rs", "fn a() {}\n");
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "auth"]).success();
+    let bin = bin(&repo);
+    let mut ran = Vec::new();
+    for line in block.lines() {
+        let command = line.split(" # ").next().unwrap().trim();
+        if !command.starts_with("git worker spawn ") {
+            continue;
+        }
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let id = words[3];
+        let agent = words[words.iter().position(|w| *w == "--agent").unwrap() + 1];
+        stand_in(&bin, &stand_in_for(agent, true));
+        repo.cmd_in(repo.path(), "sh", ["-c", command])
+            .env("PATH", path_with(&bin))
+            .env("STANDIN_EDIT", "src/auth/login.rs")
+            .success();
+        repo.worker(["wait", id, "--until", "exited", "--timeout", "60"])
+            .success();
+        assert!(
+            repo.events(id)
+                .contains(&("reported".to_string(), "worker".to_string())),
+            "{command}: {}",
+            log(&repo, id)
+        );
+        ran.push(agent.to_string());
+    }
+    ran.sort();
+    assert_eq!(ran, ["aider", "claude", "codex", "gemini", "opencode"]);
+    // The next block's relaunch line continues the session claude printed.
+    let next = section.split("```sh\n").nth(2).unwrap();
+    let relaunch = next
+        .lines()
+        .next()
+        .unwrap()
+        .split(" # ")
+        .next()
+        .unwrap()
+        .trim();
+    assert!(relaunch.starts_with("git worker relaunch "), "{relaunch}");
+    let id = relaunch.split_whitespace().nth(3).unwrap();
+    repo.cmd_in(repo.path(), "sh", ["-c", relaunch])
+        .env("PATH", path_with(&bin))
+        .success();
+    repo.worker(["wait", id, "--until", "exited", "--timeout", "60"])
+        .success();
+    assert!(
+        log(&repo, id).contains(&format!("resumed session {SID}")),
+        "{}",
+        log(&repo, id)
+    );
+}
+
 #[test]
 fn a_preset_of_ones_own_comes_from_git_config() {
     let repo = repo();
