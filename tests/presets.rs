@@ -207,6 +207,91 @@ fn codexs_workspace_write_sandbox_lets_an_agent_edit_but_not_commit() {
     );
 }
 
+/// The real claude, started by the preset in a sandboxed worker (as root
+/// here: IS_SANDBOX=1 lets it skip its permission checks there), prints
+/// its stream-json init event before it finds it is not logged in: the
+/// session id in it is recorded.
+#[test]
+fn the_real_claude_runs_under_its_preset_and_its_session_id_is_recorded() {
+    let repo = repo();
+    let claude = test_tool("claude");
+    let out = repo
+        .worker([
+            "spawn",
+            "w",
+            "--allow",
+            "src/**",
+            "--sandbox",
+            "--agent",
+            "claude",
+        ])
+        .env("PATH", path_with(claude.parent().unwrap()))
+        .success();
+    assert!(
+        out.stderr.contains("--dangerously-skip-permissions"),
+        "{out}"
+    );
+    repo.worker(["wait", "w", "--until", "exited", "--timeout", "60"])
+        .success();
+    let text = log(&repo, "w");
+    assert!(!text.contains("cannot be used with root"), "{text}");
+    assert!(text.contains("\"subtype\":\"init\""), "{text}");
+    let facts = agent_facts(&repo, "w");
+    let session = facts["session"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{facts}\n{text}"));
+    assert_eq!(session.len(), 36, "a UUID: {session}");
+    assert!(
+        text.contains(&format!("\"session_id\":\"{session}\"")),
+        "{text}"
+    );
+}
+
+/// The real codex, started by the preset, prints its header with
+/// "session id:" before it reaches for the network (which it then waits
+/// for): the supervisor records the id while it runs, and rm --force stops it.
+#[test]
+fn the_real_codex_runs_under_its_preset_and_its_session_id_is_recorded() {
+    let repo = repo();
+    repo.git(["config", "orch.stallAfter", "4"]).success();
+    let codex = test_tool("codex");
+    // Its state directory, which the sandbox lets it write (orch.sandbox.write).
+    std::fs::create_dir_all(repo.root().join("home/.codex")).unwrap();
+    repo.worker([
+        "spawn",
+        "w",
+        "--allow",
+        "src/**",
+        "--sandbox",
+        "--network",
+        "off",
+        "--agent",
+        "codex",
+    ])
+    .env("PATH", path_with(codex.parent().unwrap()))
+    .success();
+    let start = std::time::Instant::now();
+    let session = loop {
+        if let Some(s) = std::fs::read_to_string(repo.path().join(".git/orch/agents/w.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|f| f["session"].as_str().map(str::to_string))
+        {
+            break s;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no session recorded: {}",
+            log(&repo, "w")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let text = log(&repo, "w");
+    assert!(text.contains(&format!("session id: {session}")), "{text}");
+    assert!(text.contains("sandbox: danger-full-access"), "{text}");
+    repo.worker(["rm", "--force", "w"]).success();
+}
+
 #[test]
 fn the_aider_opencode_and_gemini_presets_use_documented_flags() {
     // https://aider.chat/docs/config/options.html
