@@ -245,6 +245,32 @@ fn the_real_claude_runs_under_its_preset_and_its_session_id_is_recorded() {
         text.contains(&format!("\"session_id\":\"{session}\"")),
         "{text}"
     );
+    assert!(
+        text.contains("\"permissionMode\":\"bypassPermissions\""),
+        "{text}"
+    );
+
+    // Outside git-orch's sandbox the real claude takes the trusted flags:
+    // its permission checks stay, edits accepted.
+    repo.worker([
+        "spawn",
+        "t",
+        "--allow",
+        "src/**",
+        "--no-sandbox",
+        "--agent",
+        "claude",
+    ])
+    .env("PATH", path_with(claude.parent().unwrap()))
+    .success();
+    repo.worker(["wait", "t", "--until", "exited", "--timeout", "60"])
+        .success();
+    let text = log(&repo, "t");
+    assert!(
+        text.contains("\"permissionMode\":\"acceptEdits\""),
+        "{text}"
+    );
+    assert!(agent_facts(&repo, "t")["session"].is_string(), "{text}");
 }
 
 /// The real codex, started by the preset, prints its header with
@@ -771,6 +797,12 @@ fn an_unknown_preset_is_refused_before_anything_is_spawned() {
         .worker(["spawn", "w", "--agent", "claude", "--exec", "true"])
         .code(2);
     assert!(out.stderr.contains("cannot be used with"), "{out}");
+    let out = repo.worker(["spawn", "w", "--tty"]).code(2);
+    assert_eq!(
+        out.stderr,
+        "error: --tty is for an agent\nhint: start one with it: --exec '<command>' or --agent <name>\n"
+    );
+    assert_eq!(repo.snapshot(), before);
 }
 
 #[test]

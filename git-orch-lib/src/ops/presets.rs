@@ -109,7 +109,11 @@ impl Preset {
         } else {
             (&self.trusted, &self.trusted_then)
         };
-        let mut line = template.replace("{flags}", flags);
+        let mut line = if flags.is_empty() {
+            template.replace(" {flags}", "").replace("{flags}", "")
+        } else {
+            template.replace("{flags}", flags)
+        };
         if let Some(then) = then {
             line = format!("{line} && {then}");
         }
@@ -117,8 +121,7 @@ impl Preset {
             Some(id) => line.replace("{session}", &shell_quote(id)),
             None => line,
         };
-        // A template without flags leaves a double space.
-        Some(line.split("  ").collect::<Vec<_>>().join(" "))
+        Some(line)
     }
 
     /// The session id in `output` (what the agent printed), per `session`.

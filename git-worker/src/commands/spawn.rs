@@ -66,8 +66,13 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
     if let Some(name) = &args.agent {
         orch::ops::presets::find(repo, name)?;
     }
-    if args.prompt_template.is_some() && launcher(&args).is_none() {
-        return Err(Hint::new("--prompt-template is for an agent")
+    if (args.prompt_template.is_some() || args.tty) && launcher(&args).is_none() {
+        let flag = if args.tty {
+            "--tty"
+        } else {
+            "--prompt-template"
+        };
+        return Err(Hint::new(format!("{flag} is for an agent"))
             .hint("start one with it: --exec '<command>' or --agent <name>")
             .into());
     }
