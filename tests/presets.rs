@@ -476,6 +476,16 @@ fn run_preset(repo: &TestRepo, bin: &Path, id: &str, s: &StandIn, sandboxed: boo
     match s.resume {
         Some(flag) => {
             assert_eq!(facts["session"], SID, "{facts}\n{text}");
+            let show = repo.worker(["show", id]).read();
+            assert!(
+                show.contains(&format!(
+                    "--agent {}, session {SID} (git worker relaunch {id} --resume)",
+                    s.cli
+                )),
+                "{show}"
+            );
+            let json = repo.worker(["show", id, "--json"]).success().json();
+            assert_eq!(json["worker"]["agent_session"], SID);
             repo.worker(["relaunch", id, "--resume"])
                 .env("PATH", path_with(bin))
                 .success();

@@ -28,6 +28,10 @@ struct View {
     exists: bool,
     /// Its agent's output log on this machine, when `show` looked for one.
     agent_log: Option<PathBuf>,
+    /// Its agent's preset and the session id it printed, when `show`
+    /// looked for them.
+    agent_preset: Option<String>,
+    agent_session: Option<String>,
 }
 
 impl View {
@@ -66,6 +70,8 @@ impl View {
             dirty,
             exists,
             agent_log: None,
+            agent_preset: None,
+            agent_session: None,
         })
     }
 
@@ -256,6 +262,10 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
     let mut view = View::new(repo, entry, archived, None, None)?;
     view.check_status();
     view.agent_log = Some(local::agent_files(repo, &args.id).log).filter(|log| log.exists());
+    if let Some(agent) = local::load_agent(repo, &args.id)? {
+        view.agent_preset = agent.preset;
+        view.agent_session = agent.session;
+    }
     if args.json {
         let events: Vec<_> = history
             .iter()
@@ -269,6 +279,8 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
             .collect();
         let mut worker = view.json();
         worker["agent_log"] = json!(view.agent_log);
+        worker["agent_preset"] = json!(view.agent_preset);
+        worker["agent_session"] = json!(view.agent_session);
         print_json(&json!({ "version": JSON_VERSION, "worker": worker, "events": events }))?;
         return Ok(Outcome::Success);
     }
@@ -364,6 +376,18 @@ fn describe(v: &View) -> String {
         field(
             "agent log",
             format!("{} (git worker output {})", log.display(), c.id),
+        );
+    }
+    if let Some(preset) = &v.agent_preset {
+        field(
+            "agent",
+            match &v.agent_session {
+                Some(session) => format!(
+                    "--agent {preset}, session {session} (git worker relaunch {} --resume)",
+                    c.id
+                ),
+                None => format!("--agent {preset}, no session id recorded"),
+            },
         );
     }
     field("created", timestamp(s.created));
