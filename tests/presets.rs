@@ -321,8 +321,7 @@ fn the_real_codex_runs_under_its_preset_and_its_session_id_is_recorded() {
 #[test]
 fn the_aider_opencode_and_gemini_presets_use_documented_flags() {
     // https://aider.chat/docs/config/options.html
-    let aider =
-        "--message-file --yes-always --no-gitignore --no-check-update --no-show-model-warnings";
+    let aider = "--message-file --yes-always --no-gitignore --no-check-update --no-show-model-warnings --chat-history-file --input-history-file";
     // https://opencode.ai/docs/cli/#run and https://opencode.ai/docs/permissions/ (--auto)
     let opencode = "--auto --format --session --continue --model";
     // https://geminicli.com/docs/cli/cli-reference/ and https://geminicli.com/docs/cli/headless/
@@ -351,8 +350,9 @@ struct StandIn {
     /// Prints its session id as the real CLI does (`$SID` is the id).
     announce: &'static str,
     /// What it does after editing: commit and report (`COMMIT_AND_REPORT`);
-    /// or commit only, as aider does (its preset reports after it); or, as
-    /// codex in its workspace-write sandbox, neither (its preset reports).
+    /// or commit and leave what aider leaves (`AIDER`: its preset reports);
+    /// or, as codex in its workspace-write sandbox, neither (its preset
+    /// reports).
     then: &'static str,
     /// The argument that says "resume" (the id follows somewhere).
     resume: Option<&'static str>,
@@ -360,7 +360,12 @@ struct StandIn {
 
 const SID: &str = "5e55-10n-42";
 
-const COMMIT: &str = "git commit --quiet -am \"$0: add b\"";
+/// As aider does: commit, leave its repository map cache at the top of the
+/// checkout and its chat history where --chat-history-file says.
+const AIDER: &str = "git commit --quiet -am \"$0: add b\"
+mkdir -p .aider.tags.cache.v4 && echo cache > .aider.tags.cache.v4/cache.db
+while [ $# -gt 0 ]; do [ \"$1\" = --chat-history-file ] && echo history > \"$2\"; shift; done
+[ -z \"$(git status --porcelain --untracked-files=all | grep -v aider.tags.cache)\" ] || { git status --porcelain; exit 6; }";
 const COMMIT_AND_REPORT: &str =
     "git commit --quiet -am \"$0: add b\"\ngit handoff report --summary \"$0 edited src/lib.rs\"";
 
@@ -574,10 +579,16 @@ fn stand_in_for(cli: &str, sandboxed: bool) -> StandIn {
         },
         ("aider", _) => StandIn {
             cli: "aider",
-            want: &["--message-file", "--yes-always", "--no-gitignore"],
+            want: &[
+                "--message-file",
+                "--yes-always",
+                "--no-gitignore",
+                "--chat-history-file",
+                "--input-history-file",
+            ],
             refuse: &[],
             announce: "echo 'Aider v0.86.1'",
-            then: COMMIT,
+            then: AIDER,
             resume: None,
         },
         ("opencode", _) => StandIn {
