@@ -14,6 +14,7 @@ mod isolation;
 mod land;
 mod merging;
 mod plan;
+mod presets;
 mod real_repos;
 mod report;
 mod review_gate;

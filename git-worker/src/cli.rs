@@ -319,14 +319,35 @@ pub struct SpawnArgs {
     /// file), ORCH_PROMPT (the rendered prompt file) and ORCH_LOG in its
     /// environment; its output goes to ORCH_LOG. A supervisor records its
     /// pid and exit status, and flags an exit without a handoff.
-    #[arg(long, value_name = "COMMAND")]
+    #[arg(long, value_name = "COMMAND", conflicts_with = "agent")]
     pub exec: Option<String>,
+
+    /// Start this agent CLI in each new worker's checkout, as --exec does, with the command line its preset builds
+    ///
+    /// claude, codex, aider, opencode or gemini (or a preset of your own in
+    /// git config: orch.agent.<NAME>.command, .resume, .session, .tty; read
+    /// from git config only, never from a tracked .orch.toml, which workers
+    /// can change). Each preset runs its CLI non-interactively on the
+    /// prompt, with the CLI's own permission flags: in a worker git-orch
+    /// sandboxes, the agent's own sandbox is turned off where it would stop
+    /// it committing and reporting (git-orch's sandbox is the boundary);
+    /// otherwise the agent's own sandbox stays on. The session id it prints
+    /// is recorded, for `git worker relaunch --resume`. See
+    /// share/git-worker/agents.toml for each command line.
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+
+    /// Run the agent on a pseudo-terminal (its output still goes to its log)
+    ///
+    /// For agent CLIs that exit at once when they find no terminal.
+    #[arg(long)]
+    pub tty: bool,
 
     /// Render this template as the agent's prompt (default: share/git-worker/prompt.md)
     ///
     /// Placeholders: {{id}} {{task}} {{description}} {{allowed}} {{verify}}
     /// {{base}} {{branch}} {{report}}; any other is an error.
-    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, requires = "exec")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub prompt_template: Option<PathBuf>,
 
     /// Refuse ids beyond this many live workers spawning, active or blocked (default: orch.maxActive)
@@ -735,9 +756,12 @@ pub struct OutputArgs {
 /// In the worker's checkout, with the same environment, sandbox and
 /// supervisor as an agent started by `spawn --exec`: a `launched` event,
 /// then `agent-exited` (and `stalled` after orch.stallAfter seconds of no
-/// activity). The command is --exec, else the one its last agent ran. The
-/// prompt is rendered again, from --prompt-template or the default, for the
-/// worker's contract as it is now. The output is appended to the same log
+/// activity). The command is --exec, or the command line of the preset
+/// --agent names, else the preset or command its last agent ran; with
+/// --resume, the preset's command continuing the session its last agent
+/// printed (refused, exit 2, when no session id is recorded or the preset
+/// cannot resume). The prompt is rendered again, from --prompt-template or
+/// the default, for the worker's contract as it is now. The output is appended to the same log
 /// (.git/orch/agents/<ID>.log, see `git worker output`), after a line
 /// `=== <time> launch: <command>`. Refused (exit 2, nothing started) while
 /// the worker's agent still runs.
@@ -748,8 +772,20 @@ pub struct RelaunchArgs {
     pub id: String,
 
     /// Run this agent command (sh -c) instead of the one last launched
-    #[arg(long, value_name = "COMMAND")]
+    #[arg(long, value_name = "COMMAND", conflicts_with_all = ["agent", "resume"])]
     pub exec: Option<String>,
+
+    /// Run this agent preset (see `git worker spawn --agent`)
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+
+    /// Continue the session the worker's last agent printed, with its CLI's own resume flag
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Run the agent on a pseudo-terminal (its output still goes to its log)
+    #[arg(long)]
+    pub tty: bool,
 
     /// Render this template as the agent's prompt (default: share/git-worker/prompt.md)
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]

@@ -76,7 +76,22 @@ pub struct TestRepo {
 impl TestRepo {
     /// An empty repository on branch `main`.
     pub fn new() -> TestRepo {
-        let root = scratch();
+        TestRepo::in_root(scratch())
+    }
+
+    /// An empty repository on branch `main`, on disk under the workspace's
+    /// `target/` (for sandboxes that hide /dev/shm and /tmp, as codex's does).
+    pub fn on_disk() -> TestRepo {
+        let target = workspace_root().join("target");
+        std::fs::create_dir_all(&target).unwrap();
+        let root = tempfile::Builder::new()
+            .prefix("git-orch-test-")
+            .tempdir_in(target)
+            .unwrap();
+        TestRepo::in_root(root)
+    }
+
+    fn in_root(root: tempfile::TempDir) -> TestRepo {
         std::fs::create_dir_all(root.path().join("home")).unwrap();
         let path = root.path().join("repo");
         let repo = TestRepo { root, path };
@@ -346,6 +361,16 @@ pub fn test_tool(name: &str) -> PathBuf {
     let tools = workspace_root().join("tests/tools");
     let path = match name {
         "pre-commit" => tools.join("venv/bin/pre-commit"),
+        // `npm install --ignore-scripts` leaves the wrapper package's
+        // placeholder in place of its binary: run the platform package's.
+        "claude" => tools.join(format!(
+            "node_modules/@anthropic-ai/claude-code-linux-{}/claude",
+            if cfg!(target_arch = "aarch64") {
+                "arm64"
+            } else {
+                "x64"
+            }
+        )),
         _ => tools.join("node_modules/.bin").join(name),
     };
     assert!(

@@ -38,6 +38,17 @@ pub struct Agent {
     pub status: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// The agent preset the command was built from (`spawn --agent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// The session id the agent printed (per its preset), which
+    /// `relaunch --resume` continues; kept across launches until a new
+    /// one is printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// It runs on a pseudo-terminal (`--tty`, or its preset says so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
 }
 
 impl Agent {

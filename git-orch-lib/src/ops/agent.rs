@@ -20,6 +20,8 @@ use crate::git::Repo;
 use crate::local::{self, Agent};
 use crate::registry::{self, Actor, Change, Entry, Logged};
 
+pub use crate::ops::presets::Launcher;
+
 /// The prompt template used without `--prompt-template`.
 pub const DEFAULT_PROMPT: &str = include_str!("../../../share/git-worker/prompt.md");
 
@@ -117,11 +119,20 @@ pub fn render_prompt(template: &str, contract: &Contract, sends: bool) -> Result
     Ok(out)
 }
 
-/// Start `command` for the worker of `contract`, whose checkout is
-/// `checkout`: the prompt and contract written beside the agent's facts,
-/// the supervisor started detached, a `launched` event appended.
-pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -> Result<u32> {
+/// Start `launcher` for the worker of `contract`: the prompt and contract
+/// written beside the agent's facts, the supervisor started detached (on a
+/// pseudo-terminal with `tty`, or when its preset says so), a `launched`
+/// event appended. Returns the supervisor's pid and the command line.
+pub fn launch(
+    repo: &Repo,
+    contract: &Contract,
+    launcher: &Launcher,
+    tty: bool,
+    template: &str,
+) -> Result<(u32, String)> {
     let id = &contract.id;
+    let (command, preset, preset_tty) = crate::ops::presets::command_line(repo, id, launcher)?;
+    let command = command.as_str();
     let files = local::agent_files(repo, id);
     let dir = files
         .facts
@@ -140,12 +151,16 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
             .context("cannot encode contract")?
             .as_bytes(),
     )?;
+    let session = local::load_agent(repo, id)?.and_then(|a| a.session);
     local::save_agent(
         repo,
         id,
         &Agent {
             command: command.to_string(),
             started: registry::now(),
+            preset,
+            session,
+            tty: tty || preset_tty,
             ..Agent::default()
         },
     )?;
@@ -218,18 +233,33 @@ pub fn launch(repo: &Repo, contract: &Contract, command: &str, template: &str) -
     let pid = child.id();
     // Not waited for: it outlives this process.
     drop(child);
-    Ok(pid)
+    Ok((pid, command.to_string()))
+}
+
+/// How `git worker relaunch` starts its agent.
+#[derive(Debug, Clone, Default)]
+pub struct Relaunch<'a> {
+    /// `--exec`: this command line.
+    pub exec: Option<&'a str>,
+    /// `--agent`: this preset.
+    pub agent: Option<&'a str>,
+    /// `--resume`: continue the session its agent printed.
+    pub resume: bool,
+    /// `--tty`: on a pseudo-terminal.
+    pub tty: bool,
 }
 
 /// `git worker relaunch`: start a new agent for the existing worker `id`
-/// through [`launch`], as spawn does: `command`, else the one it was last
-/// launched with; the prompt rendered from `template` for its contract as
-/// pinned now. Refused while its agent still runs. Returns the
-/// supervisor's pid and the command.
+/// through [`launch`], as spawn does: `--exec`, `--agent`, else the preset
+/// or the command it was last launched with (`--resume`: continuing its
+/// session, which needs a preset); the prompt rendered from `template` for
+/// its contract as pinned now. Refused while its agent still runs, and
+/// before anything changes when the command cannot be built. Returns the
+/// supervisor's pid and the command line.
 pub fn relaunch(
     repo: &Repo,
     id: &str,
-    command: Option<&str>,
+    how: &Relaunch<'_>,
     template: &str,
 ) -> Result<(u32, String)> {
     crate::contract::validate_id(id)?;
@@ -266,23 +296,44 @@ pub fn relaunch(
                 .into(),
         );
     }
-    let command = match command {
-        Some(command) => command.to_string(),
-        None => last_command(repo, id, &history)?.ok_or_else(|| {
-            Hint::new(format!(
-                "no agent was launched for worker '{id}', so there is no command to run again"
+    let previous = local::load_agent(repo, id)?;
+    let last_preset = previous.as_ref().and_then(|a| a.preset.clone());
+    let launcher = match (how.exec, how.agent, last_preset.as_deref()) {
+        (Some(command), ..) => Launcher::Exec(command.to_string()),
+        (None, Some(name), _) | (None, None, Some(name)) => Launcher::Preset {
+            name: name.to_string(),
+            resume: how.resume,
+        },
+        (None, None, None) if how.resume => {
+            return Err(Hint::new(format!(
+                "the agent of worker '{id}' was not started from an agent preset, so its session cannot be resumed"
             ))
             .hint(format!(
-                "give one: git worker relaunch {id} --exec '<command>'"
+                "name the preset: git worker relaunch {id} --agent <name> --resume (presets: {})",
+                crate::ops::presets::builtin_names().join(", ")
             ))
-        })?,
+            .into());
+        }
+        (None, None, None) => {
+            Launcher::Exec(last_command(repo, id, &history)?.ok_or_else(|| {
+                Hint::new(format!(
+                    "no agent was launched for worker '{id}', so there is no command to run again"
+                ))
+                .hint(format!(
+                    "give one: git worker relaunch {id} --exec '<command>'"
+                ))
+            })?)
+        }
     };
-    if command.trim().is_empty() {
+    if matches!(&launcher, Launcher::Exec(command) if command.trim().is_empty()) {
         return Err(Hint::new("--exec needs a command").into());
     }
+    // Built once before anything is written: an error changes nothing.
+    crate::ops::presets::command_line(repo, id, &launcher)?;
     let (contract, _) = crate::enforce::authoritative_contract(repo, &entry)?;
-    let pid = launch(repo, &contract, &command, template)?;
-    Ok((pid, command))
+    // A command run again keeps the terminal it had.
+    let tty = how.tty || (how.exec.is_none() && previous.is_some_and(|a| a.tty));
+    launch(repo, &contract, &launcher, tty, template)
 }
 
 /// The command the latest agent of `id` ran: its facts on this machine,
@@ -379,8 +430,9 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
     for var in crate::git::inherited_git_env() {
         agent.env_remove(var);
     }
-    let mut child = agent
-        .spawn()
+    let sessions =
+        crate::ops::presets::SessionWatch::new(repo, facts.preset.as_deref(), &files.log);
+    let (mut child, copied) = crate::ops::pty::spawn(&mut agent, facts.tty, &files.log)
         .with_context(|| format!("cannot run the agent of '{id}': {}", facts.command))?;
     facts.supervisor = std::process::id();
     facts.supervisor_start = local::process_start(facts.supervisor);
@@ -412,6 +464,7 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
         take_work(repo, id, &local);
+        sessions.record(repo, id, &mut facts)?;
         let Some(entry) = registry::load(repo, id)? else {
             continue;
         };
@@ -439,6 +492,12 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
             break;
         }
     }
+    if let Some(copied) = copied {
+        // The rest of what it printed (a process it left holding the
+        // terminal keeps it open: not waited for long).
+        let _ = copied.recv_timeout(Duration::from_secs(2));
+    }
+    sessions.record(repo, id, &mut facts)?;
     facts.exited = Some(registry::now());
     facts.status = status.code();
     facts.signal = std::os::unix::process::ExitStatusExt::signal(&status);
@@ -451,23 +510,31 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
         facts.signal = Some(code - 128);
     }
     local::save_agent(repo, id, &facts)?;
-    if registry::load(repo, id)?.is_some() {
-        registry::update(repo, &registry::live_ref(id), |entry| {
-            let history = registry::history(repo, entry.tip)?;
-            let mut change = Change::new("agent-exited", Actor::Worker, entry.status.state)
-                .reason(entry.status.reason.clone())
-                .with(
-                    "status",
-                    facts.status.map_or(serde_json::Value::Null, |c| c.into()),
-                )
-                .with("reported", reported_since_launch(&history));
-            if let Some(signal) = facts.signal {
-                change = change.with("signal", signal);
-            }
-            Ok(Some(change))
-        })?;
-    }
+    record_exit(repo, id, &facts)?;
     Ok(Outcome::Success)
+}
+
+/// Append `agent-exited` to the log of `id`, if it is still registered:
+/// its status (or signal) and whether it reported since its launch.
+fn record_exit(repo: &Repo, id: &str, facts: &Agent) -> Result<()> {
+    if registry::load(repo, id)?.is_none() {
+        return Ok(());
+    }
+    registry::update(repo, &registry::live_ref(id), |entry| {
+        let history = registry::history(repo, entry.tip)?;
+        let mut change = Change::new("agent-exited", Actor::Worker, entry.status.state)
+            .reason(entry.status.reason.clone())
+            .with(
+                "status",
+                facts.status.map_or(serde_json::Value::Null, |c| c.into()),
+            )
+            .with("reported", reported_since_launch(&history));
+        if let Some(signal) = facts.signal {
+            change = change.with("signal", signal);
+        }
+        Ok(Some(change))
+    })?;
+    Ok(())
 }
 
 /// `git worker output`: the output log of the agent of `id` (kept after

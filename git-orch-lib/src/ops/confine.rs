@@ -43,6 +43,10 @@ pub fn command(local: &local::Local, settings: &Settings, command: &str) -> Resu
     };
     let mut sandboxed = crate::sandbox::command(&spec, std::ffi::OsStr::new("sh"), &args)?;
     sandboxed.env("TMPDIR", &tmp);
+    // This is a deliberate sandbox: Claude Code refuses to skip its
+    // permission checks as root outside one unless IS_SANDBOX=1 says so
+    // (its preset does skip them here; see share/git-worker/agents.toml).
+    sandboxed.env("IS_SANDBOX", "1");
     // Its work leaves by pull, never by its own push: it has no use for the
     // user's ssh-agent, terminal multiplexer or session bus.
     for var in AGENT_ENV_DROPPED {

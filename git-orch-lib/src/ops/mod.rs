@@ -15,6 +15,8 @@ pub mod hub;
 pub mod keys;
 pub mod landed;
 pub mod plan;
+pub mod presets;
+pub mod pty;
 pub mod rebase;
 pub mod remove;
 pub mod review;

@@ -17,8 +17,13 @@ pub fn output(repo: &Repo, args: &OutputArgs) -> Result<Outcome> {
 pub fn relaunch(repo: &Repo, args: &RelaunchArgs) -> Result<Outcome> {
     require_coordinator(repo, "git worker relaunch")?;
     let template = orch::ops::agent::template(args.prompt_template.as_deref())?;
-    let (pid, command) =
-        orch::ops::agent::relaunch(repo, &args.id, args.exec.as_deref(), &template)?;
+    let how = orch::ops::agent::Relaunch {
+        exec: args.exec.as_deref(),
+        agent: args.agent.as_deref(),
+        resume: args.resume,
+        tty: args.tty,
+    };
+    let (pid, command) = orch::ops::agent::relaunch(repo, &args.id, &how, &template)?;
     eprintln!("started the agent of '{}' (pid {pid}): {command}", args.id);
     Ok(Outcome::Success)
 }

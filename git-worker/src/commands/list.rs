@@ -33,6 +33,10 @@ struct View {
     /// Its agent exited (status, or the signal that killed it) while the
     /// worker is still active or blocked: gone without a handoff.
     agent_gone: Option<String>,
+    /// Its agent's preset and the session id it printed, when `show`
+    /// looked for them.
+    agent_preset: Option<String>,
+    agent_session: Option<String>,
 }
 
 impl View {
@@ -89,6 +93,8 @@ impl View {
             agent_log: None,
             port: None,
             agent_gone,
+            agent_preset: None,
+            agent_session: None,
         })
     }
 
@@ -284,6 +290,10 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
     view.check_status();
     view.agent_log = Some(local::agent_files(repo, &args.id).log).filter(|log| log.exists());
     view.port = local::load_local(repo, &args.id)?.and_then(|local| local.port);
+    if let Some(agent) = local::load_agent(repo, &args.id)? {
+        view.agent_preset = agent.preset;
+        view.agent_session = agent.session;
+    }
     if args.json {
         let events: Vec<_> = history
             .iter()
@@ -298,6 +308,8 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
         let mut worker = view.json();
         worker["agent_log"] = json!(view.agent_log);
         worker["port"] = json!(view.port);
+        worker["agent_preset"] = json!(view.agent_preset);
+        worker["agent_session"] = json!(view.agent_session);
         print_json(&json!({ "version": JSON_VERSION, "worker": worker, "events": events }))?;
         return Ok(Outcome::Success);
     }
@@ -399,6 +411,18 @@ fn describe(v: &View) -> String {
         field(
             "agent log",
             format!("{} (git worker output {})", log.display(), c.id),
+        );
+    }
+    if let Some(preset) = &v.agent_preset {
+        field(
+            "agent",
+            match &v.agent_session {
+                Some(session) => format!(
+                    "--agent {preset}, session {session} (git worker relaunch {} --resume)",
+                    c.id
+                ),
+                None => format!("--agent {preset}, no session id recorded"),
+            },
         );
     }
     field("created", timestamp(s.created));

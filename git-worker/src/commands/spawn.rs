@@ -65,6 +65,19 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
     if args.exec.as_deref().is_some_and(|c| c.trim().is_empty()) {
         return Err(Hint::new("--exec needs a command").into());
     }
+    if let Some(name) = &args.agent {
+        orch::ops::presets::find(repo, name)?;
+    }
+    if (args.prompt_template.is_some() || args.tty) && launcher(&args).is_none() {
+        let flag = if args.tty {
+            "--tty"
+        } else {
+            "--prompt-template"
+        };
+        return Err(Hint::new(format!("{flag} is for an agent"))
+            .hint("start one with it: --exec '<command>' or --agent <name>")
+            .into());
+    }
     if task.depends_on.is_some() {
         return Err(Hint::new("the task file has depends-on: it is for `git worker plan`")
             .hint("plan it: git worker plan --from <file>; then `git worker spawn --ready` spawns it when its dependencies have landed")
@@ -80,7 +93,7 @@ pub fn spawn(repo: &Repo, args: SpawnArgs) -> Result<Outcome> {
     };
     let total = jobs.len() + base_failures.len();
     // The prompt template, checked before anything is made.
-    let prompt = match &args.exec {
+    let prompt = match launcher(&args) {
         Some(_) => {
             let text = orch::ops::agent::template(args.prompt_template.as_deref())?;
             for (_, contract, ..) in &jobs {
@@ -199,7 +212,7 @@ fn isolation(repo: &Repo, args: &SpawnArgs, settings: &Settings) -> Result<Isola
             orch::sandbox::require(&spec)?;
             return Ok(Isolation::Sandbox { network });
         }
-        None if args.exec.is_some() && args.isolation.is_none() => {
+        None if launcher(args).is_some() && args.isolation.is_none() => {
             match orch::sandbox::require(&spec) {
                 Ok(_) => {
                     eprintln!(
@@ -297,7 +310,7 @@ fn spawn_all(
             Ok(mut done) => {
                 if done.existed {
                     eprintln!("worker '{id}' already exists with the same contract");
-                    if args.exec.is_some() {
+                    if launcher(args).is_some() {
                         eprintln!(
                             "warning: no agent was started for '{id}': it existed already (start one by hand in its checkout)"
                         );
@@ -310,8 +323,8 @@ fn spawn_all(
                         short(&done.base)
                     );
                     active += 1;
-                    if let (Some(command), Some(prompt)) = (&args.exec, how.prompt) {
-                        done.agent = launch(repo, &contract, command, prompt, batch);
+                    if let (Some(launcher), Some(prompt)) = (launcher(args), how.prompt) {
+                        done.agent = launch(repo, &contract, &launcher, args.tty, prompt, batch);
                     }
                 }
                 batch.spawned.push(done);
@@ -331,13 +344,14 @@ fn spawn_all(
 fn launch(
     repo: &Repo,
     contract: &Contract,
-    command: &str,
+    launcher: &orch::ops::agent::Launcher,
+    tty: bool,
     prompt: &str,
     batch: &mut Batch,
 ) -> Option<u32> {
     let id = &contract.id;
-    match orch::ops::agent::launch(repo, contract, command, prompt) {
-        Ok(pid) => {
+    match orch::ops::agent::launch(repo, contract, launcher, tty, prompt) {
+        Ok((pid, command)) => {
             eprintln!("started the agent of '{id}' (pid {pid}): {command}");
             Some(pid)
         }
@@ -349,6 +363,19 @@ fn launch(
             batch.no_agent.push(id.clone());
             None
         }
+    }
+}
+
+/// The agent to start in each new worker: `--exec` or `--agent`.
+fn launcher(args: &SpawnArgs) -> Option<orch::ops::agent::Launcher> {
+    use orch::ops::agent::Launcher;
+    match (&args.exec, &args.agent) {
+        (Some(command), _) => Some(Launcher::Exec(command.clone())),
+        (None, Some(name)) => Some(Launcher::Preset {
+            name: name.clone(),
+            resume: false,
+        }),
+        (None, None) => None,
     }
 }
 

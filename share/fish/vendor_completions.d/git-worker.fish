@@ -73,6 +73,7 @@ clone\t''"
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l network -d 'Whether a sandboxed agent may use the network (default on: agents call their model\'s API; orch.sandbox.network)' -r -f -a "on\t''
 off\t''"
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l exec -d 'Start this agent command in each new worker\'s checkout (sh -c), detached' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l agent -d 'Start this agent CLI in each new worker\'s checkout, as --exec does, with the command line its preset builds' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l prompt-template -d 'Render this template as the agent\'s prompt (default: share/git-worker/prompt.md)' -r -F
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l max-active -d 'Refuse ids beyond this many live workers spawning, active or blocked (default: orch.maxActive)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l fetch -d 'Fetch the base\'s remote before resolving it (the only time spawn uses the network)'
@@ -82,6 +83,7 @@ complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l ready -d
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l sparse -d 'A sparse checkout: only the directories its allowed paths name'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l sandbox -d 'Sandbox each worker: its own clone, and its agent in an OS sandbox'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l no-sandbox -d 'Do not sandbox: the worker is trusted (a linked worktree or a clone)'
+complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l tty -d 'Run the agent on a pseudo-terminal (its output still goes to its log)'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -l json -d 'Print the result as JSON'
 complete -c git-worker -n "__fish_git_worker_using_subcommand spawn" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l state -d 'Only workers in this state' -r -f -a "spawning\t''
@@ -163,7 +165,10 @@ complete -c git-worker -n "__fish_git_worker_using_subcommand dashboard" -s h -l
 complete -c git-worker -n "__fish_git_worker_using_subcommand output" -s f -l follow -d 'Keep printing what it writes, as it comes, until the agent exits'
 complete -c git-worker -n "__fish_git_worker_using_subcommand output" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-worker -n "__fish_git_worker_using_subcommand relaunch" -l exec -d 'Run this agent command (sh -c) instead of the one last launched' -r
+complete -c git-worker -n "__fish_git_worker_using_subcommand relaunch" -l agent -d 'Run this agent preset (see `git worker spawn --agent`)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand relaunch" -l prompt-template -d 'Render this template as the agent\'s prompt (default: share/git-worker/prompt.md)' -r -F
+complete -c git-worker -n "__fish_git_worker_using_subcommand relaunch" -l resume -d 'Continue the session the worker\'s last agent printed, with its CLI\'s own resume flag'
+complete -c git-worker -n "__fish_git_worker_using_subcommand relaunch" -l tty -d 'Run the agent on a pseudo-terminal (its output still goes to its log)'
 complete -c git-worker -n "__fish_git_worker_using_subcommand relaunch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-worker -n "__fish_git_worker_using_subcommand cleanup" -l prefix -d 'Only workers and branches whose branch starts with this (default: orch.prefix)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand cleanup" -l remote -d 'Also delete the removed branches on this remote (git push --delete)' -r
