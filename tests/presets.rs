@@ -161,6 +161,8 @@ fn codexs_workspace_write_sandbox_lets_an_agent_edit_but_not_commit() {
     // codex refuses to put its helpers under the temporary directory.
     let home = crate::support::workspace_root().join("target/codex-home");
     std::fs::create_dir_all(&home).unwrap();
+    let scratch = repo.root().join("codex-tmp");
+    std::fs::create_dir_all(&scratch).unwrap();
     let git_dir = repo.path().join(".git").canonicalize().unwrap();
     let sandbox = |config: &[String], script: &str| {
         let mut cmd = std::process::Command::new(&codex);
@@ -173,6 +175,9 @@ fn codexs_workspace_write_sandbox_lets_an_agent_edit_but_not_commit() {
             .envs(crate::support::hermetic_env(repo.root()))
             .env("HOME", &home)
             .env("CODEX_HOME", &home)
+            // codex refuses helpers beneath its temporary directory: one
+            // beside its home, wherever the checkout is (CI's may be in /tmp).
+            .env("TMPDIR", &scratch)
             .output()
             .unwrap()
     };
