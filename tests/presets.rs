@@ -440,12 +440,18 @@ fn log(repo: &TestRepo, id: &str) -> String {
 /// check it reported and its session id was recorded; then `relaunch
 /// --resume` gives the CLI its resume flag with that id.
 fn run_preset(repo: &TestRepo, bin: &Path, id: &str, s: &StandIn, sandboxed: bool) {
-    stand_in(bin, s);
     let mode = if sandboxed {
         "--sandbox"
     } else {
         "--no-sandbox"
     };
+    run_preset_with(repo, bin, id, s, &[mode]);
+}
+
+/// [`run_preset`], the worker spawned with `mode` (`--sandbox`,
+/// `--no-sandbox`, `--isolation clone`).
+fn run_preset_with(repo: &TestRepo, bin: &Path, id: &str, s: &StandIn, mode: &[&str]) {
+    stand_in(bin, s);
     let out = repo
         .worker([
             "spawn",
@@ -456,8 +462,8 @@ fn run_preset(repo: &TestRepo, bin: &Path, id: &str, s: &StandIn, sandboxed: boo
             "Add b",
             "--agent",
             s.cli,
-            mode,
         ])
+        .args(mode)
         .env("PATH", path_with(bin))
         .success();
     assert!(
@@ -647,6 +653,14 @@ fn codex_runs_without_its_sandbox_only_inside_git_orchs_and_resumes_its_session(
     run_preset(&repo, &bin, "outside", &stand_in_for("codex", false), false);
     let show = repo.git(["handoff", "show", "outside"]).read();
     assert!(show.contains("Added b; nothing is left."), "{show}");
+    // In a clone of its own, the report the preset makes is sent too.
+    run_preset_with(
+        &repo,
+        &bin,
+        "cloned",
+        &stand_in_for("codex", false),
+        &["--isolation", "clone"],
+    );
 }
 
 #[test]

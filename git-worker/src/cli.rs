@@ -316,8 +316,9 @@ pub struct SpawnArgs {
     /// Start this agent command in each new worker's checkout (sh -c), detached
     ///
     /// It gets ORCH_WORKER, ORCH_BRANCH, ORCH_BASE, ORCH_CONTRACT (a TOML
-    /// file), ORCH_PROMPT (the rendered prompt file) and ORCH_LOG in its
-    /// environment; its output goes to ORCH_LOG. A supervisor records its
+    /// file), ORCH_PROMPT (the rendered prompt file), ORCH_LOG, ORCH_PORT
+    /// (the first of its ten ports) and ORCH_ISOLATION (worktree, clone or
+    /// sandbox) in its environment; its output goes to ORCH_LOG. A supervisor records its
     /// pid and exit status, and flags an exit without a handoff.
     #[arg(long, value_name = "COMMAND", conflicts_with = "agent")]
     pub exec: Option<String>,

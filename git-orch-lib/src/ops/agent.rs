@@ -427,6 +427,15 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
     if let Some(port) = local.port {
         agent.env("ORCH_PORT", port.to_string());
     }
+    // Where it works: a preset reporting for its CLI also sends from a clone.
+    agent.env(
+        "ORCH_ISOLATION",
+        if local.isolation.is_empty() {
+            "worktree"
+        } else {
+            local.isolation.as_str()
+        },
+    );
     for var in crate::git::inherited_git_env() {
         agent.env_remove(var);
     }
