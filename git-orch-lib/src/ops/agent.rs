@@ -400,6 +400,22 @@ pub fn last_activity(repo: &Repo, entry: &Entry, history: &[Logged]) -> Result<i
     Ok(latest)
 }
 
+/// What the agent is told of where it works: its ports, and its isolation
+/// (a preset reporting for its CLI also sends from a clone).
+fn where_it_works(agent: &mut Command, local: &local::Local) {
+    if let Some(port) = local.port {
+        agent.env("ORCH_PORT", port.to_string());
+    }
+    agent.env(
+        "ORCH_ISOLATION",
+        if local.isolation.is_empty() {
+            "worktree"
+        } else {
+            local.isolation.as_str()
+        },
+    );
+}
+
 /// `git worker agent-run <id>`: run the agent of `id` and watch it.
 pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
     let Some(mut facts) = local::load_agent(repo, id)? else {
@@ -424,18 +440,7 @@ pub fn agent_run(repo: &Repo, id: &str) -> Result<Outcome> {
         .env("ORCH_PROMPT", &files.prompt)
         .env("ORCH_LOG", &files.log)
         .stdin(Stdio::null());
-    if let Some(port) = local.port {
-        agent.env("ORCH_PORT", port.to_string());
-    }
-    // Where it works: a preset reporting for its CLI also sends from a clone.
-    agent.env(
-        "ORCH_ISOLATION",
-        if local.isolation.is_empty() {
-            "worktree"
-        } else {
-            local.isolation.as_str()
-        },
-    );
+    where_it_works(&mut agent, &local);
     for var in crate::git::inherited_git_env() {
         agent.env_remove(var);
     }
