@@ -325,6 +325,12 @@ pub fn run_original_on(
 /// snapshot: its uncommitted work) staged in a temporary index, as a commit
 /// of it would meet it: `Some(status)` when the hook refuses.
 pub fn pre_commit_refuses(repo: &Repo, tree: crate::git::Oid) -> Result<Option<i32>> {
+    // No hook (or no hooks directory, which run_original_on says): no
+    // temporary index to build.
+    let dir = original_dir(repo)?;
+    if dir.exists() && !is_executable(&dir.join("pre-commit")) {
+        return Ok(None);
+    }
     let (_scratch, index) = repo.temporary_index(tree)?;
     let code = run_original_on(repo, "pre-commit", &[], None, Some(&index))?;
     Ok((code != 0).then_some(code))
