@@ -377,8 +377,9 @@ impl crate::policy::Links for IndexLinks<'_> {
 }
 
 impl Repo {
-    /// A temporary index holding `tree`, for a process that must see it
-    /// staged (`GIT_INDEX_FILE`); it goes with the returned directory.
+    /// A temporary index holding `tree` (a tree, or a commit's), for a
+    /// process that must see it staged (`GIT_INDEX_FILE`), or a tree to be
+    /// built from it; it goes with the returned directory.
     pub fn temporary_index(&self, tree: Oid) -> Result<(tempfile::TempDir, std::path::PathBuf)> {
         let scratch = tempfile::Builder::new()
             .prefix("git-orch-index-")

@@ -78,15 +78,7 @@ impl Repo {
     /// temporary index: this checkout's index and files are not touched.
     /// `None` when it does not apply.
     pub fn three_way_tree(&self, onto: Oid, patch: &[u8]) -> Result<Option<Oid>> {
-        let scratch = tempfile::Builder::new()
-            .prefix("git-orch-merge-")
-            .tempdir()
-            .context("cannot make a temporary directory")?;
-        let index = scratch.path().join("index");
-        self.git(["read-tree"])
-            .arg(onto.to_string())
-            .env("GIT_INDEX_FILE", &index)
-            .run()?;
+        let (_scratch, index) = self.temporary_index(onto)?;
         let applied = self
             .git(["apply", "--cached", "--3way", "--whitespace=nowarn", "-"])
             .env("GIT_INDEX_FILE", &index)
@@ -224,15 +216,7 @@ impl Repo {
             .filter(|path| !present.contains(*path))
             .flat_map(|path| path.iter().copied().chain([0]))
             .collect();
-        let scratch = tempfile::Builder::new()
-            .prefix("git-orch-commit-")
-            .tempdir()
-            .context("cannot make a temporary directory")?;
-        let index = scratch.path().join("index");
-        self.git(["read-tree"])
-            .arg(head.to_string())
-            .env("GIT_INDEX_FILE", &index)
-            .run()?;
+        let (_scratch, index) = self.temporary_index(head)?;
         if !removed.is_empty() {
             self.git(["update-index", "--force-remove", "-z", "--stdin"])
                 .env("GIT_INDEX_FILE", &index)
