@@ -196,6 +196,10 @@ pub struct Settings {
     pub setup: Vec<String>,
     /// Commands run in a checkout before it is removed.
     pub teardown: Vec<String>,
+    /// The first port of the first worker's slot (`orch.portBase`; 0: none).
+    pub port_base: u16,
+    /// `git handoff apply` lands the worker's own commits (`orch.apply.keepCommits`).
+    pub keep_commits: bool,
     pub allow: Vec<String>,
     pub deny: Vec<String>,
     pub require_change: bool,
@@ -229,6 +233,8 @@ impl Default for Settings {
             verify: Vec::new(),
             setup: Vec::new(),
             teardown: Vec::new(),
+            port_base: DEFAULT_PORT_BASE,
+            keep_commits: false,
             allow: Vec::new(),
             deny: Vec::new(),
             require_change: true,
@@ -348,6 +354,12 @@ impl Settings {
         }
         if let Some(text) = repo.config_string(KEY_STALL_AFTER)? {
             self.stall_after = parse_number(KEY_STALL_AFTER, &text)?;
+        }
+        if let Some(text) = repo.config_string(KEY_PORT_BASE)? {
+            self.port_base = parse_number(KEY_PORT_BASE, &text)?;
+        }
+        if let Some(keep) = repo.config_bool(KEY_KEEP_COMMITS)? {
+            self.keep_commits = keep;
         }
         self.apply_sandbox(repo)?;
         if let Some(max) = repo.config_string(KEY_MAX_REJECTIONS)? {

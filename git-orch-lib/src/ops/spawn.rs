@@ -313,6 +313,9 @@ pub fn transaction(
     undo: &mut Undo,
 ) -> Result<()> {
     let id = &contract.id;
+    // The settings the new checkout is made with (its ports, its setup):
+    // a bad one stops the spawn before anything is made.
+    let settings = crate::config::Settings::load(repo)?;
     checkpoint("spawn:lock")?;
     // The worker's own signing key, on this machine: what it signs counts
     // as its own because its contract names the key. A sandboxed worker
@@ -366,11 +369,10 @@ pub fn transaction(
         );
     }
 
-    configure_checkout(repo, contract, path, isolation, undo)?;
+    configure_checkout(repo, contract, path, isolation, &settings, undo)?;
     checkpoint("spawn:config")?;
 
     // Ready to run: the repository's setup commands, in the new checkout.
-    let settings = crate::config::Settings::load(repo)?;
     if !settings.setup.is_empty() {
         let local = local::load_local(repo, id)?.context("the new checkout's facts are gone")?;
         crate::ops::setup::run(crate::ops::setup::Stage::Setup, &settings, id, &local)?;
@@ -501,6 +503,7 @@ fn configure_checkout(
     contract: &Contract,
     path: &Path,
     isolation: Isolation,
+    settings: &crate::config::Settings,
     undo: &mut Undo,
 ) -> Result<()> {
     let clone = isolation.is_clone();
@@ -534,19 +537,6 @@ fn configure_checkout(
     drop(machine_lock);
     let worktree = crate::git::worktree_name(path).unwrap_or_default();
     undo.local = true;
-    // Its ports: the lowest free slot, chosen as its facts are recorded.
-    let base = match repo.config_string(crate::config::KEY_PORT_BASE)? {
-        Some(text) => text.trim().parse::<u16>().map_err(|_| {
-            anyhow::Error::from(
-                Hint::new(format!(
-                    "invalid {} '{text}': expected a port number (0: no ports)",
-                    crate::config::KEY_PORT_BASE
-                ))
-                .hint(format!("git config {} 20000", crate::config::KEY_PORT_BASE)),
-            )
-        })?,
-        None => crate::config::DEFAULT_PORT_BASE,
-    };
     let local = Local {
         path: path.to_path_buf(),
         worktree,
@@ -555,7 +545,8 @@ fn configure_checkout(
         network_off: isolation == Isolation::Sandbox { network: false },
         port: None,
     };
-    local::save_new_local(repo, id, &local, base)?;
+    // Its ports: the lowest free slot, chosen as its facts are recorded.
+    local::save_new_local(repo, id, &local, settings.port_base)?;
     Ok(())
 }
 

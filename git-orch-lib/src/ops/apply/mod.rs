@@ -85,13 +85,7 @@ pub fn apply(repo: &Repo, id: &str, options: Options) -> Result<Outcome> {
         Ok(applying) => applying,
         Err(outcome) => return Ok(outcome),
     };
-    let keep_commits = match options.keep_commits {
-        Some(keep) => keep,
-        None => repo
-            .config_bool(crate::config::KEY_KEEP_COMMITS)?
-            .unwrap_or(false),
-    };
-    applying.build(keep_commits)?;
+    applying.build(options.keep_commits.unwrap_or(plan.settings.keep_commits))?;
     if let Some(outcome) = applying.judge_merge(options.accept_merged)? {
         return Ok(outcome);
     }
