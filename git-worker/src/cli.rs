@@ -877,7 +877,7 @@ pub struct ListArgs {
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
 
-    /// Skip the status of each checkout (DIRTY shows "-"): read only refs and the registry
+    /// Skip the status of each checkout and its agent (DIRTY shows "-"): read only refs and the registry
     #[arg(long)]
     pub no_status: bool,
 }

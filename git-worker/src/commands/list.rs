@@ -66,22 +66,6 @@ impl View {
         };
         let exists = path.as_deref().is_some_and(|p| p.join(".git").exists());
         let dirty = None;
-        // A worker still at work whose agent is gone (the dashboard says so
-        // too): only where its checkout is, from the agent's facts.
-        let agent_gone = match entry.status.state {
-            State::Active | State::Blocked if path.is_some() => {
-                local::load_agent(repo, &contract.id)
-                    .ok()
-                    .flatten()
-                    .filter(|agent| agent.exited.is_some())
-                    .map(|agent| match (agent.status, agent.signal) {
-                        (Some(status), _) => format!("agent exited {status}"),
-                        (_, Some(signal)) => format!("agent killed by signal {signal}"),
-                        _ => "agent gone".to_string(),
-                    })
-            }
-            _ => None,
-        };
         Ok(View {
             entry,
             archived,
@@ -92,13 +76,32 @@ impl View {
             exists,
             agent_log: None,
             port: None,
-            agent_gone,
+            agent_gone: None,
             agent_preset: None,
             agent_session: None,
         })
     }
 
     /// The checkout's status, when it is on this machine.
+    /// Whether the agent of a worker still at work is gone (the dashboard
+    /// says so too): only where its checkout is, from the agent's facts.
+    /// Part of the status: `list --no-status` reads no agent's facts.
+    fn check_agent(&mut self, repo: &Repo) {
+        if !matches!(self.entry.status.state, State::Active | State::Blocked) || self.path.is_none()
+        {
+            return;
+        }
+        self.agent_gone = local::load_agent(repo, self.entry.id())
+            .ok()
+            .flatten()
+            .filter(|agent| agent.exited.is_some())
+            .map(|agent| match (agent.status, agent.signal) {
+                (Some(status), _) => format!("agent exited {status}"),
+                (_, Some(signal)) => format!("agent killed by signal {signal}"),
+                _ => "agent gone".to_string(),
+            });
+    }
+
     fn check_status(&mut self) {
         if self.exists
             && let Some(path) = &self.path
@@ -200,6 +203,9 @@ pub fn list(repo: &Repo, args: &ListArgs) -> Result<Outcome> {
 
     if !args.no_status {
         check_statuses(&mut views);
+        for view in &mut views {
+            view.check_agent(repo);
+        }
     }
     if args.json {
         let workers: Vec<_> = views.iter().map(View::json).collect();
@@ -288,6 +294,7 @@ pub fn show(repo: &Repo, args: &ShowArgs) -> Result<Outcome> {
     let history = registry::history(repo, entry.tip)?;
     let mut view = View::new(repo, entry, archived, None, None)?;
     view.check_status();
+    view.check_agent(repo);
     view.agent_log = Some(local::agent_files(repo, &args.id).log).filter(|log| log.exists());
     view.port = local::load_local(repo, &args.id)?.and_then(|local| local.port);
     if let Some(agent) = local::load_agent(repo, &args.id)? {
@@ -350,6 +357,7 @@ pub fn current(repo: &Repo, args: &CurrentArgs) -> Result<Outcome> {
     };
     let mut view = View::new(repo, entry, false, None, None)?;
     view.check_status();
+    view.check_agent(repo);
     if args.json {
         print_json(&json!({ "version": JSON_VERSION, "worker": view.json() }))?;
     } else {

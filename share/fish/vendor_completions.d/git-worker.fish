@@ -94,7 +94,7 @@ applied\t''
 rejected\t''"
 complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l label -d 'Only workers with this label (repeatable; all must match)' -r
 complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l json -d 'Print JSON ({"version": 1, "workers": [...]})'
-complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l no-status -d 'Skip the status of each checkout (DIRTY shows "-"): read only refs and the registry'
+complete -c git-worker -n "__fish_git_worker_using_subcommand list" -l no-status -d 'Skip the status of each checkout and its agent (DIRTY shows "-"): read only refs and the registry'
 complete -c git-worker -n "__fish_git_worker_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-worker -n "__fish_git_worker_using_subcommand show" -l json -d 'Print JSON'
 complete -c git-worker -n "__fish_git_worker_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
