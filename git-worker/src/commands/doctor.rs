@@ -206,7 +206,14 @@ fn local_checkouts(repo: &Repo) -> Result<Vec<(String, std::path::PathBuf)>> {
 }
 
 /// What a worker checkout's own config says, and what it should say.
-fn checkout_problems(repo: &Repo, id: &str, checkout: &Path) -> Result<Vec<String>> {
+/// `generated`: the repository's generated hooks directory, if it has one
+/// ([`hooks::generated_dir`], found once for all checkouts).
+fn checkout_problems(
+    repo: &Repo,
+    id: &str,
+    checkout: &Path,
+    generated: Option<&Path>,
+) -> Result<Vec<String>> {
     let worktree = Repo::open(checkout)?;
     let hooks = hooks::hooks_dir(repo);
     let mut out = Vec::new();
@@ -221,8 +228,8 @@ fn checkout_problems(repo: &Repo, id: &str, checkout: &Path) -> Result<Vec<Strin
             "the checkout of '{id}' does not use the worker hooks (core.hooksPath)"
         ));
     }
-    if let Some(generated) = hooks::generated_dir(repo)?
-        && !checkout.join(&generated).is_dir()
+    if let Some(generated) = generated
+        && !checkout.join(generated).is_dir()
     {
         out.push(format!(
             "the checkout of '{id}' lacks the repository's hooks directory '{}' (core.hooksPath; made by a tool such as `npm install`): its hooks do not run there",
@@ -249,8 +256,9 @@ fn hook_checks(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
             hooks::problems(repo, false)?
         }
     };
+    let generated = hooks::generated_dir(repo)?;
     for (id, checkout) in &checkouts {
-        let found = checkout_problems(repo, id, checkout);
+        let found = checkout_problems(repo, id, checkout, generated.as_deref());
         if orch::registry::being_removed(repo, id)? {
             continue;
         }
@@ -275,8 +283,9 @@ fn fix(repo: &Repo) -> Result<()> {
     if !checkouts.is_empty() {
         let _lock = repo.lock_machine()?;
         let dir = hooks::install(repo, false)?;
+        let generated = hooks::generated_dir(repo)?;
         for (id, checkout) in &checkouts {
-            if !checkout_problems(repo, id, checkout)?.is_empty() {
+            if !checkout_problems(repo, id, checkout, generated.as_deref())?.is_empty() {
                 Repo::set_worktree_config(
                     checkout,
                     &[(KEY_WORKER, id), ("core.hooksPath", &dir.to_string_lossy())],
