@@ -305,53 +305,14 @@ fn the_dashboard_of_twenty_workers_reads_well_in_a_real_terminal() {
     .success();
     repo.worker(["message", "w09", "hello"]).success();
 
-    // A script that starts the dashboard with the test's environment.
-    let script = repo.root().join("dash.sh");
-    let mut text = String::from("#!/bin/sh\n");
-    for (key, value) in crate::support::hermetic_env(repo.root()) {
-        text.push_str(&format!("export {key}='{value}'\n"));
-    }
-    text.push_str(&format!(
-        "cd '{}' && exec git worker dashboard --watch --interval 60\n",
-        repo.path().display()
-    ));
-    write_file(&script, &text);
-    let socket = format!("orch-test-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        std::process::Command::new("tmux")
-            .args(["-L", &socket])
-            .args(args)
-            .env("TMUX_TMPDIR", repo.root())
-            .env_remove("TMUX")
-            .output()
-            .expect("tmux is needed for this test (.ci/run installs it)")
+    let ready = |screen: &str| {
+        plain(screen).contains("w20") && plain(screen).contains("overlap: src/lib.rs")
     };
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "dash",
-        "-x",
-        "160",
-        "-y",
-        "40",
-        "sh",
-    ]);
-    assert!(started.status.success(), "{started:?}");
-    tmux(&[
-        "send-keys",
-        "-t",
-        "dash",
-        &format!("sh {}", script.display()),
-        "Enter",
-    ]);
-    let mut screen = String::new();
-    eventually("the dashboard on screen", || {
-        let out = tmux(&["capture-pane", "-p", "-e", "-t", "dash"]);
-        screen = String::from_utf8_lossy(&out.stdout).into_owned();
-        plain(&screen).contains("w20") && plain(&screen).contains("overlap: src/lib.rs")
-    });
-    tmux(&["kill-server"]);
+    let screen = dashboard_on_a_terminal(&repo, (160, 40), ready);
+    assert!(
+        ready(&screen),
+        "the dashboard never showed every worker:\n{screen}"
+    );
 
     assert!(
         screen.contains("\x1b["),
@@ -799,10 +760,15 @@ fn relaunch_gives_a_worker_spawned_without_an_agent_one_and_refuses_unknown_work
     assert!(out.stderr.contains("git worker relaunch"), "{out}");
 }
 
-/// The dashboard on a terminal `columns` wide (tmux), once `ready` holds
-/// for what it shows; the tmux server is stopped before this returns.
-fn dashboard_on_a_terminal(repo: &TestRepo, columns: u16, ready: impl Fn(&str) -> bool) -> String {
-    let script = repo.root().join("dash-narrow.sh");
+/// The dashboard on a terminal of `columns` by `rows` (tmux), with its
+/// colours, once `ready` holds for what it shows (or after 20 s); the tmux
+/// server is stopped before this returns.
+fn dashboard_on_a_terminal(
+    repo: &TestRepo,
+    (columns, rows): (u16, u16),
+    ready: impl Fn(&str) -> bool,
+) -> String {
+    let script = repo.root().join("dash.sh");
     let mut text = String::from("#!/bin/sh\n");
     for (key, value) in crate::support::hermetic_env(repo.root()) {
         text.push_str(&format!("export {key}='{value}'\n"));
@@ -812,7 +778,7 @@ fn dashboard_on_a_terminal(repo: &TestRepo, columns: u16, ready: impl Fn(&str) -
         repo.path().display()
     ));
     write_file(&script, &text);
-    let socket = format!("orch-narrow-{}", std::process::id());
+    let socket = format!("orch-test-{}", std::process::id());
     let tmux = |args: &[&str]| {
         std::process::Command::new("tmux")
             .args(["-L", &socket])
@@ -822,7 +788,7 @@ fn dashboard_on_a_terminal(repo: &TestRepo, columns: u16, ready: impl Fn(&str) -
             .output()
             .expect("tmux is needed for this test (.ci/run installs it)")
     };
-    let width = columns.to_string();
+    let (width, height) = (columns.to_string(), rows.to_string());
     let started = tmux(&[
         "new-session",
         "-d",
@@ -831,7 +797,7 @@ fn dashboard_on_a_terminal(repo: &TestRepo, columns: u16, ready: impl Fn(&str) -
         "-x",
         &width,
         "-y",
-        "30",
+        &height,
         "sh",
     ]);
     assert!(started.status.success(), "{started:?}");
@@ -844,7 +810,7 @@ fn dashboard_on_a_terminal(repo: &TestRepo, columns: u16, ready: impl Fn(&str) -
     ]);
     let start = Instant::now();
     let screen = loop {
-        let out = tmux(&["capture-pane", "-p", "-t", "dash"]);
+        let out = tmux(&["capture-pane", "-p", "-e", "-t", "dash"]);
         let screen = String::from_utf8_lossy(&out.stdout).into_owned();
         if ready(&screen) || start.elapsed() > Duration::from_secs(20) {
             break screen;
@@ -866,7 +832,9 @@ fn dashboard_notes_wrap_at_words_on_a_narrow_terminal() {
         ["worker", "notify", "--level", "blocking", words],
     )
     .success();
-    let screen = dashboard_on_a_terminal(&repo, 80, |screen| screen.contains("blocked:"));
+    let screen = plain(&dashboard_on_a_terminal(&repo, (80, 30), |screen| {
+        plain(screen).contains("blocked:")
+    }));
     assert!(screen.contains("blocked:"), "{screen}");
     // Every word is whole on the screen, and no line is wider than it.
     let flat: Vec<&str> = screen.split_whitespace().collect();
