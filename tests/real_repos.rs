@@ -524,3 +524,35 @@ fn the_readmes_history_view_leaves_the_registry_out() {
     );
     assert_eq!(shown, repo.git(["log", "--format=%H", "main"]).read());
 }
+
+/// Work left uncommitted meets lefthook (npm) the same way: its
+/// pre-commit hook, installed by `lefthook install`, refuses the report.
+#[test]
+fn uncommitted_work_meets_lefthook_when_reported() {
+    let repo = TestRepo::new();
+    repo.write("src/app.js", "ok\n");
+    repo.write(
+        "lefthook.yml",
+        "pre-commit:\n  commands:\n    no-forbidden:\n      glob: \"src/*\"\n      run: \"! grep -n FORBIDDEN {staged_files}\"\n",
+    );
+    repo.git(["add", "."]).success();
+    repo.git(["commit", "--quiet", "-m", "lefthook"]).success();
+    let tool = crate::support::test_tool("lefthook").display().to_string();
+    repo.cmd_in(repo.path(), &tool, ["install"]).success();
+    repo.worker(["spawn", "w", "--allow", "src/**"]).success();
+    let wt = repo.worktree("w");
+    write_file(&wt.join("src/app.js"), "FORBIDDEN\n");
+    let out = repo
+        .git_in(&wt, ["handoff", "report", "--summary", "unchecked"])
+        .code(1);
+    assert!(
+        out.stderr.contains(
+            "error: the repository's pre-commit hook refuses the uncommitted work of 'w'"
+        ),
+        "{out}"
+    );
+    assert!(!repo.events("w").iter().any(|(kind, _)| kind == "reported"));
+    write_file(&wt.join("src/app.js"), "fine\n");
+    repo.git_in(&wt, ["handoff", "report", "--summary", "checked"])
+        .success();
+}
